@@ -1,0 +1,163 @@
+//! The one error type of the crate.
+//!
+//! Every variant carries what went wrong and where: the file, the layer, the key, the shapes. The command-line
+//! front end prints the whole cause chain and exits with status 2 for any of them.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in lcr-verify.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // === Files and formats ===
+    /// An operating-system error while touching a file.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "writing", "renaming", ...).
+        action: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file exists but its contents are not what its format requires.
+    #[error("{path}: {problem}")]
+    Format {
+        /// The malformed file.
+        path: PathBuf,
+        /// What is wrong with it, in words.
+        problem: String,
+    },
+    /// A file's SHA-256 differs from the recorded one.
+    #[error("{path}: checksum mismatch: expected sha256 {expected}, found {found}")]
+    Checksum {
+        /// The file whose content changed.
+        path: PathBuf,
+        /// The recorded digest.
+        expected: String,
+        /// The digest of what is on disk.
+        found: String,
+    },
+    /// A required file or directory is missing.
+    #[error("{path}: {what} not found")]
+    Missing {
+        /// The path that was looked for.
+        path: PathBuf,
+        /// What it should have been ("dataset file", "model", ...).
+        what: &'static str,
+    },
+
+    // === Configuration ===
+    /// A configuration key or flag has a value that cannot be used.
+    #[error("invalid value for `{key}`: {problem}")]
+    Config {
+        /// The key or flag.
+        key: String,
+        /// Why the value is rejected.
+        problem: String,
+    },
+
+    // === Models ===
+    /// A model's tensors do not match what its recorded architecture requires.
+    #[error("model {path}: {problem}")]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is inconsistent.
+        problem: String,
+    },
+    /// A tensor has an unexpected shape.
+    #[error("{context}: expected shape {expected:?}, found {found:?}")]
+    Shape {
+        /// Where the shape was checked (layer or tensor name).
+        context: String,
+        /// The shape required.
+        expected: Vec<usize>,
+        /// The shape found.
+        found: Vec<usize>,
+    },
+    /// A value that must be finite is NaN or infinite.
+    #[error("{context}: non-finite value")]
+    NonFinite {
+        /// Where the value was found.
+        context: String,
+    },
+
+    // === Numerics ===
+    /// An iterative routine stopped at its iteration cap without converging.
+    #[error("{method} did not converge within {iterations} iterations ({context})")]
+    NotConverged {
+        /// The routine ("svd", "power iteration", ...).
+        method: &'static str,
+        /// Its iteration cap.
+        iterations: usize,
+        /// The layer or object it was applied to.
+        context: String,
+    },
+    /// A solver ended with a status that gives no usable result.
+    #[error("{solver} returned status {status} ({context})")]
+    Solver {
+        /// The solver's name.
+        solver: &'static str,
+        /// Its status, by name.
+        status: String,
+        /// What was being solved.
+        context: String,
+    },
+    /// A request exceeds what a method can do in reasonable time or memory.
+    #[error("{method}: {problem}")]
+    TooLarge {
+        /// The method that refuses.
+        method: &'static str,
+        /// The limit and the size asked for.
+        problem: String,
+    },
+
+    // === Wrapped library errors ===
+    /// An error inside candle, with what was being done.
+    #[error("{context}: {source}")]
+    Candle {
+        /// What was being done.
+        context: String,
+        /// candle's error.
+        source: candle_core::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Format`].
+    pub fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), problem: problem.into() }
+    }
+
+    /// Shorthand for [`Error::Config`].
+    pub fn config(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Config { key: key.into(), problem: problem.into() }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(source: candle_core::Error) -> Self {
+        Error::Candle { context: "tensor operation".into(), source }
+    }
+}
+
+/// Adds context to candle results.
+pub trait CandleContext<T> {
+    /// Replaces the generic context of a candle error with `context`.
+    fn context(self, context: impl Into<String>) -> Result<T>;
+}
+
+impl<T> CandleContext<T> for std::result::Result<T, candle_core::Error> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Candle { context: context.into(), source })
+    }
+}

@@ -1,0 +1,20 @@
+//! # lcr-verify
+//!
+//! Train Lipschitz-continuity-retained binary neural networks (LCR-BNN, Shang et al., ECCV 2022) and find out how
+//! robust they really are.
+//!
+//! ```text
+//! datasets/ --data--> Dataset --train (candle)--> run/model.safetensors + config.toml + metrics.json
+//! run/model --eval--> accuracy of the deployed (binarised, eval-mode) network
+//! ```
+//!
+//! Every number the crate produces says which function it is about (`deployed`, `surrogate`, `latent`) and how
+//! far it can be trusted (`certified`, `lower`, `estimate`); see the README.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod data;
+pub mod error;
+pub mod fsio;
+
+pub use error::{Error, Result};
