@@ -18,3 +18,9 @@ pub mod error;
 pub mod fsio;
 
 pub use error::{Error, Result};
+pub mod cli;
+pub mod eval;
+pub mod lcr;
+pub mod model;
+pub mod run_dir;
+pub mod train;

@@ -1,0 +1,48 @@
+//! One training step (batch 128) of the default MLP and CNN, without and with the LCR regulariser.
+//!
+//! Inputs are seeded random tensors of MNIST's shape; the cost of a step does not depend on pixel values.
+
+use candle_core::{DType, Device, Tensor};
+use criterion::{Criterion, criterion_group, criterion_main};
+use lcr_verify::model::binarize::Ste;
+use lcr_verify::model::{Ctx, Model};
+use lcr_verify::train::{Optimizer, RawConfig, StepSpec, train_step};
+
+/// (name, architecture config) of the benchmarked networks: each architecture's defaults.
+const WORKLOADS: [(&str, &str); 2] = [("mlp", "arch = \"mlp\""), ("cnn", "arch = \"cnn\"")];
+const BATCH: usize = 128;
+
+fn bench(c: &mut Criterion) {
+    let device = Device::Cpu;
+    let mut group = c.benchmark_group("train_step");
+    group.sample_size(10);
+    for (name, toml) in WORKLOADS {
+        let raw: RawConfig = toml::from_str(toml).expect("workload config");
+        for lambda in [0.0, 1e-3] {
+            let cfg = RawConfig { lcr_weight: Some(lambda), ..raw.clone() }.check().expect("valid");
+            let model = Model::new(&cfg.model_spec(), &device, 7).expect("model");
+            let mut opt =
+                Optimizer::new(cfg.optimizer, &model.store, cfg.momentum, cfg.weight_decay).expect("opt");
+            let x = Tensor::randn(0f32, 1.0, (BATCH, 1, 28, 28), &device).expect("x");
+            let y = Tensor::arange(0u32, BATCH as u32, &device).expect("y").affine(1.0, 0.0).expect("y");
+            let y = (y.to_dtype(DType::F32).unwrap() / 13.0)
+                .unwrap()
+                .floor()
+                .unwrap()
+                .to_dtype(DType::U32)
+                .unwrap();
+            let ctx = Ctx { train: true, binarize: true, sign_zero: cfg.sign_zero, ste: Ste::clipped() };
+            let lcr = cfg.lcr();
+            let spec =
+                StepSpec { ctx: &ctx, lcr: (lambda > 0.0).then_some((&lcr, lambda)), lr: 1e-3, clip: true };
+            let label = if lambda > 0.0 { "lcr" } else { "baseline" };
+            group.bench_function(format!("{name}/{label}"), |b| {
+                b.iter(|| train_step(&model, None, &mut opt, &x, &y, &spec).expect("step"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

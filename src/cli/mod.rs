@@ -1,0 +1,47 @@
+//! The command-line front end: one subcommand per stage, each parsed, then checked, then run.
+
+mod eval;
+mod run;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+/// Train binary neural networks with the LCR regulariser and verify how robust they are.
+#[derive(Debug, Parser)]
+#[command(name = "lcr-verify", version, about, long_about = None)]
+pub struct Cli {
+    /// The stage to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The stages.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The whole study on the shipped default data (MNIST): train the baseline and LCR models, evaluate them.
+    Run(run::RunArgs),
+    /// Train a binary network, with or without the LCR regulariser, into a run directory.
+    Train(train::TrainArgs),
+    /// Accuracy of a run's deployed (binarised, eval-mode) network on the test split.
+    Eval(eval::EvalArgs),
+}
+
+/// What a command concluded, mapped to the exit status by `main`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything ran and every check passed (exit 0).
+    Success,
+    /// Everything ran but a check failed, e.g. a soundness audit (exit 1).
+    CheckFailed,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+    }
+}

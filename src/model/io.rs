@@ -1,0 +1,119 @@
+//! Model files: safetensors with the architecture, configuration, dataset checksum, seed and version inside.
+//!
+//! The metadata is one JSON document under the single key `lcr_verify` (one key, so that the file's bytes do
+//! not depend on hash-map order: two runs with the same seed write identical files). Tensors are stored as
+//! little-endian `f32`. Reading checks the container, the metadata, every tensor's type and finiteness, and
+//! (when the model is built) every shape against the architecture.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use super::{Model, ModelSpec};
+use crate::data::{DatasetKind, Normalization};
+use crate::error::{Error, Result};
+use crate::fsio;
+
+/// The metadata key holding the JSON document.
+pub const META_KEY: &str = "lcr_verify";
+
+/// What a model file says about itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMeta {
+    /// Always `"model"` for model files (`"checkpoint"` for training checkpoints).
+    pub kind: String,
+    /// lcr-verify version that wrote the file.
+    pub version: String,
+    /// The architecture.
+    pub spec: ModelSpec,
+    /// Dataset trained on.
+    pub dataset: DatasetKind,
+    /// Its checksum (see [`crate::data`]).
+    pub dataset_checksum: String,
+    /// Input normalisation used in training.
+    pub normalization: Normalization,
+    /// Training seed.
+    pub seed: u64,
+    /// The full training configuration, as TOML.
+    pub config: String,
+}
+
+/// Writes tensors and a JSON metadata document atomically.
+pub fn write_tensors<M: Serialize>(path: &Path, tensors: &BTreeMap<String, Tensor>, meta: &M) -> Result<()> {
+    let mut bytes: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes.push((name.clone(), raw, t.dims().to_vec()));
+    }
+    let views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, raw, shape)| {
+            TensorView::new(Dtype::F32, shape.clone(), raw)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::format(path, format!("tensor `{n}`: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let json = serde_json::to_string(meta).map_err(|e| Error::format(path, format!("metadata: {e}")))?;
+    let info = HashMap::from([(META_KEY.to_string(), json)]);
+    let data = safetensors::serialize(views, Some(info))
+        .map_err(|e| Error::format(path, format!("cannot serialise safetensors: {e}")))?;
+    fsio::write_atomic(path, &data)
+}
+
+/// Reads a safetensors file written by [`write_tensors`]: its metadata document and its tensors (as `f32`).
+pub fn read_tensors<M: for<'de> Deserialize<'de>>(
+    path: &Path,
+    device: &Device,
+) -> Result<(M, BTreeMap<String, Tensor>)> {
+    let bytes = fsio::read(path)?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let json =
+        header.metadata().as_ref().and_then(|m| m.get(META_KEY)).ok_or_else(|| {
+            Error::format(path, format!("no `{META_KEY}` metadata: not written by lcr-verify"))
+        })?;
+    let meta: M = serde_json::from_str(json)
+        .map_err(|e| Error::format(path, format!("metadata is not understood: {e}")))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(Error::format(
+                path,
+                format!("tensor `{name}` has type {:?}, expected F32", view.dtype()),
+            ));
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite { context: format!("{}: tensor `{name}`", path.display()) });
+        }
+        tensors.insert(name, Tensor::from_vec(values, view.shape(), device)?);
+    }
+    Ok((meta, tensors))
+}
+
+/// Saves a trained model with its metadata.
+pub fn save_model(path: &Path, model: &Model, meta: &ModelMeta) -> Result<()> {
+    write_tensors(path, &model.store.tensors(), meta)
+}
+
+/// Loads a model file and builds the network in `dtype` (`F64` for evaluation and export).
+pub fn load_model(path: &Path, device: &Device, dtype: DType) -> Result<(Model, ModelMeta)> {
+    if !path.exists() {
+        return Err(Error::Missing { path: path.to_path_buf(), what: "model file" });
+    }
+    let (meta, tensors): (ModelMeta, _) = read_tensors(path, device)?;
+    if meta.kind != "model" {
+        return Err(Error::format(path, format!("this is a {} file, not a model", meta.kind)));
+    }
+    let model = Model::from_tensors(&meta.spec, tensors, device, dtype)
+        .map_err(|e| Error::Model { path: path.to_path_buf(), problem: e.to_string() })?;
+    Ok((model, meta))
+}

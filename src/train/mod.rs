@@ -1,0 +1,415 @@
+//! `lcr-verify train`: mini-batch training of a binary network with the optional LCR regulariser.
+//!
+//! Determinism: the seed fixes initialisation (stream 0 of a `ChaCha8Rng`) and the data order of epoch e (stream
+//! e + 1), so an epoch's result depends only on the state at its start. Checkpoints hold that state, and a
+//! resumed run reaches bit-identical final weights.
+
+pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+pub mod optim;
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+pub use config::{RawConfig, TrainConfig};
+pub use metrics::{EpochMetrics, FinalMetrics, Metrics};
+pub use optim::{Optimizer, OptimizerKind, Schedule};
+
+use crate::data::{self, Dataset};
+use crate::error::{CandleContext, Error, Result};
+use crate::eval;
+use crate::fsio;
+use crate::lcr::{Lcr, LcrVariant};
+use crate::model::binarize::{self, Ste, WeightScaling};
+use crate::model::io::{ModelMeta, save_model};
+use crate::model::{Ctx, Model, SteKind};
+use crate::run_dir::RunDir;
+
+/// How a training call behaves (as opposed to what it trains).
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from `RUN_DIR/checkpoint.safetensors`.
+    pub resume: bool,
+    /// Stop (as if interrupted) after this many completed epochs; for tests of resumption.
+    pub stop_after: Option<usize>,
+    /// Draw progress bars on standard error.
+    pub progress: bool,
+}
+
+/// What a training call produced.
+pub struct TrainOutcome {
+    /// The metrics written to `metrics.json`.
+    pub metrics: Metrics,
+    /// Whether every epoch is done and `model.safetensors` written.
+    pub finished: bool,
+}
+
+/// The regulariser's value for one batch: layer variant on the model's own features, stage variant against the
+/// teacher (or the model's latent counterpart).
+fn lcr_value(
+    model: &Model,
+    teacher: Option<&Model>,
+    lcr: &Lcr,
+    x: &Tensor,
+    fwd: &model::Forward,
+    ctx: &Ctx,
+) -> Result<Tensor> {
+    match lcr.variant {
+        LcrVariant::Layer => lcr.layer_loss(fwd, ctx),
+        LcrVariant::Stage => {
+            let teacher_ctx = Ctx { train: false, binarize: false, ..*ctx };
+            let t = match teacher {
+                Some(t) => t.forward(x, &teacher_ctx)?,
+                None => model.forward(x, &teacher_ctx)?,
+            };
+            lcr.stage_loss(fwd, &t)
+        }
+    }
+}
+
+use crate::model;
+
+/// What one optimisation step does besides its data.
+pub struct StepSpec<'a> {
+    /// Forward context (train mode, estimator state).
+    pub ctx: &'a Ctx,
+    /// The regulariser and its coefficient λ, or `None` for the plain baseline.
+    pub lcr: Option<(&'a Lcr, f64)>,
+    /// Learning rate.
+    pub lr: f64,
+    /// Clip binary latent weights to [−1, 1] after the update (BinaryConnect, with the clipped identity).
+    pub clip: bool,
+}
+
+/// What one step measured.
+pub struct StepResult {
+    /// Mean cross-entropy of the batch.
+    pub ce: f64,
+    /// LCR term of the batch, when computed.
+    pub lcr: Option<f64>,
+    /// Correct predictions on the batch (train mode).
+    pub correct: usize,
+}
+
+/// One training step on the batch (x, y): forward, loss = CE + λ·LCR, backward, update.
+pub fn train_step(
+    model: &Model,
+    teacher: Option<&Model>,
+    optimizer: &mut Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    spec: &StepSpec,
+) -> Result<StepResult> {
+    let fwd = model.forward(x, spec.ctx)?;
+    let ce = candle_nn::loss::cross_entropy(&fwd.logits, y)?;
+    let mut loss = ce.clone();
+    let mut lcr_value_seen = None;
+    if let Some((lcr, lambda)) = spec.lcr {
+        let reg = lcr_value(model, teacher, lcr, x, &fwd, spec.ctx)?;
+        lcr_value_seen = Some(reg.to_dtype(DType::F64)?.to_scalar::<f64>()?);
+        loss = (loss + (reg * lambda)?)?;
+    }
+    let ce_value = ce.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    let correct = fwd.logits.argmax(1)?.eq(y)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? as usize;
+    let grads = loss.backward().context("backward pass")?;
+    optimizer.step(&grads, spec.lr)?;
+    if spec.clip {
+        for (_, var) in model.binary_weights() {
+            var.set(&var.as_tensor().clamp(-1.0, 1.0)?)?;
+        }
+    }
+    Ok(StepResult { ce: ce_value, lcr: lcr_value_seen, correct })
+}
+
+/// Signs of the effective binary weights, for flip ratios.
+fn weight_signs(model: &Model) -> Result<Vec<(String, Tensor)>> {
+    let ctx = Ctx::deployed(model.spec.sign_zero);
+    model
+        .binary_weights()
+        .into_iter()
+        .map(|(name, var)| {
+            let w =
+                binarize::binary_weight(var.as_tensor(), model.spec.weight_scaling, ctx.sign_zero, &ctx.ste)?;
+            Ok((name, binarize::sign(&w, ctx.sign_zero)?))
+        })
+        .collect()
+}
+
+fn flip_ratios(
+    before: &[(String, Tensor)],
+    model: &Model,
+) -> Result<std::collections::BTreeMap<String, f64>> {
+    let after = weight_signs(model)?;
+    before
+        .iter()
+        .zip(after)
+        .map(|((name, a), (_, b))| {
+            let changed = a.ne(&b)?.to_dtype(DType::F64)?.mean_all()?.to_scalar::<f64>()?;
+            Ok((name.clone(), changed))
+        })
+        .collect()
+}
+
+fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len as u64),
+        if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+        .expect("valid template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+/// Refuses to overwrite a finished or unfinished run unless resuming.
+fn preflight(run: &RunDir, opts: &TrainOptions) -> Result<()> {
+    if opts.resume {
+        if !run.checkpoint().exists() && !run.model().exists() {
+            return Err(Error::Missing { path: run.checkpoint(), what: "checkpoint to resume from" });
+        }
+        return Ok(());
+    }
+    for (path, what) in [(run.model(), "a trained model"), (run.checkpoint(), "an unfinished run")] {
+        if path.exists() {
+            return Err(Error::config(
+                "out",
+                format!(
+                    "{} already holds {what}; pass --resume or choose another directory",
+                    run.root().display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Trains `cfg` into the run directory `out`.
+pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<TrainOutcome> {
+    let run = RunDir::new(out);
+    preflight(&run, opts)?;
+    let config_text = cfg.to_toml()?;
+    if opts.resume && run.model().exists() && !run.checkpoint().exists() {
+        let text = String::from_utf8_lossy(&fsio::read(&run.metrics())?).into_owned();
+        let metrics: Metrics =
+            serde_json::from_str(&text).map_err(|e| Error::format(run.metrics(), e.to_string()))?;
+        return Ok(TrainOutcome { metrics, finished: true });
+    }
+    let device = Device::Cpu;
+    let dataset = data::load(cfg.dataset, cfg.data_dir())?;
+    let teacher = match cfg.teacher() {
+        Some(dir) => Some(model::io::load_model(&RunDir::new(dir).model(), &device, DType::F32)?.0),
+        None => None,
+    };
+    fsio::ensure_dir(out)?;
+    let model = Model::new(&cfg.model_spec(), &device, cfg.seed)?;
+    let mut optimizer = Optimizer::new(cfg.optimizer, &model.store, cfg.momentum, cfg.weight_decay)?;
+    let mut history = Vec::new();
+    if opts.resume && run.checkpoint().exists() {
+        let ckpt = checkpoint::load(&run.checkpoint(), &device)?;
+        if ckpt.meta.config != config_text {
+            return Err(Error::config(
+                "resume",
+                format!("the configuration differs from the one {} was started with", run.root().display()),
+            ));
+        }
+        model.store.assign(&ckpt.model)?;
+        optimizer.restore(&ckpt.optimizer, ckpt.meta.step)?;
+        history = ckpt.meta.metrics;
+    }
+    fsio::write_atomic(&run.config(), config_text.as_bytes())?;
+    Trainer {
+        cfg,
+        run: &run,
+        dataset: &dataset,
+        model: &model,
+        teacher: teacher.as_ref(),
+        opts,
+        config_text: &config_text,
+    }
+    .run(&mut optimizer, history)
+}
+
+struct Trainer<'a> {
+    cfg: &'a TrainConfig,
+    run: &'a RunDir,
+    dataset: &'a Dataset,
+    model: &'a Model,
+    teacher: Option<&'a Model>,
+    opts: &'a TrainOptions,
+    config_text: &'a str,
+}
+
+impl Trainer<'_> {
+    fn metrics(&self, epochs: Vec<EpochMetrics>, final_: Option<FinalMetrics>) -> Metrics {
+        Metrics {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            dataset: self.dataset.kind.name().to_string(),
+            dataset_checksum: self.dataset.checksum.clone(),
+            seed: self.cfg.seed,
+            function: "deployed".to_string(),
+            epochs,
+            final_,
+        }
+    }
+
+    fn run(&self, optimizer: &mut Optimizer, mut history: Vec<EpochMetrics>) -> Result<TrainOutcome> {
+        let cfg = self.cfg;
+        let device = self.model.store.device().clone();
+        let train = &self.dataset.train;
+        let norm = &self.dataset.normalization;
+        let x_all = norm.tensor_all(train, &device)?;
+        let y_all = Tensor::from_vec(
+            train.labels.iter().map(|&l| l as u32).collect::<Vec<_>>(),
+            train.len(),
+            &device,
+        )?;
+        let batches = train.len().div_ceil(cfg.batch_size);
+        let total_steps = batches * cfg.epochs;
+        let warmup = batches * cfg.warmup_epochs;
+        let lcr = cfg.lcr();
+        let clip = cfg.ste == SteKind::Clipped && cfg.weight_scaling != WeightScaling::Irnet;
+        for epoch in history.len()..cfg.epochs {
+            if self.opts.stop_after.is_some_and(|n| history.len() >= n) {
+                return Ok(TrainOutcome { metrics: self.metrics(history, None), finished: false });
+            }
+            let started = Instant::now();
+            let ctx = Ctx {
+                train: true,
+                binarize: true,
+                sign_zero: cfg.sign_zero,
+                ste: Ste::for_epoch(cfg.ste, epoch, cfg.epochs, cfg.ede_t_min, cfg.ede_t_max),
+            };
+            let signs_before = weight_signs(self.model)?;
+            let mut order: Vec<u32> = (0..train.len() as u32).collect();
+            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+            rng.set_stream(epoch as u64 + 1);
+            order.shuffle(&mut rng);
+            let bar = progress_bar(self.opts.progress, batches, epoch + 1, cfg.epochs);
+            let (mut ce_sum, mut lcr_sum, mut correct, mut lr) = (0.0, 0.0, 0usize, cfg.lr);
+            for chunk in order.chunks(cfg.batch_size) {
+                let idx = Tensor::new(chunk, &device)?;
+                let x = x_all.index_select(&idx, 0)?;
+                let y = y_all.index_select(&idx, 0)?;
+                lr = optim::learning_rate(cfg.lr, cfg.schedule, optimizer.step, total_steps, warmup);
+                let step = StepSpec {
+                    ctx: &ctx,
+                    lcr: (cfg.lcr_weight > 0.0).then_some((&lcr, cfg.lcr_weight)),
+                    lr,
+                    clip,
+                };
+                let r = train_step(self.model, self.teacher, optimizer, &x, &y, &step)?;
+                if !r.ce.is_finite() {
+                    return Err(Error::NonFinite {
+                        context: format!("training loss at epoch {}", epoch + 1),
+                    });
+                }
+                ce_sum += r.ce * chunk.len() as f64;
+                lcr_sum += r.lcr.unwrap_or(0.0) * chunk.len() as f64;
+                correct += r.correct;
+                bar.inc(1);
+                let seen = (bar.position() as usize * cfg.batch_size).min(train.len()) as f64;
+                bar.set_message(format!("ce {:.4} acc {:.2}%", ce_sum / seen, 100.0 * correct as f64 / seen));
+            }
+            bar.finish_and_clear();
+            let train_seconds = started.elapsed().as_secs_f64();
+            let flip_ratio = flip_ratios(&signs_before, self.model)?;
+            let (test, lcr_eval) = self.evaluate(&lcr)?;
+            let n = train.len() as f64;
+            let m = EpochMetrics {
+                epoch: epoch + 1,
+                ce: ce_sum / n,
+                lcr: (cfg.lcr_weight > 0.0).then_some(lcr_sum / n),
+                lcr_eval,
+                train_accuracy: correct as f64 / n,
+                test_accuracy: test.accuracy,
+                flip_ratio,
+                lr,
+                train_seconds,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            if self.opts.progress {
+                eprintln!(
+                    "epoch {}/{}: ce {:.4}, lcr {}, train {:.2}%, test {:.2}% ({:.1} s)",
+                    m.epoch,
+                    cfg.epochs,
+                    m.ce,
+                    m.lcr.map_or("-".to_string(), |v| format!("{v:.4e}")),
+                    100.0 * m.train_accuracy,
+                    100.0 * m.test_accuracy,
+                    m.seconds
+                );
+            }
+            history.push(m);
+            self.save_checkpoint(optimizer, &history)?;
+            fsio::write_json_atomic(&self.run.metrics(), &self.metrics(history.clone(), None))?;
+        }
+        self.finish(history)
+    }
+
+    /// Test accuracy of the deployed network and the LCR term on the first test batch, both in `f64`.
+    fn evaluate(&self, lcr: &Lcr) -> Result<(eval::Accuracy, f64)> {
+        let model64 = self.model.converted(DType::F64)?;
+        let test = &self.dataset.test;
+        let norm = &self.dataset.normalization;
+        let acc = eval::accuracy(&model64, test, norm, self.cfg.eval_batch_size)?;
+        let first: Vec<usize> = (0..test.len().min(self.cfg.eval_batch_size)).collect();
+        let x = norm.tensor(test, &first, model64.store.device())?.to_dtype(DType::F64)?;
+        let ctx = Ctx::deployed(self.cfg.sign_zero);
+        let fwd = model64.forward(&x, &ctx)?;
+        let teacher64 = match self.teacher {
+            Some(t) => Some(t.converted(DType::F64)?),
+            None => None,
+        };
+        let value = lcr_value(&model64, teacher64.as_ref(), lcr, &x, &fwd, &ctx)?.to_scalar::<f64>()?;
+        Ok((acc, value))
+    }
+
+    fn save_checkpoint(&self, optimizer: &Optimizer, history: &[EpochMetrics]) -> Result<()> {
+        let meta = checkpoint::CheckpointMeta {
+            kind: "checkpoint".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            config: self.config_text.to_string(),
+            epochs_done: history.len(),
+            step: optimizer.step,
+            metrics: history.to_vec(),
+        };
+        checkpoint::save(&self.run.checkpoint(), &meta, &self.model.store.tensors(), &optimizer.state()?)
+    }
+
+    fn finish(&self, history: Vec<EpochMetrics>) -> Result<TrainOutcome> {
+        let last = history.last().expect("at least one epoch");
+        let total = self.dataset.test.len();
+        let correct = (last.test_accuracy * total as f64).round() as usize;
+        let final_ = FinalMetrics {
+            test_accuracy: last.test_accuracy,
+            test_correct: correct,
+            test_total: total,
+            seconds: history.iter().map(|m| m.seconds).sum(),
+        };
+        let meta = ModelMeta {
+            kind: "model".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            spec: self.model.spec.clone(),
+            dataset: self.dataset.kind,
+            dataset_checksum: self.dataset.checksum.clone(),
+            normalization: self.dataset.normalization.clone(),
+            seed: self.cfg.seed,
+            config: self.config_text.to_string(),
+        };
+        save_model(&self.run.model(), self.model, &meta)?;
+        let metrics = self.metrics(history, Some(final_));
+        fsio::write_json_atomic(&self.run.metrics(), &metrics)?;
+        let ckpt = self.run.checkpoint();
+        std::fs::remove_file(&ckpt).map_err(|e| Error::io("removing", &ckpt, e))?;
+        Ok(TrainOutcome { metrics, finished: true })
+    }
+}
