@@ -1,6 +1,7 @@
 //! The command-line front end: one subcommand per stage, each parsed, then checked, then run.
 
 mod eval;
+pub use eval::{EvalReport, evaluate as evaluate_run};
 mod run;
 mod train;
 

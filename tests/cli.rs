@@ -1,0 +1,207 @@
+//! The command line end to end: exit codes, messages, and nothing half-written on bad input.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+use candle_core::{Device, Tensor};
+use common::{bin, write_mnist_like};
+use lcr_verify::model::io::{ModelMeta, read_tensors, write_tensors};
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Trains a tiny model into `out` from generated data in `data`.
+fn tiny_run(data: &Path, out: &Path) {
+    let o = run(&[
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--widths",
+        "16,16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn train_then_eval_reports_the_same_accuracy_as_json() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 100, 40, 21);
+    let out = root.path().join("run");
+    tiny_run(&data, &out);
+    for f in ["model.safetensors", "config.toml", "metrics.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let o = run(&["eval", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(report["accuracy"], metrics["final"]["test_accuracy"]);
+    assert_eq!(report["function"], "deployed");
+    assert_eq!(report["total"], 40);
+    assert_eq!(report["dataset_matches_model"], true);
+}
+
+fn assert_exit_2(o: &Output, needles: &[&str]) {
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "stdout: {} stderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(o)
+    );
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+}
+
+#[test]
+fn impossible_values_are_refused_before_any_work() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("never");
+    let o = run(&["train", "--batch-size", "0", "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["batch_size", "at least 1"]);
+    let o = run(&["train", "--lcr-weight=-0.5", "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["lcr_weight", "-0.5"]);
+    let o = run(&["train", "--epochs", "0", "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["epochs"]);
+    assert!(!out.exists(), "nothing is written for a refused configuration");
+}
+
+#[test]
+fn config_files_with_unknown_keys_or_bad_values_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = root.path().join("c.toml");
+    let out = root.path().join("never");
+    fs::write(&cfg, "epochs = 2\nlearning_rate = 0.1\n").unwrap();
+    let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["c.toml", "learning_rate"]);
+    fs::write(&cfg, "batch_size = 0\n").unwrap();
+    let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["batch_size"]);
+    fs::write(&cfg, "lcr_weight = -1.0\n").unwrap();
+    let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["lcr_weight"]);
+    let o = run(&["train", "--config", root.path().join("absent.toml").to_str().unwrap(), "--out", "x"]);
+    assert_exit_2(&o, &["absent.toml", "not found"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_dataset_directory_without_files_names_the_missing_file() {
+    let root = tempfile::tempdir().unwrap();
+    let empty = root.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let out = root.path().join("never");
+    let o = run(&["train", "--data-dir", empty.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["train-images-idx3-ubyte", "not found"]);
+    let o = run(&["train", "--dataset", "cifar10", "--data-dir", empty.to_str().unwrap(), "--out", "x"]);
+    assert_exit_2(&o, &["data_batch_1.bin", "not found"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_model_files_are_named_and_never_panic() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 22);
+    let good = root.path().join("good");
+    tiny_run(&data, &good);
+    let o = run(&["eval", root.path().join("nothing").to_str().unwrap()]);
+    assert_exit_2(&o, &["nothing", "not found"]);
+    let empty = root.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    assert_exit_2(&run(&["eval", empty.to_str().unwrap()]), &["model.safetensors", "not found"]);
+
+    let bytes = fs::read(good.join("model.safetensors")).unwrap();
+    let copy = |name: &str| {
+        let dir = root.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        fs::copy(good.join("config.toml"), dir.join("config.toml")).unwrap();
+        dir
+    };
+    let truncated = copy("truncated");
+    fs::write(truncated.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    assert_exit_2(
+        &run(&["eval", truncated.to_str().unwrap()]),
+        &["model.safetensors", "not a valid safetensors"],
+    );
+
+    let (meta, tensors): (ModelMeta, _) =
+        read_tensors(&good.join("model.safetensors"), &Device::Cpu).unwrap();
+    let nan = copy("nan");
+    let mut t = tensors.clone();
+    t.insert("fc1.weight".into(), (t["fc1.weight"].clone() * f64::NAN).unwrap());
+    write_tensors(&nan.join("model.safetensors"), &t, &meta).unwrap();
+    assert_exit_2(&run(&["eval", nan.to_str().unwrap()]), &["fc1.weight", "non-finite"]);
+
+    let shape = copy("shape");
+    let mut t = tensors.clone();
+    t.insert("fc1.weight".into(), Tensor::zeros((3, 16), candle_core::DType::F32, &Device::Cpu).unwrap());
+    write_tensors(&shape.join("model.safetensors"), &t, &meta).unwrap();
+    assert_exit_2(&run(&["eval", shape.to_str().unwrap()]), &["fc1.weight", "[16, 16]", "[3, 16]"]);
+
+    let extra = copy("extra");
+    let mut t = tensors;
+    t.insert("stray".into(), Tensor::zeros(2, candle_core::DType::F32, &Device::Cpu).unwrap());
+    write_tensors(&extra.join("model.safetensors"), &t, &meta).unwrap();
+    assert_exit_2(&run(&["eval", extra.to_str().unwrap()]), &["stray"]);
+}
+
+#[test]
+fn resume_without_a_checkpoint_and_overwrite_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    assert_exit_2(&run(&["train", "--resume", "--out", out.to_str().unwrap()]), &["checkpoint", "not found"]);
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 23);
+    tiny_run(&data, &out);
+    let before = fs::read(out.join("model.safetensors")).unwrap();
+    let o = run(&["train", "--data-dir", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["already holds a trained model"]);
+    assert_eq!(fs::read(out.join("model.safetensors")).unwrap(), before, "the earlier run is untouched");
+}
+
+#[test]
+fn stopped_runs_resume_from_the_command_line() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 24);
+    let out = root.path().join("run");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "train",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--widths",
+            "8,8",
+            "--epochs",
+            "2",
+            "--quiet",
+        ];
+        v.extend_from_slice(extra);
+        v.extend(["--out", out.to_str().unwrap()]);
+        v.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let o = bin().args(args(&["--stop-after", "1"])).output().unwrap();
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("--resume"));
+    // Resuming reads the run's own configuration; no flags needed.
+    let o = run(&["train", "--resume", "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["epochs"].as_array().unwrap().len(), 2);
+}
