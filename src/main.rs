@@ -14,6 +14,10 @@ fn main() -> ExitCode {
         }
     };
     match cli::run(parsed) {
+        // A closed pipe (`lcr-verify eval | head`) is not a failure.
+        Err(lcr_verify::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(1),
         Err(e) => {

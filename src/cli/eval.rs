@@ -74,16 +74,16 @@ pub fn run(args: &EvalArgs) -> Result<Outcome> {
         eprintln!("warning: the dataset's checksum differs from the one the model was trained with");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("serialisable"));
+        super::emit(serde_json::to_string_pretty(&report).expect("serialisable"))?;
     } else {
-        println!(
+        super::emit(format!(
             "{}: deployed accuracy {:.2}% ({}/{}) on the {} test split",
             report.run,
             100.0 * report.accuracy,
             report.correct,
             report.total,
             report.dataset
-        );
+        ))?;
     }
     Ok(Outcome::Success)
 }

@@ -46,3 +46,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Eval(args) => eval::run(&args),
     }
 }
+
+/// Writes one line to standard output; a closed pipe becomes an [`Error::Io`](crate::Error::Io) that `main`
+/// treats as a normal end.
+pub(crate) fn emit(line: impl std::fmt::Display) -> Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}").map_err(|e| crate::Error::io("writing", "<stdout>", e))
+}

@@ -56,16 +56,16 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         let report = super::eval::evaluate(&dir, None)?;
         rows.push((name, lambda, report));
     }
-    println!("| model | λ | function | test accuracy |");
-    println!("|---|---|---|---|");
+    super::emit(format!("| model | λ | function | test accuracy |"))?;
+    super::emit(format!("|---|---|---|---|"))?;
     for (name, lambda, r) in &rows {
-        println!(
+        super::emit(format!(
             "| {name} | {lambda} | {} | {:.2}% ({}/{}) |",
             r.function,
             100.0 * r.accuracy,
             r.correct,
             r.total
-        );
+        ))?;
     }
     Ok(Outcome::Success)
 }

@@ -129,20 +129,20 @@ pub fn run(args: &TrainArgs) -> Result<Outcome> {
     let opts = TrainOptions { resume: args.resume, stop_after: args.stop_after, progress: !args.quiet };
     let outcome = train::train(&cfg, &args.out, &opts)?;
     if let Some(f) = &outcome.metrics.final_ {
-        println!(
+        super::emit(format!(
             "{}: test accuracy {:.2}% ({}/{}) of the deployed network, {:.1} s",
             args.out.display(),
             100.0 * f.test_accuracy,
             f.test_correct,
             f.test_total,
             f.seconds
-        );
+        ))?;
     } else {
-        println!(
+        super::emit(format!(
             "{}: stopped after {} epochs; continue with --resume",
             args.out.display(),
             outcome.metrics.epochs.len()
-        );
+        ))?;
     }
     Ok(Outcome::Success)
 }
