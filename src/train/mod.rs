@@ -316,8 +316,14 @@ impl Trainer<'_> {
                 lcr_sum += r.lcr.unwrap_or(0.0) * chunk.len() as f64;
                 correct += r.correct;
                 bar.inc(1);
-                let seen = (bar.position() as usize * cfg.batch_size).min(train.len()) as f64;
-                bar.set_message(format!("ce {:.4} acc {:.2}%", ce_sum / seen, 100.0 * correct as f64 / seen));
+                let done = bar.position() as usize;
+                let seen = (done * cfg.batch_size).min(train.len()) as f64;
+                let message = format!("ce {:.4} acc {:.2}%", ce_sum / seen, 100.0 * correct as f64 / seen);
+                if self.opts.progress && bar.is_hidden() && done < batches && done % batches.div_ceil(4) == 0 {
+                    // Not a terminal: a plain line at each quarter of the epoch instead of a bar.
+                    eprintln!("epoch {}/{}: {done}/{batches} batches, {message}", epoch + 1, cfg.epochs);
+                }
+                bar.set_message(message);
             }
             bar.finish_and_clear();
             let train_seconds = started.elapsed().as_secs_f64();
