@@ -13,6 +13,11 @@ const WORKLOADS: [(&str, &str); 2] = [("mlp", "arch = \"mlp\""), ("cnn", "arch =
 const BATCH: usize = 128;
 
 fn bench(c: &mut Criterion) {
+    // As the `lcr-verify` binary does (see src/main.rs): element-wise work on one thread.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: set before candle starts any thread; criterion runs benchmarks on this thread.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
     let device = Device::Cpu;
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);

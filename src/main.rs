@@ -6,6 +6,14 @@ use clap::Parser;
 use lcr_verify::cli::{self, Cli, Outcome};
 
 fn main() -> ExitCode {
+    // candle spreads element-wise operations over a spin-waiting thread pool of its own, beside the rayon pool its
+    // matrix products use. On machines with few cores the two pools contend and the spinning costs more than it
+    // saves (measured: a binary-MLP training step 2–3× slower), so unless the user chose otherwise, element-wise
+    // work stays on one thread; matrix products and convolutions still use every core.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: no other thread exists yet, so nothing can read the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
     let parsed = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -1,11 +1,12 @@
 //! The small binary CNN.
 //!
 //! ```text
-//! x → conv0 3×3 (real) → bn0 = p₀ → [sign → conv_k 3×3 (binary) → maxpool 2 → bn_k = p_k]ₖ₌₁..K
+//! x → conv0 3×3 (real) → maxpool 2 → bn0 = p₀ → [sign → conv_k 3×3 (binary) → maxpool 2 → bn_k = p_k]ₖ₌₁..K
 //!   → flatten → sign → head (real) → logits
 //! ```
-//! `widths = [c₀, …, c_K]`: the stem has c₀ channels and block k has c_k. Pooling comes before BatchNorm and
-//! sign, so that it acts on real values (max-pooling ±1 values would mostly give +1).
+//! `widths = [c₀, …, c_K]`: the stem has c₀ channels and block k has c_k. Every convolution is followed by a
+//! 2×2 max-pool (28 → 14 → 7 → 3 on MNIST), which keeps the cost of the binary convolutions low. Pooling comes
+//! before BatchNorm and sign, so that it acts on real values (max-pooling ±1 values would mostly give +1).
 
 use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
@@ -39,6 +40,8 @@ impl Cnn {
         let stem = Conv2d::new(store, "conv0", (c, w[0]), 3, 1, 1, stem_binary, rng)?;
         let mut norms = vec![BatchNorm::new(store, "bn0", w[0], rng)?];
         let mut convs = Vec::new();
+        h /= 2;
+        wd /= 2;
         let mut sizes = vec![(h, wd)];
         for k in 1..w.len() {
             convs.push(Conv2d::new(store, &format!("conv{k}"), (w[k - 1], w[k]), 3, 1, 1, bin(true), rng)?);
@@ -53,7 +56,7 @@ impl Cnn {
     }
 
     pub(super) fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Forward> {
-        let mut h = self.norms[0].forward(&self.stem.forward(x, ctx)?, ctx.train)?;
+        let mut h = self.norms[0].forward(&self.stem.forward(x, ctx)?.max_pool2d(2)?, ctx.train)?;
         let mut points = vec![h.clone()];
         for (conv, norm) in self.convs.iter().zip(&self.norms[1..]) {
             let y = conv.forward(&h, ctx)?.max_pool2d(2)?;

@@ -98,7 +98,7 @@ impl ModelSpec {
             Arch::Cnn if self.widths.len() < 2 => {
                 Err(Error::config("widths", "the CNN needs a stem width and at least one block width"))
             }
-            Arch::Cnn if (self.input[1] >> (self.widths.len() - 1)) == 0 => {
+            Arch::Cnn if (self.input[1].min(self.input[2]) >> self.widths.len()) == 0 => {
                 Err(Error::config("widths", "too many pooling blocks for the input size"))
             }
             Arch::Resnet if self.blocks == 0 => Err(Error::config("blocks", "must be at least 1")),
