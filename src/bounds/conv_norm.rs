@@ -21,7 +21,7 @@ use nalgebra::DMatrix;
 
 use super::float::{add_up, gamma, mul_up, norm2_up, up};
 use super::gram::{CMatrix, GramState};
-use super::power::{power_lower, ConvOp};
+use super::power::{ConvOp, power_lower};
 use crate::ir::{ConvGeometry, Kernel};
 
 /// Tuning of [`conv_bracket`].
@@ -43,7 +43,14 @@ pub struct ConvOptions {
 
 impl Default for ConvOptions {
     fn default() -> Self {
-        ConvOptions { coarse_steps: 3, gram_tol: 1e-7, gram_max_iter: 40, power_tol: 1e-7, power_max_iter: 10, seed: 0 }
+        ConvOptions {
+            coarse_steps: 3,
+            gram_tol: 1e-7,
+            gram_max_iter: 40,
+            power_tol: 1e-7,
+            power_max_iter: 10,
+            seed: 0,
+        }
     }
 }
 
@@ -154,7 +161,13 @@ impl Polyphase {
     }
 
     /// The windowed plane-wave start vector on the real input, from the top singular direction at ω.
-    fn start_vector(&self, g: &ConvGeometry, j: [usize; 2], state: &GramState<CMatrix>, symbol: &CMatrix) -> Vec<f64> {
+    fn start_vector(
+        &self,
+        g: &ConvGeometry,
+        j: [usize; 2],
+        state: &GramState<CMatrix>,
+        symbol: &CMatrix,
+    ) -> Vec<f64> {
         let cur = state.current();
         let best = (0..cur.re.ncols())
             .max_by(|&a, &b| {
@@ -178,7 +191,8 @@ impl Polyphase {
                     let (ti, tj) = (i + g.padding, jj + g.padding);
                     let col = (c * s + ti % s) * s + tj % s;
                     let phase = w0 * (ti / s) as f64 + w1 * (tj / s) as f64;
-                    let win = (PI * (i + 1) as f64 / (g.h + 1) as f64).sin() * (PI * (jj + 1) as f64 / (g.w + 1) as f64).sin();
+                    let win = (PI * (i + 1) as f64 / (g.h + 1) as f64).sin()
+                        * (PI * (jj + 1) as f64 / (g.w + 1) as f64).sin();
                     x[(c * g.h + i) * g.w + jj] = win * (vr[col] * phase.cos() - vi[col] * phase.sin());
                 }
             }

@@ -14,7 +14,7 @@
 
 use nalgebra::DMatrix;
 
-use super::float::{add_up, frob_up, gamma, mul_up, pow2, sqrt_up, up, ETA};
+use super::float::{ETA, add_up, frob_up, gamma, mul_up, pow2, sqrt_up, up};
 
 /// A matrix that Gram iteration can square: real, or complex as a pair (re, im).
 pub trait GramMatrix: Sized {
@@ -181,7 +181,12 @@ pub fn gram_until<M: GramMatrix>(state: &mut GramState<M>, rel_tol: f64, max_ite
         }
         if b >= prev {
             // No further progress: floating-point noise floor reached.
-            return SigmaUpper { upper: prev, iterations: state.steps(), excess, converged: excess <= rel_tol };
+            return SigmaUpper {
+                upper: prev,
+                iterations: state.steps(),
+                excess,
+                converged: excess <= rel_tol,
+            };
         }
         excess = up(prev / b - 1.0);
         prev = b;

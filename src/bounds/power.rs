@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::float::{abs_norms_up, dn, gamma, mul_up, norm2_dn, norm2_up, sqrt_up, up};
-use crate::ir::{conv2d, conv2d_transpose, ConvGeometry, Kernel};
+use crate::ir::{ConvGeometry, Kernel, conv2d, conv2d_transpose};
 
 /// A linear operator with what the rigorous lower bound needs.
 pub trait LinearOp {
@@ -114,7 +114,13 @@ pub struct PowerLower {
 }
 
 /// Power iteration on AᵀA from `start` (or a seeded random vector), keeping the best proven lower bound.
-pub fn power_lower(op: &dyn LinearOp, start: Option<Vec<f64>>, rel_tol: f64, max_iter: usize, seed: u64) -> PowerLower {
+pub fn power_lower(
+    op: &dyn LinearOp,
+    start: Option<Vec<f64>>,
+    rel_tol: f64,
+    max_iter: usize,
+    seed: u64,
+) -> PowerLower {
     let mut x = start.unwrap_or_else(|| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         (0..op.n_in()).map(|_| rng.random::<f64>() - 0.5).collect()

@@ -1,7 +1,7 @@
 //! The forward pass of a [`Net`] in each of the three functions, and the points feeding the signs.
 
 use super::validate::layer_output;
-use super::{conv2d, layer_path, ConvGeometry, Function, Layer, Net, SignZero};
+use super::{ConvGeometry, Function, Layer, Net, SignZero, conv2d, layer_path};
 use crate::error::{Error, Result};
 
 /// A real activation with its shape (CHW order for images).
@@ -37,7 +37,13 @@ pub fn sign(x: f64, zero: SignZero) -> f64 {
 }
 
 /// Max pooling of one image; also returns, for each output, the input index it selected.
-pub(crate) fn max_pool(x: &[f64], shape: &[usize], kernel: usize, stride: usize, padding: usize) -> (Vec<f64>, Vec<usize>) {
+pub(crate) fn max_pool(
+    x: &[f64],
+    shape: &[usize],
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> (Vec<f64>, Vec<usize>) {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let oh = (h + 2 * padding - kernel) / stride + 1;
     let ow = (w + 2 * padding - kernel) / stride + 1;
@@ -164,7 +170,11 @@ pub(crate) fn run(
 impl Net {
     fn check_input(&self, x: &[f64]) -> Result<()> {
         if x.len() != self.input_len() {
-            return Err(Error::Shape { context: "network input".into(), expected: self.input_shape.clone(), found: vec![x.len()] });
+            return Err(Error::Shape {
+                context: "network input".into(),
+                expected: self.input_shape.clone(),
+                found: vec![x.len()],
+            });
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite { context: format!("network input at index {i}") });

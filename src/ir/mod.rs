@@ -42,8 +42,9 @@ mod validate;
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-pub use conv::{conv2d, conv2d_transpose, ConvGeometry};
-pub use forward::{Forward, Point};
+pub use conv::{ConvGeometry, conv2d, conv2d_transpose};
+pub use forward::{Forward, Point, sign};
+pub(crate) use validate::layer_output;
 
 /// Which function of a trained network a number describes (DESIGN.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Shape inference and validation of a [`Net`]: every shape must match and every number must be finite.
 
-use super::{layer_path, ConvGeometry, Kernel, Layer, Net};
+use super::{ConvGeometry, Kernel, Layer, Net, layer_path};
 use crate::error::{Error, Result};
 
 fn describe(path: &str, layer: &Layer) -> String {
@@ -34,7 +34,11 @@ fn positive(ctx: &str, what: &str, v: usize) -> Result<()> {
 
 fn check_kernel(check: bool, ctx: &str, name: &str, k: &Kernel, dims: [usize; 4]) -> Result<()> {
     if k.dims() != dims || k.data.len() != dims.iter().product::<usize>() {
-        return Err(shape_err(format!("{ctx} {name}"), dims.to_vec(), vec![k.c_out, k.c_in, k.kh, k.kw, k.data.len()]));
+        return Err(shape_err(
+            format!("{ctx} {name}"),
+            dims.to_vec(),
+            vec![k.c_out, k.c_in, k.kh, k.kw, k.data.len()],
+        ));
     }
     finite(check, || format!("{ctx} {name}"), &k.data)
 }
@@ -52,18 +56,26 @@ fn pooled(ctx: &str, extent: usize, kernel: usize, stride: usize, padding: usize
 }
 
 /// Checks one layer on `shape` and returns its output shape; `check` also scans every number for finiteness.
-pub(super) fn layer_output(path: &str, layer: &Layer, shape: &[usize], check: bool) -> Result<Vec<usize>> {
+pub(crate) fn layer_output(path: &str, layer: &Layer, shape: &[usize], check: bool) -> Result<Vec<usize>> {
     let ctx = describe(path, layer);
     match layer {
         Layer::Dense { weight, latent, bias } => {
             let d: usize = shape.iter().product();
             if shape.len() != 1 || weight.ncols() != d {
-                return Err(shape_err(format!("{ctx} input (flatten first)"), vec![weight.ncols()], shape.to_vec()));
+                return Err(shape_err(
+                    format!("{ctx} input (flatten first)"),
+                    vec![weight.ncols()],
+                    shape.to_vec(),
+                ));
             }
             finite(check, || format!("{ctx} weight"), weight.as_slice())?;
             if let Some(l) = latent {
                 if l.shape() != weight.shape() {
-                    return Err(shape_err(format!("{ctx} latent weight"), vec![weight.nrows(), weight.ncols()], vec![l.nrows(), l.ncols()]));
+                    return Err(shape_err(
+                        format!("{ctx} latent weight"),
+                        vec![weight.nrows(), weight.ncols()],
+                        vec![l.nrows(), l.ncols()],
+                    ));
                 }
                 finite(check, || format!("{ctx} latent weight"), l.as_slice())?;
             }
@@ -81,7 +93,11 @@ pub(super) fn layer_output(path: &str, layer: &Layer, shape: &[usize], check: bo
             }
             positive(&ctx, "stride", *stride)?;
             if weight.c_in != in_shape[0] || weight.kh == 0 || weight.kw == 0 || weight.c_out == 0 {
-                return Err(shape_err(format!("{ctx} kernel"), vec![weight.c_out, in_shape[0], weight.kh, weight.kw], weight.dims().to_vec()));
+                return Err(shape_err(
+                    format!("{ctx} kernel"),
+                    vec![weight.c_out, in_shape[0], weight.kh, weight.kw],
+                    weight.dims().to_vec(),
+                ));
             }
             check_kernel(check, &ctx, "weight", weight, weight.dims())?;
             if let Some(l) = latent {
@@ -95,14 +111,24 @@ pub(super) fn layer_output(path: &str, layer: &Layer, shape: &[usize], check: bo
             }
             let g = ConvGeometry::new(weight, *in_shape, *stride, *padding);
             if g.out_h() == 0 || g.out_w() == 0 {
-                return Err(Error::config(ctx, format!("kernel {}×{} does not fit input {in_shape:?} with padding {padding}", weight.kh, weight.kw)));
+                return Err(Error::config(
+                    ctx,
+                    format!(
+                        "kernel {}×{} does not fit input {in_shape:?} with padding {padding}",
+                        weight.kh, weight.kw
+                    ),
+                ));
             }
             Ok(g.out_shape().to_vec())
         }
         Layer::Affine { scale, shift } => {
             let n = if shape.len() == 3 { shape[0] } else { shape.iter().product() };
             if scale.len() != n || shift.len() != n {
-                return Err(shape_err(format!("{ctx} scale/shift (per channel or feature)"), vec![n, n], vec![scale.len(), shift.len()]));
+                return Err(shape_err(
+                    format!("{ctx} scale/shift (per channel or feature)"),
+                    vec![n, n],
+                    vec![scale.len(), shift.len()],
+                ));
             }
             finite(check, || format!("{ctx} scale"), scale)?;
             finite(check, || format!("{ctx} shift"), shift)?;
@@ -119,7 +145,11 @@ pub(super) fn layer_output(path: &str, layer: &Layer, shape: &[usize], check: bo
         }
         Layer::MaxPool { kernel, stride, padding } => {
             let [c, h, w] = image(&ctx, shape)?;
-            Ok(vec![c, pooled(&ctx, h, *kernel, *stride, *padding)?, pooled(&ctx, w, *kernel, *stride, *padding)?])
+            Ok(vec![
+                c,
+                pooled(&ctx, h, *kernel, *stride, *padding)?,
+                pooled(&ctx, w, *kernel, *stride, *padding)?,
+            ])
         }
         Layer::AvgPool { kernel, stride } => {
             let [c, h, w] = image(&ctx, shape)?;
@@ -137,7 +167,12 @@ pub(super) fn layer_output(path: &str, layer: &Layer, shape: &[usize], check: bo
 }
 
 /// Checks a sequence of layers and returns the final shape.
-pub(super) fn layers_output(prefix: &str, layers: &[Layer], shape: &[usize], check: bool) -> Result<Vec<usize>> {
+pub(super) fn layers_output(
+    prefix: &str,
+    layers: &[Layer],
+    shape: &[usize],
+    check: bool,
+) -> Result<Vec<usize>> {
     let mut shape = shape.to_vec();
     for (i, layer) in layers.iter().enumerate() {
         shape = layer_output(&layer_path(prefix, i), layer, &shape, check)?;
@@ -156,7 +191,10 @@ impl Net {
     /// The input shape of every top-level layer followed by the output shape (validating on the way).
     pub fn shapes(&self) -> Result<Vec<Vec<usize>>> {
         if !(self.input_shape.len() == 1 || self.input_shape.len() == 3) || self.input_len() == 0 {
-            return Err(Error::config("net input_shape", format!("must be [d] or [c, h, w], found {:?}", self.input_shape)));
+            return Err(Error::config(
+                "net input_shape",
+                format!("must be [d] or [c, h, w], found {:?}", self.input_shape),
+            ));
         }
         let mut shapes = vec![self.input_shape.clone()];
         for (i, layer) in self.layers.iter().enumerate() {

@@ -1,0 +1,139 @@
+//! Lower bounds from gradients at sample points (theorem E2, `proofs/exact.md`).
+//!
+//! At a point x where no pre-activation is at a kink, f is affine near x with Jacobian J(x), so
+//! L ≥ ‖∇m(x)‖_dual (margins) or L ≥ σ₁(J(x)) (ℓ2). The pattern is taken only where the rigorous interval
+//! forward pass at the degenerate box [x, x] shows every unit stable (points near a kink are skipped), and the
+//! floating-point gradient is corrected downward by the a-priori bound of theorem F3.
+
+use std::time::Instant;
+
+use nalgebra::{DMatrix, SVD};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde_json::json;
+
+use super::bound::{Bound, Method, Norm, Scope};
+use super::chain::Chain;
+use super::exact::dual_norm_up;
+use super::float::{add_up, dn, norm2_dn, sqrt_up, sum_sq_up};
+use super::interval::{Interval, forward, stability};
+use super::power::{DenseOp, rayleigh_lower};
+use crate::error::Result;
+use crate::ir::{Function, Soundness};
+
+/// Where gradients are sampled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampledOptions {
+    /// Random Gaussian points added to the data sample.
+    pub random_points: usize,
+    /// Standard deviation of the random points.
+    pub scale: f64,
+    /// Seed of the random points.
+    pub seed: u64,
+}
+
+impl Default for SampledOptions {
+    fn default() -> Self {
+        SampledOptions { random_points: 200, scale: 1.0, seed: 0 }
+    }
+}
+
+fn dual_norm_dn(g: &[f64], norm: Norm) -> f64 {
+    match norm {
+        Norm::LinfMargin => g.iter().fold(0.0f64, |s, v| dn(s + v.abs()).max(0.0)),
+        Norm::L1Margin => g.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        _ => norm2_dn(g),
+    }
+}
+
+/// The patterns at x if every unit is provably away from its kinks.
+fn certain_patterns(chain: &Chain, x: &[f64]) -> Option<Vec<Vec<bool>>> {
+    let boxes = forward(chain, &Interval::point(x));
+    stability(chain, Some(&boxes))
+        .into_iter()
+        .map(|st| st.into_iter().collect::<Option<Vec<bool>>>())
+        .collect()
+}
+
+/// The best proven lower bound over the sample points and seeded random points.
+pub fn sampled_gradient(
+    chain: &Chain,
+    function: Function,
+    norm: Norm,
+    sample: &[Vec<f64>],
+    opts: &SampledOptions,
+) -> Result<Bound> {
+    let start = Instant::now();
+    let out = chain.output_dim();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let random: Vec<Vec<f64>> = (0..opts.random_points)
+        .map(|_| {
+            (0..chain.input_dim)
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    opts.scale * z
+                })
+                .collect::<Vec<f64>>()
+        })
+        .collect();
+    let pairs: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
+    let unit = |i: usize, j: Option<usize>| -> Vec<f64> {
+        (0..out)
+            .map(|k| {
+                if k == i {
+                    1.0
+                } else if Some(k) == j {
+                    -1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let slacks: Vec<Vec<f64>> = if norm == Norm::L2 {
+        (0..out).map(|i| chain.gradient_slack(&unit(i, None))).collect()
+    } else {
+        pairs.iter().map(|&(t, j)| chain.gradient_slack(&unit(t, Some(j)))).collect()
+    };
+    let (mut best, mut used, mut skipped) = (0.0f64, 0usize, 0usize);
+    let mut best_pairs = vec![0.0f64; pairs.len()];
+    for x in sample.iter().chain(&random) {
+        let Some(pat) = certain_patterns(chain, x) else {
+            skipped += 1;
+            continue;
+        };
+        used += 1;
+        if norm == Norm::L2 {
+            let rows: Vec<Vec<f64>> = (0..out).map(|i| chain.backward(&unit(i, None), &pat)).collect();
+            let j = DMatrix::from_fn(out, chain.input_dim, |r, c| rows[r][c]);
+            let err = sqrt_up(slacks.iter().map(|s| sum_sq_up(s)).fold(0.0, add_up));
+            if let Some(svd) = SVD::try_new(j.clone(), false, true, 1e-15, 10_000) {
+                let v: Vec<f64> = svd.v_t.expect("v requested").row(0).iter().copied().collect();
+                best = best.max(dn(rayleigh_lower(&DenseOp(&j), &v) - err).max(0.0));
+            }
+        } else {
+            for (k, &(t, j)) in pairs.iter().enumerate() {
+                let g = chain.backward(&unit(t, Some(j)), &pat);
+                let v = dn(dual_norm_dn(&g, norm) - dual_norm_up(&slacks[k], norm)).max(0.0);
+                best_pairs[k] = best_pairs[k].max(v);
+                best = best.max(v);
+            }
+        }
+    }
+    let mut detail = json!({ "points_used": used, "points_skipped_near_kinks": skipped, "random_points": opts.random_points, "seed": opts.seed });
+    if norm != Norm::L2 {
+        detail["pairs"] = pairs.iter().zip(&best_pairs).map(|(&(t, j), v)| json!([t, j, v])).collect();
+    }
+    Ok(Bound {
+        method: Method::SampledGradient,
+        function,
+        soundness: Soundness::Lower,
+        norm,
+        scope: Scope::Network,
+        value: best,
+        per_layer: Vec::new(),
+        seconds: start.elapsed().as_secs_f64(),
+        detail,
+    })
+}
