@@ -55,12 +55,12 @@ impl LpProblem {
     }
 
     /// Adds Σ terms ≤ rhs.
-    pub fn le(&mut self, terms: Vec<(usize, f64)>, rhs: f64) {
+    pub fn le_row(&mut self, terms: Vec<(usize, f64)>, rhs: f64) {
         self.rows.push(Row { terms, eq: false, rhs, rhs_err: 0.0 });
     }
 
     /// Adds Σ terms = rhs (± err).
-    pub fn eq(&mut self, terms: Vec<(usize, f64)>, rhs: f64, err: f64) {
+    pub fn eq_row(&mut self, terms: Vec<(usize, f64)>, rhs: f64, err: f64) {
         self.rows.push(Row { terms, eq: true, rhs, rhs_err: err });
     }
 
@@ -196,20 +196,29 @@ pub fn solve_dual(problem: &LpProblem, time_limit: Option<f64>) -> (SolveReport,
     let start = Instant::now();
     let n = problem.obj.len();
     let mut vars = ProblemVariables::new();
-    let w: Vec<Variable> =
-        problem.rows.iter().map(|r| vars.add(if r.eq { variable() } else { variable().min(0.0) })).collect();
+    // Free multipliers are split into two non-negative parts.
+    let wp: Vec<Variable> = problem.rows.iter().map(|_| vars.add(variable().min(0.0))).collect();
+    let wm: Vec<Option<Variable>> =
+        problem.rows.iter().map(|r| r.eq.then(|| vars.add(variable().min(0.0)))).collect();
     let sp: Vec<Variable> = (0..n).map(|_| vars.add(variable().min(0.0))).collect();
     let sm: Vec<Variable> = (0..n).map(|_| vars.add(variable().min(0.0))).collect();
-    let mut obj = linear(problem.rows.iter().zip(&w).filter(|(r, _)| r.rhs != 0.0).map(|(r, &v)| (v, r.rhs)));
+    let mut obj = Expression::with_capacity(problem.rows.len() + 2 * n);
+    let mut cols: Vec<Vec<(Variable, f64)>> = vec![Vec::new(); n];
+    for (k, row) in problem.rows.iter().enumerate() {
+        obj.add_mul(row.rhs, wp[k]);
+        if let Some(m) = wm[k] {
+            obj.add_mul(-row.rhs, m);
+        }
+        for &(i, a) in &row.terms {
+            cols[i].push((wp[k], a));
+            if let Some(m) = wm[k] {
+                cols[i].push((m, -a));
+            }
+        }
+    }
     for i in 0..n {
         obj.add_mul(problem.hi[i], sp[i]);
         obj.add_mul(-problem.lo[i], sm[i]);
-    }
-    let mut cols: Vec<Vec<(Variable, f64)>> = vec![Vec::new(); n];
-    for (row, &v) in problem.rows.iter().zip(&w) {
-        for &(i, a) in &row.terms {
-            cols[i].push((v, a));
-        }
     }
     let mut model = vars.minimise(obj).using(microlp);
     if let Some(t) = time_limit {
@@ -221,10 +230,57 @@ pub fn solve_dual(problem: &LpProblem, time_limit: Option<f64>) -> (SolveReport,
         e.add_mul(-1.0, sm[i]);
         model = model.with(e.eq(problem.obj[i]));
     }
-    finish(model.solve(), &w, start)
+    let all: Vec<Variable> = wp.iter().copied().chain(wm.iter().flatten().copied()).collect();
+    let (report, values) = finish(model.solve(), &all, start);
+    let values = values.map(|v| {
+        let mut minus = v[wp.len()..].iter();
+        (0..wp.len())
+            .map(|k| v[k] - if wm[k].is_some() { *minus.next().expect("one per equality") } else { 0.0 })
+            .collect()
+    });
+    (report, values)
 }
 
 /// The JSON summary of a solve.
 pub fn report_json(r: &SolveReport) -> serde_json::Value {
     json!({ "status": r.status, "objective": r.objective, "iterations": r.iterations, "seconds": r.seconds })
+}
+
+/// Solves `problem` with Clarabel (interior point) and returns its duals as multipliers, with Clarabel's own
+/// status name (the good_lp wrapper would report every accepted status as optimal).
+pub fn solve_clarabel(problem: &LpProblem) -> (SolveReport, Option<Vec<f64>>) {
+    use good_lp::{DualValues, SolutionWithDual, clarabel};
+    let start = Instant::now();
+    let mut vars = ProblemVariables::new();
+    let x: Vec<Variable> =
+        (0..problem.obj.len()).map(|i| vars.add(variable().min(problem.lo[i]).max(problem.hi[i]))).collect();
+    let obj = linear(problem.obj.iter().enumerate().filter(|(_, c)| **c != 0.0).map(|(i, c)| (x[i], *c)));
+    let mut model = vars.maximise(obj).using(clarabel);
+    let refs: Vec<_> = problem
+        .rows
+        .iter()
+        .map(|row| {
+            let e = linear(row.terms.iter().map(|&(i, a)| (x[i], a)));
+            model.add_constraint(if row.eq { e.eq(row.rhs) } else { e.leq(row.rhs) })
+        })
+        .collect();
+    match model.solve() {
+        Ok(mut sol) => {
+            let inner = sol.inner();
+            let status = format!("{:?}", inner.status);
+            let (objective, iterations) = (Some(-inner.obj_val), inner.iterations as u64);
+            let dual = sol.compute_dual();
+            let y: Vec<f64> = refs.iter().map(|r| dual.dual(r.clone())).collect();
+            (SolveReport { status, objective, iterations, seconds: start.elapsed().as_secs_f64() }, Some(y))
+        }
+        Err(e) => (
+            SolveReport {
+                status: error_name(&e),
+                objective: None,
+                iterations: 0,
+                seconds: start.elapsed().as_secs_f64(),
+            },
+            None,
+        ),
+    }
 }

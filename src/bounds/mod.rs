@@ -9,6 +9,8 @@ pub mod float;
 pub mod gram;
 pub mod interval;
 pub mod layer_norm;
+pub mod lp;
+pub mod lp_model;
 pub mod lp_solve;
 pub mod power;
 pub mod sampled;
