@@ -31,7 +31,7 @@ pub struct ExactOptions {
 
 impl Default for ExactOptions {
     fn default() -> Self {
-        ExactOptions { max_hidden: 20, max_leaves: 1 << 26 }
+        ExactOptions { max_hidden: 20, max_leaves: 1 << 24 }
     }
 }
 
