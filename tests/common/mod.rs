@@ -99,3 +99,83 @@ pub fn random_kernel(rng: &mut ChaCha8Rng, c_out: usize, c_in: usize, k: usize) 
 pub fn assert_le(a: f64, b: f64, tol: f64, what: &str) {
     assert!(a <= b * (1.0 + tol) + 1e-300, "{what}: {a} > {b}");
 }
+
+/// A Bi-Real-style ResNet fixture: stem conv, Affine, HardTanh, two residual units (the second downsamples),
+/// HardTanh after each, global average pooling, dense head.
+pub fn tiny_resnet(seed: u64) -> Net {
+    let mut r = rng(seed);
+    let conv = |r: &mut rand_chacha::ChaCha8Rng, o, c, k, s, p, hw: usize, binary: bool| {
+        let w = random_kernel(r, o, c, k);
+        let latent = binary.then(|| w.clone());
+        let weight = if binary {
+            Kernel { data: w.data.iter().map(|v| if *v >= 0.0 { 0.5 } else { -0.5 }).collect(), ..w }
+        } else {
+            w
+        };
+        Layer::Conv2d { weight, latent, bias: None, stride: s, padding: p, in_shape: [c, hw, hw] }
+    };
+    let aff = |n: usize| Layer::Affine { scale: vec![0.7; n], shift: vec![0.1; n] };
+    Net {
+        input_shape: vec![1, 8, 8],
+        classes: 3,
+        sign_zero: SignZero::PlusOne,
+        layers: vec![
+            conv(&mut r, 2, 1, 3, 1, 1, 8, false),
+            aff(2),
+            Layer::HardTanh,
+            Layer::Residual {
+                body: vec![Layer::Sign, conv(&mut r, 2, 2, 3, 1, 1, 8, true), aff(2)],
+                shortcut: vec![],
+            },
+            Layer::HardTanh,
+            Layer::Residual {
+                body: vec![Layer::Sign, conv(&mut r, 4, 2, 3, 2, 1, 8, true), aff(4)],
+                shortcut: vec![conv(&mut r, 4, 2, 1, 2, 0, 8, false), aff(4)],
+            },
+            Layer::HardTanh,
+            Layer::GlobalAvgPool,
+            Layer::Dense { weight: uniform(&mut r, 3, 4), latent: None, bias: None },
+        ],
+    }
+}
+
+/// A small binary CNN: stem conv, Affine, Sign, binary conv, MaxPool 2, Affine, Sign, Flatten, Dense.
+pub fn tiny_cnn(seed: u64) -> Net {
+    let mut r = rng(seed);
+    let stem = random_kernel(&mut r, 3, 1, 3);
+    let lat = random_kernel(&mut r, 4, 3, 3);
+    let bin = Kernel {
+        data: lat.data.iter().map(|v| if *v >= 0.0 { 0.25 } else { -0.25 }).collect(),
+        ..lat.clone()
+    };
+    Net {
+        input_shape: vec![1, 6, 6],
+        classes: 3,
+        sign_zero: SignZero::PlusOne,
+        layers: vec![
+            Layer::Conv2d {
+                weight: stem,
+                latent: None,
+                bias: Some(vec![0.1, -0.1, 0.0]),
+                stride: 1,
+                padding: 1,
+                in_shape: [1, 6, 6],
+            },
+            Layer::Affine { scale: vec![0.9, 1.1, -0.8], shift: vec![0.0, 0.1, -0.1] },
+            Layer::Sign,
+            Layer::Conv2d {
+                weight: bin,
+                latent: Some(lat),
+                bias: None,
+                stride: 1,
+                padding: 1,
+                in_shape: [3, 6, 6],
+            },
+            Layer::MaxPool { kernel: 2, stride: 2, padding: 0 },
+            Layer::Affine { scale: vec![1.2, 0.6, -1.0, 0.9], shift: vec![0.05; 4] },
+            Layer::Sign,
+            Layer::Flatten,
+            Layer::Dense { weight: uniform(&mut r, 3, 36), latent: None, bias: None },
+        ],
+    }
+}
