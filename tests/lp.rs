@@ -58,12 +58,12 @@ fn closed_forms(w1: &DMatrix<f64>, w2: &DMatrix<f64>, t: usize, j: usize) -> [f6
     let m = |k: usize, c: usize| v[k] * w1[(k, c)];
     let mut grad_lp = 0.0;
     let mut slope = vec![0.0; n];
-    for c in 0..n {
+    for (c, sl) in slope.iter_mut().enumerate() {
         let gl: f64 = (0..h).map(|k| m(k, c).min(0.0)).sum();
         let gh: f64 = (0..h).map(|k| m(k, c).max(0.0)).sum();
         if gh > gl {
-            slope[c] = (gh + gl) / (gh - gl);
-            grad_lp += -gl * (1.0 + slope[c]);
+            *sl = (gh + gl) / (gh - gl);
+            grad_lp += -gl * (1.0 + *sl);
         }
     }
     grad_lp += (0..h).map(|k| (0..n).map(|c| m(k, c) * slope[c]).sum::<f64>().max(0.0)).sum::<f64>();

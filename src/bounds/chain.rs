@@ -38,6 +38,17 @@ impl Act {
         }
     }
 
+    /// The derivative if [l, u] lies strictly inside one piece (no kink in the closed interval), else `None`.
+    pub fn strictly_stable(self, l: f64, u: f64) -> Option<bool> {
+        match self {
+            Act::Relu if l > 0.0 => Some(true),
+            Act::Relu if u < 0.0 => Some(false),
+            Act::HardTanh if l > -1.0 && u < 1.0 => Some(true),
+            Act::HardTanh if u < -1.0 || l > 1.0 => Some(false),
+            _ => None,
+        }
+    }
+
     /// The derivative if it is the same on all of [l, u] (up to kinks, a null set), else `None`.
     pub fn stable(self, l: f64, u: f64) -> Option<bool> {
         match self {

@@ -116,7 +116,16 @@ impl Bounds {
         match r {
             Ok(b) => self.bounds.push(b),
             Err(e @ (Error::TooLarge { .. } | Error::Config { .. })) => {
-                self.skipped.push(Skipped { method, function, norm, reason: e.to_string() })
+                let reason = e.to_string();
+                // The same refusal for several norms is recorded once, without a norm.
+                match self
+                    .skipped
+                    .iter_mut()
+                    .find(|s| s.method == method && s.function == function && s.reason == reason)
+                {
+                    Some(s) => s.norm = None,
+                    None => self.skipped.push(Skipped { method, function, norm, reason }),
+                }
             }
             Err(e) => return Err(e),
         }
@@ -134,14 +143,12 @@ pub fn compute_bounds(
     progress: &dyn Fn(&str),
 ) -> Result<Bounds> {
     net.validate()?;
-    if let Some(s) = sample {
-        if let Some(i) = s.iter().position(|x| x.len() != net.input_len()) {
-            return Err(Error::Shape {
-                context: format!("sample {i}"),
-                expected: net.input_shape.clone(),
-                found: vec![s[i].len()],
-            });
-        }
+    if let Some((i, x)) = sample.into_iter().flatten().enumerate().find(|(_, x)| x.len() != net.input_len()) {
+        return Err(Error::Shape {
+            context: format!("sample {i}"),
+            expected: net.input_shape.clone(),
+            found: vec![x.len()],
+        });
     }
     let mut out = Bounds::default();
     let m = &opts.methods;

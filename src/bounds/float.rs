@@ -13,7 +13,7 @@ use nalgebra::DMatrix;
 pub const U: f64 = f64::EPSILON / 2.0;
 
 /// The smallest positive subnormal, 2⁻¹⁰⁷⁴: a bound on the absolute error of one underflowing product.
-pub const ETA: f64 = 4.940_656_458_412_465_4e-324;
+pub const ETA: f64 = f64::from_bits(1);
 
 /// The next float above `x` (an upper bound on any real that rounds to `x`).
 #[inline]

@@ -185,8 +185,8 @@ pub fn build(
 }
 
 fn transpose_rows(lp: &mut LpProblem, w: &DMatrix<f64>, g: &[usize], g_next: &[usize]) {
-    for i in 0..w.ncols() {
-        let mut t: Vec<(usize, f64)> = vec![(g[i], 1.0)];
+    for (i, &gi) in g.iter().enumerate().take(w.ncols()) {
+        let mut t: Vec<(usize, f64)> = vec![(gi, 1.0)];
         t.extend(w.column(i).iter().enumerate().filter(|(_, a)| **a != 0.0).map(|(r, a)| (g_next[r], -a)));
         lp.eq_row(t, 0.0, 0.0);
     }

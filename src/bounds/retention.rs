@@ -307,7 +307,7 @@ pub fn retention_bounds(
     let layer_pairs: Vec<(usize, usize)> = (1..n_points).map(|k| (k - 1, k)).collect();
     let stage_pairs: Vec<(usize, usize)> = stages.windows(2).map(|w| (w[0], w[1])).collect();
     let mut variants = vec![("layer", layer_pairs)];
-    if stage_pairs.len() >= 1 && stage_pairs != variants[0].1 {
+    if !stage_pairs.is_empty() && stage_pairs != variants[0].1 {
         variants.push(("stage", stage_pairs));
     }
     for (granularity, pairs) in &variants {

@@ -14,10 +14,10 @@ use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
 
 use super::bound::{Bound, Method, Norm, Scope};
-use super::chain::Chain;
+use super::chain::{Chain, Step};
 use super::exact::dual_norm_up;
 use super::float::{add_up, dn, norm2_dn, sqrt_up, sum_sq_up};
-use super::interval::{Interval, forward, stability};
+use super::interval::{Interval, forward};
 use super::power::{DenseOp, rayleigh_lower};
 use crate::error::Result;
 use crate::ir::{Function, Soundness};
@@ -47,12 +47,19 @@ fn dual_norm_dn(g: &[f64], norm: Norm) -> f64 {
     }
 }
 
-/// The patterns at x if every unit is provably away from its kinks.
+/// The patterns at x if every unit's enclosure lies strictly inside one piece (theorem E2).
 fn certain_patterns(chain: &Chain, x: &[f64]) -> Option<Vec<Vec<bool>>> {
     let boxes = forward(chain, &Interval::point(x));
-    stability(chain, Some(&boxes))
-        .into_iter()
-        .map(|st| st.into_iter().collect::<Option<Vec<bool>>>())
+    chain
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(s, step)| match step {
+            Step::Act(a) => {
+                Some(boxes[s].lo.iter().zip(&boxes[s].hi).map(|(&l, &u)| a.strictly_stable(l, u)).collect())
+            }
+            _ => None,
+        })
         .collect()
 }
 
@@ -107,7 +114,7 @@ pub fn sampled_gradient(
         if norm == Norm::L2 {
             let rows: Vec<Vec<f64>> = (0..out).map(|i| chain.backward(&unit(i, None), &pat)).collect();
             let j = DMatrix::from_fn(out, chain.input_dim, |r, c| rows[r][c]);
-            let err = sqrt_up(slacks.iter().map(|s| sum_sq_up(s)).fold(0.0, add_up));
+            let err = sqrt_up(slacks.iter().map(|s| sum_sq_up(s.iter())).fold(0.0, add_up));
             if let Some(svd) = SVD::try_new(j.clone(), false, true, 1e-15, 10_000) {
                 let v: Vec<f64> = svd.v_t.expect("v requested").row(0).iter().copied().collect();
                 best = best.max(dn(rayleigh_lower(&DenseOp(&j), &v) - err).max(0.0));
