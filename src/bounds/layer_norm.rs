@@ -1,4 +1,4 @@
-//! Operator norms of single layers in ℓ2, ℓ∞ and ℓ1 (theorems S1–S5, C1–C3, P1–P3 of `proofs/`).
+//! Operator norms of single layers in ℓ2, ℓ∞ and ℓ1 (theorems S1–S6, S10 and C1–C4 of `proofs/`).
 //!
 //! Every `upper` is certified (outward rounding, proofs cited per function); every `lower` is proven; an
 //! `estimate` (an SVD value) is neither and is only reported.
@@ -128,15 +128,15 @@ pub fn conv_l2(k: &Kernel, g: &ConvGeometry, folded: bool, opts: &SpectralOption
     }
 }
 
-/// ℓ∞→ℓ∞ (max row abs-sum) or ℓ1→ℓ1 (max column abs-sum) of a dense matrix, rounded up (P1).
+/// ℓ∞→ℓ∞ (max row abs-sum) or ℓ1→ℓ1 (max column abs-sum) of a dense matrix, rounded up (S10, S5 when folded).
 pub fn dense_lp(w: &DMatrix<f64>, norm: Norm, folded: bool) -> Factor {
     let (col, row) = abs_norms_up(w);
     let v = if norm == Norm::L1Margin { col } else { row };
     let v = if folded { mul_up(v, up(1.0 + gamma(1))) } else { v };
-    Factor { upper: v, lower: None, detail: json!({ "rule": "dense: max abs row/column sum (P1)" }) }
+    Factor { upper: v, lower: None, detail: json!({ "rule": "dense: max abs row/column sum (S10)" }) }
 }
 
-/// ℓ∞→ℓ∞ ≤ max_o Σ|W[o,·,·,·]|, ℓ1→ℓ1 ≤ max_c Σ|W[·,c,·,·]| of a convolution (P1).
+/// ℓ∞→ℓ∞ ≤ max_o Σ|W[o,·,·,·]|, ℓ1→ℓ1 ≤ max_c Σ|W[·,c,·,·]| of a convolution (S10, S5 when folded).
 pub fn conv_lp(k: &Kernel, norm: Norm, folded: bool) -> Factor {
     let per = k.kh * k.kw;
     let mut rows = vec![0.0f64; k.c_out];
@@ -148,7 +148,7 @@ pub fn conv_lp(k: &Kernel, norm: Norm, folded: bool) -> Factor {
     }
     let v = if norm == Norm::L1Margin { cols } else { rows }.into_iter().fold(0.0, f64::max);
     let v = if folded { mul_up(v, up(1.0 + gamma(1))) } else { v };
-    Factor { upper: v, lower: None, detail: json!({ "rule": "conv: max abs row/column sum (P1)" }) }
+    Factor { upper: v, lower: None, detail: json!({ "rule": "conv: max abs row/column sum (S10)" }) }
 }
 
 /// The largest number of pooling windows (size k, stride s, padding p, n outputs) covering one input index.

@@ -69,14 +69,25 @@ impl LpProblem {
         self.rows.iter().map(|r| r.terms.len()).sum()
     }
 
+    /// Whether every variable box is finite (else no finite bound is claimed).
+    fn boxes_finite(&self) -> bool {
+        self.lo.iter().chain(&self.hi).all(|v| v.is_finite())
+    }
+
     /// The certified bound Σᵢ max over the box of cᵢxᵢ (all multipliers zero).
     pub fn box_bound(&self) -> f64 {
+        if !self.boxes_finite() {
+            return f64::INFINITY;
+        }
         (0..self.obj.len())
             .fold(0.0, |s, i| add_up(s, up((self.obj[i] * self.lo[i]).max(self.obj[i] * self.hi[i]))))
     }
 
     /// The certified upper bound of theorem L2 for multipliers `w` (one per row; ≤ rows clipped at 0).
     pub fn dual_bound(&self, w: &[f64]) -> f64 {
+        if !self.boxes_finite() {
+            return f64::INFINITY;
+        }
         let n = self.obj.len();
         let mut r = self.obj.clone();
         let mut mag: Vec<f64> = self.obj.iter().map(|c| c.abs()).collect();
