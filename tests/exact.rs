@@ -111,3 +111,39 @@ fn enumeration_refuses_large_nets() {
         other => panic!("expected TooLarge, got {other:?}"),
     }
 }
+
+#[test]
+fn regions_bracket_the_constant_with_fgl() {
+    use lcr_verify::bounds::regions::{RegionOptions, exact_regions};
+    let c = chain(&abs_net());
+    let v = exact_regions(&c, F, Norm::LinfMargin, &RegionOptions::default()).unwrap();
+    assert!((v.value - 1.0).abs() <= OUTWARD, "|x| regions {}", v.value);
+    let mut r = rng(33);
+    for (dims, act) in [
+        (vec![3, 3, 3], ActKind::Relu),
+        (vec![4, 4, 3], ActKind::HardTanh),
+        (vec![3, 5, 4, 3], ActKind::Sign),
+        (vec![3, 6, 6, 3], ActKind::HardTanh),
+    ] {
+        let net = random_mlp(&mut r, &dims, act, true);
+        let c = chain(&net);
+        for norm in [Norm::L2, Norm::LinfMargin] {
+            let t = std::time::Instant::now();
+            let reg =
+                exact_regions(&c, F, norm, &RegionOptions { max_hidden: 12, ..Default::default() }).unwrap();
+            let fgl = exact_patterns(&c, F, norm, &ExactOptions::default()).unwrap().value;
+            eprintln!(
+                "{dims:?} {norm:?}: regions {} ({} regions, {} LPs, {:?}) fgl {fgl}",
+                reg.value,
+                reg.detail["regions"],
+                reg.detail["lps"],
+                t.elapsed()
+            );
+            assert_le(reg.value, fgl, 0.0, "regions lower <= FGL");
+            if dims.len() == 3 && dims[1] <= dims[0] {
+                // One hidden layer with independent rows: every pattern is realised, so the two agree.
+                assert!(reg.value >= fgl * (1.0 - 1e-9), "{dims:?} {norm:?}: {} < {fgl}", reg.value);
+            }
+        }
+    }
+}

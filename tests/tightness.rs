@@ -12,6 +12,7 @@ use lcr_verify::bounds::chain::Chain;
 use lcr_verify::bounds::exact::{ExactOptions, exact_patterns};
 use lcr_verify::bounds::layer_norm::SpectralOptions;
 use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
+use lcr_verify::bounds::regions::{RegionOptions, exact_regions};
 use lcr_verify::bounds::retention::{RetentionOptions, retention_bounds};
 use lcr_verify::bounds::sampled::{SampledOptions, sampled_gradient};
 use lcr_verify::bounds::spectral::spectral_product;
@@ -125,6 +126,23 @@ fn measure() -> BTreeMap<String, f64> {
             push("retention_normalised_over_exact_sigma", p.detail["ratio"].as_f64().unwrap());
         }
     }
+    // True L from region enumeration on smaller nets (3-5-4-3): how far FGL and the LP sit above it.
+    for case in 0..8u64 {
+        let net = random_mlp(&mut r, &[3, 5, 4, 3], ActKind::Sign, true);
+        let chain = Chain::from_net(&net, Function::Surrogate, 1 << 20).unwrap();
+        for norm in [Norm::L2, Norm::LinfMargin] {
+            let reg =
+                exact_regions(&chain, Function::Surrogate, norm, &RegionOptions::default()).unwrap().value;
+            let v = values(&net, Function::Surrogate, norm, 10, case);
+            push(
+                &format!("{}_fgl_over_regions", if norm == Norm::L2 { "l2" } else { "linf" }),
+                v.exact / reg,
+            );
+            if let Some(lp) = v.lp {
+                push("linf_lp_over_regions", lp / reg);
+            }
+        }
+    }
     ratios.into_iter().map(|(k, v)| (k, mean(&v))).collect()
 }
 
@@ -165,4 +183,5 @@ fn golden_tightness_ratios() {
     );
     assert!(golden["linf_lower_over_exact"].value <= 1.0 && golden["l2_lower_over_exact"].value <= 1.0);
     assert!(golden["retention_normalised_over_exact_sigma"].value <= 1.0);
+    assert!(golden["l2_fgl_over_regions"].value >= 1.0 && golden["linf_fgl_over_regions"].value >= 1.0);
 }

@@ -58,6 +58,9 @@ pub enum Method {
     LpLocal,
     /// Exact maximum over all activation patterns (FGL), by enumeration.
     ExactPatterns,
+    /// Maximum over the linear regions that exist, each witnessed by an interior point: a lower bound equal
+    /// to L when no region is lost.
+    ExactRegions,
     /// Largest gradient (or Jacobian) norm seen at sample points: a lower bound.
     SampledGradient,
 }
@@ -73,6 +76,7 @@ impl Method {
             Method::LpGlobal => "lp-global",
             Method::LpLocal => "lp-local",
             Method::ExactPatterns => "exact-patterns",
+            Method::ExactRegions => "exact-regions",
             Method::SampledGradient => "sampled-gradient",
         }
     }

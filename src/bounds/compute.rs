@@ -7,6 +7,7 @@ use super::chain::Chain;
 use super::exact::{ExactOptions, exact_patterns};
 use super::layer_norm::SpectralOptions;
 use super::lp::{LpMode, LpOptions, lp_bound};
+use super::regions::{RegionOptions, region_witnesses, regions_bound};
 use super::retention::{RetentionOptions, retention_bounds};
 use super::sampled::{SampledOptions, sampled_gradient};
 use super::spectral::spectral_product;
@@ -22,7 +23,7 @@ pub struct Methods {
     pub retention: bool,
     /// LipLP bounds (feed-forward nets within the LP size limits).
     pub lp: bool,
-    /// Exact pattern enumeration (tiny nets).
+    /// Exact pattern enumeration and region enumeration (tiny nets).
     pub exact: bool,
     /// Sampled-gradient lower bounds (feed-forward nets).
     pub sampled: bool,
@@ -59,6 +60,8 @@ pub struct BoundOptions {
     pub lp: LpOptions,
     /// Enumeration limits.
     pub exact: ExactOptions,
+    /// Region-enumeration limits.
+    pub regions: RegionOptions,
     /// Sampled-gradient options.
     pub sampled: SampledOptions,
 }
@@ -77,6 +80,7 @@ impl Default for BoundOptions {
             retention: RetentionOptions::default(),
             lp: LpOptions::default(),
             exact: ExactOptions::default(),
+            regions: RegionOptions::default(),
             sampled: SampledOptions::default(),
         }
     }
@@ -205,6 +209,15 @@ pub fn compute_bounds(
                     Some(norm),
                     exact_patterns(&chain, f, norm, &opts.exact),
                 )?;
+            }
+            // The regions are the same for every norm: enumerate once.
+            match region_witnesses(&chain, &opts.regions) {
+                Ok(w) => {
+                    for &norm in &opts.norms {
+                        out.bounds.push(regions_bound(&chain, f, norm, &w, &opts.regions));
+                    }
+                }
+                Err(e) => out.take(Method::ExactRegions, Some(f), None, Err(e))?,
             }
         }
         if m.lp {

@@ -7,6 +7,7 @@
 //! | [`Method::RetentionNormalised`] | deployed activations | lower | σ(XᵀY/N)/σ(XᵀX/N) with Y = A·X: a proven lower bound on each binary layer's σ(A) |
 //! | [`Method::LpGlobal`], [`Method::LpLocal`] | surrogate, latent | certified | LipLP relaxation, value from a dual bound with outward rounding |
 //! | [`Method::ExactPatterns`] | surrogate, latent | certified (exact FGL) | enumeration over activation patterns, tiny nets |
+//! | [`Method::ExactRegions`] | surrogate, latent | lower (= L when complete) | enumeration of the linear regions that exist, tiny nets |
 //! | [`Method::SampledGradient`] | surrogate, latent | lower | gradient norms at sample points |
 //!
 //! The CLI calls [`compute_bounds`], wraps the result in a [`BoundsFile`] and prints [`render_table`]. Every
@@ -26,6 +27,7 @@ pub mod lp;
 pub mod lp_model;
 pub mod lp_solve;
 pub mod power;
+pub mod regions;
 pub mod retention;
 pub mod sampled;
 pub mod spectral;

@@ -63,27 +63,14 @@ fn certain_patterns(chain: &Chain, x: &[f64]) -> Option<Vec<Vec<bool>>> {
         .collect()
 }
 
-/// The best proven lower bound over the sample points and seeded random points.
-pub fn sampled_gradient(
+/// The best proven lower bound over `points` (theorem E2): (value, points used, per-pair values for margins).
+/// Points whose pattern is not certain (an enclosure touches a kink) are skipped.
+pub(crate) fn witness_lower(
     chain: &Chain,
-    function: Function,
     norm: Norm,
-    sample: &[Vec<f64>],
-    opts: &SampledOptions,
-) -> Result<Bound> {
-    let start = Instant::now();
+    points: &[Vec<f64>],
+) -> (f64, usize, Option<serde_json::Value>) {
     let out = chain.output_dim();
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let random: Vec<Vec<f64>> = (0..opts.random_points)
-        .map(|_| {
-            (0..chain.input_dim)
-                .map(|_| {
-                    let z: f64 = StandardNormal.sample(&mut rng);
-                    opts.scale * z
-                })
-                .collect::<Vec<f64>>()
-        })
-        .collect();
     let pairs: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
     let unit = |i: usize, j: Option<usize>| -> Vec<f64> {
         (0..out)
@@ -103,18 +90,15 @@ pub fn sampled_gradient(
     } else {
         pairs.iter().map(|&(t, j)| chain.gradient_slack(&unit(t, Some(j)))).collect()
     };
-    let (mut best, mut used, mut skipped) = (0.0f64, 0usize, 0usize);
+    let err = sqrt_up(slacks.iter().map(|s| sum_sq_up(s.iter())).fold(0.0, add_up));
+    let (mut best, mut used) = (0.0f64, 0usize);
     let mut best_pairs = vec![0.0f64; pairs.len()];
-    for x in sample.iter().chain(&random) {
-        let Some(pat) = certain_patterns(chain, x) else {
-            skipped += 1;
-            continue;
-        };
+    for x in points {
+        let Some(pat) = certain_patterns(chain, x) else { continue };
         used += 1;
         if norm == Norm::L2 {
             let rows: Vec<Vec<f64>> = (0..out).map(|i| chain.backward(&unit(i, None), &pat)).collect();
             let j = DMatrix::from_fn(out, chain.input_dim, |r, c| rows[r][c]);
-            let err = sqrt_up(slacks.iter().map(|s| sum_sq_up(s.iter())).fold(0.0, add_up));
             if let Some(svd) = SVD::try_new(j.clone(), false, true, 1e-15, 10_000) {
                 let v: Vec<f64> = svd.v_t.expect("v requested").row(0).iter().copied().collect();
                 best = best.max(dn(rayleigh_lower(&DenseOp(&j), &v) - err).max(0.0));
@@ -128,9 +112,37 @@ pub fn sampled_gradient(
             }
         }
     }
-    let mut detail = json!({ "points_used": used, "points_skipped_near_kinks": skipped, "random_points": opts.random_points, "seed": opts.seed });
-    if norm != Norm::L2 {
-        detail["pairs"] = pairs.iter().zip(&best_pairs).map(|(&(t, j), v)| json!([t, j, v])).collect();
+    let pairs_json = (norm != Norm::L2)
+        .then(|| pairs.iter().zip(&best_pairs).map(|(&(t, j), v)| json!([t, j, v])).collect());
+    (best, used, pairs_json)
+}
+
+/// The best proven lower bound over the sample points and seeded random points.
+pub fn sampled_gradient(
+    chain: &Chain,
+    function: Function,
+    norm: Norm,
+    sample: &[Vec<f64>],
+    opts: &SampledOptions,
+) -> Result<Bound> {
+    let start = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut points: Vec<Vec<f64>> = sample.to_vec();
+    points.extend((0..opts.random_points).map(|_| {
+        (0..chain.input_dim)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                opts.scale * z
+            })
+            .collect::<Vec<f64>>()
+    }));
+    let (best, used, pairs) = witness_lower(chain, norm, &points);
+    let mut detail = json!({
+        "points_used": used, "points_skipped_near_kinks": points.len() - used,
+        "random_points": opts.random_points, "seed": opts.seed,
+    });
+    if let Some(p) = pairs {
+        detail["pairs"] = p;
     }
     Ok(Bound {
         method: Method::SampledGradient,
