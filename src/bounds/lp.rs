@@ -138,8 +138,14 @@ fn input_box(chain: &Chain, mode: &LpMode) -> Result<Option<Interval>> {
                 ));
             }
             let (dl, dh) = domain.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
-            let lo = center.iter().map(|c| dn(c - radius).max(dl)).collect();
-            let hi = center.iter().map(|c| up(c + radius).min(dh)).collect();
+            let lo: Vec<f64> = center.iter().map(|c| dn(c - radius).max(dl)).collect();
+            let hi: Vec<f64> = center.iter().map(|c| up(c + radius).min(dh)).collect();
+            if let Some(i) = (0..lo.len()).find(|&i| lo[i].is_nan() || hi[i].is_nan() || lo[i] > hi[i]) {
+                return Err(Error::config(
+                    "lp local box",
+                    format!("coordinate {i} of the center lies outside the domain"),
+                ));
+            }
             Ok(Some(Interval::new(lo, hi)))
         }
     }
