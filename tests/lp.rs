@@ -209,3 +209,24 @@ fn refuses_what_it_cannot_do() {
     }
     assert!(matches!(Chain::from_net(&abs_net(), Function::Deployed, 1 << 20), Err(Error::Config { .. })));
 }
+
+#[test]
+fn mnist_sized_mlp_lp_is_strictly_tighter_than_the_product() {
+    // 784-64-64-10 binary MLP (first and last layers real), two class pairs to keep the test short; the full
+    // 45-pair run on 784-100-100-10 is `cargo run --release --example mnist_mlp_bounds`.
+    let mut r = rng(26);
+    let net = random_mlp(&mut r, &[784, 64, 64, 10], ActKind::Sign, true);
+    let opts = LpOptions { pairs: Some(vec![(0, 1), (3, 7)]), ..Default::default() };
+    let b = lp_bound(&chain(&net), F, Norm::LinfMargin, &LpMode::Global, &opts, &|_| {}).unwrap();
+    let p = spectral_product(&net, F, Norm::LinfMargin, &SpectralOptions::default(), &|_| {}).unwrap();
+    let product_of = |t: u64, j: u64| {
+        p.detail["pairs"].as_array().unwrap().iter().find(|e| e[0] == t && e[1] == j).unwrap()[2]
+            .as_f64()
+            .unwrap()
+    };
+    for e in b.detail["pairs"].as_array().unwrap() {
+        let (t, j, v) = (e[0].as_u64().unwrap(), e[1].as_u64().unwrap(), e[2].as_f64().unwrap());
+        assert!(v < product_of(t, j), "pair {t}-{j}: LP {v} not below product {}", product_of(t, j));
+    }
+    assert!(b.seconds > 0.0);
+}
