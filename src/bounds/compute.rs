@@ -156,6 +156,15 @@ pub fn compute_bounds(
     }
     let mut out = Bounds::default();
     let m = &opts.methods;
+    if opts.functions.contains(&Function::Deployed) {
+        out.skipped.push(Skipped {
+            method: Method::SpectralProduct,
+            function: Some(Function::Deployed),
+            norm: None,
+            reason: "the deployed (sign) network is discontinuous: it has no finite Lipschitz constant"
+                .into(),
+        });
+    }
     for &f in opts.functions.iter().filter(|f| **f != Function::Deployed) {
         if m.spectral {
             for &norm in &opts.norms {
