@@ -13,9 +13,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bounds;
 pub mod data;
 pub mod error;
 pub mod fsio;
+pub mod ir;
 
 pub use error::{Error, Result};
 pub mod cli;

@@ -1,0 +1,134 @@
+//! A bound as a value with provenance: method, function, soundness, norm, value, per-layer parts, time, details.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ir::{Function, Soundness};
+
+/// What a Lipschitz value measures.
+///
+/// `L2`: ‖f(x) − f(y)‖₂ ≤ L‖x − y‖₂ for the whole logit map. The margin norms bound, for every pair t ≠ j,
+/// |m_tj(x) − m_tj(y)| ≤ L_tj‖x − y‖_p with m_tj = f_t − f_j and p = 2, ∞ or 1; the entry's value is the
+/// maximum over pairs and `detail.pairs` lists each L_tj. (For ℓ∞ inputs L_tj = sup‖∇m_tj‖₁, for ℓ1 inputs
+/// sup‖∇m_tj‖_∞.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    /// ℓ2 → ℓ2 of the logit map.
+    L2,
+    /// Pairwise margins, ℓ2 input.
+    L2Margin,
+    /// Pairwise margins, ℓ∞ input.
+    LinfMargin,
+    /// Pairwise margins, ℓ1 input.
+    L1Margin,
+}
+
+impl Norm {
+    /// The name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::L2 => "l2",
+            Norm::L2Margin => "l2-margin",
+            Norm::LinfMargin => "linf-margin",
+            Norm::L1Margin => "l1-margin",
+        }
+    }
+
+    /// Whether the value is a maximum over class pairs.
+    pub fn is_margin(self) -> bool {
+        self != Norm::L2
+    }
+}
+
+/// How a bound was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Product of certified per-layer operator norms (BN folded, residual 1 + L, pooling factors).
+    SpectralProduct,
+    /// The retention-matrix proxy exactly as the released regulariser computes it (one unnormalised step).
+    RetentionReleased,
+    /// The same proxy with power iteration run to convergence: σ₁(RM).
+    RetentionConverged,
+    /// σ(X·Yᵀ/N)/σ(X·Xᵀ/N) with Y = A·X: a proven lower bound on each binary layer's σ(A).
+    RetentionNormalised,
+    /// LipLP relaxation over the whole input space, value from a dual bound.
+    LpGlobal,
+    /// LipLP relaxation over a box around an input, value from a dual bound.
+    LpLocal,
+    /// Exact maximum over all activation patterns (FGL), by enumeration.
+    ExactPatterns,
+    /// Maximum over the linear regions that exist, each witnessed by an interior point: a lower bound equal
+    /// to L when no region is lost.
+    ExactRegions,
+    /// Largest gradient (or Jacobian) norm seen at sample points: a lower bound.
+    SampledGradient,
+}
+
+impl Method {
+    /// The name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::SpectralProduct => "spectral-product",
+            Method::RetentionReleased => "retention-released",
+            Method::RetentionConverged => "retention-converged",
+            Method::RetentionNormalised => "retention-normalised",
+            Method::LpGlobal => "lp-global",
+            Method::LpLocal => "lp-local",
+            Method::ExactPatterns => "exact-patterns",
+            Method::ExactRegions => "exact-regions",
+            Method::SampledGradient => "sampled-gradient",
+        }
+    }
+}
+
+/// What the value is a bound on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// The Lipschitz constant of the network function (in `norm`).
+    Network,
+    /// The product of the spectral norms of the binary layers listed in `per_layer` (retention entries): not a
+    /// Lipschitz constant of the network.
+    BinaryLayerProduct,
+}
+
+/// One layer's contribution to a bound.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerPart {
+    /// Layer path in the net (`"3"`, `"5.body.1"`, `"2+3"` for a linear layer with its affine folded in).
+    pub layer: String,
+    /// Layer kind (`"dense+affine"`, `"conv2d"`, `"residual"`, ...).
+    pub kind: String,
+    /// The layer's value (for a spectral product: its certified upper factor).
+    pub value: f64,
+    /// A proven lower bound on the same layer quantity, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lower: Option<f64>,
+    /// Method-specific details.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
+    pub detail: serde_json::Value,
+}
+
+/// One bound with its provenance: one entry of `bounds.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bound {
+    /// How it was obtained.
+    pub method: Method,
+    /// Which function of the network it is about.
+    pub function: Function,
+    /// How far it can be trusted.
+    pub soundness: Soundness,
+    /// What it measures.
+    pub norm: Norm,
+    /// What it bounds.
+    pub scope: Scope,
+    /// The value.
+    pub value: f64,
+    /// Per-layer parts.
+    pub per_layer: Vec<LayerPart>,
+    /// Wall-clock seconds spent.
+    pub seconds: f64,
+    /// Solver statuses, gaps, iterations, pairwise values, sizes.
+    pub detail: serde_json::Value,
+}

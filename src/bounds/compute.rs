@@ -1,0 +1,271 @@
+//! The one entry point the CLI calls: every applicable method on every requested function.
+
+use serde::{Deserialize, Serialize};
+
+use super::bound::{Bound, Method, Norm};
+use super::chain::Chain;
+use super::exact::{ExactOptions, exact_patterns};
+use super::layer_norm::SpectralOptions;
+use super::lp::{LpMode, LpOptions, lp_bound};
+use super::regions::{RegionOptions, region_witnesses, regions_bound};
+use super::retention::{RetentionOptions, retention_bounds};
+use super::sampled::{SampledOptions, sampled_gradient};
+use super::spectral::spectral_product;
+use crate::error::{Error, Result};
+use crate::ir::{Function, Net};
+
+/// Which methods to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Methods {
+    /// Certified spectral (and ℓ1/ℓ∞) products.
+    pub spectral: bool,
+    /// Retention-matrix estimates (needs a sample and binary layers).
+    pub retention: bool,
+    /// LipLP bounds (feed-forward nets within the LP size limits).
+    pub lp: bool,
+    /// Exact pattern enumeration and region enumeration (tiny nets).
+    pub exact: bool,
+    /// Sampled-gradient lower bounds (feed-forward nets).
+    pub sampled: bool,
+}
+
+impl Default for Methods {
+    fn default() -> Self {
+        Methods { spectral: true, retention: true, lp: true, exact: true, sampled: true }
+    }
+}
+
+/// Everything `compute_bounds` can be told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundOptions {
+    /// Functions to bound (`deployed` has no finite Lipschitz constant and is only used by retention).
+    pub functions: Vec<Function>,
+    /// Methods to run.
+    pub methods: Methods,
+    /// Norms of the spectral products, the exact values and the sampled lower bounds.
+    pub norms: Vec<Norm>,
+    /// Norms of the LP (ℓ∞ and/or ℓ1 margins).
+    pub lp_norms: Vec<Norm>,
+    /// Global LP, or local around the first sample with this radius as well.
+    pub lp_local_radius: Option<f64>,
+    /// Input domain for the local LP box (e.g. (0, 1) for pixels).
+    pub lp_domain: Option<(f64, f64)>,
+    /// Largest unrolled convolution (entries) for the chain methods.
+    pub max_unrolled: usize,
+    /// Per-layer spectral options.
+    pub spectral: SpectralOptions,
+    /// Retention options.
+    pub retention: RetentionOptions,
+    /// LP options.
+    pub lp: LpOptions,
+    /// Enumeration limits.
+    pub exact: ExactOptions,
+    /// Region-enumeration limits.
+    pub regions: RegionOptions,
+    /// Sampled-gradient options.
+    pub sampled: SampledOptions,
+}
+
+impl Default for BoundOptions {
+    fn default() -> Self {
+        BoundOptions {
+            functions: vec![Function::Surrogate, Function::Latent],
+            methods: Methods::default(),
+            norms: vec![Norm::L2, Norm::L2Margin, Norm::LinfMargin],
+            lp_norms: vec![Norm::LinfMargin],
+            lp_local_radius: None,
+            lp_domain: None,
+            max_unrolled: 4_000_000,
+            spectral: SpectralOptions::default(),
+            retention: RetentionOptions::default(),
+            lp: LpOptions::default(),
+            exact: ExactOptions::default(),
+            regions: RegionOptions::default(),
+            sampled: SampledOptions::default(),
+        }
+    }
+}
+
+/// A method that did not run, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The method.
+    pub method: Method,
+    /// The function, when the reason is specific to one.
+    pub function: Option<Function>,
+    /// The norm, when specific to one.
+    pub norm: Option<Norm>,
+    /// Why, in words (the size limit, the unsupported layer, ...).
+    pub reason: String,
+}
+
+/// The result of [`compute_bounds`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// One entry per bound.
+    pub bounds: Vec<Bound>,
+    /// Methods that did not apply.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Bounds {
+    /// Records `r` as a bound, or as skipped when the method does not apply (size limit, unsupported layer).
+    fn take(
+        &mut self,
+        method: Method,
+        function: Option<Function>,
+        norm: Option<Norm>,
+        r: Result<Bound>,
+    ) -> Result<()> {
+        match r {
+            Ok(b) => self.bounds.push(b),
+            Err(e @ (Error::TooLarge { .. } | Error::Config { .. })) => {
+                let reason = e.to_string();
+                // The same refusal for several norms is recorded once, without a norm.
+                match self
+                    .skipped
+                    .iter_mut()
+                    .find(|s| s.method == method && s.function == function && s.reason == reason)
+                {
+                    Some(s) => s.norm = None,
+                    None => self.skipped.push(Skipped { method, function, norm, reason }),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+}
+
+/// Runs every selected method that applies to `net`; `sample` (inputs, flat CHW) feeds retention matrices,
+/// sampled gradients and the local LP. Methods that do not apply are listed in [`Bounds::skipped`]; an invalid
+/// net or option is an error.
+pub fn compute_bounds(
+    net: &Net,
+    opts: &BoundOptions,
+    sample: Option<&[Vec<f64>]>,
+    progress: &dyn Fn(&str),
+) -> Result<Bounds> {
+    net.validate()?;
+    if let Some((i, x)) = sample.into_iter().flatten().enumerate().find(|(_, x)| x.len() != net.input_len()) {
+        return Err(Error::Shape {
+            context: format!("sample {i}"),
+            expected: net.input_shape.clone(),
+            found: vec![x.len()],
+        });
+    }
+    let mut out = Bounds::default();
+    let m = &opts.methods;
+    if opts.functions.contains(&Function::Deployed) {
+        out.skipped.push(Skipped {
+            method: Method::SpectralProduct,
+            function: Some(Function::Deployed),
+            norm: None,
+            reason: "the deployed (sign) network is discontinuous: it has no finite Lipschitz constant"
+                .into(),
+        });
+    }
+    for &f in opts.functions.iter().filter(|f| **f != Function::Deployed) {
+        if m.spectral {
+            for &norm in &opts.norms {
+                progress(&format!("spectral product, {} {}", f.name(), norm.name()));
+                out.take(
+                    Method::SpectralProduct,
+                    Some(f),
+                    Some(norm),
+                    spectral_product(net, f, norm, &opts.spectral, progress),
+                )?;
+            }
+        }
+        if !(m.lp || m.exact || m.sampled) {
+            continue;
+        }
+        let chain = match Chain::from_net(net, f, opts.max_unrolled) {
+            Ok(c) => Some(c),
+            Err(e @ (Error::TooLarge { .. } | Error::Config { .. })) => {
+                for (on, method) in [
+                    (m.lp, Method::LpGlobal),
+                    (m.exact, Method::ExactPatterns),
+                    (m.sampled, Method::SampledGradient),
+                ] {
+                    if on {
+                        out.skipped.push(Skipped {
+                            method,
+                            function: Some(f),
+                            norm: None,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(chain) = chain else { continue };
+        if m.sampled {
+            for &norm in &opts.norms {
+                progress(&format!("sampled gradients, {} {}", f.name(), norm.name()));
+                let b = sampled_gradient(&chain, f, norm, sample.unwrap_or(&[]), &opts.sampled);
+                out.take(Method::SampledGradient, Some(f), Some(norm), b)?;
+            }
+        }
+        if m.exact {
+            for &norm in &opts.norms {
+                progress(&format!("exact enumeration, {} {}", f.name(), norm.name()));
+                out.take(
+                    Method::ExactPatterns,
+                    Some(f),
+                    Some(norm),
+                    exact_patterns(&chain, f, norm, &opts.exact),
+                )?;
+            }
+            // The regions are the same for every norm: enumerate once.
+            match region_witnesses(&chain, &opts.regions) {
+                Ok(w) => {
+                    for &norm in &opts.norms {
+                        out.bounds.push(regions_bound(&chain, f, norm, &w, &opts.regions));
+                    }
+                }
+                Err(e) => out.take(Method::ExactRegions, Some(f), None, Err(e))?,
+            }
+        }
+        if m.lp {
+            for &norm in &opts.lp_norms {
+                let b = lp_bound(&chain, f, norm, &LpMode::Global, &opts.lp, progress);
+                out.take(Method::LpGlobal, Some(f), Some(norm), b)?;
+                if let (Some(r), Some(x)) = (opts.lp_local_radius, sample.and_then(|s| s.first())) {
+                    let mode = LpMode::Local { center: x.clone(), radius: r, domain: opts.lp_domain };
+                    out.take(
+                        Method::LpLocal,
+                        Some(f),
+                        Some(norm),
+                        lp_bound(&chain, f, norm, &mode, &opts.lp, progress),
+                    )?;
+                }
+            }
+        }
+    }
+    if m.retention {
+        match sample {
+            Some(s) if !s.is_empty() && net.has_binary_layers() => {
+                match retention_bounds(net, s, &opts.retention, &opts.spectral, progress) {
+                    Ok(bs) => out.bounds.extend(bs),
+                    Err(e @ (Error::TooLarge { .. } | Error::Config { .. })) => out.skipped.push(Skipped {
+                        method: Method::RetentionReleased,
+                        function: Some(Function::Deployed),
+                        norm: None,
+                        reason: e.to_string(),
+                    }),
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => out.skipped.push(Skipped {
+                method: Method::RetentionReleased,
+                function: Some(Function::Deployed),
+                norm: None,
+                reason: "needs a data sample and binary layers".into(),
+            }),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,116 @@
+//! Outward rounding for certified values (`proofs/float.md`).
+//!
+//! IEEE-754 binary64 with round-to-nearest: for every basic operation ∘ and finite result,
+//! fl(a ∘ b) = (a ∘ b)(1 + δ) + η with |δ| ≤ u = 2⁻⁵³ and |η| ≤ 2⁻¹⁰⁷⁵ (η = 0 for + and −), and √ is correctly
+//! rounded. The exact result lies between the rounded result and its neighbour, so stepping one ulp outward
+//! ([`up`], [`dn`]) after each operation gives a guaranteed bound (theorem F1). Inner products use the a-priori
+//! bound |fl(xᵀy) − xᵀy| ≤ γ_n |x|ᵀ|y| + n·2⁻¹⁰⁷⁴, γ_n = nu/(1 − nu), valid for any summation order and with fused
+//! multiply-add (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §3.1 and Lemma 3.4) (F2).
+
+use nalgebra::DMatrix;
+
+/// The unit roundoff u = 2⁻⁵³.
+pub const U: f64 = f64::EPSILON / 2.0;
+
+/// The smallest positive subnormal, 2⁻¹⁰⁷⁴: a bound on the absolute error of one underflowing product.
+pub const ETA: f64 = f64::from_bits(1);
+
+/// The next float above `x` (an upper bound on any real that rounds to `x`).
+#[inline]
+pub fn up(x: f64) -> f64 {
+    x.next_up()
+}
+
+/// The next float below `x`.
+#[inline]
+pub fn dn(x: f64) -> f64 {
+    x.next_down()
+}
+
+/// An upper bound on γ_n = nu/(1 − nu); infinite when nu ≥ 1/2.
+pub fn gamma(n: usize) -> f64 {
+    let nu = up(n as f64 * U);
+    if nu >= 0.5 {
+        return f64::INFINITY;
+    }
+    up(nu / dn(1.0 - nu))
+}
+
+/// An upper bound on a + b.
+#[inline]
+pub fn add_up(a: f64, b: f64) -> f64 {
+    up(a + b)
+}
+
+/// An upper bound on a·b.
+#[inline]
+pub fn mul_up(a: f64, b: f64) -> f64 {
+    up(a * b)
+}
+
+/// An upper bound on a/b for b > 0.
+#[inline]
+pub fn div_up(a: f64, b: f64) -> f64 {
+    up(a / b)
+}
+
+/// An upper bound on √a (a ≥ 0).
+#[inline]
+pub fn sqrt_up(a: f64) -> f64 {
+    up(a.max(0.0).sqrt())
+}
+
+/// A lower bound on √a, never negative.
+#[inline]
+pub fn sqrt_dn(a: f64) -> f64 {
+    dn(a.max(0.0).sqrt()).max(0.0)
+}
+
+/// An upper bound on Σ|xᵢ|.
+pub fn abs_sum_up<'a>(xs: impl IntoIterator<Item = &'a f64>) -> f64 {
+    xs.into_iter().fold(0.0, |s, x| up(s + x.abs()))
+}
+
+/// An upper bound on Σ xᵢ².
+pub fn sum_sq_up<'a>(xs: impl IntoIterator<Item = &'a f64>) -> f64 {
+    xs.into_iter().fold(0.0, |s, x| up(s + up(x * x)))
+}
+
+/// A lower bound on Σ xᵢ² (never negative).
+pub fn sum_sq_dn<'a>(xs: impl IntoIterator<Item = &'a f64>) -> f64 {
+    xs.into_iter().fold(0.0, |s: f64, x| dn(s + dn(x * x)).max(0.0))
+}
+
+/// An upper bound on ‖x‖₂.
+pub fn norm2_up(xs: &[f64]) -> f64 {
+    sqrt_up(sum_sq_up(xs))
+}
+
+/// A lower bound on ‖x‖₂.
+pub fn norm2_dn(xs: &[f64]) -> f64 {
+    sqrt_dn(sum_sq_dn(xs))
+}
+
+/// An upper bound on the Frobenius norm.
+pub fn frob_up(m: &DMatrix<f64>) -> f64 {
+    norm2_up(m.as_slice())
+}
+
+/// Upper bounds on (max column abs-sum, max row abs-sum) = (‖M‖₁, ‖M‖_∞).
+pub fn abs_norms_up(m: &DMatrix<f64>) -> (f64, f64) {
+    let col = m.column_iter().map(|c| abs_sum_up(c.iter())).fold(0.0, f64::max);
+    let mut rows = vec![0.0; m.nrows()];
+    for c in m.column_iter() {
+        for (r, v) in rows.iter_mut().zip(c.iter()) {
+            *r = up(*r + v.abs());
+        }
+    }
+    (col, rows.into_iter().fold(0.0, f64::max))
+}
+
+/// 2ᵉ exactly, for −1022 ≤ e ≤ 1023.
+#[inline]
+pub fn pow2(e: i32) -> f64 {
+    assert!((-1022..=1023).contains(&e), "2^{e} is not a normal f64");
+    f64::from_bits(((e + 1023) as u64) << 52)
+}

@@ -1,0 +1,258 @@
+//! LP-based certified bounds on pairwise margin Lipschitz constants (theorems L1–L3, `proofs/lp.md`).
+//!
+//! For each pair t < j (L_tj = L_jt: the relaxation is symmetric under c ↦ −c) the LipLP relaxation of
+//! [`super::lp_model`] is built with interval boxes, multipliers are obtained from a solver (Clarabel's duals by
+//! default, or microlp on the explicit dual LP), and the certified value is min(dual bound of theorem L2, box
+//! bound) — both proven upper bounds whatever the solver returned. The primal can also be solved with microlp's
+//! simplex, only to report the gap. For ℓ1 inputs the dual norm is max_j |g_j|: one LP per coordinate and sign, visited in
+//! decreasing order of the coordinate's interval bound and stopped when no remaining interval bound can exceed
+//! the best LP value.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::bound::{Bound, Method, Norm, Scope};
+use super::chain::Chain;
+use super::float::{dn, up};
+use super::interval::{Interval, Stability, backward, forward, stability};
+use super::lp_model::{Forward, Objective, build};
+use super::lp_solve::{LpProblem, report_json, solve_clarabel, solve_dual, solve_primal};
+use crate::error::{Error, Result};
+use crate::ir::{Function, Soundness};
+
+/// Where the Lipschitz constant is taken.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LpMode {
+    /// Over the whole input space (no forward constraints; every unit unstable).
+    Global,
+    /// Over the ℓ∞ box of `radius` around `center`, intersected with `domain` (e.g. [0, 1] pixels).
+    Local {
+        /// The input around which the box is taken.
+        center: Vec<f64>,
+        /// Half-width of the box.
+        radius: f64,
+        /// Optional bounds every input coordinate satisfies.
+        domain: Option<(f64, f64)>,
+    },
+}
+
+/// Which solver provides the multipliers of the dual bound (both are pure Rust, reached through good_lp).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LpBackend {
+    /// Clarabel's interior point on the primal; its duals are the multipliers (fast on these sparse LPs).
+    Clarabel,
+    /// microlp's simplex on the explicitly written dual LP (slower; fails on some larger LPs, which then fall
+    /// back to the box bound).
+    MicrolpDual,
+}
+
+/// Limits and switches of the LP method.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LpOptions {
+    /// Largest number of activation units accepted.
+    pub max_hidden: usize,
+    /// Largest number of LP variables accepted.
+    pub max_vars: usize,
+    /// Largest number of nonzero coefficients accepted (784-256-256-10: 0.28M, ≈1.6 s per pair;
+    /// 784-512-512-10: 0.68M, ≈11 s per pair, refused by default).
+    pub max_nnz: usize,
+    /// The solver of the multipliers.
+    pub backend: LpBackend,
+    /// Also solve the primal with microlp's simplex to report the gap to an independent optimum.
+    pub check_primal: bool,
+    /// Per-solve time limit in seconds (a solve that stops early still yields a certified bound).
+    pub time_limit: Option<f64>,
+    /// Largest number of per-coordinate LPs per pair for ℓ1 inputs.
+    pub max_coordinate_lps: usize,
+    /// Only these class pairs (t < j); `None` = all pairs.
+    pub pairs: Option<Vec<(usize, usize)>>,
+}
+
+impl Default for LpOptions {
+    fn default() -> Self {
+        LpOptions {
+            max_hidden: 1024,
+            max_vars: 20_000,
+            max_nnz: 500_000,
+            backend: LpBackend::Clarabel,
+            check_primal: false,
+            time_limit: Some(600.0),
+            max_coordinate_lps: 64,
+            pairs: None,
+        }
+    }
+}
+
+struct Solved {
+    value: f64,
+    detail: serde_json::Value,
+}
+
+fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
+    if lp.obj.len() > opts.max_vars || lp.nnz() > opts.max_nnz {
+        return Err(Error::TooLarge {
+            method: "lp",
+            problem: format!(
+                "the relaxation has {} variables and {} nonzeros (limits {} and {}); beyond this microlp takes minutes per LP",
+                lp.obj.len(),
+                lp.nnz(),
+                opts.max_vars,
+                opts.max_nnz
+            ),
+        });
+    }
+    let boxb = lp.box_bound();
+    let (dual, y) = match opts.backend {
+        LpBackend::Clarabel => solve_clarabel(lp),
+        LpBackend::MicrolpDual => solve_dual(lp, opts.time_limit),
+    };
+    let ns = y.as_ref().map(|y| lp.dual_bound(y));
+    let value = ns.map_or(boxb, |n| n.min(boxb));
+    let mut detail = json!({
+        "vars": lp.obj.len(), "rows": lp.rows.len(), "nnz": lp.nnz(),
+        "multiplier_solve": report_json(&dual), "dual_bound": ns, "box_bound": boxb,
+        "value_from": if ns.is_some_and(|n| n < boxb) { "dual bound (L2)" } else { "box bound (L2 with zero multipliers)" },
+    });
+    if opts.check_primal {
+        let (mut primal, x) = solve_primal(lp, opts.time_limit);
+        if let Some(x) = x {
+            primal.objective = Some(x.iter().zip(&lp.obj).map(|(x, c)| x * c).sum());
+        }
+        detail["primal_solve"] = report_json(&primal);
+        if let (Some(p), "optimal") = (primal.objective, primal.status.as_str()) {
+            detail["gap"] = json!(value - p);
+        }
+    }
+    Ok(Solved { value, detail })
+}
+
+fn input_box(chain: &Chain, mode: &LpMode) -> Result<Option<Interval>> {
+    match mode {
+        LpMode::Global => Ok(None),
+        LpMode::Local { center, radius, domain } => {
+            if center.len() != chain.input_dim || !radius.is_finite() || *radius < 0.0 {
+                return Err(Error::config(
+                    "lp local box",
+                    format!("needs a center of length {} and a radius ≥ 0", chain.input_dim),
+                ));
+            }
+            let (dl, dh) = domain.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+            let lo: Vec<f64> = center.iter().map(|c| dn(c - radius).max(dl)).collect();
+            let hi: Vec<f64> = center.iter().map(|c| up(c + radius).min(dh)).collect();
+            if let Some(i) = (0..lo.len()).find(|&i| lo[i].is_nan() || hi[i].is_nan() || lo[i] > hi[i]) {
+                return Err(Error::config(
+                    "lp local box",
+                    format!("coordinate {i} of the center lies outside the domain"),
+                ));
+            }
+            Ok(Some(Interval::new(lo, hi)))
+        }
+    }
+}
+
+/// The certified LP bound of `chain` for margin norm `norm` (ℓ∞ or ℓ1 inputs).
+pub fn lp_bound(
+    chain: &Chain,
+    function: Function,
+    norm: Norm,
+    mode: &LpMode,
+    opts: &LpOptions,
+    progress: &dyn Fn(&str),
+) -> Result<Bound> {
+    let start = Instant::now();
+    if !matches!(norm, Norm::LinfMargin | Norm::L1Margin) {
+        return Err(Error::config("lp norm", "the LP bounds margins for ℓ∞ or ℓ1 inputs only"));
+    }
+    let h = chain.hidden_units();
+    if h > opts.max_hidden {
+        return Err(Error::TooLarge {
+            method: "lp",
+            problem: format!("{h} activation units (limit {})", opts.max_hidden),
+        });
+    }
+    let ibox = input_box(chain, mode)?;
+    let boxes = ibox.as_ref().map(|b| forward(chain, b));
+    let stable: Vec<Stability> = stability(chain, boxes.as_deref());
+    let unstable: usize = stable.iter().map(|s| s.iter().filter(|d| d.is_none()).count()).sum();
+    let fwd = boxes.as_ref().map(|b| Forward { boxes: b });
+    let out = chain.output_dim();
+    let pairs: Vec<(usize, usize)> = opts
+        .pairs
+        .clone()
+        .unwrap_or_else(|| (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect());
+    let (mut best, mut rows) = (0.0f64, Vec::new());
+    for (n, &(t, j)) in pairs.iter().enumerate() {
+        if t >= out || j >= out || t == j {
+            return Err(Error::config(
+                "lp pairs",
+                format!("pair ({t}, {j}) is not two distinct classes below {out}"),
+            ));
+        }
+        progress(&format!("lp {}: pair {t}-{j} ({}/{})", norm.name(), n + 1, pairs.len()));
+        let mut c = vec![0.0; out];
+        (c[t], c[j]) = (1.0, -1.0);
+        let grads = backward(chain, &c, &stable);
+        let (value, detail) = match norm {
+            Norm::LinfMargin => {
+                let s = solve_one(&build(chain, &c, &grads, &stable, fwd.as_ref(), Objective::SumAbs), opts)?;
+                (s.value, s.detail)
+            }
+            _ => coordinate_max(chain, &c, &grads, &stable, fwd.as_ref(), opts)?,
+        };
+        best = best.max(value);
+        rows.push(json!({ "pair": [t, j], "value": value, "lp": detail }));
+    }
+    let mode_json = match mode {
+        LpMode::Global => json!("global"),
+        LpMode::Local { radius, domain, .. } => json!({ "local_radius": radius, "domain": domain }),
+    };
+    Ok(Bound {
+        method: if ibox.is_some() { Method::LpLocal } else { Method::LpGlobal },
+        function,
+        soundness: Soundness::Certified,
+        norm,
+        scope: Scope::Network,
+        value: best,
+        per_layer: Vec::new(),
+        seconds: start.elapsed().as_secs_f64(),
+        detail: json!({
+            "mode": mode_json, "backend": format!("{:?}", opts.backend),
+            "hidden_units": h, "unstable_units": unstable,
+            "pairs": pairs.iter().zip(&rows).map(|(&(t, j), r)| json!([t, j, r["value"]])).collect::<Vec<_>>(),
+            "per_pair": rows,
+        }),
+    })
+}
+
+/// max_j |g_j| by one LP per coordinate and sign, pruned by interval bounds.
+fn coordinate_max(
+    chain: &Chain,
+    c: &[f64],
+    grads: &[Interval],
+    stable: &[Stability],
+    fwd: Option<&Forward>,
+    opts: &LpOptions,
+) -> Result<(f64, serde_json::Value)> {
+    let g = &grads[0];
+    let mut cands: Vec<(f64, usize, bool)> = (0..g.lo.len())
+        .flat_map(|j| [(g.hi[j], j, true), (-g.lo[j], j, false)])
+        .filter(|c| c.0 > 0.0)
+        .collect();
+    cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut best, mut solved, mut remaining) = (0.0f64, Vec::new(), 0.0f64);
+    for (k, &(ib, j, positive)) in cands.iter().enumerate() {
+        if ib <= best {
+            break;
+        }
+        if k >= opts.max_coordinate_lps {
+            remaining = ib; // not solved: the interval bound stands for all the rest
+            break;
+        }
+        let s = solve_one(&build(chain, c, grads, stable, fwd, Objective::Coordinate { j, positive }), opts)?;
+        best = best.max(s.value);
+        solved.push(json!({ "coordinate": j, "sign": if positive { 1 } else { -1 }, "value": s.value, "lp": s.detail }));
+    }
+    let value = best.max(remaining);
+    Ok((value, json!({ "coordinate_lps": solved, "unsolved_interval_bound": remaining })))
+}

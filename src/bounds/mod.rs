@@ -1,0 +1,37 @@
+//! Lipschitz bounds of a [`crate::ir::Net`], each a [`Bound`] with its provenance.
+//!
+//! | method | function | soundness | what |
+//! |---|---|---|---|
+//! | [`Method::SpectralProduct`] | surrogate, latent | certified | Π of certified layer norms (ℓ2 by Gram iteration and the conv bracket; ℓ∞, ℓ1 by abs sums), BN folded, residual 1 + L, pooling factors |
+//! | [`Method::RetentionReleased`], [`Method::RetentionConverged`] | deployed activations | estimate | the LCR-BNN proxies of each binary layer / stage, with their ratio to the exact σ |
+//! | [`Method::RetentionNormalised`] | deployed activations | lower | σ(XᵀY/N)/σ(XᵀX/N) with Y = A·X: a proven lower bound on each binary layer's σ(A) |
+//! | [`Method::LpGlobal`], [`Method::LpLocal`] | surrogate, latent | certified | LipLP relaxation, value from a dual bound with outward rounding |
+//! | [`Method::ExactPatterns`] | surrogate, latent | certified (exact FGL) | enumeration over activation patterns, tiny nets |
+//! | [`Method::ExactRegions`] | surrogate, latent | lower (= L when complete) | enumeration of the linear regions that exist, tiny nets |
+//! | [`Method::SampledGradient`] | surrogate, latent | lower | gradient norms at sample points |
+//!
+//! The CLI calls [`compute_bounds`], wraps the result in a [`BoundsFile`] and prints [`render_table`]. Every
+//! certified function names its theorem in `proofs/`.
+
+mod bound;
+pub mod chain;
+mod compute;
+pub mod conv_norm;
+pub mod exact;
+mod file;
+pub mod float;
+pub mod gram;
+pub mod interval;
+pub mod layer_norm;
+pub mod lp;
+pub mod lp_model;
+pub mod lp_solve;
+pub mod power;
+pub mod regions;
+pub mod retention;
+pub mod sampled;
+pub mod spectral;
+
+pub use bound::{Bound, LayerPart, Method, Norm, Scope};
+pub use compute::{BoundOptions, Bounds, Methods, Skipped, compute_bounds};
+pub use file::{BOUNDS_FORMAT, BoundsFile, NetSummary, render_table};

@@ -1,0 +1,158 @@
+//! Lower bounds from gradients at sample points (theorem E2, `proofs/exact.md`).
+//!
+//! At a point x where no pre-activation is at a kink, f is affine near x with Jacobian J(x), so
+//! L ≥ ‖∇m(x)‖_dual (margins) or L ≥ σ₁(J(x)) (ℓ2). The pattern is taken only where the rigorous interval
+//! forward pass at the degenerate box [x, x] shows every unit stable (points near a kink are skipped), and the
+//! floating-point gradient is corrected downward by the a-priori bound of theorem F3.
+
+use std::time::Instant;
+
+use nalgebra::{DMatrix, SVD};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde_json::json;
+
+use super::bound::{Bound, Method, Norm, Scope};
+use super::chain::{Chain, Step};
+use super::exact::dual_norm_up;
+use super::float::{add_up, dn, norm2_dn, sqrt_up, sum_sq_up};
+use super::interval::{Interval, forward};
+use super::power::{DenseOp, rayleigh_lower};
+use crate::error::Result;
+use crate::ir::{Function, Soundness};
+
+/// Where gradients are sampled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampledOptions {
+    /// Random Gaussian points added to the data sample.
+    pub random_points: usize,
+    /// Standard deviation of the random points.
+    pub scale: f64,
+    /// Seed of the random points.
+    pub seed: u64,
+}
+
+impl Default for SampledOptions {
+    fn default() -> Self {
+        SampledOptions { random_points: 200, scale: 1.0, seed: 0 }
+    }
+}
+
+fn dual_norm_dn(g: &[f64], norm: Norm) -> f64 {
+    match norm {
+        Norm::LinfMargin => g.iter().fold(0.0f64, |s, v| dn(s + v.abs()).max(0.0)),
+        Norm::L1Margin => g.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        _ => norm2_dn(g),
+    }
+}
+
+/// The patterns at x if every unit's enclosure lies strictly inside one piece (theorem E2).
+fn certain_patterns(chain: &Chain, x: &[f64]) -> Option<Vec<Vec<bool>>> {
+    let boxes = forward(chain, &Interval::point(x));
+    chain
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(s, step)| match step {
+            Step::Act(a) => {
+                Some(boxes[s].lo.iter().zip(&boxes[s].hi).map(|(&l, &u)| a.strictly_stable(l, u)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The best proven lower bound over `points` (theorem E2): (value, points used, per-pair values for margins).
+/// Points whose pattern is not certain (an enclosure touches a kink) are skipped.
+pub(crate) fn witness_lower(
+    chain: &Chain,
+    norm: Norm,
+    points: &[Vec<f64>],
+) -> (f64, usize, Option<serde_json::Value>) {
+    let out = chain.output_dim();
+    let pairs: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
+    let unit = |i: usize, j: Option<usize>| -> Vec<f64> {
+        (0..out)
+            .map(|k| {
+                if k == i {
+                    1.0
+                } else if Some(k) == j {
+                    -1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let slacks: Vec<Vec<f64>> = if norm == Norm::L2 {
+        (0..out).map(|i| chain.gradient_slack(&unit(i, None))).collect()
+    } else {
+        pairs.iter().map(|&(t, j)| chain.gradient_slack(&unit(t, Some(j)))).collect()
+    };
+    let err = sqrt_up(slacks.iter().map(|s| sum_sq_up(s.iter())).fold(0.0, add_up));
+    let (mut best, mut used) = (0.0f64, 0usize);
+    let mut best_pairs = vec![0.0f64; pairs.len()];
+    for x in points {
+        let Some(pat) = certain_patterns(chain, x) else { continue };
+        used += 1;
+        if norm == Norm::L2 {
+            let rows: Vec<Vec<f64>> = (0..out).map(|i| chain.backward(&unit(i, None), &pat)).collect();
+            let j = DMatrix::from_fn(out, chain.input_dim, |r, c| rows[r][c]);
+            if let Some(svd) = SVD::try_new(j.clone(), false, true, 1e-15, 10_000) {
+                let v: Vec<f64> = svd.v_t.expect("v requested").row(0).iter().copied().collect();
+                best = best.max(dn(rayleigh_lower(&DenseOp(&j), &v) - err).max(0.0));
+            }
+        } else {
+            for (k, &(t, j)) in pairs.iter().enumerate() {
+                let g = chain.backward(&unit(t, Some(j)), &pat);
+                let v = dn(dual_norm_dn(&g, norm) - dual_norm_up(&slacks[k], norm)).max(0.0);
+                best_pairs[k] = best_pairs[k].max(v);
+                best = best.max(v);
+            }
+        }
+    }
+    let pairs_json = (norm != Norm::L2)
+        .then(|| pairs.iter().zip(&best_pairs).map(|(&(t, j), v)| json!([t, j, v])).collect());
+    (best, used, pairs_json)
+}
+
+/// The best proven lower bound over the sample points and seeded random points.
+pub fn sampled_gradient(
+    chain: &Chain,
+    function: Function,
+    norm: Norm,
+    sample: &[Vec<f64>],
+    opts: &SampledOptions,
+) -> Result<Bound> {
+    let start = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut points: Vec<Vec<f64>> = sample.to_vec();
+    points.extend((0..opts.random_points).map(|_| {
+        (0..chain.input_dim)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                opts.scale * z
+            })
+            .collect::<Vec<f64>>()
+    }));
+    let (best, used, pairs) = witness_lower(chain, norm, &points);
+    let mut detail = json!({
+        "points_used": used, "points_skipped_near_kinks": points.len() - used,
+        "random_points": opts.random_points, "seed": opts.seed,
+    });
+    if let Some(p) = pairs {
+        detail["pairs"] = p;
+    }
+    Ok(Bound {
+        method: Method::SampledGradient,
+        function,
+        soundness: Soundness::Lower,
+        norm,
+        scope: Scope::Network,
+        value: best,
+        per_layer: Vec::new(),
+        seconds: start.elapsed().as_secs_f64(),
+        detail,
+    })
+}

@@ -1,0 +1,118 @@
+//! The public entry point: compute_bounds, bounds.json, the table, and bad input.
+mod common;
+
+use common::*;
+use lcr_verify::Error;
+use lcr_verify::bounds::{BoundOptions, BoundsFile, Method, Norm, compute_bounds, render_table};
+use lcr_verify::ir::{Function, Layer, Soundness};
+use rand::Rng;
+
+fn sample(n: usize, d: usize) -> Vec<Vec<f64>> {
+    let mut r = rng(60);
+    (0..n).map(|_| (0..d).map(|_| r.random::<f64>()).collect()).collect()
+}
+
+#[test]
+fn all_methods_run_on_a_small_binary_mlp() {
+    let mut r = rng(61);
+    let net = random_mlp(&mut r, &[5, 5, 5, 3], ActKind::Sign, true);
+    let s = sample(20, 5);
+    let opts =
+        BoundOptions { lp_local_radius: Some(0.05), lp_domain: Some((0.0, 1.0)), ..Default::default() };
+    let messages = std::cell::RefCell::new(Vec::new());
+    let out = compute_bounds(&net, &opts, Some(&s), &|m| messages.borrow_mut().push(m.to_string())).unwrap();
+    assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+    assert!(!messages.borrow().is_empty(), "progress is reported");
+    for m in [
+        Method::SpectralProduct,
+        Method::LpGlobal,
+        Method::LpLocal,
+        Method::ExactPatterns,
+        Method::ExactRegions,
+        Method::SampledGradient,
+        Method::RetentionReleased,
+        Method::RetentionConverged,
+        Method::RetentionNormalised,
+    ] {
+        assert!(out.bounds.iter().any(|b| b.method == m), "{m:?} missing");
+    }
+    for b in &out.bounds {
+        assert!(b.value.is_finite() && b.value >= 0.0, "{:?}", b.method);
+        let expected = match b.method {
+            Method::SampledGradient | Method::RetentionNormalised | Method::ExactRegions => Soundness::Lower,
+            Method::RetentionReleased | Method::RetentionConverged => Soundness::Estimate,
+            _ => Soundness::Certified,
+        };
+        assert_eq!(b.soundness, expected, "{:?}", b.method);
+    }
+    // Certified ≥ lower for the same function and norm.
+    for f in [Function::Surrogate, Function::Latent] {
+        let get = |m, n| {
+            out.bounds.iter().find(|b| b.method == m && b.function == f && b.norm == n).map(|b| b.value)
+        };
+        let lower = get(Method::SampledGradient, Norm::LinfMargin).unwrap();
+        for m in [Method::SpectralProduct, Method::LpGlobal, Method::ExactPatterns] {
+            assert_le(lower, get(m, Norm::LinfMargin).unwrap(), 0.0, "lower <= certified");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bounds.json");
+    let file = BoundsFile::new(&net, out.clone(), s.len(), serde_json::json!({ "seed": 61 }));
+    file.write(&path).unwrap();
+    let back = BoundsFile::read(&path).unwrap();
+    assert_eq!(back.bounds.len(), out.bounds.len());
+    let text = std::fs::read_to_string(&path).unwrap();
+    for key in [
+        "\"method\"",
+        "\"function\"",
+        "\"soundness\"",
+        "\"norm\"",
+        "\"value\"",
+        "\"per_layer\"",
+        "\"seconds\"",
+        "\"detail\"",
+    ] {
+        assert!(text.contains(key), "{key} missing from bounds.json");
+    }
+    let table = render_table(&out.bounds, &out.skipped);
+    assert!(table.contains("| spectral-product | surrogate | certified | l2 |"), "{table}");
+    assert!(table.contains("retention-released | deployed | estimate"), "{table}");
+}
+
+#[test]
+fn inapplicable_methods_are_skipped_with_a_reason() {
+    let net = tiny_resnet(62);
+    let opts = BoundOptions { norms: vec![Norm::L2], ..Default::default() };
+    let out = compute_bounds(&net, &opts, None, &|_| {}).unwrap();
+    assert!(out.bounds.iter().all(|b| b.method == Method::SpectralProduct));
+    assert!(
+        out.skipped.iter().any(|s| s.method == Method::LpGlobal && s.reason.contains("residual")),
+        "{:?}",
+        out.skipped
+    );
+    assert!(out.skipped.iter().any(|s| s.method == Method::RetentionReleased && s.reason.contains("sample")));
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let mut r = rng(63);
+    let mut net = random_mlp(&mut r, &[4, 5, 3], ActKind::Sign, true);
+    if let Layer::Affine { scale, .. } = &mut net.layers[1] {
+        scale[2] = f64::NAN;
+    }
+    match compute_bounds(&net, &BoundOptions::default(), None, &|_| {}) {
+        Err(Error::NonFinite { context }) => assert!(context.contains("layer 1 (affine) scale"), "{context}"),
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+    let net = random_mlp(&mut r, &[4, 5, 3], ActKind::Sign, true);
+    let bad = vec![vec![0.0; 4], vec![0.0; 3]];
+    assert!(matches!(
+        compute_bounds(&net, &BoundOptions::default(), Some(&bad), &|_| {}),
+        Err(Error::Shape { .. })
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bounds.json");
+    std::fs::write(&p, "{ \"format\": 1 ").unwrap();
+    assert!(matches!(BoundsFile::read(&p), Err(Error::Format { .. })));
+}
