@@ -22,6 +22,7 @@ pub mod ir;
 pub use error::{Error, Result};
 pub mod cli;
 pub mod eval;
+pub mod export;
 pub mod lcr;
 pub mod model;
 pub mod run_dir;

@@ -92,15 +92,8 @@ impl Soundness {
     }
 }
 
-/// What sign(0) evaluates to in the deployed network; recorded with every model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignZero {
-    /// sign(0) = +1: activations are strictly binary.
-    PlusOne,
-    /// sign(0) = 0, as `torch.sign`.
-    Zero,
-}
+/// What sign(0) evaluates to in the deployed network: the same type the models record.
+pub use crate::model::SignZero;
 
 /// A convolution kernel of shape `c_out × c_in × kh × kw`, stored row-major.
 #[derive(Clone, Debug, PartialEq)]
