@@ -13,8 +13,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod corrupt;
 pub mod data;
 pub mod error;
 pub mod fsio;
+pub mod robustness;
+
+/// Command front ends of the corruption stages (the main branch's `cli` module takes these files over).
+pub mod cli {
+    pub mod corrupt;
+    pub mod robustness;
+}
 
 pub use error::{Error, Result};

@@ -50,7 +50,12 @@ pub fn parse_cifar_batch(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>)
     Ok((labels, pixels))
 }
 
-fn read_split(dir: &Path, names: &[&str], expected: Option<&DigestList>, seen: &mut DigestList) -> Result<ImageSet> {
+fn read_split(
+    dir: &Path,
+    names: &[&str],
+    expected: Option<&DigestList>,
+    seen: &mut DigestList,
+) -> Result<ImageSet> {
     let mut labels = Vec::new();
     let mut pixels = Vec::new();
     for name in names {

@@ -42,7 +42,10 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
 fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize, what: &str) -> Result<Vec<usize>> {
     let head = 4 + 4 * dims;
     if bytes.len() < head {
-        return Err(Error::format(path, format!("truncated: {} bytes, shorter than the IDX header", bytes.len())));
+        return Err(Error::format(
+            path,
+            format!("truncated: {} bytes, shorter than the IDX header", bytes.len()),
+        ));
     }
     let found = be_u32(bytes, 0);
     if found != magic {
@@ -57,7 +60,10 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize, what: &str) -> Res
         let how = if bytes.len() < want { "truncated" } else { "trailing data" };
         return Err(Error::format(
             path,
-            format!("{how}: header announces {shape:?} ({want} bytes) but the file has {} bytes", bytes.len()),
+            format!(
+                "{how}: header announces {shape:?} ({want} bytes) but the file has {} bytes",
+                bytes.len()
+            ),
         ));
     }
     Ok(shape)
@@ -114,8 +120,14 @@ pub(super) fn load_idx_dataset(kind: DatasetKind, dir: &Path) -> Result<Dataset>
         let labels_path = locate(dir, labels_name)?;
         let image_bytes = fsio::read_maybe_gz(&images_path)?;
         let label_bytes = fsio::read_maybe_gz(&labels_path)?;
-        seen.insert(images_name.into(), checksum::verify(&images_path, images_name, &image_bytes, &expected)?);
-        seen.insert(labels_name.into(), checksum::verify(&labels_path, labels_name, &label_bytes, &expected)?);
+        seen.insert(
+            images_name.into(),
+            checksum::verify(&images_path, images_name, &image_bytes, &expected)?,
+        );
+        seen.insert(
+            labels_name.into(),
+            checksum::verify(&labels_path, labels_name, &label_bytes, &expected)?,
+        );
         let (n, h, w, pixels) = parse_idx_images(&images_path, &image_bytes)?;
         let labels = parse_idx_labels(&labels_path, &label_bytes, kind.classes())?;
         if labels.len() != n {

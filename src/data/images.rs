@@ -19,7 +19,13 @@ pub struct ImageSet {
 
 impl ImageSet {
     /// Builds a set, checking that the pixel buffer and the labels agree with the shape.
-    pub fn new(height: usize, width: usize, channels: usize, pixels: Vec<u8>, labels: Vec<u8>) -> Result<Self> {
+    pub fn new(
+        height: usize,
+        width: usize,
+        channels: usize,
+        pixels: Vec<u8>,
+        labels: Vec<u8>,
+    ) -> Result<Self> {
         let per = height * width * channels;
         if per == 0 {
             return Err(Error::config("image shape", format!("{height}x{width}x{channels} has no pixels")));

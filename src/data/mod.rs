@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use checksum::{DigestList, parse_sha256sums};
-pub use cifar::{parse_cifar_batch, CIFAR10_RECORD};
+pub use cifar::{CIFAR10_RECORD, parse_cifar_batch};
 pub use idx::{parse_idx_images, parse_idx_labels};
 pub use images::ImageSet;
 pub use normalize::Normalization;

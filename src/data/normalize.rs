@@ -24,10 +24,9 @@ impl Normalization {
         match kind {
             DatasetKind::Mnist => Normalization { mean: vec![0.1307], std: vec![0.3081] },
             DatasetKind::FashionMnist => Normalization { mean: vec![0.2860], std: vec![0.3530] },
-            DatasetKind::Cifar10 => Normalization {
-                mean: vec![0.4914, 0.4822, 0.4465],
-                std: vec![0.2470, 0.2435, 0.2616],
-            },
+            DatasetKind::Cifar10 => {
+                Normalization { mean: vec![0.4914, 0.4822, 0.4465], std: vec![0.2470, 0.2435, 0.2616] }
+            }
         }
     }
 
