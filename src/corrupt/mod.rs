@@ -9,8 +9,10 @@
 //! - **Which corruption, how strong**: [`Corruption`] (reference names), a severity 1–5, and an explicit
 //!   parameter [`Table`]; every table is in [`params`]. A [`Suite`] bundles a table, a corruption list and the
 //!   severities.
-//! - **Seeded**: image `i` of a set corrupted with `(seed, corruption, severity)` draws from its own
-//!   `ChaCha8Rng` seeded by [`image_seed`], so results do not depend on threads, chunking or order.
+//! - **Seeded**: image `i` of a set corrupted with `(seed, corruption)` draws from its own `ChaCha8Rng` seeded
+//!   by [`image_seed`], so results do not depend on threads, chunking or order. The severity is deliberately
+//!   left out of the seed (common random numbers): an image gets the same random draws (noise field, angle,
+//!   frost crop, …) at every severity, so its severity curve reflects the parameters, not a new dice roll.
 //! - **Faithful**: each family file documents its recipe and where it departs from the reference (motion blur
 //!   keeps the weight of taps leaving the image; JPEG emulates PIL's 4:2:0 chroma).
 //!
@@ -60,16 +62,16 @@ pub use self::weather::plasma_fractal;
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 
-/// The seed of image `index` under `(seed, corruption, severity)`: SplitMix64 steps over the four values (the
-/// corruption enters by a hash of its name, so adding corruptions never changes existing streams).
-pub fn image_seed(seed: u64, corruption: Corruption, severity: u8, index: u64) -> u64 {
+/// The seed of image `index` under `(seed, corruption)`: SplitMix64 steps over the three values (the corruption
+/// enters by a hash of its name, so adding corruptions never changes existing streams). The severity is not an
+/// input: see the module docs (common random numbers).
+pub fn image_seed(seed: u64, corruption: Corruption, index: u64) -> u64 {
     let name_hash = corruption
         .as_str()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let mut s = splitmix(seed ^ 0x6c63_722d_7665_7269);
     s = splitmix(s ^ name_hash);
-    s = splitmix(s ^ u64::from(severity));
     splitmix(s ^ index)
 }
 
@@ -81,8 +83,8 @@ fn splitmix(mut z: u64) -> u64 {
 }
 
 /// The random generator of image `index` (see [`image_seed`]).
-pub fn image_rng(seed: u64, corruption: Corruption, severity: u8, index: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(image_seed(seed, corruption, severity, index))
+pub fn image_rng(seed: u64, corruption: Corruption, index: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(image_seed(seed, corruption, index))
 }
 
 /// Applies corruptions with one parameter [`Table`]; loads the frost photographs on first use.
@@ -167,7 +169,7 @@ impl Corruptor {
         seed: u64,
         index: u64,
     ) -> Result<Image> {
-        self.apply(corruption, severity, img, &mut image_rng(seed, corruption, severity, index))
+        self.apply(corruption, severity, img, &mut image_rng(seed, corruption, index))
     }
 
     /// Corrupts every image of `set` in parallel; image `i` is treated as image `first_index + i` of the whole
@@ -262,7 +264,7 @@ impl Prepared {
         index: u64,
     ) -> Result<Vec<u8>> {
         let img = Image::from_u8(h, w, c, pixels)?;
-        let mut rng = image_rng(seed, self.corruption, self.severity, index);
+        let mut rng = image_rng(seed, self.corruption, index);
         Ok(self.apply(&img, &mut rng).to_u8())
     }
 

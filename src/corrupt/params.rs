@@ -162,9 +162,13 @@ pub enum Params {
 
 /// `np.arange(1, end, step)` with NumPy's element count `⌈(end − 1)/step⌉`, computed in `f64` as NumPy does
 /// (so `arange(1, 1.06, 0.01)` has 7 elements, 1.00 … 1.06, because `0.06/0.01` rounds above 6).
+///
+/// The values follow NumPy's fill rule too: `δ = (1 + step) − 1` (not `step`: `1.01 − 1 = 0.010000000000000009`)
+/// and `zᵢ = 1 + i·δ`. This matters: `1 + 25δ = 1.2500000000000002`, and `26 · z` then rounds to 33, not 32.
 pub fn arange_from_one(end: f64, step: f64) -> Vec<f64> {
     let n = ((end - 1.0) / step).ceil().max(0.0) as usize;
-    (0..n).map(|i| 1.0 + i as f64 * step).collect()
+    let delta = (1.0 + step) - 1.0;
+    (0..n).map(|i| 1.0 + i as f64 * delta).collect()
 }
 
 /// The parameters of corruption `c` at `severity` (1–5) in `table`.
