@@ -18,10 +18,13 @@ fn synth(h: usize, w: usize, seed: u64) -> Image {
 
 fn main() {
     let ds = load(DatasetKind::Mnist, None).unwrap();
-    let imgs28: Vec<Image> = (0..8).map(|i| Image::from_u8(28, 28, 1, ds.test.image(i)).unwrap()).collect();
-    let imgs32: Vec<Image> = (0..8).map(|i| synth(32, 32, i)).collect();
-    let imgs224: Vec<Image> = (0..2).map(|i| synth(224, 224, i)).collect();
-    for (name, set, table) in [("mnist/cifar", &imgs28, Table::Cifar), ("mnist/imagenet", &imgs28, Table::ImageNet), ("synth32/cifar", &imgs32, Table::Cifar), ("synth224/imagenet", &imgs224, Table::ImageNet)] {
+    let imgs28: Vec<Image> = (0..20).map(|i| Image::from_u8(28, 28, 1, ds.test.image(i)).unwrap()).collect();
+    let a = lcr_verify::corrupt::npy::read(std::path::Path::new("tests/fixtures/cifar10_foolbox_images.npy")).unwrap();
+    let imgs32: Vec<Image> = a.data.chunks(3072).map(|c| Image::from_u8(32, 32, 3, c).unwrap()).collect();
+    let a = lcr_verify::corrupt::npy::read(std::path::Path::new("tests/fixtures/photos224_images.npy")).unwrap();
+    let imgs224: Vec<Image> = a.data.chunks(224*224*3).map(|c| Image::from_u8(224, 224, 3, c).unwrap()).collect();
+    let _ = synth;
+    for (name, set, table) in [("mnist/cifar", &imgs28, Table::Cifar), ("mnist/imagenet", &imgs28, Table::ImageNet), ("cifar/cifar", &imgs32, Table::Cifar), ("cifar/imagenet", &imgs32, Table::ImageNet), ("photo224/imagenet", &imgs224, Table::ImageNet)] {
         println!("== {name}");
         let cor = Corruptor::new(table);
         for c in Corruption::BENCHMARK.iter().chain(&Corruption::EXTRA) {
@@ -42,7 +45,7 @@ fn main() {
     println!("== mnist-c");
     for c in Corruption::MNIST_C {
         let s = mnist_c_severity(c);
-        let mad = imgs28.iter().enumerate().map(|(i, img)| cor.apply_seeded(c, s, img, 1, i as u64).unwrap().mean_abs_diff(img)).sum::<f64>() / 8.0;
+        let mad = imgs28.iter().enumerate().map(|(i, img)| cor.apply_seeded(c, s, img, 1, i as u64).unwrap().mean_abs_diff(img)).sum::<f64>() / 20.0;
         println!("{:18} s{} {:.4}", c.as_str(), s, mad);
     }
 }

@@ -12,6 +12,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::error::{Error, Result};
 use crate::fsio;
 
@@ -125,13 +127,30 @@ impl Array {
     }
 }
 
-/// Parses `.npy` bytes (`path` only names the file in errors).
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Array> {
+/// The header of a `.npy` file: shape, element type and where the data starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Byte offset of the data.
+    pub data_offset: usize,
+}
+
+impl Header {
+    /// Bytes of data the header promises.
+    pub fn data_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size
+    }
+}
+
+/// Parses the header at the start of `bytes` (which may hold only a prefix of the file).
+pub fn parse_header_bytes(path: &Path, bytes: &[u8]) -> Result<Header> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(Error::format(path, "not a .npy file (bad magic)"));
     }
-    let major = bytes[6];
-    let (header_len, start) = match major {
+    let (header_len, start) = match bytes[6] {
         1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
         2 | 3 => {
             if bytes.len() < 12 {
@@ -145,29 +164,55 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Array> {
     if bytes.len() < end {
         return Err(Error::format(path, "truncated .npy header"));
     }
-    let header =
-        std::str::from_utf8(&bytes[start..end]).map_err(|_| Error::format(path, "header is not text"))?;
+    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| Error::format(path, "header is not text"))?;
     let (descr, fortran, shape) = parse_header(path, header)?;
     if fortran {
         return Err(Error::format(path, "Fortran-order arrays are not supported (save with C order)"));
     }
     let dtype = Dtype::parse(path, &descr)?;
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let want = count
-        .and_then(|n| n.checked_mul(dtype.size))
-        .ok_or_else(|| Error::format(path, format!("shape {shape:?} is too large")))?;
-    let data = &bytes[end..];
-    if data.len() != want {
+    if count.and_then(|n| n.checked_mul(dtype.size)).is_none() {
+        return Err(Error::format(path, format!("shape {shape:?} is too large")));
+    }
+    Ok(Header { shape, dtype, data_offset: end })
+}
+
+/// Reads only the header of a `.npy` file and checks that the file size matches it.
+pub fn read_header(path: &Path) -> Result<Header> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Missing { path: path.to_path_buf(), what: "file" },
+        _ => Error::io("opening", path, e),
+    })?;
+    let size = file.metadata().map_err(|e| Error::io("reading metadata of", path, e))?.len() as usize;
+    let mut prefix = Vec::new();
+    Read::by_ref(&mut file).take(65_536 + 12).read_to_end(&mut prefix).map_err(|e| Error::io("reading", path, e))?;
+    let header = parse_header_bytes(path, &prefix)?;
+    check_size(path, &header, size - header.data_offset.min(size))?;
+    Ok(header)
+}
+
+fn check_size(path: &Path, header: &Header, found: usize) -> Result<()> {
+    let want = header.data_len();
+    if found != want {
         return Err(Error::format(
             path,
             format!(
-                "shape {shape:?} of {} needs {want} data bytes, found {} (truncated or padded)",
-                descr,
-                data.len()
+                "shape {:?} of {} needs {want} data bytes, found {found} (truncated or padded)",
+                header.shape,
+                header.dtype.descr()
             ),
         ));
     }
-    Ok(Array { shape, dtype, data: data.to_vec() })
+    Ok(())
+}
+
+/// Parses `.npy` bytes (`path` only names the file in errors).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Array> {
+    let header = parse_header_bytes(path, bytes)?;
+    let data = &bytes[header.data_offset..];
+    check_size(path, &header, data.len())?;
+    Ok(Array { shape: header.shape, dtype: header.dtype, data: data.to_vec() })
 }
 
 /// Reads and parses a `.npy` file.
@@ -269,6 +314,7 @@ pub struct NpyWriter {
     file: Option<BufWriter<File>>,
     expected: usize,
     written: usize,
+    digest: Sha256,
 }
 
 impl NpyWriter {
@@ -277,13 +323,17 @@ impl NpyWriter {
         let tmp = fsio::temp_sibling(path);
         let file = File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
         let mut file = BufWriter::new(file);
-        file.write_all(&header(shape, Dtype::U8)).map_err(|e| Error::io("writing", &tmp, e))?;
+        let head = header(shape, Dtype::U8);
+        file.write_all(&head).map_err(|e| Error::io("writing", &tmp, e))?;
+        let mut digest = Sha256::new();
+        digest.update(&head);
         Ok(NpyWriter {
             path: path.to_path_buf(),
             tmp,
             file: Some(file),
             expected: shape.iter().product(),
             written: 0,
+            digest,
         })
     }
 
@@ -294,12 +344,13 @@ impl NpyWriter {
         }
         let file = self.file.as_mut().expect("writer is open until finish");
         file.write_all(data).map_err(|e| Error::io("writing", &self.tmp, e))?;
+        self.digest.update(data);
         self.written += data.len();
         Ok(())
     }
 
-    /// Flushes, syncs and renames into place.
-    pub fn finish(mut self) -> Result<()> {
+    /// Flushes, syncs and renames into place; returns the file's SHA-256 (hex).
+    pub fn finish(mut self) -> Result<String> {
         if self.written != self.expected {
             return Err(Error::format(
                 &self.path,
@@ -309,7 +360,9 @@ impl NpyWriter {
         let file = self.file.take().expect("writer is open until finish");
         let file = file.into_inner().map_err(|e| Error::io("flushing", &self.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io("syncing", &self.tmp, e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io("renaming into place", &self.path, e))
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io("renaming into place", &self.path, e))?;
+        let digest = std::mem::take(&mut self.digest).finalize();
+        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
     }
 }
 
