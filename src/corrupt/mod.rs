@@ -27,6 +27,7 @@
 mod blur;
 mod color;
 mod digital;
+pub mod folder;
 pub mod edges;
 pub mod filter;
 mod frost;
