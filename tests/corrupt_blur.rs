@@ -4,7 +4,7 @@
 mod common;
 
 use lcr_verify::corrupt::filter::gaussian_kernel;
-use lcr_verify::corrupt::{disk_kernel, motion_kernel, params, Corruption, Corruptor, Image, Table};
+use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table, disk_kernel, motion_kernel, params};
 
 /// Tolerance on a kernel's sum (f32 accumulation over at most 21×21 taps).
 const SUM_TOL: f32 = 1e-5;
@@ -17,7 +17,10 @@ fn defocus_kernels_sum_to_one_and_are_symmetric() {
         assert!(k.iter().all(|&v| v >= 0.0));
         for y in 0..n {
             for x in 0..n {
-                assert!((k[y * n + x] - k[x * n + y]).abs() < 1e-7 && (k[y * n + x] - k[(n - 1 - y) * n + x]).abs() < 1e-7);
+                assert!(
+                    (k[y * n + x] - k[x * n + y]).abs() < 1e-7
+                        && (k[y * n + x] - k[(n - 1 - y) * n + x]).abs() < 1e-7
+                );
             }
         }
         // Nothing outside the anti-aliased disk: taps beyond r + 1 (the 3×3 or 5×5 smoothing) are zero.
@@ -45,7 +48,10 @@ fn motion_kernels_sum_to_one_and_follow_the_angle() {
             let (s, c) = f64::to_radians(angle).sin_cos();
             for (i, &(ox, oy, _)) in k.iter().enumerate() {
                 // Tap i sits at the pixel nearest to i·(cos θ, sin θ).
-                assert!((ox as f64 - i as f64 * c).abs() <= 0.5 + 1e-9 && (oy as f64 - i as f64 * s).abs() <= 0.5 + 1e-9);
+                assert!(
+                    (ox as f64 - i as f64 * c).abs() <= 0.5 + 1e-9
+                        && (oy as f64 - i as f64 * s).abs() <= 0.5 + 1e-9
+                );
             }
         }
     }
@@ -65,7 +71,13 @@ fn blurs_leave_a_constant_image_constant() {
     let img = Image::new(40, 40, 3, vec![0.6; 40 * 40 * 3]).unwrap();
     for table in [Table::Cifar, Table::ImageNet] {
         let cor = Corruptor::new(table);
-        for c in [Corruption::DefocusBlur, Corruption::GaussianBlur, Corruption::MotionBlur, Corruption::ZoomBlur, Corruption::GlassBlur] {
+        for c in [
+            Corruption::DefocusBlur,
+            Corruption::GaussianBlur,
+            Corruption::MotionBlur,
+            Corruption::ZoomBlur,
+            Corruption::GlassBlur,
+        ] {
             for s in 1..=5 {
                 let out = cor.apply_seeded(c, s, &img, 0, 0).unwrap();
                 // Glass blur quantises to 8 bits once (truncation), so allow one level there.
@@ -97,7 +109,11 @@ fn glass_blur_without_blur_is_a_pixel_shuffle() {
 #[test]
 fn zoom_blur_uses_numpys_zoom_factors() {
     // np.arange(1, end, step) lengths for every row of both tables.
-    let counts: Vec<usize> =
-        params::ZOOM_BLUR.0.iter().chain(&params::ZOOM_BLUR.1).map(|&(e, s)| params::arange_from_one(e, s).len()).collect();
+    let counts: Vec<usize> = params::ZOOM_BLUR
+        .0
+        .iter()
+        .chain(&params::ZOOM_BLUR.1)
+        .map(|&(e, s)| params::arange_from_one(e, s).len())
+        .collect();
     assert_eq!(counts, vec![7, 12, 16, 21, 26, 12, 16, 11, 13, 11]);
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use lcr_verify::corrupt::{params, rgb_to_hsv, Corruption, Corruptor, Image, Table};
+use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table, params, rgb_to_hsv};
 
 fn cifar() -> Vec<Image> {
     common::images(&common::cifar_images())
@@ -30,7 +30,8 @@ fn contrast_preserves_every_channel_mean() {
                     assert!((mean(&out) - mean(img)).abs() < 1e-5, "{table} s{s} channel {ch}");
                 }
                 // And the spread shrinks by exactly the factor.
-                let c = if table == Table::Cifar { params::CONTRAST.0 } else { params::CONTRAST.1 }[usize::from(s - 1)];
+                let c = if table == Table::Cifar { params::CONTRAST.0 } else { params::CONTRAST.1 }
+                    [usize::from(s - 1)];
                 let sd = |im: &Image| {
                     let p = im.plane(0);
                     let m = p.iter().sum::<f32>() / p.len() as f32;
@@ -52,7 +53,10 @@ fn brightness_adds_to_v_only() {
                 for (a, b) in hsv(img).iter().zip(hsv(&out)) {
                     assert!((b[2] - (a[2] + c).min(1.0)).abs() < EPS, "{table}: V");
                     if a[1] > 0.01 && a[2] > 0.01 {
-                        assert!((b[1] - a[1]).abs() < 1e-4 && (b[0] - a[0]).abs() < 1e-4, "{table}: H and S kept");
+                        assert!(
+                            (b[1] - a[1]).abs() < 1e-4 && (b[0] - a[0]).abs() < 1e-4,
+                            "{table}: H and S kept"
+                        );
                     }
                 }
             }
@@ -74,7 +78,11 @@ fn saturate_scales_s_only() {
                 for (a, b) in hsv(img).iter().zip(hsv(&out)) {
                     assert!((b[2] - a[2]).abs() < EPS, "{table}: V kept");
                     if a[2] > 0.02 {
-                        assert!((b[1] - (a[1] * a_ + b_).clamp(0.0, 1.0)).abs() < 1e-4, "{table} s{}: S", k + 1);
+                        assert!(
+                            (b[1] - (a[1] * a_ + b_).clamp(0.0, 1.0)).abs() < 1e-4,
+                            "{table} s{}: S",
+                            k + 1
+                        );
                     }
                 }
             }
@@ -97,10 +105,17 @@ fn pixelate_is_blocky() {
                 for ch in 0..3 {
                     let at = |v: &[u8], y: usize, x: usize| i32::from(v[(y * 32 + x) * 3 + ch]);
                     let (y, x) = (2 * by, 2 * bx);
-                    let block = [at(&out, y, x), at(&out, y, x + 1), at(&out, y + 1, x), at(&out, y + 1, x + 1)];
+                    let block =
+                        [at(&out, y, x), at(&out, y, x + 1), at(&out, y + 1, x), at(&out, y + 1, x + 1)];
                     assert!(block.iter().all(|&v| v == block[0]), "block ({by},{bx}) not constant");
-                    let mean = (at(src, y, x) + at(src, y, x + 1) + at(src, y + 1, x) + at(src, y + 1, x + 1)) as f64 / 4.0;
-                    assert!((f64::from(block[0]) - mean).abs() <= 1.0, "block ({by},{bx}): {} vs {mean}", block[0]);
+                    let mean = (at(src, y, x) + at(src, y, x + 1) + at(src, y + 1, x) + at(src, y + 1, x + 1))
+                        as f64
+                        / 4.0;
+                    assert!(
+                        (f64::from(block[0]) - mean).abs() <= 1.0,
+                        "block ({by},{bx}): {} vs {mean}",
+                        block[0]
+                    );
                 }
             }
         }
@@ -127,10 +142,18 @@ fn pixelate_is_blocky() {
 fn lower_jpeg_quality_does_more_damage() {
     let set = cifar();
     let photos = common::photos224();
-    for (table, imgs) in [(Table::Cifar, &set[..]), (Table::ImageNet, &set[..]), (Table::ImageNet, &photos[..])] {
+    for (table, imgs) in
+        [(Table::Cifar, &set[..]), (Table::ImageNet, &set[..]), (Table::ImageNet, &photos[..])]
+    {
         let cor = Corruptor::new(table);
         let damage: Vec<f64> = (1..=5)
-            .map(|s| imgs.iter().map(|im| cor.apply_seeded(Corruption::JpegCompression, s, im, 0, 0).unwrap().mean_abs_diff(im)).sum())
+            .map(|s| {
+                imgs.iter()
+                    .map(|im| {
+                        cor.apply_seeded(Corruption::JpegCompression, s, im, 0, 0).unwrap().mean_abs_diff(im)
+                    })
+                    .sum()
+            })
             .collect();
         assert!(damage.windows(2).all(|w| w[1] > w[0]), "{table}: {damage:?}");
     }
@@ -148,7 +171,11 @@ fn fog_never_exceeds_the_image_maximum() {
             }
         }
     }
-    let p = lcr_verify::corrupt::plasma_fractal(64, 2.0, &mut lcr_verify::corrupt::image_rng(0, Corruption::Fog, 0));
+    let p = lcr_verify::corrupt::plasma_fractal(
+        64,
+        2.0,
+        &mut lcr_verify::corrupt::image_rng(0, Corruption::Fog, 0),
+    );
     let (lo, hi) = p.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     assert_eq!((lo, hi), (0.0, 1.0), "the plasma map is normalised to [0, 1]");
 }
@@ -158,7 +185,11 @@ fn snow_and_water_only_brighten_frost_adds_mud_pulls() {
     let set = cifar();
     for table in [Table::Cifar, Table::ImageNet] {
         let cor = Corruptor::new(table);
-        let (frost, spatter) = if table == Table::Cifar { (params::FROST.0, params::SPATTER.0) } else { (params::FROST.1, params::SPATTER.1) };
+        let (frost, spatter) = if table == Table::Cifar {
+            (params::FROST.0, params::SPATTER.0)
+        } else {
+            (params::FROST.1, params::SPATTER.1)
+        };
         for (i, img) in set.iter().take(5).enumerate() {
             for s in 1..=5u8 {
                 let k = usize::from(s - 1);
@@ -166,7 +197,13 @@ fn snow_and_water_only_brighten_frost_adds_mud_pulls() {
                 assert!(img.data.iter().zip(&snow.data).all(|(a, b)| *b >= a - EPS), "{table} snow s{s}");
                 let fr = cor.apply_seeded(Corruption::Frost, s, img, 2, i as u64).unwrap();
                 let (a, b) = frost[k];
-                assert!(img.data.iter().zip(&fr.data).all(|(x, y)| *y >= (a * x).min(1.0) - EPS && *y <= a * x + b + EPS), "{table} frost s{s}");
+                assert!(
+                    img.data
+                        .iter()
+                        .zip(&fr.data)
+                        .all(|(x, y)| *y >= (a * x).min(1.0) - EPS && *y <= a * x + b + EPS),
+                    "{table} frost s{s}"
+                );
                 let sp = cor.apply_seeded(Corruption::Spatter, s, img, 2, i as u64).unwrap();
                 if spatter[k].5 == 0 {
                     assert!(img.data.iter().zip(&sp.data).all(|(a, b)| *b >= a - EPS), "{table} water s{s}");
@@ -192,13 +229,17 @@ fn elastic_only_resamples() {
                 for ch in 0..3 {
                     let (p, q) = (img.plane(ch), out.plane(ch));
                     let (lo, hi) = p.iter().fold((1f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
-                    assert!(q.iter().all(|&v| v >= lo - EPS && v <= hi + EPS), "{table} s{s}: bilinear values stay in range");
+                    assert!(
+                        q.iter().all(|&v| v >= lo - EPS && v <= hi + EPS),
+                        "{table} s{s}: bilinear values stay in range"
+                    );
                 }
             }
         }
     }
     let flat = Image::new(32, 32, 3, vec![0.3; 3072]).unwrap();
-    let out = Corruptor::new(Table::Cifar).apply_seeded(Corruption::ElasticTransform, 3, &flat, 0, 0).unwrap();
+    let out =
+        Corruptor::new(Table::Cifar).apply_seeded(Corruption::ElasticTransform, 3, &flat, 0, 0).unwrap();
     assert!(out.data.iter().all(|v| (v - 0.3).abs() < EPS));
 }
 
@@ -210,11 +251,17 @@ fn the_frost_asset_is_checked() {
         std::fs::copy(src.join(name), dir.path().join(name)).unwrap();
     }
     let img = cifar().remove(0);
-    assert!(Corruptor::with_frost_dir(Table::Cifar, dir.path()).apply_seeded(Corruption::Frost, 1, &img, 0, 0).is_ok());
+    assert!(
+        Corruptor::with_frost_dir(Table::Cifar, dir.path())
+            .apply_seeded(Corruption::Frost, 1, &img, 0, 0)
+            .is_ok()
+    );
     let mut bytes = std::fs::read(dir.path().join("frost2.png")).unwrap();
     let last = bytes.len() - 20;
     bytes[last] ^= 0xff;
     std::fs::write(dir.path().join("frost2.png"), bytes).unwrap();
-    let err = Corruptor::with_frost_dir(Table::Cifar, dir.path()).apply_seeded(Corruption::Frost, 1, &img, 0, 0).unwrap_err();
+    let err = Corruptor::with_frost_dir(Table::Cifar, dir.path())
+        .apply_seeded(Corruption::Frost, 1, &img, 0, 0)
+        .unwrap_err();
     assert!(err.to_string().contains("checksum mismatch") && err.to_string().contains("frost2.png"), "{err}");
 }

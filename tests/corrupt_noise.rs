@@ -1,7 +1,7 @@
 //! The noise family against its definition: the variance of the added noise per severity, the impulse
 //! fraction and its salt/pepper balance, unbiasedness.
 
-use lcr_verify::corrupt::{params, Corruption, Corruptor, Image, Table};
+use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table, params};
 
 /// A flat image of value `v`, 64×64 RGB (12,288 values per draw).
 fn flat(v: f32) -> Image {
@@ -17,7 +17,9 @@ fn clipped_normal(mu: f64, sigma: f64) -> (f64, f64) {
     let (mut m1, mut m2) = (0.0, 0.0);
     for i in 0..n {
         let x = lo + (i as f64 + 0.5) * dx;
-        let p = (-(x - mu).powi(2) / (2.0 * sigma * sigma)).exp() / (sigma * (2.0 * std::f64::consts::PI).sqrt()) * dx;
+        let p = (-(x - mu).powi(2) / (2.0 * sigma * sigma)).exp()
+            / (sigma * (2.0 * std::f64::consts::PI).sqrt())
+            * dx;
         let y = x.clamp(0.0, 1.0);
         m1 += p * y;
         m2 += p * y * y;
@@ -60,7 +62,9 @@ const MEAN_ABS: f64 = 0.008;
 
 #[test]
 fn gaussian_noise_has_the_tabulated_variance() {
-    for (table, sigmas) in [(Table::Cifar, params::GAUSSIAN_NOISE.0), (Table::ImageNet, params::GAUSSIAN_NOISE.1)] {
+    for (table, sigmas) in
+        [(Table::Cifar, params::GAUSSIAN_NOISE.0), (Table::ImageNet, params::GAUSSIAN_NOISE.1)]
+    {
         let mut last = 0.0;
         for (k, &sigma) in sigmas.iter().enumerate() {
             let v = draws(table, Corruption::GaussianNoise, k as u8 + 1, &flat(0.5), 4);
@@ -76,7 +80,9 @@ fn gaussian_noise_has_the_tabulated_variance() {
 
 #[test]
 fn speckle_noise_variance_scales_with_the_pixel() {
-    for (table, sigmas) in [(Table::Cifar, params::SPECKLE_NOISE.0), (Table::ImageNet, params::SPECKLE_NOISE.1)] {
+    for (table, sigmas) in
+        [(Table::Cifar, params::SPECKLE_NOISE.0), (Table::ImageNet, params::SPECKLE_NOISE.1)]
+    {
         for x in [0.3f32, 0.6] {
             let mut last = 0.0;
             for (k, &sigma) in sigmas.iter().enumerate() {
@@ -84,7 +90,11 @@ fn speckle_noise_variance_scales_with_the_pixel() {
                 let (m, var) = moments(&v);
                 let (em, evar) = clipped_normal(f64::from(x), f64::from(x * sigma));
                 assert!((m - em).abs() < MEAN_ABS, "{table} x={x} s{}: mean {m} vs {em}", k + 1);
-                assert!((var / evar - 1.0).abs() < VAR_REL, "{table} x={x} s{}: variance {var} vs {evar}", k + 1);
+                assert!(
+                    (var / evar - 1.0).abs() < VAR_REL,
+                    "{table} x={x} s{}: variance {var} vs {evar}",
+                    k + 1
+                );
                 assert!(var > last);
                 last = var;
             }
@@ -104,9 +114,15 @@ fn shot_noise_is_poisson_counts_over_lambda() {
                 let (m, var) = moments(&v);
                 let (em, evar) = clipped_poisson(f64::from(x), f64::from(lambda));
                 assert!((m - em).abs() < MEAN_ABS, "{table} x={x} s{}: mean {m} vs {em}", k + 1);
-                assert!((var / evar - 1.0).abs() < VAR_REL, "{table} x={x} s{}: variance {var} vs {evar}", k + 1);
+                assert!(
+                    (var / evar - 1.0).abs() < VAR_REL,
+                    "{table} x={x} s{}: variance {var} vs {evar}",
+                    k + 1
+                );
                 // Values are multiples of 1/λ.
-                assert!(v.iter().all(|&y| y == 1.0 || ((f64::from(y) * f64::from(lambda)).round() - f64::from(y) * f64::from(lambda)).abs() < 1e-3));
+                assert!(v.iter().all(|&y| y == 1.0
+                    || ((f64::from(y) * f64::from(lambda)).round() - f64::from(y) * f64::from(lambda)).abs()
+                        < 1e-3));
                 assert!(var > last);
                 last = var;
             }
@@ -116,7 +132,9 @@ fn shot_noise_is_poisson_counts_over_lambda() {
 
 #[test]
 fn impulse_noise_replaces_the_tabulated_fraction() {
-    for (table, amounts) in [(Table::Cifar, params::IMPULSE_NOISE.0), (Table::ImageNet, params::IMPULSE_NOISE.1)] {
+    for (table, amounts) in
+        [(Table::Cifar, params::IMPULSE_NOISE.0), (Table::ImageNet, params::IMPULSE_NOISE.1)]
+    {
         for (k, &p) in amounts.iter().enumerate() {
             let v = draws(table, Corruption::ImpulseNoise, k as u8 + 1, &flat(0.4), 4);
             let n = v.len() as f64;

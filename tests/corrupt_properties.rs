@@ -3,7 +3,7 @@
 
 mod common;
 
-use lcr_verify::corrupt::{mnist_c_severity, Corruption, Corruptor, Image, Suite, Table};
+use lcr_verify::corrupt::{Corruption, Corruptor, Image, Suite, Table, mnist_c_severity};
 use lcr_verify::data::ImageSet;
 
 fn standard() -> Vec<Corruption> {
@@ -38,12 +38,22 @@ const TIE: f64 = 0.005;
 fn exception(table: Table, c: Corruption, colour: bool) -> Option<&'static str> {
     use Corruption::*;
     match (table, c) {
-        (_, ElasticTransform) => Some("the tables trade the affine shift (large at s1-s2) for local displacement"),
-        (_, Saturate) => Some("the tables scale S by 0.3, 0.1, then 1.5-20: the change |a - 1| is not ordered"),
+        (_, ElasticTransform) => {
+            Some("the tables trade the affine shift (large at s1-s2) for local displacement")
+        }
+        (_, Saturate) => {
+            Some("the tables scale S by 0.3, 0.1, then 1.5-20: the change |a - 1| is not ordered")
+        }
         (_, Spatter) => Some("s1-s3 are water drops, s4-s5 mud: two different effects"),
-        (Table::Cifar, GlassBlur) => Some("CIFAR rows (.05,1,1) (.25,1,1) (.4,1,1) (.25,1,2) (.4,1,2): more blur smooths the shuffle"),
-        (_, Frost) if colour => Some("the image weight falls (1 -> .6) while the frost weight levels off: on bright images |(a-1)x + bF| can shrink"),
-        (Table::ImageNet, Snow) if colour => Some("s2 -> s3 raises the flake threshold from .5 to .9 (fewer flakes)"),
+        (Table::Cifar, GlassBlur) => {
+            Some("CIFAR rows (.05,1,1) (.25,1,1) (.4,1,1) (.25,1,2) (.4,1,2): more blur smooths the shuffle")
+        }
+        (_, Frost) if colour => Some(
+            "the image weight falls (1 -> .6) while the frost weight levels off: on bright images |(a-1)x + bF| can shrink",
+        ),
+        (Table::ImageNet, Snow) if colour => {
+            Some("s2 -> s3 raises the flake threshold from .5 to .9 (fewer flakes)")
+        }
         _ => None,
     }
 }
@@ -71,7 +81,11 @@ fn check_monotone(name: &str, table: Table, set: &[Image]) {
             }
         }
     }
-    assert!(failures.is_empty(), "{name} ({table}): damage not monotone in severity:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{name} ({table}): damage not monotone in severity:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -134,11 +148,15 @@ fn same_seed_same_image_other_seed_other_image() {
 fn sets_do_not_depend_on_chunking_or_threads() {
     let set = common::cifar_images();
     let cor = Corruptor::new(Table::Cifar);
-    for c in [Corruption::GaussianNoise, Corruption::GlassBlur, Corruption::Frost, Corruption::ElasticTransform] {
+    for c in
+        [Corruption::GaussianNoise, Corruption::GlassBlur, Corruption::Frost, Corruption::ElasticTransform]
+    {
         let whole = cor.corrupt_set(&set, c, 4, 9, 0, &|| {}).unwrap();
         let per = set.image_len();
-        let first = ImageSet::new(32, 32, 3, set.pixels[..7 * per].to_vec(), set.labels[..7].to_vec()).unwrap();
-        let rest = ImageSet::new(32, 32, 3, set.pixels[7 * per..].to_vec(), set.labels[7..].to_vec()).unwrap();
+        let first =
+            ImageSet::new(32, 32, 3, set.pixels[..7 * per].to_vec(), set.labels[..7].to_vec()).unwrap();
+        let rest =
+            ImageSet::new(32, 32, 3, set.pixels[7 * per..].to_vec(), set.labels[7..].to_vec()).unwrap();
         let a = cor.corrupt_set(&first, c, 4, 9, 0, &|| {}).unwrap();
         let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let b = one_thread.install(|| cor.corrupt_set(&rest, c, 4, 9, 7, &|| {}).unwrap());
@@ -163,7 +181,10 @@ fn every_corruption_handles_gray_colour_and_odd_sizes() {
                 for s in 1..=5 {
                     let out = cor.apply_seeded(c, s, &img, 1, 0).unwrap();
                     assert_eq!((out.height, out.width, out.channels), (h, w, ch), "{table} {c} s{s}");
-                    assert!(out.data.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)), "{table} {c} s{s} {h}x{w}x{ch}");
+                    assert!(
+                        out.data.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)),
+                        "{table} {c} s{s} {h}x{w}x{ch}"
+                    );
                 }
             }
         }
@@ -173,8 +194,10 @@ fn every_corruption_handles_gray_colour_and_odd_sizes() {
 #[test]
 fn mnist_only_corruptions_need_the_mnist_table() {
     let img = common::mnist_digits(1).remove(0);
-    let err = Corruptor::new(Table::Cifar).apply_seeded(Corruption::Shear, 2, &img, 0, 0).unwrap_err().to_string();
+    let err =
+        Corruptor::new(Table::Cifar).apply_seeded(Corruption::Shear, 2, &img, 0, 0).unwrap_err().to_string();
     assert!(err.contains("mnist-c"), "{err}");
-    let err = Corruptor::new(Table::Cifar).apply_seeded(Corruption::Fog, 6, &img, 0, 0).unwrap_err().to_string();
+    let err =
+        Corruptor::new(Table::Cifar).apply_seeded(Corruption::Fog, 6, &img, 0, 0).unwrap_err().to_string();
     assert!(err.contains("severity"), "{err}");
 }

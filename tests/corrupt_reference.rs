@@ -4,7 +4,7 @@
 
 mod common;
 
-use lcr_verify::corrupt::{npy, Corruption, Corruptor, Image, Table};
+use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table, npy};
 
 /// Largest tolerated difference, in 8-bit levels, per corruption. Pixelate goes through PIL's 8-bit box filter
 /// exactly; the float pipelines may land on the other side of a truncation boundary (1 level), or differ by
@@ -42,7 +42,11 @@ fn deterministic_corruptions_match_the_reference_scripts() {
                 let worst = *diffs.iter().max().unwrap();
                 let frac = diffs.iter().filter(|&&d| d > 0).count() as f64 / per as f64;
                 assert!(worst <= max_levels, "{c} s{s} image {k}: max difference {worst} levels");
-                assert!(frac <= MAX_DIFFERING_FRACTION, "{c} s{s} image {k}: {:.2}% of values differ", frac * 100.0);
+                assert!(
+                    frac <= MAX_DIFFERING_FRACTION,
+                    "{c} s{s} image {k}: {:.2}% of values differ",
+                    frac * 100.0
+                );
             }
         }
     }

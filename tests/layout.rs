@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use lcr_verify::corrupt::layout::{self, CifarC, ImagenetC, Layout, LayoutKind, Manifest, MnistC, SetWriter};
-use lcr_verify::corrupt::{npy, Suite, Table};
+use lcr_verify::corrupt::{Suite, Table, npy};
 
 /// Writes a released-style CIFAR-10-C directory: `n` images of `h×w×3` per severity, 5 severities, pixel value
 /// `severity * 10 + image index`, labels `index % 10`.
@@ -50,9 +50,18 @@ fn malformed_cifar_10_c_directories_name_the_file() {
         assert!(err.contains(needle), "expected `{needle}` in: {err}");
     };
     check(&|d| std::fs::remove_file(d.join("labels.npy")).unwrap(), "labels file not found");
-    check(&|d| npy::write_u8(&d.join("labels.npy"), &[24], &[0; 24]).unwrap(), "25 images but labels.npy has 24");
-    check(&|d| npy::write_u8(&d.join("snow.npy"), &[25, 4, 4, 3], &vec![0; 25 * 48]).unwrap(), "snow.npy: images are 4x4x3");
-    check(&|d| npy::write_u8(&d.join("snow.npy"), &[25, 8, 8, 2], &vec![0; 25 * 128]).unwrap(), "not (N, H, W)");
+    check(
+        &|d| npy::write_u8(&d.join("labels.npy"), &[24], &[0; 24]).unwrap(),
+        "25 images but labels.npy has 24",
+    );
+    check(
+        &|d| npy::write_u8(&d.join("snow.npy"), &[25, 4, 4, 3], &vec![0; 25 * 48]).unwrap(),
+        "snow.npy: images are 4x4x3",
+    );
+    check(
+        &|d| npy::write_u8(&d.join("snow.npy"), &[25, 8, 8, 2], &vec![0; 25 * 128]).unwrap(),
+        "not (N, H, W)",
+    );
     check(
         &|d| {
             let bytes = std::fs::read(d.join("fog.npy")).unwrap();
@@ -60,7 +69,10 @@ fn malformed_cifar_10_c_directories_name_the_file() {
         },
         "fog.npy: shape",
     );
-    check(&|d| std::fs::write(d.join("frost.npy"), b"not a numpy file").unwrap(), "frost.npy: not a .npy file");
+    check(
+        &|d| std::fs::write(d.join("frost.npy"), b"not a numpy file").unwrap(),
+        "frost.npy: not a .npy file",
+    );
     check(&|d| npy::write_u8(&d.join("labels.npy"), &[5, 5], &[0; 25]).unwrap(), "labels must be 1-D");
     // 24 rows cannot hold 5 stacked severities.
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +112,10 @@ fn written_sets_read_back_with_their_manifest() {
         })
         .unwrap();
     }
-    assert!(w.write_corruption("snow", &[1], |_, sink| sink(&[0; 90])).is_err(), "same severities in every file");
+    assert!(
+        w.write_corruption("snow", &[1], |_, sink| sink(&[0; 90])).is_err(),
+        "same severities in every file"
+    );
     let m = w.finish().unwrap();
     assert_eq!(m.files.len(), 3);
     let c = CifarC::open(dir.path()).unwrap();
@@ -110,7 +125,11 @@ fn written_sets_read_back_with_their_manifest() {
     assert_eq!(blocks[1].1.labels, vec![4, 5, 6]);
     assert_eq!(blocks[1].1.image(2), &[105; 30][..]);
     for (file, digest) in &m.files {
-        assert_eq!(&lcr_verify::fsio::sha256_hex(&std::fs::read(dir.path().join(file)).unwrap()), digest, "{file}");
+        assert_eq!(
+            &lcr_verify::fsio::sha256_hex(&std::fs::read(dir.path().join(file)).unwrap()),
+            digest,
+            "{file}"
+        );
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -160,7 +179,12 @@ fn reads_an_imagenet_c_tree() {
                 let d = dir.path().join(c).join(s.to_string()).join(wnid);
                 std::fs::create_dir_all(&d).unwrap();
                 for i in 0..2 {
-                    write_png(&d.join(format!("ILSVRC2012_val_{k}{i}.png")), 12, 10, (k * 100 + i * 10 + s) as u8);
+                    write_png(
+                        &d.join(format!("ILSVRC2012_val_{k}{i}.png")),
+                        12,
+                        10,
+                        (k * 100 + i * 10 + s) as u8,
+                    );
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use lcr_verify::corrupt::{Corruption, Suite};
 use lcr_verify::data::ImageSet;
-use lcr_verify::robustness::metrics::{self, Baseline, ErrorTable, ALEXNET_CLEAN_ERROR, ALEXNET_ERRORS};
+use lcr_verify::robustness::metrics::{self, ALEXNET_CLEAN_ERROR, ALEXNET_ERRORS, Baseline, ErrorTable};
 use lcr_verify::robustness::{self, Classifier, EvalOptions, Generated, NearestClassMean, SuiteRun};
 
 /// Exact arithmetic up to `f64` rounding.
@@ -23,9 +23,14 @@ fn table(clean: Option<f64>, rows: &[(&str, &[f64])]) -> ErrorTable {
 fn ce_mce_relative_mpc_rpc_against_a_reference() {
     let model = table(
         Some(0.1),
-        &[("gaussian_noise", &[0.2, 0.3, 0.4, 0.5, 0.6]), ("fog", &[0.1, 0.1, 0.2, 0.2, 0.4]), ("speckle_noise", &[0.9; 5])],
+        &[
+            ("gaussian_noise", &[0.2, 0.3, 0.4, 0.5, 0.6]),
+            ("fog", &[0.1, 0.1, 0.2, 0.2, 0.4]),
+            ("speckle_noise", &[0.9; 5]),
+        ],
     );
-    let reference = table(Some(0.2), &[("gaussian_noise", &[0.4; 5]), ("fog", &[0.5; 5]), ("speckle_noise", &[0.9; 5])]);
+    let reference =
+        table(Some(0.2), &[("gaussian_noise", &[0.4; 5]), ("fog", &[0.5; 5]), ("speckle_noise", &[0.9; 5])]);
     let b = Baseline::Reference { name: "ref".into(), errors: reference };
     let s = metrics::score(&model, &["gaussian_noise", "fog"], Some(&b));
     let by = |n: &str| s.corruptions.iter().find(|c| c.name == n).unwrap();
@@ -62,7 +67,11 @@ fn alexnet_scores_100_against_itself() {
     // A model with half AlexNet's errors has mCE 50; a missing severity makes AlexNet CE undefined.
     let half: Vec<(&str, Vec<f64>)> = ALEXNET_ERRORS.iter().map(|&(n, e)| (n, vec![e / 2.0; 5])).collect();
     let half: Vec<(&str, &[f64])> = half.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-    assert!((metrics::score(&table(None, &half), &names, Some(&Baseline::AlexNet)).totals.mce.unwrap() - 0.5).abs() < EXACT);
+    assert!(
+        (metrics::score(&table(None, &half), &names, Some(&Baseline::AlexNet)).totals.mce.unwrap() - 0.5)
+            .abs()
+            < EXACT
+    );
     let mut partial = table(None, &half);
     partial.errors.get_mut("fog").unwrap().remove(&5);
     let s = metrics::score(&partial, &names, Some(&Baseline::AlexNet));
@@ -79,7 +88,11 @@ fn without_a_baseline_only_unnormalised_numbers() {
     // A reference with no clean degradation gives an undefined relative CE (zero denominator), not infinity.
     let reference = table(Some(0.5), &[("fog", &[0.5, 0.5])]);
     let with_clean = table(Some(0.1), &[("fog", &[0.2, 0.4])]);
-    let s = metrics::score(&with_clean, &["fog"], Some(&Baseline::Reference { name: "r".into(), errors: reference }));
+    let s = metrics::score(
+        &with_clean,
+        &["fog"],
+        Some(&Baseline::Reference { name: "r".into(), errors: reference }),
+    );
     assert_eq!(s.corruptions[0].relative_ce, None);
     assert!((s.corruptions[0].ce.unwrap() - 0.6).abs() < EXACT);
 }
@@ -90,7 +103,9 @@ struct Threshold(f64);
 impl Classifier for Threshold {
     fn predict(&self, images: &ImageSet) -> lcr_verify::Result<Vec<u8>> {
         let n = images.image_len() as f64;
-        Ok((0..images.len()).map(|i| u8::from(images.image(i).iter().map(|&v| f64::from(v)).sum::<f64>() / n > self.0)).collect())
+        Ok((0..images.len())
+            .map(|i| u8::from(images.image(i).iter().map(|&v| f64::from(v)).sum::<f64>() / n > self.0))
+            .collect())
     }
     fn describe(&self) -> String {
         format!("threshold {}", self.0)
@@ -110,7 +125,8 @@ fn evaluation_counts_exactly_the_flipped_images() {
     // 12, 25, 38, 51, 76 of the 256 images. `threshold 100` errs on v = 101…127 when clean (27 images) and on
     // ⌊v + 255c⌋ ≥ 101: 39, 52, 65, 78, 103 images.
     let set = ramp();
-    let source = Generated::new(set.clone(), Suite::CifarC, Some(&[Corruption::Brightness]), None, 0).unwrap();
+    let source =
+        Generated::new(set.clone(), Suite::CifarC, Some(&[Corruption::Brightness]), None, 0).unwrap();
     let (model, reference) = (Threshold(127.0), Threshold(100.0));
     let run = SuiteRun {
         model: &model,
@@ -124,7 +140,8 @@ fn evaluation_counts_exactly_the_flipped_images() {
     let r = robustness::run_suite(&run).unwrap();
     let errors: Vec<f64> = r.corruptions[0].errors.values().map(|e| e * 256.0).collect();
     assert_eq!(errors, vec![12.0, 25.0, 38.0, 51.0, 76.0]);
-    let theirs: Vec<f64> = r.reference_errors.as_ref().unwrap().errors["brightness"].values().map(|e| e * 256.0).collect();
+    let theirs: Vec<f64> =
+        r.reference_errors.as_ref().unwrap().errors["brightness"].values().map(|e| e * 256.0).collect();
     assert_eq!(theirs, vec![39.0, 52.0, 65.0, 78.0, 103.0]);
     assert_eq!(r.clean_error, Some(0.0));
     assert!((r.corruptions[0].ce.unwrap() - 202.0 / 337.0).abs() < EXACT);

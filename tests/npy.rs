@@ -10,7 +10,10 @@ fn p() -> &'static Path {
 
 /// A header as NumPy 1.x writes it for `descr` / `shape` (version 1.0, padded to 64 bytes).
 fn numpy_header(descr: &str, fortran: bool, shape: &str) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
+    let mut dict = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
     while (10 + dict.len() + 1) % 64 != 0 {
         dict.push(' ');
     }
@@ -71,9 +74,17 @@ fn malformed_files_are_rejected_with_the_reason() {
         ("version 9", [b"\x93NUMPY\x09\x00".to_vec(), good[8..].to_vec()].concat(), "version 9"),
         ("fortran order", [numpy_header("|u1", true, "(2, 2)"), vec![1, 2, 3, 4]].concat(), "Fortran"),
         ("float dtype", [numpy_header("<f4", false, "(1,)"), vec![0; 4]].concat(), "not an integer type"),
-        ("structured dtype", raw_header("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }"), "not a string"),
+        (
+            "structured dtype",
+            raw_header("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }"),
+            "not a string",
+        ),
         ("no shape", raw_header("{'descr': '|u1', 'fortran_order': False}"), "no 'shape'"),
-        ("bad fortran flag", raw_header("{'descr': '|u1', 'fortran_order': 0, 'shape': (1,)}"), "True or False"),
+        (
+            "bad fortran flag",
+            raw_header("{'descr': '|u1', 'fortran_order': 0, 'shape': (1,)}"),
+            "True or False",
+        ),
         ("non-integer shape", [numpy_header("|u1", false, "(2, x)"), vec![0; 4]].concat(), "non-integer"),
         ("not a dict", [b"\x93NUMPY\x01\x00\x05\x00".to_vec(), b"hello".to_vec()].concat(), "not a dict"),
     ];
@@ -84,7 +95,10 @@ fn malformed_files_are_rejected_with_the_reason() {
     let neg = [numpy_header("<i2", false, "(1,)"), (-3i16).to_le_bytes().to_vec()].concat();
     let err = npy::parse(p(), &neg).unwrap().labels(p()).unwrap_err().to_string();
     assert!(err.contains("-3"), "{err}");
-    let err = npy::parse(p(), &[numpy_header("<u2", false, "(1,)"), vec![0, 1]].concat()).unwrap().into_u8(p()).unwrap_err();
+    let err = npy::parse(p(), &[numpy_header("<u2", false, "(1,)"), vec![0, 1]].concat())
+        .unwrap()
+        .into_u8(p())
+        .unwrap_err();
     assert!(err.to_string().contains("uint8"), "{err}");
 }
 

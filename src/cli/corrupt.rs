@@ -124,7 +124,11 @@ pub fn load_clean(args: &CorruptArgs) -> Result<CleanSet> {
 }
 
 /// The corruptions and severities `args` ask for.
-pub fn plan(suite: Suite, corruptions: Option<&str>, severities: Option<&str>) -> Result<Vec<(Corruption, Vec<u8>)>> {
+pub fn plan(
+    suite: Suite,
+    corruptions: Option<&str>,
+    severities: Option<&str>,
+) -> Result<Vec<(Corruption, Vec<u8>)>> {
     let list = match corruptions {
         Some(s) => corrupt::parse_corruption_list(s, suite)?,
         None => suite.corruptions(),
@@ -149,9 +153,11 @@ fn progress(total: u64, quiet: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg:>24} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar
 }
@@ -173,7 +179,10 @@ pub fn run(args: &CorruptArgs) -> Result<()> {
     if let Some(path) = &args.preview {
         let i = args.preview_index;
         if i >= clean.images.len() {
-            return Err(Error::config("preview-index", format!("{i} is past the {} images", clean.images.len())));
+            return Err(Error::config(
+                "preview-index",
+                format!("{i} is past the {} images", clean.images.len()),
+            ));
         }
         let set = &clean.images;
         let img = Image::from_u8(set.height, set.width, set.channels, set.image(i))?;
@@ -188,7 +197,13 @@ pub fn run(args: &CorruptArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_sets(out: &std::path::Path, args: &CorruptArgs, clean: &CleanSet, corruptor: &Corruptor, plan: &[(Corruption, Vec<u8>)]) -> Result<()> {
+fn write_sets(
+    out: &std::path::Path,
+    args: &CorruptArgs,
+    clean: &CleanSet,
+    corruptor: &Corruptor,
+    plan: &[(Corruption, Vec<u8>)],
+) -> Result<()> {
     let set = &clean.images;
     let layout = if args.suite == Suite::MnistC { LayoutKind::MnistC } else { LayoutKind::CifarC };
     let manifest = Manifest {
@@ -220,7 +235,13 @@ fn write_sets(out: &std::path::Path, args: &CorruptArgs, clean: &CleanSet, corru
             while start < set.len() {
                 let end = (start + CHUNK).min(set.len());
                 let part = set.pixels[start * set.image_len()..end * set.image_len()].to_vec();
-                let part = ImageSet::new(set.height, set.width, set.channels, part, set.labels[start..end].to_vec())?;
+                let part = ImageSet::new(
+                    set.height,
+                    set.width,
+                    set.channels,
+                    part,
+                    set.labels[start..end].to_vec(),
+                )?;
                 let bytes = prepared.apply_bytes(&part, args.seed, start, &|| bar.inc(1))?;
                 sink(&bytes)?;
                 start = end;

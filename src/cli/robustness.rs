@@ -17,7 +17,9 @@ use crate::corrupt::layout::Layout;
 use crate::corrupt::{self, Suite};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
-use crate::robustness::{self, Classifier, CorruptionFile, EvalOptions, Generated, OnDisk, Source, SuiteReport};
+use crate::robustness::{
+    self, Classifier, CorruptionFile, EvalOptions, Generated, OnDisk, Source, SuiteReport,
+};
 
 /// Arguments of `lcr-verify robustness`.
 #[derive(clap::Args, Debug, Clone)]
@@ -96,25 +98,45 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
     let (source, suite, clean, alexnet): (Box<dyn Source>, Suite, Option<ImageSet>, bool) = match &args.from {
         Some(dir) => {
             if args.corruptions.is_some() || args.severities.is_some() || args.limit.is_some() {
-                return Err(Error::config("from", "--corruptions, --severities and --limit apply to generated sets only"));
+                return Err(Error::config(
+                    "from",
+                    "--corruptions, --severities and --limit apply to generated sets only",
+                ));
             }
             let disk = OnDisk::open(dir)?;
             let declared = disk.suite().unwrap_or(Suite::CifarC);
             let suite = match args.suite {
-                Some(s) if s != declared && matches!(disk.layout(), Layout::MnistC(_) | Layout::ImagenetC(_)) => {
-                    return Err(Error::config("suite", format!("{} holds a {declared} set, not {s}", dir.display())));
+                Some(s)
+                    if s != declared && matches!(disk.layout(), Layout::MnistC(_) | Layout::ImagenetC(_)) =>
+                {
+                    return Err(Error::config(
+                        "suite",
+                        format!("{} holds a {declared} set, not {s}", dir.display()),
+                    ));
                 }
                 Some(s) => s,
                 None => declared,
             };
             let auto_alexnet = matches!(disk.layout(), Layout::ImagenetC(i) if i.classes.len() == 1000);
             let shape = first_shape(&disk)?;
+            // A set written by `corrupt --limit N` holds the first N test images: compare with those.
+            let manifest = match disk.layout() {
+                Layout::CifarC(c) => c.manifest.as_ref(),
+                Layout::MnistC(m) => m.manifest.as_ref(),
+                Layout::ImagenetC(_) => None,
+            };
+            let test = match manifest {
+                Some(m) if m.images < test.len() => test.take(m.images),
+                _ => test,
+            };
             let clean = (shape == Some((test.height, test.width, test.channels))).then(|| test.clone());
             (Box::new(disk), suite, clean, args.alexnet || auto_alexnet)
         }
         None => {
-            let suite = args.suite.unwrap_or_else(|| Suite::default_for(test.height, test.width, test.channels));
-            let list = args.corruptions.as_deref().map(|s| corrupt::parse_corruption_list(s, suite)).transpose()?;
+            let suite =
+                args.suite.unwrap_or_else(|| Suite::default_for(test.height, test.width, test.channels));
+            let list =
+                args.corruptions.as_deref().map(|s| corrupt::parse_corruption_list(s, suite)).transpose()?;
             let sev = args.severities.as_deref().map(corrupt::parse_severity_list).transpose()?;
             let generated = Generated::new(test.clone(), suite, list.as_deref(), sev.as_deref(), args.seed)?;
             (Box::new(generated), suite, Some(test), args.alexnet)

@@ -44,14 +44,18 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
         files.extend(names.into_iter().map(|p| (p, label)));
     }
     if files.is_empty() {
-        return Err(Error::Missing { path: dir.to_path_buf(), what: "images in class folders (DIR/<class>/*.png|jpg)" });
+        return Err(Error::Missing {
+            path: dir.to_path_buf(),
+            what: "images in class folders (DIR/<class>/*.png|jpg)",
+        });
     }
     let decoded: Vec<(usize, usize, usize, Vec<u8>, String)> = files
         .par_iter()
         .map(|(path, _)| {
             let bytes = fsio::read(path)?;
             let digest = fsio::sha256_hex(&bytes);
-            let img = image::load_from_memory(&bytes).map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
+            let img = image::load_from_memory(&bytes)
+                .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
             let gray = !img.color().has_color();
             let (c, raw, w, h) = if gray {
                 let g = img.to_luma8();
@@ -73,7 +77,10 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
     let mut listing = String::new();
     for ((dh, dw, c, raw, digest), (path, _)) in decoded.into_iter().zip(&files) {
         if (dh, dw) != (h, w) {
-            return Err(Error::format(path, format!("image is {dw}x{dh}, the first is {w}x{h}; pass --crop SIZE")));
+            return Err(Error::format(
+                path,
+                format!("image is {dw}x{dh}, the first is {w}x{h}; pass --crop SIZE"),
+            ));
         }
         if c == channels {
             pixels.extend_from_slice(&raw);

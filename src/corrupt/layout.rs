@@ -79,7 +79,9 @@ impl Manifest {
             return Ok(None);
         }
         let bytes = fsio::read(&path)?;
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::format(&path, format!("not a manifest: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::format(&path, format!("not a manifest: {e}")))
     }
 }
 
@@ -147,7 +149,10 @@ impl CifarC {
         }
         let labels_arr = npy::read(&labels_path)?;
         if labels_arr.shape.len() != 1 {
-            return Err(Error::format(&labels_path, format!("labels must be 1-D, found shape {:?}", labels_arr.shape)));
+            return Err(Error::format(
+                &labels_path,
+                format!("labels must be 1-D, found shape {:?}", labels_arr.shape),
+            ));
         }
         let labels = labels_arr.labels(&labels_path)?;
         let manifest = Manifest::read(dir)?;
@@ -163,19 +168,28 @@ impl CifarC {
             }
             let (n, h, w, c) = image_shape(&path, &header.shape)?;
             if n != labels.len() {
-                return Err(Error::format(&path, format!("{n} images but {} has {} labels", LABELS, labels.len())));
+                return Err(Error::format(
+                    &path,
+                    format!("{n} images but {} has {} labels", LABELS, labels.len()),
+                ));
             }
             match shape {
                 None => shape = Some((h, w, c)),
                 Some(s) if s != (h, w, c) => {
-                    return Err(Error::format(&path, format!("images are {h}x{w}x{c}, other files hold {s:?}")));
+                    return Err(Error::format(
+                        &path,
+                        format!("images are {h}x{w}x{c}, other files hold {s:?}"),
+                    ));
                 }
                 _ => {}
             }
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             files.insert(name, path);
         }
-        let shape = shape.ok_or_else(|| Error::Missing { path: dir.to_path_buf(), what: "CIFAR-10-C corruption file (*.npy)" })?;
+        let shape = shape.ok_or_else(|| Error::Missing {
+            path: dir.to_path_buf(),
+            what: "CIFAR-10-C corruption file (*.npy)",
+        })?;
         let severities: Vec<u8> = match &manifest {
             Some(m) => m.corruptions.values().next().cloned().unwrap_or_default(),
             None => vec![1, 2, 3, 4, 5],
@@ -192,10 +206,10 @@ impl CifarC {
 
     /// Reads one corruption's file and splits it into its severities.
     pub fn read(&self, corruption: &str) -> Result<Vec<(u8, ImageSet)>> {
-        let path = self
-            .files
-            .get(corruption)
-            .ok_or_else(|| Error::Missing { path: self.dir.join(format!("{corruption}.npy")), what: "corruption file" })?;
+        let path = self.files.get(corruption).ok_or_else(|| Error::Missing {
+            path: self.dir.join(format!("{corruption}.npy")),
+            what: "corruption file",
+        })?;
         let pixels = npy::read(path)?.into_u8(path)?;
         let (h, w, c) = self.shape;
         let per = self.images * h * w * c;
@@ -232,24 +246,30 @@ impl MnistC {
             }
         }
         if corruptions.is_empty() {
-            return Err(Error::Missing { path: dir.to_path_buf(), what: "MNIST-C folder with test_images.npy" });
+            return Err(Error::Missing {
+                path: dir.to_path_buf(),
+                what: "MNIST-C folder with test_images.npy",
+            });
         }
         Ok(MnistC { dir: dir.to_path_buf(), corruptions, manifest: Manifest::read(dir)? })
     }
 
     /// Reads the test split of one corruption.
     pub fn read(&self, corruption: &str) -> Result<ImageSet> {
-        let sub = self
-            .corruptions
-            .get(corruption)
-            .ok_or_else(|| Error::Missing { path: self.dir.join(corruption), what: "MNIST-C corruption folder" })?;
+        let sub = self.corruptions.get(corruption).ok_or_else(|| Error::Missing {
+            path: self.dir.join(corruption),
+            what: "MNIST-C corruption folder",
+        })?;
         let (ip, lp) = (sub.join("test_images.npy"), sub.join("test_labels.npy"));
         let images = npy::read(&ip)?;
         let (n, h, w, c) = image_shape(&ip, &images.shape)?;
         let pixels = images.into_u8(&ip)?;
         let labels_arr = npy::read(&lp)?;
         if labels_arr.shape.len() != 1 {
-            return Err(Error::format(&lp, format!("labels must be 1-D, found shape {:?}", labels_arr.shape)));
+            return Err(Error::format(
+                &lp,
+                format!("labels must be 1-D, found shape {:?}", labels_arr.shape),
+            ));
         }
         let labels = labels_arr.labels(&lp)?;
         if labels.len() != n {
@@ -322,9 +342,12 @@ impl ImagenetC {
         let mut out = Vec::new();
         for wdir in subdirs(&sdir)? {
             let wnid = file_name(&wdir);
-            let label = self.classes.iter().position(|c| *c == wnid).ok_or_else(|| {
-                Error::format(&wdir, "class folder not in the class list")
-            })? as u8;
+            let label = self
+                .classes
+                .iter()
+                .position(|c| *c == wnid)
+                .ok_or_else(|| Error::format(&wdir, "class folder not in the class list"))?
+                as u8;
             let mut names: Vec<PathBuf> = std::fs::read_dir(&wdir)
                 .map_err(|e| Error::io("listing", &wdir, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -355,7 +378,10 @@ impl ImagenetC {
         let mut pixels = Vec::with_capacity(decoded.len() * h * w * 3);
         for ((dh, dw, px), (path, _)) in decoded.iter().zip(files) {
             if (*dh, *dw) != (h, w) {
-                return Err(Error::format(path, format!("image is {dw}x{dh}, others are {w}x{h} (ImageNet-C images are 224x224)")));
+                return Err(Error::format(
+                    path,
+                    format!("image is {dw}x{dh}, others are {w}x{h} (ImageNet-C images are 224x224)"),
+                ));
             }
             pixels.extend_from_slice(px);
         }
@@ -413,7 +439,10 @@ impl SetWriter {
             return Err(Error::config("layout", "lcr-verify writes the CIFAR-10-C and MNIST-C layouts only"));
         }
         if labels.len() != manifest.images {
-            return Err(Error::config("labels", format!("{} labels for {} images", labels.len(), manifest.images)));
+            return Err(Error::config(
+                "labels",
+                format!("{} labels for {} images", labels.len(), manifest.images),
+            ));
         }
         fsio::ensure_dir(dir)?;
         manifest.files.clear();
@@ -438,7 +467,10 @@ impl SetWriter {
             LayoutKind::CifarC => (format!("{name}.npy"), self.image_shape(n * severities.len())),
             _ => {
                 if severities.len() != 1 {
-                    return Err(Error::config("severities", "the MNIST-C layout holds one severity per corruption"));
+                    return Err(Error::config(
+                        "severities",
+                        "the MNIST-C layout holds one severity per corruption",
+                    ));
                 }
                 fsio::ensure_dir(&self.dir.join(name))?;
                 (format!("{name}/test_images.npy"), self.image_shape(n))
@@ -447,7 +479,10 @@ impl SetWriter {
         if self.manifest.layout == LayoutKind::CifarC {
             if let Some(first) = self.manifest.corruptions.values().next() {
                 if first != severities {
-                    return Err(Error::config("severities", "every file of a CIFAR-10-C set stacks the same severities"));
+                    return Err(Error::config(
+                        "severities",
+                        "every file of a CIFAR-10-C set stacks the same severities",
+                    ));
                 }
             }
         }

@@ -27,9 +27,9 @@
 mod blur;
 mod color;
 mod digital;
-pub mod folder;
 pub mod edges;
 pub mod filter;
+pub mod folder;
 mod frost;
 mod image;
 mod kinds;

@@ -164,7 +164,8 @@ pub fn parse_header_bytes(path: &Path, bytes: &[u8]) -> Result<Header> {
     if bytes.len() < end {
         return Err(Error::format(path, "truncated .npy header"));
     }
-    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| Error::format(path, "header is not text"))?;
+    let header =
+        std::str::from_utf8(&bytes[start..end]).map_err(|_| Error::format(path, "header is not text"))?;
     let (descr, fortran, shape) = parse_header(path, header)?;
     if fortran {
         return Err(Error::format(path, "Fortran-order arrays are not supported (save with C order)"));
@@ -186,7 +187,10 @@ pub fn read_header(path: &Path) -> Result<Header> {
     })?;
     let size = file.metadata().map_err(|e| Error::io("reading metadata of", path, e))?.len() as usize;
     let mut prefix = Vec::new();
-    Read::by_ref(&mut file).take(65_536 + 12).read_to_end(&mut prefix).map_err(|e| Error::io("reading", path, e))?;
+    Read::by_ref(&mut file)
+        .take(65_536 + 12)
+        .read_to_end(&mut prefix)
+        .map_err(|e| Error::io("reading", path, e))?;
     let header = parse_header_bytes(path, &prefix)?;
     check_size(path, &header, size - header.data_offset.min(size))?;
     Ok(header)
@@ -360,7 +364,8 @@ impl NpyWriter {
         let file = self.file.take().expect("writer is open until finish");
         let file = file.into_inner().map_err(|e| Error::io("flushing", &self.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io("syncing", &self.tmp, e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io("renaming into place", &self.path, e))?;
+        std::fs::rename(&self.tmp, &self.path)
+            .map_err(|e| Error::io("renaming into place", &self.path, e))?;
         let digest = std::mem::take(&mut self.digest).finalize();
         Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
     }

@@ -103,7 +103,13 @@ impl Canvas {
 /// Renders the grid: a header row (`clean`, then the severities), then one row per corruption with its name,
 /// the clean image and the corrupted ones. Small images are enlarged by an integer factor (to about 96 px).
 /// Returns `(width, height, RGB bytes)`.
-pub fn render(clean: &Image, corruptor: &Corruptor, rows: &[(Corruption, Vec<u8>)], seed: u64, index: u64) -> Result<(usize, usize, Vec<u8>)> {
+pub fn render(
+    clean: &Image,
+    corruptor: &Corruptor,
+    rows: &[(Corruption, Vec<u8>)],
+    seed: u64,
+    index: u64,
+) -> Result<(usize, usize, Vec<u8>)> {
     let zoom = (96 / clean.height.max(clean.width)).max(1);
     let (cw, ch) = (clean.width * zoom, clean.height * zoom);
     let gap = 4;
@@ -131,7 +137,14 @@ pub fn render(clean: &Image, corruptor: &Corruptor, rows: &[(Corruption, Vec<u8>
 }
 
 /// Renders the grid and writes it as PNG (atomically).
-pub fn write_png(path: &std::path::Path, clean: &Image, corruptor: &Corruptor, rows: &[(Corruption, Vec<u8>)], seed: u64, index: u64) -> Result<()> {
+pub fn write_png(
+    path: &std::path::Path,
+    clean: &Image,
+    corruptor: &Corruptor,
+    rows: &[(Corruption, Vec<u8>)],
+    seed: u64,
+    index: u64,
+) -> Result<()> {
     use image::ImageEncoder;
     let (w, h, px) = render(clean, corruptor, rows, seed, index)?;
     let mut buf = Vec::new();

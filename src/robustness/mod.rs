@@ -88,9 +88,11 @@ pub fn evaluate(
     let bar = if options.progress {
         let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{msg:>24} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar
     } else {
@@ -179,7 +181,8 @@ impl CorruptionFile {
             return Ok(CorruptionFile::default());
         }
         let bytes = fsio::read(path)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a corruption report: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(path, format!("not a corruption report: {e}")))
     }
 
     /// Adds or replaces `report` under its suite and writes the file atomically.

@@ -65,7 +65,10 @@ impl Generated {
             }
             let sev = match (severities, suite) {
                 (Some(_), Suite::MnistC) => {
-                    return Err(Error::config("severities", "MNIST-C uses one fixed severity per corruption"));
+                    return Err(Error::config(
+                        "severities",
+                        "MNIST-C uses one fixed severity per corruption",
+                    ));
                 }
                 (Some(s), _) => s.to_vec(),
                 (None, _) => suite.severities(c),
@@ -91,7 +94,11 @@ impl Source for Generated {
         self.plan
             .iter()
             .flat_map(|(c, sev)| {
-                sev.iter().map(|&s| Cell { corruption: c.as_str().to_string(), severity: s, images: self.clean.len() })
+                sev.iter().map(|&s| Cell {
+                    corruption: c.as_str().to_string(),
+                    severity: s,
+                    images: self.clean.len(),
+                })
             })
             .collect()
     }
@@ -136,11 +143,9 @@ impl OnDisk {
             *cache = Some((cell.corruption.clone(), c.read(&cell.corruption)?));
         }
         let (_, blocks) = cache.as_ref().expect("filled above");
-        blocks
-            .iter()
-            .find(|(s, _)| *s == cell.severity)
-            .map(|(_, set)| set.clone())
-            .ok_or_else(|| Error::format(&c.dir, format!("no severity {} in {}", cell.severity, cell.corruption)))
+        blocks.iter().find(|(s, _)| *s == cell.severity).map(|(_, set)| set.clone()).ok_or_else(|| {
+            Error::format(&c.dir, format!("no severity {} in {}", cell.severity, cell.corruption))
+        })
     }
 }
 
@@ -149,7 +154,9 @@ impl Source for OnDisk {
         match &self.layout {
             Layout::CifarC(c) => format!("{} (CIFAR-10-C layout)", c.dir.display()),
             Layout::MnistC(m) => format!("{} (MNIST-C layout)", m.dir.display()),
-            Layout::ImagenetC(i) => format!("{} (ImageNet-C layout, {} classes)", i.dir.display(), i.classes.len()),
+            Layout::ImagenetC(i) => {
+                format!("{} (ImageNet-C layout, {} classes)", i.dir.display(), i.classes.len())
+            }
         }
     }
 
@@ -159,7 +166,11 @@ impl Source for OnDisk {
                 .files
                 .keys()
                 .flat_map(|name| {
-                    c.severities.iter().map(|&s| Cell { corruption: name.clone(), severity: s, images: c.images })
+                    c.severities.iter().map(|&s| Cell {
+                        corruption: name.clone(),
+                        severity: s,
+                        images: c.images,
+                    })
                 })
                 .collect(),
             Layout::MnistC(m) => m
@@ -203,7 +214,8 @@ impl Source for OnDisk {
             Layout::MnistC(m) => {
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.as_ref().is_none_or(|(name, _)| *name != cell.corruption) {
-                    *cache = Some((cell.corruption.clone(), vec![(cell.severity, m.read(&cell.corruption)?)]));
+                    *cache =
+                        Some((cell.corruption.clone(), vec![(cell.severity, m.read(&cell.corruption)?)]));
                 }
                 slice(&cache.as_ref().expect("filled above").1[0].1, range)
             }

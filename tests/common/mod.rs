@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use lcr_verify::corrupt::{npy, Image};
+use lcr_verify::corrupt::{Image, npy};
 use lcr_verify::data::ImageSet;
 
 /// `tests/fixtures/<name>`.
@@ -33,5 +33,7 @@ pub fn mnist_digits(n: usize) -> Vec<Image> {
 
 /// The images of a set as float images.
 pub fn images(set: &ImageSet) -> Vec<Image> {
-    (0..set.len()).map(|i| Image::from_u8(set.height, set.width, set.channels, set.image(i)).unwrap()).collect()
+    (0..set.len())
+        .map(|i| Image::from_u8(set.height, set.width, set.channels, set.image(i)).unwrap())
+        .collect()
 }
