@@ -107,8 +107,8 @@ fn written_sets_read_back_with_their_manifest() {
     for name in ["contrast", "fog"] {
         w.write_corruption(name, &[2, 5], |s, sink| {
             // Two pieces per severity, to exercise streaming.
-            sink(&vec![s; 2 * 30])?;
-            sink(&vec![s + 100; 30])
+            sink(&[s; 2 * 30])?;
+            sink(&[s + 100; 30])
         })
         .unwrap();
     }

@@ -105,7 +105,7 @@ fn down_up(p: &[f32], h: usize, w: usize) -> Vec<f32> {
     }
     let near = |i: usize, n: usize| -> (usize, usize) {
         let b = i / 2;
-        let other = if i % 2 == 0 { b.saturating_sub(1) } else { (b + 1).min(n - 1) };
+        let other = if i.is_multiple_of(2) { b.saturating_sub(1) } else { (b + 1).min(n - 1) };
         (b, other)
     };
     let mut out = vec![0.0f32; h * w];

@@ -30,11 +30,14 @@ pub fn default_frost_dir() -> PathBuf {
     crate::data::datasets_root().join("frost")
 }
 
+/// (height, width, scale bits) of a prepared copy.
+type PreparedKey = (usize, usize, u32);
+
 /// The decoded photographs and, per image size, their rescaled copies.
 #[derive(Debug)]
 pub struct FrostBank {
     originals: Vec<Image>,
-    prepared: Mutex<HashMap<(usize, usize, u32), Arc<Vec<Image>>>>,
+    prepared: Mutex<HashMap<PreparedKey, Arc<Vec<Image>>>>,
 }
 
 impl FrostBank {

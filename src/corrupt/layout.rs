@@ -476,15 +476,12 @@ impl SetWriter {
                 (format!("{name}/test_images.npy"), self.image_shape(n))
             }
         };
-        if self.manifest.layout == LayoutKind::CifarC {
-            if let Some(first) = self.manifest.corruptions.values().next() {
-                if first != severities {
-                    return Err(Error::config(
-                        "severities",
-                        "every file of a CIFAR-10-C set stacks the same severities",
-                    ));
-                }
-            }
+        let first = self.manifest.corruptions.values().next();
+        if self.manifest.layout == LayoutKind::CifarC && first.is_some_and(|f| f != severities) {
+            return Err(Error::config(
+                "severities",
+                "every file of a CIFAR-10-C set stacks the same severities",
+            ));
         }
         let mut writer = NpyWriter::create(&self.dir.join(&rel), &shape)?;
         for &s in severities {

@@ -270,7 +270,7 @@ pub fn header(shape: &[usize], dtype: Dtype) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {tuple}, }}", dtype.descr());
-    let v1 = 10 + dict.len() + 1 <= u16::MAX as usize;
+    let v1 = 10 + dict.len() < u16::MAX as usize;
     let pre = if v1 { 10 } else { 12 };
     let total = (pre + dict.len() + 1).div_ceil(64) * 64;
     while pre + dict.len() + 1 < total {

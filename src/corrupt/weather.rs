@@ -124,9 +124,9 @@ pub fn frost(
             } else {
                 [src[0], src[1], src[2]]
             };
-            for ch in 0..c {
-                let v = &mut out.data[(y * img.width + x) * c + ch];
-                *v = (image_weight * *v + frost_weight * f[ch]).clamp(0.0, 1.0);
+            let px = &mut out.data[(y * img.width + x) * c..][..c];
+            for (v, fv) in px.iter_mut().zip(f) {
+                *v = (image_weight * *v + frost_weight * fv).clamp(0.0, 1.0);
             }
         }
     }

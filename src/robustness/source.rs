@@ -110,11 +110,14 @@ impl Source for Generated {
     }
 }
 
+/// The last corruption file read: its name and its severity blocks.
+type CachedFile = (String, Vec<(u8, ImageSet)>);
+
 /// A benchmark layout on disk.
 #[derive(Debug)]
 pub struct OnDisk {
     layout: Layout,
-    cache: Mutex<Option<(String, Vec<(u8, ImageSet)>)>>,
+    cache: Mutex<Option<CachedFile>>,
 }
 
 impl OnDisk {
