@@ -26,10 +26,10 @@ pub fn rgb_to_hsv([r, g, b]: [f32; 3]) -> [f32; 3] {
 #[inline]
 pub fn hsv_to_rgb([h, s, v]: [f32; 3]) -> [f32; 3] {
     let h6 = h * 6.0;
-    let i = h6.floor();
-    let f = h6 - i;
+    let i = super::image::floor_i(h6);
+    let f = h6 - i as f32;
     let (p, q, t) = (v * (1.0 - s), v * (1.0 - f * s), v * (1.0 - (1.0 - f) * s));
-    match (i as i32).rem_euclid(6) {
+    match i.rem_euclid(6) {
         0 => [v, t, p],
         1 => [q, v, p],
         2 => [p, v, t],

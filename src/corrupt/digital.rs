@@ -41,84 +41,26 @@ pub fn pixelate(img: &Image, factor: f32) -> Image {
     Image { data: back.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
 }
 
-/// JPEG compression at `quality` (libjpeg scaling of the standard tables) and decompression.
-///
-/// PIL, which the reference uses, subsamples chroma 4:2:0 by default; the `image` crate's encoder writes 4:4:4.
-/// For colour images the 4:2:0 loss is therefore emulated before encoding: the Cb and Cr planes (JFIF, full
-/// range) are averaged over 2×2 blocks and brought back with libjpeg's "fancy" (triangle) upsampling.
+/// JPEG compression at `quality` and decompression, as PIL's `save(…, "JPEG", quality=q)` does it: the
+/// libjpeg quality scaling of the Annex K tables and, for colour, 4:2:0 chroma subsampling (PIL's default);
+/// gray images are encoded as one-channel JPEGs. Encoder: `jpeg-encoder`; decoder: the `image` crate's.
 pub fn jpeg(img: &Image, quality: u8) -> Image {
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
     let (h, w, c) = (img.height, img.width, img.channels);
-    let src = if c == 3 { subsample_chroma(img) } else { img.clone() };
-    let bytes = src.to_u8();
-    let color = if c == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
+    let bytes = img.to_u8();
     let mut buf = Vec::new();
-    let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality.clamp(1, 100))
-        .encode(&bytes, w as u32, h as u32, color);
+    let mut encoder = Encoder::new(&mut buf, quality.clamp(1, 100));
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    let color = if c == 3 { ColorType::Rgb } else { ColorType::Luma };
+    let encoded = encoder.encode(&bytes, w as u16, h as u16, color);
     let decoded =
         encoded.ok().and_then(|_| image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg).ok());
     let Some(decoded) = decoded else {
-        // The encoder only fails on sizes above 65535 px, which an ImageSet cannot reach.
+        // Only sizes above 65535 px fail to encode; leave such an image as it is.
         return img.clone();
     };
     let raw = if c == 3 { decoded.to_rgb8().into_raw() } else { decoded.to_luma8().into_raw() };
     Image { data: raw.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
-}
-
-fn subsample_chroma(img: &Image) -> Image {
-    let (h, w) = (img.height, img.width);
-    let mut y = vec![0.0f32; h * w];
-    let mut cb = vec![0.0f32; h * w];
-    let mut cr = vec![0.0f32; h * w];
-    for (i, p) in img.data.chunks_exact(3).enumerate() {
-        let (r, g, b) = (p[0] * 255.0, p[1] * 255.0, p[2] * 255.0);
-        y[i] = 0.299 * r + 0.587 * g + 0.114 * b;
-        cb[i] = -0.168_736 * r - 0.331_264 * g + 0.5 * b + 128.0;
-        cr[i] = 0.5 * r - 0.418_688 * g - 0.081_312 * b + 128.0;
-    }
-    let (cb, cr) = (down_up(&cb, h, w), down_up(&cr, h, w));
-    let mut out = img.clone();
-    for (i, p) in out.data.chunks_exact_mut(3).enumerate() {
-        let (yy, u, v) = (y[i], cb[i] - 128.0, cr[i] - 128.0);
-        p[0] = ((yy + 1.402 * v).round() / 255.0).clamp(0.0, 1.0);
-        p[1] = ((yy - 0.344_136 * u - 0.714_136 * v).round() / 255.0).clamp(0.0, 1.0);
-        p[2] = ((yy + 1.772 * u).round() / 255.0).clamp(0.0, 1.0);
-    }
-    out
-}
-
-/// 2×2 block means (edge blocks use the pixels they have), then triangle upsampling: each output takes ¾ of
-/// its own block and ¼ of the nearest neighbouring block along each axis.
-fn down_up(p: &[f32], h: usize, w: usize) -> Vec<f32> {
-    let (sh, sw) = (h.div_ceil(2), w.div_ceil(2));
-    let mut small = vec![0.0f32; sh * sw];
-    for by in 0..sh {
-        for bx in 0..sw {
-            let (mut s, mut n) = (0.0, 0.0);
-            for y in 2 * by..(2 * by + 2).min(h) {
-                for x in 2 * bx..(2 * bx + 2).min(w) {
-                    s += p[y * w + x];
-                    n += 1.0;
-                }
-            }
-            small[by * sw + bx] = s / n;
-        }
-    }
-    let near = |i: usize, n: usize| -> (usize, usize) {
-        let b = i / 2;
-        let other = if i.is_multiple_of(2) { b.saturating_sub(1) } else { (b + 1).min(n - 1) };
-        (b, other)
-    };
-    let mut out = vec![0.0f32; h * w];
-    for y in 0..h {
-        let (by, oy) = near(y, sh);
-        for x in 0..w {
-            let (bx, ox) = near(x, sw);
-            let g = |a: usize, b: usize| small[a * sw + b];
-            out[y * w + x] =
-                0.5625 * g(by, bx) + 0.1875 * g(by, ox) + 0.1875 * g(oy, bx) + 0.0625 * g(oy, ox);
-        }
-    }
-    out
 }
 
 /// Elastic transform (after Simard et al. 2003, as in the reference): a random affine map moving the three

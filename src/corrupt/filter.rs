@@ -188,21 +188,70 @@ impl SparseKernel {
     }
 
     /// Correlates a plane with the kernel (`cv2.filter2D` semantics).
+    ///
+    /// Within each kernel row, a run of three or more equal weights (the flat inside of a disk) is applied as
+    /// one box sum from per-row prefix sums instead of tap by tap; the other taps are applied one by one.
     pub fn correlate(&self, src: &[f32], h: usize, w: usize, border: Border) -> Vec<f32> {
         let rx = self.taps.iter().map(|t| t.1.unsigned_abs()).max().unwrap_or(0);
         let ry = self.taps.iter().map(|t| t.0.unsigned_abs()).max().unwrap_or(0);
         let pw = w + 2 * rx;
         let padded = pad(src, h, w, ry, rx, border);
+        let (spans, singles) = self.runs();
+        let prefix: Vec<f32> = if spans.is_empty() {
+            Vec::new()
+        } else {
+            let mut p = vec![0.0f32; (h + 2 * ry) * (pw + 1)];
+            for (row, out) in padded.chunks_exact(pw).zip(p.chunks_exact_mut(pw + 1)) {
+                let mut acc = 0.0f32;
+                for (o, v) in out[1..].iter_mut().zip(row) {
+                    acc += v;
+                    *o = acc;
+                }
+            }
+            p
+        };
         let mut out = vec![0.0; h * w];
-        for &(dy, dx, wgt) in &self.taps {
-            for y in 0..h {
+        for y in 0..h {
+            let dst = &mut out[y * w..(y + 1) * w];
+            for &(dy, dx, wgt) in &singles {
                 let py = (y as isize + ry as isize + dy) as usize;
                 let px = (rx as isize + dx) as usize;
                 let row = &padded[py * pw + px..py * pw + px + w];
-                out[y * w..(y + 1) * w].iter_mut().zip(row).for_each(|(d, s)| *d += wgt * s);
+                dst.iter_mut().zip(row).for_each(|(d, s)| *d += wgt * s);
+            }
+            for &(dy, dx0, len, wgt) in &spans {
+                let py = (y as isize + ry as isize + dy) as usize;
+                let start = py * (pw + 1) + (rx as isize + dx0) as usize;
+                let lo = &prefix[start..start + w];
+                let hi = &prefix[start + len..start + len + w];
+                dst.iter_mut().zip(lo.iter().zip(hi)).for_each(|(d, (a, b))| *d += wgt * (b - a));
             }
         }
         out
+    }
+
+    /// Splits the taps into runs of ≥ 3 equal weights along x, `(dy, first dx, length, weight)`, and the rest.
+    #[allow(clippy::type_complexity)]
+    fn runs(&self) -> (Vec<(isize, isize, usize, f32)>, Vec<(isize, isize, f32)>) {
+        let mut taps = self.taps.clone();
+        taps.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let (mut spans, mut singles) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < taps.len() {
+            let (dy, dx, wgt) = taps[i];
+            let mut j = i + 1;
+            while j < taps.len() && taps[j].0 == dy && taps[j].1 == dx + (j - i) as isize && taps[j].2 == wgt
+            {
+                j += 1;
+            }
+            if j - i >= 3 {
+                spans.push((dy, dx, j - i, wgt));
+            } else {
+                singles.extend_from_slice(&taps[i..j]);
+            }
+            i = j;
+        }
+        (spans, singles)
     }
 }
 

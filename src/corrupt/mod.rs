@@ -106,6 +106,7 @@ pub struct Prepared {
     /// The table row.
     pub params: Params,
     frost: Option<Arc<Vec<Image>>>,
+    shot: Option<Arc<noise::ShotTable>>,
 }
 
 impl Corruptor {
@@ -147,7 +148,11 @@ impl Corruptor {
             }
             _ => None,
         };
-        Ok(Prepared { corruption, severity, params, frost })
+        let shot = match &params {
+            Params::ShotNoise { lambda } => Some(Arc::new(noise::ShotTable::new(*lambda))),
+            _ => None,
+        };
+        Ok(Prepared { corruption, severity, params, frost, shot })
     }
 
     /// Corrupts one float image with an explicit generator.
@@ -195,7 +200,9 @@ impl Prepared {
     pub fn apply(&self, img: &Image, rng: &mut ChaCha8Rng) -> Image {
         match &self.params {
             Params::GaussianNoise { sigma } => noise::gaussian(img, *sigma, rng),
-            Params::ShotNoise { lambda } => noise::shot(img, *lambda, rng),
+            Params::ShotNoise { .. } => {
+                noise::shot(img, self.shot.as_ref().expect("prepare builds the table"), rng)
+            }
             Params::ImpulseNoise { amount } => noise::impulse(img, *amount, rng),
             Params::SpeckleNoise { sigma } => noise::speckle(img, *sigma, rng),
             Params::GaussianBlur { sigma } => blur::gaussian(img, *sigma),

@@ -18,16 +18,53 @@ pub fn gaussian(img: &Image, sigma: f32, rng: &mut ChaCha8Rng) -> Image {
     map(img, |x| x + sigma * rng.sample::<f32, _>(StandardNormal))
 }
 
-/// Poisson noise with `lambda` photons per unit intensity.
-pub fn shot(img: &Image, lambda: f32, rng: &mut ChaCha8Rng) -> Image {
-    let lambda = f64::from(lambda);
+/// Inverse-CDF tables of `Poisson(λ·k/255)` for the 256 byte levels `k`, built once per severity: sampling a
+/// value on a level is then one uniform draw and a binary search (exact inversion sampling).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShotTable {
+    lambda: f64,
+    cdfs: Vec<Vec<f64>>,
+}
+
+impl ShotTable {
+    /// Builds the tables for `lambda`. Each CDF runs until it exceeds `1 − 10⁻¹⁵` (its last entry is set to 1).
+    pub fn new(lambda: f32) -> ShotTable {
+        let lambda = f64::from(lambda);
+        let cdfs = (0..256)
+            .map(|k| {
+                let mean = lambda * f64::from(k) / 255.0;
+                let mut p = (-mean).exp();
+                let mut cdf = vec![p];
+                let mut n = 0.0;
+                while *cdf.last().expect("non-empty") < 1.0 - 1e-15 && n < mean + 40.0 * mean.sqrt() + 40.0 {
+                    n += 1.0;
+                    p *= mean / n;
+                    cdf.push(cdf.last().expect("non-empty") + p);
+                }
+                *cdf.last_mut().expect("non-empty") = 1.0;
+                cdf
+            })
+            .collect();
+        ShotTable { lambda, cdfs }
+    }
+}
+
+/// Poisson noise with `lambda` photons per unit intensity: `x' = Poisson(λx)/λ`. Values on a byte level use
+/// `table`; others (float inputs) draw from `rand_distr`'s Poisson sampler.
+pub fn shot(img: &Image, table: &ShotTable, rng: &mut ChaCha8Rng) -> Image {
+    let lambda = table.lambda;
     map(img, |x| {
-        let mean = lambda * f64::from(x.max(0.0));
-        if mean <= 0.0 {
-            return 0.0;
+        let level = (x * 255.0 + 0.5) as usize;
+        if level < 256 && f32::from(level as u8) / 255.0 == x {
+            let u: f64 = rng.random();
+            let k = table.cdfs[level].partition_point(|&c| c <= u);
+            return (k as f64 / lambda) as f32;
         }
-        let k: f64 = Poisson::new(mean).map(|p| p.sample(rng)).unwrap_or(mean);
-        (k / lambda) as f32
+        let mean = lambda * f64::from(x.max(0.0));
+        match Poisson::new(mean) {
+            Ok(p) if mean > 0.0 => (p.sample(rng) / lambda) as f32,
+            _ => 0.0,
+        }
     })
 }
 

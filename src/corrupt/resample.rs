@@ -2,15 +2,20 @@
 //! PIL's resampling filters (box and bilinear, with their 8-bit rounding) and general inverse-mapped warps.
 
 use super::filter::Border;
-use super::image::Image;
+use super::image::{Image, floor_i};
 
 /// Bilinear interpolation of a plane at real coordinates `(y, x)` (pixel centres at integers), reading outside
 /// the plane through `border` — the same as interpolating the border-extended signal.
 #[inline]
 pub fn bilinear(src: &[f32], h: usize, w: usize, y: f32, x: f32, border: Border) -> f32 {
-    let (y0f, x0f) = (y.floor(), x.floor());
-    let (fy, fx) = (y - y0f, x - x0f);
-    let (y0, x0) = (y0f as isize, x0f as isize);
+    let (y0, x0) = (floor_i(y), floor_i(x));
+    let (fy, fx) = (y - y0 as f32, x - x0 as f32);
+    if y0 >= 0 && x0 >= 0 && (y0 as usize) + 1 < h && (x0 as usize) + 1 < w {
+        let i = y0 as usize * w + x0 as usize;
+        let top = src[i] + (src[i + 1] - src[i]) * fx;
+        let bottom = src[i + w] + (src[i + w + 1] - src[i + w]) * fx;
+        return top + (bottom - top) * fy;
+    }
     let get = |yy: isize, xx: isize| -> f32 {
         match (border.index(yy, h), border.index(xx, w)) {
             (Some(a), Some(b)) => src[a * w + b],
@@ -58,12 +63,18 @@ pub fn clipped_zoom_plane(src: &[f32], h: usize, w: usize, z: f64) -> Vec<f32> {
     let ch = ((h as f64 / z).ceil() as usize).clamp(1, h);
     let cw = ((w as f64 / z).ceil() as usize).clamp(1, w);
     let (top, left) = ((h - ch) / 2, (w - cw) / 2);
-    let crop: Vec<f32> =
-        (top..top + ch).flat_map(|y| src[y * w + left..y * w + left + cw].iter().copied()).collect();
+    let mut crop = Vec::with_capacity(ch * cw);
+    for y in top..top + ch {
+        crop.extend_from_slice(&src[y * w + left..y * w + left + cw]);
+    }
     let (zh, zw) = (round_half_even(ch as f64 * z).max(h), round_half_even(cw as f64 * z).max(w));
     let zoomed = scipy_zoom_plane(&crop, ch, cw, zh, zw);
     let (ty, tx) = ((zh - h) / 2, (zw - w) / 2);
-    (ty..ty + h).flat_map(|y| zoomed[y * zw + tx..y * zw + tx + w].iter().copied()).collect()
+    let mut out = Vec::with_capacity(h * w);
+    for y in ty..ty + h {
+        out.extend_from_slice(&zoomed[y * zw + tx..y * zw + tx + w]);
+    }
+    out
 }
 
 /// Python's `round` (ties to even), as SciPy uses for zoom output shapes.
@@ -152,42 +163,49 @@ pub fn pil_resize(
     out_w: usize,
     filter: PilFilter,
 ) -> Vec<u8> {
-    let round8 = |v: f64| (v + 0.5).floor().clamp(0.0, 255.0) as u8;
-    let horizontal = if out_w != w {
-        let coeffs = pil_coeffs(w, out_w, filter);
-        let mut tmp = vec![0u8; h * out_w * c];
-        for y in 0..h {
-            for (ox, (x0, k)) in coeffs.iter().enumerate() {
-                for ch in 0..c {
-                    let s: f64 = k
-                        .iter()
-                        .enumerate()
-                        .map(|(j, kv)| kv * f64::from(px[(y * w + x0 + j) * c + ch]))
-                        .sum();
-                    tmp[(y * out_w + ox) * c + ch] = round8(s);
-                }
-            }
-        }
-        tmp
-    } else {
-        px.to_vec()
-    };
+    let horizontal = if out_w != w { pil_pass_rows(px, h, w, c, out_w, filter) } else { px.to_vec() };
     if out_h == h {
         return horizontal;
     }
-    let coeffs = pil_coeffs(h, out_h, filter);
-    let mut out = vec![0u8; out_h * out_w * c];
-    for (oy, (y0, k)) in coeffs.iter().enumerate() {
-        for x in 0..out_w {
-            for ch in 0..c {
-                let s: f64 = k
-                    .iter()
-                    .enumerate()
-                    .map(|(j, kv)| kv * f64::from(horizontal[((y0 + j) * out_w + x) * c + ch]))
-                    .sum();
-                out[(oy * out_w + x) * c + ch] = round8(s);
+    pil_pass_cols(&horizontal, h, out_w * c, out_h, filter)
+}
+
+#[inline]
+fn round8(v: f64) -> u8 {
+    (v.clamp(0.0, 255.0) + 0.5) as u8
+}
+
+fn pil_pass_rows(px: &[u8], h: usize, w: usize, c: usize, out_w: usize, filter: PilFilter) -> Vec<u8> {
+    let coeffs = pil_coeffs(w, out_w, filter);
+    let mut out = vec![0u8; h * out_w * c];
+    for (row, orow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(out_w * c)) {
+        for ((x0, k), dst) in coeffs.iter().zip(orow.chunks_exact_mut(c)) {
+            let src = &row[x0 * c..(x0 + k.len()) * c];
+            let mut acc = [0.0f64; 4];
+            for (kv, p) in k.iter().zip(src.chunks_exact(c)) {
+                for (a, &v) in acc.iter_mut().zip(p) {
+                    *a += kv * f64::from(v);
+                }
+            }
+            for (d, a) in dst.iter_mut().zip(acc) {
+                *d = round8(a);
             }
         }
+    }
+    out
+}
+
+fn pil_pass_cols(px: &[u8], h: usize, row_len: usize, out_h: usize, filter: PilFilter) -> Vec<u8> {
+    let coeffs = pil_coeffs(h, out_h, filter);
+    let mut out = vec![0u8; out_h * row_len];
+    let mut acc = vec![0.0f64; row_len];
+    for ((y0, k), orow) in coeffs.iter().zip(out.chunks_exact_mut(row_len)) {
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        for (j, kv) in k.iter().enumerate() {
+            let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
+            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * f64::from(v));
+        }
+        orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = round8(a));
     }
     out
 }
