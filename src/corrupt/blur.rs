@@ -129,12 +129,28 @@ pub fn motion(img: &Image, radius: f32, sigma: f32, rng: &mut ChaCha8Rng) -> Ima
     img.map_planes(|p| motion_plane(p, img.height, img.width, &kernel)).clamp01()
 }
 
-/// Zoom blur: `(x + Σ_z clipped_zoom(x, z)) / (n + 1)` over the `n` zoom factors.
+/// Zoom blur: `(x + Σ_z clipped_zoom(x, z)) / (n + 1)` over the `n` zoom factors. Each zoom is sampled
+/// straight from the image through [`resample::clipped_zoom_axis`] (the same values as cropping, zooming and
+/// trimming, without the intermediate images).
 pub fn zoom(img: &Image, zooms: &[f64]) -> Image {
+    let (h, w, c) = (img.height, img.width, img.channels);
     let mut acc = img.data.clone();
     for &z in zooms {
-        let zoomed = resample::clipped_zoom(img, z);
-        acc.iter_mut().zip(&zoomed.data).for_each(|(a, b)| *a += b);
+        let ys = resample::clipped_zoom_axis(h, z);
+        let xs = resample::clipped_zoom_axis(w, z);
+        for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
+            let (r0, r1) = (&img.data[y0 * w * c..(y0 + 1) * w * c], &img.data[y1 * w * c..(y1 + 1) * w * c]);
+            let dst = &mut acc[y * w * c..(y + 1) * w * c];
+            for (px, &(x0, x1, fx)) in dst.chunks_exact_mut(c).zip(&xs) {
+                for (ch, d) in px.iter_mut().enumerate() {
+                    let (a, b) = (r0[x0 * c + ch], r0[x1 * c + ch]);
+                    let (e, f) = (r1[x0 * c + ch], r1[x1 * c + ch]);
+                    let top = a + (b - a) * fx;
+                    let bottom = e + (f - e) * fx;
+                    *d += top + (bottom - top) * fy;
+                }
+            }
+        }
     }
     let n = (zooms.len() + 1) as f32;
     Image { data: acc.into_iter().map(|v| v / n).collect(), ..img.clone() }.clamp01()

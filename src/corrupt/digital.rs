@@ -96,14 +96,9 @@ pub fn elastic(
     };
     let dx = field();
     let dy = field();
-    warped
-        .map_planes(|p| {
-            (0..h * w)
-                .map(|i| {
-                    let (y, x) = ((i / w) as f32, (i % w) as f32);
-                    resample::bilinear(p, h, w, y + dy[i], x + dx[i], field_border)
-                })
-                .collect()
-        })
-        .clamp01()
+    resample::remap(&warped, field_border, |x, y| {
+        let i = y * w + x;
+        (x as f32 + dx[i], y as f32 + dy[i])
+    })
+    .clamp01()
 }

@@ -77,6 +77,16 @@ pub fn clipped_zoom_plane(src: &[f32], h: usize, w: usize, z: f64) -> Vec<f32> {
     out
 }
 
+/// The axis map of [`clipped_zoom_plane`] folded into one table: for each of the `n` output positions, the two
+/// source indices (in the uncropped image) and the weight of the second.
+pub fn clipped_zoom_axis(n: usize, z: f64) -> Vec<(usize, usize, f32)> {
+    let crop = ((n as f64 / z).ceil() as usize).clamp(1, n);
+    let start = (n - crop) / 2;
+    let zoomed = round_half_even(crop as f64 * z).max(n);
+    let trim = (zoomed - n) / 2;
+    scipy_axis(crop, zoomed)[trim..trim + n].iter().map(|&(a, b, f)| (start + a, start + b, f)).collect()
+}
+
 /// Python's `round` (ties to even), as SciPy uses for zoom output shapes.
 fn round_half_even(v: f64) -> usize {
     let r = v.round();
@@ -263,17 +273,55 @@ impl Affine {
     }
 }
 
+/// Samples every channel of `img` bilinearly at `(y, x)` into `out` (length `channels`), reading outside
+/// through `border`.
+#[inline]
+pub fn bilinear_pixel(img: &Image, y: f32, x: f32, border: Border, out: &mut [f32]) {
+    let (h, w, c) = (img.height, img.width, img.channels);
+    let (y0, x0) = (floor_i(y), floor_i(x));
+    let (fy, fx) = (y - y0 as f32, x - x0 as f32);
+    let weights = [(1.0 - fy) * (1.0 - fx), (1.0 - fy) * fx, fy * (1.0 - fx), fy * fx];
+    out.iter_mut().for_each(|o| *o = 0.0);
+    if y0 >= 0 && x0 >= 0 && (y0 as usize) + 1 < h && (x0 as usize) + 1 < w {
+        let i = (y0 as usize * w + x0 as usize) * c;
+        let starts = [i, i + c, i + w * c, i + w * c + c];
+        for (wt, s) in weights.iter().zip(starts) {
+            for (o, v) in out.iter_mut().zip(&img.data[s..s + c]) {
+                *o += wt * v;
+            }
+        }
+        return;
+    }
+    let corners = [(y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1)];
+    for (wt, (yy, xx)) in weights.iter().zip(corners) {
+        if let (Some(a), Some(b)) = (border.index(yy, h), border.index(xx, w)) {
+            let s = (a * w + b) * c;
+            for (o, v) in out.iter_mut().zip(&img.data[s..s + c]) {
+                *o += wt * v;
+            }
+        }
+    }
+}
+
+/// Resamples `img`: output pixel `(x, y)` takes the bilinear value of the input at `at(x, y)` (as `(x, y)`).
+pub fn remap(img: &Image, border: Border, mut at: impl FnMut(usize, usize) -> (f32, f32)) -> Image {
+    let (h, w, c) = (img.height, img.width, img.channels);
+    let mut out = Image::zeros(h, w, c);
+    for y in 0..h {
+        for (x, px) in out.data[y * w * c..(y + 1) * w * c].chunks_exact_mut(c).enumerate() {
+            let (sx, sy) = at(x, y);
+            bilinear_pixel(img, sy, sx, border, px);
+        }
+    }
+    out
+}
+
 /// Warps every channel: output pixel `(x, y)` takes the bilinear value of the input at `inverse(x, y)`.
 pub fn warp(img: &Image, inverse: &Affine, border: Border) -> Image {
-    let (h, w) = (img.height, img.width);
-    let coords: Vec<(f32, f32)> = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .map(|(x, y)| {
-            let (sx, sy) = inverse.apply(x as f64, y as f64);
-            (sy as f32, sx as f32)
-        })
-        .collect();
-    img.map_planes(|p| coords.iter().map(|&(sy, sx)| bilinear(p, h, w, sy, sx, border)).collect())
+    remap(img, border, |x, y| {
+        let (sx, sy) = inverse.apply(x as f64, y as f64);
+        (sx as f32, sy as f32)
+    })
 }
 
 #[cfg(test)]
@@ -288,6 +336,23 @@ mod tests {
         assert_eq!(out[4], 2.0);
         assert_eq!(out[24], 8.0);
         assert_eq!(out[2], 1.0);
+    }
+
+    #[test]
+    fn folded_zoom_axis_matches_crop_zoom_trim() {
+        let src: Vec<f32> = (0..29 * 31).map(|i| ((i * 7919) % 101) as f32).collect();
+        for z in [1.0, 1.06, 1.25, 1.2500000000000002, 1.31] {
+            let plane = clipped_zoom_plane(&src, 29, 31, z);
+            let (ys, xs) = (clipped_zoom_axis(29, z), clipped_zoom_axis(31, z));
+            for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
+                for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+                    let g = |a: usize, b: usize| src[a * 31 + b];
+                    let top = g(y0, x0) + (g(y0, x1) - g(y0, x0)) * fx;
+                    let bottom = g(y1, x0) + (g(y1, x1) - g(y1, x0)) * fx;
+                    assert!((top + (bottom - top) * fy - plane[y * 31 + x]).abs() < 1e-4, "z={z} ({y},{x})");
+                }
+            }
+        }
     }
 
     #[test]
