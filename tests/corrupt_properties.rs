@@ -35,7 +35,7 @@ const TIE: f64 = 0.005;
 
 /// Where the reference tables themselves do not order the damage, with the reason; every other
 /// (table, corruption) pair must be non-decreasing (within [`TIE`]) and strictly worse at s5 than at s1.
-fn exception(table: Table, c: Corruption, colour: bool) -> Option<&'static str> {
+fn exception(table: Table, c: Corruption, colour: bool, side: usize) -> Option<&'static str> {
     use Corruption::*;
     match (table, c) {
         (_, ElasticTransform) => {
@@ -54,6 +54,9 @@ fn exception(table: Table, c: Corruption, colour: bool) -> Option<&'static str> 
         (Table::ImageNet, Snow) if colour => {
             Some("s2 -> s3 raises the flake threshold from .5 to .9 (fewer flakes)")
         }
+        (Table::ImageNet, GlassBlur) if side < 64 => Some(
+            "rows (1,2,3) -> (1.1,3,2): s3 sweeps three times, s4 twice; on small images the sweep count dominates",
+        ),
         _ => None,
     }
 }
@@ -64,7 +67,7 @@ fn check_monotone(name: &str, table: Table, set: &[Image]) {
     let mut failures = Vec::new();
     for c in standard() {
         let d = damage(&cor, c, set);
-        match exception(table, c, colour) {
+        match exception(table, c, colour, set[0].height.min(set[0].width)) {
             Some(_) => {
                 // Even where the order is not monotone, every severity must do visible damage (except that
                 // scaling S leaves gray pixels, S = 0, alone: saturate's s1-s3 do nothing to gray images).

@@ -50,16 +50,22 @@ pub fn gaussian(img: &Image, sigma: f32) -> Image {
     img.map_planes(|p| filter::gaussian_blur(p, img.height, img.width, sigma, Border::Nearest, 4.0)).clamp01()
 }
 
-/// Glass blur: Gaussian blur, quantise to 8 bits (truncating), then `iterations` sweeps in which every pixel
-/// `(h, w)`, for `h` from `H − δ` down to `δ + 1` and `w` likewise, is swapped with `(h + dy, w + dx)`,
-/// `dx, dy` uniform in `[−δ, δ)` (the high end excluded, as NumPy's `randint`) — with probability
-/// `swap_probability` (1, or ½ in MNIST-C) — and a final Gaussian blur.
+/// Glass blur: Gaussian blur, quantise to 8 bits (truncating), then `iterations` sweeps over the pixels
+/// `(h, w)`, `h` from `H − δ` down to `δ + 1` and `w` likewise, each paired with `(h + dy, w + dx)`, `dx, dy`
+/// uniform in `[−δ, δ)` (the high end excluded, as NumPy's `randint`) — with probability `swap_probability`
+/// (1, or ½ in MNIST-C) — and a final Gaussian blur.
+///
+/// What "paired" means follows the reference line `x[h, w], x[h', w'] = x[h', w'], x[h, w]`. On the
+/// `(H, W, 3)` arrays of CIFAR-10-C and ImageNet-C its operands are NumPy views, so it **copies**
+/// `x[h, w] ← x[h', w']` and leaves `x[h', w']` as it was (`swap = false`); on MNIST-C's 2-D arrays they are
+/// scalars and it **swaps** (`swap = true`). The released data sets were made that way, so both are kept.
 pub fn glass(
     img: &Image,
     sigma: f32,
     delta: usize,
     iterations: usize,
     swap_probability: f64,
+    swap: bool,
     rng: &mut ChaCha8Rng,
 ) -> Image {
     let blurred = gaussian(img, sigma);
@@ -79,7 +85,12 @@ pub fn glass(
                     continue;
                 }
                 for ch in 0..c {
-                    q.swap((y * w + x) * c + ch, (y2 * w + x2) * c + ch);
+                    let (a, b) = ((y * w + x) * c + ch, (y2 * w + x2) * c + ch);
+                    if swap {
+                        q.swap(a, b);
+                    } else {
+                        q[a] = q[b];
+                    }
                 }
             }
         }
@@ -166,6 +177,20 @@ mod tests {
         assert_eq!(n, 17);
         let nonzero = k.iter().filter(|&&v| v > 0.0).count();
         assert_eq!(nonzero, 9);
+    }
+
+    #[test]
+    fn glass_swap_without_blur_permutes_pixels() {
+        use rand::SeedableRng;
+        let data: Vec<f32> = (0..20 * 20).map(|i| ((i * 37) % 256) as f32 / 255.0).collect();
+        let img = Image::new(20, 20, 1, data).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let out = glass(&img, 0.0, 2, 3, 1.0, true, &mut rng);
+        let (mut a, mut b) = (img.to_u8(), out.to_u8());
+        assert_ne!(a, b);
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
     }
 
     #[test]

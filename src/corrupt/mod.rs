@@ -207,8 +207,8 @@ impl Prepared {
             Params::SpeckleNoise { sigma } => noise::speckle(img, *sigma, rng),
             Params::GaussianBlur { sigma } => blur::gaussian(img, *sigma),
             Params::DefocusBlur { radius, alias } => blur::defocus(img, *radius, *alias),
-            Params::GlassBlur { sigma, delta, iterations, swap_probability } => {
-                blur::glass(img, *sigma, *delta, *iterations, *swap_probability, rng)
+            Params::GlassBlur { sigma, delta, iterations, swap_probability, swap } => {
+                blur::glass(img, *sigma, *delta, *iterations, *swap_probability, *swap, rng)
             }
             Params::MotionBlur { radius, sigma } => blur::motion(img, *radius, *sigma, rng),
             Params::ZoomBlur { zooms } => blur::zoom(img, zooms),

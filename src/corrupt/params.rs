@@ -137,7 +137,7 @@ pub enum Params {
     SpeckleNoise { sigma: f32 },
     GaussianBlur { sigma: f32 },
     DefocusBlur { radius: f32, alias: f32 },
-    GlassBlur { sigma: f32, delta: usize, iterations: usize, swap_probability: f64 },
+    GlassBlur { sigma: f32, delta: usize, iterations: usize, swap_probability: f64, swap: bool },
     MotionBlur { radius: f32, sigma: f32 },
     ZoomBlur { zooms: Vec<f64> },
     Snow { mean: f32, std: f32, zoom: f64, threshold: f32, radius: f32, sigma: f32, blend: f32 },
@@ -204,7 +204,14 @@ pub fn lookup(c: Corruption, table: Table, severity: u8) -> Result<Params> {
         }
         Corruption::GlassBlur => {
             let (sigma, delta, iterations) = pick(&GLASS_BLUR, t, s);
-            Params::GlassBlur { sigma, delta, iterations, swap_probability: if mnist { 0.5 } else { 1.0 } }
+            // MNIST-C swaps with probability ½; CIFAR-10-C / ImageNet-C copy (see `blur::glass`).
+            Params::GlassBlur {
+                sigma,
+                delta,
+                iterations,
+                swap_probability: if mnist { 0.5 } else { 1.0 },
+                swap: mnist,
+            }
         }
         Corruption::MotionBlur => {
             let (radius, sigma) = pick(&MOTION_BLUR, t, s);

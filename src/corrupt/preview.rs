@@ -101,8 +101,9 @@ impl Canvas {
 }
 
 /// Renders the grid: a header row (`clean`, then the severities), then one row per corruption with its name,
-/// the clean image and the corrupted ones. Small images are enlarged by an integer factor (to about 96 px).
-/// Returns `(width, height, RGB bytes)`.
+/// the clean image and the corrupted ones. When the rows use different severities (MNIST-C), the severity goes
+/// into the row's label and the header says `corrupted`. Small images are enlarged by an integer factor (to
+/// about 96 px). Returns `(width, height, RGB bytes)`.
 pub fn render(
     clean: &Image,
     corruptor: &Corruptor,
@@ -114,23 +115,33 @@ pub fn render(
     let (cw, ch) = (clean.width * zoom, clean.height * zoom);
     let gap = 4;
     let scale = 2;
-    let label_w = 18 * 6 * scale + gap;
+    let label_w = 21 * 6 * scale + gap;
     let header_h = 7 * scale + 2 * gap;
     let cols = 1 + rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let uniform = rows.windows(2).all(|w| w[0].1 == w[1].1);
     let (w, h) = (label_w + cols * (cw + gap), header_h + rows.len() * (ch + gap));
     let mut canvas = Canvas::new(w, h, 255);
     canvas.text(label_w, gap, "clean", scale);
+    if uniform {
+        for (j, s) in rows.first().map(|r| r.1.clone()).unwrap_or_default().iter().enumerate() {
+            canvas.text(label_w + (j + 1) * (cw + gap), gap, &format!("s{s}"), scale);
+        }
+    } else {
+        canvas.text(label_w + cw + gap, gap, "corrupted", scale);
+    }
     for (k, (c, sevs)) in rows.iter().enumerate() {
         let y = header_h + k * (ch + gap);
-        canvas.text(0, y + ch / 2 - 7 * scale / 2, c.as_str(), scale);
+        let label = if uniform {
+            c.as_str().to_string()
+        } else {
+            let list: Vec<String> = sevs.iter().map(|s| format!("s{s}")).collect();
+            format!("{} {}", c.as_str(), list.join(" "))
+        };
+        canvas.text(0, y + ch / 2 - 7 * scale / 2, &label, scale);
         canvas.blit(label_w, y, clean, zoom);
         for (j, &s) in sevs.iter().enumerate() {
-            let x = label_w + (j + 1) * (cw + gap);
-            if k == 0 || rows[k - 1].1.get(j) != Some(&s) {
-                canvas.text(x, if k == 0 { gap } else { y - 7 * scale - 1 }, &format!("s{s}"), scale);
-            }
             let out = corruptor.apply_seeded(*c, s, clean, seed, index)?;
-            canvas.blit(x, y, &out, zoom);
+            canvas.blit(label_w + (j + 1) * (cw + gap), y, &out, zoom);
         }
     }
     Ok((w, h, canvas.px))
