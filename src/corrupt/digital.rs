@@ -32,35 +32,46 @@ pub fn saturate(img: &Image, scale: f32, shift: f32) -> Image {
 /// Pixelate: PIL `resize` with the BOX filter down to `⌊W·c⌋ × ⌊H·c⌋`, then back up to `W × H` with BOX,
 /// on 8-bit pixels (so the result is blocky: every output pixel copies one pixel of the small image).
 pub fn pixelate(img: &Image, factor: f32) -> Image {
-    let (h, w, c) = (img.height, img.width, img.channels);
+    let out = pixelate_u8(&img.to_u8(), img.height, img.width, img.channels, factor);
+    Image { data: out.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
+}
+
+/// [`pixelate`] on 8-bit HWC pixels.
+pub fn pixelate_u8(px: &[u8], h: usize, w: usize, c: usize, factor: f32) -> Vec<u8> {
     let sh = ((h as f32 * factor) as usize).max(1);
     let sw = ((w as f32 * factor) as usize).max(1);
-    let bytes = img.to_u8();
-    let small = resample::pil_resize(&bytes, h, w, c, sh, sw, PilFilter::Box);
-    let back = resample::pil_resize(&small, sh, sw, c, h, w, PilFilter::Box);
-    Image { data: back.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
+    let small = resample::pil_resize(px, h, w, c, sh, sw, PilFilter::Box);
+    resample::pil_resize(&small, sh, sw, c, h, w, PilFilter::Box)
 }
 
 /// JPEG compression at `quality` and decompression, as PIL's `save(…, "JPEG", quality=q)` does it: the
 /// libjpeg quality scaling of the Annex K tables and, for colour, 4:2:0 chroma subsampling (PIL's default);
-/// gray images are encoded as one-channel JPEGs. Encoder: `jpeg-encoder`; decoder: the `image` crate's.
+/// gray images are encoded as one-channel JPEGs. Encoder: `jpeg-encoder`; decoder: `zune-jpeg`.
 pub fn jpeg(img: &Image, quality: u8) -> Image {
+    let out = jpeg_u8(&img.to_u8(), img.height, img.width, img.channels, quality);
+    Image { data: out.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
+}
+
+/// [`jpeg`] on 8-bit HWC pixels. Sizes JPEG cannot hold (a side above 65535 px) are returned unchanged.
+pub fn jpeg_u8(px: &[u8], h: usize, w: usize, c: usize, quality: u8) -> Vec<u8> {
     use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
-    let (h, w, c) = (img.height, img.width, img.channels);
-    let bytes = img.to_u8();
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else { return px.to_vec() };
     let mut buf = Vec::new();
     let mut encoder = Encoder::new(&mut buf, quality.clamp(1, 100));
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
     let color = if c == 3 { ColorType::Rgb } else { ColorType::Luma };
-    let encoded = encoder.encode(&bytes, w as u16, h as u16, color);
-    let decoded =
-        encoded.ok().and_then(|_| image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg).ok());
-    let Some(decoded) = decoded else {
-        // Only sizes above 65535 px fail to encode; leave such an image as it is.
-        return img.clone();
-    };
-    let raw = if c == 3 { decoded.to_rgb8().into_raw() } else { decoded.to_luma8().into_raw() };
-    Image { data: raw.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
+    if encoder.encode(px, w16, h16, color).is_err() {
+        return px.to_vec();
+    }
+    let space = if c == 3 { ColorSpace::RGB } else { ColorSpace::Luma };
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(space);
+    match zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&buf), options).decode() {
+        Ok(out) if out.len() == px.len() => out,
+        _ => px.to_vec(),
+    }
 }
 
 /// Elastic transform (after Simard et al. 2003, as in the reference): a random affine map moving the three

@@ -271,6 +271,19 @@ impl Prepared {
         seed: u64,
         index: u64,
     ) -> Result<Vec<u8>> {
+        if pixels.len() != h * w * c {
+            return Err(Error::Shape {
+                context: "image".into(),
+                expected: vec![h, w, c],
+                found: vec![pixels.len()],
+            });
+        }
+        // Byte-native corruptions skip the float round trip (which is exact for them anyway).
+        match self.params {
+            Params::Pixelate { factor } => return Ok(digital::pixelate_u8(pixels, h, w, c, factor)),
+            Params::JpegCompression { quality } => return Ok(digital::jpeg_u8(pixels, h, w, c, quality)),
+            _ => {}
+        }
         let img = Image::from_u8(h, w, c, pixels)?;
         let mut rng = image_rng(seed, self.corruption, index);
         Ok(self.apply(&img, &mut rng).to_u8())

@@ -137,9 +137,12 @@ pub enum PilFilter {
     Bilinear,
 }
 
+/// Fixed-point bits of PIL's resampling coefficients (`PRECISION_BITS = 32 − 8 − 2`).
+const PIL_PRECISION_BITS: u32 = 22;
+
 /// PIL's per-axis coefficients (`precompute_coeffs` in `Resample.c`): for output `i`, the first input index
-/// and the normalised weights.
-fn pil_coeffs(n_in: usize, n_out: usize, filter: PilFilter) -> Vec<(usize, Vec<f64>)> {
+/// and the normalised weights, converted to PIL's fixed point (`⌊k · 2²² + ½⌋`, sign-symmetric).
+fn pil_coeffs(n_in: usize, n_out: usize, filter: PilFilter) -> Vec<(usize, Vec<i32>)> {
     let scale = n_in as f64 / n_out as f64;
     let filterscale = scale.max(1.0);
     let (support, f): (f64, fn(f64) -> f64) = match filter {
@@ -147,6 +150,7 @@ fn pil_coeffs(n_in: usize, n_out: usize, filter: PilFilter) -> Vec<(usize, Vec<f
         PilFilter::Bilinear => (1.0, |x: f64| (1.0 - x.abs()).max(0.0)),
     };
     let support = support * filterscale;
+    let one = f64::from(1u32 << PIL_PRECISION_BITS);
     (0..n_out)
         .map(|i| {
             let center = (i as f64 + 0.5) * scale;
@@ -157,13 +161,14 @@ fn pil_coeffs(n_in: usize, n_out: usize, filter: PilFilter) -> Vec<(usize, Vec<f
             if sum != 0.0 {
                 k.iter_mut().for_each(|v| *v /= sum);
             }
-            (xmin, k)
+            let fixed = k.iter().map(|&v| (v * one + if v < 0.0 { -0.5 } else { 0.5 }) as i32).collect();
+            (xmin, fixed)
         })
         .collect()
 }
 
-/// PIL's `Image.resize((out_w, out_h), filter)` on 8-bit HWC pixels: horizontal pass, rounding to 8 bits,
-/// then vertical pass, rounding again.
+/// PIL's `Image.resize((out_w, out_h), filter)` on 8-bit HWC pixels, in PIL's integer arithmetic: horizontal
+/// pass, rounding to 8 bits, then vertical pass, rounding again.
 pub fn pil_resize(
     px: &[u8],
     h: usize,
@@ -180,25 +185,27 @@ pub fn pil_resize(
     pil_pass_cols(&horizontal, h, out_w * c, out_h, filter)
 }
 
+/// PIL's `clip8`: the accumulator (which starts at ½ in fixed point) shifted down and clamped to a byte.
 #[inline]
-fn round8(v: f64) -> u8 {
-    (v.clamp(0.0, 255.0) + 0.5) as u8
+fn clip8(acc: i32) -> u8 {
+    (acc >> PIL_PRECISION_BITS).clamp(0, 255) as u8
 }
 
 fn pil_pass_rows(px: &[u8], h: usize, w: usize, c: usize, out_w: usize, filter: PilFilter) -> Vec<u8> {
     let coeffs = pil_coeffs(w, out_w, filter);
+    let half = 1i32 << (PIL_PRECISION_BITS - 1);
     let mut out = vec![0u8; h * out_w * c];
     for (row, orow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(out_w * c)) {
         for ((x0, k), dst) in coeffs.iter().zip(orow.chunks_exact_mut(c)) {
             let src = &row[x0 * c..(x0 + k.len()) * c];
-            let mut acc = [0.0f64; 4];
+            let mut acc = [half; 4];
             for (kv, p) in k.iter().zip(src.chunks_exact(c)) {
                 for (a, &v) in acc.iter_mut().zip(p) {
-                    *a += kv * f64::from(v);
+                    *a += kv * i32::from(v);
                 }
             }
             for (d, a) in dst.iter_mut().zip(acc) {
-                *d = round8(a);
+                *d = clip8(a);
             }
         }
     }
@@ -207,15 +214,22 @@ fn pil_pass_rows(px: &[u8], h: usize, w: usize, c: usize, out_w: usize, filter: 
 
 fn pil_pass_cols(px: &[u8], h: usize, row_len: usize, out_h: usize, filter: PilFilter) -> Vec<u8> {
     let coeffs = pil_coeffs(h, out_h, filter);
+    let half = 1i32 << (PIL_PRECISION_BITS - 1);
     let mut out = vec![0u8; out_h * row_len];
-    let mut acc = vec![0.0f64; row_len];
+    let mut acc = vec![0i32; row_len];
     for ((y0, k), orow) in coeffs.iter().zip(out.chunks_exact_mut(row_len)) {
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        for (j, kv) in k.iter().enumerate() {
-            let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
-            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * f64::from(v));
+        if let [only] = k[..] {
+            if only == 1 << PIL_PRECISION_BITS {
+                orow.copy_from_slice(&px[y0 * row_len..(y0 + 1) * row_len]);
+                continue;
+            }
         }
-        orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = round8(a));
+        acc.iter_mut().for_each(|a| *a = half);
+        for (j, &kv) in k.iter().enumerate() {
+            let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
+            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * i32::from(v));
+        }
+        orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = clip8(a));
     }
     out
 }
