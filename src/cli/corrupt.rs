@@ -31,7 +31,7 @@ pub enum Split {
 #[derive(clap::Args, Debug, Clone)]
 pub struct CorruptArgs {
     /// Dataset to corrupt: mnist, fashion-mnist, cifar10, or a directory of images in class folders
-    /// (DIR/<class>/*.png|jpg).
+    /// (`DIR/<class>/*.png|jpg`).
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
     /// Directory holding the fashion-mnist or cifar10 files (MNIST is shipped).
