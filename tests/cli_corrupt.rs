@@ -183,3 +183,61 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
             .contains("not a corruption report")
     );
 }
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    Corrupt(CorruptArgs),
+    Robustness(RobustnessArgs),
+}
+
+#[test]
+fn the_arguments_parse_as_documented() {
+    use clap::{CommandFactory, Parser};
+    Cli::command().debug_assert();
+    let cli = Cli::try_parse_from([
+        "lcr-verify",
+        "corrupt",
+        "--dataset",
+        "mnist",
+        "--suite",
+        "imagenet-c",
+        "--corruptions",
+        "fog,frost",
+        "--severities",
+        "1-3",
+        "--seed",
+        "4",
+        "--out",
+        "sets",
+        "--preview",
+        "p.png",
+    ])
+    .unwrap();
+    let Command::Corrupt(a) = cli.command else { panic!("corrupt expected") };
+    assert_eq!((a.suite, a.seed, a.severities.as_deref()), (Suite::ImagenetC, 4, Some("1-3")));
+    let cli = Cli::try_parse_from([
+        "lcr-verify",
+        "robustness",
+        "runs/a",
+        "--suite",
+        "mnist-c",
+        "--from",
+        "d",
+        "--reference",
+        "runs/b",
+        "--json",
+    ])
+    .unwrap();
+    let Command::Robustness(r) = cli.command else { panic!("robustness expected") };
+    assert_eq!(
+        (r.suite, r.json, r.reference.unwrap()),
+        (Some(Suite::MnistC), true, std::path::PathBuf::from("runs/b"))
+    );
+    assert!(Cli::try_parse_from(["lcr-verify", "corrupt", "--suite", "cifar10-c"]).is_err());
+}
