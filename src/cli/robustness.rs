@@ -36,7 +36,7 @@ pub struct RobustnessArgs {
     /// Normalise CE by this run's model, evaluated on the same corrupted images.
     #[arg(long)]
     pub reference: Option<PathBuf>,
-    /// Also print the report as JSON on standard output.
+    /// Print the report as JSON on standard output (the table then goes to standard error).
     #[arg(long)]
     pub json: bool,
     /// Comma-separated corruption names (generated sets only; default: all of the suite's).
@@ -86,7 +86,8 @@ impl<F: Fn(&Path) -> Result<LoadedModel>> ModelLoader for F {
 pub const REPORT_FILE: &str = "corruption.json";
 
 /// Runs `lcr-verify robustness`: evaluates, merges the suite's report into `RUN_DIR/corruption.json`, prints a
-/// summary (and the JSON with `--json`), and returns the report.
+/// summary table (or, with `--json`, the report as JSON on stdout and the table on stderr), and returns the
+/// report.
 pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteReport> {
     let model = loader.load(&args.run_dir)?;
     let reference = args.reference.as_deref().map(|r| loader.load(r)).transpose()?;
@@ -155,11 +156,16 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
         options,
     })?;
     CorruptionFile::merge_and_write(&args.run_dir.join(REPORT_FILE), report.clone())?;
-    print!("{}", summary(&report));
     if args.json {
+        // Machine-readable output alone on stdout; the table goes to stderr.
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::format(args.run_dir.join(REPORT_FILE), format!("cannot serialise: {e}")))?;
+        if !args.quiet {
+            eprint!("{}", summary(&report));
+        }
         println!("{text}");
+    } else {
+        print!("{}", summary(&report));
     }
     Ok(report)
 }
