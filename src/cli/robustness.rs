@@ -51,7 +51,7 @@ pub struct RobustnessArgs {
     /// Use only the first N test images (generated sets only).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Normalise CE by AlexNet's ImageNet-C errors (automatic for an ImageNet-C directory of 1000 classes).
+    /// Normalise CE by AlexNet's ImageNet-C errors (the ImageNet-C protocol; imagenet-c suite only).
     #[arg(long)]
     pub alexnet: bool,
     /// Images per batch.
@@ -118,7 +118,6 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
                 Some(s) => s,
                 None => declared,
             };
-            let auto_alexnet = matches!(disk.layout(), Layout::ImagenetC(i) if i.classes.len() == 1000);
             let shape = first_shape(&disk)?;
             // A set written by `corrupt --limit N` holds the first N test images: compare with those.
             let manifest = match disk.layout() {
@@ -131,7 +130,7 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
                 _ => test,
             };
             let clean = (shape == Some((test.height, test.width, test.channels))).then(|| test.clone());
-            (Box::new(disk), suite, clean, args.alexnet || auto_alexnet)
+            (Box::new(disk), suite, clean, args.alexnet)
         }
         None => {
             let suite =

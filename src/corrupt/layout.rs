@@ -330,7 +330,11 @@ impl ImagenetC {
         if classes.len() > 256 {
             return Err(Error::TooLarge {
                 method: "ImageNet-C reader",
-                problem: format!("{} classes; labels are stored in one byte (at most 256)", classes.len()),
+                problem: format!(
+                    "{} classes; ImageSet stores labels in one byte (at most 256 classes), so the full 1000-class \
+                     ImageNet-C needs wider labels",
+                    classes.len()
+                ),
             });
         }
         Ok(ImagenetC { dir: dir.to_path_buf(), classes, corruptions })

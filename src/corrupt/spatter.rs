@@ -39,7 +39,8 @@ pub struct SpatterParams {
 /// - Mud: `m` = Gaussian blur (σ = intensity) of the mask `L > threshold`, zeroed below 0.8;
 ///   `x' = clip(x·(1 − m) + m · mud)`.
 ///
-/// Gray images use the luma of the colour (or 63/255 for MNIST-C's gray mud).
+/// Gray images use the luma of the colour (or 63/255 for MNIST-C's gray mud). Liquid values above 1 are clamped
+/// when stored as 8 bits, where NumPy's `astype(np.uint8)` would wrap them around.
 pub fn spatter(img: &Image, p: &SpatterParams, rng: &mut ChaCha8Rng) -> Image {
     let (h, w, c) = (img.height, img.width, img.channels);
     let normal = Normal::new(p.mean, p.std.max(0.0)).expect("finite spatter parameters");
