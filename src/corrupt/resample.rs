@@ -197,6 +197,11 @@ fn pil_pass_rows(px: &[u8], h: usize, w: usize, c: usize, out_w: usize, filter: 
     let mut out = vec![0u8; h * out_w * c];
     for (row, orow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(out_w * c)) {
         for ((x0, k), dst) in coeffs.iter().zip(orow.chunks_exact_mut(c)) {
+            if k.len() == 1 && k[0] == 1 << PIL_PRECISION_BITS {
+                // A single full-weight tap (box upscaling): the pixel itself.
+                dst.copy_from_slice(&row[x0 * c..(x0 + 1) * c]);
+                continue;
+            }
             let src = &row[x0 * c..(x0 + k.len()) * c];
             let mut acc = [half; 4];
             for (kv, p) in k.iter().zip(src.chunks_exact(c)) {
