@@ -234,7 +234,7 @@ impl SparseKernel {
     #[allow(clippy::type_complexity)]
     fn runs(&self) -> (Vec<(isize, isize, usize, f32)>, Vec<(isize, isize, f32)>) {
         let mut taps = self.taps.clone();
-        taps.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        taps.sort_by_key(|t| (t.0, t.1));
         let (mut spans, mut singles) = (Vec::new(), Vec::new());
         let mut i = 0;
         while i < taps.len() {

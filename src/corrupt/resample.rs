@@ -223,11 +223,9 @@ fn pil_pass_cols(px: &[u8], h: usize, row_len: usize, out_h: usize, filter: PilF
     let mut out = vec![0u8; out_h * row_len];
     let mut acc = vec![0i32; row_len];
     for ((y0, k), orow) in coeffs.iter().zip(out.chunks_exact_mut(row_len)) {
-        if let [only] = k[..] {
-            if only == 1 << PIL_PRECISION_BITS {
-                orow.copy_from_slice(&px[y0 * row_len..(y0 + 1) * row_len]);
-                continue;
-            }
+        if k.len() == 1 && k[0] == 1 << PIL_PRECISION_BITS {
+            orow.copy_from_slice(&px[y0 * row_len..(y0 + 1) * row_len]);
+            continue;
         }
         acc.iter_mut().for_each(|a| *a = half);
         for (j, &kv) in k.iter().enumerate() {
