@@ -204,3 +204,26 @@ fn mnist_only_corruptions_need_the_mnist_table() {
         Corruptor::new(Table::Cifar).apply_seeded(Corruption::Fog, 6, &img, 0, 0).unwrap_err().to_string();
     assert!(err.contains("severity"), "{err}");
 }
+
+#[test]
+fn the_exceptions_follow_their_mechanism() {
+    let set = common::images(&common::cifar_images());
+    let cifar = Corruptor::new(Table::Cifar);
+    // CIFAR glass blur: at equal σ, a second sweep does more damage: s2 (.25,1,1) < s4 (.25,1,2) and
+    // s3 (.4,1,1) < s5 (.4,1,2).
+    let g = damage(&cifar, Corruption::GlassBlur, &set);
+    assert!(g[1] < g[3] && g[2] < g[4], "glass: {g:?}");
+    // CIFAR saturate: the damage follows |a − 1| (.7, .9, .5, 1 + shift .1, 1.5 + shift .2): s3 < s1 < s2 < s4 < s5.
+    let s = damage(&cifar, Corruption::Saturate, &set);
+    assert!(s[2] < s[0] && s[0] < s[1] && s[1] < s[3] && s[3] < s[4], "saturate: {s:?}");
+    // Frost: on dark images (MNIST digits) the frost weight dominates and the damage does grow.
+    let digits = common::mnist_digits(40);
+    for table in [Table::Cifar, Table::ImageNet] {
+        let f = damage(&Corruptor::new(table), Corruption::Frost, &digits);
+        assert!(f.windows(2).all(|w| w[1] >= w[0] - TIE) && f[4] > f[0], "{table} frost on digits: {f:?}");
+    }
+    // Elastic: the CIFAR table shrinks the affine jitter (2.56 px at s1 to 0.96 px at s5) while the local
+    // displacement grows; the damage follows the affine part.
+    let e = damage(&cifar, Corruption::ElasticTransform, &set);
+    assert!(e.windows(2).all(|w| w[1] <= w[0] + TIE), "elastic: {e:?}");
+}
