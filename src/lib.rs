@@ -14,10 +14,12 @@
 #![forbid(unsafe_code)]
 
 pub mod bounds;
+pub mod corrupt;
 pub mod data;
 pub mod error;
 pub mod fsio;
 pub mod ir;
+pub mod robustness;
 
 pub use error::{Error, Result};
 pub mod cli;

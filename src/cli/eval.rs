@@ -1,15 +1,17 @@
 //! `lcr-verify eval`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use clap::Args;
 use serde::Serialize;
 
 use super::Outcome;
+use super::robustness::LoadedModel;
 use crate::data;
 use crate::error::Result;
-use crate::eval;
+use crate::eval::{self, DeployedClassifier};
+use crate::model::io::ModelMeta;
 use crate::run_dir::RunDir;
 use crate::train::TrainConfig;
 
@@ -47,13 +49,32 @@ pub struct EvalReport {
     pub dataset_matches_model: bool,
 }
 
-/// Evaluates a run directory's deployed network on its test split.
-pub fn evaluate(run_dir: &std::path::Path, data_dir: Option<&std::path::Path>) -> Result<EvalReport> {
-    let run = RunDir::new(run_dir);
-    let (model, meta) = run.load_model(&Device::Cpu)?;
+/// The dataset a run was trained on: from `data_dir`, else the directory in its `config.toml`, else the shipped
+/// copy.
+pub fn run_dataset(run: &RunDir, meta: &ModelMeta, data_dir: Option<&Path>) -> Result<data::Dataset> {
     let cfg_dir =
         TrainConfig::from_file(&run.config()).ok().and_then(|c| c.data_dir().map(|p| p.to_path_buf()));
-    let dataset = data::load(meta.dataset, data_dir.or(cfg_dir.as_deref()))?;
+    data::load(meta.dataset, data_dir.or(cfg_dir.as_deref()))
+}
+
+/// A run directory's deployed network as a [`Classifier`](crate::robustness::Classifier), with its test set.
+pub fn load_classifier(run_dir: &Path) -> Result<LoadedModel> {
+    let run = RunDir::new(run_dir);
+    let (model, meta) = run.load_model(&Device::Cpu)?;
+    let dataset = run_dataset(&run, &meta, None)?;
+    let classifier = DeployedClassifier {
+        model,
+        normalization: meta.normalization,
+        name: format!("{} ({} on {}, deployed)", run_dir.display(), meta.spec.arch.name(), meta.dataset),
+    };
+    Ok(LoadedModel { classifier: Box::new(classifier), test: dataset.test })
+}
+
+/// Evaluates a run directory's deployed network on its test split.
+pub fn evaluate(run_dir: &Path, data_dir: Option<&Path>) -> Result<EvalReport> {
+    let run = RunDir::new(run_dir);
+    let (model, meta) = run.load_model(&Device::Cpu)?;
+    let dataset = run_dataset(&run, &meta, data_dir)?;
     let acc = eval::accuracy(&model, &dataset.test, &meta.normalization, 1000)?;
     Ok(EvalReport {
         run: run_dir.display().to_string(),

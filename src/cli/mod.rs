@@ -1,9 +1,12 @@
 //! The command-line front end: one subcommand per stage, each parsed, then checked, then run.
 
+pub mod corrupt;
 mod eval;
-pub use eval::{EvalReport, evaluate as evaluate_run};
+pub mod robustness;
 mod run;
 mod train;
+
+pub use eval::{EvalReport, evaluate as evaluate_run};
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +30,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Accuracy of a run's deployed (binarised, eval-mode) network on the test split.
     Eval(eval::EvalArgs),
+    /// Write ImageNet-C / CIFAR-10-C / MNIST-C style corrupted sets, or a preview grid.
+    Corrupt(corrupt::CorruptArgs),
+    /// Evaluate a run's deployed network under corruptions: error per corruption and severity, CE, mCE, mPC.
+    Robustness(robustness::RobustnessArgs),
 }
 
 /// What a command concluded, mapped to the exit status by `main`.
@@ -44,6 +51,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Run(args) => run::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
+        Command::Robustness(args) => robustness::run(&args, &eval::load_classifier).map(|_| Outcome::Success),
     }
 }
 

@@ -2,7 +2,9 @@
 #![allow(dead_code, unused_imports)]
 
 mod files;
+mod images;
 mod nets;
 
 pub use files::*;
+pub use images::*;
 pub use nets::*;

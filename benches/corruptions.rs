@@ -1,0 +1,48 @@
+//! Throughput of every corruption, one image at a time (single thread), at 32 px with the CIFAR table and at
+//! 224 px with the ImageNet table, severity 3. Criterion reports elements per second = images per second.
+//!
+//! `cargo bench --bench corruptions` (filter: `cargo bench --bench corruptions -- 224px/frost`).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lcr_verify::corrupt::{Corruption, Corruptor, Table, npy};
+
+/// (label, fixture file, image side, table).
+const WORKLOADS: [(&str, &str, usize, Table); 2] = [
+    ("32px", "cifar10_foolbox_images.npy", 32, Table::Cifar),
+    ("224px", "photos224_images.npy", 224, Table::ImageNet),
+];
+
+/// The severity timed (the middle row of each table).
+const SEVERITY: u8 = 3;
+
+fn corruptions(c: &mut Criterion) {
+    for (label, file, side, table) in WORKLOADS {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(file);
+        let pixels = npy::read(&path).expect("fixture").data;
+        let image = &pixels[..side * side * 3];
+        let corruptor = Corruptor::new(table);
+        let mut group = c.benchmark_group(label);
+        group.throughput(Throughput::Elements(1));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
+        for corruption in Corruption::BENCHMARK.iter().chain(&Corruption::EXTRA) {
+            let prepared = corruptor.prepare(*corruption, SEVERITY, side, side).expect("parameters");
+            let mut index = 0u64;
+            group.bench_function(corruption.as_str(), |b| {
+                b.iter(|| {
+                    index += 1;
+                    black_box(prepared.apply_u8(side, side, 3, black_box(image), 0, index).expect("corrupt"))
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, corruptions);
+criterion_main!(benches);

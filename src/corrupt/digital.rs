@@ -1,0 +1,115 @@
+//! The digital family: contrast, elastic transform, pixelate, JPEG compression, saturate.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::color;
+use super::filter::{self, Border};
+use super::image::Image;
+use super::resample::{self, Affine, PilFilter};
+
+/// Contrast: `x' = (x − m)·c + m` with `m` the mean of each channel over the image. For `0 ≤ c ≤ 1` every value
+/// stays in `[0, 1]` (a convex combination of `x` and `m`), so the mean of each channel is preserved exactly.
+pub fn contrast(img: &Image, factor: f32) -> Image {
+    let c = img.channels;
+    let n = img.area() as f64;
+    let means: Vec<f32> = (0..c)
+        .map(|ch| (img.data.iter().skip(ch).step_by(c).map(|&v| f64::from(v)).sum::<f64>() / n) as f32)
+        .collect();
+    let mut out = img.clone();
+    for (i, v) in out.data.iter_mut().enumerate() {
+        let m = means[i % c];
+        *v = ((*v - m) * factor + m).clamp(0.0, 1.0);
+    }
+    out
+}
+
+/// Saturate: `S ← clip(S·a + b)` in HSV (gray images go through RGB and back to luma).
+pub fn saturate(img: &Image, scale: f32, shift: f32) -> Image {
+    color::map_hsv(img, |[h, s, v]| [h, (s * scale + shift).clamp(0.0, 1.0), v]).clamp01()
+}
+
+/// Pixelate: PIL `resize` with the BOX filter down to `⌊W·c⌋ × ⌊H·c⌋`, then back up to `W × H` with BOX,
+/// on 8-bit pixels (so the result is blocky: every output pixel copies one pixel of the small image).
+pub fn pixelate(img: &Image, factor: f32) -> Image {
+    let out = pixelate_u8(&img.to_u8(), img.height, img.width, img.channels, factor);
+    Image { data: out.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
+}
+
+/// [`pixelate`] on 8-bit HWC pixels.
+pub fn pixelate_u8(px: &[u8], h: usize, w: usize, c: usize, factor: f32) -> Vec<u8> {
+    let sh = ((h as f32 * factor) as usize).max(1);
+    let sw = ((w as f32 * factor) as usize).max(1);
+    let small = resample::pil_resize(px, h, w, c, sh, sw, PilFilter::Box);
+    resample::pil_resize(&small, sh, sw, c, h, w, PilFilter::Box)
+}
+
+/// JPEG compression at `quality` and decompression, as PIL's `save(…, "JPEG", quality=q)` does it: the
+/// libjpeg quality scaling of the Annex K tables and, for colour, 4:2:0 chroma subsampling (PIL's default);
+/// gray images are encoded as one-channel JPEGs. Encoder: `jpeg-encoder`; decoder: `zune-jpeg`.
+pub fn jpeg(img: &Image, quality: u8) -> Image {
+    let out = jpeg_u8(&img.to_u8(), img.height, img.width, img.channels, quality);
+    Image { data: out.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
+}
+
+/// [`jpeg`] on 8-bit HWC pixels. Sizes JPEG cannot hold (a side above 65535 px) are returned unchanged.
+pub fn jpeg_u8(px: &[u8], h: usize, w: usize, c: usize, quality: u8) -> Vec<u8> {
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else { return px.to_vec() };
+    let mut buf = Vec::new();
+    let mut encoder = Encoder::new(&mut buf, quality.clamp(1, 100));
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    let color = if c == 3 { ColorType::Rgb } else { ColorType::Luma };
+    if encoder.encode(px, w16, h16, color).is_err() {
+        return px.to_vec();
+    }
+    let space = if c == 3 { ColorSpace::RGB } else { ColorSpace::Luma };
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(space);
+    match zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&buf), options).decode() {
+        Ok(out) if out.len() == px.len() => out,
+        _ => px.to_vec(),
+    }
+}
+
+/// Elastic transform (after Simard et al. 2003, as in the reference): a random affine map moving the three
+/// points `centre ± ⌊min(H, W)/3⌋` by `U(−a, a)` each coordinate (bilinear warp), then a displacement field
+/// `dx, dy = α · gaussian(U(−1, 1), σ, reflect, truncate 3)` sampled bilinearly. `border` is reflect-101 for the
+/// affine step and the matching mirror for the field (zero for MNIST-C).
+pub fn elastic(
+    img: &Image,
+    alpha: f32,
+    sigma: f32,
+    affine: f32,
+    border: Border,
+    rng: &mut ChaCha8Rng,
+) -> Image {
+    let (h, w) = (img.height, img.width);
+    let (cx, cy) = ((w / 2) as f64, (h / 2) as f64);
+    let sq = (h.min(w) / 3) as f64;
+    let src = [(cx + sq, cy + sq), (cx + sq, cy - sq), (cx - sq, cy - sq)];
+    let a = f64::from(affine);
+    let mut jitter = |v: f64| if a > 0.0 { v + rng.random_range(-a..a) } else { v };
+    let dst = src.map(|(x, y)| (jitter(x), jitter(y)));
+    let warped = match Affine::from_points(src, dst).and_then(|m| m.inverse()) {
+        Some(inv) => resample::warp(img, &inv, border),
+        None => img.clone(),
+    };
+    let field_border = if border == Border::Zero { Border::Zero } else { Border::Reflect };
+    let mut field = || -> Vec<f32> {
+        let noise: Vec<f32> = (0..h * w).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        filter::gaussian_blur(&noise, h, w, sigma, Border::Reflect, 3.0)
+            .into_iter()
+            .map(|v| v * alpha)
+            .collect()
+    };
+    let dx = field();
+    let dy = field();
+    resample::remap(&warped, field_border, |x, y| {
+        let i = y * w + x;
+        (x as f32 + dx[i], y as f32 + dy[i])
+    })
+    .clamp01()
+}

@@ -1,0 +1,204 @@
+//! Edge and distance tools used by spatter and MNIST-C: Canny edges, a chamfer distance transform and
+//! histogram equalisation, on single planes.
+
+use super::filter::{self, Border};
+
+/// Settings of [`canny`].
+#[derive(Clone, Copy, Debug)]
+pub struct CannySettings {
+    /// Gaussian pre-smoothing σ (0: none).
+    pub sigma: f32,
+    /// Weak-edge threshold on the gradient magnitude.
+    pub low: f32,
+    /// Strong-edge threshold.
+    pub high: f32,
+    /// `true`: magnitude `√(gx² + gy²)` (scikit-image); `false`: `|gx| + |gy|` (OpenCV's default).
+    pub l2: bool,
+    /// Whether pixels on the image border may be edges (scikit-image excludes them).
+    pub border_edges: bool,
+}
+
+impl CannySettings {
+    /// OpenCV's `Canny(img_u8, 50, 150)` (values on the 0…255 scale, no smoothing, L1 magnitude).
+    pub const OPENCV_50_150: CannySettings =
+        CannySettings { sigma: 0.0, low: 50.0, high: 150.0, l2: false, border_edges: true };
+    /// scikit-image's `feature.canny(img)` defaults on a `[0, 1]` image: σ = 1, thresholds 0.1 and 0.2.
+    pub const SKIMAGE_DEFAULT: CannySettings =
+        CannySettings { sigma: 1.0, low: 0.1, high: 0.2, l2: true, border_edges: false };
+}
+
+/// Canny edge map (1 on edges, 0 elsewhere): optional Gaussian smoothing, 3×3 Sobel gradients, non-maximum
+/// suppression along the gradient direction (quantised to 4 sectors), and hysteresis: weak pixels survive only
+/// when 8-connected to a strong one.
+pub fn canny(src: &[f32], h: usize, w: usize, s: &CannySettings) -> Vec<u8> {
+    let smoothed = if s.sigma > 0.0 {
+        // scikit-image normalises by the smoothed mask, i.e. a zero border renormalised.
+        let num = filter::gaussian_blur(src, h, w, s.sigma, Border::Zero, 4.0);
+        let den = filter::gaussian_blur(&vec![1.0; h * w], h, w, s.sigma, Border::Zero, 4.0);
+        num.iter().zip(&den).map(|(a, b)| a / b).collect()
+    } else {
+        src.to_vec()
+    };
+    let gx = filter::filter_cols(
+        &filter::filter_rows(&smoothed, h, w, &[-1.0, 0.0, 1.0], Border::Nearest),
+        h,
+        w,
+        &[1.0, 2.0, 1.0],
+        Border::Nearest,
+    );
+    let gy = filter::filter_cols(
+        &filter::filter_rows(&smoothed, h, w, &[1.0, 2.0, 1.0], Border::Nearest),
+        h,
+        w,
+        &[-1.0, 0.0, 1.0],
+        Border::Nearest,
+    );
+    let mag: Vec<f32> = gx
+        .iter()
+        .zip(&gy)
+        .map(|(a, b)| if s.l2 { (a * a + b * b).sqrt() } else { a.abs() + b.abs() })
+        .collect();
+    let at = |y: isize, x: isize| -> f32 {
+        if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
+            0.0
+        } else {
+            mag[y as usize * w + x as usize]
+        }
+    };
+    const TAN_22_5: f32 = 0.414_213_57;
+    const TAN_67_5: f32 = 2.414_213_6;
+    // 0 none, 1 weak, 2 strong
+    let mut state = vec![0u8; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            if !s.border_edges && (y == 0 || x == 0 || y + 1 == h || x + 1 == w) {
+                continue;
+            }
+            let i = y * w + x;
+            let m = mag[i];
+            if m <= s.low {
+                continue;
+            }
+            let (ax, ay) = (gx[i].abs(), gy[i].abs());
+            let (yi, xi) = (y as isize, x as isize);
+            let (a, b) = if ay <= ax * TAN_22_5 {
+                (at(yi, xi - 1), at(yi, xi + 1))
+            } else if ay >= ax * TAN_67_5 {
+                (at(yi - 1, xi), at(yi + 1, xi))
+            } else {
+                let sgn = if (gx[i] > 0.0) == (gy[i] > 0.0) { 1 } else { -1 };
+                (at(yi - 1, xi - sgn), at(yi + 1, xi + sgn))
+            };
+            if m > a && m >= b {
+                state[i] = if m > s.high { 2 } else { 1 };
+            }
+        }
+    }
+    // Hysteresis by flood fill from the strong pixels.
+    let mut out = vec![0u8; h * w];
+    let mut stack: Vec<usize> = (0..h * w).filter(|&i| state[i] == 2).collect();
+    for &i in &stack {
+        out[i] = 1;
+    }
+    while let Some(i) = stack.pop() {
+        let (y, x) = ((i / w) as isize, (i % w) as isize);
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (ny, nx) = (y + dy, x + dx);
+                if ny < 0 || nx < 0 || ny >= h as isize || nx >= w as isize {
+                    continue;
+                }
+                let j = ny as usize * w + nx as usize;
+                if state[j] == 1 && out[j] == 0 {
+                    out[j] = 1;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// OpenCV's `distanceTransform(·, DIST_L2, 5)`: the 5×5 chamfer distance to the nearest zero pixel, with weights
+/// 1 (axial), 1.4 (diagonal) and 2.1969 (knight moves). Pixels with no zero pixel anywhere get `f32::MAX`.
+pub fn distance_transform(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
+    const A: f32 = 1.0;
+    const B: f32 = 1.4;
+    const C: f32 = 2.1969;
+    let forward: [(isize, isize, f32); 8] =
+        [(0, -1, A), (-1, 0, A), (-1, -1, B), (-1, 1, B), (-2, -1, C), (-2, 1, C), (-1, -2, C), (-1, 2, C)];
+    let mut d: Vec<f32> = zero.iter().map(|&z| if z { 0.0 } else { f32::MAX }).collect();
+    let mut relax = |y: usize, x: usize, sign: isize| {
+        let i = y * w + x;
+        let mut best = d[i];
+        for &(dy, dx, wt) in &forward {
+            let (ny, nx) = (y as isize + sign * dy, x as isize + sign * dx);
+            if ny < 0 || nx < 0 || ny >= h as isize || nx >= w as isize {
+                continue;
+            }
+            let v = d[ny as usize * w + nx as usize];
+            if v < f32::MAX {
+                best = best.min(v + wt);
+            }
+        }
+        d[i] = best;
+    };
+    for y in 0..h {
+        for x in 0..w {
+            relax(y, x, 1);
+        }
+    }
+    for y in (0..h).rev() {
+        for x in (0..w).rev() {
+            relax(y, x, -1);
+        }
+    }
+    d
+}
+
+/// OpenCV's `equalizeHist` on 8-bit values: `lut[v] = round(255 · (cdf(v) − cdf(v₀)) / (N − cdf(v₀)))` with
+/// `v₀` the smallest value present (a constant image maps to itself).
+pub fn equalize_hist(px: &[u8]) -> Vec<u8> {
+    let mut hist = [0usize; 256];
+    px.iter().for_each(|&v| hist[usize::from(v)] += 1);
+    let total = px.len();
+    let Some(first) = hist.iter().position(|&c| c > 0) else { return Vec::new() };
+    if hist[first] == total {
+        return px.to_vec();
+    }
+    let scale = 255.0 / (total - hist[first]) as f64;
+    let mut lut = [0u8; 256];
+    let mut sum = 0usize;
+    for v in first + 1..256 {
+        sum += hist[v];
+        lut[v] = (sum as f64 * scale).round().clamp(0.0, 255.0) as u8;
+    }
+    px.iter().map(|&v| lut[usize::from(v)]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_is_zero_on_zeros_and_grows() {
+        let mut zero = vec![false; 25];
+        zero[12] = true;
+        let d = distance_transform(&zero, 5, 5);
+        assert_eq!(d[12], 0.0);
+        assert_eq!(d[13], 1.0);
+        assert_eq!(d[18], 1.4);
+        assert_eq!(d[14], 2.0);
+    }
+
+    #[test]
+    fn a_step_has_one_edge_column() {
+        let (h, w) = (8, 8);
+        let img: Vec<f32> = (0..h * w).map(|i| if i % w >= 4 { 200.0 } else { 0.0 }).collect();
+        let e = canny(&img, h, w, &CannySettings::OPENCV_50_150);
+        for y in 1..h - 1 {
+            let row: Vec<u8> = e[y * w..(y + 1) * w].to_vec();
+            assert_eq!(row.iter().map(|&v| v as usize).sum::<usize>(), 1, "row {y}: {row:?}");
+        }
+    }
+}

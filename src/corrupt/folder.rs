@@ -1,0 +1,111 @@
+//! A folder of images in class sub-folders (`DIR/<class>/<image>`, the ImageNet validation layout) as an
+//! [`ImageSet`]: labels are class indices in sorted folder order; images may be resized and centre-cropped.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::resample::{self, PilFilter};
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+use crate::fsio;
+
+const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "JPEG", "PNG"];
+
+/// The images of `dir`, with their labels and the sorted class names, plus a checksum over the files.
+///
+/// With `crop = Some(s)`, each image is resized (PIL bilinear, antialiased) so that its shorter side is
+/// `round(s · 256/224)` and centre-cropped to `s × s` — the ImageNet-C preprocessing for `s = 224`. Without it
+/// every image must already have the same size. Colour files give RGB sets; a folder of gray files gives gray.
+pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, Vec<String>, String)> {
+    let mut classes = Vec::new();
+    let mut files: Vec<(PathBuf, u8)> = Vec::new();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("listing", dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&sub)
+            .map_err(|e| Error::io("listing", &sub, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| EXTENSIONS.iter().any(|x| e == *x)))
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        if classes.len() == 256 {
+            return Err(Error::TooLarge { method: "image folder", problem: "more than 256 classes".into() });
+        }
+        names.sort();
+        let label = classes.len() as u8;
+        classes.push(sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        files.extend(names.into_iter().map(|p| (p, label)));
+    }
+    if files.is_empty() {
+        return Err(Error::Missing {
+            path: dir.to_path_buf(),
+            what: "images in class folders (DIR/<class>/*.png|jpg)",
+        });
+    }
+    let decoded: Vec<(usize, usize, usize, Vec<u8>, String)> = files
+        .par_iter()
+        .map(|(path, _)| {
+            let bytes = fsio::read(path)?;
+            let digest = fsio::sha256_hex(&bytes);
+            let img = image::load_from_memory(&bytes)
+                .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
+            let gray = !img.color().has_color();
+            let (c, raw, w, h) = if gray {
+                let g = img.to_luma8();
+                (1, g.as_raw().clone(), g.width() as usize, g.height() as usize)
+            } else {
+                let g = img.to_rgb8();
+                (3, g.as_raw().clone(), g.width() as usize, g.height() as usize)
+            };
+            let (h, w, raw) = match crop {
+                Some(s) => resize_crop(&raw, h, w, c, s),
+                None => (h, w, raw),
+            };
+            Ok((h, w, c, raw, digest))
+        })
+        .collect::<Result<_>>()?;
+    let channels = if decoded.iter().all(|d| d.2 == 1) { 1 } else { 3 };
+    let (h, w) = (decoded[0].0, decoded[0].1);
+    let mut pixels = Vec::with_capacity(decoded.len() * h * w * channels);
+    let mut listing = String::new();
+    for ((dh, dw, c, raw, digest), (path, _)) in decoded.into_iter().zip(&files) {
+        if (dh, dw) != (h, w) {
+            return Err(Error::format(
+                path,
+                format!("image is {dw}x{dh}, the first is {w}x{h}; pass --crop SIZE"),
+            ));
+        }
+        if c == channels {
+            pixels.extend_from_slice(&raw);
+        } else {
+            pixels.extend(raw.iter().flat_map(|&v| [v, v, v]));
+        }
+        let rel = path.strip_prefix(dir).unwrap_or(path);
+        listing.push_str(&format!("{digest}  {}\n", rel.display()));
+    }
+    let set = ImageSet::new(h, w, channels, pixels, files.iter().map(|f| f.1).collect())?;
+    Ok((set, classes, fsio::sha256_hex(listing.as_bytes())))
+}
+
+fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize) -> (usize, usize, Vec<u8>) {
+    let short = (s as f64 * 256.0 / 224.0).round() as usize;
+    let (nh, nw) = if h <= w {
+        (short, ((w as f64 * short as f64 / h as f64).round() as usize).max(short))
+    } else {
+        (((h as f64 * short as f64 / w as f64).round() as usize).max(short), short)
+    };
+    let resized = resample::pil_resize(raw, h, w, c, nh, nw, PilFilter::Bilinear);
+    let (top, left) = ((nh - s) / 2, (nw - s) / 2);
+    let mut out = Vec::with_capacity(s * s * c);
+    for y in top..top + s {
+        out.extend_from_slice(&resized[(y * nw + left) * c..(y * nw + left + s) * c]);
+    }
+    (s, s, out)
+}

@@ -1,0 +1,518 @@
+//! The real benchmark file layouts, read and written.
+//!
+//! | Layout | Files |
+//! |---|---|
+//! | CIFAR-10-C | `<corruption>.npy`, `uint8` of shape `(S·N, H, W, C)`: severities stacked in order, `N` images each; `labels.npy`, `(S·N,)` |
+//! | MNIST-C | `<corruption>/test_images.npy`, `uint8` `(N, 28, 28, 1)`; `<corruption>/test_labels.npy` (any integer type); `identity/` is the clean set |
+//! | ImageNet-C | `<corruption>/<severity>/<wnid>/<image>` (JPEG or PNG); the label is the index of `<wnid>` among the sorted class folders |
+//!
+//! Sets written by lcr-verify add `manifest.json` ([`Manifest`]): what made them (suite, table, seed, dataset
+//! checksum), the severities stacked in each file, and every file's SHA-256. Without a manifest a CIFAR-10-C
+//! file is read as severities 1–5 stacked, as the released files are.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::kinds::{Suite, Table};
+use super::npy::{self, NpyWriter};
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+use crate::fsio;
+
+/// The manifest file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The CIFAR-10-C labels file.
+pub const LABELS: &str = "labels.npy";
+
+/// Which layout a directory holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayoutKind {
+    /// One `.npy` per corruption, severities stacked.
+    #[serde(rename = "cifar-10-c")]
+    CifarC,
+    /// One folder per corruption with `test_images.npy` / `test_labels.npy`.
+    MnistC,
+    /// Folders of image files per corruption, severity and class.
+    ImagenetC,
+}
+
+/// What a generated set records about itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The layout of the directory.
+    pub layout: LayoutKind,
+    /// `lcr-verify <version>`.
+    pub generator: String,
+    /// The suite the corruptions come from.
+    pub suite: Suite,
+    /// The parameter table used.
+    pub table: Table,
+    /// The seed.
+    pub seed: u64,
+    /// The clean dataset's name.
+    pub dataset: String,
+    /// The clean dataset's checksum.
+    pub dataset_checksum: String,
+    /// Images per severity (`N`).
+    pub images: usize,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Corruption name → the severities stored, in file order.
+    pub corruptions: BTreeMap<String, Vec<u8>>,
+    /// Relative file path → SHA-256.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Reads `dir/manifest.json` if present.
+    pub fn read(dir: &Path) -> Result<Option<Manifest>> {
+        let path = dir.join(MANIFEST);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = fsio::read(&path)?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::format(&path, format!("not a manifest: {e}")))
+    }
+}
+
+fn image_shape(path: &Path, shape: &[usize]) -> Result<(usize, usize, usize, usize)> {
+    match *shape {
+        [n, h, w] if h > 0 && w > 0 => Ok((n, h, w, 1)),
+        [n, h, w, c] if h > 0 && w > 0 && (c == 1 || c == 3) => Ok((n, h, w, c)),
+        _ => Err(Error::format(path, format!("shape {shape:?} is not (N, H, W) or (N, H, W, 1|3)"))),
+    }
+}
+
+fn npy_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
+        let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "npy") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
+        let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
+        if path.is_dir() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// A CIFAR-10-C directory.
+#[derive(Clone, Debug)]
+pub struct CifarC {
+    /// The directory.
+    pub dir: PathBuf,
+    /// All `S·N` labels.
+    pub labels: Vec<u8>,
+    /// The severities stacked in each file, in order.
+    pub severities: Vec<u8>,
+    /// Images per severity.
+    pub images: usize,
+    /// `(height, width, channels)`.
+    pub shape: (usize, usize, usize),
+    /// Corruption name → file, sorted by name.
+    pub files: BTreeMap<String, PathBuf>,
+    /// The manifest, when the set was written by lcr-verify.
+    pub manifest: Option<Manifest>,
+}
+
+impl CifarC {
+    /// Opens a CIFAR-10-C directory, checking every file's header against the labels.
+    pub fn open(dir: &Path) -> Result<CifarC> {
+        let labels_path = dir.join(LABELS);
+        if !labels_path.is_file() {
+            return Err(Error::Missing { path: labels_path, what: "CIFAR-10-C labels file" });
+        }
+        let labels_arr = npy::read(&labels_path)?;
+        if labels_arr.shape.len() != 1 {
+            return Err(Error::format(
+                &labels_path,
+                format!("labels must be 1-D, found shape {:?}", labels_arr.shape),
+            ));
+        }
+        let labels = labels_arr.labels(&labels_path)?;
+        let manifest = Manifest::read(dir)?;
+        let mut files = BTreeMap::new();
+        let mut shape = None;
+        for path in npy_files(dir)? {
+            if file_name(&path) == LABELS {
+                continue;
+            }
+            let header = npy::read_header(&path)?;
+            if header.dtype != npy::Dtype::U8 {
+                return Err(Error::format(&path, "images must be uint8"));
+            }
+            let (n, h, w, c) = image_shape(&path, &header.shape)?;
+            if n != labels.len() {
+                return Err(Error::format(
+                    &path,
+                    format!("{n} images but {} has {} labels", LABELS, labels.len()),
+                ));
+            }
+            match shape {
+                None => shape = Some((h, w, c)),
+                Some(s) if s != (h, w, c) => {
+                    return Err(Error::format(
+                        &path,
+                        format!("images are {h}x{w}x{c}, other files hold {s:?}"),
+                    ));
+                }
+                _ => {}
+            }
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            files.insert(name, path);
+        }
+        let shape = shape.ok_or_else(|| Error::Missing {
+            path: dir.to_path_buf(),
+            what: "CIFAR-10-C corruption file (*.npy)",
+        })?;
+        let severities: Vec<u8> = match &manifest {
+            Some(m) => m.corruptions.values().next().cloned().unwrap_or_default(),
+            None => vec![1, 2, 3, 4, 5],
+        };
+        if severities.is_empty() || labels.len() % severities.len() != 0 {
+            return Err(Error::format(
+                &labels_path,
+                format!("{} rows cannot hold {} stacked severities", labels.len(), severities.len()),
+            ));
+        }
+        let images = labels.len() / severities.len();
+        Ok(CifarC { dir: dir.to_path_buf(), labels, severities, images, shape, files, manifest })
+    }
+
+    /// Reads one corruption's file and splits it into its severities.
+    pub fn read(&self, corruption: &str) -> Result<Vec<(u8, ImageSet)>> {
+        let path = self.files.get(corruption).ok_or_else(|| Error::Missing {
+            path: self.dir.join(format!("{corruption}.npy")),
+            what: "corruption file",
+        })?;
+        let pixels = npy::read(path)?.into_u8(path)?;
+        let (h, w, c) = self.shape;
+        let per = self.images * h * w * c;
+        self.severities
+            .iter()
+            .enumerate()
+            .map(|(k, &s)| {
+                let px = pixels[k * per..(k + 1) * per].to_vec();
+                let lb = self.labels[k * self.images..(k + 1) * self.images].to_vec();
+                Ok((s, ImageSet::new(h, w, c, px, lb)?))
+            })
+            .collect()
+    }
+}
+
+/// An MNIST-C directory.
+#[derive(Clone, Debug)]
+pub struct MnistC {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Corruption name → its folder (`identity` included when present).
+    pub corruptions: BTreeMap<String, PathBuf>,
+    /// The manifest, when written by lcr-verify.
+    pub manifest: Option<Manifest>,
+}
+
+impl MnistC {
+    /// Opens an MNIST-C directory (folders holding `test_images.npy`).
+    pub fn open(dir: &Path) -> Result<MnistC> {
+        let mut corruptions = BTreeMap::new();
+        for sub in subdirs(dir)? {
+            if sub.join("test_images.npy").is_file() {
+                corruptions.insert(file_name(&sub), sub);
+            }
+        }
+        if corruptions.is_empty() {
+            return Err(Error::Missing {
+                path: dir.to_path_buf(),
+                what: "MNIST-C folder with test_images.npy",
+            });
+        }
+        Ok(MnistC { dir: dir.to_path_buf(), corruptions, manifest: Manifest::read(dir)? })
+    }
+
+    /// Reads the test split of one corruption.
+    pub fn read(&self, corruption: &str) -> Result<ImageSet> {
+        let sub = self.corruptions.get(corruption).ok_or_else(|| Error::Missing {
+            path: self.dir.join(corruption),
+            what: "MNIST-C corruption folder",
+        })?;
+        let (ip, lp) = (sub.join("test_images.npy"), sub.join("test_labels.npy"));
+        let images = npy::read(&ip)?;
+        let (n, h, w, c) = image_shape(&ip, &images.shape)?;
+        let pixels = images.into_u8(&ip)?;
+        let labels_arr = npy::read(&lp)?;
+        if labels_arr.shape.len() != 1 {
+            return Err(Error::format(
+                &lp,
+                format!("labels must be 1-D, found shape {:?}", labels_arr.shape),
+            ));
+        }
+        let labels = labels_arr.labels(&lp)?;
+        if labels.len() != n {
+            return Err(Error::format(&lp, format!("{} labels for {n} images", labels.len())));
+        }
+        ImageSet::new(h, w, c, pixels, labels)
+    }
+}
+
+/// An ImageNet-C directory.
+#[derive(Clone, Debug)]
+pub struct ImagenetC {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Class folder names (WordNet ids), sorted; a label is an index into this list.
+    pub classes: Vec<String>,
+    /// Corruption name → the severities present.
+    pub corruptions: BTreeMap<String, Vec<u8>>,
+}
+
+const IMAGE_EXTENSIONS: [&str; 4] = ["jpeg", "jpg", "png", "JPEG"];
+
+impl ImagenetC {
+    /// Opens an ImageNet-C directory: `<corruption>/<severity 1-5>/<wnid>/<image>`.
+    pub fn open(dir: &Path) -> Result<ImagenetC> {
+        let mut corruptions = BTreeMap::new();
+        let mut classes: Option<Vec<String>> = None;
+        for cdir in subdirs(dir)? {
+            let mut sevs = Vec::new();
+            for sdir in subdirs(&cdir)? {
+                let Ok(s) = file_name(&sdir).parse::<u8>() else { continue };
+                if !(1..=5).contains(&s) {
+                    return Err(Error::format(&sdir, "severity folders must be named 1 to 5"));
+                }
+                let wnids: Vec<String> = subdirs(&sdir)?.iter().map(|p| file_name(p)).collect();
+                match &classes {
+                    None => classes = Some(wnids),
+                    Some(known) => {
+                        if let Some(extra) = wnids.iter().find(|w| !known.contains(w)) {
+                            return Err(Error::format(
+                                sdir.join(extra),
+                                "class folder missing from the first severity folder read (class lists must agree)",
+                            ));
+                        }
+                    }
+                }
+                sevs.push(s);
+            }
+            if !sevs.is_empty() {
+                sevs.sort_unstable();
+                corruptions.insert(file_name(&cdir), sevs);
+            }
+        }
+        let classes = classes.filter(|c| !c.is_empty()).ok_or_else(|| Error::Missing {
+            path: dir.to_path_buf(),
+            what: "ImageNet-C folders <corruption>/<severity>/<wnid>/",
+        })?;
+        if classes.len() > 256 {
+            return Err(Error::TooLarge {
+                method: "ImageNet-C reader",
+                problem: format!(
+                    "{} classes; ImageSet stores labels in one byte (at most 256 classes), so the full 1000-class \
+                     ImageNet-C needs wider labels",
+                    classes.len()
+                ),
+            });
+        }
+        Ok(ImagenetC { dir: dir.to_path_buf(), classes, corruptions })
+    }
+
+    /// The image files of one corruption and severity with their labels, sorted by class then name.
+    pub fn files(&self, corruption: &str, severity: u8) -> Result<Vec<(PathBuf, u8)>> {
+        let sdir = self.dir.join(corruption).join(severity.to_string());
+        let mut out = Vec::new();
+        for wdir in subdirs(&sdir)? {
+            let wnid = file_name(&wdir);
+            let label = self
+                .classes
+                .iter()
+                .position(|c| *c == wnid)
+                .ok_or_else(|| Error::format(&wdir, "class folder not in the class list"))?
+                as u8;
+            let mut names: Vec<PathBuf> = std::fs::read_dir(&wdir)
+                .map_err(|e| Error::io("listing", &wdir, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e == *x)))
+                .collect();
+            names.sort();
+            out.extend(names.into_iter().map(|p| (p, label)));
+        }
+        Ok(out)
+    }
+
+    /// Decodes images (in parallel) into one set; all must have the same size. Gray files become RGB.
+    pub fn decode(files: &[(PathBuf, u8)]) -> Result<ImageSet> {
+        let decoded: Vec<(usize, usize, Vec<u8>)> = files
+            .par_iter()
+            .map(|(path, _)| {
+                let bytes = fsio::read(path)?;
+                let img = image::load_from_memory(&bytes)
+                    .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
+                    .to_rgb8();
+                let (w, h) = img.dimensions();
+                Ok((h as usize, w as usize, img.into_raw()))
+            })
+            .collect::<Result<_>>()?;
+        let Some(&(h, w, _)) = decoded.first() else {
+            return ImageSet::new(1, 1, 3, Vec::new(), Vec::new());
+        };
+        let mut pixels = Vec::with_capacity(decoded.len() * h * w * 3);
+        for ((dh, dw, px), (path, _)) in decoded.iter().zip(files) {
+            if (*dh, *dw) != (h, w) {
+                return Err(Error::format(
+                    path,
+                    format!("image is {dw}x{dh}, others are {w}x{h} (ImageNet-C images are 224x224)"),
+                ));
+            }
+            pixels.extend_from_slice(px);
+        }
+        ImageSet::new(h, w, 3, pixels, files.iter().map(|f| f.1).collect())
+    }
+}
+
+/// Whatever layout a directory holds.
+#[derive(Clone, Debug)]
+pub enum Layout {
+    /// CIFAR-10-C.
+    CifarC(CifarC),
+    /// MNIST-C.
+    MnistC(MnistC),
+    /// ImageNet-C.
+    ImagenetC(ImagenetC),
+}
+
+/// Recognises the layout of `dir`: `labels.npy` means CIFAR-10-C, folders with `test_images.npy` MNIST-C, and
+/// `<corruption>/<1-5>/` folders ImageNet-C.
+pub fn open(dir: &Path) -> Result<Layout> {
+    if !dir.is_dir() {
+        return Err(Error::Missing { path: dir.to_path_buf(), what: "corrupted-set directory" });
+    }
+    if dir.join(LABELS).is_file() {
+        return CifarC::open(dir).map(Layout::CifarC);
+    }
+    let subs = subdirs(dir)?;
+    if subs.iter().any(|s| s.join("test_images.npy").is_file()) {
+        return MnistC::open(dir).map(Layout::MnistC);
+    }
+    if subs.iter().any(|s| (1..=5).any(|k| s.join(k.to_string()).is_dir())) {
+        return ImagenetC::open(dir).map(Layout::ImagenetC);
+    }
+    Err(Error::format(
+        dir,
+        "not a CIFAR-10-C (labels.npy), MNIST-C (<corruption>/test_images.npy) or ImageNet-C (<corruption>/<1-5>/<wnid>/) directory",
+    ))
+}
+
+/// Writes a corrupted set in the CIFAR-10-C or MNIST-C layout, one corruption at a time, then the labels and
+/// the manifest. Each file is streamed to a temporary and renamed only when complete.
+#[derive(Debug)]
+pub struct SetWriter {
+    dir: PathBuf,
+    manifest: Manifest,
+    labels: Vec<u8>,
+}
+
+impl SetWriter {
+    /// Prepares `dir` (created if needed) for a set described by `manifest` (its `files` and `corruptions` are
+    /// filled in as corruptions are written) with these clean labels.
+    pub fn create(dir: &Path, mut manifest: Manifest, labels: Vec<u8>) -> Result<SetWriter> {
+        if manifest.layout == LayoutKind::ImagenetC {
+            return Err(Error::config("layout", "lcr-verify writes the CIFAR-10-C and MNIST-C layouts only"));
+        }
+        if labels.len() != manifest.images {
+            return Err(Error::config(
+                "labels",
+                format!("{} labels for {} images", labels.len(), manifest.images),
+            ));
+        }
+        fsio::ensure_dir(dir)?;
+        manifest.files.clear();
+        manifest.corruptions.clear();
+        Ok(SetWriter { dir: dir.to_path_buf(), manifest, labels })
+    }
+
+    fn image_shape(&self, rows: usize) -> Vec<usize> {
+        vec![rows, self.manifest.height, self.manifest.width, self.manifest.channels]
+    }
+
+    /// Writes one corruption. `fill(severity, sink)` must pass the `N` images of that severity to `sink`, in
+    /// order, in as many pieces as it likes.
+    pub fn write_corruption(
+        &mut self,
+        name: &str,
+        severities: &[u8],
+        mut fill: impl FnMut(u8, &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        let n = self.manifest.images;
+        let (rel, shape) = match self.manifest.layout {
+            LayoutKind::CifarC => (format!("{name}.npy"), self.image_shape(n * severities.len())),
+            _ => {
+                if severities.len() != 1 {
+                    return Err(Error::config(
+                        "severities",
+                        "the MNIST-C layout holds one severity per corruption",
+                    ));
+                }
+                fsio::ensure_dir(&self.dir.join(name))?;
+                (format!("{name}/test_images.npy"), self.image_shape(n))
+            }
+        };
+        let first = self.manifest.corruptions.values().next();
+        if self.manifest.layout == LayoutKind::CifarC && first.is_some_and(|f| f != severities) {
+            return Err(Error::config(
+                "severities",
+                "every file of a CIFAR-10-C set stacks the same severities",
+            ));
+        }
+        let mut writer = NpyWriter::create(&self.dir.join(&rel), &shape)?;
+        for &s in severities {
+            fill(s, &mut |bytes| writer.write(bytes))?;
+        }
+        let digest = writer.finish()?;
+        self.manifest.files.insert(rel, digest);
+        if self.manifest.layout == LayoutKind::MnistC {
+            let rel = format!("{name}/test_labels.npy");
+            let bytes = npy::to_bytes_u8(&[n], &self.labels);
+            fsio::write_atomic(&self.dir.join(&rel), &bytes)?;
+            self.manifest.files.insert(rel, fsio::sha256_hex(&bytes));
+        }
+        self.manifest.corruptions.insert(name.to_string(), severities.to_vec());
+        Ok(())
+    }
+
+    /// Writes the labels (CIFAR-10-C: repeated once per stacked severity) and the manifest.
+    pub fn finish(mut self) -> Result<Manifest> {
+        if self.manifest.layout == LayoutKind::CifarC {
+            let s = self.manifest.corruptions.values().next().map_or(0, Vec::len);
+            let all: Vec<u8> = (0..s).flat_map(|_| self.labels.iter().copied()).collect();
+            let bytes = npy::to_bytes_u8(&[all.len()], &all);
+            fsio::write_atomic(&self.dir.join(LABELS), &bytes)?;
+            self.manifest.files.insert(LABELS.to_string(), fsio::sha256_hex(&bytes));
+        }
+        fsio::write_json_atomic(&self.dir.join(MANIFEST), &self.manifest)?;
+        Ok(self.manifest)
+    }
+}

@@ -1,0 +1,313 @@
+//! Common corruptions: ImageNet-C / CIFAR-10-C (Hendrycks & Dietterich, ICLR 2019) and MNIST-C (Mu & Gilmer,
+//! 2019), natively, for gray and colour images of any size; readers and writers for the benchmark file layouts;
+//! a preview grid.
+//!
+//! ```text
+//! ImageSet (u8) --Image::from_u8--> Image (f32, [0,1]) --Prepared::apply(rng)--> Image --to_u8 (truncate)--> u8
+//! ```
+//!
+//! - **Which corruption, how strong**: [`Corruption`] (reference names), a severity 1–5, and an explicit
+//!   parameter [`Table`]; every table is in [`params`]. A [`Suite`] bundles a table, a corruption list and the
+//!   severities.
+//! - **Seeded**: image `i` of a set corrupted with `(seed, corruption)` draws from its own `ChaCha8Rng` seeded
+//!   by [`image_seed`], so results do not depend on threads, chunking or order. The severity is deliberately
+//!   left out of the seed (common random numbers): an image gets the same random draws (noise field, angle,
+//!   frost crop, …) at every severity, so its severity curve reflects the parameters, not a new dice roll.
+//! - **Faithful**: each family file documents its recipe and where it departs from the reference (motion blur
+//!   keeps the weight of taps leaving the image; JPEG emulates PIL's 4:2:0 chroma).
+//!
+//! ```
+//! use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table};
+//! let clean = Image::from_u8(32, 32, 1, &[128u8; 32 * 32]).unwrap();
+//! let c = Corruptor::new(Table::Cifar);
+//! let noisy = c.apply_seeded(Corruption::GaussianNoise, 3, &clean, 7, 0).unwrap();
+//! assert_eq!(noisy, c.apply_seeded(Corruption::GaussianNoise, 3, &clean, 7, 0).unwrap());
+//! ```
+
+mod blur;
+mod color;
+mod digital;
+pub mod edges;
+pub mod filter;
+pub mod folder;
+mod frost;
+mod image;
+mod kinds;
+pub mod layout;
+mod mnist_c;
+mod noise;
+pub mod npy;
+pub mod params;
+pub mod preview;
+pub mod resample;
+mod spatter;
+mod weather;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+pub use self::blur::{disk_kernel, motion_kernel};
+pub use self::color::{hsv_to_rgb, rgb_to_hsv};
+pub use self::frost::{FROST_FILES, FrostBank, default_frost_dir};
+pub use self::image::{Image, LUMA, TRUNCATION_GUARD, quantize};
+pub use self::kinds::{
+    Corruption, Suite, Table, mnist_c_severity, parse_corruption_list, parse_severity_list,
+};
+pub use self::params::Params;
+pub use self::weather::plasma_fractal;
+
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+
+/// The seed of image `index` under `(seed, corruption)`: SplitMix64 steps over the three values (the corruption
+/// enters by a hash of its name, so adding corruptions never changes existing streams). The severity is not an
+/// input: see the module docs (common random numbers).
+pub fn image_seed(seed: u64, corruption: Corruption, index: u64) -> u64 {
+    let name_hash = corruption
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let mut s = splitmix(seed ^ 0x6c63_722d_7665_7269);
+    s = splitmix(s ^ name_hash);
+    splitmix(s ^ index)
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The random generator of image `index` (see [`image_seed`]).
+pub fn image_rng(seed: u64, corruption: Corruption, index: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(image_seed(seed, corruption, index))
+}
+
+/// Applies corruptions with one parameter [`Table`]; loads the frost photographs on first use.
+#[derive(Debug)]
+pub struct Corruptor {
+    table: Table,
+    frost_dir: PathBuf,
+    frost: OnceLock<Arc<FrostBank>>,
+}
+
+/// One corruption at one severity, ready for images of one size.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Which corruption.
+    pub corruption: Corruption,
+    /// Its severity.
+    pub severity: u8,
+    /// The table row.
+    pub params: Params,
+    frost: Option<Arc<Vec<Image>>>,
+    shot: Option<Arc<noise::ShotTable>>,
+}
+
+impl Corruptor {
+    /// A corruptor for `table`, reading frost photographs from [`default_frost_dir`].
+    pub fn new(table: Table) -> Self {
+        Corruptor::with_frost_dir(table, default_frost_dir())
+    }
+
+    /// A corruptor reading the frost photographs from `dir`.
+    pub fn with_frost_dir(table: Table, dir: impl Into<PathBuf>) -> Self {
+        Corruptor { table, frost_dir: dir.into(), frost: OnceLock::new() }
+    }
+
+    /// The parameter table in use.
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    fn frost_bank(&self) -> Result<Arc<FrostBank>> {
+        if let Some(b) = self.frost.get() {
+            return Ok(b.clone());
+        }
+        let bank = Arc::new(FrostBank::load(&self.frost_dir)?);
+        Ok(self.frost.get_or_init(|| bank).clone())
+    }
+
+    /// Looks up the parameters and loads what `corruption` needs for `height × width` images.
+    pub fn prepare(
+        &self,
+        corruption: Corruption,
+        severity: u8,
+        height: usize,
+        width: usize,
+    ) -> Result<Prepared> {
+        let params = params::lookup(corruption, self.table, severity)?;
+        let frost = match &params {
+            Params::Frost { frost_scale, .. } => {
+                Some(self.frost_bank()?.prepared(height, width, *frost_scale))
+            }
+            _ => None,
+        };
+        let shot = match &params {
+            Params::ShotNoise { lambda } => Some(Arc::new(noise::ShotTable::new(*lambda))),
+            _ => None,
+        };
+        Ok(Prepared { corruption, severity, params, frost, shot })
+    }
+
+    /// Corrupts one float image with an explicit generator.
+    pub fn apply(
+        &self,
+        corruption: Corruption,
+        severity: u8,
+        img: &Image,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Image> {
+        Ok(self.prepare(corruption, severity, img.height, img.width)?.apply(img, rng))
+    }
+
+    /// Corrupts one float image as image `index` of a set corrupted with `seed`.
+    pub fn apply_seeded(
+        &self,
+        corruption: Corruption,
+        severity: u8,
+        img: &Image,
+        seed: u64,
+        index: u64,
+    ) -> Result<Image> {
+        self.apply(corruption, severity, img, &mut image_rng(seed, corruption, index))
+    }
+
+    /// Corrupts every image of `set` in parallel; image `i` is treated as image `first_index + i` of the whole
+    /// set for seeding. `on_image` is called once per finished image (for progress bars).
+    pub fn corrupt_set(
+        &self,
+        set: &ImageSet,
+        corruption: Corruption,
+        severity: u8,
+        seed: u64,
+        first_index: usize,
+        on_image: &(dyn Fn() + Sync),
+    ) -> Result<ImageSet> {
+        let prepared = self.prepare(corruption, severity, set.height, set.width)?;
+        let pixels = prepared.apply_bytes(set, seed, first_index, on_image)?;
+        ImageSet::new(set.height, set.width, set.channels, pixels, set.labels.clone())
+    }
+}
+
+impl Prepared {
+    /// Corrupts one float image (the parameters are already checked, so this cannot fail).
+    pub fn apply(&self, img: &Image, rng: &mut ChaCha8Rng) -> Image {
+        match &self.params {
+            Params::GaussianNoise { sigma } => noise::gaussian(img, *sigma, rng),
+            Params::ShotNoise { .. } => {
+                noise::shot(img, self.shot.as_ref().expect("prepare builds the table"), rng)
+            }
+            Params::ImpulseNoise { amount } => noise::impulse(img, *amount, rng),
+            Params::SpeckleNoise { sigma } => noise::speckle(img, *sigma, rng),
+            Params::GaussianBlur { sigma } => blur::gaussian(img, *sigma),
+            Params::DefocusBlur { radius, alias } => blur::defocus(img, *radius, *alias),
+            Params::GlassBlur { sigma, delta, iterations, swap_probability, swap } => {
+                blur::glass(img, *sigma, *delta, *iterations, *swap_probability, *swap, rng)
+            }
+            Params::MotionBlur { radius, sigma } => blur::motion(img, *radius, *sigma, rng),
+            Params::ZoomBlur { zooms } => blur::zoom(img, zooms),
+            Params::Snow { mean, std, zoom, threshold, radius, sigma, blend } => {
+                let p = weather::SnowParams {
+                    mean: *mean,
+                    std: *std,
+                    zoom: *zoom,
+                    threshold: *threshold,
+                    radius: *radius,
+                    sigma: *sigma,
+                    blend: *blend,
+                };
+                weather::snow(img, &p, rng)
+            }
+            Params::Frost { image_weight, frost_weight, .. } => {
+                let photos = self.frost.as_ref().expect("prepare loads the frost photographs");
+                weather::frost(img, *image_weight, *frost_weight, photos, rng)
+            }
+            Params::Fog { strength, decay, map_size } => weather::fog(img, *strength, *decay, *map_size, rng),
+            Params::Brightness { shift } => weather::brightness(img, *shift),
+            Params::Contrast { factor } => digital::contrast(img, *factor),
+            Params::ElasticTransform { alpha, sigma, affine, border } => {
+                digital::elastic(img, *alpha, *sigma, *affine, *border, rng)
+            }
+            Params::Pixelate { factor } => digital::pixelate(img, *factor),
+            Params::JpegCompression { quality } => digital::jpeg(img, *quality),
+            Params::Spatter { mean, std, blur, threshold, intensity, mud, gray_mud } => {
+                let p = spatter::SpatterParams {
+                    mean: *mean,
+                    std: *std,
+                    blur: *blur,
+                    threshold: *threshold,
+                    intensity: *intensity,
+                    mud: *mud,
+                    gray_mud: *gray_mud,
+                };
+                spatter::spatter(img, &p, rng)
+            }
+            Params::Saturate { scale, shift } => digital::saturate(img, *scale, *shift),
+            Params::Shear { shear } => mnist_c::shear(img, *shear, rng),
+            Params::Scale { zoom } => mnist_c::scale(img, *zoom),
+            Params::Rotate { angle } => mnist_c::rotate(img, *angle, rng),
+            Params::Translate { shift } => mnist_c::translate(img, *shift, rng),
+            Params::Stripe => mnist_c::stripe(img),
+            Params::DottedLine => mnist_c::dotted_line(img, rng),
+            Params::Zigzag => mnist_c::zigzag(img, rng),
+            Params::CannyEdges => mnist_c::canny_edges(img),
+        }
+    }
+
+    /// Corrupts one 8-bit image (HWC) as image `index` of a set corrupted with `seed`, returning 8-bit pixels
+    /// truncated as the reference saver does.
+    pub fn apply_u8(
+        &self,
+        h: usize,
+        w: usize,
+        c: usize,
+        pixels: &[u8],
+        seed: u64,
+        index: u64,
+    ) -> Result<Vec<u8>> {
+        if pixels.len() != h * w * c {
+            return Err(Error::Shape {
+                context: "image".into(),
+                expected: vec![h, w, c],
+                found: vec![pixels.len()],
+            });
+        }
+        // Byte-native corruptions skip the float round trip (which is exact for them anyway).
+        match self.params {
+            Params::Pixelate { factor } => return Ok(digital::pixelate_u8(pixels, h, w, c, factor)),
+            Params::JpegCompression { quality } => return Ok(digital::jpeg_u8(pixels, h, w, c, quality)),
+            _ => {}
+        }
+        let img = Image::from_u8(h, w, c, pixels)?;
+        let mut rng = image_rng(seed, self.corruption, index);
+        Ok(self.apply(&img, &mut rng).to_u8())
+    }
+
+    /// Corrupts every image of `set` in parallel (see [`Corruptor::corrupt_set`]); returns the pixels.
+    pub fn apply_bytes(
+        &self,
+        set: &ImageSet,
+        seed: u64,
+        first_index: usize,
+        on_image: &(dyn Fn() + Sync),
+    ) -> Result<Vec<u8>> {
+        let len = set.image_len();
+        let mut out = vec![0u8; set.pixels.len()];
+        out.par_chunks_mut(len).zip(set.pixels.par_chunks(len)).enumerate().try_for_each(
+            |(i, (dst, src))| {
+                let bytes =
+                    self.apply_u8(set.height, set.width, set.channels, src, seed, (first_index + i) as u64)?;
+                dst.copy_from_slice(&bytes);
+                on_image();
+                Ok::<(), Error>(())
+            },
+        )?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,395 @@
+//! Resampling: bilinear sampling with a border mode, SciPy's order-1 `zoom`, OpenCV's `INTER_LINEAR` resize,
+//! PIL's resampling filters (box and bilinear, with their 8-bit rounding) and general inverse-mapped warps.
+
+use super::filter::Border;
+use super::image::{Image, floor_i};
+
+/// Bilinear interpolation of a plane at real coordinates `(y, x)` (pixel centres at integers), reading outside
+/// the plane through `border` — the same as interpolating the border-extended signal.
+#[inline]
+pub fn bilinear(src: &[f32], h: usize, w: usize, y: f32, x: f32, border: Border) -> f32 {
+    let (y0, x0) = (floor_i(y), floor_i(x));
+    let (fy, fx) = (y - y0 as f32, x - x0 as f32);
+    if y0 >= 0 && x0 >= 0 && (y0 as usize) + 1 < h && (x0 as usize) + 1 < w {
+        let i = y0 as usize * w + x0 as usize;
+        let top = src[i] + (src[i + 1] - src[i]) * fx;
+        let bottom = src[i + w] + (src[i + w + 1] - src[i + w]) * fx;
+        return top + (bottom - top) * fy;
+    }
+    let get = |yy: isize, xx: isize| -> f32 {
+        match (border.index(yy, h), border.index(xx, w)) {
+            (Some(a), Some(b)) => src[a * w + b],
+            _ => 0.0,
+        }
+    };
+    let top = get(y0, x0) * (1.0 - fx) + get(y0, x0 + 1) * fx;
+    let bottom = get(y0 + 1, x0) * (1.0 - fx) + get(y0 + 1, x0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Linear interpolation weights along one axis for SciPy's `zoom(order=1)` from `n_in` to `n_out` samples:
+/// output `i` reads input coordinate `i · (n_in − 1)/(n_out − 1)`.
+fn scipy_axis(n_in: usize, n_out: usize) -> Vec<(usize, usize, f32)> {
+    let scale = if n_out > 1 { (n_in as f64 - 1.0) / (n_out as f64 - 1.0) } else { 0.0 };
+    (0..n_out)
+        .map(|i| {
+            let c = i as f64 * scale;
+            let i0 = (c.floor() as usize).min(n_in - 1);
+            let i1 = (i0 + 1).min(n_in - 1);
+            (i0, i1, (c - i0 as f64) as f32)
+        })
+        .collect()
+}
+
+/// SciPy's `ndimage.zoom(plane, …, order=1)` to an `out_h × out_w` grid (corner-aligned linear interpolation).
+pub fn scipy_zoom_plane(src: &[f32], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<f32> {
+    let ys = scipy_axis(h, out_h);
+    let xs = scipy_axis(w, out_w);
+    let mut out = Vec::with_capacity(out_h * out_w);
+    for &(y0, y1, fy) in &ys {
+        let (r0, r1) = (&src[y0 * w..(y0 + 1) * w], &src[y1 * w..(y1 + 1) * w]);
+        for &(x0, x1, fx) in &xs {
+            let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+            let bottom = r1[x0] + (r1[x1] - r1[x0]) * fx;
+            out.push(top + (bottom - top) * fy);
+        }
+    }
+    out
+}
+
+/// The reference `clipped_zoom`: take the centred `⌈h/z⌉ × ⌈w/z⌉` crop, zoom it by `z` with
+/// [`scipy_zoom_plane`] (output size `round(z · crop)`), and trim the centre back to `h × w`.
+pub fn clipped_zoom_plane(src: &[f32], h: usize, w: usize, z: f64) -> Vec<f32> {
+    let ch = ((h as f64 / z).ceil() as usize).clamp(1, h);
+    let cw = ((w as f64 / z).ceil() as usize).clamp(1, w);
+    let (top, left) = ((h - ch) / 2, (w - cw) / 2);
+    let mut crop = Vec::with_capacity(ch * cw);
+    for y in top..top + ch {
+        crop.extend_from_slice(&src[y * w + left..y * w + left + cw]);
+    }
+    let (zh, zw) = (round_half_even(ch as f64 * z).max(h), round_half_even(cw as f64 * z).max(w));
+    let zoomed = scipy_zoom_plane(&crop, ch, cw, zh, zw);
+    let (ty, tx) = ((zh - h) / 2, (zw - w) / 2);
+    let mut out = Vec::with_capacity(h * w);
+    for y in ty..ty + h {
+        out.extend_from_slice(&zoomed[y * zw + tx..y * zw + tx + w]);
+    }
+    out
+}
+
+/// The axis map of [`clipped_zoom_plane`] folded into one table: for each of the `n` output positions, the two
+/// source indices (in the uncropped image) and the weight of the second.
+pub fn clipped_zoom_axis(n: usize, z: f64) -> Vec<(usize, usize, f32)> {
+    let crop = ((n as f64 / z).ceil() as usize).clamp(1, n);
+    let start = (n - crop) / 2;
+    let zoomed = round_half_even(crop as f64 * z).max(n);
+    let trim = (zoomed - n) / 2;
+    scipy_axis(crop, zoomed)[trim..trim + n].iter().map(|&(a, b, f)| (start + a, start + b, f)).collect()
+}
+
+/// Python's `round` (ties to even), as SciPy uses for zoom output shapes.
+fn round_half_even(v: f64) -> usize {
+    let r = v.round();
+    let r = if (v - v.trunc()).abs() == 0.5 && (r as i64) % 2 != 0 { r - v.signum() } else { r };
+    r.max(0.0) as usize
+}
+
+/// [`clipped_zoom_plane`] on every channel.
+pub fn clipped_zoom(img: &Image, z: f64) -> Image {
+    img.map_planes(|p| clipped_zoom_plane(p, img.height, img.width, z))
+}
+
+/// OpenCV's `resize(…, INTER_LINEAR)`: half-pixel-centred bilinear, edge replicated, no antialiasing.
+pub fn cv_resize_linear(img: &Image, out_h: usize, out_w: usize) -> Image {
+    let axis = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
+        let scale = n_in as f64 / n_out as f64;
+        (0..n_out)
+            .map(|i| {
+                let c = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (c.floor() as usize).min(n_in - 1);
+                let i1 = (i0 + 1).min(n_in - 1);
+                (i0, i1, (c - i0 as f64) as f32)
+            })
+            .collect()
+    };
+    let (ys, xs) = (axis(img.height, out_h), axis(img.width, out_w));
+    let mut out = Image::zeros(out_h, out_w, img.channels);
+    let (w, c) = (img.width, img.channels);
+    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
+        for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
+            for ch in 0..c {
+                let g = |y: usize, x: usize| img.data[(y * w + x) * c + ch];
+                let top = g(y0, x0) + (g(y0, x1) - g(y0, x0)) * fx;
+                let bottom = g(y1, x0) + (g(y1, x1) - g(y1, x0)) * fx;
+                out.data[(oy * out_w + ox) * c + ch] = top + (bottom - top) * fy;
+            }
+        }
+    }
+    out
+}
+
+/// PIL's resampling filters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PilFilter {
+    /// `Image.BOX`: each output pixel averages the input pixels whose centres fall in its footprint.
+    Box,
+    /// `Image.BILINEAR`: a triangle filter widened by the scale when shrinking (antialiased).
+    Bilinear,
+}
+
+/// Fixed-point bits of PIL's resampling coefficients (`PRECISION_BITS = 32 − 8 − 2`).
+const PIL_PRECISION_BITS: u32 = 22;
+
+/// PIL's per-axis coefficients (`precompute_coeffs` in `Resample.c`): for output `i`, the first input index
+/// and the normalised weights, converted to PIL's fixed point (`⌊k · 2²² + ½⌋`, sign-symmetric).
+fn pil_coeffs(n_in: usize, n_out: usize, filter: PilFilter) -> Vec<(usize, Vec<i32>)> {
+    let scale = n_in as f64 / n_out as f64;
+    let filterscale = scale.max(1.0);
+    let (support, f): (f64, fn(f64) -> f64) = match filter {
+        PilFilter::Box => (0.5, |x| if x > -0.5 && x <= 0.5 { 1.0 } else { 0.0 }),
+        PilFilter::Bilinear => (1.0, |x: f64| (1.0 - x.abs()).max(0.0)),
+    };
+    let support = support * filterscale;
+    let one = f64::from(1u32 << PIL_PRECISION_BITS);
+    (0..n_out)
+        .map(|i| {
+            let center = (i as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5).floor().max(0.0)) as usize;
+            let xmax = ((center + support + 0.5).floor() as usize).min(n_in);
+            let mut k: Vec<f64> = (xmin..xmax).map(|x| f((x as f64 - center + 0.5) / filterscale)).collect();
+            let sum: f64 = k.iter().sum();
+            if sum != 0.0 {
+                k.iter_mut().for_each(|v| *v /= sum);
+            }
+            let fixed = k.iter().map(|&v| (v * one + if v < 0.0 { -0.5 } else { 0.5 }) as i32).collect();
+            (xmin, fixed)
+        })
+        .collect()
+}
+
+/// PIL's `Image.resize((out_w, out_h), filter)` on 8-bit HWC pixels, in PIL's integer arithmetic: horizontal
+/// pass, rounding to 8 bits, then vertical pass, rounding again.
+pub fn pil_resize(
+    px: &[u8],
+    h: usize,
+    w: usize,
+    c: usize,
+    out_h: usize,
+    out_w: usize,
+    filter: PilFilter,
+) -> Vec<u8> {
+    let horizontal = if out_w != w { pil_pass_rows(px, h, w, c, out_w, filter) } else { px.to_vec() };
+    if out_h == h {
+        return horizontal;
+    }
+    pil_pass_cols(&horizontal, h, out_w * c, out_h, filter)
+}
+
+/// PIL's `clip8`: the accumulator (which starts at ½ in fixed point) shifted down and clamped to a byte.
+#[inline]
+fn clip8(acc: i32) -> u8 {
+    (acc >> PIL_PRECISION_BITS).clamp(0, 255) as u8
+}
+
+fn pil_pass_rows(px: &[u8], h: usize, w: usize, c: usize, out_w: usize, filter: PilFilter) -> Vec<u8> {
+    let coeffs = pil_coeffs(w, out_w, filter);
+    let half = 1i32 << (PIL_PRECISION_BITS - 1);
+    let mut out = vec![0u8; h * out_w * c];
+    for (row, orow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(out_w * c)) {
+        for ((x0, k), dst) in coeffs.iter().zip(orow.chunks_exact_mut(c)) {
+            if k.len() == 1 && k[0] == 1 << PIL_PRECISION_BITS {
+                // A single full-weight tap (box upscaling): the pixel itself.
+                dst.copy_from_slice(&row[x0 * c..(x0 + 1) * c]);
+                continue;
+            }
+            let src = &row[x0 * c..(x0 + k.len()) * c];
+            let mut acc = [half; 4];
+            for (kv, p) in k.iter().zip(src.chunks_exact(c)) {
+                for (a, &v) in acc.iter_mut().zip(p) {
+                    *a += kv * i32::from(v);
+                }
+            }
+            for (d, a) in dst.iter_mut().zip(acc) {
+                *d = clip8(a);
+            }
+        }
+    }
+    out
+}
+
+fn pil_pass_cols(px: &[u8], h: usize, row_len: usize, out_h: usize, filter: PilFilter) -> Vec<u8> {
+    let coeffs = pil_coeffs(h, out_h, filter);
+    let half = 1i32 << (PIL_PRECISION_BITS - 1);
+    let mut out = vec![0u8; out_h * row_len];
+    let mut acc = vec![0i32; row_len];
+    for ((y0, k), orow) in coeffs.iter().zip(out.chunks_exact_mut(row_len)) {
+        if k.len() == 1 && k[0] == 1 << PIL_PRECISION_BITS {
+            orow.copy_from_slice(&px[y0 * row_len..(y0 + 1) * row_len]);
+            continue;
+        }
+        acc.iter_mut().for_each(|a| *a = half);
+        for (j, &kv) in k.iter().enumerate() {
+            let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
+            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * i32::from(v));
+        }
+        orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = clip8(a));
+    }
+    out
+}
+
+/// A 2×3 affine map `(x, y) ↦ (a·x + b·y + c, d·x + e·y + f)`, in pixel coordinates (x = column).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine(pub [f64; 6]);
+
+impl Affine {
+    /// Applies the map to `(x, y)`.
+    pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
+        let m = &self.0;
+        (m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5])
+    }
+
+    /// The inverse map, or `None` when the linear part is singular.
+    pub fn inverse(&self) -> Option<Affine> {
+        let m = &self.0;
+        let det = m[0] * m[4] - m[1] * m[3];
+        if det.abs() < 1e-12 {
+            return None;
+        }
+        let (a, b, d, e) = (m[4] / det, -m[1] / det, -m[3] / det, m[0] / det);
+        Some(Affine([a, b, -(a * m[2] + b * m[5]), d, e, -(d * m[2] + e * m[5])]))
+    }
+
+    /// The map sending the three points `src` onto `dst` (OpenCV's `getAffineTransform`), or `None` when the
+    /// source points are collinear.
+    pub fn from_points(src: [(f64, f64); 3], dst: [(f64, f64); 3]) -> Option<Affine> {
+        // Solve [x y 1] · [a d; b e; c f] = [x' y'] for the three points (Cramer's rule).
+        let det3 = |m: [[f64; 3]; 3]| {
+            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+                - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+        };
+        let base = [[src[0].0, src[0].1, 1.0], [src[1].0, src[1].1, 1.0], [src[2].0, src[2].1, 1.0]];
+        let d = det3(base);
+        if d.abs() < 1e-12 {
+            return None;
+        }
+        let solve = |rhs: [f64; 3]| -> [f64; 3] {
+            let mut out = [0.0; 3];
+            for (k, o) in out.iter_mut().enumerate() {
+                let mut m = base;
+                for r in 0..3 {
+                    m[r][k] = rhs[r];
+                }
+                *o = det3(m) / d;
+            }
+            out
+        };
+        let xs = solve([dst[0].0, dst[1].0, dst[2].0]);
+        let ys = solve([dst[0].1, dst[1].1, dst[2].1]);
+        Some(Affine([xs[0], xs[1], xs[2], ys[0], ys[1], ys[2]]))
+    }
+}
+
+/// Samples every channel of `img` bilinearly at `(y, x)` into `out` (length `channels`), reading outside
+/// through `border`.
+#[inline]
+pub fn bilinear_pixel(img: &Image, y: f32, x: f32, border: Border, out: &mut [f32]) {
+    let (h, w, c) = (img.height, img.width, img.channels);
+    let (y0, x0) = (floor_i(y), floor_i(x));
+    let (fy, fx) = (y - y0 as f32, x - x0 as f32);
+    let weights = [(1.0 - fy) * (1.0 - fx), (1.0 - fy) * fx, fy * (1.0 - fx), fy * fx];
+    out.iter_mut().for_each(|o| *o = 0.0);
+    if y0 >= 0 && x0 >= 0 && (y0 as usize) + 1 < h && (x0 as usize) + 1 < w {
+        let i = (y0 as usize * w + x0 as usize) * c;
+        let starts = [i, i + c, i + w * c, i + w * c + c];
+        for (wt, s) in weights.iter().zip(starts) {
+            for (o, v) in out.iter_mut().zip(&img.data[s..s + c]) {
+                *o += wt * v;
+            }
+        }
+        return;
+    }
+    let corners = [(y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1)];
+    for (wt, (yy, xx)) in weights.iter().zip(corners) {
+        if let (Some(a), Some(b)) = (border.index(yy, h), border.index(xx, w)) {
+            let s = (a * w + b) * c;
+            for (o, v) in out.iter_mut().zip(&img.data[s..s + c]) {
+                *o += wt * v;
+            }
+        }
+    }
+}
+
+/// Resamples `img`: output pixel `(x, y)` takes the bilinear value of the input at `at(x, y)` (as `(x, y)`).
+pub fn remap(img: &Image, border: Border, mut at: impl FnMut(usize, usize) -> (f32, f32)) -> Image {
+    let (h, w, c) = (img.height, img.width, img.channels);
+    let mut out = Image::zeros(h, w, c);
+    for y in 0..h {
+        for (x, px) in out.data[y * w * c..(y + 1) * w * c].chunks_exact_mut(c).enumerate() {
+            let (sx, sy) = at(x, y);
+            bilinear_pixel(img, sy, sx, border, px);
+        }
+    }
+    out
+}
+
+/// Warps every channel: output pixel `(x, y)` takes the bilinear value of the input at `inverse(x, y)`.
+pub fn warp(img: &Image, inverse: &Affine, border: Border) -> Image {
+    remap(img, border, |x, y| {
+        let (sx, sy) = inverse.apply(x as f64, y as f64);
+        (sx as f32, sy as f32)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scipy_zoom_keeps_corners() {
+        let src: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let out = scipy_zoom_plane(&src, 3, 3, 5, 5);
+        assert_eq!(out[0], 0.0);
+        assert_eq!(out[4], 2.0);
+        assert_eq!(out[24], 8.0);
+        assert_eq!(out[2], 1.0);
+    }
+
+    #[test]
+    fn folded_zoom_axis_matches_crop_zoom_trim() {
+        let src: Vec<f32> = (0..29 * 31).map(|i| ((i * 7919) % 101) as f32).collect();
+        for z in [1.0, 1.06, 1.25, 1.2500000000000002, 1.31] {
+            let plane = clipped_zoom_plane(&src, 29, 31, z);
+            let (ys, xs) = (clipped_zoom_axis(29, z), clipped_zoom_axis(31, z));
+            for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
+                for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+                    let g = |a: usize, b: usize| src[a * 31 + b];
+                    let top = g(y0, x0) + (g(y0, x1) - g(y0, x0)) * fx;
+                    let bottom = g(y1, x0) + (g(y1, x1) - g(y1, x0)) * fx;
+                    assert!((top + (bottom - top) * fy - plane[y * 31 + x]).abs() < 1e-4, "z={z} ({y},{x})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pil_box_halving_averages_blocks() {
+        let px: Vec<u8> = vec![0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150];
+        let out = pil_resize(&px, 4, 4, 1, 2, 2, PilFilter::Box);
+        // Block means: (0+10+40+50)/4 = 25, (20+30+60+70)/4 = 45, ...
+        assert_eq!(out, vec![25, 45, 105, 125]);
+    }
+
+    #[test]
+    fn affine_from_points_inverts() {
+        let src = [(1.0, 2.0), (5.0, 2.0), (1.0, 7.0)];
+        let m = Affine([1.1, 0.2, 3.0, -0.1, 0.9, -2.0]);
+        let dst = src.map(|(x, y)| m.apply(x, y));
+        let fit = Affine::from_points(src, dst).unwrap();
+        for (a, b) in fit.0.iter().zip(m.0) {
+            assert!((a - b).abs() < 1e-9);
+        }
+        let (x, y) = fit.inverse().unwrap().apply(m.apply(3.0, 4.0).0, m.apply(3.0, 4.0).1);
+        assert!((x - 3.0).abs() < 1e-9 && (y - 4.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,276 @@
+//! Robustness evaluation under corruptions: error per corruption and severity, CE / mCE, relative mCE, mPC and
+//! rPC ([`metrics`]), for any model that implements [`Classifier`].
+//!
+//! ```text
+//! Source (generated from a clean set, or a CIFAR-10-C / MNIST-C / ImageNet-C directory)
+//!   --chunks of images (corrupted in parallel)--> Classifier::predict --> ErrorTable --metrics::score--> Report
+//! ```
+//!
+//! Several models (the one under test and a reference) are evaluated on the very same corrupted chunks, so a
+//! CE against a reference model compares like with like.
+
+pub mod metrics;
+mod nearest;
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::metrics::{Baseline, ErrorTable, Scores};
+pub use self::nearest::NearestClassMean;
+pub use self::source::{Generated, OnDisk, Source};
+
+use crate::corrupt::{Corruption, Suite};
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+use crate::fsio;
+
+/// A model that labels images. Implemented by the CLI for a run directory's deployed model; here for tests by
+/// [`NearestClassMean`].
+pub trait Classifier: Sync {
+    /// One predicted class per image of `images` (in order).
+    fn predict(&self, images: &ImageSet) -> Result<Vec<u8>>;
+    /// One line naming the model (recorded in `corruption.json`).
+    fn describe(&self) -> String;
+}
+
+/// One corruption at one severity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Corruption name.
+    pub corruption: String,
+    /// Severity 1–5.
+    pub severity: u8,
+    /// Images in the cell.
+    pub images: usize,
+}
+
+/// How the evaluation runs.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Images per chunk (bounded memory; each chunk is corrupted in parallel, then classified).
+    pub chunk: usize,
+    /// Show a progress bar on standard error.
+    pub progress: bool,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { chunk: 2000, progress: false }
+    }
+}
+
+fn count_errors(model: &dyn Classifier, set: &ImageSet) -> Result<usize> {
+    let predicted = model.predict(set)?;
+    if predicted.len() != set.len() {
+        return Err(Error::Shape {
+            context: format!("predictions of {}", model.describe()),
+            expected: vec![set.len()],
+            found: vec![predicted.len()],
+        });
+    }
+    Ok(predicted.iter().zip(&set.labels).filter(|(p, l)| p != l).count())
+}
+
+/// Evaluates every model on the clean set (if given) and on every cell of `source`, returning one
+/// [`ErrorTable`] per model.
+pub fn evaluate(
+    models: &[&dyn Classifier],
+    source: &dyn Source,
+    clean: Option<&ImageSet>,
+    options: &EvalOptions,
+) -> Result<Vec<ErrorTable>> {
+    let cells = source.cells();
+    let total: usize = cells.iter().map(|c| c.images).sum::<usize>() + clean.map_or(0, ImageSet::len);
+    let bar = if options.progress {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>24} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut tables = vec![ErrorTable::default(); models.len()];
+    let chunk = options.chunk.max(1);
+    if let Some(clean) = clean {
+        bar.set_message("clean");
+        for (t, m) in tables.iter_mut().zip(models) {
+            t.clean = Some(count_errors(*m, clean)? as f64 / clean.len().max(1) as f64);
+        }
+        bar.inc(clean.len() as u64);
+    }
+    for cell in &cells {
+        bar.set_message(format!("{} s{}", cell.corruption, cell.severity));
+        let mut wrong = vec![0usize; models.len()];
+        let mut start = 0;
+        while start < cell.images {
+            let end = (start + chunk).min(cell.images);
+            let set = source.chunk(cell, start..end)?;
+            for (w, m) in wrong.iter_mut().zip(models) {
+                *w += count_errors(*m, &set)?;
+            }
+            bar.inc((end - start) as u64);
+            start = end;
+        }
+        for (t, w) in tables.iter_mut().zip(&wrong) {
+            let e = *w as f64 / cell.images.max(1) as f64;
+            t.errors.entry(cell.corruption.clone()).or_default().insert(cell.severity, e);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(tables)
+}
+
+/// The normalisation used, as recorded in the output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    /// `alexnet`, `reference` or `none`.
+    pub kind: String,
+    /// The reference model's description (for `reference`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// In words.
+    pub note: String,
+}
+
+/// The robustness result of one model on one suite (one entry of `corruption.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuiteReport {
+    /// The suite.
+    pub suite: Suite,
+    /// Where the corrupted images came from.
+    pub source: String,
+    /// The model evaluated.
+    pub model: String,
+    /// Clean top-1 error, if evaluated.
+    pub clean_error: Option<f64>,
+    /// Per-corruption scores.
+    pub corruptions: Vec<metrics::CorruptionScore>,
+    /// Totals over the benchmark corruptions.
+    pub totals: metrics::Totals,
+    /// What CE is normalised by.
+    pub normalisation: Normalisation,
+    /// The reference model's raw errors, when one was named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_errors: Option<ErrorTable>,
+    /// Wall-clock seconds of the evaluation.
+    pub seconds: f64,
+}
+
+/// `corruption.json`: one report per suite evaluated.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CorruptionFile {
+    /// `lcr-verify <version>`.
+    pub generator: String,
+    /// Suite name → report.
+    pub suites: BTreeMap<String, SuiteReport>,
+}
+
+impl CorruptionFile {
+    /// Reads `path` if it exists (a malformed file is an error, never silently replaced).
+    pub fn read(path: &Path) -> Result<CorruptionFile> {
+        if !path.exists() {
+            return Ok(CorruptionFile::default());
+        }
+        let bytes = fsio::read(path)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(path, format!("not a corruption report: {e}")))
+    }
+
+    /// Adds or replaces `report` under its suite and writes the file atomically.
+    pub fn merge_and_write(path: &Path, report: SuiteReport) -> Result<CorruptionFile> {
+        let mut file = CorruptionFile::read(path)?;
+        file.generator = concat!("lcr-verify ", env!("CARGO_PKG_VERSION")).to_string();
+        file.suites.insert(report.suite.as_str().to_string(), report);
+        fsio::write_json_atomic(path, &file)?;
+        Ok(file)
+    }
+}
+
+/// What [`run_suite`] needs.
+pub struct SuiteRun<'a> {
+    /// The model under test.
+    pub model: &'a dyn Classifier,
+    /// An optional reference model for CE normalisation.
+    pub reference: Option<&'a dyn Classifier>,
+    /// The corrupted images.
+    pub source: &'a dyn Source,
+    /// The suite (decides the benchmark corruptions).
+    pub suite: Suite,
+    /// The clean set, for clean error, relative mCE and rPC.
+    pub clean: Option<&'a ImageSet>,
+    /// Normalise by AlexNet's ImageNet-C errors (only meaningful for real ImageNet-C evaluations).
+    pub alexnet: bool,
+    /// Evaluation options.
+    pub options: EvalOptions,
+}
+
+/// Evaluates the model (and the reference) and scores the result.
+pub fn run_suite(run: &SuiteRun<'_>) -> Result<SuiteReport> {
+    let started = Instant::now();
+    let mut models: Vec<&dyn Classifier> = vec![run.model];
+    if let Some(r) = run.reference {
+        models.push(r);
+    }
+    let own_clean = match run.clean {
+        Some(_) => None,
+        None => run.source.clean()?,
+    };
+    let clean = run.clean.or(own_clean.as_ref());
+    let tables = evaluate(&models, run.source, clean, &run.options)?;
+    let benchmark: Vec<&str> = run.suite.benchmark().iter().map(|c| c.as_str()).collect();
+    let (baseline, normalisation) = match (run.reference, run.alexnet) {
+        (Some(r), _) => (
+            Some(Baseline::Reference { name: r.describe(), errors: tables[1].clone() }),
+            Normalisation {
+                kind: "reference".into(),
+                reference: Some(r.describe()),
+                note: "CE = sum over severities of this model's error / the reference model's, on the same corrupted images".into(),
+            },
+        ),
+        (None, true) => (
+            Some(Baseline::AlexNet),
+            Normalisation {
+                kind: "alexnet".into(),
+                reference: None,
+                note: format!(
+                    "ImageNet-C protocol: CE normalised by AlexNet's published errors; relative CE uses AlexNet clean error {}",
+                    metrics::ALEXNET_CLEAN_ERROR
+                ),
+            },
+        ),
+        (None, false) => (
+            None,
+            Normalisation {
+                kind: "none".into(),
+                reference: None,
+                note: "no baseline: AlexNet's table applies only to ImageNet-C; name a reference model (--reference RUN_DIR) for CE/mCE. mean_error is the unnormalised mean over corruptions and severities".into(),
+            },
+        ),
+    };
+    let scores = metrics::score(&tables[0], &benchmark, baseline.as_ref());
+    Ok(SuiteReport {
+        suite: run.suite,
+        source: run.source.describe(),
+        model: run.model.describe(),
+        clean_error: tables[0].clean,
+        corruptions: scores.corruptions,
+        totals: scores.totals,
+        normalisation,
+        reference_errors: run.reference.map(|_| tables[1].clone()),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Whether `name` is one of the suite's benchmark corruptions.
+pub fn is_benchmark(suite: Suite, name: &str) -> bool {
+    name.parse::<Corruption>().is_ok_and(|c| suite.benchmark().contains(&c))
+}

@@ -1,0 +1,223 @@
+//! The benchmark layouts on small generated files in the exact formats, well-formed and malformed.
+
+use std::path::Path;
+
+use lcr_verify::corrupt::layout::{self, CifarC, ImagenetC, Layout, LayoutKind, Manifest, MnistC, SetWriter};
+use lcr_verify::corrupt::{Suite, Table, npy};
+
+/// Writes a released-style CIFAR-10-C directory: `n` images of `h×w×3` per severity, 5 severities, pixel value
+/// `severity * 10 + image index`, labels `index % 10`.
+fn released_cifar_c(dir: &Path, names: &[&str], n: usize, h: usize, w: usize) {
+    for name in names {
+        let mut data = Vec::new();
+        for s in 1..=5u8 {
+            for i in 0..n {
+                data.extend(std::iter::repeat_n(s * 10 + i as u8, h * w * 3));
+            }
+        }
+        npy::write_u8(&dir.join(format!("{name}.npy")), &[5 * n, h, w, 3], &data).unwrap();
+    }
+    let labels: Vec<u8> = (0..5).flat_map(|_| (0..n).map(|i| (i % 10) as u8)).collect();
+    npy::write_u8(&dir.join("labels.npy"), &[5 * n], &labels).unwrap();
+}
+
+#[test]
+fn reads_a_released_cifar_10_c_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    released_cifar_c(dir.path(), &["fog", "gaussian_noise"], 4, 32, 32);
+    let c = CifarC::open(dir.path()).unwrap();
+    assert_eq!((c.images, c.severities.clone(), c.shape), (4, vec![1, 2, 3, 4, 5], (32, 32, 3)));
+    assert_eq!(c.files.keys().cloned().collect::<Vec<_>>(), vec!["fog", "gaussian_noise"]);
+    let blocks = c.read("fog").unwrap();
+    assert_eq!(blocks.len(), 5);
+    for (s, set) in &blocks {
+        assert_eq!(set.len(), 4);
+        assert_eq!(set.labels, vec![0, 1, 2, 3]);
+        for i in 0..4 {
+            assert!(set.image(i).iter().all(|&v| v == s * 10 + i as u8), "severity {s} image {i}");
+        }
+    }
+    assert!(matches!(layout::open(dir.path()).unwrap(), Layout::CifarC(_)));
+}
+
+#[test]
+fn malformed_cifar_10_c_directories_name_the_file() {
+    let check = |setup: &dyn Fn(&Path), needle: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        released_cifar_c(dir.path(), &["fog"], 5, 8, 8);
+        setup(dir.path());
+        let err = CifarC::open(dir.path()).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    };
+    check(&|d| std::fs::remove_file(d.join("labels.npy")).unwrap(), "labels file not found");
+    check(
+        &|d| npy::write_u8(&d.join("labels.npy"), &[24], &[0; 24]).unwrap(),
+        "25 images but labels.npy has 24",
+    );
+    check(
+        &|d| npy::write_u8(&d.join("snow.npy"), &[25, 4, 4, 3], &vec![0; 25 * 48]).unwrap(),
+        "snow.npy: images are 4x4x3",
+    );
+    check(
+        &|d| npy::write_u8(&d.join("snow.npy"), &[25, 8, 8, 2], &vec![0; 25 * 128]).unwrap(),
+        "not (N, H, W)",
+    );
+    check(
+        &|d| {
+            let bytes = std::fs::read(d.join("fog.npy")).unwrap();
+            std::fs::write(d.join("fog.npy"), &bytes[..bytes.len() - 7]).unwrap();
+        },
+        "fog.npy: shape",
+    );
+    check(
+        &|d| std::fs::write(d.join("frost.npy"), b"not a numpy file").unwrap(),
+        "frost.npy: not a .npy file",
+    );
+    check(&|d| npy::write_u8(&d.join("labels.npy"), &[5, 5], &[0; 25]).unwrap(), "labels must be 1-D");
+    // 24 rows cannot hold 5 stacked severities.
+    let dir = tempfile::tempdir().unwrap();
+    npy::write_u8(&dir.path().join("fog.npy"), &[24, 2, 2, 3], &[0; 24 * 12]).unwrap();
+    npy::write_u8(&dir.path().join("labels.npy"), &[24], &[0; 24]).unwrap();
+    assert!(CifarC::open(dir.path()).unwrap_err().to_string().contains("cannot hold 5"));
+}
+
+fn manifest(layout: LayoutKind, n: usize) -> Manifest {
+    Manifest {
+        layout,
+        generator: "test".into(),
+        suite: if layout == LayoutKind::MnistC { Suite::MnistC } else { Suite::CifarC },
+        table: Table::Cifar,
+        seed: 3,
+        dataset: "synthetic".into(),
+        dataset_checksum: "0".repeat(64),
+        images: n,
+        height: 6,
+        width: 5,
+        channels: 1,
+        corruptions: Default::default(),
+        files: Default::default(),
+    }
+}
+
+#[test]
+fn written_sets_read_back_with_their_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3;
+    let mut w = SetWriter::create(dir.path(), manifest(LayoutKind::CifarC, n), vec![4, 5, 6]).unwrap();
+    for name in ["contrast", "fog"] {
+        w.write_corruption(name, &[2, 5], |s, sink| {
+            // Two pieces per severity, to exercise streaming.
+            sink(&[s; 2 * 30])?;
+            sink(&[s + 100; 30])
+        })
+        .unwrap();
+    }
+    assert!(
+        w.write_corruption("snow", &[1], |_, sink| sink(&[0; 90])).is_err(),
+        "same severities in every file"
+    );
+    let m = w.finish().unwrap();
+    assert_eq!(m.files.len(), 3);
+    let c = CifarC::open(dir.path()).unwrap();
+    assert_eq!((c.severities.clone(), c.images, c.shape), (vec![2, 5], 3, (6, 5, 1)));
+    let blocks = c.read("fog").unwrap();
+    assert_eq!(blocks.iter().map(|b| b.0).collect::<Vec<_>>(), vec![2, 5]);
+    assert_eq!(blocks[1].1.labels, vec![4, 5, 6]);
+    assert_eq!(blocks[1].1.image(2), &[105; 30][..]);
+    for (file, digest) in &m.files {
+        assert_eq!(
+            &lcr_verify::fsio::sha256_hex(&std::fs::read(dir.path().join(file)).unwrap()),
+            digest,
+            "{file}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SetWriter::create(dir.path(), manifest(LayoutKind::MnistC, 2), vec![1, 9]).unwrap();
+    w.write_corruption("identity", &[1], |_, sink| sink(&[7; 60])).unwrap();
+    w.write_corruption("stripe", &[1], |_, sink| sink(&[200; 60])).unwrap();
+    assert!(w.write_corruption("fog", &[1, 2], |_, _| Ok(())).is_err(), "one severity per MNIST-C folder");
+    w.finish().unwrap();
+    let m = MnistC::open(dir.path()).unwrap();
+    assert_eq!(m.corruptions.keys().cloned().collect::<Vec<_>>(), vec!["identity", "stripe"]);
+    let s = m.read("stripe").unwrap();
+    assert_eq!((s.len(), s.height, s.width, s.channels, s.labels.clone()), (2, 6, 5, 1, vec![1, 9]));
+    assert!(matches!(layout::open(dir.path()).unwrap(), Layout::MnistC(_)));
+}
+
+#[test]
+fn reads_mnist_c_with_int64_labels_and_rejects_mismatches() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("shear");
+    std::fs::create_dir(&sub).unwrap();
+    npy::write_u8(&sub.join("test_images.npy"), &[2, 28, 28, 1], &[9; 2 * 784]).unwrap();
+    // int64 labels as NumPy writes them.
+    let mut labels = npy::header(&[2], npy::Dtype { size: 8, signed: true, big_endian: false });
+    for v in [3i64, 8] {
+        labels.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(sub.join("test_labels.npy"), &labels).unwrap();
+    let m = MnistC::open(dir.path()).unwrap();
+    assert_eq!(m.read("shear").unwrap().labels, vec![3, 8]);
+    npy::write_u8(&sub.join("test_labels.npy"), &[3], &[0, 1, 2]).unwrap();
+    assert!(m.read("shear").unwrap_err().to_string().contains("3 labels for 2 images"));
+    std::fs::remove_file(sub.join("test_labels.npy")).unwrap();
+    assert!(matches!(m.read("shear"), Err(lcr_verify::Error::Missing { .. })));
+}
+
+fn write_png(path: &Path, w: u32, h: u32, value: u8) {
+    let img = image::RgbImage::from_pixel(w, h, image::Rgb([value, value / 2, 255 - value]));
+    img.save(path).unwrap();
+}
+
+#[test]
+fn reads_an_imagenet_c_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    for c in ["fog", "snow"] {
+        for s in [1, 3] {
+            for (k, wnid) in ["n01440764", "n01443537"].iter().enumerate() {
+                let d = dir.path().join(c).join(s.to_string()).join(wnid);
+                std::fs::create_dir_all(&d).unwrap();
+                for i in 0..2 {
+                    write_png(
+                        &d.join(format!("ILSVRC2012_val_{k}{i}.png")),
+                        12,
+                        10,
+                        (k * 100 + i * 10 + s) as u8,
+                    );
+                }
+            }
+        }
+    }
+    let inet = ImagenetC::open(dir.path()).unwrap();
+    assert_eq!(inet.classes, vec!["n01440764", "n01443537"]);
+    assert_eq!(inet.corruptions["snow"], vec![1, 3]);
+    let files = inet.files("snow", 3).unwrap();
+    assert_eq!(files.iter().map(|f| f.1).collect::<Vec<_>>(), vec![0, 0, 1, 1]);
+    let set = ImagenetC::decode(&files).unwrap();
+    assert_eq!((set.len(), set.height, set.width, set.channels), (4, 10, 12, 3));
+    assert_eq!(&set.image(3)[..3], &[113, 56, 142]);
+    assert!(matches!(layout::open(dir.path()).unwrap(), Layout::ImagenetC(_)));
+
+    // An image of another size, an undecodable file, an unknown class folder.
+    let d = dir.path().join("fog/1/n01440764");
+    write_png(&d.join("odd.png"), 13, 10, 0);
+    let err = ImagenetC::decode(&inet.files("fog", 1).unwrap()).unwrap_err().to_string();
+    assert!(err.contains("odd.png") && err.contains("13x10"), "{err}");
+    std::fs::write(d.join("odd.png"), b"garbage").unwrap();
+    let err = ImagenetC::decode(&inet.files("fog", 1).unwrap()).unwrap_err().to_string();
+    assert!(err.contains("odd.png") && err.contains("cannot decode"), "{err}");
+    std::fs::create_dir_all(dir.path().join("snow/3/n99999999")).unwrap();
+    let err = ImagenetC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("n99999999"), "{err}");
+    std::fs::create_dir_all(dir.path().join("fog/7")).unwrap();
+    assert!(ImagenetC::open(dir.path()).unwrap_err().to_string().contains("1 to 5"));
+}
+
+#[test]
+fn unknown_directories_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("something")).unwrap();
+    assert!(layout::open(dir.path()).unwrap_err().to_string().contains("not a CIFAR-10-C"));
+    assert!(matches!(layout::open(&dir.path().join("nope")), Err(lcr_verify::Error::Missing { .. })));
+}
