@@ -1,5 +1,6 @@
 //! The command-line front end: one subcommand per stage, each parsed, then checked, then run.
 
+mod bound;
 pub mod corrupt;
 mod eval;
 pub mod robustness;
@@ -30,6 +31,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Accuracy of a run's deployed (binarised, eval-mode) network on the test split.
     Eval(eval::EvalArgs),
+    /// Lipschitz bounds of a run's network: spectral, retention-matrix, LP and exact, with their soundness.
+    Bound(bound::BoundArgs),
     /// Write ImageNet-C / CIFAR-10-C / MNIST-C style corrupted sets, or a preview grid.
     Corrupt(corrupt::CorruptArgs),
     /// Evaluate a run's deployed network under corruptions: error per corruption and severity, CE, mCE, mPC.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Run(args) => run::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Bound(args) => bound::run(&args),
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
         Command::Robustness(args) => robustness::run(&args, &eval::load_classifier).map(|_| Outcome::Success),
     }

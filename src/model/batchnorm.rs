@@ -5,7 +5,7 @@
 //! so that the layer is the fixed per-channel affine map y = γ(x − μ)/√(σ² + ε) + β that the verification IR
 //! folds in.
 
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
 use super::store::{Init, ParamStore};
@@ -85,16 +85,20 @@ impl BatchNorm {
     /// The eval-mode affine map as (scale, shift) per channel, in f64:
     /// scale = γ/√(σ² + ε), shift = β − μ·scale.
     pub fn folded(&self) -> Result<(Vec<f64>, Vec<f64>)> {
-        let g = self.gamma.as_tensor().to_vec1::<f32>()?;
-        let b = self.beta.as_tensor().to_vec1::<f32>()?;
-        let m = self.running_mean.as_tensor().to_vec1::<f32>()?;
-        let v = self.running_var.as_tensor().to_vec1::<f32>()?;
+        let values =
+            |v: &Var| -> Result<Vec<f64>> { Ok(v.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?) };
+        let (g, b, m, v) = (
+            values(&self.gamma)?,
+            values(&self.beta)?,
+            values(&self.running_mean)?,
+            values(&self.running_var)?,
+        );
         let mut scale = Vec::with_capacity(g.len());
         let mut shift = Vec::with_capacity(g.len());
         for c in 0..g.len() {
-            let s = g[c] as f64 / (v[c] as f64 + BN_EPS).sqrt();
+            let s = g[c] / (v[c] + BN_EPS).sqrt();
             scale.push(s);
-            shift.push(b[c] as f64 - m[c] as f64 * s);
+            shift.push(b[c] - m[c] * s);
         }
         Ok((scale, shift))
     }
