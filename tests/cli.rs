@@ -205,3 +205,48 @@ fn stopped_runs_resume_from_the_command_line() {
     let m: serde_json::Value = serde_json::from_slice(&fs::read(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["epochs"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 25);
+    let out = root.path().join("run");
+    let o = run(&[
+        "train", "--data-dir", data.to_str().unwrap(), "--widths", "6,6", "--epochs", "1", "--batch-size", "20",
+        "--quiet", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["bound", out.to_str().unwrap(), "--samples", "16", "--norm", "linf", "--json", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let written: serde_json::Value = serde_json::from_slice(&fs::read(out.join("bounds.json")).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    let bounds = written["bounds"].as_array().unwrap();
+    for b in bounds {
+        for key in ["method", "function", "soundness", "norm", "value", "per_layer", "seconds", "detail"] {
+            assert!(b.get(key).is_some(), "{key} missing in {b}");
+        }
+    }
+    let value = |method: &str, function: &str| {
+        bounds
+            .iter()
+            .find(|b| b["method"] == method && b["function"] == function && b["norm"] == "linf-margin")
+            .unwrap_or_else(|| panic!("no {method} for {function}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    for f in ["surrogate", "latent"] {
+        let (lower, exact, lp, product) = (
+            value("sampled-gradient", f),
+            value("exact-patterns", f),
+            value("lp-global", f),
+            value("spectral-product", f),
+        );
+        assert!(lower <= exact && exact <= lp && lp <= product, "{f}: {lower} {exact} {lp} {product}");
+    }
+    let o = run(&["bound", root.path().join("none").to_str().unwrap()]);
+    assert_exit_2(&o, &["not found"]);
+    let empty = root.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    assert_exit_2(&run(&["bound", empty.to_str().unwrap()]), &["model.safetensors", "not found"]);
+}
