@@ -19,10 +19,11 @@ fn all_methods_run_on_a_small_binary_mlp() {
     let s = sample(20, 5);
     let opts =
         BoundOptions { lp_local_radius: Some(0.05), lp_domain: Some((0.0, 1.0)), ..Default::default() };
-    let messages = std::cell::RefCell::new(Vec::new());
-    let out = compute_bounds(&net, &opts, Some(&s), &|m| messages.borrow_mut().push(m.to_string())).unwrap();
+    let messages = std::sync::Mutex::new(Vec::new());
+    let out =
+        compute_bounds(&net, &opts, Some(&s), &|m| messages.lock().unwrap().push(m.to_string())).unwrap();
     assert!(out.skipped.is_empty(), "{:?}", out.skipped);
-    assert!(!messages.borrow().is_empty(), "progress is reported");
+    assert!(!messages.lock().unwrap().is_empty(), "progress is reported");
     for m in [
         Method::SpectralProduct,
         Method::LpGlobal,

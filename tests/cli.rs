@@ -212,14 +212,25 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
     let data = write_mnist_like(&root.path().join("data"), 60, 20, 25);
     let out = root.path().join("run");
     let o = run(&[
-        "train", "--data-dir", data.to_str().unwrap(), "--widths", "6,6", "--epochs", "1", "--batch-size", "20",
-        "--quiet", "--out", out.to_str().unwrap(),
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--widths",
+        "6,6",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["bound", out.to_str().unwrap(), "--samples", "16", "--norm", "linf", "--json", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let written: serde_json::Value = serde_json::from_slice(&fs::read(out.join("bounds.json")).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("bounds.json")).unwrap()).unwrap();
     assert_eq!(printed, written);
     let bounds = written["bounds"].as_array().unwrap();
     for b in bounds {

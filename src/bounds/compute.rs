@@ -144,7 +144,7 @@ pub fn compute_bounds(
     net: &Net,
     opts: &BoundOptions,
     sample: Option<&[Vec<f64>]>,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Bounds> {
     net.validate()?;
     if let Some((i, x)) = sample.into_iter().flatten().enumerate().find(|(_, x)| x.len() != net.input_len()) {

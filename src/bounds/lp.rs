@@ -10,6 +10,7 @@
 
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde_json::json;
 
 use super::bound::{Bound, Method, Norm, Scope};
@@ -158,7 +159,7 @@ pub fn lp_bound(
     norm: Norm,
     mode: &LpMode,
     opts: &LpOptions,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Bound> {
     let start = Instant::now();
     if !matches!(norm, Norm::LinfMargin | Norm::L1Margin) {
@@ -181,28 +182,35 @@ pub fn lp_bound(
         .pairs
         .clone()
         .unwrap_or_else(|| (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect());
-    let (mut best, mut rows) = (0.0f64, Vec::new());
-    for (n, &(t, j)) in pairs.iter().enumerate() {
-        if t >= out || j >= out || t == j {
-            return Err(Error::config(
-                "lp pairs",
-                format!("pair ({t}, {j}) is not two distinct classes below {out}"),
-            ));
-        }
-        progress(&format!("lp {}: pair {t}-{j} ({}/{})", norm.name(), n + 1, pairs.len()));
-        let mut c = vec![0.0; out];
-        (c[t], c[j]) = (1.0, -1.0);
-        let grads = backward(chain, &c, &stable);
-        let (value, detail) = match norm {
-            Norm::LinfMargin => {
-                let s = solve_one(&build(chain, &c, &grads, &stable, fwd.as_ref(), Objective::SumAbs), opts)?;
-                (s.value, s.detail)
-            }
-            _ => coordinate_max(chain, &c, &grads, &stable, fwd.as_ref(), opts)?,
-        };
-        best = best.max(value);
-        rows.push(json!({ "pair": [t, j], "value": value, "lp": detail }));
+    if let Some(&(t, j)) = pairs.iter().find(|&&(t, j)| t >= out || j >= out || t == j) {
+        return Err(Error::config(
+            "lp pairs",
+            format!("pair ({t}, {j}) is not two distinct classes below {out}"),
+        ));
     }
+    // The pairs are independent LPs: solve them in parallel, keeping their order in the output.
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let solved: Vec<(f64, serde_json::Value)> = pairs
+        .par_iter()
+        .map(|&(t, j)| -> Result<(f64, serde_json::Value)> {
+            let mut c = vec![0.0; out];
+            (c[t], c[j]) = (1.0, -1.0);
+            let grads = backward(chain, &c, &stable);
+            let (value, detail) = match norm {
+                Norm::LinfMargin => {
+                    let s =
+                        solve_one(&build(chain, &c, &grads, &stable, fwd.as_ref(), Objective::SumAbs), opts)?;
+                    (s.value, s.detail)
+                }
+                _ => coordinate_max(chain, &c, &grads, &stable, fwd.as_ref(), opts)?,
+            };
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(&format!("lp {}: pair {t}-{j} done ({n}/{})", norm.name(), pairs.len()));
+            Ok((value, json!({ "pair": [t, j], "value": value, "lp": detail })))
+        })
+        .collect::<Result<_>>()?;
+    let best = solved.iter().fold(0.0f64, |m, (v, _)| m.max(*v));
+    let rows: Vec<serde_json::Value> = solved.into_iter().map(|(_, r)| r).collect();
     let mode_json = match mode {
         LpMode::Global => json!("global"),
         LpMode::Local { radius, domain, .. } => json!({ "local_radius": radius, "domain": domain }),

@@ -268,7 +268,7 @@ pub fn retention_bounds(
     sample: &[Vec<f64>],
     opts: &RetentionOptions,
     spectral: &SpectralOptions,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<Bound>> {
     let start = Instant::now();
     net.validate()?;

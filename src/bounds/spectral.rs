@@ -81,7 +81,7 @@ pub(crate) fn compose(
     f: Function,
     norm: Norm,
     opts: &SpectralOptions,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(f64, Vec<LayerPart>)> {
     let mut shape = shape.to_vec();
     let (mut total, mut parts, mut skip) = (1.0f64, Vec::new(), None);
@@ -178,7 +178,7 @@ pub fn spectral_product(
     function: Function,
     norm: Norm,
     opts: &SpectralOptions,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Bound> {
     if function == Function::Deployed {
         return Err(Error::config(

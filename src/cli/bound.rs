@@ -128,8 +128,8 @@ impl BoundArgs {
     }
 }
 
-/// Runs `lcr-verify bound`.
-pub fn run(args: &BoundArgs) -> Result<Outcome> {
+/// Computes the bounds of `args.run_dir` and writes `bounds.json` there.
+pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
     let run = RunDir::new(&args.run_dir);
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
@@ -165,8 +165,14 @@ pub fn run(args: &BoundArgs) -> Result<Outcome> {
         "seconds": started.elapsed().as_secs_f64(),
     });
     let file = BoundsFile::new(&net, result, n, provenance);
+    file.write(&args.run_dir.join("bounds.json"))?;
+    Ok(file)
+}
+
+/// Runs `lcr-verify bound`.
+pub fn run(args: &BoundArgs) -> Result<Outcome> {
+    let file = compute(args)?;
     let path = args.run_dir.join("bounds.json");
-    file.write(&path)?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {

@@ -85,10 +85,8 @@ impl<F: Fn(&Path) -> Result<LoadedModel>> ModelLoader for F {
 /// The file written in the run directory.
 pub const REPORT_FILE: &str = "corruption.json";
 
-/// Runs `lcr-verify robustness`: evaluates, merges the suite's report into `RUN_DIR/corruption.json`, prints a
-/// summary table (or, with `--json`, the report as JSON on stdout and the table on stderr), and returns the
-/// report.
-pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteReport> {
+/// Evaluates the run's model under the suite and merges the report into `RUN_DIR/corruption.json`.
+pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteReport> {
     let model = loader.load(&args.run_dir)?;
     let reference = args.reference.as_deref().map(|r| loader.load(r)).transpose()?;
     let options = EvalOptions { chunk: args.chunk, progress: !args.quiet };
@@ -155,6 +153,13 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
         options,
     })?;
     CorruptionFile::merge_and_write(&args.run_dir.join(REPORT_FILE), report.clone())?;
+    Ok(report)
+}
+
+/// Runs `lcr-verify robustness`: evaluates, writes `RUN_DIR/corruption.json`, prints a summary table (or, with
+/// `--json`, the report as JSON on stdout and the table on stderr), and returns the report.
+pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteReport> {
+    let report = evaluate(args, loader)?;
     if args.json {
         // Machine-readable output alone on stdout; the table goes to stderr.
         let text = serde_json::to_string_pretty(&report)
@@ -162,9 +167,9 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
         if !args.quiet {
             eprint!("{}", summary(&report));
         }
-        println!("{text}");
+        super::emit(text)?;
     } else {
-        print!("{}", summary(&report));
+        super::emit(summary(&report).trim_end())?;
     }
     Ok(report)
 }

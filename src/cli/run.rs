@@ -1,14 +1,25 @@
 //! `lcr-verify run`: the whole study on the shipped default data.
 //!
 //! Trains the default binary MLP on MNIST twice, as the plain BNN baseline (λ = 0) and with the LCR regulariser,
-//! then evaluates both. Runs that already finished in `--out` are reused, interrupted ones resumed.
+//! then, for each: evaluates the deployed network, bounds its Lipschitz constant (`bound`), and evaluates it under
+//! the MNIST-C suite and the 15 × 5 ImageNet-C-style table (CIFAR parameter table, see the README), with CE
+//! normalised by the baseline. Stages whose output already exists in `--out` are reused, interrupted training is
+//! resumed; `--fresh` starts over.
 
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::Outcome;
-use crate::error::Result;
+use super::bound::{self, BoundArgs};
+use super::robustness::{self as rob, RobustnessArgs};
+use crate::bounds::{Bound, BoundsFile, Method, Norm};
+use crate::corrupt::Suite;
+use crate::error::{Error, Result};
+use crate::ir::Function;
+use crate::robustness::{CorruptionFile, SuiteReport};
+use crate::run_dir::RunDir;
 use crate::train::{self, RawConfig, TrainOptions};
 
 /// The LCR coefficient of the study's regularised model.
@@ -29,43 +40,153 @@ pub struct RunArgs {
     /// LCR coefficient of the regularised model.
     #[arg(long, default_value_t = STUDY_LCR_WEIGHT)]
     pub lcr_weight: f64,
+    /// Recompute every stage, discarding earlier results in --out.
+    #[arg(long)]
+    pub fresh: bool,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
+/// What the study measured for one model.
+struct Row {
+    name: &'static str,
+    lambda: f64,
+    accuracy: f64,
+    bounds: BoundsFile,
+    mnist_c: SuiteReport,
+    table: SuiteReport,
+}
+
+fn say(quiet: bool, msg: String) {
+    if !quiet {
+        eprintln!("{msg}");
+    }
+}
+
+fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -> Result<SuiteReport> {
+    if let Some(report) = CorruptionFile::read(&dir.join(rob::REPORT_FILE))?.suites.get(suite.as_str()) {
+        return Ok(report.clone());
+    }
+    let args = RobustnessArgs {
+        run_dir: dir.to_path_buf(),
+        suite: Some(suite),
+        from: None,
+        reference: reference.map(Path::to_path_buf),
+        json: false,
+        corruptions: None,
+        severities: None,
+        seed: 0,
+        limit: None,
+        alexnet: false,
+        chunk: 2000,
+        quiet,
+    };
+    rob::evaluate(&args, &super::eval::load_classifier)
+}
+
+fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
+    let path = dir.join("bounds.json");
+    if path.exists() {
+        return BoundsFile::read(&path);
+    }
+    let args = BoundArgs {
+        run_dir: dir.to_path_buf(),
+        methods: None,
+        norm: None,
+        functions: None,
+        samples: 256,
+        lp_local_radius: None,
+        lp_max_nnz: None,
+        data_dir: None,
+        json: false,
+        quiet,
+    };
+    bound::compute(&args)
+}
+
+fn study_one(args: &RunArgs, name: &'static str, lambda: f64, reference: Option<&Path>) -> Result<Row> {
+    let dir = args.out.join(name);
+    if args.fresh && dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
+    }
+    let cfg = RawConfig {
+        seed: Some(args.seed),
+        epochs: args.epochs,
+        lcr_weight: Some(lambda),
+        ..RawConfig::default()
+    }
+    .check()?;
+    let run = RunDir::new(&dir);
+    let resume = run.model().exists() || run.checkpoint().exists();
+    say(args.quiet, format!("== {name}: {} MLP, λ = {lambda} -> {}", cfg.arch.name(), dir.display()));
+    train::train(&cfg, &dir, &TrainOptions { resume, stop_after: None, progress: !args.quiet })?;
+    let accuracy = super::eval::evaluate(&dir, None)?.accuracy;
+    say(args.quiet, format!("== {name}: Lipschitz bounds"));
+    let bounds = bounds(&dir, args.quiet)?;
+    say(args.quiet, format!("== {name}: MNIST-C and the 15 × 5 corruption table"));
+    let mnist_c = robustness(&dir, Suite::MnistC, reference, args.quiet)?;
+    let table = robustness(&dir, Suite::CifarC, reference, args.quiet)?;
+    Ok(Row { name, lambda, accuracy, bounds, mnist_c, table })
+}
+
+fn find(b: &BoundsFile, method: Method, norm: Norm) -> String {
+    b.bounds
+        .iter()
+        .find(|x| x.method == method && x.function == Function::Surrogate && x.norm == norm)
+        .map_or_else(|| "-".to_string(), |x: &Bound| format!("{:.4}", x.value))
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", 100.0 * v))
+}
+
 /// Runs the study.
 pub fn run(args: &RunArgs) -> Result<Outcome> {
-    let mut rows = Vec::new();
-    for (name, lambda) in [("baseline", 0.0), ("lcr", args.lcr_weight)] {
-        let dir = args.out.join(name);
-        let cfg = RawConfig {
-            seed: Some(args.seed),
-            epochs: args.epochs,
-            lcr_weight: Some(lambda),
-            ..RawConfig::default()
-        }
-        .check()?;
-        let run = crate::run_dir::RunDir::new(&dir);
-        let resume = run.model().exists() || run.checkpoint().exists();
-        if !args.quiet {
-            eprintln!("== {name}: {} (λ = {lambda}) -> {}", cfg.arch.name(), dir.display());
-        }
-        let opts = TrainOptions { resume, stop_after: None, progress: !args.quiet };
-        train::train(&cfg, &dir, &opts)?;
-        let report = super::eval::evaluate(&dir, None)?;
-        rows.push((name, lambda, report));
-    }
-    super::emit(format!("| model | λ | function | test accuracy |"))?;
-    super::emit(format!("|---|---|---|---|"))?;
-    for (name, lambda, r) in &rows {
+    let baseline = study_one(args, "baseline", 0.0, None)?;
+    let base_dir = args.out.join("baseline");
+    let lcr = study_one(args, "lcr", args.lcr_weight, Some(&base_dir))?;
+    let rows = [baseline, lcr];
+    super::emit(
+        "Accuracy and robustness (deployed network, MNIST test set; CE normalised by the baseline):\n",
+    )?;
+    super::emit(
+        "| model | λ | clean accuracy | MNIST-C mean error | 15×5 table mean error | mCE | mPC | rPC |",
+    )?;
+    super::emit("|---|---|---|---|---|---|---|---|")?;
+    for r in &rows {
         super::emit(format!(
-            "| {name} | {lambda} | {} | {:.2}% ({}/{}) |",
-            r.function,
+            "| {} | {} | {:.2}% | {} | {} | {} | {} | {} |",
+            r.name,
+            r.lambda,
             100.0 * r.accuracy,
-            r.correct,
-            r.total
+            pct(Some(r.mnist_c.totals.mean_error)),
+            pct(Some(r.table.totals.mean_error)),
+            pct(r.table.totals.mce),
+            pct(Some(r.table.totals.mpc)),
+            pct(r.table.totals.rpc),
         ))?;
     }
+    super::emit(
+        "\nLipschitz constant of the surrogate (hardtanh for sign), ℓ∞ input, worst class-pair margin:\n",
+    )?;
+    super::emit(
+        "| model | sampled (lower) | LP (certified) | product (certified) | ℓ2 product (certified) |",
+    )?;
+    super::emit("|---|---|---|---|---|")?;
+    for r in &rows {
+        super::emit(format!(
+            "| {} | {} | {} | {} | {} |",
+            r.name,
+            find(&r.bounds, Method::SampledGradient, Norm::LinfMargin),
+            find(&r.bounds, Method::LpGlobal, Norm::LinfMargin),
+            find(&r.bounds, Method::SpectralProduct, Norm::LinfMargin),
+            find(&r.bounds, Method::SpectralProduct, Norm::L2),
+        ))?;
+    }
+    super::emit(format!(
+        "\nFiles: {}/{{baseline,lcr}}/{{model.safetensors,metrics.json,bounds.json,corruption.json}}",
+        args.out.display()
+    ))?;
     Ok(Outcome::Success)
 }
