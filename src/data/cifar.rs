@@ -22,7 +22,7 @@ pub fn parse_cifar_batch(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>)
     if bytes.is_empty() {
         return Err(Error::format(path, "empty file"));
     }
-    if bytes.len() % CIFAR10_RECORD != 0 {
+    if !bytes.len().is_multiple_of(CIFAR10_RECORD) {
         return Err(Error::format(
             path,
             format!(
