@@ -261,3 +261,55 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
     fs::create_dir(&empty).unwrap();
     assert_exit_2(&run(&["bound", empty.to_str().unwrap()]), &["model.safetensors", "not found"]);
 }
+
+#[test]
+fn robustness_of_a_trained_run_against_a_reference() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 80, 30, 26);
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    tiny_run(&data, &a);
+    let o = run(&[
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--widths",
+        "16,16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--lcr-weight",
+        "0.01",
+        "--quiet",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = [
+        "robustness",
+        b.to_str().unwrap(),
+        "--suite",
+        "cifar-c",
+        "--corruptions",
+        "fog,contrast",
+        "--severities",
+        "1,5",
+        "--reference",
+        a.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("corruption.json")).unwrap()).unwrap();
+    assert_eq!(file["suites"]["cifar-c"], report);
+    assert_eq!(report["corruptions"].as_array().unwrap().len(), 2);
+    // The clean error is the one `eval` reports for the same deployed network.
+    let eval: serde_json::Value =
+        serde_json::from_slice(&run(&["eval", b.to_str().unwrap(), "--json"]).stdout).unwrap();
+    let clean = report["clean_error"].as_f64().unwrap();
+    assert!((clean - (1.0 - eval["accuracy"].as_f64().unwrap())).abs() < 1e-12, "{clean} vs {eval}");
+    assert_exit_2(&run(&["robustness", root.path().join("none").to_str().unwrap()]), &["not found"]);
+}

@@ -184,17 +184,7 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     );
 }
 
-#[derive(clap::Parser)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(clap::Subcommand)]
-enum Command {
-    Corrupt(CorruptArgs),
-    Robustness(RobustnessArgs),
-}
+use lcr_verify::cli::{Cli, Command};
 
 #[test]
 fn the_arguments_parse_as_documented() {

@@ -319,7 +319,10 @@ impl Trainer<'_> {
                 let done = bar.position() as usize;
                 let seen = (done * cfg.batch_size).min(train.len()) as f64;
                 let message = format!("ce {:.4} acc {:.2}%", ce_sum / seen, 100.0 * correct as f64 / seen);
-                if self.opts.progress && bar.is_hidden() && done < batches && done.is_multiple_of(batches.div_ceil(4))
+                if self.opts.progress
+                    && bar.is_hidden()
+                    && done < batches
+                    && done.is_multiple_of(batches.div_ceil(4))
                 {
                     // Not a terminal: a plain line at each quarter of the epoch instead of a bar.
                     eprintln!("epoch {}/{}: {done}/{batches} batches, {message}", epoch + 1, cfg.epochs);
