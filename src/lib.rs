@@ -27,5 +27,6 @@ pub mod eval;
 pub mod export;
 pub mod lcr;
 pub mod model;
+pub mod progress;
 pub mod run_dir;
 pub mod train;

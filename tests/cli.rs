@@ -18,23 +18,18 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Trains a tiny model into `out` from generated data in `data`.
-fn tiny_run(data: &Path, out: &Path) {
-    let o = run(&[
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--widths",
-        "16,16",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "20",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+/// Trains a tiny model (one epoch; `extra` flags added) into `out` from generated data in `data`.
+fn train_tiny(data: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec!["train", "--data-dir", data.to_str().unwrap(), "--epochs", "1", "--batch-size", "20"];
+    args.extend_from_slice(extra);
+    args.extend(["--quiet", "--out", out.to_str().unwrap()]);
+    let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// [`train_tiny`] with 16-16 hidden widths.
+fn tiny_run(data: &Path, out: &Path) {
+    train_tiny(data, out, &["--widths", "16,16"]);
 }
 
 #[test]
@@ -211,21 +206,7 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
     let root = tempfile::tempdir().unwrap();
     let data = write_mnist_like(&root.path().join("data"), 60, 20, 25);
     let out = root.path().join("run");
-    let o = run(&[
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--widths",
-        "6,6",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "20",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_tiny(&data, &out, &["--widths", "6,6"]);
     let o = run(&["bound", out.to_str().unwrap(), "--samples", "16", "--norm", "linf", "--json", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -268,23 +249,7 @@ fn robustness_of_a_trained_run_against_a_reference() {
     let data = write_mnist_like(&root.path().join("data"), 80, 30, 26);
     let (a, b) = (root.path().join("a"), root.path().join("b"));
     tiny_run(&data, &a);
-    let o = run(&[
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--widths",
-        "16,16",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "20",
-        "--lcr-weight",
-        "0.01",
-        "--quiet",
-        "--out",
-        b.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_tiny(&data, &b, &["--widths", "16,16", "--lcr-weight", "0.01"]);
     let args = [
         "robustness",
         b.to_str().unwrap(),

@@ -148,18 +148,7 @@ pub fn plan(
 }
 
 fn progress(total: u64, quiet: bool) -> indicatif::ProgressBar {
-    if quiet {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>24} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar
+    crate::progress::images(total, !quiet)
 }
 
 /// Images corrupted per parallel batch while writing.

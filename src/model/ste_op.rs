@@ -16,19 +16,6 @@ fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> c
     }
 }
 
-fn sign_value(x: f64, zero: SignZero) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        match zero {
-            SignZero::PlusOne => 1.0,
-            SignZero::Zero => 0.0,
-        }
-    }
-}
-
 /// s′(x) of the estimator.
 pub fn ste_derivative(x: f64, ste: &Ste) -> f64 {
     match ste.kind {
@@ -62,11 +49,14 @@ impl CustomOp1 for SignSte {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match s {
             CpuStorage::F32(_) => CpuStorage::F32(
-                contiguous::<f32>(s, l)?.iter().map(|&x| sign_value(x as f64, self.zero) as f32).collect(),
+                contiguous::<f32>(s, l)?
+                    .iter()
+                    .map(|&x| crate::ir::sign(x as f64, self.zero) as f32)
+                    .collect(),
             ),
-            CpuStorage::F64(_) => {
-                CpuStorage::F64(contiguous::<f64>(s, l)?.iter().map(|&x| sign_value(x, self.zero)).collect())
-            }
+            CpuStorage::F64(_) => CpuStorage::F64(
+                contiguous::<f64>(s, l)?.iter().map(|&x| crate::ir::sign(x, self.zero)).collect(),
+            ),
             _ => candle_core::bail!("sign-ste: only f32 and f64 are supported"),
         };
         Ok((out, l.shape().clone()))

@@ -85,19 +85,7 @@ pub fn evaluate(
 ) -> Result<Vec<ErrorTable>> {
     let cells = source.cells();
     let total: usize = cells.iter().map(|c| c.images).sum::<usize>() + clean.map_or(0, ImageSet::len);
-    let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg:>24} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::progress::images(total as u64, options.progress);
     let mut tables = vec![ErrorTable::default(); models.len()];
     let chunk = options.chunk.max(1);
     if let Some(clean) = clean {
