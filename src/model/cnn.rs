@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::batchnorm::BatchNorm;
 use super::layers::{Binary, Conv2d, Ctx, Linear};
+use super::pool_op::max_pool2;
 use super::store::ParamStore;
 use super::{Forward, ModelSpec};
 use crate::error::Result;
@@ -56,10 +57,10 @@ impl Cnn {
     }
 
     pub(super) fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Forward> {
-        let mut h = self.norms[0].forward(&self.stem.forward(x, ctx)?.max_pool2d(2)?, ctx.train)?;
+        let mut h = self.norms[0].forward(&max_pool2(&self.stem.forward(x, ctx)?)?, ctx.train)?;
         let mut points = vec![h.clone()];
         for (conv, norm) in self.convs.iter().zip(&self.norms[1..]) {
-            let y = conv.forward(&h, ctx)?.max_pool2d(2)?;
+            let y = max_pool2(&conv.forward(&h, ctx)?)?;
             h = norm.forward(&y, ctx.train)?;
             points.push(h.clone());
         }

@@ -12,6 +12,7 @@ mod cnn;
 pub mod io;
 pub mod layers;
 mod mlp;
+pub mod pool_op;
 mod resnet;
 mod ste_op;
 pub mod store;
