@@ -8,6 +8,7 @@
 use candle_core::{DType, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
+use super::bn_op::{ChannelStats, Normalize};
 use super::store::{Init, ParamStore};
 use crate::error::Result;
 
@@ -54,7 +55,46 @@ impl BatchNorm {
     }
 
     /// Applies the layer; `train` selects batch statistics (and updates the running ones).
+    ///
+    /// On the CPU this runs the fused kernels of [`bn_op`](super::bn_op); elsewhere [`BatchNorm::forward_generic`].
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+            return self.forward_fused(x, train);
+        }
+        self.forward_generic(x, train)
+    }
+
+    fn update_running(&self, mean: &[f64], var: &[f64], count: usize) -> Result<()> {
+        let m = BN_MOMENTUM;
+        let unbiased = count as f64 / (count.max(2) - 1) as f64;
+        let blend = |running: &Var, batch: &[f64], factor: f64| -> Result<()> {
+            let old = running.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let new: Vec<f64> = old.iter().zip(batch).map(|(r, b)| (1.0 - m) * r + m * b * factor).collect();
+            let t = Tensor::from_vec(new, old.len(), running.device())?.to_dtype(running.dtype())?;
+            Ok(running.set(&t)?)
+        };
+        blend(&self.running_mean, mean, 1.0)?;
+        blend(&self.running_var, var, unbiased)
+    }
+
+    fn forward_fused(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        let (mean, var) = if train {
+            let stats = x.apply_op1_no_bwd(&ChannelStats)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+            self.update_running(&stats[0], &stats[1], x.elem_count() / self.channels)?;
+            (stats[0].clone(), stats[1].clone())
+        } else {
+            let values =
+                |v: &Var| -> Result<Vec<f64>> { Ok(v.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?) };
+            (values(&self.running_mean)?, values(&self.running_var)?)
+        };
+        let inv_std = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
+        let op = Normalize { mean, inv_std, batch: train };
+        Ok(x.apply_op3(self.gamma.as_tensor(), self.beta.as_tensor(), op)?)
+    }
+
+    /// The same layer composed from generic tensor operations (any device).
+    pub fn forward_generic(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let rank = x.rank();
         let (mean, var) = if train {
             let dims: Vec<usize> = (0..rank).filter(|d| *d != 1).collect();
@@ -101,5 +141,65 @@ impl BatchNorm {
             shift.push(b[c] - m[c] * s);
         }
         Ok((scale, shift))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use rand::SeedableRng;
+
+    /// Relative tolerance between the fused and generic forms (f32 arithmetic in different orders).
+    const TOL: f32 = 2e-4;
+
+    fn close(a: &Tensor, b: &Tensor) {
+        let (a, b) = (
+            a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= TOL * y.abs().max(1.0), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn fused_and_generic_batchnorm_agree_in_values_gradients_and_statistics() {
+        let dev = Device::Cpu;
+        for dims in [vec![16usize, 5], vec![4, 3, 5, 7]] {
+            for train in [true, false] {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+                let (mut sa, mut sb) = (ParamStore::new(&dev), ParamStore::new(&dev));
+                let a = BatchNorm::new(&mut sa, "bn", dims[1], &mut rng).unwrap();
+                let b = BatchNorm::new(&mut sb, "bn", dims[1], &mut rng).unwrap();
+                for bn in [&a, &b] {
+                    bn.gamma
+                        .set(&Tensor::new(&[0.5f32, 2.0, -1.0, 1.5, 0.7][..dims[1]], &dev).unwrap())
+                        .unwrap();
+                    bn.running_var
+                        .set(&Tensor::new(&[0.5f32, 2.0, 3.0, 1.0, 0.2][..dims[1]], &dev).unwrap())
+                        .unwrap();
+                }
+                let x = candle_core::Var::from_tensor(
+                    &(Tensor::randn(0f32, 2.0, dims.as_slice(), &dev).unwrap() + 1.0).unwrap(),
+                )
+                .unwrap();
+                let w = Tensor::randn(0f32, 1.0, dims.as_slice(), &dev).unwrap();
+                let ya = a.forward(x.as_tensor(), train).unwrap();
+                let yb = b.forward_generic(x.as_tensor(), train).unwrap();
+                close(&ya, &yb);
+                let ga = (ya * &w).unwrap().sum_all().unwrap().backward().unwrap();
+                let gb = (yb * &w).unwrap().sum_all().unwrap().backward().unwrap();
+                for (va, vb) in [
+                    (x.as_tensor(), x.as_tensor()),
+                    (a.gamma.as_tensor(), b.gamma.as_tensor()),
+                    (a.beta.as_tensor(), b.beta.as_tensor()),
+                ] {
+                    close(ga.get(va).unwrap(), gb.get(vb).unwrap());
+                }
+                close(a.running_mean.as_tensor(), b.running_mean.as_tensor());
+                close(a.running_var.as_tensor(), b.running_var.as_tensor());
+            }
+        }
     }
 }

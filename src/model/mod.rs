@@ -8,6 +8,7 @@
 
 pub mod batchnorm;
 pub mod binarize;
+mod bn_op;
 mod cnn;
 pub mod io;
 pub mod layers;
