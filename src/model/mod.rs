@@ -10,6 +10,7 @@ pub mod batchnorm;
 pub mod binarize;
 mod bn_op;
 mod cnn;
+mod conv_op;
 pub mod io;
 pub mod layers;
 mod mlp;
