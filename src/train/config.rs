@@ -141,8 +141,8 @@ impl Defaults {
     fn for_arch(arch: Arch) -> Defaults {
         match arch {
             Arch::Mlp => Defaults { widths: vec![384, 384], blocks: 1, epochs: 5, lr: 5e-3 },
-            Arch::Cnn => Defaults { widths: vec![32, 64, 128], blocks: 1, epochs: 6, lr: 1e-3 },
-            Arch::Resnet => Defaults { widths: vec![16, 32, 64], blocks: 2, epochs: 6, lr: 1e-3 },
+            Arch::Cnn => Defaults { widths: vec![32, 64, 128], blocks: 1, epochs: 6, lr: 5e-3 },
+            Arch::Resnet => Defaults { widths: vec![16, 32, 64], blocks: 2, epochs: 6, lr: 5e-3 },
         }
     }
 }
