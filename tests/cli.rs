@@ -133,10 +133,10 @@ fn bad_model_files_are_named_and_never_panic() {
     };
     let truncated = copy("truncated");
     fs::write(truncated.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
-    assert_exit_2(
-        &run(&["eval", truncated.to_str().unwrap()]),
-        &["model.safetensors", "not a valid safetensors"],
-    );
+    for command in ["eval", "bound", "robustness"] {
+        let o = run(&[command, truncated.to_str().unwrap()]);
+        assert_exit_2(&o, &["model.safetensors", "not a valid safetensors"]);
+    }
 
     let (meta, tensors): (ModelMeta, _) =
         read_tensors(&good.join("model.safetensors"), &Device::Cpu).unwrap();
@@ -144,13 +144,17 @@ fn bad_model_files_are_named_and_never_panic() {
     let mut t = tensors.clone();
     t.insert("fc1.weight".into(), (t["fc1.weight"].clone() * f64::NAN).unwrap());
     write_tensors(&nan.join("model.safetensors"), &t, &meta).unwrap();
-    assert_exit_2(&run(&["eval", nan.to_str().unwrap()]), &["fc1.weight", "non-finite"]);
+    for command in ["eval", "bound", "robustness"] {
+        assert_exit_2(&run(&[command, nan.to_str().unwrap()]), &["fc1.weight", "non-finite"]);
+    }
 
     let shape = copy("shape");
     let mut t = tensors.clone();
     t.insert("fc1.weight".into(), Tensor::zeros((3, 16), candle_core::DType::F32, &Device::Cpu).unwrap());
     write_tensors(&shape.join("model.safetensors"), &t, &meta).unwrap();
-    assert_exit_2(&run(&["eval", shape.to_str().unwrap()]), &["fc1.weight", "[16, 16]", "[3, 16]"]);
+    for command in ["eval", "bound", "robustness"] {
+        assert_exit_2(&run(&[command, shape.to_str().unwrap()]), &["fc1.weight", "[16, 16]", "[3, 16]"]);
+    }
 
     let extra = copy("extra");
     let mut t = tensors;

@@ -18,7 +18,7 @@ fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> (Tensor, Vec<f64>) {
 }
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * b.abs().max(1.0)
+    approx::relative_eq!(a, b, epsilon = tol, max_relative = tol)
 }
 
 #[test]

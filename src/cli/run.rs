@@ -119,7 +119,10 @@ fn study_one(args: &RunArgs, name: &'static str, lambda: f64, reference: Option<
     .check()?;
     let run = RunDir::new(&dir);
     let resume = run.model().exists() || run.checkpoint().exists();
-    say(args.quiet, format!("== {name}: {} {:?}, λ = {lambda} -> {}", cfg.arch.name(), cfg.widths, dir.display()));
+    say(
+        args.quiet,
+        format!("== {name}: {} {:?}, λ = {lambda} -> {}", cfg.arch.name(), cfg.widths, dir.display()),
+    );
     train::train(&cfg, &dir, &TrainOptions { resume, stop_after: None, progress: !args.quiet })?;
     let accuracy = super::eval::evaluate(&dir, None)?.accuracy;
     say(args.quiet, format!("== {name}: Lipschitz bounds"));
