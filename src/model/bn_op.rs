@@ -13,12 +13,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
 
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => candle_core::bail!("batchnorm: non-contiguous input"),
-    }
-}
+use super::kernel::{contiguous, float_op1, float_op2};
 
 /// (batch, channels, values per channel and sample) of an `(n, c)` or `(n, c, h, w)` layout.
 fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
@@ -30,8 +25,13 @@ fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
     }
 }
 
-fn to_f64<T: WithDType>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|x| x.to_f64()).collect()
+/// The values of an `f32` or `f64` parameter vector, as `f64`.
+fn float_params(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Vec<f64>> {
+    Ok(match s {
+        CpuStorage::F32(_) => contiguous::<f32>(s, l, op)?.iter().map(|v| *v as f64).collect(),
+        CpuStorage::F64(_) => contiguous::<f64>(s, l, op)?.to_vec(),
+        _ => candle_core::bail!("{op}: only f32 and f64 are supported"),
+    })
 }
 
 /// Per-channel mean and biased variance, as a `(2, c)` tensor (no gradient).
@@ -66,11 +66,7 @@ impl CustomOp1 for ChannelStats {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = geometry(l)?;
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(stats(slice::<f32>(s, l)?, g)),
-            CpuStorage::F64(_) => CpuStorage::F64(stats(slice::<f64>(s, l)?, g)),
-            _ => candle_core::bail!("channel-stats: only f32 and f64 are supported"),
-        };
+        let out = float_op1!(self.name(), s, l, |x| stats(x, g));
         Ok((out, Shape::from((2, g.1))))
     }
 }
@@ -122,17 +118,8 @@ impl CustomOp3 for Normalize {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = geometry(l1)?;
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (gamma, beta) = (to_f64(slice::<f32>(s2, l2)?), to_f64(slice::<f32>(s3, l3)?));
-                CpuStorage::F32(normalize(self, slice::<f32>(s1, l1)?, &gamma, &beta, g))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (gamma, beta) = (to_f64(slice::<f64>(s2, l2)?), to_f64(slice::<f64>(s3, l3)?));
-                CpuStorage::F64(normalize(self, slice::<f64>(s1, l1)?, &gamma, &beta, g))
-            }
-            _ => candle_core::bail!("batchnorm: mismatched or unsupported types"),
-        };
+        let (gamma, beta) = (float_params(s2, l2, self.name())?, float_params(s3, l3, self.name())?);
+        let out = float_op1!(self.name(), s1, l1, |x| normalize(self, x, &gamma, &beta, g));
         Ok((out, l1.shape().clone()))
     }
 
@@ -213,15 +200,7 @@ impl CustomOp2 for NormalizeGrad<'_> {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = geometry(l1)?;
-        let out = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                CpuStorage::F32(self.run(slice::<f32>(s1, l1)?, slice::<f32>(s2, l2)?, g))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                CpuStorage::F64(self.run(slice::<f64>(s1, l1)?, slice::<f64>(s2, l2)?, g))
-            }
-            _ => candle_core::bail!("batchnorm-grad: mismatched or unsupported types"),
-        };
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, dy| self.run(x, dy, g));
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * g.1)))
     }
 }

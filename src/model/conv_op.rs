@@ -8,6 +8,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor, WithDType};
 
+use super::kernel::float_op2;
 use crate::error::Result;
 
 struct Conv {
@@ -15,20 +16,17 @@ struct Conv {
     input_grad: bool,
 }
 
-fn tensor<T: WithDType>(s: &CpuStorage, l: &Layout) -> candle_core::Result<Tensor> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Tensor::from_slice(&s.as_slice::<T>()?[a..b], l.shape(), &Device::Cpu),
-        None => candle_core::bail!("conv: non-contiguous operand"),
-    }
-}
-
-fn storage(t: &Tensor) -> candle_core::Result<CpuStorage> {
-    let flat = t.flatten_all()?;
-    Ok(match t.dtype() {
-        candle_core::DType::F32 => CpuStorage::F32(flat.to_vec1::<f32>()?),
-        candle_core::DType::F64 => CpuStorage::F64(flat.to_vec1::<f64>()?),
-        d => candle_core::bail!("conv: unsupported type {d:?}"),
-    })
+/// candle's forward convolution of two contiguous operands, as values.
+fn convolve<T: WithDType>(
+    x: &[T],
+    lx: &Layout,
+    w: &[T],
+    lw: &Layout,
+    padding: usize,
+) -> candle_core::Result<Vec<T>> {
+    let x = Tensor::from_slice(x, lx.shape(), &Device::Cpu)?;
+    let w = Tensor::from_slice(w, lw.shape(), &Device::Cpu)?;
+    x.conv2d(&w, padding, 1, 1, 1)?.flatten_all()?.to_vec1::<T>()
 }
 
 impl CustomOp2 for Conv {
@@ -43,13 +41,13 @@ impl CustomOp2 for Conv {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w) = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => (tensor::<f32>(s1, l1)?, tensor::<f32>(s2, l2)?),
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => (tensor::<f64>(s1, l1)?, tensor::<f64>(s2, l2)?),
-            _ => candle_core::bail!("conv: mismatched or unsupported types"),
-        };
-        let y = x.conv2d(&w, self.padding, 1, 1, 1)?;
-        Ok((storage(&y)?, y.shape().clone()))
+        let (n, _, h, w) = l1.shape().dims4()?;
+        let (co, _, k, _) = l2.shape().dims4()?;
+        let padding = self.padding;
+        let out =
+            float_op2!(self.name(), (s1, l1), (s2, l2), |x, kernel| convolve(x, l1, kernel, l2, padding)?);
+        let side = |d: usize| d + 2 * padding + 1 - k;
+        Ok((out, Shape::from((n, co, side(h), side(w)))))
     }
 
     fn bwd(

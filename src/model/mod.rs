@@ -12,6 +12,7 @@ mod bn_op;
 mod cnn;
 mod conv_op;
 pub mod io;
+mod kernel;
 pub mod layers;
 mod mlp;
 pub mod pool_op;

@@ -8,14 +8,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
 
+use super::kernel::{float_op1, float_op2};
 use crate::error::Result;
-
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => candle_core::bail!("maxpool2: non-contiguous input"),
-    }
-}
 
 /// Index (within the plane) of the first maximum of window (i, j) of an h×w plane.
 fn argmax<T: WithDType>(plane: &[T], w: usize, i: usize, j: usize) -> usize {
@@ -70,11 +64,7 @@ impl CustomOp1 for MaxPool2 {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = dims(l)?;
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(forward(slice::<f32>(s, l)?, n * c, h, w)),
-            CpuStorage::F64(_) => CpuStorage::F64(forward(slice::<f64>(s, l)?, n * c, h, w)),
-            _ => candle_core::bail!("maxpool2: only f32 and f64 are supported"),
-        };
+        let out = float_op1!(self.name(), s, l, |x| forward(x, n * c, h, w));
         Ok((out, Shape::from((n, c, h / 2, w / 2))))
     }
 
@@ -99,15 +89,7 @@ impl CustomOp2 for MaxPool2Grad {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = dims(l1)?;
-        let out = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                CpuStorage::F32(backward(slice::<f32>(s1, l1)?, slice::<f32>(s2, l2)?, n * c, h, w))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                CpuStorage::F64(backward(slice::<f64>(s1, l1)?, slice::<f64>(s2, l2)?, n * c, h, w))
-            }
-            _ => candle_core::bail!("maxpool2-grad: mismatched or unsupported types"),
-        };
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, g| backward(x, g, n * c, h, w));
         Ok((out, l1.shape().clone()))
     }
 }

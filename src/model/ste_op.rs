@@ -5,16 +5,11 @@
 //! pass is one sweep computing sign(x), and the backward pass one sweep computing g·s′(x). Other devices use the
 //! generic form; a test holds the two equal, value and gradient.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType as T64};
+
+use super::kernel::{float_op1, float_op2};
 
 use super::binarize::{SignZero, Ste, SteKind};
-
-fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => candle_core::bail!("sign-ste: non-contiguous input"),
-    }
-}
 
 /// s′(x) of the estimator.
 pub fn ste_derivative(x: f64, ste: &Ste) -> f64 {
@@ -47,18 +42,11 @@ impl CustomOp1 for SignSte {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(
-                contiguous::<f32>(s, l)?
-                    .iter()
-                    .map(|&x| crate::ir::sign(x as f64, self.zero) as f32)
-                    .collect(),
-            ),
-            CpuStorage::F64(_) => CpuStorage::F64(
-                contiguous::<f64>(s, l)?.iter().map(|&x| crate::ir::sign(x, self.zero)).collect(),
-            ),
-            _ => candle_core::bail!("sign-ste: only f32 and f64 are supported"),
-        };
+        let zero = self.zero;
+        let out = float_op1!(self.name(), s, l, |x| x
+            .iter()
+            .map(|v| T64::from_f64(crate::ir::sign(v.to_f64(), zero)))
+            .collect());
         Ok((out, l.shape().clone()))
     }
 
@@ -85,19 +73,12 @@ impl CustomOp2 for SteGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (g, x) = (contiguous::<f32>(s1, l1)?, contiguous::<f32>(s2, l2)?);
-                CpuStorage::F32(
-                    g.iter().zip(x).map(|(&g, &x)| g * ste_derivative(x as f64, &self.ste) as f32).collect(),
-                )
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (g, x) = (contiguous::<f64>(s1, l1)?, contiguous::<f64>(s2, l2)?);
-                CpuStorage::F64(g.iter().zip(x).map(|(&g, &x)| g * ste_derivative(x, &self.ste)).collect())
-            }
-            _ => candle_core::bail!("ste-grad: mismatched or unsupported types"),
-        };
+        let ste = self.ste;
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| g
+            .iter()
+            .zip(x)
+            .map(|(g, x)| T64::from_f64(g.to_f64() * ste_derivative(x.to_f64(), &ste)))
+            .collect());
         Ok((out, l1.shape().clone()))
     }
 }
