@@ -240,6 +240,15 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
         );
         assert!(lower <= exact && exact <= lp && lp <= product, "{f}: {lower} {exact} {lp} {product}");
     }
+    // Every LP pair reports its solver status and the gap between the certified value and the solver's estimate.
+    for b in bounds.iter().filter(|b| b["method"] == "lp-global") {
+        for pair in b["detail"]["per_pair"].as_array().unwrap() {
+            let lp = &pair["lp"];
+            assert!(lp["multiplier_solve"]["status"].is_string(), "{lp}");
+            assert!(lp["gap"].as_f64().is_some_and(f64::is_finite), "no gap in {lp}");
+        }
+    }
+    assert_exit_2(&run(&["bound", out.to_str().unwrap(), "--samples", "0"]), &["samples", "at least 1"]);
     let o = run(&["bound", root.path().join("none").to_str().unwrap()]);
     assert_exit_2(&o, &["not found"]);
     let empty = root.path().join("empty");

@@ -53,7 +53,10 @@ fn robustness_args(run_dir: &Path, suite: Option<Suite>) -> RobustnessArgs {
 fn loader() -> impl Fn(&Path) -> lcr_verify::Result<LoadedModel> {
     let ds = data::load(DatasetKind::Mnist, None).unwrap();
     let model = NearestClassMean::fit(&ds.train.take(2000)).unwrap();
-    move |_: &Path| Ok(LoadedModel { classifier: Box::new(model.clone()), test: ds.test.clone() })
+    move |_: &Path| {
+        let dataset = serde_json::json!({ "name": "mnist", "checksum": ds.checksum });
+        Ok(LoadedModel { classifier: Box::new(model.clone()), test: ds.test.clone(), dataset })
+    }
 }
 
 #[test]
@@ -171,6 +174,9 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     assert_eq!(mnist_c.normalisation.kind, "reference");
     let file = CorruptionFile::read(&run_dir.join("corruption.json")).unwrap();
     assert_eq!(file.suites.keys().cloned().collect::<Vec<_>>(), vec!["cifar-c", "mnist-c"]);
+    let provenance = &file.suites["mnist-c"].provenance;
+    assert_eq!((provenance["seed"].as_u64(), provenance["limit"].as_u64()), (Some(7), Some(12)));
+    assert_eq!(provenance["dataset"]["checksum"].as_str().map(str::len), Some(64), "{provenance}");
 
     let mut bad = robustness_args(&run_dir, Some(Suite::CifarC));
     bad.alexnet = true;
@@ -230,4 +236,56 @@ fn the_arguments_parse_as_documented() {
         (Some(Suite::MnistC), true, std::path::PathBuf::from("runs/b"))
     );
     assert!(Cli::try_parse_from(["lcr-verify", "corrupt", "--suite", "cifar10-c"]).is_err());
+}
+
+/// A flat RGB image per class, so nearest class means classify the clean images perfectly.
+fn class_colour(class: usize) -> [u8; 3] {
+    [[200, 40, 40], [40, 40, 200]][class]
+}
+
+#[test]
+fn an_imagenet_c_tree_is_scored_against_alexnet_unless_a_reference_is_named() {
+    let root = tempfile::tempdir().unwrap();
+    let tree = root.path().join("ImageNet-C");
+    let (side, wnids) = (8u32, ["n01440764", "n01443537"]);
+    for c in ["fog", "snow"] {
+        for s in 1..=5 {
+            for (k, wnid) in wnids.iter().enumerate() {
+                let d = tree.join(c).join(s.to_string()).join(wnid);
+                std::fs::create_dir_all(&d).unwrap();
+                for i in 0..2 {
+                    let img = image::RgbImage::from_pixel(side, side, image::Rgb(class_colour(k)));
+                    img.save(d.join(format!("ILSVRC2012_val_{k}{i}.png"))).unwrap();
+                }
+            }
+        }
+    }
+    let pixels: Vec<u8> = (0..4).flat_map(|i| class_colour(i / 2).repeat((side * side) as usize)).collect();
+    let clean = lcr_verify::data::ImageSet::new(8, 8, 3, pixels, vec![0, 0, 1, 1]).unwrap();
+    let model = NearestClassMean::fit(&clean).unwrap();
+    let load = move |_: &Path| {
+        Ok(LoadedModel {
+            classifier: Box::new(model.clone()),
+            test: clean.clone(),
+            dataset: serde_json::Value::Null,
+        })
+    };
+    let run_dir = root.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let mut args = robustness_args(&run_dir, None);
+    (args.from, args.limit) = (Some(tree.clone()), None);
+
+    let report = robustness::run(&args, &load).unwrap();
+    assert_eq!((report.suite, report.normalisation.kind.as_str()), (Suite::ImagenetC, "alexnet"));
+    assert_eq!(report.clean_error, Some(0.0));
+    for score in &report.corruptions {
+        // The images are not corrupted at all: error 0, so CE 0 against AlexNet's non-zero errors.
+        assert_eq!(score.ce, Some(0.0), "{}", score.name);
+    }
+
+    args.reference = Some(run_dir.clone());
+    assert_eq!(robustness::run(&args, &load).unwrap().normalisation.kind, "reference");
+    args.alexnet = true;
+    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    assert!(err.contains("--alexnet") && err.contains("--reference"), "{err}");
 }

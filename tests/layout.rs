@@ -165,6 +165,14 @@ fn reads_mnist_c_with_int64_labels_and_rejects_mismatches() {
     assert!(matches!(m.read("shear"), Err(lcr_verify::Error::Missing { .. })));
 }
 
+/// Largest per-channel difference accepted after a JPEG round trip of a flat colour.
+const JPEG_LEVELS: u8 = 4;
+
+fn write_jpeg(path: &Path, w: u32, h: u32, value: u8) {
+    let img = image::RgbImage::from_pixel(w, h, image::Rgb([value, value / 2, 255 - value]));
+    img.save_with_format(path, image::ImageFormat::Jpeg).unwrap();
+}
+
 fn write_png(path: &Path, w: u32, h: u32, value: u8) {
     let img = image::RgbImage::from_pixel(w, h, image::Rgb([value, value / 2, 255 - value]));
     img.save(path).unwrap();
@@ -179,12 +187,13 @@ fn reads_an_imagenet_c_tree() {
                 let d = dir.path().join(c).join(s.to_string()).join(wnid);
                 std::fs::create_dir_all(&d).unwrap();
                 for i in 0..2 {
-                    write_png(
-                        &d.join(format!("ILSVRC2012_val_{k}{i}.png")),
-                        12,
-                        10,
-                        (k * 100 + i * 10 + s) as u8,
-                    );
+                    let value = (k * 100 + i * 10 + s) as u8;
+                    // The first class as ImageNet ships it (JPEG, upper-case extension), the second as PNG.
+                    if k == 0 {
+                        write_jpeg(&d.join(format!("ILSVRC2012_val_{k}{i}.JPEG")), 12, 10, value);
+                    } else {
+                        write_png(&d.join(format!("ILSVRC2012_val_{k}{i}.png")), 12, 10, value);
+                    }
                 }
             }
         }
@@ -197,6 +206,11 @@ fn reads_an_imagenet_c_tree() {
     let set = ImagenetC::decode(&files).unwrap();
     assert_eq!((set.len(), set.height, set.width, set.channels), (4, 10, 12, 3));
     assert_eq!(&set.image(3)[..3], &[113, 56, 142]);
+    // JPEG is lossy: a flat colour comes back within a few levels.
+    let expected = [3u8, 1, 252];
+    for (got, want) in set.image(0).chunks(3).flat_map(|p| p.iter().zip(&expected)) {
+        assert!(got.abs_diff(*want) <= JPEG_LEVELS, "JPEG pixel {got} vs {want}");
+    }
     assert!(matches!(layout::open(dir.path()).unwrap(), Layout::ImagenetC(_)));
 
     // An image of another size, an undecodable file, an unknown class folder.

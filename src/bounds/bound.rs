@@ -91,6 +91,9 @@ pub enum Scope {
     /// The product of the spectral norms of the binary layers listed in `per_layer` (retention entries): not a
     /// Lipschitz constant of the network.
     BinaryLayerProduct,
+    /// The Lipschitz constant of the network restricted to the input box given in `detail.mode` (local LP
+    /// entries): valid for pairs of inputs inside that box only.
+    LocalBox,
 }
 
 /// One layer's contribution to a bound.

@@ -128,6 +128,7 @@ pub fn render_table(bounds: &[Bound], skipped: &[Skipped]) -> String {
         let scope = match b.scope {
             super::Scope::Network => "network",
             super::Scope::BinaryLayerProduct => "binary-layer product",
+            super::Scope::LocalBox => "local box",
         };
         let _ = writeln!(
             s,

@@ -48,6 +48,16 @@ pub enum LpBackend {
     MicrolpDual,
 }
 
+impl LpBackend {
+    /// The backend's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            LpBackend::Clarabel => "Clarabel",
+            LpBackend::MicrolpDual => "microlp (dual simplex)",
+        }
+    }
+}
+
 /// Limits and switches of the LP method.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LpOptions {
@@ -95,11 +105,13 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
         return Err(Error::TooLarge {
             method: "lp",
             problem: format!(
-                "the relaxation has {} variables and {} nonzeros (limits {} and {}); beyond this microlp takes minutes per LP",
+                "the relaxation has {} variables and {} nonzeros (limits {} and {}); beyond this the {} backend takes \
+                 minutes per LP (--lp-max-nnz raises the nonzero limit)",
                 lp.obj.len(),
                 lp.nnz(),
                 opts.max_vars,
-                opts.max_nnz
+                opts.max_nnz,
+                opts.backend.name()
             ),
         });
     }
@@ -115,6 +127,12 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
         "multiplier_solve": report_json(&dual), "dual_bound": ns, "box_bound": boxb,
         "value_from": if ns.is_some_and(|n| n < boxb) { "dual bound (L2)" } else { "box bound (L2 with zero multipliers)" },
     });
+    // The gap: the certified value minus the solver's own estimate of the LP optimum. With the primal check on,
+    // the estimate is the objective of a primal solution the simplex reports optimal instead.
+    if let Some(o) = dual.objective.filter(|o| o.is_finite()) {
+        detail["gap"] = json!(value - o);
+        detail["gap_against"] = json!("multiplier solve objective");
+    }
     if opts.check_primal {
         let (mut primal, x) = solve_primal(lp, opts.time_limit);
         if let Some(x) = x {
@@ -123,6 +141,7 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
         detail["primal_solve"] = report_json(&primal);
         if let (Some(p), "optimal") = (primal.objective, primal.status.as_str()) {
             detail["gap"] = json!(value - p);
+            detail["gap_against"] = json!("primal solve objective");
         }
     }
     Ok(Solved { value, detail })
@@ -220,7 +239,7 @@ pub fn lp_bound(
         function,
         soundness: Soundness::Certified,
         norm,
-        scope: Scope::Network,
+        scope: if ibox.is_some() { Scope::LocalBox } else { Scope::Network },
         value: best,
         per_layer: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),

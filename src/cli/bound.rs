@@ -61,7 +61,7 @@ pub struct BoundArgs {
     /// Functions to bound, comma-separated (default: surrogate,latent).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub functions: Option<Vec<FunctionArg>>,
-    /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP).
+    /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); at least 1.
     #[arg(long, default_value_t = 256)]
     pub samples: usize,
     /// Also a local LP bound on the ℓ∞ ball of this radius (in normalised input units) around the first sample.
@@ -128,8 +128,15 @@ impl BoundArgs {
     }
 }
 
-/// Computes the bounds of `args.run_dir` and writes `bounds.json` there.
+/// Computes the bounds of `args.run_dir` and writes `bounds.json` there, replacing any earlier one: the file
+/// always holds exactly the bounds of one run, all about the same model and options.
 pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
+    if args.samples == 0 {
+        return Err(Error::config(
+            "samples",
+            "must be at least 1 (to skip the data-dependent methods, leave them out of --methods)",
+        ));
+    }
     let run = RunDir::new(&args.run_dir);
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;

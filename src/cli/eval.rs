@@ -67,7 +67,13 @@ pub fn load_classifier(run_dir: &Path) -> Result<LoadedModel> {
         normalization: meta.normalization,
         name: format!("{} ({} on {}, deployed)", run_dir.display(), meta.spec.arch.name(), meta.dataset),
     };
-    Ok(LoadedModel { classifier: Box::new(classifier), test: dataset.test })
+    let source = serde_json::json!({
+        "name": dataset.kind.name(),
+        "dir": dataset.source.display().to_string(),
+        "checksum": dataset.checksum,
+        "matches_model": dataset.checksum == meta.dataset_checksum,
+    });
+    Ok(LoadedModel { classifier: Box::new(classifier), test: dataset.test, dataset: source })
 }
 
 /// Evaluates a run directory's deployed network on its test split.

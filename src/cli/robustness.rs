@@ -51,7 +51,8 @@ pub struct RobustnessArgs {
     /// Use only the first N test images (generated sets only).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Normalise CE by AlexNet's ImageNet-C errors (the ImageNet-C protocol; imagenet-c suite only).
+    /// Normalise CE by AlexNet's ImageNet-C errors (the ImageNet-C protocol; imagenet-c suite only). The default
+    /// when --from names an ImageNet-C tree and no --reference is given.
     #[arg(long)]
     pub alexnet: bool,
     /// Images per batch.
@@ -68,6 +69,8 @@ pub struct LoadedModel {
     pub classifier: Box<dyn Classifier>,
     /// Its clean test set.
     pub test: ImageSet,
+    /// Where the test set came from: dataset name, directory and checksum (recorded in `corruption.json`).
+    pub dataset: serde_json::Value,
 }
 
 /// Turns a run directory into a [`LoadedModel`] (implemented by the main CLI; any `Fn(&Path)` works).
@@ -128,7 +131,11 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
                 _ => test,
             };
             let clean = (shape == Some((test.height, test.width, test.channels))).then(|| test.clone());
-            (Box::new(disk), suite, clean, args.alexnet)
+            // A real ImageNet-C tree follows the ImageNet-C protocol: AlexNet normalises CE unless a reference
+            // model is named.
+            let alexnet =
+                args.alexnet || (args.reference.is_none() && matches!(disk.layout(), Layout::ImagenetC(_)));
+            (Box::new(disk), suite, clean, alexnet)
         }
         None => {
             let suite =
@@ -140,6 +147,12 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
             (Box::new(generated), suite, Some(test), args.alexnet)
         }
     };
+    if args.alexnet && args.reference.is_some() {
+        return Err(Error::config(
+            "alexnet",
+            "--alexnet and --reference are two different normalisations; name one",
+        ));
+    }
     if alexnet && suite != Suite::ImagenetC {
         return Err(Error::config("alexnet", format!("AlexNet's table is for ImageNet-C, not {suite}")));
     }
@@ -152,6 +165,16 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
         alexnet,
         options,
     })?;
+    let mut report = report;
+    report.provenance = serde_json::json!({
+        "run_dir": args.run_dir.display().to_string(),
+        "dataset": model.dataset,
+        "reference_run_dir": args.reference.as_ref().map(|r| r.display().to_string()),
+        "from": args.from.as_ref().map(|d| d.display().to_string()),
+        // Generated sets only: the corruption seed and the images used.
+        "seed": args.from.is_none().then_some(args.seed),
+        "limit": args.limit,
+    });
     CorruptionFile::merge_and_write(&args.run_dir.join(REPORT_FILE), report.clone())?;
     Ok(report)
 }

@@ -10,7 +10,15 @@ use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::fsio;
 
-const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "JPEG", "PNG"];
+/// Image file extensions read, in any letter case (`.JPEG` in ImageNet, `.png`, `.jpg`).
+const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// Whether `path` names an image file by its extension (any letter case).
+pub(crate) fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
 
 /// The images of `dir`, with their labels and the sorted class names, plus a checksum over the files.
 ///
@@ -30,7 +38,7 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
         let mut names: Vec<PathBuf> = std::fs::read_dir(&sub)
             .map_err(|e| Error::io("listing", &sub, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| EXTENSIONS.iter().any(|x| e == *x)))
+            .filter(|p| is_image_file(p))
             .collect();
         if names.is_empty() {
             continue;

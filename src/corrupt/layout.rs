@@ -290,8 +290,6 @@ pub struct ImagenetC {
     pub corruptions: BTreeMap<String, Vec<u8>>,
 }
 
-const IMAGE_EXTENSIONS: [&str; 4] = ["jpeg", "jpg", "png", "JPEG"];
-
 impl ImagenetC {
     /// Opens an ImageNet-C directory: `<corruption>/<severity 1-5>/<wnid>/<image>`.
     pub fn open(dir: &Path) -> Result<ImagenetC> {
@@ -355,7 +353,7 @@ impl ImagenetC {
             let mut names: Vec<PathBuf> = std::fs::read_dir(&wdir)
                 .map_err(|e| Error::io("listing", &wdir, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e == *x)))
+                .filter(|p| super::folder::is_image_file(p))
                 .collect();
             names.sort();
             out.extend(names.into_iter().map(|p| (p, label)));

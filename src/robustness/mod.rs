@@ -151,6 +151,9 @@ pub struct SuiteReport {
     pub reference_errors: Option<ErrorTable>,
     /// Wall-clock seconds of the evaluation.
     pub seconds: f64,
+    /// Filled by the caller: run directory, dataset name and checksum, seed of generated corruptions.
+    #[serde(default)]
+    pub provenance: serde_json::Value,
 }
 
 /// `corruption.json`: one report per suite evaluated.
@@ -255,6 +258,7 @@ pub fn run_suite(run: &SuiteRun<'_>) -> Result<SuiteReport> {
         normalisation,
         reference_errors: run.reference.map(|_| tables[1].clone()),
         seconds: started.elapsed().as_secs_f64(),
+        provenance: serde_json::Value::Null,
     })
 }
 
