@@ -218,6 +218,11 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
         serde_json::from_slice(&fs::read(out.join("bounds.json")).unwrap()).unwrap();
     assert_eq!(printed, written);
     let bounds = written["bounds"].as_array().unwrap();
+    let space = &written["meta"]["input_space"];
+    assert_eq!(
+        (space["kind"].as_str(), space["std"][0].as_f64().map(|s| s as f32)),
+        (Some("normalised"), Some(0.3081))
+    );
     for b in bounds {
         for key in ["method", "function", "soundness", "norm", "value", "per_layer", "seconds", "detail"] {
             assert!(b.get(key).is_some(), "{key} missing in {b}");

@@ -205,7 +205,8 @@ impl Polyphase {
 pub fn conv_bracket(kernel: &Kernel, g: &ConvGeometry, opts: &ConvOptions) -> ConvBracket {
     let pp = polyphase(kernel, g);
     let freqs = pp.frequencies();
-    // Two squarings for every frequency, then progressive refinement in decreasing order of that bound.
+    // `coarse_steps` squarings (3 by default) for every frequency, then progressive refinement in decreasing
+    // order of that bound.
     let mut states: Vec<(f64, [usize; 2], GramState<CMatrix>)> = freqs
         .iter()
         .map(|&j| {

@@ -59,7 +59,7 @@ impl Factor {
 }
 
 /// |fl(s·w) − s·w| ≤ γ₁|fl(s·w)|: the ℓ2 allowance for a folded matrix, γ₁·√(‖|M|‖₁‖|M|‖_∞) (theorem S5).
-fn fold_allowance(abs_norm: f64) -> f64 {
+pub(crate) fn fold_allowance(abs_norm: f64) -> f64 {
     mul_up(gamma(1), abs_norm)
 }
 
@@ -101,7 +101,7 @@ pub fn dense_l2(w: &DMatrix<f64>, folded: bool, opts: &SpectralOptions) -> Facto
 }
 
 /// A lower bound on ‖M‖ from one on ‖M̃‖ when ‖M − M̃‖ ≤ allowance.
-fn dn_fold(lower: f64, allowance: f64) -> f64 {
+pub(crate) fn dn_fold(lower: f64, allowance: f64) -> f64 {
     if allowance == 0.0 { lower } else { (lower - allowance).next_down().max(0.0) }
 }
 

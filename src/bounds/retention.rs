@@ -25,8 +25,8 @@ use serde_json::json;
 use super::bound::{Bound, LayerPart, Method, Norm, Scope};
 use super::float::{dn, frob_up, gamma, mul_up, up};
 use super::gram::sigma_upper;
-use super::layer_norm::{Factor, SpectralOptions, conv_l2, dense_l2};
-use super::power::{DenseOp, rayleigh_lower};
+use super::layer_norm::{Factor, SpectralOptions, conv_l2, dense_l2, dn_fold, fold_allowance};
+use super::power::{ConvOp, DenseOp, LinearOp, rayleigh_lower};
 use crate::error::{Error, Result};
 use crate::ir::{ConvGeometry, Function, Kernel, Layer, Net, Point, SignZero, Soundness, conv2d, sign};
 
@@ -350,7 +350,7 @@ pub fn retention_bounds(
     // Normalised lower bounds per binary layer (R2/R3).
     let mut parts = Vec::new();
     for (k, e) in exact.iter().enumerate() {
-        let (Some((path, fac, _)), Some((_, op, _))) = (e, ops[k].as_ref()) else { continue };
+        let (Some((path, fac, _)), Some((_, op, folded))) = (e, ops[k].as_ref()) else { continue };
         progress(&format!("retention: normalised lower bound of binary layer {}", k + 1));
         let xs = col(&signs, k);
         let xr: Vec<&Point> = xs.iter().collect();
@@ -362,6 +362,16 @@ pub fn retention_bounds(
                 (normalised_conv(kk, g, &xr), "R3: sigma(X' Y^T/HW) HW/(sigma(X') ||X||_F)")
             }
             LayerOp::Dense(_) => continue,
+        };
+        // A is the float-folded weight: its σ may exceed the exact diag(s)·W's by the fold allowance (S5).
+        let lower = if *folded {
+            let abs_norm = match op {
+                LayerOp::Dense(a) => DenseOp(a).abs_norm_up(),
+                LayerOp::Conv(kk, g) => ConvOp { kernel: kk, geometry: *g }.abs_norm_up(),
+            };
+            dn_fold(lower, fold_allowance(abs_norm))
+        } else {
+            lower
         };
         parts.push(LayerPart { layer: path.clone(), kind: format!("binary layer {}", k + 1), value: lower, lower: None,
             detail: json!({ "rule": rule, "exact_sigma_upper": fac.upper, "exact_sigma_lower": fac.lower, "ratio": lower / fac.upper }) });

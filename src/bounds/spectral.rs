@@ -140,7 +140,11 @@ pub(crate) fn compose(
             Layer::Sign | Layer::HardTanh | Layer::Relu | Layer::Flatten => None,
         };
         if let Some((path, kind, fac)) = factor {
-            total = mul_up(total, fac.upper);
+            // 0 · ∞ (a zero layer after an overflowed one) is NaN: keep the trivially true bound +∞ instead.
+            total = match mul_up(total, fac.upper) {
+                v if v.is_nan() => f64::INFINITY,
+                v => v,
+            };
             parts.push(LayerPart {
                 layer: path,
                 kind,

@@ -165,6 +165,14 @@ pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
         "model_seed": meta.seed,
         "dataset": meta.dataset.name(),
         "dataset_checksum": meta.dataset_checksum,
+        // Every constant is about the network's input, the normalised image x = (p/255 − mean)/std per channel:
+        // in pixel units (p/255) an ℓp constant L becomes at most L / min(std).
+        "input_space": {
+            "kind": "normalised",
+            "mean": meta.normalization.mean,
+            "std": meta.normalization.std,
+            "pixel_scale": 1.0 / 255.0,
+        },
         "sample": format!("first {n} test images"),
         "methods": args.methods.as_ref().map(|m| format!("{m:?}")).unwrap_or_else(|| "all".into()),
         "norm": args.norm.map(|n| format!("{n:?}")).unwrap_or_else(|| "l2 and linf".into()),
