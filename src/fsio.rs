@@ -68,6 +68,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SHA-256 of a file's bytes, as lowercase hex (the model digest recorded with derived results).
+pub fn file_sha256(path: &Path) -> Result<String> {
+    Ok(sha256_hex(&read(path)?))
+}
+
 /// Creates `dir` (and its parents) if needed.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))

@@ -53,13 +53,13 @@ pub struct BoundArgs {
     /// Run directory holding model.safetensors; bounds.json is written there.
     pub run_dir: PathBuf,
     /// Methods to run, comma-separated (default: all).
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_enum, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub methods: Option<Vec<MethodArg>>,
     /// Input norm (default: both).
     #[arg(long, value_enum)]
     pub norm: Option<NormArg>,
     /// Functions to bound, comma-separated (default: surrogate,latent).
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_enum, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub functions: Option<Vec<FunctionArg>>,
     /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); at least 1.
     #[arg(long, default_value_t = 256)]
@@ -163,6 +163,7 @@ pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
     let provenance = json!({
         "run_dir": args.run_dir.display().to_string(),
         "model_seed": meta.seed,
+        "model_sha256": crate::fsio::file_sha256(&run.model())?,
         "dataset": meta.dataset.name(),
         "dataset_checksum": meta.dataset_checksum,
         // Every constant is about the network's input, the normalised image x = (p/255 − mean)/std per channel:

@@ -168,6 +168,8 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
     let mut report = report;
     report.provenance = serde_json::json!({
         "run_dir": args.run_dir.display().to_string(),
+        "model_sha256": model_digest(&args.run_dir),
+        "reference_sha256": args.reference.as_deref().and_then(model_digest),
         "dataset": model.dataset,
         "reference_run_dir": args.reference.as_ref().map(|r| r.display().to_string()),
         "from": args.from.as_ref().map(|d| d.display().to_string()),
@@ -195,6 +197,11 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
         super::emit(summary(&report).trim_end())?;
     }
     Ok(report)
+}
+
+/// The SHA-256 of a run directory's model file, when it has one (stand-in models in tests have none).
+pub fn model_digest(run_dir: &Path) -> Option<String> {
+    crate::fsio::file_sha256(&crate::run_dir::RunDir::new(run_dir).model()).ok()
 }
 
 fn first_shape(disk: &OnDisk) -> Result<Option<(usize, usize, usize)>> {

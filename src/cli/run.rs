@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::ir::Function;
 use crate::robustness::{CorruptionFile, SuiteReport};
 use crate::run_dir::RunDir;
-use crate::train::{self, RawConfig, TrainOptions};
+use crate::train::{self, RawConfig, TrainConfig, TrainOptions};
 
 /// The LCR coefficient of the study's regularised model.
 pub const STUDY_LCR_WEIGHT: f64 = 1e-3;
@@ -65,8 +65,15 @@ fn say(quiet: bool, msg: String) {
 }
 
 fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -> Result<SuiteReport> {
+    // Reuse an earlier report only if it is about these very model files.
     if let Some(report) = CorruptionFile::read(&dir.join(rob::REPORT_FILE))?.suites.get(suite.as_str()) {
-        return Ok(report.clone());
+        let p = &report.provenance;
+        let same = |key: &str, digest: Option<String>| p[key].as_str() == digest.as_deref();
+        if same("model_sha256", rob::model_digest(dir))
+            && same("reference_sha256", reference.and_then(rob::model_digest))
+        {
+            return Ok(report.clone());
+        }
     }
     let args = RobustnessArgs {
         run_dir: dir.to_path_buf(),
@@ -88,7 +95,11 @@ fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -
 fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
     let path = dir.join("bounds.json");
     if path.exists() {
-        return BoundsFile::read(&path);
+        // Reuse earlier bounds only if they are about this very model file.
+        let earlier = BoundsFile::read(&path)?;
+        if earlier.meta["model_sha256"].as_str() == rob::model_digest(dir).as_deref() {
+            return Ok(earlier);
+        }
     }
     let args = BoundArgs {
         run_dir: dir.to_path_buf(),
@@ -105,25 +116,49 @@ fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
     bound::compute(&args)
 }
 
-fn study_one(args: &RunArgs, name: &'static str, lambda: f64, reference: Option<&Path>) -> Result<Row> {
+/// The study's training configuration of one model.
+fn study_config(args: &RunArgs, lambda: f64) -> Result<TrainConfig> {
+    RawConfig { seed: Some(args.seed), epochs: args.epochs, lcr_weight: Some(lambda), ..RawConfig::default() }
+        .check()
+}
+
+/// Refuses to reuse a run directory that holds a model trained with another configuration.
+fn check_reusable(dir: &Path, cfg: &TrainConfig) -> Result<()> {
+    let run = RunDir::new(dir);
+    if needs_fresh(&run, cfg)? {
+        return Err(Error::config(
+            "out",
+            format!(
+                "{} holds a run with another configuration ({}); pass --fresh to start over or choose another --out",
+                dir.display(),
+                run.config().display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn needs_fresh(run: &RunDir, cfg: &TrainConfig) -> Result<bool> {
+    if !(run.model().exists() || run.checkpoint().exists()) {
+        return Ok(false);
+    }
+    if !run.config().exists() {
+        return Ok(true);
+    }
+    let recorded = String::from_utf8_lossy(&crate::fsio::read(&run.config())?).into_owned();
+    Ok(recorded != cfg.to_toml()?)
+}
+
+fn study_one(args: &RunArgs, name: &'static str, cfg: &TrainConfig, reference: Option<&Path>) -> Result<Row> {
     let dir = args.out.join(name);
-    if args.fresh && dir.exists() {
-        fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
-    }
-    let cfg = RawConfig {
-        seed: Some(args.seed),
-        epochs: args.epochs,
-        lcr_weight: Some(lambda),
-        ..RawConfig::default()
-    }
-    .check()?;
+    let lambda = cfg.lcr_weight;
     let run = RunDir::new(&dir);
     let resume = run.model().exists() || run.checkpoint().exists();
     say(
         args.quiet,
         format!("== {name}: {} {:?}, λ = {lambda} -> {}", cfg.arch.name(), cfg.widths, dir.display()),
     );
-    train::train(&cfg, &dir, &TrainOptions { resume, stop_after: None, progress: !args.quiet })?;
+    train::train(cfg, &dir, &TrainOptions { resume, stop_after: None, progress: !args.quiet })?;
     let accuracy = super::eval::evaluate(&dir, None)?.accuracy;
     say(args.quiet, format!("== {name}: Lipschitz bounds"));
     let bounds = bounds(&dir, args.quiet)?;
@@ -146,9 +181,18 @@ fn pct(v: Option<f64>) -> String {
 
 /// Runs the study.
 pub fn run(args: &RunArgs) -> Result<Outcome> {
-    let baseline = study_one(args, "baseline", 0.0, None)?;
+    // Check both configurations, and that earlier results can be reused, before any work.
+    let (base_cfg, lcr_cfg) = (study_config(args, 0.0)?, study_config(args, args.lcr_weight)?);
+    for (name, cfg) in [("baseline", &base_cfg), ("lcr", &lcr_cfg)] {
+        let dir = args.out.join(name);
+        if args.fresh && dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
+        }
+        check_reusable(&dir, cfg)?;
+    }
+    let baseline = study_one(args, "baseline", &base_cfg, None)?;
     let base_dir = args.out.join("baseline");
-    let lcr = study_one(args, "lcr", args.lcr_weight, Some(&base_dir))?;
+    let lcr = study_one(args, "lcr", &lcr_cfg, Some(&base_dir))?;
     let rows = [baseline, lcr];
     super::emit(
         "Accuracy and robustness (deployed network, MNIST test set; CE normalised by the baseline):\n",

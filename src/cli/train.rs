@@ -6,9 +6,10 @@ use clap::Args;
 
 use super::Outcome;
 use crate::data::DatasetKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lcr::LcrVariant;
 use crate::model::{Arch, SignZero, SteKind, WeightScaling};
+use crate::run_dir::RunDir;
 use crate::train::{self, OptimizerKind, RawConfig, TrainConfig, TrainOptions};
 
 /// Flags of `lcr-verify train`; each overrides the same key of `--config`.
@@ -33,7 +34,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
     /// Layer widths, comma-separated (MLP hidden widths; CNN stem and block channels; ResNet stage channels).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub widths: Option<Vec<usize>>,
     /// ResNet units per stage.
     #[arg(long)]
@@ -112,14 +113,24 @@ impl TrainArgs {
 
     /// The checked configuration: the run's own `config.toml` when resuming, else `--config`, then the flags.
     pub fn config(&self) -> Result<TrainConfig> {
-        let base = match (&self.config, self.resume) {
-            (Some(path), _) => RawConfig::from_file(path)?,
-            (None, true) if self.out.join("config.toml").exists() => {
-                RawConfig::from_file(&self.out.join("config.toml"))?
+        let own = self.out.join("config.toml");
+        let (base, file) = match (&self.config, self.resume) {
+            (Some(path), _) => (RawConfig::from_file(path)?, Some(path.clone())),
+            (None, true) if own.exists() => (RawConfig::from_file(&own)?, Some(own)),
+            (None, true) if RunDir::new(&self.out).checkpoint().exists() => {
+                return Err(Error::Missing { path: own, what: "configuration of the run to resume" });
             }
-            _ => RawConfig::default(),
+            _ => (RawConfig::default(), None),
         };
-        base.merged(self.flags()).check()
+        let flags = self.flags();
+        let set_by_flag = |key: &str| toml::Table::try_from(&flags).is_ok_and(|t| t.contains_key(key));
+        base.merged(flags.clone()).check().map_err(|e| match (e, &file) {
+            // A bad value that came from the file: name the file.
+            (Error::Config { key, problem }, Some(path)) if !set_by_flag(&key) => {
+                Error::Config { key: format!("{key}` in `{}", path.display()), problem }
+            }
+            (e, _) => e,
+        })
     }
 }
 

@@ -104,6 +104,38 @@ pub fn save_model(path: &Path, model: &Model, meta: &ModelMeta) -> Result<()> {
     write_tensors(path, &model.store.tensors(), meta)
 }
 
+/// Refuses recorded values no trained model can have: a normalisation that does not fit the input channels or
+/// divides by a non-positive deviation, and negative BatchNorm running variances.
+fn check_stored_values(
+    path: &Path,
+    meta: &ModelMeta,
+    tensors: &std::collections::BTreeMap<String, Tensor>,
+) -> Result<()> {
+    let bad = |problem: String| Error::Model { path: path.to_path_buf(), problem };
+    let n = &meta.normalization;
+    let channels = meta.spec.input[0];
+    if n.mean.len() != channels || n.std.len() != channels {
+        return Err(bad(format!(
+            "normalisation has {} means and {} deviations for {channels}-channel inputs",
+            n.mean.len(),
+            n.std.len()
+        )));
+    }
+    if let Some(s) = n.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(bad(format!("normalisation deviation {s} is not a positive number")));
+    }
+    if let Some(m) = n.mean.iter().find(|m| !m.is_finite()) {
+        return Err(bad(format!("normalisation mean {m} is not finite")));
+    }
+    for (name, t) in tensors.iter().filter(|(name, _)| name.ends_with(".running_var")) {
+        let values = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        if let Some(v) = values.iter().find(|v| **v < 0.0) {
+            return Err(bad(format!("tensor `{name}`: negative running variance {v}")));
+        }
+    }
+    Ok(())
+}
+
 /// Loads a model file and builds the network in `dtype` (`F64` for evaluation and export).
 pub fn load_model(path: &Path, device: &Device, dtype: DType) -> Result<(Model, ModelMeta)> {
     if !path.exists() {
@@ -113,6 +145,7 @@ pub fn load_model(path: &Path, device: &Device, dtype: DType) -> Result<(Model, 
     if meta.kind != "model" {
         return Err(Error::format(path, format!("this is a {} file, not a model", meta.kind)));
     }
+    check_stored_values(path, &meta, &tensors)?;
     let model = Model::from_tensors(&meta.spec, tensors, device, dtype)
         .map_err(|e| Error::Model { path: path.to_path_buf(), problem: e.to_string() })?;
     Ok((model, meta))

@@ -92,6 +92,12 @@ impl ModelSpec {
                 format!("{:?}: need at least one positive width", self.widths),
             ));
         }
+        if let Some(&w) = self.widths.iter().find(|&&w| w > MAX_WIDTH) {
+            return Err(Error::config(
+                "widths",
+                format!("{w} exceeds the largest supported width {MAX_WIDTH}"),
+            ));
+        }
         if self.input.contains(&0) || self.classes < 2 {
             return Err(Error::config("input", format!("{:?} with {} classes", self.input, self.classes)));
         }
@@ -110,6 +116,9 @@ impl ModelSpec {
         }
     }
 }
+
+/// The widest layer accepted (wider ones would need tens of GiB before the first step).
+pub const MAX_WIDTH: usize = 1 << 16;
 
 /// The result of a forward pass.
 pub struct Forward {

@@ -192,12 +192,50 @@ fn preflight(run: &RunDir, opts: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a teacher whose stage outputs cannot be compared with the student's (one forward pass on two
+/// training images, before anything is written).
+fn check_teacher(student: &Model, teacher: &Model, cfg: &TrainConfig, dataset: &Dataset) -> Result<()> {
+    let x = dataset.normalization.tensor(&dataset.train, &[0, 1], &Device::Cpu)?;
+    let ctx = Ctx { train: false, binarize: false, ..Ctx::deployed(cfg.sign_zero) };
+    let (s, t) = (student.forward(&x, &ctx)?, teacher.forward(&x, &ctx)?);
+    let shapes = |f: &model::Forward| -> Vec<Vec<usize>> {
+        f.stages.iter().map(|&i| f.points[i].dims().to_vec()).collect()
+    };
+    let (ss, ts) = (shapes(&s), shapes(&t));
+    if ss.len() != ts.len() || ss.iter().zip(&ts).any(|(a, b)| a[1..] != b[1..]) {
+        return Err(Error::config(
+            "lcr_teacher",
+            format!(
+                "{}: the teacher's stage outputs {ts:?} do not match the student's {ss:?} (the stage variant needs \
+                 the same number of stages and the same stage widths)",
+                cfg.lcr_teacher.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Trains `cfg` into the run directory `out`.
 pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<TrainOutcome> {
     let run = RunDir::new(out);
     preflight(&run, opts)?;
     let config_text = cfg.to_toml()?;
     if opts.resume && run.model().exists() && !run.checkpoint().exists() {
+        // A finished run: nothing to do, provided it was trained with this very configuration.
+        if !run.config().exists() {
+            return Err(Error::Missing { path: run.config(), what: "configuration of the finished run" });
+        }
+        let recorded = String::from_utf8_lossy(&fsio::read(&run.config())?).into_owned();
+        if recorded != config_text {
+            return Err(Error::config(
+                "resume",
+                format!(
+                    "{} already holds a model trained with a different configuration ({}); choose another directory",
+                    run.root().display(),
+                    run.config().display()
+                ),
+            ));
+        }
         let text = String::from_utf8_lossy(&fsio::read(&run.metrics())?).into_owned();
         let metrics: Metrics =
             serde_json::from_str(&text).map_err(|e| Error::format(run.metrics(), e.to_string()))?;
@@ -206,11 +244,23 @@ pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<Train
     let device = Device::Cpu;
     let dataset = data::load(cfg.dataset, cfg.data_dir())?;
     let teacher = match cfg.teacher() {
-        Some(dir) => Some(model::io::load_model(&RunDir::new(dir).model(), &device, DType::F32)?.0),
+        Some(dir) => {
+            let (t, meta) = model::io::load_model(&RunDir::new(dir).model(), &device, DType::F32)?;
+            if meta.spec.binary {
+                return Err(Error::config(
+                    "lcr_teacher",
+                    format!("{} holds a binary network; the teacher must be full precision", dir.display()),
+                ));
+            }
+            Some(t)
+        }
         None => None,
     };
-    fsio::ensure_dir(out)?;
     let model = Model::new(&cfg.model_spec(), &device, cfg.seed)?;
+    if let Some(t) = &teacher {
+        check_teacher(&model, t, cfg, &dataset)?;
+    }
+    fsio::ensure_dir(out)?;
     let mut optimizer = Optimizer::new(cfg.optimizer, &model.store, cfg.momentum, cfg.weight_decay)?;
     let mut history = Vec::new();
     if opts.resume && run.checkpoint().exists() {
