@@ -12,6 +12,10 @@ use rand::Rng;
 /// The proxies are plain floating-point computations; independent reimplementations agree to this.
 const SAME_COMPUTATION: f64 = 1e-10;
 
+/// nalgebra's SVD and the f64 products are backward stable: each singular value, and each entry of RM, is
+/// exact to this multiple of the largest scale involved (σ₁(XᵀX/N)·σ₁(A) for R1's inequalities).
+const SVD_REFERENCE: f64 = 1e-10;
+
 fn sample(net: &Net, n: usize, seed: u64) -> Vec<Vec<f64>> {
     let mut r = rng(seed);
     (0..n).map(|_| (0..net.input_len()).map(|_| r.random::<f64>() * 2.0 - 1.0).collect()).collect()
@@ -120,4 +124,142 @@ fn retention_needs_a_sample() {
         retention_bounds(&net, &bad, &RetentionOptions::default(), &SpectralOptions::default(), &|_| {})
             .is_err()
     );
+}
+
+/// σ₁ and σ_min (the smallest of the min(rows, cols) singular values) by nalgebra's SVD.
+fn sigma_max_min(m: &DMatrix<f64>) -> (f64, f64) {
+    let s = SVD::new(m.clone(), false, false).singular_values;
+    (s.max(), s.min())
+}
+
+/// Theorem R1 (proofs/retention.md): for flat points with Y = XAᵀ exactly, RM = XᵀY/N = (XᵀX/N)Aᵀ and
+/// σ_min(XᵀX/N)·σ₁(A) ≤ σ₁(RM) ≤ σ₁(XᵀX/N)·σ₁(A), with equality when XᵀX/N = λI.
+#[test]
+fn linear_relation_brackets_sigma_of_the_retention_matrix() {
+    let mut r = rng(46);
+    // (N, C_in, C_out); N < C_in makes XᵀX/N singular (σ_min = 0), N = 1 is a single sample.
+    let sizes = [
+        (1, 1, 1),
+        (1, 4, 3),
+        (2, 3, 4),
+        (5, 5, 5),
+        (8, 4, 6),
+        (3, 10, 4),
+        (16, 8, 8),
+        (40, 12, 20),
+        (128, 32, 16),
+    ];
+    let mut checked = 0;
+    for &(n, c_in, c_out) in &sizes {
+        for trial in 0..100 {
+            let a = uniform(&mut r, c_out, c_in);
+            let x = match trial % 3 {
+                // Real points.
+                0 => uniform(&mut r, n, c_in),
+                // Sign points, as in R2 (the binary layer's actual input).
+                1 => uniform(&mut r, n, c_in).map(|v| if v >= 0.0 { 1.0 } else { -1.0 }),
+                // Badly conditioned: columns scaled over six decades.
+                _ => {
+                    let scales: Vec<f64> =
+                        (0..c_in).map(|_| 10f64.powf(r.random::<f64>() * 6.0 - 3.0)).collect();
+                    DMatrix::from_fn(n, c_in, |_, j| (r.random::<f64>() * 2.0 - 1.0) * scales[j])
+                }
+            };
+            let nf = n as f64;
+            let y = &x * a.transpose();
+            let rm = x.transpose() * &y / nf;
+            let g = x.transpose() * &x / nf;
+            let (sg, sg_min) = sigma_max_min(&g);
+            let (sa, _) = sigma_max_min(&a);
+            let (srm, _) = sigma_max_min(&rm);
+            let scale = sg * sa;
+            let what = format!("N={n} C_in={c_in} C_out={c_out} trial {trial}");
+            // RM = (XᵀX/N)Aᵀ.
+            let identity = (&rm - &g * a.transpose()).norm();
+            assert!(
+                identity <= SVD_REFERENCE * scale * ((c_in * c_out) as f64).sqrt(),
+                "{what}: RM ≠ GAᵀ by {identity}"
+            );
+            // σ₁(RM) ≤ σ₁(XᵀX/N)·σ₁(A).
+            assert!(srm <= scale + SVD_REFERENCE * scale, "{what}: upper side {srm} > {scale}");
+            // σ_min(XᵀX/N)·σ₁(A) ≤ σ₁(RM).
+            assert!(sg_min * sa <= srm + SVD_REFERENCE * scale, "{what}: lower side {} > {srm}", sg_min * sa);
+            checked += 1;
+        }
+    }
+    // Whitened inputs, XᵀX/N = λI: both sides meet, σ₁(RM) = λ·σ₁(A).
+    for &(n, c_in, c_out) in &[(4, 4, 3), (16, 8, 8), (40, 12, 20), (128, 32, 16)] {
+        for _ in 0..50 {
+            let q = uniform(&mut r, n, c_in).qr().q();
+            let lambda = 10f64.powf(r.random::<f64>() * 4.0 - 2.0);
+            let x = q * (lambda * n as f64).sqrt();
+            let a = uniform(&mut r, c_out, c_in);
+            let rm = x.transpose() * (&x * a.transpose()) / n as f64;
+            let (srm, _) = sigma_max_min(&rm);
+            let want = lambda * sigma_max_min(&a).0;
+            assert!(
+                (srm - want).abs() <= SVD_REFERENCE * want,
+                "whitened N={n} C_in={c_in}: {srm} vs λσ₁(A) = {want}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 9 * 100 + 4 * 50);
+}
+
+/// Theorem R0(a) (proofs/retention.md): ‖RMᵀ1‖₂·C^{−1/4} ≤ ρ_rel = √‖K·1‖₂ ≤ σ₁(RM)·C^{1/4}, C = C_in, both
+/// ends attained; and R0(b)'s side-B ceiling σ₁(RM_B) ≤ √(C_in·C_out) whatever σ(A).
+#[test]
+fn released_proxy_is_bracketed_by_sigma_and_the_column_sums() {
+    let released = |rm: &DMatrix<f64>| {
+        let ones = DVector::from_element(rm.nrows(), 1.0);
+        (rm * (rm.transpose() * ones)).norm().sqrt()
+    };
+    let ends = |rm: &DMatrix<f64>| {
+        let c = (rm.nrows() as f64).powf(0.25);
+        let col_sums = (rm.transpose() * DVector::from_element(rm.nrows(), 1.0)).norm();
+        (col_sums / c, sigma_max_min(rm).0 * c)
+    };
+    let mut r = rng(47);
+    for &(c_in, c_out) in &[(1, 1), (1, 5), (5, 1), (3, 4), (8, 8), (16, 6), (32, 64)] {
+        for _ in 0..100 {
+            let rm = uniform(&mut r, c_in, c_out);
+            let (lo, hi) = ends(&rm);
+            let rho = released(&rm);
+            assert_le(lo, rho, SVD_REFERENCE, "R0(a) lower end");
+            assert_le(rho, hi, SVD_REFERENCE, "R0(a) upper end");
+        }
+        // Upper end attained: 1 is the top left singular vector (RM = 1·vᵀ); the lower end meets it there.
+        let v = uniform(&mut r, 1, c_out);
+        let rm = DMatrix::from_element(c_in, 1, 1.0) * &v;
+        let (lo, hi) = ends(&rm);
+        let rho = released(&rm);
+        assert!((rho - hi).abs() <= SVD_REFERENCE * hi && (rho - lo).abs() <= SVD_REFERENCE * hi);
+        // Lower end attained at 0 while σ₁ > 0: RM = u·vᵀ with u ⟂ 1.
+        if c_in >= 2 {
+            let mut u = DMatrix::from_element(c_in, 1, 0.0);
+            (u[0], u[1]) = (1.0, -1.0);
+            let rm = &u * &v;
+            assert!(released(&rm) <= SVD_REFERENCE * ends(&rm).1 && ends(&rm).1 > 0.0);
+        }
+    }
+    // The implementation: per-layer means over batches keep R0(a)'s upper end (converged ≈ σ₁ from below),
+    // and side B stays under √(C_in·C_out).
+    let net = random_mlp(&mut rng(48), &[4, 5, 6, 5, 3], ActKind::Sign, true);
+    let xs = sample(&net, 24, 4);
+    let opts = RetentionOptions { batch: 8, ..Default::default() };
+    let bs = retention_bounds(&net, &xs, &opts, &SpectralOptions::default(), &|_| {}).unwrap();
+    let pts = net.forward_points(&xs[0], Function::Deployed).unwrap().points;
+    for side in ["F", "B"] {
+        let rel = find(&bs, Method::RetentionReleased, side, "layer");
+        let conv = find(&bs, Method::RetentionConverged, side, "layer");
+        for k in 0..rel.per_layer.len() {
+            let (c_in, c_out) = (pts[k].values.len() as f64, pts[k + 1].values.len() as f64);
+            let (rho, sigma) = (rel.per_layer[k].value, conv.per_layer[k].value);
+            assert_le(rho, sigma * c_in.powf(0.25), 1e-6, "released <= converged·C^(1/4)");
+            if side == "B" {
+                assert_le(sigma, (c_in * c_out).sqrt(), SVD_REFERENCE, "sigma(RM_B) <= sqrt(C_in C_out)");
+            }
+        }
+    }
 }

@@ -267,6 +267,8 @@ impl Chain {
 
     /// |W₁|ᵀ⋯|W_S|ᵀ|c| rounded upward and γ_K with K the summed inner dimensions: |fl(cᵀJ) − cᵀJ| ≤ γ_K·this
     /// for every pattern (theorem F3, `proofs/float.md`).
+    ///
+    /// Checked by tests/exact.rs::sampled_lower_bounds_stay_below_the_exact_value.
     pub fn gradient_slack(&self, c: &[f64]) -> Vec<f64> {
         let mut g: Vec<f64> = c.iter().map(|v| v.abs()).collect();
         let mut k = 0usize;

@@ -140,6 +140,9 @@ impl Bounds {
 /// Runs every selected method that applies to `net`; `sample` (inputs, flat CHW) feeds retention matrices,
 /// sampled gradients and the local LP. Methods that do not apply are listed in [`Bounds::skipped`]; an invalid
 /// net or option is an error.
+///
+/// Each method names its theorem (index: proofs/README.md); checked by
+/// tests/bounds.rs::all_methods_run_on_a_small_binary_mlp.
 pub fn compute_bounds(
     net: &Net,
     opts: &BoundOptions,

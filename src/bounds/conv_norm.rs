@@ -202,6 +202,9 @@ impl Polyphase {
 }
 
 /// Brackets the spectral norm of `kernel` (no bias) applied with geometry `g`: lower ≤ ‖conv‖₂ ≤ upper.
+///
+/// Theorems C1–C4 (proofs/conv.md), with S2 and S4; checked by
+/// tests/spectral.rs::conv_bracket_contains_the_exact_norm.
 pub fn conv_bracket(kernel: &Kernel, g: &ConvGeometry, opts: &ConvOptions) -> ConvBracket {
     let pp = polyphase(kernel, g);
     let freqs = pp.frequencies();

@@ -96,6 +96,9 @@ impl Enumerator<'_> {
 }
 
 /// FGL of `chain` in `norm` (max over pairs for margins), certified by upward rounding (theorems E1, F3).
+///
+/// Theorem E1 (proofs/exact.md); checked by
+/// tests/exact.rs::enumeration_matches_brute_force_on_one_hidden_layer.
 pub fn exact_patterns(chain: &Chain, function: Function, norm: Norm, opts: &ExactOptions) -> Result<Bound> {
     let start = Instant::now();
     let h = chain.hidden_units();

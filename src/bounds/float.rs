@@ -16,18 +16,24 @@ pub const U: f64 = f64::EPSILON / 2.0;
 pub const ETA: f64 = f64::from_bits(1);
 
 /// The next float above `x` (an upper bound on any real that rounds to `x`).
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn up(x: f64) -> f64 {
     x.next_up()
 }
 
 /// The next float below `x`.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn dn(x: f64) -> f64 {
     x.next_down()
 }
 
 /// An upper bound on γ_n = nu/(1 − nu); infinite when nu ≥ 1/2.
+///
+/// Theorem F2 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn gamma(n: usize) -> f64 {
     let nu = up(n as f64 * U);
     if nu >= 0.5 {
@@ -37,66 +43,90 @@ pub fn gamma(n: usize) -> f64 {
 }
 
 /// An upper bound on a + b.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn add_up(a: f64, b: f64) -> f64 {
     up(a + b)
 }
 
 /// An upper bound on a·b.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn mul_up(a: f64, b: f64) -> f64 {
     up(a * b)
 }
 
 /// An upper bound on a/b for b > 0.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn div_up(a: f64, b: f64) -> f64 {
     up(a / b)
 }
 
 /// An upper bound on √a (a ≥ 0).
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn sqrt_up(a: f64) -> f64 {
     up(a.max(0.0).sqrt())
 }
 
 /// A lower bound on √a, never negative.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn sqrt_dn(a: f64) -> f64 {
     dn(a.max(0.0).sqrt()).max(0.0)
 }
 
 /// An upper bound on Σ|xᵢ|.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn abs_sum_up<'a>(xs: impl IntoIterator<Item = &'a f64>) -> f64 {
     xs.into_iter().fold(0.0, |s, x| up(s + x.abs()))
 }
 
 /// An upper bound on Σ xᵢ².
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn sum_sq_up<'a>(xs: impl IntoIterator<Item = &'a f64>) -> f64 {
     xs.into_iter().fold(0.0, |s, x| up(s + up(x * x)))
 }
 
 /// A lower bound on Σ xᵢ² (never negative).
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn sum_sq_dn<'a>(xs: impl IntoIterator<Item = &'a f64>) -> f64 {
     xs.into_iter().fold(0.0, |s: f64, x| dn(s + dn(x * x)).max(0.0))
 }
 
 /// An upper bound on ‖x‖₂.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn norm2_up(xs: &[f64]) -> f64 {
     sqrt_up(sum_sq_up(xs))
 }
 
 /// A lower bound on ‖x‖₂.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn norm2_dn(xs: &[f64]) -> f64 {
     sqrt_dn(sum_sq_dn(xs))
 }
 
 /// An upper bound on the Frobenius norm.
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn frob_up(m: &DMatrix<f64>) -> f64 {
     norm2_up(m.as_slice())
 }
 
 /// Upper bounds on (max column abs-sum, max row abs-sum) = (‖M‖₁, ‖M‖_∞).
+///
+/// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn abs_norms_up(m: &DMatrix<f64>) -> (f64, f64) {
     let col = m.column_iter().map(|c| abs_sum_up(c.iter())).fold(0.0, f64::max);
     let mut rows = vec![0.0; m.nrows()];

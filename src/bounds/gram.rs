@@ -140,6 +140,8 @@ impl<M: GramMatrix> GramState<M> {
     }
 
     /// The certified upper bound on σ₁(A) after the steps done so far (+∞ if anything overflowed).
+    ///
+    /// Theorem S2 (proofs/spectral.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
     pub fn bound(&self) -> f64 {
         let mut b = self.current.frob_up();
         for k in (0..self.errs.len()).rev() {
@@ -170,6 +172,9 @@ pub struct SigmaUpper {
 }
 
 /// Runs Gram iteration until the relative decrease is ≤ `rel_tol` or `max_iter` squarings.
+///
+/// Theorems S2 (the bound) and S3 (`excess`, reporting only) (proofs/spectral.md); checked by
+/// tests/spectral.rs::complex_gram_matches_real_embedding.
 pub fn gram_until<M: GramMatrix>(state: &mut GramState<M>, rel_tol: f64, max_iter: usize) -> SigmaUpper {
     let mut prev = state.bound();
     let mut excess = f64::INFINITY;
@@ -198,6 +203,8 @@ pub fn gram_until<M: GramMatrix>(state: &mut GramState<M>, rel_tol: f64, max_ite
 }
 
 /// A certified upper bound on σ₁(A) for a real matrix (theorem S2).
+///
+/// Checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn sigma_upper(a: &DMatrix<f64>, rel_tol: f64, max_iter: usize) -> SigmaUpper {
     if a.is_empty() {
         return SigmaUpper { upper: 0.0, iterations: 0, excess: 0.0, converged: true };

@@ -83,6 +83,8 @@ fn diag(s: &[f64], t: Option<&[f64]>, x: &Interval) -> Interval {
 }
 
 /// The box of the input of every step (index s) and of the output (index S), for inputs in `input`.
+///
+/// Theorem F4 (proofs/float.md); checked by tests/lp.rs::local_is_tighter_and_holds_inside_its_box.
 pub fn forward(chain: &Chain, input: &Interval) -> Vec<Interval> {
     let mut boxes = vec![input.clone()];
     for step in &chain.steps {
@@ -121,6 +123,8 @@ pub fn stability(chain: &Chain, boxes: Option<&[Interval]>) -> Vec<Stability> {
 
 /// Boxes of the gradient of cᵀf with respect to the output of every step (index s ↦ ∂/∂(output of step s−1),
 /// i.e. index 0 is the input gradient, index S is c), over all patterns allowed by `stable`.
+///
+/// Theorem F4 (proofs/float.md); checked by tests/lp.rs::local_is_tighter_and_holds_inside_its_box.
 pub fn backward(chain: &Chain, c: &[f64], stable: &[Stability]) -> Vec<Interval> {
     let s_len = chain.steps.len();
     let mut boxes = vec![Interval::point(c)];

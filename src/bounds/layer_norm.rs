@@ -65,6 +65,9 @@ pub(crate) fn fold_allowance(abs_norm: f64) -> f64 {
 
 /// ℓ2 norm of a dense matrix: certified Gram bound (S2) plus `allowance`, rigorous Rayleigh lower bound (S4) at
 /// the SVD's top right singular vector, and the SVD value as an estimate.
+///
+/// Theorems S2, S4, S5 (proofs/spectral.md); checked by
+/// tests/spectral.rs::spectral_is_below_frobenius_per_layer.
 pub fn dense_l2(w: &DMatrix<f64>, folded: bool, opts: &SpectralOptions) -> Factor {
     let g = sigma_upper(w, opts.gram_tol, opts.gram_max_iter);
     let op = DenseOp(w);
@@ -110,6 +113,9 @@ fn rel_gap(upper: f64, lower: f64) -> f64 {
 }
 
 /// ℓ2 norm of a convolution on its input shape: the bracket of theorems C1–C3.
+///
+/// Theorems C1–C4 (proofs/conv.md), S5 (proofs/spectral.md); checked by
+/// tests/spectral.rs::lipschitz_inequality_on_sampled_pairs (CNN, ResNet).
 pub fn conv_l2(k: &Kernel, g: &ConvGeometry, folded: bool, opts: &SpectralOptions) -> Factor {
     let b = conv_bracket(k, g, &opts.conv);
     let allowance =
@@ -129,6 +135,9 @@ pub fn conv_l2(k: &Kernel, g: &ConvGeometry, folded: bool, opts: &SpectralOption
 }
 
 /// ℓ∞→ℓ∞ (max row abs-sum) or ℓ1→ℓ1 (max column abs-sum) of a dense matrix, rounded up (S10, S5 when folded).
+///
+/// Theorems S10, S5 (proofs/spectral.md); checked by
+/// tests/spectral.rs::lipschitz_inequality_on_sampled_pairs.
 pub fn dense_lp(w: &DMatrix<f64>, norm: Norm, folded: bool) -> Factor {
     let (col, row) = abs_norms_up(w);
     let v = if norm == Norm::L1Margin { col } else { row };
@@ -137,6 +146,9 @@ pub fn dense_lp(w: &DMatrix<f64>, norm: Norm, folded: bool) -> Factor {
 }
 
 /// ℓ∞→ℓ∞ ≤ max_o Σ|W[o,·,·,·]|, ℓ1→ℓ1 ≤ max_c Σ|W[·,c,·,·]| of a convolution (S10, S5 when folded).
+///
+/// Theorems S10, S5 (proofs/spectral.md); checked by
+/// tests/spectral.rs::lipschitz_inequality_on_sampled_pairs.
 pub fn conv_lp(k: &Kernel, norm: Norm, folded: bool) -> Factor {
     let per = k.kh * k.kw;
     let mut rows = vec![0.0f64; k.c_out];
@@ -152,12 +164,16 @@ pub fn conv_lp(k: &Kernel, norm: Norm, folded: bool) -> Factor {
 }
 
 /// The largest number of pooling windows (size k, stride s, padding p, n outputs) covering one input index.
+///
+/// Theorem S6 (proofs/spectral.md); checked by tests/spectral.rs::pooling_window_counts.
 pub fn windows_per_index(extent: usize, k: usize, s: usize, p: usize) -> usize {
     let n = (extent + 2 * p - k) / s + 1;
     (0..extent).map(|i| (0..n).filter(|&o| o * s <= i + p && i + p < o * s + k).count()).max().unwrap_or(0)
 }
 
 /// Max pooling: ℓ2 ≤ √m, ℓ∞ = 1, ℓ1 ≤ m, m = windows covering one pixel (theorem S6).
+///
+/// Checked by tests/spectral.rs::lipschitz_inequality_on_sampled_pairs (CNN with max pooling).
 pub fn maxpool_factor(shape: &[usize], k: usize, s: usize, p: usize, norm: Norm) -> Factor {
     let m = windows_per_index(shape[1], k, s, p) * windows_per_index(shape[2], k, s, p);
     let v = match norm {
@@ -169,6 +185,8 @@ pub fn maxpool_factor(shape: &[usize], k: usize, s: usize, p: usize, norm: Norm)
 }
 
 /// Average pooling: ℓ2 ≤ √m/k, ℓ∞ = 1, ℓ1 ≤ m/k² (theorem S6).
+///
+/// No bound test uses average pooling yet (tests/spectral.rs::pooling_window_counts checks the counts).
 pub fn avgpool_factor(shape: &[usize], k: usize, s: usize, norm: Norm) -> Factor {
     let m = windows_per_index(shape[1], k, s, 0) * windows_per_index(shape[2], k, s, 0);
     let k2 = (k * k) as f64;
@@ -181,6 +199,8 @@ pub fn avgpool_factor(shape: &[usize], k: usize, s: usize, norm: Norm) -> Factor
 }
 
 /// Global average pooling over n = h·w positions: ℓ2 = 1/√n, ℓ∞ = 1, ℓ1 = 1/n (theorem S6).
+///
+/// Checked by tests/spectral.rs::lipschitz_inequality_on_sampled_pairs (ResNet).
 pub fn global_avg_factor(shape: &[usize], norm: Norm) -> Factor {
     let n = (shape[1] * shape[2]) as f64;
     let v = match norm {
@@ -192,6 +212,8 @@ pub fn global_avg_factor(shape: &[usize], norm: Norm) -> Factor {
 }
 
 /// A per-channel affine map: max |scale| in every norm (exact).
+///
+/// Theorem S1 (proofs/spectral.md); checked by tests/spectral.rs::lipschitz_inequality_on_sampled_pairs.
 pub fn affine_factor(scale: &[f64]) -> Factor {
     Factor::exact(scale.iter().fold(0.0, |m, s| m.max(s.abs())), "affine: max |scale| (S1)")
 }

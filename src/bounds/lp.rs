@@ -172,6 +172,8 @@ fn input_box(chain: &Chain, mode: &LpMode) -> Result<Option<Interval>> {
 }
 
 /// The certified LP bound of `chain` for margin norm `norm` (ℓ∞ or ℓ1 inputs).
+///
+/// Theorems L0–L3 (proofs/lp.md); checked by tests/lp.rs::local_is_tighter_and_holds_inside_its_box.
 pub fn lp_bound(
     chain: &Chain,
     function: Function,

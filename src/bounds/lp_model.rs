@@ -131,6 +131,8 @@ fn forward_part(lp: &mut LpProblem, chain: &Chain, fwd: &Forward, stable: &[Stab
 }
 
 /// Builds the LipLP problem for margin vector `c`; `fwd = None` is the global relaxation.
+///
+/// Theorem L1 (proofs/lp.md); checked by tests/lp.rs::one_hidden_layer_matches_the_closed_form.
 pub fn build(
     chain: &Chain,
     c: &[f64],

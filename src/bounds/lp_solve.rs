@@ -76,6 +76,9 @@ impl LpProblem {
     }
 
     /// The certified bound Σᵢ max over the box of cᵢxᵢ (all multipliers zero).
+    ///
+    /// Theorem L2 with zero multipliers (proofs/lp.md); checked by
+    /// tests/lp.rs::dual_bound_is_sound_for_any_multipliers.
     pub fn box_bound(&self) -> f64 {
         if !self.boxes_finite() {
             return f64::INFINITY;
@@ -85,6 +88,8 @@ impl LpProblem {
     }
 
     /// The certified upper bound of theorem L2 for multipliers `w` (one per row; ≤ rows clipped at 0).
+    ///
+    /// Theorem L2 (proofs/lp.md); checked by tests/lp.rs::dual_bound_is_sound_for_any_multipliers.
     pub fn dual_bound(&self, w: &[f64]) -> f64 {
         if !self.boxes_finite() {
             return f64::INFINITY;

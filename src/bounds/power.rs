@@ -96,6 +96,8 @@ fn lower_from(x: &[f64], y: &[f64], slack: f64) -> f64 {
 }
 
 /// A proven lower bound on ‖A‖₂ from one vector.
+///
+/// Theorem S4 (proofs/spectral.md); checked by tests/spectral.rs::conv_bracket_contains_the_exact_norm.
 pub fn rayleigh_lower(op: &dyn LinearOp, x: &[f64]) -> f64 {
     lower_from(x, &op.apply(x), mul_up(gamma(op.terms()), op.abs_norm_up()))
 }
@@ -114,6 +116,8 @@ pub struct PowerLower {
 }
 
 /// Power iteration on AᵀA from `start` (or a seeded random vector), keeping the best proven lower bound.
+///
+/// Theorem S4 (proofs/spectral.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 pub fn power_lower(
     op: &dyn LinearOp,
     start: Option<Vec<f64>>,

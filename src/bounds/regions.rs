@@ -172,6 +172,9 @@ pub struct RegionWitnesses {
 }
 
 /// Enumerates the linear regions of `chain` inside the box and returns one interior point of each.
+///
+/// Theorem E3, enumeration part (proofs/exact.md); checked by
+/// tests/exact.rs::regions_bracket_the_constant_with_fgl.
 pub fn region_witnesses(chain: &Chain, opts: &RegionOptions) -> Result<RegionWitnesses> {
     let start = Instant::now();
     let h = chain.hidden_units();
@@ -192,6 +195,8 @@ pub fn region_witnesses(chain: &Chain, opts: &RegionOptions) -> Result<RegionWit
 
 /// The largest proven-realised gradient norm over the regions of `w` (theorem E3): a `lower` bound that equals L
 /// when every region was found.
+///
+/// Checked by tests/exact.rs::regions_bracket_the_constant_with_fgl.
 pub fn regions_bound(
     chain: &Chain,
     function: Function,
@@ -223,6 +228,8 @@ pub fn regions_bound(
 }
 
 /// [`region_witnesses`] then [`regions_bound`].
+///
+/// Theorem E3 (proofs/exact.md); checked by tests/exact.rs::regions_bracket_the_constant_with_fgl.
 pub fn exact_regions(chain: &Chain, function: Function, norm: Norm, opts: &RegionOptions) -> Result<Bound> {
     Ok(regions_bound(chain, function, norm, &region_witnesses(chain, opts)?, opts))
 }

@@ -193,6 +193,9 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// Dense R2: max over batches of σ(XᵀY/N)/σ(XᵀX/N) with Y = X·Aᵀ, X the sign inputs; rigorous.
+///
+/// Theorem R2, via R1 (proofs/retention.md); checked by
+/// tests/retention.rs::normalised_proxies_are_lower_bounds.
 fn normalised_dense(a: &DMatrix<f64>, xs: &[&Point], batch: usize) -> f64 {
     let mut best = 0.0f64;
     for xb in xs.chunks(batch) {
@@ -223,6 +226,8 @@ fn normalised_dense(a: &DMatrix<f64>, xs: &[&Point], batch: usize) -> f64 {
 }
 
 /// Image R3: max over samples of σ(X′Yᵀ/HW)·HW/(σ(X′)·‖X‖_F) with Y = A·x; rigorous.
+///
+/// Theorem R3 (proofs/retention.md); checked by tests/retention.rs::normalised_proxies_are_lower_bounds.
 fn normalised_conv(k: &Kernel, g: &ConvGeometry, xs: &[&Point]) -> f64 {
     let ka = Kernel { data: k.data.iter().map(|v| v.abs()).collect(), ..k.clone() };
     let mut best = 0.0f64;
@@ -263,6 +268,9 @@ fn normalised_conv(k: &Kernel, g: &ConvGeometry, xs: &[&Point]) -> f64 {
 }
 
 /// All retention entries for `net` on `sample` (deployed activations).
+///
+/// Theorems R0 (the `estimate` proxies), R2, R3 (the `lower` entry) (proofs/retention.md); checked by
+/// tests/retention.rs::normalised_proxies_are_lower_bounds.
 pub fn retention_bounds(
     net: &Net,
     sample: &[Vec<f64>],

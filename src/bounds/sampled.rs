@@ -65,6 +65,8 @@ fn certain_patterns(chain: &Chain, x: &[f64]) -> Option<Vec<Vec<bool>>> {
 
 /// The best proven lower bound over `points` (theorem E2): (value, points used, per-pair values for margins).
 /// Points whose pattern is not certain (an enclosure touches a kink) are skipped.
+///
+/// Checked by tests/exact.rs::sampled_lower_bounds_stay_below_the_exact_value.
 pub(crate) fn witness_lower(
     chain: &Chain,
     norm: Norm,
@@ -118,6 +120,8 @@ pub(crate) fn witness_lower(
 }
 
 /// The best proven lower bound over the sample points and seeded random points.
+///
+/// Theorem E2 (proofs/exact.md); checked by tests/exact.rs::sampled_lower_bounds_stay_below_the_exact_value.
 pub fn sampled_gradient(
     chain: &Chain,
     function: Function,

@@ -74,6 +74,9 @@ fn linear_factor(
 }
 
 /// Certified Lipschitz constant (in `norm`'s input norm, ℓp → ℓp) of a layer sequence, with its parts.
+///
+/// Theorems S1, S7, S8 (proofs/spectral.md), layer factors by S2–S6, S10; checked by
+/// tests/spectral.rs::lipschitz_inequality_on_sampled_pairs.
 pub(crate) fn compose(
     layers: &[Layer],
     prefix: &str,
@@ -177,6 +180,8 @@ fn pair_norm(w: &DMatrix<f64>, folded: bool, t: usize, j: usize, norm: Norm) -> 
 }
 
 /// The certified product bound of `net` under `function` in `norm` (theorems S1–S9).
+///
+/// Theorems S1–S10 (proofs/spectral.md); checked by tests/spectral.rs::lipschitz_inequality_on_sampled_pairs.
 pub fn spectral_product(
     net: &Net,
     function: Function,
