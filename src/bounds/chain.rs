@@ -8,7 +8,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::float::{gamma, up};
+use super::float::{ETA, gamma, mul_up, up};
 use crate::error::{Error, Result};
 use crate::ir::{ConvGeometry, Function, Layer, Net, layer_output};
 
@@ -265,29 +265,39 @@ impl Chain {
         g
     }
 
-    /// |W₁|ᵀ⋯|W_S|ᵀ|c| rounded upward and γ_K with K the summed inner dimensions: |fl(cᵀJ) − cᵀJ| ≤ γ_K·this
-    /// for every pattern (theorem F3, `proofs/float.md`).
-    ///
-    /// Checked by tests/exact.rs::sampled_lower_bounds_stay_below_the_exact_value.
+    /// γ_K·|W₁|ᵀ⋯|W_S|ᵀ|c| + B rounded upward, K the summed inner dimensions and B the propagated underflow
+    /// terms: |fl(cᵀJ) − cᵀJ| ≤ this for every pattern (theorem F3, `proofs/float.md`).
     pub fn gradient_slack(&self, c: &[f64]) -> Vec<f64> {
+        let abs_mul = |w: &DMatrix<f64>, v: &[f64]| -> Vec<f64> {
+            (0..w.ncols())
+                .map(|j| w.column(j).iter().zip(v).fold(0.0, |s, (a, b)| up(s + up(a.abs() * b))))
+                .collect()
+        };
         let mut g: Vec<f64> = c.iter().map(|v| v.abs()).collect();
+        // B: the absolute (underflow) part, B' = (1 + γ_n)|W|ᵀB + nη per dense step, (1 + γ₁)|s|B + η per
+        // diagonal step.
+        let mut b = vec![0.0f64; c.len()];
         let mut k = 0usize;
         for step in self.steps.iter().rev() {
-            g = match step {
+            match step {
                 Step::Linear { w, .. } => {
-                    k += w.nrows();
-                    (0..w.ncols())
-                        .map(|j| w.column(j).iter().zip(&g).fold(0.0, |s, (a, b)| up(s + up(a.abs() * b))))
-                        .collect()
+                    let n = w.nrows();
+                    k += n;
+                    let grow = up(1.0 + gamma(n));
+                    let floor = mul_up(n as f64, ETA);
+                    b = abs_mul(w, &b).into_iter().map(|v| up(mul_up(v, grow) + floor)).collect();
+                    g = abs_mul(w, &g);
                 }
                 Step::Diag { s, .. } => {
                     k += 1;
-                    g.iter().zip(s).map(|(g, s)| up(g * s.abs())).collect()
+                    let grow = up(1.0 + gamma(1));
+                    b = b.iter().zip(s).map(|(b, s)| up(mul_up(mul_up(*b, s.abs()), grow) + ETA)).collect();
+                    g = g.iter().zip(s).map(|(g, s)| up(g * s.abs())).collect();
                 }
-                Step::Act(_) => g,
-            };
+                Step::Act(_) => {}
+            }
         }
         let gk = gamma(k);
-        g.into_iter().map(|v| up(v * gk)).collect()
+        g.into_iter().zip(b).map(|(v, b)| up(up(v * gk) + b)).collect()
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Norm;
 use super::conv_norm::{ConvOptions, conv_bracket};
-use super::float::{abs_norms_up, add_up, gamma, mul_up, sqrt_up, up};
+use super::float::{ETA, abs_norms_up, add_up, gamma, mul_up, sqrt_up, up};
 use super::gram::sigma_upper;
 use super::power::{ConvOp, DenseOp, LinearOp, power_lower, rayleigh_lower};
 use crate::ir::{ConvGeometry, Kernel};
@@ -58,9 +58,22 @@ impl Factor {
     }
 }
 
-/// |fl(s·w) − s·w| ≤ γ₁|fl(s·w)|: the ℓ2 allowance for a folded matrix, γ₁·√(‖|M|‖₁‖|M|‖_∞) (theorem S5).
-pub(crate) fn fold_allowance(abs_norm: f64) -> f64 {
-    mul_up(gamma(1), abs_norm)
+/// |fl(s·w) − s·w| ≤ γ₁|fl(s·w)| + η/2: the ℓ2 allowance for a folded matrix, γ₁·√(‖|M|‖₁‖|M|‖_∞) + span·η/2
+/// (theorem S5).
+pub(crate) fn fold_allowance(abs_norm: f64, span: usize) -> f64 {
+    // Relative: γ₁ per entry. Absolute: an entry may underflow by η/2, and ‖E‖₂ ≤ √(‖E‖₁‖E‖_∞) ≤ span·η/2 with
+    // span = (entries per row + entries per column).
+    add_up(mul_up(gamma(1), abs_norm), mul_up(span as f64, ETA))
+}
+
+/// The `span` of [`fold_allowance`] for a dense matrix.
+pub(crate) fn dense_span(w: &DMatrix<f64>) -> usize {
+    w.nrows() + w.ncols()
+}
+
+/// The `span` of [`fold_allowance`] for a convolution.
+pub(crate) fn conv_span(k: &Kernel) -> usize {
+    (k.c_in + k.c_out) * k.kh * k.kw
 }
 
 /// ℓ2 norm of a dense matrix: certified Gram bound (S2) plus `allowance`, rigorous Rayleigh lower bound (S4) at
@@ -71,7 +84,7 @@ pub(crate) fn fold_allowance(abs_norm: f64) -> f64 {
 pub fn dense_l2(w: &DMatrix<f64>, folded: bool, opts: &SpectralOptions) -> Factor {
     let g = sigma_upper(w, opts.gram_tol, opts.gram_max_iter);
     let op = DenseOp(w);
-    let allowance = if folded { fold_allowance(op.abs_norm_up()) } else { 0.0 };
+    let allowance = if folded { fold_allowance(op.abs_norm_up(), dense_span(w)) } else { 0.0 };
     let upper = add_up(g.upper, allowance);
     let small = w.nrows().min(w.ncols()) <= opts.svd_max_dim;
     let svd = if small { SVD::try_new(w.clone(), false, true, 1e-15, opts.svd_max_iter) } else { None };
@@ -118,8 +131,11 @@ fn rel_gap(upper: f64, lower: f64) -> f64 {
 /// tests/spectral.rs::lipschitz_inequality_on_sampled_pairs (CNN, ResNet).
 pub fn conv_l2(k: &Kernel, g: &ConvGeometry, folded: bool, opts: &SpectralOptions) -> Factor {
     let b = conv_bracket(k, g, &opts.conv);
-    let allowance =
-        if folded { fold_allowance(ConvOp { kernel: k, geometry: *g }.abs_norm_up()) } else { 0.0 };
+    let allowance = if folded {
+        fold_allowance(ConvOp { kernel: k, geometry: *g }.abs_norm_up(), conv_span(k))
+    } else {
+        0.0
+    };
     let upper = add_up(b.upper, allowance);
     let lower = dn_fold(b.lower, allowance);
     Factor {

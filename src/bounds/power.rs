@@ -8,7 +8,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::float::{abs_norms_up, dn, gamma, mul_up, norm2_dn, norm2_up, sqrt_up, up};
+use super::float::{ETA, abs_norms_up, dn, gamma, mul_up, norm2_dn, norm2_up, sqrt_up, up};
 use crate::ir::{ConvGeometry, Kernel, conv2d, conv2d_transpose};
 
 /// A linear operator with what the rigorous lower bound needs.
@@ -85,21 +85,23 @@ impl LinearOp for ConvOp<'_> {
     }
 }
 
-/// A proven lower bound on ‖A‖₂ from x and y = fl(Ax), given `slack` ≥ γ_m‖|A|‖₂ (0 when the rounding
-/// allowance swallows the value).
-fn lower_from(x: &[f64], y: &[f64], slack: f64) -> f64 {
+/// A proven lower bound on ‖A‖₂ from x and y = fl(Ax), given `slack` ≥ γ_m‖|A|‖₂ and `terms` = m (0 when the
+/// rounding allowance swallows the value). Besides the relative error, each of the rows of y may carry an
+/// absolute underflow error of m·η (F2), √rows·m·η in ℓ2.
+fn lower_from(x: &[f64], y: &[f64], slack: f64, terms: usize) -> f64 {
     let nx = norm2_up(x);
     if nx == 0.0 {
         return 0.0;
     }
-    dn(dn(norm2_dn(y) - mul_up(slack, nx)) / nx).max(0.0)
+    let underflow = mul_up(sqrt_up(y.len() as f64), mul_up(terms as f64, ETA));
+    dn(dn(dn(norm2_dn(y) - mul_up(slack, nx)) - underflow) / nx).max(0.0)
 }
 
 /// A proven lower bound on ‖A‖₂ from one vector.
 ///
 /// Theorem S4 (proofs/spectral.md); checked by tests/spectral.rs::conv_bracket_contains_the_exact_norm.
 pub fn rayleigh_lower(op: &dyn LinearOp, x: &[f64]) -> f64 {
-    lower_from(x, &op.apply(x), mul_up(gamma(op.terms()), op.abs_norm_up()))
+    lower_from(x, &op.apply(x), mul_up(gamma(op.terms()), op.abs_norm_up()), op.terms())
 }
 
 /// The outcome of [`power_lower`].
@@ -140,7 +142,7 @@ pub fn power_lower(
         x.iter_mut().for_each(|v| *v /= n);
         let y = op.apply(&x);
         let est = norm2_up(&y);
-        best = best.max(lower_from(&x, &y, slack));
+        best = best.max(lower_from(&x, &y, slack, op.terms()));
         if it > 0 && (est - prev).abs() <= rel_tol * est {
             return PowerLower { lower: best, iterations: it + 1, converged: true, vector: x };
         }

@@ -23,9 +23,11 @@ use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 
 use super::bound::{Bound, LayerPart, Method, Norm, Scope};
-use super::float::{dn, frob_up, gamma, mul_up, up};
+use super::float::{ETA, dn, frob_up, gamma, mul_up, sqrt_up, up};
 use super::gram::sigma_upper;
-use super::layer_norm::{Factor, SpectralOptions, conv_l2, dense_l2, dn_fold, fold_allowance};
+use super::layer_norm::{
+    Factor, SpectralOptions, conv_l2, conv_span, dense_l2, dense_span, dn_fold, fold_allowance,
+};
 use super::power::{ConvOp, DenseOp, LinearOp, rayleigh_lower};
 use crate::error::{Error, Result};
 use crate::ir::{ConvGeometry, Function, Kernel, Layer, Net, Point, SignZero, Soundness, conv2d, sign};
@@ -188,6 +190,12 @@ fn retention_matrices(xs: &[&Point], ys: &[&Point], batch: usize) -> Vec<DMatrix
     }
 }
 
+/// The ℓ2 size of the absolute (underflow) errors of a computed retention matrix: at most (t + 1)·η per entry
+/// for entries of t-term sums followed by one division (F2), √entries times that in Frobenius norm.
+fn underflow_allowance(rm: &DMatrix<f64>, t: usize) -> f64 {
+    mul_up(sqrt_up((rm.nrows() * rm.ncols()) as f64), mul_up((t + 1) as f64, ETA))
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -207,6 +215,7 @@ fn normalised_dense(a: &DMatrix<f64>, xs: &[&Point], batch: usize) -> f64 {
         let t = a.ncols() + n + 2;
         let allowance =
             mul_up(mul_up(gamma(2 * t), frob_up(&(xa.tr_mul(&(&xa * aa.transpose()))))), up(1.0 / n as f64));
+        let allowance = up(allowance + underflow_allowance(&rm, t));
         let num = match nalgebra::SVD::try_new(rm.clone(), false, true, 1e-15, 10_000) {
             Some(svd) => {
                 let v: Vec<f64> = svd.v_t.expect("v").row(0).iter().copied().collect();
@@ -250,6 +259,7 @@ fn normalised_conv(k: &Kernel, g: &ConvGeometry, xs: &[&Point]) -> f64 {
         let window = (x.shape[1].div_ceil(h) + 1) * (x.shape[2].div_ceil(w) + 1);
         let t = g.taps() + h * w + window + 3;
         let allowance = mul_up(gamma(2 * t), up(frob_up(&(&xpa * as_image_matrix(&ya).transpose())) / hw));
+        let allowance = up(allowance + underflow_allowance(&rm, t));
         let num = match nalgebra::SVD::try_new(rm.clone(), false, true, 1e-15, 10_000) {
             Some(svd) => {
                 let v: Vec<f64> = svd.v_t.expect("v").row(0).iter().copied().collect();
@@ -373,11 +383,11 @@ pub fn retention_bounds(
         };
         // A is the float-folded weight: its σ may exceed the exact diag(s)·W's by the fold allowance (S5).
         let lower = if *folded {
-            let abs_norm = match op {
-                LayerOp::Dense(a) => DenseOp(a).abs_norm_up(),
-                LayerOp::Conv(kk, g) => ConvOp { kernel: kk, geometry: *g }.abs_norm_up(),
+            let (abs_norm, span) = match op {
+                LayerOp::Dense(a) => (DenseOp(a).abs_norm_up(), dense_span(a)),
+                LayerOp::Conv(kk, g) => (ConvOp { kernel: kk, geometry: *g }.abs_norm_up(), conv_span(kk)),
             };
-            dn_fold(lower, fold_allowance(abs_norm))
+            dn_fold(lower, fold_allowance(abs_norm, span))
         } else {
             lower
         };
