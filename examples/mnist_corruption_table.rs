@@ -15,7 +15,10 @@ fn main() -> lcr_verify::Result<()> {
     let ds = data::load(DatasetKind::Mnist, None)?;
     let model = NearestClassMean::fit(&ds.train)?;
     let test = ds.test.clone();
-    let loader = |_: &Path| Ok(LoadedModel { classifier: Box::new(model.clone()), test: test.clone() });
+    let dataset = serde_json::json!({ "name": "mnist", "checksum": ds.checksum });
+    let loader = |_: &Path| {
+        Ok(LoadedModel { classifier: Box::new(model.clone()), test: test.clone(), dataset: dataset.clone() })
+    };
     let run_dir = std::env::temp_dir().join("lcr-verify-mnist-table");
     lcr_verify::fsio::ensure_dir(&run_dir)?;
     let suites: Vec<String> = std::env::args().skip(1).collect();

@@ -76,4 +76,8 @@ impl crate::robustness::Classifier for DeployedClassifier {
     fn describe(&self) -> String {
         self.name.clone()
     }
+
+    fn classes(&self) -> usize {
+        self.model.spec.classes
+    }
 }

@@ -289,3 +289,264 @@ fn an_imagenet_c_tree_is_scored_against_alexnet_unless_a_reference_is_named() {
     let err = robustness::run(&args, &load).unwrap_err().to_string();
     assert!(err.contains("--alexnet") && err.contains("--reference"), "{err}");
 }
+
+/// A two-class image folder of 12×10 RGB PNGs, for the `--crop` checks.
+fn image_folder(root: &Path) -> std::path::PathBuf {
+    let dir = root.join("imgs");
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        image::RgbImage::from_pixel(12, 10, image::Rgb([9, 99, 199]))
+            .save(dir.join(class).join("0.png"))
+            .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let err = |args: &CorruptArgs| corrupt::run(args).unwrap_err().to_string();
+    let mut args = corrupt_args(Suite::CifarC, Some(&out));
+    args.dataset = image_folder(dir.path()).display().to_string();
+    (args.corruptions, args.severities, args.limit) = (Some("fog".into()), Some("1".into()), None);
+    for crop in [0, 4097, 100_000] {
+        args.crop = Some(crop);
+        assert!(err(&args).contains("`crop`: ") && err(&args).contains("1 to 4096"), "{}", err(&args));
+        args.out = None;
+        args.preview = Some(dir.path().join("p.png"));
+        assert!(err(&args).contains("`crop`"), "--preview alone: {}", err(&args));
+        (args.out, args.preview) = (Some(out.clone()), None);
+    }
+    assert!(!out.exists() && !dir.path().join("p.png").exists(), "nothing written");
+
+    let mut args = corrupt_args(Suite::CifarC, None);
+    args.corruptions = Some("fog".into());
+    args.preview = Some(dir.path().join("grid.jpg"));
+    assert!(err(&args).contains("grid.jpg: the preview is written as PNG"), "{}", err(&args));
+    args.preview = Some(dir.path().join("new/folder/grid.PNG"));
+    corrupt::run(&args).unwrap();
+    assert!(dir.path().join("new/folder/grid.PNG").is_file());
+
+    for list in ["fog,,snow", "fog,", ",fog", " , "] {
+        let mut args = corrupt_args(Suite::CifarC, Some(&out));
+        args.corruptions = Some(list.into());
+        assert!(err(&args).contains("empty name"), "{list}: {}", err(&args));
+    }
+    let mut args = corrupt_args(Suite::CifarC, Some(&out));
+    (args.corruptions, args.severities) = (Some("fog".into()), Some("1,,3".into()));
+    assert!(err(&args).contains("empty entry"), "{}", err(&args));
+
+    // A second set into the same directory would leave the first one's files behind.
+    let mut args = corrupt_args(Suite::CifarC, Some(&out));
+    args.corruptions = Some("fog,brightness".into());
+    corrupt::run(&args).unwrap();
+    args.corruptions = Some("fog".into());
+    args.limit = Some(5);
+    let e = err(&args);
+    assert!(e.contains("out") && e.contains("is not empty"), "{e}");
+    assert_eq!(CifarC::open(&out).unwrap().images, 12, "the first set is untouched");
+    args.out = Some(dir.path().join("new/folder/grid.PNG"));
+    assert!(err(&args).contains("not a directory"), "{}", err(&args));
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    args.out = Some(dir.path().join("empty"));
+    corrupt::run(&args).unwrap();
+}
+
+/// Robustness arguments that read `from` as written.
+fn from_args(run_dir: &Path, from: &Path) -> RobustnessArgs {
+    let mut args = robustness_args(run_dir, None);
+    (args.from, args.limit) = (Some(from.to_path_buf()), None);
+    args
+}
+
+#[test]
+fn broken_mnist_c_folders_are_errors_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let load = loader();
+    let fresh = |name: &str| {
+        let set = dir.path().join(name);
+        let mut args = corrupt_args(Suite::MnistC, Some(&set));
+        args.corruptions = Some("fog,shear,stripe".into());
+        corrupt::run(&args).unwrap();
+        set
+    };
+    let ok = fresh("ok");
+    let report = robustness::run(&from_args(&run_dir, &ok), &load).unwrap();
+    assert_eq!(report.corruptions.len(), 3);
+    let images = ok.join("fog/test_images.npy");
+    let bytes = std::fs::read(&images).unwrap();
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "empty",
+            Box::new(|p| std::fs::write(p.join("fog/test_images.npy"), b"").unwrap()),
+            "not a .npy file",
+        ),
+        (
+            "truncated",
+            Box::new({
+                let b = bytes.clone();
+                move |p| std::fs::write(p.join("fog/test_images.npy"), &b[..5000]).unwrap()
+            }),
+            "truncated or padded",
+        ),
+        (
+            "padded",
+            Box::new({
+                let mut b = bytes.clone();
+                b.extend_from_slice(&[0; 3]);
+                move |p| std::fs::write(p.join("fog/test_images.npy"), &b).unwrap()
+            }),
+            "truncated or padded",
+        ),
+        (
+            "no-files",
+            Box::new(|p| {
+                std::fs::remove_file(p.join("fog/test_images.npy")).unwrap();
+                std::fs::remove_file(p.join("fog/test_labels.npy")).unwrap();
+            }),
+            "MNIST-C images file not found",
+        ),
+        (
+            "no-labels",
+            Box::new(|p| std::fs::remove_file(p.join("fog/test_labels.npy")).unwrap()),
+            "MNIST-C labels file not found",
+        ),
+        (
+            "short-labels",
+            Box::new(|p| {
+                lcr_verify::corrupt::npy::write_u8(&p.join("fog/test_labels.npy"), &[11], &[1; 11]).unwrap()
+            }),
+            "11 labels for 12 images",
+        ),
+        (
+            "no-folder",
+            Box::new(|p| std::fs::remove_dir_all(p.join("fog")).unwrap()),
+            "corruption listed in manifest.json not found",
+        ),
+    ];
+    for (name, damage, needle) in cases {
+        let set = fresh(name);
+        damage(&set);
+        let err = robustness::run(&from_args(&run_dir, &set), &load).unwrap_err().to_string();
+        assert!(err.contains("fog") && err.contains(needle), "{name}: expected `{needle}` in: {err}");
+    }
+}
+
+#[test]
+fn robustness_refuses_limit_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = robustness_args(dir.path(), Some(Suite::CifarC));
+    args.limit = Some(0);
+    let err = robustness::run(&args, &loader()).unwrap_err().to_string();
+    assert!(err.contains("`limit`"), "{err}");
+    assert!(!dir.path().join("corruption.json").exists());
+}
+
+#[test]
+fn labels_outside_the_models_classes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let load = loader();
+    let cifar = dir.path().join("cifar");
+    let mut args = corrupt_args(Suite::CifarC, Some(&cifar));
+    (args.corruptions, args.severities) = (Some("fog".into()), Some("1,2".into()));
+    corrupt::run(&args).unwrap();
+    let mut labels = vec![1u8; 24];
+    labels[13] = 42;
+    lcr_verify::corrupt::npy::write_u8(&cifar.join("labels.npy"), &[24], &labels).unwrap();
+    let err = robustness::run(&from_args(&run_dir, &cifar), &load).unwrap_err().to_string();
+    assert!(err.contains("labels.npy: label 13 is 42, but the model has 10 classes"), "{err}");
+
+    let mnist_c = dir.path().join("mnist_c");
+    let mut args = corrupt_args(Suite::MnistC, Some(&mnist_c));
+    args.corruptions = Some("shear".into());
+    corrupt::run(&args).unwrap();
+    lcr_verify::corrupt::npy::write_u8(&mnist_c.join("shear/test_labels.npy"), &[12], &[10; 12]).unwrap();
+    let err = robustness::run(&from_args(&run_dir, &mnist_c), &load).unwrap_err().to_string();
+    assert!(err.contains("shear/test_labels.npy: label 0 is 10"), "{err}");
+}
+
+/// A CIFAR-10-C directory without a manifest: `n` images of `h×w×c` per severity, the first `n` MNIST test labels.
+fn bare_cifar_c(dir: &Path, n: usize, (h, w, c): (usize, usize, usize)) {
+    use lcr_verify::corrupt::npy;
+    std::fs::create_dir_all(dir).unwrap();
+    let labels = data::load(DatasetKind::Mnist, None).unwrap().test.labels[..n].to_vec();
+    npy::write_u8(&dir.join("fog.npy"), &[5 * n, h, w, c], &vec![0; 5 * n * h * w * c]).unwrap();
+    npy::write_u8(&dir.join("labels.npy"), &[5 * n], &labels.repeat(5)).unwrap();
+}
+
+#[test]
+fn sets_of_another_image_shape_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = loader();
+    for (shape, text) in [((32, 32, 3), "32x32x3"), ((32, 32, 1), "32x32x1"), ((28, 28, 3), "28x28x3")] {
+        let set = dir.path().join(text);
+        bare_cifar_c(&set, 4, shape);
+        let err = robustness::run(&from_args(dir.path(), &set), &load).unwrap_err().to_string();
+        let want = format!(
+            "{}: images are {text}, the model of {} takes 28x28x1",
+            set.display(),
+            dir.path().display()
+        );
+        assert!(err.contains(&want), "expected `{want}` in: {err}");
+    }
+}
+
+#[test]
+fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    bare_cifar_c(&set, 5, (28, 28, 1));
+    let args = from_args(dir.path(), &set);
+    let report = robustness::run(&args, &loader()).unwrap();
+    assert_eq!(report.clean_error, None, "5 images per cell against a 10000-image test set");
+    let note = report.provenance["clean_note"].as_str().unwrap();
+    assert!(note.contains("no manifest.json") && note.contains("5 images per cell"), "{note}");
+    assert!(robustness::summary(&report).contains("clean error: - (clean error not evaluated"));
+
+    // A model whose test set has exactly those 5 images: the clean error is measured.
+    let ds = data::load(DatasetKind::Mnist, None).unwrap();
+    let model = NearestClassMean::fit(&ds.train.take(2000)).unwrap();
+    let test = ds.test.take(5);
+    let five = move |_: &Path| {
+        Ok(LoadedModel {
+            classifier: Box::new(model.clone()),
+            test: test.clone(),
+            dataset: serde_json::Value::Null,
+        })
+    };
+    let report = robustness::run(&args, &five).unwrap();
+    assert!(report.clean_error.is_some() && report.provenance.get("clean_note").is_none());
+}
+
+#[test]
+fn a_suite_the_set_was_not_made_for_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = loader();
+    let set = dir.path().join("cifar");
+    let mut args = corrupt_args(Suite::CifarC, Some(&set));
+    (args.corruptions, args.limit) = (Some("benchmark".into()), Some(2));
+    corrupt::run(&args).unwrap();
+    let mut args = from_args(dir.path(), &set);
+    args.suite = Some(Suite::MnistC);
+    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    assert!(err.contains("holds a cifar-c set (so says its manifest.json), not mnist-c"), "{err}");
+    args.suite = Some(Suite::CifarC);
+    robustness::run(&args, &load).unwrap();
+
+    // Without the manifest a CIFAR-10-C directory is cifar-c unless --suite says otherwise, and then it must
+    // hold the suite's benchmark corruptions.
+    std::fs::remove_file(set.join("manifest.json")).unwrap();
+    args.suite = Some(Suite::MnistC);
+    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    assert!(err.contains("lacks the mnist-c benchmark corruptions shear"), "{err}");
+    args.suite = Some(Suite::ImagenetC);
+    assert_eq!(robustness::run(&args, &load).unwrap().suite, Suite::ImagenetC, "the same 15 corruptions");
+    args.suite = None;
+    assert_eq!(robustness::run(&args, &load).unwrap().suite, Suite::CifarC);
+}

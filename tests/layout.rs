@@ -235,3 +235,108 @@ fn unknown_directories_are_refused() {
     assert!(layout::open(dir.path()).unwrap_err().to_string().contains("not a CIFAR-10-C"));
     assert!(matches!(layout::open(&dir.path().join("nope")), Err(lcr_verify::Error::Missing { .. })));
 }
+
+#[test]
+fn mnist_c_folders_are_checked_when_opened() {
+    let setup = |dir: &Path| {
+        for name in ["fog", "shear"] {
+            let sub = dir.join(name);
+            std::fs::create_dir_all(&sub).unwrap();
+            npy::write_u8(&sub.join("test_images.npy"), &[3, 28, 28, 1], &[9; 3 * 784]).unwrap();
+            npy::write_u8(&sub.join("test_labels.npy"), &[3], &[1, 2, 3]).unwrap();
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    std::fs::create_dir(dir.path().join(".cache")).unwrap();
+    let m = MnistC::open(dir.path()).unwrap();
+    assert_eq!((m.images["fog"], m.shape), (3, (28, 28, 1)));
+    assert_eq!(
+        m.corruptions.keys().cloned().collect::<Vec<_>>(),
+        vec!["fog", "shear"],
+        "hidden folders skipped"
+    );
+
+    let check = |damage: &dyn Fn(&Path), needle: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
+        damage(dir.path());
+        let err = layout::open(dir.path()).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    };
+    let images = |d: &Path| d.join("fog/test_images.npy");
+    check(&|d| std::fs::write(images(d), b"").unwrap(), "fog/test_images.npy: not a .npy file");
+    check(
+        &|d| {
+            let bytes = std::fs::read(images(d)).unwrap();
+            std::fs::write(images(d), &bytes[..1000]).unwrap();
+        },
+        "fog/test_images.npy: shape [3, 28, 28, 1] of |u1 needs 2352 data bytes, found 872",
+    );
+    check(
+        &|d| {
+            let mut bytes = std::fs::read(images(d)).unwrap();
+            bytes.extend_from_slice(&[0; 3]);
+            std::fs::write(images(d), &bytes).unwrap();
+        },
+        "found 2355 (truncated or padded)",
+    );
+    check(
+        &|d| std::fs::remove_file(images(d)).unwrap(),
+        "fog/test_images.npy: MNIST-C images file not found",
+    );
+    check(
+        &|d| std::fs::remove_file(d.join("shear/test_labels.npy")).unwrap(),
+        "shear/test_labels.npy: MNIST-C labels file not found",
+    );
+    check(
+        &|d| std::fs::create_dir(d.join("snow")).unwrap(),
+        "snow/test_images.npy: MNIST-C images file not found",
+    );
+    check(
+        &|d| npy::write_u8(&images(d), &[0, 28, 28, 1], &[]).unwrap(),
+        "fog/test_images.npy: holds no images",
+    );
+    check(
+        &|d| npy::write_u8(&images(d), &[3, 32, 32, 1], &[0; 3 * 1024]).unwrap(),
+        "shear/test_images.npy: images are 28x28x1, other folders hold 32x32x1",
+    );
+    check(
+        &|d| npy::write_u8(&d.join("fog/test_labels.npy"), &[4], &[0; 4]).unwrap(),
+        "fog/test_labels.npy: 4 labels for 3 images",
+    );
+    check(
+        &|d| npy::write_u8(&d.join("fog/test_labels.npy"), &[3, 1], &[0; 3]).unwrap(),
+        "labels must be 1-D",
+    );
+}
+
+#[test]
+fn manifests_must_match_the_files() {
+    // A CIFAR-10-C set whose manifest lists a corruption whose file is gone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SetWriter::create(dir.path(), manifest(LayoutKind::CifarC, 2), vec![0, 1]).unwrap();
+    for name in ["contrast", "fog"] {
+        w.write_corruption(name, &[1], |_, sink| sink(&[0; 60])).unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::remove_file(dir.path().join("fog.npy")).unwrap();
+    let err = CifarC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("fog.npy: corruption listed in manifest.json not found"), "{err}");
+
+    // An MNIST-C set whose folders hold fewer images than its manifest records.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SetWriter::create(dir.path(), manifest(LayoutKind::MnistC, 2), vec![0, 1]).unwrap();
+    w.write_corruption("stripe", &[1], |_, sink| sink(&[0; 60])).unwrap();
+    w.finish().unwrap();
+    npy::write_u8(&dir.path().join("stripe/test_images.npy"), &[1, 6, 5, 1], &[0; 30]).unwrap();
+    npy::write_u8(&dir.path().join("stripe/test_labels.npy"), &[1], &[0]).unwrap();
+    let err = MnistC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("stripe/test_images.npy: 1 images, but manifest.json records 2"), "{err}");
+
+    // Empty labels hold no set.
+    let dir = tempfile::tempdir().unwrap();
+    npy::write_u8(&dir.path().join("fog.npy"), &[0, 2, 2, 3], &[]).unwrap();
+    npy::write_u8(&dir.path().join("labels.npy"), &[0], &[]).unwrap();
+    assert!(CifarC::open(dir.path()).unwrap_err().to_string().contains("labels.npy: holds no labels"));
+}

@@ -110,6 +110,9 @@ impl Classifier for Threshold {
     fn describe(&self) -> String {
         format!("threshold {}", self.0)
     }
+    fn classes(&self) -> usize {
+        2
+    }
 }
 
 /// 256 flat 4×4 gray images of value v = 0…255, labelled `v > 127`.

@@ -11,7 +11,7 @@
 //! plus the clean `identity/`) for `mnist-c`; `manifest.json` records the suite, table, seed, dataset checksum
 //! and every file's SHA-256.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::corrupt::layout::{LayoutKind, Manifest, SetWriter};
 use crate::corrupt::{self, Corruption, Corruptor, Image, Suite};
@@ -57,13 +57,13 @@ pub struct CorruptArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// For an image directory: resize the shorter side to round(SIZE·256/224), centre-crop SIZE×SIZE
-    /// (the ImageNet-C preprocessing with SIZE = 224).
+    /// (the ImageNet-C preprocessing with SIZE = 224); 1 to 4096.
     #[arg(long)]
     pub crop: Option<usize>,
-    /// Output directory for the corrupted sets.
+    /// Output directory for the corrupted sets (new or empty).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Write a PNG grid of one image under every corruption and severity to this file.
+    /// Write a PNG grid of one image under every corruption and severity to this `.png` file.
     #[arg(long)]
     pub preview: Option<PathBuf>,
     /// Which image the preview shows.
@@ -159,7 +159,14 @@ pub fn run(args: &CorruptArgs) -> Result<()> {
     if args.out.is_none() && args.preview.is_none() {
         return Err(Error::config("out", "give --out DIR (corrupted sets) and/or --preview FILE.png"));
     }
+    corrupt::folder::check_crop(args.crop)?;
     let plan = plan(args.suite, args.corruptions.as_deref(), args.severities.as_deref())?;
+    if let Some(path) = &args.preview {
+        check_preview_path(path)?;
+    }
+    if let Some(out) = &args.out {
+        check_out_dir(out)?;
+    }
     let clean = load_clean(args)?;
     let corruptor = match &args.frost_dir {
         Some(d) => Corruptor::with_frost_dir(args.suite.table(), d),
@@ -186,8 +193,40 @@ pub fn run(args: &CorruptArgs) -> Result<()> {
     Ok(())
 }
 
+/// The preview is a PNG file: its name must say so.
+fn check_preview_path(path: &Path) -> Result<()> {
+    if !path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        return Err(Error::config(
+            "preview",
+            format!("{}: the preview is written as PNG; name a .png file", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// `--out` must be new or empty: files of an earlier set left next to the new one would make it inconsistent.
+fn check_out_dir(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(Error::config("out", format!("{} exists and is not a directory", out.display())));
+    }
+    let mut entries = std::fs::read_dir(out).map_err(|e| Error::io("listing", out, e))?;
+    if entries.next().is_some() {
+        return Err(Error::config(
+            "out",
+            format!(
+                "{} is not empty; name a new or empty directory (files of an earlier set would mix with the new one)",
+                out.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn write_sets(
-    out: &std::path::Path,
+    out: &Path,
     args: &CorruptArgs,
     clean: &CleanSet,
     corruptor: &Corruptor,

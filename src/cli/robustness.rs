@@ -90,6 +90,9 @@ pub const REPORT_FILE: &str = "corruption.json";
 
 /// Evaluates the run's model under the suite and merges the report into `RUN_DIR/corruption.json`.
 pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteReport> {
+    if args.limit == Some(0) {
+        return Err(Error::config("limit", "0 images leaves nothing to evaluate; give at least 1"));
+    }
     let model = loader.load(&args.run_dir)?;
     let reference = args.reference.as_deref().map(|r| loader.load(r)).transpose()?;
     let options = EvalOptions { chunk: args.chunk, progress: !args.quiet };
@@ -97,6 +100,8 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
     if let Some(n) = args.limit {
         test = test.take(n);
     }
+    // Why the clean error is missing, when it is.
+    let mut clean_note = None;
     let (source, suite, clean, alexnet): (Box<dyn Source>, Suite, Option<ImageSet>, bool) = match &args.from {
         Some(dir) => {
             if args.corruptions.is_some() || args.severities.is_some() || args.limit.is_some() {
@@ -106,31 +111,78 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
                 ));
             }
             let disk = OnDisk::open(dir)?;
-            let declared = disk.suite().unwrap_or(Suite::CifarC);
-            let suite = match args.suite {
-                Some(s)
-                    if s != declared && matches!(disk.layout(), Layout::MnistC(_) | Layout::ImagenetC(_)) =>
-                {
-                    return Err(Error::config(
-                        "suite",
-                        format!("{} holds a {declared} set, not {s}", dir.display()),
+            let suite = from_suite(dir, &disk, args.suite)?;
+            let shape = disk.image_shape()?;
+            for (m, run) in std::iter::once((&model, &args.run_dir))
+                .chain(reference.as_ref().zip(args.reference.as_ref()))
+            {
+                let t = &m.test;
+                if shape != (t.height, t.width, t.channels) {
+                    return Err(Error::format(
+                        dir,
+                        format!(
+                            "images are {}x{}x{}, the model of {} takes {}x{}x{}",
+                            shape.0,
+                            shape.1,
+                            shape.2,
+                            run.display(),
+                            t.height,
+                            t.width,
+                            t.channels
+                        ),
                     ));
                 }
-                Some(s) => s,
-                None => declared,
-            };
-            let shape = first_shape(&disk)?;
-            // A set written by `corrupt --limit N` holds the first N test images: compare with those.
+                disk.check_labels(m.classifier.classes())?;
+            }
             let manifest = match disk.layout() {
                 Layout::CifarC(c) => c.manifest.as_ref(),
                 Layout::MnistC(m) => m.manifest.as_ref(),
                 Layout::ImagenetC(_) => None,
             };
-            let test = match manifest {
-                Some(m) if m.images < test.len() => test.take(m.images),
-                _ => test,
+            let clean = match manifest {
+                // A set written by `corrupt --limit N` holds the first N test images: compare with those.
+                Some(m) => {
+                    let checksum = model.dataset.get("checksum").and_then(|c| c.as_str());
+                    if checksum.is_some_and(|c| c != m.dataset_checksum) {
+                        clean_note = Some(format!(
+                            "{} was made from {} (another checksum than the model's test set)",
+                            dir.display(),
+                            m.dataset
+                        ));
+                        None
+                    } else if m.images > test.len() {
+                        clean_note = Some(format!(
+                            "{} holds {} images per cell, the model's test set {}",
+                            dir.display(),
+                            m.images,
+                            test.len()
+                        ));
+                        None
+                    } else {
+                        Some(test.take(m.images))
+                    }
+                }
+                // Without a manifest the set is taken to be the whole test set only if the counts agree.
+                None => {
+                    let cells = disk.cells();
+                    if cells.iter().all(|c| c.images == test.len()) {
+                        Some(test.clone())
+                    } else {
+                        let counts: std::collections::BTreeSet<usize> =
+                            cells.iter().map(|c| c.images).collect();
+                        let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
+                        clean_note = Some(format!(
+                            "{} has no {} and holds {} images per cell, the model's test set {}: which test images \
+                             were corrupted is unknown",
+                            dir.display(),
+                            corrupt::layout::MANIFEST,
+                            counts.join(" or "),
+                            test.len()
+                        ));
+                        None
+                    }
+                }
             };
-            let clean = (shape == Some((test.height, test.width, test.channels))).then(|| test.clone());
             // A real ImageNet-C tree follows the ImageNet-C protocol: AlexNet normalises CE unless a reference
             // model is named.
             let alexnet =
@@ -177,8 +229,54 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
         "seed": args.from.is_none().then_some(args.seed),
         "limit": args.limit,
     });
+    if let Some(note) = clean_note.filter(|_| report.clean_error.is_none()) {
+        report.provenance["clean_note"] =
+            serde_json::Value::String(format!("clean error not evaluated: {note}"));
+    }
     CorruptionFile::merge_and_write(&args.run_dir.join(REPORT_FILE), report.clone())?;
     Ok(report)
+}
+
+/// The suite a `--from` set is scored under: the one it declares (its manifest, or its layout: MNIST-C and
+/// ImageNet-C trees are their own suites), or the one asked for, which must agree with a declared suite and, for
+/// a CIFAR-10-C directory without a manifest, find all its benchmark corruptions there.
+fn from_suite(dir: &Path, disk: &OnDisk, asked: Option<Suite>) -> Result<Suite> {
+    let declared = disk.suite().unwrap_or(Suite::CifarC);
+    let (known, how) = match disk.layout() {
+        Layout::CifarC(c) if c.manifest.is_some() => (true, "its manifest.json"),
+        Layout::MnistC(m) if m.manifest.is_some() => (true, "its manifest.json"),
+        Layout::CifarC(_) => (false, "its CIFAR-10-C layout"),
+        Layout::MnistC(_) => (true, "its MNIST-C layout"),
+        Layout::ImagenetC(_) => (true, "its ImageNet-C layout"),
+    };
+    let Some(asked) = asked else { return Ok(declared) };
+    if asked == declared {
+        return Ok(asked);
+    }
+    if known {
+        return Err(Error::config(
+            "suite",
+            format!(
+                "{} holds a {declared} set (so says {how}), not {asked}; leave out --suite",
+                dir.display()
+            ),
+        ));
+    }
+    let names = disk.corruption_names();
+    let missing: Vec<&str> =
+        asked.benchmark().iter().map(|c| c.as_str()).filter(|c| !names.iter().any(|n| n == c)).collect();
+    if !missing.is_empty() {
+        return Err(Error::config(
+            "suite",
+            format!(
+                "{} lacks the {asked} benchmark corruptions {} (it holds {}); leave out --suite to score it as {declared}",
+                dir.display(),
+                missing.join(", "),
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(asked)
 }
 
 /// Runs `lcr-verify robustness`: evaluates, writes `RUN_DIR/corruption.json`, prints a summary table (or, with
@@ -204,22 +302,6 @@ pub fn model_digest(run_dir: &Path) -> Option<String> {
     crate::fsio::file_sha256(&crate::run_dir::RunDir::new(run_dir).model()).ok()
 }
 
-fn first_shape(disk: &OnDisk) -> Result<Option<(usize, usize, usize)>> {
-    Ok(match disk.layout() {
-        Layout::CifarC(c) => Some(c.shape),
-        Layout::MnistC(_) | Layout::ImagenetC(_) => {
-            let cells = disk.cells();
-            match cells.first() {
-                Some(cell) if cell.images > 0 => {
-                    let s = disk.chunk(cell, 0..1)?;
-                    Some((s.height, s.width, s.channels))
-                }
-                _ => None,
-            }
-        }
-    })
-}
-
 fn fmt_opt(v: Option<f64>, scale: f64) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v * scale))
 }
@@ -227,7 +309,10 @@ fn fmt_opt(v: Option<f64>, scale: f64) -> String {
 /// A plain-text table of the report: errors in percent per severity, mean, CE.
 pub fn summary(r: &SuiteReport) -> String {
     let mut out = format!("{} on {} ({})\n", r.model, r.suite, r.source);
-    out.push_str(&format!("clean error: {}%\n", fmt_opt(r.clean_error, 100.0)));
+    match (r.clean_error, r.provenance.get("clean_note").and_then(|n| n.as_str())) {
+        (None, Some(note)) => out.push_str(&format!("clean error: - ({note})\n")),
+        (e, _) => out.push_str(&format!("clean error: {}%\n", fmt_opt(e, 100.0))),
+    }
     let sevs: Vec<u8> = {
         let mut s: Vec<u8> = r.corruptions.iter().flat_map(|c| c.errors.keys().copied()).collect();
         s.sort_unstable();

@@ -20,12 +20,27 @@ pub(crate) fn is_image_file(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
+/// The largest `--crop` size accepted (ImageNet-C uses 224).
+pub const MAX_CROP: usize = 4096;
+
+/// Refuses a crop size of 0 or above [`MAX_CROP`].
+pub fn check_crop(crop: Option<usize>) -> Result<()> {
+    match crop {
+        Some(s) if s == 0 || s > MAX_CROP => Err(Error::config(
+            "crop",
+            format!("{s} is not an image size from 1 to {MAX_CROP} pixels (ImageNet-C uses 224)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The images of `dir`, with their labels and the sorted class names, plus a checksum over the files.
 ///
 /// With `crop = Some(s)`, each image is resized (PIL bilinear, antialiased) so that its shorter side is
 /// `round(s · 256/224)` and centre-cropped to `s × s` — the ImageNet-C preprocessing for `s = 224`. Without it
 /// every image must already have the same size. Colour files give RGB sets; a folder of gray files gives gray.
 pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, Vec<String>, String)> {
+    check_crop(crop)?;
     let mut classes = Vec::new();
     let mut files: Vec<(PathBuf, u8)> = Vec::new();
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -369,7 +369,13 @@ pub fn mnist_c_severity(c: Corruption) -> u8 {
 /// Parses a comma-separated list of corruption names (`all`, `benchmark` and `extra` are accepted too).
 pub fn parse_corruption_list(s: &str, suite: Suite) -> Result<Vec<Corruption>> {
     let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in s.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(Error::config(
+                "corruptions",
+                format!("`{s}` has an empty name (a leading, trailing or doubled comma)"),
+            ));
+        }
         match part {
             "all" => out.extend(suite.corruptions()),
             "benchmark" => out.extend_from_slice(suite.benchmark()),
@@ -389,7 +395,13 @@ pub fn parse_severity_list(s: &str) -> Result<Vec<u8>> {
     let bad =
         |p: &str| Error::config("severities", format!("`{p}` is not a severity 1-5 or a range like 2-4"));
     let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in s.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(Error::config(
+                "severities",
+                format!("`{s}` has an empty entry (a leading, trailing or doubled comma)"),
+            ));
+        }
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (
                 a.trim().parse::<u8>().map_err(|_| bad(part))?,

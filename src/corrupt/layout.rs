@@ -155,6 +155,9 @@ impl CifarC {
             ));
         }
         let labels = labels_arr.labels(&labels_path)?;
+        if labels.is_empty() {
+            return Err(Error::format(&labels_path, "holds no labels"));
+        }
         let manifest = Manifest::read(dir)?;
         let mut files = BTreeMap::new();
         let mut shape = None;
@@ -201,6 +204,9 @@ impl CifarC {
             ));
         }
         let images = labels.len() / severities.len();
+        if let Some(m) = &manifest {
+            check_manifest(dir, m, images, |name| files.contains_key(name), |name| format!("{name}.npy"))?;
+        }
         Ok(CifarC { dir: dir.to_path_buf(), labels, severities, images, shape, files, manifest })
     }
 
@@ -213,6 +219,9 @@ impl CifarC {
         let pixels = npy::read(path)?.into_u8(path)?;
         let (h, w, c) = self.shape;
         let per = self.images * h * w * c;
+        if pixels.len() != per * self.severities.len() {
+            return Err(Error::format(path, "changed since the directory was opened (size differs)"));
+        }
         self.severities
             .iter()
             .enumerate()
@@ -232,26 +241,88 @@ pub struct MnistC {
     pub dir: PathBuf,
     /// Corruption name → its folder (`identity` included when present).
     pub corruptions: BTreeMap<String, PathBuf>,
+    /// Corruption name → the number of images its folder holds.
+    pub images: BTreeMap<String, usize>,
+    /// `(height, width, channels)`, the same in every folder.
+    pub shape: (usize, usize, usize),
     /// The manifest, when written by lcr-verify.
     pub manifest: Option<Manifest>,
 }
 
+/// The images file of an MNIST-C folder.
+pub const MNIST_C_IMAGES: &str = "test_images.npy";
+/// The labels file of an MNIST-C folder.
+pub const MNIST_C_LABELS: &str = "test_labels.npy";
+
 impl MnistC {
-    /// Opens an MNIST-C directory (folders holding `test_images.npy`).
+    /// Opens an MNIST-C directory: every folder (but hidden ones) is a corruption and must hold
+    /// `test_images.npy` and `test_labels.npy`, whose headers, sizes and counts are checked here.
     pub fn open(dir: &Path) -> Result<MnistC> {
+        let manifest = Manifest::read(dir)?;
         let mut corruptions = BTreeMap::new();
+        let mut images = BTreeMap::new();
+        let mut shape = None;
         for sub in subdirs(dir)? {
-            if sub.join("test_images.npy").is_file() {
-                corruptions.insert(file_name(&sub), sub);
+            let name = file_name(&sub);
+            if name.starts_with('.') {
+                continue;
             }
+            let (ip, lp) = (sub.join(MNIST_C_IMAGES), sub.join(MNIST_C_LABELS));
+            if !ip.is_file() {
+                return Err(Error::Missing { path: ip, what: "MNIST-C images file" });
+            }
+            if !lp.is_file() {
+                return Err(Error::Missing { path: lp, what: "MNIST-C labels file" });
+            }
+            let header = npy::read_header(&ip)?;
+            if header.dtype != npy::Dtype::U8 {
+                return Err(Error::format(&ip, "images must be uint8"));
+            }
+            let (n, h, w, c) = image_shape(&ip, &header.shape)?;
+            if n == 0 {
+                return Err(Error::format(&ip, "holds no images"));
+            }
+            match shape {
+                None => shape = Some((h, w, c)),
+                Some(s) if s != (h, w, c) => {
+                    return Err(Error::format(
+                        &ip,
+                        format!("images are {h}x{w}x{c}, other folders hold {}x{}x{}", s.0, s.1, s.2),
+                    ));
+                }
+                _ => {}
+            }
+            let labels = npy::read_header(&lp)?;
+            if labels.shape.len() != 1 {
+                return Err(Error::format(
+                    &lp,
+                    format!("labels must be 1-D, found shape {:?}", labels.shape),
+                ));
+            }
+            if labels.shape[0] != n {
+                return Err(Error::format(&lp, format!("{} labels for {n} images", labels.shape[0])));
+            }
+            corruptions.insert(name.clone(), sub);
+            images.insert(name, n);
         }
-        if corruptions.is_empty() {
+        let Some(shape) = shape else {
             return Err(Error::Missing {
                 path: dir.to_path_buf(),
                 what: "MNIST-C folder with test_images.npy",
             });
+        };
+        if let Some(m) = &manifest {
+            for (name, &n) in &images {
+                if n != m.images {
+                    return Err(Error::format(
+                        dir.join(name).join(MNIST_C_IMAGES),
+                        format!("{n} images, but {MANIFEST} records {}", m.images),
+                    ));
+                }
+            }
+            check_manifest(dir, m, m.images, |name| corruptions.contains_key(name), |name| name.to_string())?;
         }
-        Ok(MnistC { dir: dir.to_path_buf(), corruptions, manifest: Manifest::read(dir)? })
+        Ok(MnistC { dir: dir.to_path_buf(), corruptions, images, shape, manifest })
     }
 
     /// Reads the test split of one corruption.
@@ -260,9 +331,12 @@ impl MnistC {
             path: self.dir.join(corruption),
             what: "MNIST-C corruption folder",
         })?;
-        let (ip, lp) = (sub.join("test_images.npy"), sub.join("test_labels.npy"));
+        let (ip, lp) = (sub.join(MNIST_C_IMAGES), sub.join(MNIST_C_LABELS));
         let images = npy::read(&ip)?;
         let (n, h, w, c) = image_shape(&ip, &images.shape)?;
+        if (h, w, c) != self.shape || Some(&n) != self.images.get(corruption) {
+            return Err(Error::format(&ip, "changed since the directory was opened (shape differs)"));
+        }
         let pixels = images.into_u8(&ip)?;
         let labels_arr = npy::read(&lp)?;
         if labels_arr.shape.len() != 1 {
@@ -277,6 +351,30 @@ impl MnistC {
         }
         ImageSet::new(h, w, c, pixels, labels)
     }
+}
+
+/// Checks a manifest against what the directory holds: the images per severity and every corruption it lists
+/// (`file_of(name)` is the corruption's file or folder, for the error).
+fn check_manifest(
+    dir: &Path,
+    m: &Manifest,
+    images: usize,
+    present: impl Fn(&str) -> bool,
+    file_of: impl Fn(&str) -> String,
+) -> Result<()> {
+    if images != m.images {
+        return Err(Error::format(
+            dir.join(MANIFEST),
+            format!("records {} images per severity, the files hold {images}", m.images),
+        ));
+    }
+    if let Some(name) = m.corruptions.keys().find(|name| !present(name)) {
+        return Err(Error::Missing {
+            path: dir.join(file_of(name)),
+            what: "corruption listed in manifest.json",
+        });
+    }
+    Ok(())
 }
 
 /// An ImageNet-C directory.
@@ -412,7 +510,7 @@ pub fn open(dir: &Path) -> Result<Layout> {
         return CifarC::open(dir).map(Layout::CifarC);
     }
     let subs = subdirs(dir)?;
-    if subs.iter().any(|s| s.join("test_images.npy").is_file()) {
+    if subs.iter().any(|s| s.join(MNIST_C_IMAGES).is_file()) {
         return MnistC::open(dir).map(Layout::MnistC);
     }
     if subs.iter().any(|s| (1..=5).any(|k| s.join(k.to_string()).is_dir())) {

@@ -35,6 +35,8 @@ pub trait Classifier: Sync {
     fn predict(&self, images: &ImageSet) -> Result<Vec<u8>>;
     /// One line naming the model (recorded in `corruption.json`).
     fn describe(&self) -> String;
+    /// How many classes it tells apart: it predicts `0..classes`, so labels must lie there too.
+    fn classes(&self) -> usize;
 }
 
 /// One corruption at one severity.
@@ -94,6 +96,17 @@ pub fn evaluate(
             t.clean = Some(count_errors(*m, clean)? as f64 / clean.len().max(1) as f64);
         }
         bar.inc(clean.len() as u64);
+    }
+    if let Some(cell) = cells.iter().find(|c| c.images == 0) {
+        return Err(Error::config(
+            "from",
+            format!(
+                "{}: {} at severity {} holds no images",
+                source.describe(),
+                cell.corruption,
+                cell.severity
+            ),
+        ));
     }
     for cell in &cells {
         bar.set_message(format!("{} s{}", cell.corruption, cell.severity));

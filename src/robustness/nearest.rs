@@ -66,4 +66,8 @@ impl Classifier for NearestClassMean {
     fn describe(&self) -> String {
         format!("nearest class mean ({} classes)", self.means.len())
     }
+
+    fn classes(&self) -> usize {
+        self.means.len()
+    }
 }

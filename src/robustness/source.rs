@@ -1,6 +1,7 @@
 //! Where corrupted images come from: generated on the fly from a clean set, or read from a benchmark layout.
 
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Mutex;
 
 use super::Cell;
@@ -140,6 +141,65 @@ impl OnDisk {
         }
     }
 
+    /// The corruption names the set holds (MNIST-C's clean `identity` left out).
+    pub fn corruption_names(&self) -> Vec<String> {
+        match &self.layout {
+            Layout::CifarC(c) => c.files.keys().cloned().collect(),
+            Layout::MnistC(m) => m.corruptions.keys().filter(|n| *n != "identity").cloned().collect(),
+            Layout::ImagenetC(i) => i.corruptions.keys().cloned().collect(),
+        }
+    }
+
+    /// `(height, width, channels)` of the set's images (for ImageNet-C: of the first image, decoded).
+    pub fn image_shape(&self) -> Result<(usize, usize, usize)> {
+        match &self.layout {
+            Layout::CifarC(c) => Ok(c.shape),
+            Layout::MnistC(m) => Ok(m.shape),
+            Layout::ImagenetC(i) => {
+                let first = i.corruptions.iter().find_map(|(name, sev)| {
+                    let s = *sev.first()?;
+                    i.files(name, s).ok()?.into_iter().next()
+                });
+                let Some(file) = first else {
+                    return Err(Error::Missing { path: i.dir.clone(), what: "ImageNet-C image" });
+                };
+                let set = ImagenetC::decode(std::slice::from_ref(&file))?;
+                Ok((set.height, set.width, set.channels))
+            }
+        }
+    }
+
+    /// Refuses a label that a model with `classes` classes cannot predict, naming the labels file.
+    pub fn check_labels(&self, classes: usize) -> Result<()> {
+        let check = |path: &Path, labels: &[u8]| match labels.iter().position(|&l| usize::from(l) >= classes)
+        {
+            Some(i) => Err(Error::format(
+                path,
+                format!(
+                    "label {i} is {}, but the model has {classes} classes (0 to {})",
+                    labels[i],
+                    classes.saturating_sub(1)
+                ),
+            )),
+            None => Ok(()),
+        };
+        match &self.layout {
+            Layout::CifarC(c) => check(&c.dir.join(layout::LABELS), &c.labels),
+            Layout::MnistC(m) => {
+                for dir in m.corruptions.values() {
+                    let path = dir.join(layout::MNIST_C_LABELS);
+                    check(&path, &crate::corrupt::npy::read(&path)?.labels(&path)?)?;
+                }
+                Ok(())
+            }
+            Layout::ImagenetC(i) if i.classes.len() > classes => Err(Error::format(
+                &i.dir,
+                format!("{} class folders, but the model has {classes} classes", i.classes.len()),
+            )),
+            Layout::ImagenetC(_) => Ok(()),
+        }
+    }
+
     fn cifar_block(&self, c: &CifarC, cell: &Cell) -> Result<ImageSet> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.as_ref().is_none_or(|(name, _)| *name != cell.corruption) {
@@ -182,11 +242,7 @@ impl Source for OnDisk {
                 .filter(|n| *n != "identity")
                 .map(|name| {
                     let severity = name.parse::<Corruption>().map_or(1, crate::corrupt::mnist_c_severity);
-                    let images = m
-                        .corruptions
-                        .get(name)
-                        .and_then(|d| crate::corrupt::npy::read_header(&d.join("test_images.npy")).ok())
-                        .map_or(0, |h| h.shape[0]);
+                    let images = m.images.get(name).copied().unwrap_or(0);
                     Cell { corruption: name.clone(), severity, images }
                 })
                 .collect(),
