@@ -77,6 +77,13 @@ fn impossible_values_are_refused_before_any_work() {
     assert_exit_2(&o, &["lcr_weight", "-0.5"]);
     let o = run(&["train", "--epochs", "0", "--out", out.to_str().unwrap()]);
     assert_exit_2(&o, &["epochs"]);
+    let o = run(&["train", "--widths", "1000000000,16", "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["widths", "65536"]);
+    let o = run(&["train", "--widths", "16,16", "--widths", "8", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "a repeated --widths is refused, not appended");
+    // The study checks both configurations before training the baseline.
+    let o = run(&["run", "--lcr-weight=-1", "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["lcr_weight"]);
     assert!(!out.exists(), "nothing is written for a refused configuration");
 }
 
@@ -90,7 +97,19 @@ fn config_files_with_unknown_keys_or_bad_values_are_refused() {
     assert_exit_2(&o, &["c.toml", "learning_rate"]);
     fs::write(&cfg, "batch_size = 0\n").unwrap();
     let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["batch_size", "c.toml"]);
+    // The same value given as a flag is the flag's fault, not the file's.
+    let o = run(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--batch-size",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_exit_2(&o, &["batch_size"]);
+    assert!(!stderr(&o).contains("c.toml"), "{}", stderr(&o));
     fs::write(&cfg, "lcr_weight = -1.0\n").unwrap();
     let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_exit_2(&o, &["lcr_weight"]);
@@ -156,6 +175,22 @@ fn bad_model_files_are_named_and_never_panic() {
         assert_exit_2(&run(&[command, shape.to_str().unwrap()]), &["fc1.weight", "[16, 16]", "[3, 16]"]);
     }
 
+    let mut zero_std = meta.clone();
+    zero_std.normalization.std = vec![0.0];
+    let dir = copy("zero-std");
+    write_tensors(&dir.join("model.safetensors"), &tensors, &zero_std).unwrap();
+    for command in ["eval", "bound", "robustness"] {
+        assert_exit_2(&run(&[command, dir.to_str().unwrap()]), &["model.safetensors", "deviation"]);
+    }
+    let var = tensors.keys().find(|k| k.ends_with(".running_var")).expect("the MLP has BatchNorm").clone();
+    let dir = copy("negative-variance");
+    let mut t = tensors.clone();
+    t.insert(var.clone(), (t[&var].clone() * -1.0).unwrap());
+    write_tensors(&dir.join("model.safetensors"), &t, &meta).unwrap();
+    for command in ["eval", "bound", "robustness"] {
+        assert_exit_2(&run(&[command, dir.to_str().unwrap()]), &[var.as_str(), "negative running variance"]);
+    }
+
     let extra = copy("extra");
     let mut t = tensors;
     t.insert("stray".into(), Tensor::zeros(2, candle_core::DType::F32, &Device::Cpu).unwrap());
@@ -174,6 +209,45 @@ fn resume_without_a_checkpoint_and_overwrite_are_refused() {
     let o = run(&["train", "--data-dir", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_exit_2(&o, &["already holds a trained model"]);
     assert_eq!(fs::read(out.join("model.safetensors")).unwrap(), before, "the earlier run is untouched");
+    // Resuming a finished run is a no-op with its own configuration, and refused with another one.
+    let o = run(&["train", "--resume", "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["train", "--resume", "--epochs", "3", "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["different configuration"]);
+    fs::remove_file(out.join("config.toml")).unwrap();
+    let o = run(&["train", "--resume", "--out", out.to_str().unwrap()]);
+    assert_exit_2(&o, &["config.toml", "not found"]);
+    assert_eq!(fs::read(out.join("model.safetensors")).unwrap(), before, "the earlier run is untouched");
+}
+
+#[test]
+fn a_teacher_must_be_full_precision_with_matching_stages() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 27);
+    let (binary, wide) = (root.path().join("binary"), root.path().join("wide"));
+    tiny_run(&data, &binary);
+    train_tiny(&data, &wide, &["--widths", "32,32", "--full-precision"]);
+    let out = root.path().join("never");
+    let student = |teacher: &Path| {
+        run(&[
+            "train",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--widths",
+            "16,16",
+            "--lcr-variant",
+            "stage",
+            "--lcr-weight",
+            "0.001",
+            "--lcr-teacher",
+            teacher.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    assert_exit_2(&student(&binary), &["binary", "full precision"]);
+    assert_exit_2(&student(&wide), &["wide", "stage"]);
+    assert!(!out.exists(), "nothing is written for a refused teacher");
 }
 
 #[test]
