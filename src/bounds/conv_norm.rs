@@ -19,7 +19,7 @@ use std::f64::consts::PI;
 
 use nalgebra::DMatrix;
 
-use super::float::{add_up, gamma, mul_up, norm2_up, up};
+use super::float::{ETA, add_up, gamma, mul_up, norm2_up, sqrt_up, up};
 use super::gram::{CMatrix, GramState};
 use super::power::{ConvOp, power_lower};
 use crate::ir::{ConvGeometry, Kernel};
@@ -140,10 +140,15 @@ impl Polyphase {
         CMatrix { re, im }
     }
 
-    /// ‖K̂_float − K̂‖_F ≤ √2(ε_tw + γ_q(1 + ε_tw))‖Σ_q|W'_q|‖_F (theorem C3).
+    /// ‖K̂_float − K̂‖_F ≤ √2(ε_tw + γ_q(1 + ε_tw))‖Σ_q|W'_q|‖_F + √2·√(entries)·q·η (theorem C3; the last term
+    /// is the underflow of q products per entry).
     fn dft_allowance(&self) -> f64 {
-        let per = add_up(TWIDDLE_ERR, mul_up(gamma(self.taps.len()), up(1.0 + TWIDDLE_ERR)));
-        mul_up(mul_up(std::f64::consts::SQRT_2.next_up(), per), norm2_up(self.abs_sum.as_slice()))
+        let q = self.taps.len();
+        let sqrt2 = std::f64::consts::SQRT_2.next_up();
+        let per = add_up(TWIDDLE_ERR, mul_up(gamma(q), up(1.0 + TWIDDLE_ERR)));
+        let relative = mul_up(mul_up(sqrt2, per), norm2_up(self.abs_sum.as_slice()));
+        let entries = (self.abs_sum.nrows() * self.abs_sum.ncols()) as f64;
+        add_up(relative, mul_up(mul_up(sqrt2, sqrt_up(entries)), mul_up(q as f64, ETA)))
     }
 
     /// One representative of each pair {ω, −ω} (K̂(−ω) is the conjugate of K̂(ω), with the same σ₁).

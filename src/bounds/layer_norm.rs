@@ -157,7 +157,8 @@ pub fn conv_l2(k: &Kernel, g: &ConvGeometry, folded: bool, opts: &SpectralOption
 pub fn dense_lp(w: &DMatrix<f64>, norm: Norm, folded: bool) -> Factor {
     let (col, row) = abs_norms_up(w);
     let v = if norm == Norm::L1Margin { col } else { row };
-    let v = if folded { mul_up(v, up(1.0 + gamma(1))) } else { v };
+    // Folded: each entry within γ₁ relative plus η/2 absolute (underflow) of the exact one (S5).
+    let v = if folded { add_up(mul_up(v, up(1.0 + gamma(1))), mul_up(dense_span(w) as f64, ETA)) } else { v };
     Factor { upper: v, lower: None, detail: json!({ "rule": "dense: max abs row/column sum (S10)" }) }
 }
 
@@ -175,7 +176,7 @@ pub fn conv_lp(k: &Kernel, norm: Norm, folded: bool) -> Factor {
         cols[c] = up(cols[c] + w.abs());
     }
     let v = if norm == Norm::L1Margin { cols } else { rows }.into_iter().fold(0.0, f64::max);
-    let v = if folded { mul_up(v, up(1.0 + gamma(1))) } else { v };
+    let v = if folded { add_up(mul_up(v, up(1.0 + gamma(1))), mul_up(conv_span(k) as f64, ETA)) } else { v };
     Factor { upper: v, lower: None, detail: json!({ "rule": "conv: max abs row/column sum (S10)" }) }
 }
 

@@ -14,7 +14,7 @@ use nalgebra::DMatrix;
 use serde_json::json;
 
 use super::bound::{Bound, LayerPart, Method, Norm, Scope};
-use super::float::{abs_sum_up, gamma, mul_up, norm2_up, up};
+use super::float::{ETA, abs_sum_up, gamma, mul_up, norm2_up, up};
 use super::layer_norm::{
     Factor, SpectralOptions, affine_factor, avgpool_factor, conv_l2, conv_lp, dense_l2, dense_lp,
     global_avg_factor, maxpool_factor,
@@ -176,7 +176,8 @@ fn pair_norm(w: &DMatrix<f64>, folded: bool, t: usize, j: usize, norm: Norm) -> 
         return base;
     }
     let s: Vec<f64> = (0..n).map(|c| up(w[(t, c)].abs() + w[(j, c)].abs())).collect();
-    up(base + mul_up(g1, q(&s)))
+    // Plus the folded entries' underflow, η/2 each: at most n·η in any of the three norms.
+    up(up(base + mul_up(g1, q(&s))) + mul_up(n as f64, ETA))
 }
 
 /// The certified product bound of `net` under `function` in `norm` (theorems S1–S9).
