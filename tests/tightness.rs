@@ -1,4 +1,5 @@
-//! The order lower ≤ exact ≤ LP ≤ product on 1000 seeded random nets, and golden tightness ratios.
+//! The order lower ≤ exact ≤ LP ≤ product on 1000 seeded random nets (with the region enumeration's true L between
+//! lower and the FGL "exact" value on a quarter of them), and golden tightness ratios.
 //!
 //! Golden figures live in `tests/golden/tightness.json`; `LCR_BLESS=1 cargo test --release --test tightness`
 //! rewrites them (review the diff: a larger ratio means a looser bound).
@@ -47,6 +48,7 @@ fn values(net: &Net, f: Function, norm: Norm, points: usize, seed: u64) -> Value
 fn order_holds_on_1000_random_nets() {
     let mut r = rng(50);
     let acts = [ActKind::Relu, ActKind::HardTanh, ActKind::Sign];
+    let mut checked_regions = 0;
     for case in 0..1000u64 {
         let depth = 1 + r.random_range(0..2usize);
         let mut dims = vec![r.random_range(2..5usize)];
@@ -69,8 +71,20 @@ fn order_holds_on_1000_random_nets() {
                 None => v.exact,
             };
             assert_le(top, v.product, OUTWARD, &ctx("LP (or exact) <= product"));
+            // "exact" above is FGL, an upper bound on L. Where the region enumeration applies, the true L (the
+            // largest gradient over the linear regions that exist, each witnessed) sits between the sampled lower
+            // bound and FGL.
+            if case % 4 == 0 {
+                let chain = Chain::from_net(&net, f, 1 << 20).unwrap();
+                if let Ok(regions) = exact_regions(&chain, f, norm, &RegionOptions::default()) {
+                    assert_le(v.lower, regions.value, OUTWARD, &ctx("lower <= regions"));
+                    assert_le(regions.value, v.exact, OUTWARD, &ctx("regions <= FGL"));
+                    checked_regions += 1;
+                }
+            }
         }
     }
+    assert!(checked_regions >= 200, "regions compared on only {checked_regions} nets");
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy)]
