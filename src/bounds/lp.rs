@@ -117,7 +117,7 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
     }
     let boxb = lp.box_bound();
     let (dual, y) = match opts.backend {
-        LpBackend::Clarabel => solve_clarabel(lp),
+        LpBackend::Clarabel => solve_clarabel(lp, opts.time_limit),
         LpBackend::MicrolpDual => solve_dual(lp, opts.time_limit),
     };
     let ns = y.as_ref().map(|y| lp.dual_bound(y));

@@ -265,7 +265,10 @@ pub fn report_json(r: &SolveReport) -> serde_json::Value {
 
 /// Solves `problem` with Clarabel (interior point) and returns its duals as multipliers, with Clarabel's own
 /// status name (the good_lp wrapper would report every accepted status as optimal).
-pub fn solve_clarabel(problem: &LpProblem) -> (SolveReport, Option<Vec<f64>>) {
+///
+/// `time_limit` (seconds) stops Clarabel early; a stopped or failed solve (time or iteration limit, numerical
+/// trouble) returns no multipliers, and the caller's certified value is then the box bound.
+pub fn solve_clarabel(problem: &LpProblem, time_limit: Option<f64>) -> (SolveReport, Option<Vec<f64>>) {
     use good_lp::{DualValues, SolutionWithDual, clarabel};
     let start = Instant::now();
     let mut vars = ProblemVariables::new();
@@ -273,6 +276,9 @@ pub fn solve_clarabel(problem: &LpProblem) -> (SolveReport, Option<Vec<f64>>) {
         (0..problem.obj.len()).map(|i| vars.add(variable().min(problem.lo[i]).max(problem.hi[i]))).collect();
     let obj = linear(problem.obj.iter().enumerate().filter(|(_, c)| **c != 0.0).map(|(i, c)| (x[i], *c)));
     let mut model = vars.maximise(obj).using(clarabel);
+    if let Some(t) = time_limit {
+        model.settings().time_limit(t);
+    }
     let refs: Vec<_> = problem
         .rows
         .iter()
