@@ -319,6 +319,9 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
         (args.out, args.preview) = (Some(out.clone()), None);
     }
     assert!(!out.exists() && !dir.path().join("p.png").exists(), "nothing written");
+    let mut args = corrupt_args(Suite::CifarC, Some(&out));
+    args.crop = Some(28);
+    assert!(err(&args).contains("image directory"), "--crop on MNIST: {}", err(&args));
 
     let mut args = corrupt_args(Suite::CifarC, None);
     args.corruptions = Some("fog".into());

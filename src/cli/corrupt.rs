@@ -97,6 +97,9 @@ pub fn load_clean(args: &CorruptArgs) -> Result<CleanSet> {
         _ => None,
     };
     let mut clean = match kind {
+        Some(_) if args.crop.is_some() => {
+            return Err(Error::config("crop", "applies to an image directory given as --dataset DIR only"));
+        }
         Some(kind) => {
             let ds = data::load(kind, args.data_dir.as_deref())?;
             let images = if args.split == Split::Test { ds.test } else { ds.train };
