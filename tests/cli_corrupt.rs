@@ -525,6 +525,17 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
     };
     let report = robustness::run(&args, &five).unwrap();
     assert!(report.clean_error.is_some() && report.provenance.get("clean_note").is_none());
+
+    // A set made from the training split is never compared with the test images.
+    let train_set = dir.path().join("train-set");
+    let mut cargs = corrupt_args(Suite::CifarC, Some(&train_set));
+    (cargs.corruptions, cargs.severities, cargs.split) =
+        (Some("fog".into()), Some("1".into()), corrupt::Split::Train);
+    corrupt::run(&cargs).unwrap();
+    let report = robustness::run(&from_args(dir.path(), &train_set), &loader()).unwrap();
+    assert_eq!(report.clean_error, None);
+    let note = report.provenance["clean_note"].as_str().unwrap();
+    assert!(note.contains("train split"), "{note}");
 }
 
 #[test]

@@ -90,6 +90,7 @@ fn manifest(layout: LayoutKind, n: usize) -> Manifest {
         seed: 3,
         dataset: "synthetic".into(),
         dataset_checksum: "0".repeat(64),
+        split: "test".into(),
         images: n,
         height: 6,
         width: 5,

@@ -245,6 +245,7 @@ fn write_sets(
         seed: args.seed,
         dataset: clean.name.clone(),
         dataset_checksum: clean.checksum.clone(),
+        split: if args.split == Split::Train { "train" } else { "test" }.into(),
         images: set.len(),
         height: set.height,
         width: set.width,

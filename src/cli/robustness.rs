@@ -143,7 +143,14 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
                 // A set written by `corrupt --limit N` holds the first N test images: compare with those.
                 Some(m) => {
                     let checksum = model.dataset.get("checksum").and_then(|c| c.as_str());
-                    if checksum.is_some_and(|c| c != m.dataset_checksum) {
+                    if m.split != "test" {
+                        clean_note = Some(format!(
+                            "{} was made from the {} split, not the test images",
+                            dir.display(),
+                            m.split
+                        ));
+                        None
+                    } else if checksum.is_some_and(|c| c != m.dataset_checksum) {
                         clean_note = Some(format!(
                             "{} was made from {} (another checksum than the model's test set)",
                             dir.display(),

@@ -57,6 +57,10 @@ pub struct Manifest {
     pub dataset: String,
     /// The clean dataset's checksum.
     pub dataset_checksum: String,
+    /// The split the images came from: `test` or `train` (`test` in manifests that predate the field; an image
+    /// directory counts as `test`).
+    #[serde(default = "test_split")]
+    pub split: String,
     /// Images per severity (`N`).
     pub images: usize,
     /// Image height.
@@ -69,6 +73,10 @@ pub struct Manifest {
     pub corruptions: BTreeMap<String, Vec<u8>>,
     /// Relative file path → SHA-256.
     pub files: BTreeMap<String, String>,
+}
+
+fn test_split() -> String {
+    "test".into()
 }
 
 impl Manifest {
