@@ -175,7 +175,8 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     let file = CorruptionFile::read(&run_dir.join("corruption.json")).unwrap();
     assert_eq!(file.suites.keys().cloned().collect::<Vec<_>>(), vec!["cifar-c", "mnist-c"]);
     let provenance = &file.suites["mnist-c"].provenance;
-    assert_eq!((provenance["seed"].as_u64(), provenance["limit"].as_u64()), (Some(7), Some(12)));
+    let request = &provenance["request"];
+    assert_eq!((request["seed"].as_u64(), request["limit"].as_u64()), (Some(7), Some(12)));
     assert_eq!(provenance["dataset"]["checksum"].as_str().map(str::len), Some(64), "{provenance}");
 
     let mut bad = robustness_args(&run_dir, Some(Suite::CifarC));

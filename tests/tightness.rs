@@ -1,5 +1,5 @@
 //! The order lower ≤ exact ≤ LP ≤ product on 1000 seeded random nets (with the region enumeration's true L between
-//! lower and the FGL "exact" value on a quarter of them), and golden tightness ratios.
+//! lower and the FGL "exact" value on half of them), and golden tightness ratios.
 //!
 //! Golden figures live in `tests/golden/tightness.json`; `LCR_BLESS=1 cargo test --release --test tightness`
 //! rewrites them (review the diff: a larger ratio means a looser bound).
@@ -48,7 +48,7 @@ fn values(net: &Net, f: Function, norm: Norm, points: usize, seed: u64) -> Value
 fn order_holds_on_1000_random_nets() {
     let mut r = rng(50);
     let acts = [ActKind::Relu, ActKind::HardTanh, ActKind::Sign];
-    let mut checked_regions = 0;
+    let mut region_nets = std::collections::BTreeSet::new();
     for case in 0..1000u64 {
         let depth = 1 + r.random_range(0..2usize);
         let mut dims = vec![r.random_range(2..5usize)];
@@ -74,17 +74,17 @@ fn order_holds_on_1000_random_nets() {
             // "exact" above is FGL, an upper bound on L. Where the region enumeration applies, the true L (the
             // largest gradient over the linear regions that exist, each witnessed) sits between the sampled lower
             // bound and FGL.
-            if case % 4 == 0 {
+            if case % 4 < 2 {
                 let chain = Chain::from_net(&net, f, 1 << 20).unwrap();
                 if let Ok(regions) = exact_regions(&chain, f, norm, &RegionOptions::default()) {
                     assert_le(v.lower, regions.value, OUTWARD, &ctx("lower <= regions"));
                     assert_le(regions.value, v.exact, OUTWARD, &ctx("regions <= FGL"));
-                    checked_regions += 1;
+                    region_nets.insert(case);
                 }
             }
         }
     }
-    assert!(checked_regions >= 200, "regions compared on only {checked_regions} nets");
+    assert!(region_nets.len() >= 250, "regions compared on only {} nets", region_nets.len());
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy)]

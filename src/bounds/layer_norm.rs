@@ -58,11 +58,11 @@ impl Factor {
     }
 }
 
-/// |fl(s·w) − s·w| ≤ γ₁|fl(s·w)| + η/2: the ℓ2 allowance for a folded matrix, γ₁·√(‖|M|‖₁‖|M|‖_∞) + span·η/2
-/// (theorem S5).
+/// |fl(s·w) − s·w| ≤ γ₁|fl(s·w)| + η/2: the ℓ2 allowance for a folded matrix, γ₁·√(‖|M|‖₁‖|M|‖_∞) + span·η (at
+/// least the span·η/2 of theorem S5).
 pub(crate) fn fold_allowance(abs_norm: f64, span: usize) -> f64 {
     // Relative: γ₁ per entry. Absolute: an entry may underflow by η/2, and ‖E‖₂ ≤ √(‖E‖₁‖E‖_∞) ≤ span·η/2 with
-    // span = (entries per row + entries per column).
+    // span = (entries per row + entries per column); span·η is added.
     add_up(mul_up(gamma(1), abs_norm), mul_up(span as f64, ETA))
 }
 

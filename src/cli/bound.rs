@@ -128,6 +128,20 @@ impl BoundArgs {
     }
 }
 
+/// Everything in `args` that decides the bounds (recorded as `meta.request`; earlier bounds are reused only for an
+/// equal request).
+pub fn request(args: &BoundArgs) -> serde_json::Value {
+    json!({
+        "methods": args.methods.as_ref().map(|m| format!("{m:?}")),
+        "norm": args.norm.map(|n| format!("{n:?}")),
+        "functions": args.functions.as_ref().map(|f| format!("{f:?}")),
+        "samples": args.samples,
+        "lp_local_radius": args.lp_local_radius,
+        "lp_max_nnz": args.lp_max_nnz,
+        "data_dir": args.data_dir.as_ref().map(|d| d.display().to_string()),
+    })
+}
+
 /// Computes the bounds of `args.run_dir` and writes `bounds.json` there, replacing any earlier one: the file
 /// always holds exactly the bounds of one run, all about the same model and options.
 pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
@@ -178,6 +192,7 @@ pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
         "methods": args.methods.as_ref().map(|m| format!("{m:?}")).unwrap_or_else(|| "all".into()),
         "norm": args.norm.map(|n| format!("{n:?}")).unwrap_or_else(|| "l2 and linf".into()),
         "lp_local_radius": args.lp_local_radius,
+        "request": request(args),
         "seconds": started.elapsed().as_secs_f64(),
     });
     let file = BoundsFile::new(&net, result, n, provenance);

@@ -231,10 +231,7 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
         "reference_sha256": args.reference.as_deref().and_then(model_digest),
         "dataset": model.dataset,
         "reference_run_dir": args.reference.as_ref().map(|r| r.display().to_string()),
-        "from": args.from.as_ref().map(|d| d.display().to_string()),
-        // Generated sets only: the corruption seed and the images used.
-        "seed": args.from.is_none().then_some(args.seed),
-        "limit": args.limit,
+        "request": request(args),
     });
     if let Some(note) = clean_note.filter(|_| report.clean_error.is_none()) {
         report.provenance["clean_note"] =
@@ -302,6 +299,21 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
         super::emit(summary(&report).trim_end())?;
     }
     Ok(report)
+}
+
+/// Everything in `args` that decides the report's numbers (recorded as `provenance.request`; a report is reused
+/// only for an equal request).
+pub fn request(args: &RobustnessArgs) -> serde_json::Value {
+    serde_json::json!({
+        "suite": args.suite.map(|s| s.as_str()),
+        "from": args.from.as_ref().map(|d| d.display().to_string()),
+        // Generated sets only: the corruption seed, the images used, the subset of the table.
+        "seed": args.from.is_none().then_some(args.seed),
+        "limit": args.limit,
+        "corruptions": args.corruptions,
+        "severities": args.severities,
+        "alexnet": args.alexnet,
+    })
 }
 
 /// The SHA-256 of a run directory's model file, when it has one (stand-in models in tests have none).

@@ -64,17 +64,12 @@ fn say(quiet: bool, msg: String) {
     }
 }
 
+/// The SHA-256 of the model file in `dir`, which must be readable.
+fn digest(dir: &Path) -> Result<String> {
+    crate::fsio::file_sha256(&RunDir::new(dir).model())
+}
+
 fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -> Result<SuiteReport> {
-    // Reuse an earlier report only if it is about these very model files.
-    if let Some(report) = CorruptionFile::read(&dir.join(rob::REPORT_FILE))?.suites.get(suite.as_str()) {
-        let p = &report.provenance;
-        let same = |key: &str, digest: Option<String>| p[key].as_str() == digest.as_deref();
-        if same("model_sha256", rob::model_digest(dir))
-            && same("reference_sha256", reference.and_then(rob::model_digest))
-        {
-            return Ok(report.clone());
-        }
-    }
     let args = RobustnessArgs {
         run_dir: dir.to_path_buf(),
         suite: Some(suite),
@@ -89,18 +84,21 @@ fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -
         chunk: 2000,
         quiet,
     };
+    // Reuse an earlier report only if it is about these very model files and was asked for in the same way.
+    if let Some(report) = CorruptionFile::read(&dir.join(rob::REPORT_FILE))?.suites.get(suite.as_str()) {
+        let p = &report.provenance;
+        let reference_digest = reference.map(digest).transpose()?;
+        if p["model_sha256"].as_str() == Some(digest(dir)?.as_str())
+            && p["reference_sha256"].as_str() == reference_digest.as_deref()
+            && p["request"] == rob::request(&args)
+        {
+            return Ok(report.clone());
+        }
+    }
     rob::evaluate(&args, &super::eval::load_classifier)
 }
 
 fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
-    let path = dir.join("bounds.json");
-    if path.exists() {
-        // Reuse earlier bounds only if they are about this very model file.
-        let earlier = BoundsFile::read(&path)?;
-        if earlier.meta["model_sha256"].as_str() == rob::model_digest(dir).as_deref() {
-            return Ok(earlier);
-        }
-    }
     let args = BoundArgs {
         run_dir: dir.to_path_buf(),
         methods: None,
@@ -113,6 +111,16 @@ fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
         json: false,
         quiet,
     };
+    let path = dir.join("bounds.json");
+    if path.exists() {
+        // Reuse earlier bounds only if they are about this very model file and were asked for in the same way.
+        let earlier = BoundsFile::read(&path)?;
+        if earlier.meta["model_sha256"].as_str() == Some(digest(dir)?.as_str())
+            && earlier.meta["request"] == bound::request(&args)
+        {
+            return Ok(earlier);
+        }
+    }
     bound::compute(&args)
 }
 
@@ -125,6 +133,17 @@ fn study_config(args: &RunArgs, lambda: f64) -> Result<TrainConfig> {
 /// Refuses to reuse a run directory that holds a model trained with another configuration.
 fn check_reusable(dir: &Path, cfg: &TrainConfig) -> Result<()> {
     let run = RunDir::new(dir);
+    if (run.model().exists() || run.checkpoint().exists()) && !run.config().exists() {
+        return Err(Error::config(
+            "out",
+            format!(
+                "{} holds a run without its configuration ({} is missing); pass --fresh to start over or choose \
+                 another --out",
+                dir.display(),
+                run.config().display()
+            ),
+        ));
+    }
     if needs_fresh(&run, cfg)? {
         return Err(Error::config(
             "out",

@@ -86,17 +86,6 @@ pub fn evaluate(
     options: &EvalOptions,
 ) -> Result<Vec<ErrorTable>> {
     let cells = source.cells();
-    let total: usize = cells.iter().map(|c| c.images).sum::<usize>() + clean.map_or(0, ImageSet::len);
-    let bar = crate::progress::images(total as u64, options.progress);
-    let mut tables = vec![ErrorTable::default(); models.len()];
-    let chunk = options.chunk.max(1);
-    if let Some(clean) = clean {
-        bar.set_message("clean");
-        for (t, m) in tables.iter_mut().zip(models) {
-            t.clean = Some(count_errors(*m, clean)? as f64 / clean.len().max(1) as f64);
-        }
-        bar.inc(clean.len() as u64);
-    }
     if let Some(cell) = cells.iter().find(|c| c.images == 0) {
         return Err(Error::config(
             "from",
@@ -107,6 +96,17 @@ pub fn evaluate(
                 cell.severity
             ),
         ));
+    }
+    let total: usize = cells.iter().map(|c| c.images).sum::<usize>() + clean.map_or(0, ImageSet::len);
+    let bar = crate::progress::images(total as u64, options.progress);
+    let mut tables = vec![ErrorTable::default(); models.len()];
+    let chunk = options.chunk.max(1);
+    if let Some(clean) = clean {
+        bar.set_message("clean");
+        for (t, m) in tables.iter_mut().zip(models) {
+            t.clean = Some(count_errors(*m, clean)? as f64 / clean.len().max(1) as f64);
+        }
+        bar.inc(clean.len() as u64);
     }
     for cell in &cells {
         bar.set_message(format!("{} s{}", cell.corruption, cell.severity));
