@@ -380,3 +380,59 @@ fn robustness_of_a_trained_run_against_a_reference() {
     assert!((clean - (1.0 - eval["accuracy"].as_f64().unwrap())).abs() < 1e-12, "{clean} vs {eval}");
     assert_exit_2(&run(&["robustness", root.path().join("none").to_str().unwrap()]), &["not found"]);
 }
+
+#[test]
+fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 28);
+    let out = root.path().join("study");
+    // Widths 4-4 keep the exact enumeration (8 units) quick.
+    let study = |epochs: &str| {
+        let mut args = vec!["run", "--out", out.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+        args.extend(["--widths", "4,4", "--epochs", epochs, "--quiet"]);
+        run(&args)
+    };
+    let o = study("1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(printed.contains("| baseline | 0 |") && printed.contains("| lcr | 0.001 |"), "{printed}");
+    let files = ["model.safetensors", "bounds.json", "corruption.json"];
+    let snapshot = || -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        for model in ["baseline", "lcr"] {
+            for f in files {
+                all.push(fs::read(out.join(model).join(f)).unwrap());
+            }
+        }
+        all
+    };
+    let first = snapshot();
+
+    // A second run reuses every stage: the same files, byte for byte, and the same tables.
+    let o = study("1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), printed);
+    assert!(first == snapshot(), "a rerun rewrote a finished stage");
+
+    // A report asked for differently (here: 5 images only) is not reused.
+    let base = out.join("baseline");
+    let o = run(&["robustness", base.to_str().unwrap(), "--suite", "mnist-c", "--limit", "5", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = study("1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(base.join("corruption.json")).unwrap()).unwrap();
+    assert!(
+        report["suites"]["mnist-c"]["provenance"]["request"]["limit"].is_null(),
+        "the study's own report is back"
+    );
+
+    // Another configuration in the same directory is refused, pointing to --fresh.
+    let o = study("2");
+    assert_exit_2(&o, &["another configuration", "--fresh"]);
+    assert_eq!(
+        fs::read(base.join("model.safetensors")).unwrap(),
+        first[0],
+        "the refused study left the model alone"
+    );
+}

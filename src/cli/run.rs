@@ -40,6 +40,12 @@ pub struct RunArgs {
     /// LCR coefficient of the regularised model.
     #[arg(long, default_value_t = STUDY_LCR_WEIGHT)]
     pub lcr_weight: f64,
+    /// MLP hidden widths, comma-separated (default: the architecture's, 384,384).
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
+    pub widths: Option<Vec<usize>>,
+    /// Directory holding the MNIST IDX files (default: the shipped copy).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// Recompute every stage, discarding earlier results in --out.
     #[arg(long)]
     pub fresh: bool,
@@ -126,8 +132,15 @@ fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
 
 /// The study's training configuration of one model.
 fn study_config(args: &RunArgs, lambda: f64) -> Result<TrainConfig> {
-    RawConfig { seed: Some(args.seed), epochs: args.epochs, lcr_weight: Some(lambda), ..RawConfig::default() }
-        .check()
+    RawConfig {
+        seed: Some(args.seed),
+        epochs: args.epochs,
+        lcr_weight: Some(lambda),
+        widths: args.widths.clone(),
+        data_dir: args.data_dir.clone(),
+        ..RawConfig::default()
+    }
+    .check()
 }
 
 /// Refuses to reuse a run directory that holds a model trained with another configuration.
