@@ -143,42 +143,22 @@ fn study_config(args: &RunArgs, lambda: f64) -> Result<TrainConfig> {
     .check()
 }
 
-/// Refuses to reuse a run directory that holds a model trained with another configuration.
+/// Refuses to reuse a run directory that holds a model (or checkpoint) of another configuration, or of an
+/// unknown one.
 fn check_reusable(dir: &Path, cfg: &TrainConfig) -> Result<()> {
     let run = RunDir::new(dir);
-    if (run.model().exists() || run.checkpoint().exists()) && !run.config().exists() {
-        return Err(Error::config(
-            "out",
-            format!(
-                "{} holds a run without its configuration ({} is missing); pass --fresh to start over or choose \
-                 another --out",
-                dir.display(),
-                run.config().display()
-            ),
-        ));
-    }
-    if needs_fresh(&run, cfg)? {
-        return Err(Error::config(
-            "out",
-            format!(
-                "{} holds a run with another configuration ({}); pass --fresh to start over or choose another --out",
-                dir.display(),
-                run.config().display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn needs_fresh(run: &RunDir, cfg: &TrainConfig) -> Result<bool> {
     if !(run.model().exists() || run.checkpoint().exists()) {
-        return Ok(false);
+        return Ok(());
     }
-    if !run.config().exists() {
-        return Ok(true);
-    }
-    let recorded = String::from_utf8_lossy(&crate::fsio::read(&run.config())?).into_owned();
-    Ok(recorded != cfg.to_toml()?)
+    let problem = match train::recorded_config_matches(&run, &cfg.to_toml()?)? {
+        Some(true) => return Ok(()),
+        Some(false) => format!("a run with another configuration ({})", run.config().display()),
+        None => format!("a run without its configuration ({} is missing)", run.config().display()),
+    };
+    Err(Error::config(
+        "out",
+        format!("{} holds {problem}; pass --fresh to start over or choose another --out", dir.display()),
+    ))
 }
 
 fn study_one(args: &RunArgs, name: &'static str, cfg: &TrainConfig, reference: Option<&Path>) -> Result<Row> {

@@ -212,18 +212,7 @@ impl Prepared {
             }
             Params::MotionBlur { radius, sigma } => blur::motion(img, *radius, *sigma, rng),
             Params::ZoomBlur { zooms } => blur::zoom(img, zooms),
-            Params::Snow { mean, std, zoom, threshold, radius, sigma, blend } => {
-                let p = weather::SnowParams {
-                    mean: *mean,
-                    std: *std,
-                    zoom: *zoom,
-                    threshold: *threshold,
-                    radius: *radius,
-                    sigma: *sigma,
-                    blend: *blend,
-                };
-                weather::snow(img, &p, rng)
-            }
+            Params::Snow(p) => weather::snow(img, p, rng),
             Params::Frost { image_weight, frost_weight, .. } => {
                 let photos = self.frost.as_ref().expect("prepare loads the frost photographs");
                 weather::frost(img, *image_weight, *frost_weight, photos, rng)
@@ -236,18 +225,7 @@ impl Prepared {
             }
             Params::Pixelate { factor } => digital::pixelate(img, *factor),
             Params::JpegCompression { quality } => digital::jpeg(img, *quality),
-            Params::Spatter { mean, std, blur, threshold, intensity, mud, gray_mud } => {
-                let p = spatter::SpatterParams {
-                    mean: *mean,
-                    std: *std,
-                    blur: *blur,
-                    threshold: *threshold,
-                    intensity: *intensity,
-                    mud: *mud,
-                    gray_mud: *gray_mud,
-                };
-                spatter::spatter(img, &p, rng)
-            }
+            Params::Spatter(p) => spatter::spatter(img, p, rng),
             Params::Saturate { scale, shift } => digital::saturate(img, *scale, *shift),
             Params::Shear { shear } => mnist_c::shear(img, *shear, rng),
             Params::Scale { zoom } => mnist_c::scale(img, *zoom),

@@ -13,6 +13,8 @@
 
 use super::filter::Border;
 use super::kinds::{Corruption, Table};
+use super::spatter::SpatterParams;
+use super::weather::SnowParams;
 use crate::error::{Error, Result};
 
 /// `(CIFAR s1…s5, ImageNet s1…s5)`.
@@ -140,7 +142,7 @@ pub enum Params {
     GlassBlur { sigma: f32, delta: usize, iterations: usize, swap_probability: f64, swap: bool },
     MotionBlur { radius: f32, sigma: f32 },
     ZoomBlur { zooms: Vec<f64> },
-    Snow { mean: f32, std: f32, zoom: f64, threshold: f32, radius: f32, sigma: f32, blend: f32 },
+    Snow(SnowParams),
     Frost { image_weight: f32, frost_weight: f32, frost_scale: f32 },
     Fog { strength: f32, decay: f64, map_size: usize },
     Brightness { shift: f32 },
@@ -148,7 +150,7 @@ pub enum Params {
     ElasticTransform { alpha: f32, sigma: f32, affine: f32, border: Border },
     Pixelate { factor: f32 },
     JpegCompression { quality: u8 },
-    Spatter { mean: f32, std: f32, blur: f32, threshold: f32, intensity: f32, mud: bool, gray_mud: bool },
+    Spatter(SpatterParams),
     Saturate { scale: f32, shift: f32 },
     Shear { shear: f32 },
     Scale { zoom: f32 },
@@ -223,7 +225,7 @@ pub fn lookup(c: Corruption, table: Table, severity: u8) -> Result<Params> {
         }
         Corruption::Snow => {
             let v = pick(&SNOW, t, s);
-            Params::Snow {
+            Params::Snow(SnowParams {
                 mean: v[0],
                 std: v[1],
                 zoom: f64::from(v[2]),
@@ -231,7 +233,7 @@ pub fn lookup(c: Corruption, table: Table, severity: u8) -> Result<Params> {
                 radius: v[4],
                 sigma: v[5],
                 blend: v[6],
-            }
+            })
         }
         Corruption::Frost => {
             let (image_weight, frost_weight) = pick(&FROST, t, s);
@@ -253,7 +255,7 @@ pub fn lookup(c: Corruption, table: Table, severity: u8) -> Result<Params> {
         Corruption::JpegCompression => Params::JpegCompression { quality: pick(&JPEG_QUALITY, t, s) },
         Corruption::Spatter => {
             let (mean, std, blur, threshold, intensity, mode) = pick(&SPATTER, t, s);
-            Params::Spatter {
+            Params::Spatter(SpatterParams {
                 mean,
                 std,
                 blur,
@@ -261,7 +263,7 @@ pub fn lookup(c: Corruption, table: Table, severity: u8) -> Result<Params> {
                 intensity,
                 mud: mnist || mode == 1,
                 gray_mud: mnist,
-            }
+            })
         }
         Corruption::Saturate => {
             let (scale, shift) = pick(&SATURATE, t, s);

@@ -13,7 +13,7 @@ pub const WATER: [f32; 3] = [175.0, 238.0, 238.0];
 pub const MUD: [f32; 3] = [63.0, 42.0, 20.0];
 
 /// The parameters of [`spatter`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SpatterParams {
     /// Mean of the Gaussian liquid layer.
     pub mean: f32,

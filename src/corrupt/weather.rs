@@ -134,7 +134,7 @@ pub fn frost(
 }
 
 /// The parameters of [`snow`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SnowParams {
     /// Mean of the Gaussian snow layer.
     pub mean: f32,

@@ -215,6 +215,15 @@ fn check_teacher(student: &Model, teacher: &Model, cfg: &TrainConfig, dataset: &
     Ok(())
 }
 
+/// Whether the run directory's `config.toml` holds exactly `config_text` (a checked configuration written out);
+/// `None` when the file is missing.
+pub fn recorded_config_matches(run: &RunDir, config_text: &str) -> Result<Option<bool>> {
+    if !run.config().exists() {
+        return Ok(None);
+    }
+    Ok(Some(fsio::read(&run.config())? == config_text.as_bytes()))
+}
+
 /// Trains `cfg` into the run directory `out`.
 pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<TrainOutcome> {
     let run = RunDir::new(out);
@@ -222,19 +231,21 @@ pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<Train
     let config_text = cfg.to_toml()?;
     if opts.resume && run.model().exists() && !run.checkpoint().exists() {
         // A finished run: nothing to do, provided it was trained with this very configuration.
-        if !run.config().exists() {
-            return Err(Error::Missing { path: run.config(), what: "configuration of the finished run" });
-        }
-        let recorded = String::from_utf8_lossy(&fsio::read(&run.config())?).into_owned();
-        if recorded != config_text {
-            return Err(Error::config(
-                "resume",
-                format!(
-                    "{} already holds a model trained with a different configuration ({}); choose another directory",
-                    run.root().display(),
-                    run.config().display()
-                ),
-            ));
+        match recorded_config_matches(&run, &config_text)? {
+            None => {
+                return Err(Error::Missing { path: run.config(), what: "configuration of the finished run" });
+            }
+            Some(true) => {}
+            Some(false) => {
+                return Err(Error::config(
+                    "resume",
+                    format!(
+                        "{} already holds a model trained with a different configuration ({}); choose another directory",
+                        run.root().display(),
+                        run.config().display()
+                    ),
+                ));
+            }
         }
         let text = String::from_utf8_lossy(&fsio::read(&run.metrics())?).into_owned();
         let metrics: Metrics =
