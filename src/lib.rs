@@ -17,6 +17,7 @@ pub mod bounds;
 pub mod corrupt;
 pub mod data;
 pub mod error;
+pub mod float;
 pub mod fsio;
 pub mod ir;
 pub mod robustness;

@@ -19,7 +19,7 @@ mod compute;
 pub mod conv_norm;
 pub mod exact;
 mod file;
-pub mod float;
+pub use crate::float;
 pub mod gram;
 pub mod interval;
 pub mod layer_norm;

@@ -36,6 +36,7 @@
 //! signs; for a Bi-Real ResNet they are the block inputs and the last block's output.
 
 mod conv;
+mod enclose;
 mod forward;
 mod validate;
 
@@ -43,6 +44,9 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 pub use conv::{ConvGeometry, conv2d, conv2d_transpose};
+pub use enclose::{
+    BoxBatch, InputNorm, Perturbation, Verdict, columns, margin_lower, pair_margin_lower, verdict,
+};
 pub use forward::{Forward, Point, sign};
 pub(crate) use validate::layer_output;
 
