@@ -66,6 +66,30 @@ impl Normalization {
             .context("building the input tensor")
     }
 
+    /// The valid input box in the network's input space, per coordinate in CHW order for `h`×`w` images: every
+    /// pixel value p/255 ∈ [0, 1] of channel c, normalised. Each end is the outer of the `f64` value
+    /// (0 − mean)/std (or (1 − mean)/std) and the `f32` value [`Normalization::apply`] gives pixel 0 (or 255), so
+    /// the box contains every normalised image the network is fed.
+    pub fn input_box(&self, h: usize, w: usize) -> (Vec<f64>, Vec<f64>) {
+        let per = h * w;
+        let (mut lo, mut hi) =
+            (Vec::with_capacity(per * self.mean.len()), Vec::with_capacity(per * self.mean.len()));
+        for c in 0..self.mean.len() {
+            let (m, s) = (self.mean[c] as f64, self.std[c] as f64);
+            let l = ((0.0 - m) / s).next_down().min(self.apply(0, c) as f64);
+            let u = ((1.0 - m) / s).next_up().max(self.apply(255, c) as f64);
+            lo.extend(std::iter::repeat_n(l, per));
+            hi.extend(std::iter::repeat_n(u, per));
+        }
+        (lo, hi)
+    }
+
+    /// The smallest per-channel standard deviation: a normalised radius r covers every pixel-scale (p/255)
+    /// perturbation of norm below r·min std, in ℓ2 and ℓ∞ alike.
+    pub fn min_std(&self) -> f64 {
+        self.std.iter().map(|&s| s as f64).fold(f64::INFINITY, f64::min)
+    }
+
     /// The whole set as a normalised tensor.
     pub fn tensor_all(&self, set: &ImageSet, device: &Device) -> Result<Tensor> {
         let all: Vec<usize> = (0..set.len()).collect();
