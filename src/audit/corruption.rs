@@ -1,0 +1,277 @@
+//! The corruption audit: corrupted images inside a certified ball must keep their label.
+//!
+//! For every corrupted image whose clean image has certificates, its distance d to the clean image (normalised
+//! input space, ℓ2 and ℓ∞) is compared with each certified radius r. When d < r (d rounded up, so "inside" is
+//! never claimed wrongly) the exact function must still predict the label; the enclosure of its output at the
+//! corrupted image decides (theorem V1): a proof that some other class is at least as large is a violation, an
+//! undecided enclosure (a near-tie) is counted apart. Beside the check it reports, per corruption and severity,
+//! how many images fall inside the balls, the median ratio d/r, and Spearman's correlation between a sample's
+//! radius and whether the deployed network kept its label; per suite, the correlation between the radius and
+//! how many of the sample's corrupted versions kept it.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::stats::{median, spearman};
+use super::{AuditCount, Violation, ViolationKind};
+use crate::data::{ImageSet, Normalization};
+use crate::error::Result;
+use crate::ir::{Function, InputNorm, Net, Verdict, columns, verdict};
+
+/// The best certified radius of every sample (index = test-set index) for one function and norm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CertifiedRadii {
+    /// The function.
+    pub function: Function,
+    /// The norm.
+    pub norm: InputNorm,
+    /// Per sample: the largest certified radius (0 when none), normalised input space.
+    pub radius: Vec<f64>,
+    /// Per sample: the method that gave it.
+    pub method: Vec<String>,
+}
+
+/// The audit of one corruption at one severity, for one function and norm.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellAudit {
+    /// Corruption name.
+    pub corruption: String,
+    /// Severity.
+    pub severity: u8,
+    /// The function.
+    pub function: Function,
+    /// The norm.
+    pub norm: InputNorm,
+    /// Corrupted images whose clean image has certificates.
+    pub images: usize,
+    /// Of them, those inside their clean image's certified ball (each one checked).
+    pub inside: usize,
+    /// inside / images.
+    pub inside_fraction: f64,
+    /// Median of distance / radius over images with a positive radius (`null` when none).
+    pub median_ratio: Option<f64>,
+    /// Spearman's ρ between the radius and whether the deployed network kept the label (`null` when either is
+    /// constant).
+    pub correlation: Option<f64>,
+    /// Images inside a ball whose enclosure proves another label: violations.
+    pub violations: usize,
+    /// Images inside a ball whose enclosure decides nothing (a near-tie): neither kept nor violated.
+    pub undecided: usize,
+}
+
+/// Per suite: does a larger certificate predict corruption robustness?
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuiteCorrelation {
+    /// The function.
+    pub function: Function,
+    /// The norm.
+    pub norm: InputNorm,
+    /// Samples seen in every cell.
+    pub samples: usize,
+    /// Spearman's ρ between a sample's radius and how many of its corrupted versions the deployed network kept.
+    pub spearman: Option<f64>,
+}
+
+/// The corruption audit recorded in `corruption.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorruptionAuditReport {
+    /// Clean samples with certificates.
+    pub samples: usize,
+    /// Per function and norm: corrupted images inside a certified ball (checked) and violations.
+    pub checks: Vec<AuditCount>,
+    /// Per corruption, severity, function and norm.
+    pub cells: Vec<CellAudit>,
+    /// Per function and norm, over the whole suite.
+    pub correlation: Vec<SuiteCorrelation>,
+    /// What the figures mean, in words.
+    pub note: String,
+}
+
+/// Accumulates the audit while the corruption evaluation runs, chunk by chunk.
+pub struct CorruptionAudit<'a> {
+    net: &'a Net,
+    normalization: &'a Normalization,
+    clean: Vec<Vec<f64>>,
+    labels: Vec<usize>,
+    certs: Vec<CertifiedRadii>,
+    cells: Vec<CellAudit>,
+    /// Per open cell and certificate entry: (radius, kept) pairs and distance/radius ratios.
+    open: Vec<(Vec<(f64, f64)>, Vec<f64>)>,
+    kept: Vec<u32>,
+    seen: Vec<u32>,
+    n_cells: u32,
+    violations: Vec<Violation>,
+}
+
+impl<'a> CorruptionAudit<'a> {
+    /// An audit of the certificates `certs` (every entry covering the same samples 0..n) for images of the
+    /// clean set `clean_set` (its first n images are the certified samples).
+    pub fn new(
+        net: &'a Net,
+        normalization: &'a Normalization,
+        clean_set: &ImageSet,
+        certs: Vec<CertifiedRadii>,
+    ) -> Result<Self> {
+        let n = certs.iter().map(|c| c.radius.len()).min().unwrap_or(0).min(clean_set.len());
+        let per = net.input_len();
+        let values = normalization.values(clean_set, &(0..n).collect::<Vec<_>>())?;
+        let clean = values.chunks(per).map(|c| c.iter().map(|&v| v as f64).collect()).collect();
+        let labels = clean_set.labels[..n].iter().map(|&l| l as usize).collect();
+        Ok(CorruptionAudit {
+            net,
+            normalization,
+            clean,
+            labels,
+            certs,
+            cells: Vec::new(),
+            open: Vec::new(),
+            kept: vec![0; n],
+            seen: vec![0; n],
+            n_cells: 0,
+            violations: Vec::new(),
+        })
+    }
+
+    /// Clean samples covered.
+    pub fn samples(&self) -> usize {
+        self.clean.len()
+    }
+
+    /// Starts a new cell (corruption at a severity).
+    pub fn begin_cell(&mut self, corruption: &str, severity: u8) {
+        self.n_cells += 1;
+        self.open = vec![(Vec::new(), Vec::new()); self.certs.len()];
+        for c in &self.certs {
+            self.cells.push(CellAudit {
+                corruption: corruption.to_string(),
+                severity,
+                function: c.function,
+                norm: c.norm,
+                images: 0,
+                inside: 0,
+                inside_fraction: 0.0,
+                median_ratio: None,
+                correlation: None,
+                violations: 0,
+                undecided: 0,
+            });
+        }
+    }
+
+    /// Observes images `start..start + images.len()` of the current cell (image k corrupts test image
+    /// start + k) with the deployed network's predictions of them.
+    pub fn observe(&mut self, start: usize, images: &ImageSet, predictions: &[u8]) -> Result<()> {
+        let n = self.samples();
+        let upto = images.len().min(n.saturating_sub(start));
+        if upto == 0 {
+            return Ok(());
+        }
+        let values = self.normalization.values(images, &(0..upto).collect::<Vec<_>>())?;
+        let per = self.net.input_len();
+        // Distances in both norms, rounded up, once per image.
+        let dists: Vec<(Vec<f64>, [f64; 2])> = values
+            .par_chunks(per)
+            .enumerate()
+            .map(|(k, c)| {
+                let x: Vec<f64> = c.iter().map(|&v| v as f64).collect();
+                let clean = &self.clean[start + k];
+                let d = [InputNorm::L2.dist_up(&x, clean), InputNorm::Linf.dist_up(&x, clean)];
+                (x, d)
+            })
+            .collect();
+        let first_cell = self.cells.len() - self.certs.len();
+        for (k, (x, d)) in dists.iter().enumerate() {
+            let i = start + k;
+            let kept = predictions[k] as usize == self.labels[i];
+            self.seen[i] += 1;
+            self.kept[i] += u32::from(kept);
+            for (e, cert) in self.certs.iter().enumerate() {
+                let dist = d[usize::from(cert.norm == InputNorm::Linf)];
+                let r = cert.radius[i];
+                let cell = &mut self.cells[first_cell + e];
+                cell.images += 1;
+                self.open[e].0.push((r, if kept { 1.0 } else { 0.0 }));
+                if r > 0.0 {
+                    self.open[e].1.push(dist / r);
+                }
+                if r > 0.0 && dist < r {
+                    cell.inside += 1;
+                    let out = self.net.enclose_points(&columns(std::slice::from_ref(x)), cert.function)?;
+                    match verdict(&out, 0, self.labels[i]) {
+                        Verdict::Keeps => {}
+                        Verdict::Unknown => cell.undecided += 1,
+                        Verdict::Loses => {
+                            cell.violations += 1;
+                            let logits = self.net.forward(x, cert.function)?;
+                            let predicted = (0..logits.len())
+                                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+                                .unwrap_or(0);
+                            self.violations.push(Violation {
+                                kind: ViolationKind::Corruption,
+                                sample: i,
+                                label: self.labels[i],
+                                function: cert.function,
+                                norm: cert.norm,
+                                certified_radius: r,
+                                method: cert.method[i].clone(),
+                                distance: dist,
+                                clean_prediction: self.labels[i],
+                                perturbed_prediction: predicted,
+                                source: format!("{}-s{}", cell.corruption, cell.severity),
+                                input: self.clean[i].clone(),
+                                perturbed: x.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the current cell: fractions, medians, correlations.
+    pub fn end_cell(&mut self) {
+        let first_cell = self.cells.len() - self.certs.len();
+        for (e, (pairs, ratios)) in std::mem::take(&mut self.open).into_iter().enumerate() {
+            let cell = &mut self.cells[first_cell + e];
+            if cell.images > 0 {
+                cell.inside_fraction = cell.inside as f64 / cell.images as f64;
+            }
+            cell.median_ratio = median(ratios);
+            let (r, kept): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+            cell.correlation = spearman(&r, &kept);
+        }
+    }
+
+    /// The report and the violations found.
+    pub fn finish(self) -> (CorruptionAuditReport, Vec<Violation>) {
+        let mut checks = Vec::new();
+        let mut correlation = Vec::new();
+        let full: Vec<usize> = (0..self.samples()).filter(|&i| self.seen[i] == self.n_cells).collect();
+        for c in &self.certs {
+            let mine = self.cells.iter().filter(|x| x.function == c.function && x.norm == c.norm);
+            let (checked, violations) = mine.fold((0, 0), |(a, b), x| (a + x.inside, b + x.violations));
+            checks.push(AuditCount { function: c.function, norm: c.norm, checked, violations });
+            let r: Vec<f64> = full.iter().map(|&i| c.radius[i]).collect();
+            let k: Vec<f64> = full.iter().map(|&i| self.kept[i] as f64).collect();
+            correlation.push(SuiteCorrelation {
+                function: c.function,
+                norm: c.norm,
+                samples: full.len(),
+                spearman: spearman(&r, &k),
+            });
+        }
+        let report = CorruptionAuditReport {
+            samples: self.samples(),
+            checks,
+            cells: self.cells,
+            correlation,
+            note: "distances in the normalised input space, rounded up; an image is inside when its distance is \
+                   below its clean image's best certified radius; inside images are judged by the enclosure of the \
+                   certified function's exact output; 'kept' (for the correlations) is the deployed network's \
+                   prediction"
+                .into(),
+        };
+        (report, self.violations)
+    }
+}
