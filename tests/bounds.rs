@@ -117,3 +117,39 @@ fn bad_input_is_an_error() {
     std::fs::write(&p, "{ \"format\": 1 ").unwrap();
     assert!(matches!(BoundsFile::read(&p), Err(Error::Format { .. })));
 }
+
+#[test]
+fn pair_constants_are_typed_symmetric_and_only_on_margin_bounds() {
+    let mut r = rng(64);
+    let net = random_mlp(&mut r, &[4, 5, 3], ActKind::Relu, false);
+    let opts = BoundOptions { norms: vec![Norm::L2, Norm::LinfMargin], ..Default::default() };
+    let out = compute_bounds(&net, &opts, Some(&sample(5, 4)), &|_| {}).unwrap();
+    for b in &out.bounds {
+        assert!(b.detail.get("pairs").is_none(), "{:?}: pairs left in detail", b.method);
+        if b.norm == Norm::L2 {
+            assert!(b.pairs.is_empty(), "{:?} {:?}", b.method, b.pairs);
+            continue;
+        }
+        assert_eq!(b.pairs.len(), 3, "{:?}", b.method);
+        let max = b.pairs.iter().fold(0.0f64, |m, p| m.max(p.value));
+        assert_eq!(b.value, max, "{:?}: the value is the largest pair constant", b.method);
+        for p in &b.pairs {
+            assert_eq!((b.pair_value(p.t, p.j), b.pair_value(p.j, p.t)), (Some(p.value), Some(p.value)));
+        }
+        assert_eq!(b.pair_value(0, 0), None);
+        assert_eq!(b.pair_value(0, 7), None);
+    }
+}
+
+#[test]
+fn a_format_1_file_says_to_rerun_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bounds.json");
+    std::fs::write(&p, r#"{ "format": 1, "bounds": [{ "detail": { "pairs": [[0, 1, 2.0]] } }] }"#).unwrap();
+    match BoundsFile::read(&p) {
+        Err(Error::Format { problem, .. }) => {
+            assert!(problem.contains("format 1") && problem.contains("re-run `lcr-verify bound"), "{problem}")
+        }
+        other => panic!("expected a format error, got {other:?}"),
+    }
+}

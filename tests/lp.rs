@@ -84,9 +84,9 @@ fn one_hidden_layer_matches_the_closed_form() {
         let b = lp_bound(&chain(&net), F, Norm::LinfMargin, &LpMode::Global, &LpOptions::default(), &|_| {})
             .unwrap();
         let exact = exact_patterns(&chain(&net), F, Norm::LinfMargin, &ExactOptions::default()).unwrap();
-        for (k, (t, j)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
-            let lpv = b.detail["pairs"][k][2].as_f64().unwrap();
-            let ex = exact.detail["pairs"][k][2].as_f64().unwrap();
+        for (t, j) in [(0, 1), (0, 2), (1, 2)] {
+            let lpv = b.pair_value(t, j).unwrap();
+            let ex = exact.pair_value(t, j).unwrap();
             let [grad, tmc, interval, product] = closed_forms(&w1, &w2, t, j);
             assert!(
                 (lpv - grad).abs() <= CLOSED_FORM * grad.max(1.0),
@@ -162,8 +162,8 @@ fn local_is_tighter_and_holds_inside_its_box() {
             let z: Vec<f64> = center.iter().map(|c| c + radius * (2.0 * r.random::<f64>() - 1.0)).collect();
             let (fy, fz) = (net.forward(&y, F).unwrap(), net.forward(&z, F).unwrap());
             let d = y.iter().zip(&z).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-            for (k, (t, j)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
-                let l = b.detail["pairs"][k][2].as_f64().unwrap();
+            for (t, j) in [(0, 1), (0, 2), (1, 2)] {
+                let l = b.pair_value(t, j).unwrap();
                 let dm = ((fy[t] - fy[j]) - (fz[t] - fz[j])).abs();
                 assert_le(dm, l * d, ROUNDING, "local Lipschitz inequality");
             }
@@ -219,13 +219,9 @@ fn mnist_sized_mlp_lp_is_strictly_tighter_than_the_product() {
     let opts = LpOptions { pairs: Some(vec![(0, 1), (3, 7)]), ..Default::default() };
     let b = lp_bound(&chain(&net), F, Norm::LinfMargin, &LpMode::Global, &opts, &|_| {}).unwrap();
     let p = spectral_product(&net, F, Norm::LinfMargin, &SpectralOptions::default(), &|_| {}).unwrap();
-    let product_of = |t: u64, j: u64| {
-        p.detail["pairs"].as_array().unwrap().iter().find(|e| e[0] == t && e[1] == j).unwrap()[2]
-            .as_f64()
-            .unwrap()
-    };
-    for e in b.detail["pairs"].as_array().unwrap() {
-        let (t, j, v) = (e[0].as_u64().unwrap(), e[1].as_u64().unwrap(), e[2].as_f64().unwrap());
+    let product_of = |t: usize, j: usize| p.pair_value(t, j).unwrap();
+    for e in &b.pairs {
+        let (t, j, v) = (e.t, e.j, e.value);
         assert!(v < product_of(t, j), "pair {t}-{j}: LP {v} not below product {}", product_of(t, j));
     }
     assert!(b.seconds > 0.0);

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::ir::{Layer, Net, SignZero};
 
 /// Version of the `bounds.json` layout.
-pub const BOUNDS_FORMAT: u32 = 1;
+///
+/// 2: each entry's class-pair constants are the typed list `pairs` (format 1 kept them in `detail.pairs`).
+pub const BOUNDS_FORMAT: u32 = 2;
 
 /// What the bounds are about, summarised.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,18 +78,32 @@ impl BoundsFile {
         crate::fsio::write_json_atomic(path, self)
     }
 
-    /// Reads and checks a file written by [`BoundsFile::write`].
+    /// Reads and checks a file written by [`BoundsFile::write`]; a file of another format is refused with a
+    /// message that says how to rewrite it.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = crate::fsio::read(path)?;
-        let file: BoundsFile =
-            serde_json::from_slice(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
-        if file.format != BOUNDS_FORMAT {
+        let format = Self::format_of(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        if format != BOUNDS_FORMAT {
+            let run_dir = path.parent().map_or_else(|| "RUN_DIR".into(), |d| d.display().to_string());
             return Err(Error::format(
                 path,
-                format!("bounds format {} (expected {BOUNDS_FORMAT})", file.format),
+                format!(
+                    "bounds format {format}, written by {} lcr-verify (this one reads format {BOUNDS_FORMAT}); \
+                     re-run `lcr-verify bound {run_dir}` to rewrite it",
+                    if format < BOUNDS_FORMAT { "an earlier" } else { "a later" }
+                ),
             ));
         }
-        Ok(file)
+        serde_json::from_slice(&bytes).map_err(|e| Error::format(path, e.to_string()))
+    }
+
+    /// The `format` field alone, so that a file of another format is named as such rather than as malformed.
+    fn format_of(bytes: &[u8]) -> serde_json::Result<u32> {
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        serde_json::from_slice::<Format>(bytes).map(|f| f.format)
     }
 }
 

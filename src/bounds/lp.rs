@@ -13,7 +13,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, Scope};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope};
 use super::chain::Chain;
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, forward, stability};
@@ -231,6 +231,8 @@ pub fn lp_bound(
         })
         .collect::<Result<_>>()?;
     let best = solved.iter().fold(0.0f64, |m, (v, _)| m.max(*v));
+    let constants: Vec<PairConstant> =
+        pairs.iter().zip(&solved).map(|(&(t, j), &(value, _))| PairConstant { t, j, value }).collect();
     let rows: Vec<serde_json::Value> = solved.into_iter().map(|(_, r)| r).collect();
     let mode_json = match mode {
         LpMode::Global => json!("global"),
@@ -243,12 +245,12 @@ pub fn lp_bound(
         norm,
         scope: if ibox.is_some() { Scope::LocalBox } else { Scope::Network },
         value: best,
+        pairs: constants,
         per_layer: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
         detail: json!({
             "mode": mode_json, "backend": format!("{:?}", opts.backend),
             "hidden_units": h, "unstable_units": unstable,
-            "pairs": pairs.iter().zip(&rows).map(|(&(t, j), r)| json!([t, j, r["value"]])).collect::<Vec<_>>(),
             "per_pair": rows,
         }),
     })

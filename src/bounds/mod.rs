@@ -32,6 +32,6 @@ pub mod retention;
 pub mod sampled;
 pub mod spectral;
 
-pub use bound::{Bound, LayerPart, Method, Norm, Scope};
+pub use bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope};
 pub use compute::{BoundOptions, Bounds, Methods, Skipped, compute_bounds};
 pub use file::{BOUNDS_FORMAT, BoundsFile, NetSummary, render_table};

@@ -419,6 +419,7 @@ fn entry(
         norm: Norm::L2,
         scope: Scope::BinaryLayerProduct,
         value,
+        pairs: Vec::new(),
         per_layer: parts,
         seconds: start.elapsed().as_secs_f64(),
         detail,
