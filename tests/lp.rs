@@ -10,7 +10,7 @@ use lcr_verify::bounds::interval::{backward, stability};
 use lcr_verify::bounds::layer_norm::SpectralOptions;
 use lcr_verify::bounds::lp::{LpBackend, LpMode, LpOptions, lp_bound};
 use lcr_verify::bounds::lp_model::{Objective, build};
-use lcr_verify::bounds::lp_solve::solve_primal;
+use lcr_verify::bounds::lp_solve::{SolveStatus, solve_primal};
 use lcr_verify::bounds::spectral::spectral_product;
 use lcr_verify::ir::{Function, Layer, Net};
 use nalgebra::DMatrix;
@@ -110,7 +110,7 @@ fn dual_bound_is_sound_for_any_multipliers() {
         let c = [1.0, 0.0, -1.0];
         let problem = build(&ch, &c, &backward(&ch, &c, &st), &st, None, Objective::SumAbs);
         let (rep, x) = solve_primal(&problem, None);
-        assert_eq!(rep.status, "optimal");
+        assert_eq!(rep.status, SolveStatus::Optimal);
         let opt: f64 = x.unwrap().iter().zip(&problem.obj).map(|(a, b)| a * b).sum();
         for scale in [0.0, 0.1, 1.0, 10.0] {
             let y: Vec<f64> = problem.rows.iter().map(|_| scale * (r.random::<f64>() - 0.3)).collect();
@@ -225,4 +225,33 @@ fn mnist_sized_mlp_lp_is_strictly_tighter_than_the_product() {
         assert!(v < product_of(t, j), "pair {t}-{j}: LP {v} not below product {}", product_of(t, j));
     }
     assert!(b.seconds > 0.0);
+}
+
+#[test]
+fn solver_statuses_are_recorded_by_name() {
+    let mut r = rng(27);
+    let net = random_mlp(&mut r, &[4, 6, 3], ActKind::Relu, true);
+    let status = |opts: &LpOptions| -> Vec<(SolveStatus, String)> {
+        let b = lp_bound(&chain(&net), F, Norm::LinfMargin, &LpMode::Global, opts, &|_| {}).unwrap();
+        let rows = b.detail["per_pair"].as_array().unwrap().clone();
+        rows.iter()
+            .map(|p| {
+                let lp = &p["lp"];
+                let s = serde_json::from_value(lp["multiplier_solve"]["status"].clone()).unwrap();
+                (s, lp["value_from"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    for (s, from) in status(&LpOptions::default()) {
+        assert!(matches!(s, SolveStatus::Solved | SolveStatus::AlmostSolved), "{s}");
+        assert!(from.starts_with("dual bound"), "{from}");
+    }
+    let microlp = LpOptions { backend: LpBackend::MicrolpDual, ..Default::default() };
+    assert!(status(&microlp).iter().all(|(s, _)| *s == SolveStatus::Optimal));
+    // Stopped at once: no multipliers, so the value is the box bound, and the status says why.
+    let stopped = LpOptions { time_limit: Some(0.0), ..Default::default() };
+    for (s, from) in status(&stopped) {
+        assert!(!matches!(s, SolveStatus::Solved | SolveStatus::AlmostSolved), "{s}");
+        assert!(from.starts_with("box bound"), "{s}: {from}");
+    }
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::Bound;
 use super::compute::{Bounds, Skipped};
+use super::{Bound, SolveStatus};
 use crate::error::{Error, Result};
 use crate::ir::{Layer, Net, SignZero};
 
@@ -111,12 +111,11 @@ fn note(b: &Bound) -> String {
     let d = &b.detail;
     if let Some(g) = d.get("per_pair").and_then(|p| p.as_array()) {
         let n = g.len();
-        let statuses: Vec<String> = g
+        let statuses: std::collections::BTreeSet<SolveStatus> = g
             .iter()
-            .filter_map(|p| p["lp"]["multiplier_solve"]["status"].as_str().map(String::from))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+            .filter_map(|p| serde_json::from_value(p["lp"]["multiplier_solve"]["status"].clone()).ok())
             .collect();
+        let statuses: Vec<String> = statuses.iter().map(SolveStatus::to_string).collect();
         return format!("{n} pairs, solver {}", statuses.join("/"));
     }
     if let Some(side) = d.get("side").and_then(|s| s.as_str()) {

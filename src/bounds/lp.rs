@@ -18,7 +18,7 @@ use super::chain::Chain;
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, forward, stability};
 use super::lp_model::{Forward, Objective, build};
-use super::lp_solve::{LpProblem, report_json, solve_clarabel, solve_dual, solve_primal};
+use super::lp_solve::{LpProblem, SolveStatus, report_json, solve_clarabel, solve_dual, solve_primal};
 use crate::error::{Error, Result};
 use crate::ir::{Function, Soundness};
 
@@ -139,7 +139,7 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
             primal.objective = Some(x.iter().zip(&lp.obj).map(|(x, c)| x * c).sum());
         }
         detail["primal_solve"] = report_json(&primal);
-        if let (Some(p), "optimal") = (primal.objective, primal.status.as_str()) {
+        if let (Some(p), SolveStatus::Optimal) = (primal.objective, &primal.status) {
             detail["gap"] = json!(value - p);
             detail["gap_against"] = json!("primal solve objective");
         }
