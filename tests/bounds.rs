@@ -3,7 +3,9 @@ mod common;
 
 use common::*;
 use lcr_verify::Error;
-use lcr_verify::bounds::{BoundOptions, BoundsFile, Method, Norm, compute_bounds, render_table};
+use lcr_verify::bounds::chain::Chain;
+use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
+use lcr_verify::bounds::{BoundOptions, BoundsFile, Method, Methods, Norm, compute_bounds, render_table};
 use lcr_verify::ir::{Function, Layer, Soundness};
 use rand::Rng;
 
@@ -93,6 +95,34 @@ fn inapplicable_methods_are_skipped_with_a_reason() {
         out.skipped
     );
     assert!(out.skipped.iter().any(|s| s.method == Method::RetentionReleased && s.reason.contains("sample")));
+}
+
+#[test]
+fn a_bad_local_lp_request_is_refused_not_skipped() {
+    let mut r = rng(65);
+    let net = random_mlp(&mut r, &[4, 5, 3], ActKind::Relu, true);
+    let lp_only = Methods { spectral: false, retention: false, lp: true, exact: false, sampled: false };
+    let s = sample(3, 4);
+    for radius in [-0.1, f64::NAN, f64::INFINITY] {
+        let opts =
+            BoundOptions { methods: lp_only.clone(), lp_local_radius: Some(radius), ..Default::default() };
+        match compute_bounds(&net, &opts, Some(&s), &|_| {}) {
+            Err(Error::Config { key, problem }) => {
+                assert!(key.contains("lp local box") && problem.contains("radius"), "{key}: {problem}")
+            }
+            other => panic!("radius {radius}: expected a refusal, got {other:?}"),
+        }
+    }
+    // A center of the wrong length reaching the LP itself.
+    let ch = Chain::from_net(&net, Function::Surrogate, 1 << 20).unwrap();
+    let mode = LpMode::Local { center: vec![0.0; 3], radius: 0.1, domain: None };
+    let b = lp_bound(&ch, Function::Surrogate, Norm::LinfMargin, &mode, &LpOptions::default(), &|_| {});
+    assert!(matches!(b, Err(Error::Config { .. })), "{b:?}");
+    // The same options with a valid radius give both LP entries and skip nothing.
+    let opts = BoundOptions { methods: lp_only, lp_local_radius: Some(0.1), ..Default::default() };
+    let out = compute_bounds(&net, &opts, Some(&s), &|_| {}).unwrap();
+    assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+    assert!(out.bounds.iter().any(|b| b.method == Method::LpLocal));
 }
 
 #[test]

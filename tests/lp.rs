@@ -204,10 +204,13 @@ fn refuses_what_it_cannot_do() {
         Err(Error::Config { .. })
     ));
     match Chain::from_net(&tiny_resnet(1), F, 1 << 20) {
-        Err(Error::Config { problem, .. }) => assert!(problem.contains("residual"), "{problem}"),
+        Err(Error::NotApplicable { reason, .. }) => assert!(reason.contains("residual"), "{reason}"),
         other => panic!("expected a refusal of residual blocks, got {other:?}"),
     }
-    assert!(matches!(Chain::from_net(&abs_net(), Function::Deployed, 1 << 20), Err(Error::Config { .. })));
+    assert!(matches!(
+        Chain::from_net(&abs_net(), Function::Deployed, 1 << 20),
+        Err(Error::NotApplicable { .. })
+    ));
 }
 
 #[test]

@@ -300,7 +300,7 @@ pub fn retention_bounds(
         .collect::<Result<_>>()?;
     let n_points = fwd[0].len();
     if n_points < 2 {
-        return Err(Error::config(
+        return Err(Error::not_applicable(
             "retention",
             "the net has fewer than two points (no binary layer between signs)",
         ));

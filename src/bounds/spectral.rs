@@ -191,8 +191,8 @@ pub fn spectral_product(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Bound> {
     if function == Function::Deployed {
-        return Err(Error::config(
-            "function",
+        return Err(Error::not_applicable(
+            "spectral-product",
             "the deployed (sign) network is discontinuous: it has no finite Lipschitz constant; bound `surrogate` or `latent`",
         ));
     }
