@@ -57,27 +57,3 @@ pub fn accuracy(model: &Model, set: &ImageSet, norm: &Normalization, batch: usiz
     let total = set.len();
     Ok(Accuracy { correct, total, accuracy: if total == 0 { 0.0 } else { correct as f64 / total as f64 } })
 }
-
-/// The deployed network of a trained model as a classifier of raw images (for the robustness evaluation).
-pub struct DeployedClassifier {
-    /// The model (evaluated in `f64`).
-    pub model: Model,
-    /// The normalisation it was trained with.
-    pub normalization: Normalization,
-    /// How it is named in reports.
-    pub name: String,
-}
-
-impl crate::robustness::Classifier for DeployedClassifier {
-    fn predict(&self, images: &ImageSet) -> Result<Vec<u8>> {
-        predict(&self.model, images, &self.normalization, 1000)
-    }
-
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-
-    fn classes(&self) -> usize {
-        self.model.spec.classes
-    }
-}

@@ -3,10 +3,11 @@ mod common;
 
 use common::*;
 use lcr_verify::Error;
+use lcr_verify::bounds::Soundness;
 use lcr_verify::bounds::chain::Chain;
 use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
 use lcr_verify::bounds::{BoundOptions, BoundsFile, Method, Methods, Norm, compute_bounds, render_table};
-use lcr_verify::ir::{Function, Layer, Soundness};
+use lcr_verify::ir::{Function, Layer};
 use rand::Rng;
 
 fn sample(n: usize, d: usize) -> Vec<Vec<f64>> {

@@ -2,7 +2,30 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
+
+/// How far a number can be trusted (DESIGN.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Soundness {
+    /// A proven upper bound computed with outward rounding; its theorem is in `proofs/`.
+    Certified,
+    /// A proven lower bound.
+    Lower,
+    /// Neither: a heuristic value.
+    Estimate,
+}
+
+impl Soundness {
+    /// The name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Soundness::Certified => "certified",
+            Soundness::Lower => "lower",
+            Soundness::Estimate => "estimate",
+        }
+    }
+}
 
 /// What a Lipschitz value measures.
 ///

@@ -13,12 +13,12 @@ use std::time::Instant;
 use nalgebra::DMatrix;
 use serde_json::json;
 
-use super::bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope};
+use super::bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::{Chain, Step};
 use super::float::{abs_sum_up, add_up, norm2_up, sqrt_up, sum_sq_up};
 use super::gram::sigma_upper;
 use crate::error::{Error, Result};
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Limits of the enumeration.
 #[derive(Clone, Debug, PartialEq)]

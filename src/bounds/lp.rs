@@ -13,14 +13,14 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, PairConstant, Scope};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::Chain;
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, forward, stability};
 use super::lp_model::{Forward, Objective, build};
 use super::lp_solve::{LpProblem, SolveStatus, report_json, solve_clarabel, solve_dual, solve_primal};
 use crate::error::{Error, Result};
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Where the Lipschitz constant is taken.
 #[derive(Clone, Debug, PartialEq)]

@@ -33,7 +33,7 @@ pub mod sampled;
 mod solve_status;
 pub mod spectral;
 
-pub use bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope};
+pub use bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
 pub use compute::{BoundOptions, Bounds, Methods, Skipped, compute_bounds};
 pub use file::{BOUNDS_FORMAT, BoundsFile, NetSummary, render_table};
 pub use solve_status::SolveStatus;

@@ -16,11 +16,11 @@ use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, mic
 use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, Scope};
+use super::bound::{Bound, Method, Norm, Scope, Soundness};
 use super::chain::{Act, Chain, Step};
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Limits of the region enumeration.
 #[derive(Clone, Debug, PartialEq)]

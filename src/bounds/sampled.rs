@@ -13,14 +13,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, PairConstant, Scope};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::{Chain, Step};
 use super::exact::dual_norm_up;
 use super::float::{add_up, dn, norm2_dn, sqrt_up, sum_sq_up};
 use super::interval::{Interval, forward};
 use super::power::{DenseOp, rayleigh_lower};
 use crate::error::Result;
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Where gradients are sampled.
 #[derive(Clone, Debug, PartialEq)]

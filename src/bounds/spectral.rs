@@ -13,14 +13,14 @@ use std::time::Instant;
 use nalgebra::DMatrix;
 use serde_json::json;
 
-use super::bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope};
+use super::bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
 use super::float::{ETA, abs_sum_up, gamma, mul_up, norm2_up, up};
 use super::layer_norm::{
     Factor, SpectralOptions, affine_factor, avgpool_factor, conv_l2, conv_lp, dense_l2, dense_lp,
     global_avg_factor, maxpool_factor,
 };
 use crate::error::{Error, Result};
-use crate::ir::{ConvGeometry, Function, Layer, Net, Soundness, layer_output, layer_path};
+use crate::ir::{ConvGeometry, Function, Layer, Net, layer_output, layer_path};
 
 /// Index of an `Affine` that can be folded into the linear layer at `i` (possibly across channel-wise pooling).
 fn fold_target(layers: &[Layer], i: usize) -> Option<usize> {

@@ -10,8 +10,9 @@ use super::Outcome;
 use super::robustness::LoadedModel;
 use crate::data;
 use crate::error::Result;
-use crate::eval::{self, DeployedClassifier};
+use crate::eval;
 use crate::model::io::ModelMeta;
+use crate::robustness::DeployedClassifier;
 use crate::run_dir::RunDir;
 use crate::train::TrainConfig;
 

@@ -16,16 +16,7 @@ use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-
-/// What sign(0) evaluates to. Recorded with every model and honoured by the verification IR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignZero {
-    /// sign(0) = +1, so activations are strictly binary (the deployed-hardware convention).
-    PlusOne,
-    /// sign(0) = 0, as `torch.sign` in the released LCR-BNN code.
-    Zero,
-}
+pub use crate::ir::SignZero;
 
 /// The straight-through estimator used for the gradient of sign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -9,6 +9,7 @@
 //! Several models (the one under test and a reference) are evaluated on the very same corrupted chunks, so a
 //! CE against a reference model compares like with like.
 
+mod deployed;
 pub mod metrics;
 mod nearest;
 pub mod source;
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::deployed::DeployedClassifier;
 pub use self::metrics::{Baseline, ErrorTable, Scores};
 pub use self::nearest::NearestClassMean;
 pub use self::source::{Generated, OnDisk, Source};
@@ -28,7 +30,7 @@ use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::fsio;
 
-/// A model that labels images. Implemented by the CLI for a run directory's deployed model; here for tests by
+/// A model that labels images: a run directory's deployed network ([`DeployedClassifier`]), or for tests
 /// [`NearestClassMean`].
 pub trait Classifier: Sync {
     /// One predicted class per image of `images` (in order).
