@@ -42,7 +42,7 @@ pub struct CorruptArgs {
     pub split: Split,
     /// Benchmark suite; it fixes the parameter table (imagenet-c: 224 px table, cifar-c: 32 px table,
     /// mnist-c: MNIST-C).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::parser::<Suite>())]
     pub suite: Suite,
     /// Comma-separated corruption names (or `all`, `benchmark`, `extra`); default: all of the suite's.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! The command-line front end: one subcommand per stage, each parsed, then checked, then run.
 
 mod bound;
+mod choice;
 pub mod corrupt;
 mod eval;
 pub mod robustness;

@@ -28,7 +28,7 @@ pub struct RobustnessArgs {
     pub run_dir: PathBuf,
     /// Benchmark suite (default: the one a --from directory declares, else mnist-c for 28×28 gray data,
     /// cifar-c up to 64 px, imagenet-c above).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::choice::parser::<Suite>())]
     pub suite: Option<Suite>,
     /// Read corrupted images from a CIFAR-10-C, MNIST-C or ImageNet-C directory instead of generating them.
     #[arg(long)]

@@ -6,13 +6,26 @@
 use serde::{Deserialize, Serialize};
 
 /// What sign(0) evaluates to. Recorded with every trained network and honoured by the verification IR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignZero {
     /// sign(0) = +1, so activations are strictly binary (the deployed-hardware convention).
     PlusOne,
     /// sign(0) = 0, as `torch.sign` in the released LCR-BNN code.
     Zero,
+}
+
+impl SignZero {
+    /// Every convention.
+    pub const ALL: [SignZero; 2] = [SignZero::PlusOne, SignZero::Zero];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignZero::PlusOne => "plus-one",
+            SignZero::Zero => "zero",
+        }
+    }
 }
 
 /// sign(x) under the given sign(0) convention.
