@@ -6,9 +6,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use lcr_verify::cli::robustness::{self, LoadedModel, RobustnessArgs};
+use lcr_verify::cli::robustness::{self, RobustnessArgs};
 use lcr_verify::corrupt::Suite;
 use lcr_verify::data::{self, DatasetKind};
+use lcr_verify::robustness::LoadedModel;
 use lcr_verify::robustness::NearestClassMean;
 
 fn main() -> lcr_verify::Result<()> {

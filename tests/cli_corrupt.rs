@@ -7,11 +7,11 @@ mod common;
 use std::path::Path;
 
 use lcr_verify::cli::corrupt::{self, CorruptArgs};
-use lcr_verify::cli::robustness::{self, LoadedModel, RobustnessArgs};
+use lcr_verify::cli::robustness::{self, RobustnessArgs};
 use lcr_verify::corrupt::layout::{CifarC, Manifest, MnistC};
 use lcr_verify::corrupt::{Corruption, Corruptor, Image, Suite};
 use lcr_verify::data::{self, DatasetKind};
-use lcr_verify::robustness::{CorruptionFile, NearestClassMean};
+use lcr_verify::robustness::{CorruptionFile, LoadedModel, NearestClassMean};
 
 fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptArgs {
     CorruptArgs {

@@ -154,7 +154,7 @@ pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
     let run = RunDir::new(&args.run_dir);
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
-    let dataset = super::eval::run_dataset(&run, &meta, args.data_dir.as_deref())?;
+    let dataset = run.load_dataset(&meta, args.data_dir.as_deref())?;
     let n = args.samples.min(dataset.test.len());
     let indices: Vec<usize> = (0..n).collect();
     let flat = meta.normalization.values(&dataset.test, &indices)?;
@@ -196,14 +196,14 @@ pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
         "seconds": started.elapsed().as_secs_f64(),
     });
     let file = BoundsFile::new(&net, result, n, provenance);
-    file.write(&args.run_dir.join("bounds.json"))?;
+    file.write(&run.bounds())?;
     Ok(file)
 }
 
 /// Runs `lcr-verify bound`.
 pub fn run(args: &BoundArgs) -> Result<Outcome> {
     let file = compute(args)?;
-    let path = args.run_dir.join("bounds.json");
+    let path = RunDir::new(&args.run_dir).bounds();
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {

@@ -8,8 +8,6 @@ pub mod robustness;
 mod run;
 mod train;
 
-pub use eval::{EvalReport, evaluate as evaluate_run};
-
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
@@ -57,7 +55,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Eval(args) => eval::run(&args),
         Command::Bound(args) => bound::run(&args),
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
-        Command::Robustness(args) => robustness::run(&args, &eval::load_classifier).map(|_| Outcome::Success),
+        Command::Robustness(args) => {
+            robustness::run(&args, &crate::robustness::load_deployed).map(|_| Outcome::Success)
+        }
     }
 }
 

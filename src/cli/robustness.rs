@@ -18,8 +18,9 @@ use crate::corrupt::{self, Suite};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::robustness::{
-    self, Classifier, CorruptionFile, EvalOptions, Generated, OnDisk, Source, SuiteReport,
+    self, CorruptionFile, EvalOptions, Generated, ModelLoader, OnDisk, Source, SuiteReport,
 };
+use crate::run_dir::RunDir;
 
 /// Arguments of `lcr-verify robustness`.
 #[derive(clap::Args, Debug, Clone)]
@@ -62,31 +63,6 @@ pub struct RobustnessArgs {
     #[arg(long)]
     pub quiet: bool,
 }
-
-/// A run directory's model with the data it was trained for.
-pub struct LoadedModel {
-    /// The deployed model.
-    pub classifier: Box<dyn Classifier>,
-    /// Its clean test set.
-    pub test: ImageSet,
-    /// Where the test set came from: dataset name, directory and checksum (recorded in `corruption.json`).
-    pub dataset: serde_json::Value,
-}
-
-/// Turns a run directory into a [`LoadedModel`] (implemented by the main CLI; any `Fn(&Path)` works).
-pub trait ModelLoader {
-    /// Loads the model of `run_dir`.
-    fn load(&self, run_dir: &Path) -> Result<LoadedModel>;
-}
-
-impl<F: Fn(&Path) -> Result<LoadedModel>> ModelLoader for F {
-    fn load(&self, run_dir: &Path) -> Result<LoadedModel> {
-        self(run_dir)
-    }
-}
-
-/// The file written in the run directory.
-pub const REPORT_FILE: &str = "corruption.json";
 
 /// Evaluates the run's model under the suite and merges the report into `RUN_DIR/corruption.json`.
 pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteReport> {
@@ -237,7 +213,7 @@ pub fn evaluate(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<Suite
         report.provenance["clean_note"] =
             serde_json::Value::String(format!("clean error not evaluated: {note}"));
     }
-    CorruptionFile::merge_and_write(&args.run_dir.join(REPORT_FILE), report.clone())?;
+    CorruptionFile::merge_and_write(&RunDir::new(&args.run_dir).corruption(), report.clone())?;
     Ok(report)
 }
 
@@ -289,8 +265,9 @@ pub fn run(args: &RobustnessArgs, loader: &dyn ModelLoader) -> Result<SuiteRepor
     let report = evaluate(args, loader)?;
     if args.json {
         // Machine-readable output alone on stdout; the table goes to stderr.
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::format(args.run_dir.join(REPORT_FILE), format!("cannot serialise: {e}")))?;
+        let text = serde_json::to_string_pretty(&report).map_err(|e| {
+            Error::format(RunDir::new(&args.run_dir).corruption(), format!("cannot serialise: {e}"))
+        })?;
         if !args.quiet {
             eprint!("{}", summary(&report));
         }
@@ -318,7 +295,7 @@ pub fn request(args: &RobustnessArgs) -> serde_json::Value {
 
 /// The SHA-256 of a run directory's model file, when it has one (stand-in models in tests have none).
 pub fn model_digest(run_dir: &Path) -> Option<String> {
-    crate::fsio::file_sha256(&crate::run_dir::RunDir::new(run_dir).model()).ok()
+    crate::fsio::file_sha256(&RunDir::new(run_dir).model()).ok()
 }
 
 fn fmt_opt(v: Option<f64>, scale: f64) -> String {

@@ -91,7 +91,7 @@ fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -
         quiet,
     };
     // Reuse an earlier report only if it is about these very model files and was asked for in the same way.
-    if let Some(report) = CorruptionFile::read(&dir.join(rob::REPORT_FILE))?.suites.get(suite.as_str()) {
+    if let Some(report) = CorruptionFile::read(&RunDir::new(dir).corruption())?.suites.get(suite.as_str()) {
         let p = &report.provenance;
         let reference_digest = reference.map(digest).transpose()?;
         if p["model_sha256"].as_str() == Some(digest(dir)?.as_str())
@@ -101,7 +101,7 @@ fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -
             return Ok(report.clone());
         }
     }
-    rob::evaluate(&args, &super::eval::load_classifier)
+    rob::evaluate(&args, &crate::robustness::load_deployed)
 }
 
 fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
@@ -117,7 +117,7 @@ fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
         json: false,
         quiet,
     };
-    let path = dir.join("bounds.json");
+    let path = RunDir::new(dir).bounds();
     if path.exists() {
         // Reuse earlier bounds only if they are about this very model file and were asked for in the same way.
         let earlier = BoundsFile::read(&path)?;
@@ -171,7 +171,7 @@ fn study_one(args: &RunArgs, name: &'static str, cfg: &TrainConfig, reference: O
         format!("== {name}: {} {:?}, λ = {lambda} -> {}", cfg.arch.name(), cfg.widths, dir.display()),
     );
     train::train(cfg, &dir, &TrainOptions { resume, stop_after: None, progress: !args.quiet })?;
-    let accuracy = super::eval::evaluate(&dir, None)?.accuracy;
+    let accuracy = crate::eval::evaluate_run(&run, None)?.accuracy;
     say(args.quiet, format!("== {name}: Lipschitz bounds"));
     let bounds = bounds(&dir, args.quiet)?;
     say(args.quiet, format!("== {name}: MNIST-C and the 15 × 5 corruption table"));

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::deployed::DeployedClassifier;
+pub use self::deployed::{DeployedClassifier, LoadedModel, ModelLoader, load_deployed};
 pub use self::metrics::{Baseline, ErrorTable, Scores};
 pub use self::nearest::NearestClassMean;
 pub use self::source::{Generated, OnDisk, Source};
