@@ -184,3 +184,30 @@ fn a_format_1_file_says_to_rerun_bound() {
         other => panic!("expected a format error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_bound_request_is_checked_before_any_work() {
+    use lcr_verify::bounds::{self, BoundRequest, NormChoice};
+    use lcr_verify::run_dir::RunDir;
+    let run = RunDir::new("/no/such/run");
+    let bad = [
+        BoundRequest { samples: 0, ..Default::default() },
+        BoundRequest { lp_local_radius: Some(0.0), ..Default::default() },
+        BoundRequest { lp_local_radius: Some(-0.5), ..Default::default() },
+        BoundRequest { lp_local_radius: Some(f64::NAN), ..Default::default() },
+    ];
+    for req in &bad {
+        assert!(matches!(req.check(), Err(Error::Config { .. })), "{req:?}");
+        // Refused as a bad value, not as a missing run: nothing was looked at.
+        assert!(matches!(bounds::run(&run, req, &|_| {}), Err(Error::Config { .. })), "{req:?}");
+    }
+    let good = BoundRequest { norms: NormChoice::Linf, lp_local_radius: Some(0.1), ..Default::default() };
+    good.check().unwrap();
+    assert!(matches!(bounds::run(&run, &good, &|_| {}), Err(Error::Missing { .. })));
+    assert!(bounds::reusable(&run, &good).unwrap().is_none(), "no bounds.json, nothing to reuse");
+    // The request is recorded as readable JSON and read back equal.
+    let json = serde_json::to_value(&good).unwrap();
+    assert_eq!((json["norms"].as_str(), json["methods"]["lp"].as_bool()), (Some("linf"), Some(true)));
+    assert_eq!(json["functions"], serde_json::json!(["surrogate", "latent"]));
+    assert_eq!(serde_json::from_value::<BoundRequest>(json).unwrap(), good);
+}

@@ -346,6 +346,41 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
 }
 
 #[test]
+fn bounds_are_reused_only_for_the_same_model_file_and_request() {
+    use lcr_verify::bounds::{self, BoundRequest, BoundsFile, NormChoice};
+    use lcr_verify::run_dir::RunDir;
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 29);
+    let out = root.path().join("run");
+    train_tiny(&data, &out, &["--widths", "4,4"]);
+    let dir = RunDir::new(&out);
+    let req = BoundRequest { norms: NormChoice::Linf, samples: 8, ..Default::default() };
+    let written = bounds::run(&dir, &req, &|_| {}).unwrap();
+    assert_eq!(written.meta["request"], serde_json::to_value(&req).unwrap());
+    assert!(bounds::reusable(&dir, &req).unwrap().is_some(), "the same model and request");
+    let other = BoundRequest { samples: 9, ..req.clone() };
+    assert!(bounds::reusable(&dir, &other).unwrap().is_none(), "another request");
+    // The same request from the command line.
+    let o = run(&["bound", out.to_str().unwrap(), "--norm", "linf", "--samples", "8", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(bounds::reusable(&dir, &req).unwrap().is_some());
+    // A file of the earlier format is not reused (and reading it says how to rewrite it).
+    let mut old: serde_json::Value = serde_json::from_slice(&fs::read(dir.bounds()).unwrap()).unwrap();
+    old["format"] = serde_json::json!(1);
+    fs::write(dir.bounds(), serde_json::to_vec(&old).unwrap()).unwrap();
+    assert!(bounds::reusable(&dir, &req).unwrap().is_none(), "format 1");
+    let err = BoundsFile::read(&dir.bounds()).unwrap_err().to_string();
+    assert!(err.contains("re-run `lcr-verify bound"), "{err}");
+    // Another model file in the same place.
+    bounds::run(&dir, &req, &|_| {}).unwrap();
+    let mut bytes = fs::read(dir.model()).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    fs::write(dir.model(), bytes).unwrap();
+    assert!(bounds::reusable(&dir, &req).unwrap().is_none(), "another model file");
+}
+
+#[test]
 fn robustness_of_a_trained_run_against_a_reference() {
     let root = tempfile::tempdir().unwrap();
     let data = write_mnist_like(&root.path().join("data"), 80, 30, 26);

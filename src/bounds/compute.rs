@@ -1,4 +1,4 @@
-//! The one entry point the CLI calls: every applicable method on every requested function.
+//! Every applicable method on every requested function of a [`Net`]: the computation under the `bound` stage.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::ir::{Function, Net};
 
 /// Which methods to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Methods {
     /// Certified spectral (and ℓ1/ℓ∞) products.
     pub spectral: bool,
@@ -32,6 +32,22 @@ pub struct Methods {
 impl Default for Methods {
     fn default() -> Self {
         Methods { spectral: true, retention: true, lp: true, exact: true, sampled: true }
+    }
+}
+
+impl Methods {
+    /// The names of the methods switched on (`spectral`, `retention`, `lp`, `exact`, `sampled`).
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.spectral, "spectral"),
+            (self.retention, "retention"),
+            (self.lp, "lp"),
+            (self.exact, "exact"),
+            (self.sampled, "sampled"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
     }
 }
 

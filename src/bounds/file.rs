@@ -97,6 +97,14 @@ impl BoundsFile {
         serde_json::from_slice(&bytes).map_err(|e| Error::format(path, e.to_string()))
     }
 
+    /// Whether `path` holds bounds in the current format (`false` for an earlier or a later one); an unreadable
+    /// or malformed file is an error.
+    pub fn is_current(path: &Path) -> Result<bool> {
+        let bytes = crate::fsio::read(path)?;
+        let format = Self::format_of(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        Ok(format == BOUNDS_FORMAT)
+    }
+
     /// The `format` field alone, so that a file of another format is named as such rather than as malformed.
     fn format_of(bytes: &[u8]) -> serde_json::Result<u32> {
         #[derive(Deserialize)]

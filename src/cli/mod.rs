@@ -61,6 +61,17 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
+/// A progress callback for the library's stages: each message on standard error, after the seconds since the
+/// callback was made; nothing when `quiet`.
+pub(crate) fn progress_lines(quiet: bool) -> impl Fn(&str) + Sync {
+    let started = std::time::Instant::now();
+    move |msg: &str| {
+        if !quiet {
+            eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
+        }
+    }
+}
+
 /// Writes one line to standard output; a closed pipe becomes an [`Error::Io`](crate::Error::Io) that `main`
 /// treats as a normal end.
 pub(crate) fn emit(line: impl std::fmt::Display) -> Result<()> {

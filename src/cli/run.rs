@@ -12,9 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Outcome;
-use super::bound::{self, BoundArgs};
 use super::robustness::{self as rob, RobustnessArgs};
-use crate::bounds::{Bound, BoundsFile, Method, Norm};
+use crate::bounds::{Bound, BoundRequest, BoundsFile, Method, Norm};
 use crate::corrupt::Suite;
 use crate::error::{Error, Result};
 use crate::ir::Function;
@@ -104,30 +103,14 @@ fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -
     rob::evaluate(&args, &crate::robustness::load_deployed)
 }
 
+/// The study's bounds of the model in `dir`: the default request, an earlier `bounds.json` reused when it is
+/// about this very model file and was asked for in the same way.
 fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
-    let args = BoundArgs {
-        run_dir: dir.to_path_buf(),
-        methods: None,
-        norm: None,
-        functions: None,
-        samples: 256,
-        lp_local_radius: None,
-        lp_max_nnz: None,
-        data_dir: None,
-        json: false,
-        quiet,
-    };
-    let path = RunDir::new(dir).bounds();
-    if path.exists() {
-        // Reuse earlier bounds only if they are about this very model file and were asked for in the same way.
-        let earlier = BoundsFile::read(&path)?;
-        if earlier.meta["model_sha256"].as_str() == Some(digest(dir)?.as_str())
-            && earlier.meta["request"] == bound::request(&args)
-        {
-            return Ok(earlier);
-        }
+    let (run, req) = (RunDir::new(dir), BoundRequest::default());
+    if let Some(earlier) = crate::bounds::reusable(&run, &req)? {
+        return Ok(earlier);
     }
-    bound::compute(&args)
+    crate::bounds::run(&run, &req, &super::progress_lines(quiet))
 }
 
 /// The study's training configuration of one model.
