@@ -417,6 +417,39 @@ fn robustness_of_a_trained_run_against_a_reference() {
 }
 
 #[test]
+fn robustness_reports_are_reused_only_for_the_same_model_files_and_request() {
+    use lcr_verify::robustness::{self, EvalOptions, RobustnessRequest, load_deployed};
+    use lcr_verify::run_dir::RunDir;
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 30);
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    train_tiny(&data, &a, &["--widths", "4,4"]);
+    train_tiny(&data, &b, &["--widths", "4,4", "--seed", "2"]);
+    let dir = RunDir::new(&a);
+    let req = RobustnessRequest {
+        suite: Some(lcr_verify::corrupt::Suite::CifarC),
+        corruptions: Some("fog".into()),
+        severities: Some("1".into()),
+        limit: Some(5),
+        ..Default::default()
+    };
+    let options = EvalOptions { chunk: 5, progress: false };
+    let report = robustness::run(&dir, &req, &load_deployed, &options).unwrap();
+    assert_eq!(report.provenance["request"], serde_json::to_value(&req).unwrap());
+    let earlier = robustness::reusable(&dir, &req).unwrap().expect("the same model and request");
+    assert_eq!(earlier.provenance, report.provenance);
+    let other = RobustnessRequest { limit: Some(4), ..req.clone() };
+    assert!(robustness::reusable(&dir, &other).unwrap().is_none(), "another request");
+    let against_b = RobustnessRequest { reference: Some(b.clone()), ..req.clone() };
+    assert!(robustness::reusable(&dir, &against_b).unwrap().is_none(), "another reference");
+    robustness::run(&dir, &against_b, &load_deployed, &options).unwrap();
+    assert!(robustness::reusable(&dir, &against_b).unwrap().is_some());
+    // The reference model file changes: the report against it no longer stands.
+    fs::copy(a.join("model.safetensors"), b.join("model.safetensors")).unwrap();
+    assert!(robustness::reusable(&dir, &against_b).unwrap().is_none(), "another reference model file");
+}
+
+#[test]
 fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
     let root = tempfile::tempdir().unwrap();
     let data = write_mnist_like(&root.path().join("data"), 60, 20, 28);

@@ -4,14 +4,17 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lcr_verify::cli::corrupt::{self, CorruptArgs};
-use lcr_verify::cli::robustness::{self, RobustnessArgs};
 use lcr_verify::corrupt::layout::{CifarC, Manifest, MnistC};
 use lcr_verify::corrupt::{Corruption, Corruptor, Image, Suite};
 use lcr_verify::data::{self, DatasetKind};
-use lcr_verify::robustness::{CorruptionFile, LoadedModel, NearestClassMean};
+use lcr_verify::robustness::{
+    self, CorruptionFile, EvalOptions, LoadedModel, ModelLoader, NearestClassMean, RobustnessRequest,
+    SuiteReport,
+};
+use lcr_verify::run_dir::RunDir;
 
 fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptArgs {
     CorruptArgs {
@@ -32,21 +35,17 @@ fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptArgs {
     }
 }
 
-fn robustness_args(run_dir: &Path, suite: Option<Suite>) -> RobustnessArgs {
-    RobustnessArgs {
-        run_dir: run_dir.to_path_buf(),
-        suite,
-        from: None,
-        reference: None,
-        json: false,
-        corruptions: None,
-        severities: None,
-        seed: 7,
-        limit: Some(12),
-        alexnet: false,
-        chunk: 5,
-        quiet: true,
-    }
+fn robustness_args(suite: Option<Suite>) -> RobustnessRequest {
+    RobustnessRequest { suite, seed: 7, limit: Some(12), ..Default::default() }
+}
+
+/// The robustness stage on `run_dir` with `req`, five images per chunk, no progress bar.
+fn evaluate(
+    run_dir: &Path,
+    req: &RobustnessRequest,
+    load: &dyn ModelLoader,
+) -> lcr_verify::Result<SuiteReport> {
+    robustness::run(&RunDir::new(run_dir), req, load, &EvalOptions { chunk: 5, progress: false })
 }
 
 /// A stand-in "run": nearest class means fitted on 2000 MNIST training digits.
@@ -143,9 +142,9 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     let run_dir = dir.path().join("run");
     std::fs::create_dir(&run_dir).unwrap();
     let load = loader();
-    let mut args = robustness_args(&run_dir, Some(Suite::CifarC));
+    let mut args = robustness_args(Some(Suite::CifarC));
     args.corruptions = Some("benchmark".into());
-    let generated = robustness::run(&args, &load).unwrap();
+    let generated = evaluate(&run_dir, &args, &load).unwrap();
     assert_eq!(generated.corruptions.len(), 15);
     assert!(generated.corruptions.iter().all(|c| c.errors.len() == 5));
     assert_eq!(generated.normalisation.kind, "none");
@@ -156,19 +155,19 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     let mut cargs = corrupt_args(Suite::CifarC, Some(&sets));
     cargs.corruptions = Some("benchmark".into());
     corrupt::run(&cargs).unwrap();
-    let mut from = robustness_args(&run_dir, None);
+    let mut from = robustness_args(None);
     from.limit = None;
     from.from = Some(sets);
-    let read = robustness::run(&from, &load).unwrap();
+    let read = evaluate(&run_dir, &from, &load).unwrap();
     assert_eq!(read.suite, Suite::CifarC);
     for (a, b) in generated.corruptions.iter().zip(&read.corruptions) {
         assert_eq!((a.name.as_str(), &a.errors), (b.name.as_str(), &b.errors));
     }
 
     // MNIST-C is merged into the same file, next to cifar-c; a reference model gives CE and mCE.
-    let mut margs = robustness_args(&run_dir, None);
+    let mut margs = robustness_args(None);
     margs.reference = Some(run_dir.clone());
-    let mnist_c = robustness::run(&margs, &load).unwrap();
+    let mnist_c = evaluate(&run_dir, &margs, &load).unwrap();
     assert_eq!(mnist_c.suite, Suite::MnistC, "the default suite for 28x28 gray data");
     assert!((mnist_c.totals.mce.unwrap() - 1.0).abs() < 1e-12, "a model against itself has mCE 100");
     assert_eq!(mnist_c.normalisation.kind, "reference");
@@ -179,12 +178,12 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     assert_eq!((request["seed"].as_u64(), request["limit"].as_u64()), (Some(7), Some(12)));
     assert_eq!(provenance["dataset"]["checksum"].as_str().map(str::len), Some(64), "{provenance}");
 
-    let mut bad = robustness_args(&run_dir, Some(Suite::CifarC));
+    let mut bad = robustness_args(Some(Suite::CifarC));
     bad.alexnet = true;
-    assert!(robustness::run(&bad, &load).unwrap_err().to_string().contains("AlexNet"));
+    assert!(evaluate(&run_dir, &bad, &load).unwrap_err().to_string().contains("AlexNet"));
     std::fs::write(run_dir.join("corruption.json"), b"{broken").unwrap();
     assert!(
-        robustness::run(&robustness_args(&run_dir, None), &load)
+        evaluate(&run_dir, &robustness_args(None), &load)
             .unwrap_err()
             .to_string()
             .contains("not a corruption report")
@@ -273,10 +272,10 @@ fn an_imagenet_c_tree_is_scored_against_alexnet_unless_a_reference_is_named() {
     };
     let run_dir = root.path().join("run");
     std::fs::create_dir(&run_dir).unwrap();
-    let mut args = robustness_args(&run_dir, None);
+    let mut args = robustness_args(None);
     (args.from, args.limit) = (Some(tree.clone()), None);
 
-    let report = robustness::run(&args, &load).unwrap();
+    let report = evaluate(&run_dir, &args, &load).unwrap();
     assert_eq!((report.suite, report.normalisation.kind.as_str()), (Suite::ImagenetC, "alexnet"));
     assert_eq!(report.clean_error, Some(0.0));
     for score in &report.corruptions {
@@ -285,9 +284,9 @@ fn an_imagenet_c_tree_is_scored_against_alexnet_unless_a_reference_is_named() {
     }
 
     args.reference = Some(run_dir.clone());
-    assert_eq!(robustness::run(&args, &load).unwrap().normalisation.kind, "reference");
+    assert_eq!(evaluate(&run_dir, &args, &load).unwrap().normalisation.kind, "reference");
     args.alexnet = true;
-    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    let err = evaluate(&run_dir, &args, &load).unwrap_err().to_string();
     assert!(err.contains("--alexnet") && err.contains("--reference"), "{err}");
 }
 
@@ -358,8 +357,8 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
 }
 
 /// Robustness arguments that read `from` as written.
-fn from_args(run_dir: &Path, from: &Path) -> RobustnessArgs {
-    let mut args = robustness_args(run_dir, None);
+fn from_args(from: &Path) -> RobustnessRequest {
+    let mut args = robustness_args(None);
     (args.from, args.limit) = (Some(from.to_path_buf()), None);
     args
 }
@@ -378,7 +377,7 @@ fn broken_mnist_c_folders_are_errors_naming_them() {
         set
     };
     let ok = fresh("ok");
-    let report = robustness::run(&from_args(&run_dir, &ok), &load).unwrap();
+    let report = evaluate(&run_dir, &from_args(&ok), &load).unwrap();
     assert_eq!(report.corruptions.len(), 3);
     let images = ok.join("fog/test_images.npy");
     let bytes = std::fs::read(&images).unwrap();
@@ -435,7 +434,7 @@ fn broken_mnist_c_folders_are_errors_naming_them() {
     for (name, damage, needle) in cases {
         let set = fresh(name);
         damage(&set);
-        let err = robustness::run(&from_args(&run_dir, &set), &load).unwrap_err().to_string();
+        let err = evaluate(&run_dir, &from_args(&set), &load).unwrap_err().to_string();
         assert!(err.contains("fog") && err.contains(needle), "{name}: expected `{needle}` in: {err}");
     }
 }
@@ -443,9 +442,9 @@ fn broken_mnist_c_folders_are_errors_naming_them() {
 #[test]
 fn robustness_refuses_limit_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = robustness_args(dir.path(), Some(Suite::CifarC));
+    let mut args = robustness_args(Some(Suite::CifarC));
     args.limit = Some(0);
-    let err = robustness::run(&args, &loader()).unwrap_err().to_string();
+    let err = evaluate(dir.path(), &args, &loader()).unwrap_err().to_string();
     assert!(err.contains("`limit`"), "{err}");
     assert!(!dir.path().join("corruption.json").exists());
 }
@@ -463,7 +462,7 @@ fn labels_outside_the_models_classes_are_refused() {
     let mut labels = vec![1u8; 24];
     labels[13] = 42;
     lcr_verify::corrupt::npy::write_u8(&cifar.join("labels.npy"), &[24], &labels).unwrap();
-    let err = robustness::run(&from_args(&run_dir, &cifar), &load).unwrap_err().to_string();
+    let err = evaluate(&run_dir, &from_args(&cifar), &load).unwrap_err().to_string();
     assert!(err.contains("labels.npy: label 13 is 42, but the model has 10 classes"), "{err}");
 
     let mnist_c = dir.path().join("mnist_c");
@@ -471,7 +470,7 @@ fn labels_outside_the_models_classes_are_refused() {
     args.corruptions = Some("shear".into());
     corrupt::run(&args).unwrap();
     lcr_verify::corrupt::npy::write_u8(&mnist_c.join("shear/test_labels.npy"), &[12], &[10; 12]).unwrap();
-    let err = robustness::run(&from_args(&run_dir, &mnist_c), &load).unwrap_err().to_string();
+    let err = evaluate(&run_dir, &from_args(&mnist_c), &load).unwrap_err().to_string();
     assert!(err.contains("shear/test_labels.npy: label 0 is 10"), "{err}");
 }
 
@@ -491,7 +490,7 @@ fn sets_of_another_image_shape_are_refused_up_front() {
     for (shape, text) in [((32, 32, 3), "32x32x3"), ((32, 32, 1), "32x32x1"), ((28, 28, 3), "28x28x3")] {
         let set = dir.path().join(text);
         bare_cifar_c(&set, 4, shape);
-        let err = robustness::run(&from_args(dir.path(), &set), &load).unwrap_err().to_string();
+        let err = evaluate(dir.path(), &from_args(&set), &load).unwrap_err().to_string();
         let want = format!(
             "{}: images are {text}, the model of {} takes 28x28x1",
             set.display(),
@@ -506,8 +505,8 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("set");
     bare_cifar_c(&set, 5, (28, 28, 1));
-    let args = from_args(dir.path(), &set);
-    let report = robustness::run(&args, &loader()).unwrap();
+    let args = from_args(&set);
+    let report = evaluate(dir.path(), &args, &loader()).unwrap();
     assert_eq!(report.clean_error, None, "5 images per cell against a 10000-image test set");
     let note = report.provenance["clean_note"].as_str().unwrap();
     assert!(note.contains("no manifest.json") && note.contains("5 images per cell"), "{note}");
@@ -524,7 +523,7 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
             dataset: serde_json::Value::Null,
         })
     };
-    let report = robustness::run(&args, &five).unwrap();
+    let report = evaluate(dir.path(), &args, &five).unwrap();
     assert!(report.clean_error.is_some() && report.provenance.get("clean_note").is_none());
 
     // A set made from the training split is never compared with the test images.
@@ -533,7 +532,7 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
     (cargs.corruptions, cargs.severities, cargs.split) =
         (Some("fog".into()), Some("1".into()), corrupt::Split::Train);
     corrupt::run(&cargs).unwrap();
-    let report = robustness::run(&from_args(dir.path(), &train_set), &loader()).unwrap();
+    let report = evaluate(dir.path(), &from_args(&train_set), &loader()).unwrap();
     assert_eq!(report.clean_error, None);
     let note = report.provenance["clean_note"].as_str().unwrap();
     assert!(note.contains("train split"), "{note}");
@@ -547,21 +546,61 @@ fn a_suite_the_set_was_not_made_for_is_refused() {
     let mut args = corrupt_args(Suite::CifarC, Some(&set));
     (args.corruptions, args.limit) = (Some("benchmark".into()), Some(2));
     corrupt::run(&args).unwrap();
-    let mut args = from_args(dir.path(), &set);
+    let mut args = from_args(&set);
     args.suite = Some(Suite::MnistC);
-    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    let err = evaluate(dir.path(), &args, &load).unwrap_err().to_string();
     assert!(err.contains("holds a cifar-c set (so says its manifest.json), not mnist-c"), "{err}");
     args.suite = Some(Suite::CifarC);
-    robustness::run(&args, &load).unwrap();
+    evaluate(dir.path(), &args, &load).unwrap();
 
     // Without the manifest a CIFAR-10-C directory is cifar-c unless --suite says otherwise, and then it must
     // hold the suite's benchmark corruptions.
     std::fs::remove_file(set.join("manifest.json")).unwrap();
     args.suite = Some(Suite::MnistC);
-    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    let err = evaluate(dir.path(), &args, &load).unwrap_err().to_string();
     assert!(err.contains("lacks the mnist-c benchmark corruptions shear"), "{err}");
     args.suite = Some(Suite::ImagenetC);
-    assert_eq!(robustness::run(&args, &load).unwrap().suite, Suite::ImagenetC, "the same 15 corruptions");
+    assert_eq!(
+        evaluate(dir.path(), &args, &load).unwrap().suite,
+        Suite::ImagenetC,
+        "the same 15 corruptions"
+    );
     args.suite = None;
-    assert_eq!(robustness::run(&args, &load).unwrap().suite, Suite::CifarC);
+    assert_eq!(evaluate(dir.path(), &args, &load).unwrap().suite, Suite::CifarC);
+}
+
+#[test]
+fn a_robustness_request_is_checked_before_any_work() {
+    let nowhere = Path::new("/no/such/run");
+    let refuse = |req: RobustnessRequest, needle: &str| {
+        let loads = std::cell::Cell::new(0);
+        let load = |_: &Path| -> lcr_verify::Result<LoadedModel> {
+            loads.set(loads.get() + 1);
+            Err(lcr_verify::Error::Missing { path: nowhere.into(), what: "model" })
+        };
+        let err = evaluate(nowhere, &req, &load).unwrap_err().to_string();
+        assert!(err.contains(needle), "expected `{needle}` in: {err}");
+        assert_eq!(loads.get(), 0, "{needle}: a model was loaded before the refusal");
+    };
+    refuse(RobustnessRequest { limit: Some(0), ..Default::default() }, "`limit`");
+    let from = Some(PathBuf::from("sets"));
+    refuse(
+        RobustnessRequest { from: from.clone(), limit: Some(3), ..Default::default() },
+        "generated sets only",
+    );
+    refuse(
+        RobustnessRequest { from, corruptions: Some("fog".into()), ..Default::default() },
+        "generated sets only",
+    );
+    let both = RobustnessRequest { alexnet: true, reference: Some(PathBuf::from("r")), ..Default::default() };
+    refuse(both, "two different normalisations");
+    // The request is recorded as readable JSON and read back equal.
+    let req = RobustnessRequest {
+        suite: Some(Suite::CifarC),
+        severities: Some("1-3".into()),
+        ..Default::default()
+    };
+    let json = serde_json::to_value(&req).unwrap();
+    assert_eq!((json["suite"].as_str(), json["severities"].as_str()), (Some("cifar-c"), Some("1-3")));
+    assert_eq!(serde_json::from_value::<RobustnessRequest>(json).unwrap(), req);
 }

@@ -4,7 +4,7 @@ mod bound;
 mod choice;
 pub mod corrupt;
 mod eval;
-pub mod robustness;
+mod robustness;
 mod run;
 mod train;
 
@@ -55,9 +55,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Eval(args) => eval::run(&args),
         Command::Bound(args) => bound::run(&args),
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
-        Command::Robustness(args) => {
-            robustness::run(&args, &crate::robustness::load_deployed).map(|_| Outcome::Success)
-        }
+        Command::Robustness(args) => robustness::run(&args).map(|_| Outcome::Success),
     }
 }
 

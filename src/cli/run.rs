@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Outcome;
-use super::robustness::{self as rob, RobustnessArgs};
 use crate::bounds::{Bound, BoundRequest, BoundsFile, Method, Norm};
 use crate::corrupt::Suite;
 use crate::error::{Error, Result};
 use crate::ir::Function;
-use crate::robustness::{CorruptionFile, SuiteReport};
+use crate::robustness::{EvalOptions, RobustnessRequest, SuiteReport, load_deployed};
 use crate::run_dir::RunDir;
 use crate::train::{self, RawConfig, TrainConfig, TrainOptions};
 
@@ -69,38 +68,20 @@ fn say(quiet: bool, msg: String) {
     }
 }
 
-/// The SHA-256 of the model file in `dir`, which must be readable.
-fn digest(dir: &Path) -> Result<String> {
-    crate::fsio::file_sha256(&RunDir::new(dir).model())
-}
-
+/// The study's report of the model in `dir` on `suite` (CE normalised by `reference`): an earlier report reused
+/// when it is about these very model files and was asked for in the same way.
 fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -> Result<SuiteReport> {
-    let args = RobustnessArgs {
-        run_dir: dir.to_path_buf(),
+    let run = RunDir::new(dir);
+    let req = RobustnessRequest {
         suite: Some(suite),
-        from: None,
         reference: reference.map(Path::to_path_buf),
-        json: false,
-        corruptions: None,
-        severities: None,
-        seed: 0,
-        limit: None,
-        alexnet: false,
-        chunk: 2000,
-        quiet,
+        ..Default::default()
     };
-    // Reuse an earlier report only if it is about these very model files and was asked for in the same way.
-    if let Some(report) = CorruptionFile::read(&RunDir::new(dir).corruption())?.suites.get(suite.as_str()) {
-        let p = &report.provenance;
-        let reference_digest = reference.map(digest).transpose()?;
-        if p["model_sha256"].as_str() == Some(digest(dir)?.as_str())
-            && p["reference_sha256"].as_str() == reference_digest.as_deref()
-            && p["request"] == rob::request(&args)
-        {
-            return Ok(report.clone());
-        }
+    if let Some(earlier) = crate::robustness::reusable(&run, &req)? {
+        return Ok(earlier);
     }
-    rob::evaluate(&args, &crate::robustness::load_deployed)
+    let options = EvalOptions { chunk: 2000, progress: !quiet };
+    crate::robustness::run(&run, &req, &load_deployed, &options)
 }
 
 /// The study's bounds of the model in `dir`: the default request, an earlier `bounds.json` reused when it is

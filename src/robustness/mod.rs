@@ -13,6 +13,7 @@ mod deployed;
 pub mod metrics;
 mod nearest;
 pub mod source;
+mod stage;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +25,7 @@ pub use self::deployed::{DeployedClassifier, LoadedModel, ModelLoader, load_depl
 pub use self::metrics::{Baseline, ErrorTable, Scores};
 pub use self::nearest::NearestClassMean;
 pub use self::source::{Generated, OnDisk, Source};
+pub use self::stage::{RobustnessRequest, model_digest, reusable, run};
 
 use crate::corrupt::{Corruption, Suite};
 use crate::data::ImageSet;
@@ -280,4 +282,47 @@ pub fn run_suite(run: &SuiteRun<'_>) -> Result<SuiteReport> {
 /// Whether `name` is one of the suite's benchmark corruptions.
 pub fn is_benchmark(suite: Suite, name: &str) -> bool {
     name.parse::<Corruption>().is_ok_and(|c| suite.benchmark().contains(&c))
+}
+
+fn fmt_opt(v: Option<f64>, scale: f64) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v * scale))
+}
+
+/// A plain-text table of the report: errors in percent per severity, mean, CE.
+pub fn summary(r: &SuiteReport) -> String {
+    let mut out = format!("{} on {} ({})\n", r.model, r.suite, r.source);
+    match (r.clean_error, r.provenance.get("clean_note").and_then(|n| n.as_str())) {
+        (None, Some(note)) => out.push_str(&format!("clean error: - ({note})\n")),
+        (e, _) => out.push_str(&format!("clean error: {}%\n", fmt_opt(e, 100.0))),
+    }
+    let sevs: Vec<u8> = {
+        let mut s: Vec<u8> = r.corruptions.iter().flat_map(|c| c.errors.keys().copied()).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    out.push_str(&format!("{:<20}", "corruption"));
+    for s in &sevs {
+        out.push_str(&format!("{:>7}", format!("s{s}")));
+    }
+    out.push_str(&format!("{:>8}{:>8}\n", "mean", "CE"));
+    for c in &r.corruptions {
+        out.push_str(&format!("{:<20}", if c.benchmark { c.name.clone() } else { format!("{}*", c.name) }));
+        for s in &sevs {
+            out.push_str(&format!("{:>7}", fmt_opt(c.errors.get(s).copied(), 100.0)));
+        }
+        out.push_str(&format!("{:>8}{:>8}\n", format!("{:.1}", c.mean_error * 100.0), fmt_opt(c.ce, 100.0)));
+    }
+    let t = &r.totals;
+    out.push_str(&format!(
+        "mean error {:.1}%  mCE {}  relative mCE {}  mPC {:.1}%  rPC {}  ({} benchmark corruptions; * = extra, outside the means)\n",
+        t.mean_error * 100.0,
+        fmt_opt(t.mce, 100.0),
+        fmt_opt(t.relative_mce, 100.0),
+        t.mpc * 100.0,
+        fmt_opt(t.rpc, 100.0),
+        t.corruptions
+    ));
+    out.push_str(&format!("normalisation: {} ({})\n", r.normalisation.kind, r.normalisation.note));
+    out
 }
