@@ -6,9 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use lcr_verify::cli::corrupt::{self, CorruptArgs};
 use lcr_verify::corrupt::layout::{CifarC, Manifest, MnistC};
-use lcr_verify::corrupt::{Corruption, Corruptor, Image, Suite};
+use lcr_verify::corrupt::{self, CorruptRequest, Corruption, Corruptor, Image, Suite};
 use lcr_verify::data::{self, DatasetKind};
 use lcr_verify::robustness::{
     self, CorruptionFile, EvalOptions, LoadedModel, ModelLoader, NearestClassMean, RobustnessRequest,
@@ -16,8 +15,8 @@ use lcr_verify::robustness::{
 };
 use lcr_verify::run_dir::RunDir;
 
-fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptArgs {
-    CorruptArgs {
+fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptRequest {
+    CorruptRequest {
         dataset: "mnist".into(),
         data_dir: None,
         split: corrupt::Split::Test,
@@ -31,7 +30,6 @@ fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptArgs {
         preview: None,
         preview_index: 0,
         frost_dir: None,
-        quiet: true,
     }
 }
 
@@ -64,7 +62,7 @@ fn writes_cifar_10_c_layout_that_matches_direct_corruption() {
     let mut args = corrupt_args(Suite::CifarC, Some(dir.path()));
     args.corruptions = Some("fog,shot_noise,pixelate".into());
     args.severities = Some("2,4-5".into());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let set = CifarC::open(dir.path()).unwrap();
     assert_eq!(set.severities, vec![2, 4, 5]);
     assert_eq!((set.images, set.shape), (12, (28, 28, 1)));
@@ -89,7 +87,7 @@ fn writes_mnist_c_layout_and_a_preview() {
     let png = dir.path().join("preview.png");
     let mut args = corrupt_args(Suite::MnistC, Some(&dir.path().join("mnist_c")));
     args.preview = Some(png.clone());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let m = MnistC::open(&dir.path().join("mnist_c")).unwrap();
     assert_eq!(m.corruptions.len(), 16, "15 corruptions and identity");
     assert_eq!(
@@ -102,13 +100,13 @@ fn writes_mnist_c_layout_and_a_preview() {
 
     let mut bad = corrupt_args(Suite::MnistC, Some(dir.path()));
     bad.severities = Some("1-5".into());
-    assert!(corrupt::run(&bad).unwrap_err().to_string().contains("one fixed severity"));
+    assert!(corrupt::run(&bad, false).unwrap_err().to_string().contains("one fixed severity"));
     let mut bad = corrupt_args(Suite::CifarC, Some(dir.path()));
     bad.corruptions = Some("shear".into());
-    assert!(corrupt::run(&bad).unwrap_err().to_string().contains("not part of the cifar-c suite"));
+    assert!(corrupt::run(&bad, false).unwrap_err().to_string().contains("not part of the cifar-c suite"));
     let mut bad = corrupt_args(Suite::CifarC, None);
     bad.dataset = "/no/such/dir".into();
-    assert!(corrupt::run(&bad).is_err());
+    assert!(corrupt::run(&bad, false).is_err());
 }
 
 #[test]
@@ -128,9 +126,12 @@ fn reads_an_image_folder_with_resize_and_crop() {
     args.dataset = dir.path().join("imgs").display().to_string();
     args.corruptions = Some("contrast".into());
     args.limit = None;
-    assert!(corrupt::run(&args).unwrap_err().to_string().contains("--crop"), "different sizes need --crop");
+    assert!(
+        corrupt::run(&args, false).unwrap_err().to_string().contains("--crop"),
+        "different sizes need --crop"
+    );
     args.crop = Some(32);
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let set = CifarC::open(&dir.path().join("out")).unwrap();
     assert_eq!((set.images, set.shape), (4, (32, 32, 3)));
     assert_eq!(set.labels[..4].to_vec(), vec![0, 0, 1, 1]);
@@ -154,7 +155,7 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     let sets = dir.path().join("sets");
     let mut cargs = corrupt_args(Suite::CifarC, Some(&sets));
     cargs.corruptions = Some("benchmark".into());
-    corrupt::run(&cargs).unwrap();
+    corrupt::run(&cargs, false).unwrap();
     let mut from = robustness_args(None);
     from.limit = None;
     from.from = Some(sets);
@@ -306,7 +307,7 @@ fn image_folder(root: &Path) -> std::path::PathBuf {
 fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let err = |args: &CorruptArgs| corrupt::run(args).unwrap_err().to_string();
+    let err = |args: &CorruptRequest| corrupt::run(args, false).unwrap_err().to_string();
     let mut args = corrupt_args(Suite::CifarC, Some(&out));
     args.dataset = image_folder(dir.path()).display().to_string();
     (args.corruptions, args.severities, args.limit) = (Some("fog".into()), Some("1".into()), None);
@@ -328,7 +329,7 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     args.preview = Some(dir.path().join("grid.jpg"));
     assert!(err(&args).contains("grid.jpg: the preview is written as PNG"), "{}", err(&args));
     args.preview = Some(dir.path().join("new/folder/grid.PNG"));
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     assert!(dir.path().join("new/folder/grid.PNG").is_file());
 
     for list in ["fog,,snow", "fog,", ",fog", " , "] {
@@ -343,7 +344,7 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     // A second set into the same directory would leave the first one's files behind.
     let mut args = corrupt_args(Suite::CifarC, Some(&out));
     args.corruptions = Some("fog,brightness".into());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     args.corruptions = Some("fog".into());
     args.limit = Some(5);
     let e = err(&args);
@@ -353,7 +354,7 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     assert!(err(&args).contains("not a directory"), "{}", err(&args));
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     args.out = Some(dir.path().join("empty"));
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
 }
 
 /// Robustness arguments that read `from` as written.
@@ -373,7 +374,7 @@ fn broken_mnist_c_folders_are_errors_naming_them() {
         let set = dir.path().join(name);
         let mut args = corrupt_args(Suite::MnistC, Some(&set));
         args.corruptions = Some("fog,shear,stripe".into());
-        corrupt::run(&args).unwrap();
+        corrupt::run(&args, false).unwrap();
         set
     };
     let ok = fresh("ok");
@@ -458,7 +459,7 @@ fn labels_outside_the_models_classes_are_refused() {
     let cifar = dir.path().join("cifar");
     let mut args = corrupt_args(Suite::CifarC, Some(&cifar));
     (args.corruptions, args.severities) = (Some("fog".into()), Some("1,2".into()));
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let mut labels = vec![1u8; 24];
     labels[13] = 42;
     lcr_verify::corrupt::npy::write_u8(&cifar.join("labels.npy"), &[24], &labels).unwrap();
@@ -468,7 +469,7 @@ fn labels_outside_the_models_classes_are_refused() {
     let mnist_c = dir.path().join("mnist_c");
     let mut args = corrupt_args(Suite::MnistC, Some(&mnist_c));
     args.corruptions = Some("shear".into());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     lcr_verify::corrupt::npy::write_u8(&mnist_c.join("shear/test_labels.npy"), &[12], &[10; 12]).unwrap();
     let err = evaluate(&run_dir, &from_args(&mnist_c), &load).unwrap_err().to_string();
     assert!(err.contains("shear/test_labels.npy: label 0 is 10"), "{err}");
@@ -531,7 +532,7 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
     let mut cargs = corrupt_args(Suite::CifarC, Some(&train_set));
     (cargs.corruptions, cargs.severities, cargs.split) =
         (Some("fog".into()), Some("1".into()), corrupt::Split::Train);
-    corrupt::run(&cargs).unwrap();
+    corrupt::run(&cargs, false).unwrap();
     let report = evaluate(dir.path(), &from_args(&train_set), &loader()).unwrap();
     assert_eq!(report.clean_error, None);
     let note = report.provenance["clean_note"].as_str().unwrap();
@@ -545,7 +546,7 @@ fn a_suite_the_set_was_not_made_for_is_refused() {
     let set = dir.path().join("cifar");
     let mut args = corrupt_args(Suite::CifarC, Some(&set));
     (args.corruptions, args.limit) = (Some("benchmark".into()), Some(2));
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let mut args = from_args(&set);
     args.suite = Some(Suite::MnistC);
     let err = evaluate(dir.path(), &args, &load).unwrap_err().to_string();

@@ -11,7 +11,7 @@
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
-use crate::corrupt::Suite;
+use crate::corrupt::{Split, Suite};
 use crate::data::DatasetKind;
 use crate::ir::SignZero;
 use crate::lcr::LcrVariant;
@@ -173,6 +173,21 @@ impl Choice for Suite {
     }
 }
 
+impl Choice for Split {
+    fn all() -> &'static [Self] {
+        &Split::ALL
+    }
+    fn name(self) -> &'static str {
+        Split::name(self)
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Split::Test => "The test split (the benchmarks' choice)",
+            Split::Train => "The training split",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +209,6 @@ mod tests {
         names_match_serde::<WeightScaling>();
         names_match_serde::<SignZero>();
         names_match_serde::<Suite>();
+        names_match_serde::<Split>();
     }
 }

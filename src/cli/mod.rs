@@ -2,7 +2,7 @@
 
 mod bound;
 mod choice;
-pub mod corrupt;
+mod corrupt;
 mod eval;
 mod robustness;
 mod run;
