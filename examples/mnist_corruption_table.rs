@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use lcr_verify::cli::robustness::{self, LoadedModel, RobustnessArgs};
 use lcr_verify::corrupt::Suite;
 use lcr_verify::data::{self, DatasetKind};
-use lcr_verify::robustness::NearestClassMean;
+use lcr_verify::robustness::{self, EvalOptions, LoadedModel, NearestClassMean, RobustnessRequest};
+use lcr_verify::run_dir::RunDir;
 
 fn main() -> lcr_verify::Result<()> {
     let ds = data::load(DatasetKind::Mnist, None)?;
@@ -25,22 +25,15 @@ fn main() -> lcr_verify::Result<()> {
     let suites = if suites.is_empty() { vec!["cifar-c".to_string(), "mnist-c".to_string()] } else { suites };
     for s in suites {
         let suite: Suite = s.parse()?;
-        let args = RobustnessArgs {
-            run_dir: run_dir.clone(),
+        let req = RobustnessRequest {
             suite: Some(suite),
-            from: None,
-            reference: None,
-            json: false,
             corruptions: (suite != Suite::MnistC).then(|| "benchmark".to_string()),
-            severities: None,
-            seed: 0,
-            limit: None,
-            alexnet: false,
-            chunk: 2000,
-            quiet: true,
+            ..Default::default()
         };
         let t = Instant::now();
-        let report = robustness::run(&args, &loader)?;
+        let options = EvalOptions { chunk: 2000, progress: false };
+        let report = robustness::run(&RunDir::new(&run_dir), &req, &loader, &options)?;
+        print!("{}", robustness::summary(&report));
         let cells: usize = report.corruptions.iter().map(|c| c.errors.len()).sum();
         eprintln!(
             "{s}: {} images x {cells} corruption-severity cells in {:.1} s ({} threads)",

@@ -6,8 +6,7 @@
 
 use std::path::PathBuf;
 
-use lcr_verify::cli::corrupt::{self, CorruptArgs, Split};
-use lcr_verify::corrupt::{Corruptor, Image, Suite, npy, preview};
+use lcr_verify::corrupt::{self, CorruptRequest, Corruptor, Image, Split, Suite, npy, preview};
 
 fn main() -> lcr_verify::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -15,7 +14,7 @@ fn main() -> lcr_verify::Result<()> {
     for (suite, name) in
         [(Suite::CifarC, "corruptions-mnist-cifar-c.png"), (Suite::MnistC, "corruptions-mnist-c.png")]
     {
-        let args = CorruptArgs {
+        let req = CorruptRequest {
             dataset: "mnist".into(),
             data_dir: None,
             split: Split::Test,
@@ -29,9 +28,9 @@ fn main() -> lcr_verify::Result<()> {
             preview: Some(out.join(name)),
             preview_index: 0,
             frost_dir: None,
-            quiet: false,
         };
-        corrupt::run(&args)?;
+        corrupt::run(&req, true)?;
+        eprintln!("wrote {}", out.join(name).display());
     }
     let cifar = npy::read(&root.join("tests/fixtures/cifar10_foolbox_images.npy"))?;
     let img = Image::from_u8(32, 32, 3, &cifar.data[3 * 3072..4 * 3072])?;

@@ -115,6 +115,15 @@ pub enum Error {
         /// The limit and the size asked for.
         problem: String,
     },
+    /// A method does not apply to this network: a layer it does not handle, no binary layer, a function with no
+    /// finite Lipschitz constant. Not a fault of the caller's values (those are [`Error::Config`]).
+    #[error("{method}: {reason}")]
+    NotApplicable {
+        /// The method that does not apply.
+        method: &'static str,
+        /// What about the network rules it out.
+        reason: String,
+    },
 
     // === Wrapped library errors ===
     /// An error inside candle, with what was being done.
@@ -136,6 +145,11 @@ impl Error {
     /// Shorthand for [`Error::Config`].
     pub fn config(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::Config { key: key.into(), problem: problem.into() }
+    }
+
+    /// Shorthand for [`Error::NotApplicable`].
+    pub fn not_applicable(method: &'static str, reason: impl Into<String>) -> Self {
+        Error::NotApplicable { method, reason: reason.into() }
     }
 
     /// Shorthand for [`Error::Io`].

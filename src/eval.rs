@@ -3,12 +3,15 @@
 //! Evaluation always runs on an `f64` copy of the model, the same arithmetic as the verification IR, so that the
 //! accuracy reported here and every verified statement are about one and the same function.
 
-use candle_core::{DType, Tensor};
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ImageSet, Normalization};
 use crate::error::Result;
 use crate::model::{Ctx, Model};
+use crate::run_dir::RunDir;
 
 /// Accuracy on a set of images.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,26 +61,41 @@ pub fn accuracy(model: &Model, set: &ImageSet, norm: &Normalization, batch: usiz
     Ok(Accuracy { correct, total, accuracy: if total == 0 { 0.0 } else { correct as f64 / total as f64 } })
 }
 
-/// The deployed network of a trained model as a classifier of raw images (for the robustness evaluation).
-pub struct DeployedClassifier {
-    /// The model (evaluated in `f64`).
-    pub model: Model,
-    /// The normalisation it was trained with.
-    pub normalization: Normalization,
-    /// How it is named in reports.
-    pub name: String,
+/// What the `eval` stage reports: the deployed network's accuracy on the test split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The run directory.
+    pub run: String,
+    /// Always `deployed`: the binarised network in eval mode.
+    pub function: String,
+    /// Dataset name.
+    pub dataset: String,
+    /// Always `test`.
+    pub split: String,
+    /// Correct predictions.
+    pub correct: usize,
+    /// Images.
+    pub total: usize,
+    /// correct / total.
+    pub accuracy: f64,
+    /// Whether the dataset's checksum equals the one recorded in the model.
+    pub dataset_matches_model: bool,
 }
 
-impl crate::robustness::Classifier for DeployedClassifier {
-    fn predict(&self, images: &ImageSet) -> Result<Vec<u8>> {
-        predict(&self.model, images, &self.normalization, 1000)
-    }
-
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-
-    fn classes(&self) -> usize {
-        self.model.spec.classes
-    }
+/// Evaluates a run directory's deployed network on its test split (the dataset from `data_dir`, else the run's
+/// own, see [`RunDir::load_dataset`]).
+pub fn evaluate_run(run: &RunDir, data_dir: Option<&Path>) -> Result<EvalReport> {
+    let (model, meta) = run.load_model(&Device::Cpu)?;
+    let dataset = run.load_dataset(&meta, data_dir)?;
+    let acc = accuracy(&model, &dataset.test, &meta.normalization, 1000)?;
+    Ok(EvalReport {
+        run: run.root().display().to_string(),
+        function: "deployed".into(),
+        dataset: meta.dataset.name().to_string(),
+        split: "test".into(),
+        correct: acc.correct,
+        total: acc.total,
+        accuracy: acc.accuracy,
+        dataset_matches_model: dataset.checksum == meta.dataset_checksum,
+    })
 }

@@ -6,7 +6,16 @@
 //! ```text
 //! datasets/ --data--> Dataset --train (candle)--> run/model.safetensors + config.toml + metrics.json
 //! run/model --eval--> accuracy of the deployed (binarised, eval-mode) network
+//! run/model --export--> Net (the verification IR) --bound--> run/bounds.json
+//! Dataset --corrupt--> corrupted sets in the benchmark layouts
+//! run/model + corrupted images --robustness--> run/corruption.json
 //! ```
+//!
+//! Each stage is a library call with a typed request that is checked before any work:
+//! [`train::train`], [`eval::evaluate_run`], [`bounds::run`] with [`bounds::BoundRequest`],
+//! [`corrupt::run`] with [`corrupt::CorruptRequest`], [`robustness::run`] with
+//! [`robustness::RobustnessRequest`]; the paths of a run directory are [`run_dir::RunDir`]'s. The command line
+//! ([`cli`]) only turns flags into requests and prints results.
 //!
 //! Every number the crate produces says which function it is about (`deployed`, `surrogate`, `latent`) and how
 //! far it can be trusted (`certified`, `lower`, `estimate`); see the README.

@@ -5,15 +5,21 @@
 //! RUN_DIR/model.safetensors        the trained model with its metadata
 //! RUN_DIR/metrics.json             per-epoch training metrics and the final test accuracy
 //! RUN_DIR/checkpoint.safetensors   the last completed epoch while training runs (removed at the end)
+//! RUN_DIR/bounds.json              the Lipschitz bounds (`bound`)
+//! RUN_DIR/corruption.json          the robustness under corruptions, one report per suite (`robustness`)
+//! RUN_DIR/certificates.json        per-sample certified radii (`certify`)
+//! RUN_DIR/empirical.json           attacks and the soundness audit (`attack`)
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 
+use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::io::{ModelMeta, load_model};
+use crate::train::TrainConfig;
 
 /// Paths inside one run directory.
 #[derive(Clone, Debug)]
@@ -52,11 +58,39 @@ impl RunDir {
         self.root.join("checkpoint.safetensors")
     }
 
+    /// `bounds.json`.
+    pub fn bounds(&self) -> PathBuf {
+        self.root.join("bounds.json")
+    }
+
+    /// `corruption.json`.
+    pub fn corruption(&self) -> PathBuf {
+        self.root.join("corruption.json")
+    }
+
+    /// `certificates.json`.
+    pub fn certificates(&self) -> PathBuf {
+        self.root.join("certificates.json")
+    }
+
+    /// `empirical.json`.
+    pub fn empirical(&self) -> PathBuf {
+        self.root.join("empirical.json")
+    }
+
     /// Loads the trained model in `f64` (the type evaluation and verification use).
     pub fn load_model(&self, device: &Device) -> Result<(Model, ModelMeta)> {
         if !self.root.is_dir() {
             return Err(Error::Missing { path: self.root.clone(), what: "run directory" });
         }
         load_model(&self.model(), device, DType::F64)
+    }
+
+    /// The dataset the run was trained on (`meta` is its model's metadata): from `data_dir`, else the directory
+    /// its `config.toml` names, else the shipped copy.
+    pub fn load_dataset(&self, meta: &ModelMeta, data_dir: Option<&Path>) -> Result<Dataset> {
+        let recorded =
+            TrainConfig::from_file(&self.config()).ok().and_then(|c| c.data_dir().map(Path::to_path_buf));
+        data::load(meta.dataset, data_dir.or(recorded.as_deref()))
     }
 }

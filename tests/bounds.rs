@@ -3,8 +3,11 @@ mod common;
 
 use common::*;
 use lcr_verify::Error;
-use lcr_verify::bounds::{BoundOptions, BoundsFile, Method, Norm, compute_bounds, render_table};
-use lcr_verify::ir::{Function, Layer, Soundness};
+use lcr_verify::bounds::Soundness;
+use lcr_verify::bounds::chain::Chain;
+use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
+use lcr_verify::bounds::{BoundOptions, BoundsFile, Method, Methods, Norm, compute_bounds, render_table};
+use lcr_verify::ir::{Function, Layer};
 use rand::Rng;
 
 fn sample(n: usize, d: usize) -> Vec<Vec<f64>> {
@@ -96,6 +99,34 @@ fn inapplicable_methods_are_skipped_with_a_reason() {
 }
 
 #[test]
+fn a_bad_local_lp_request_is_refused_not_skipped() {
+    let mut r = rng(65);
+    let net = random_mlp(&mut r, &[4, 5, 3], ActKind::Relu, true);
+    let lp_only = Methods { spectral: false, retention: false, lp: true, exact: false, sampled: false };
+    let s = sample(3, 4);
+    for radius in [-0.1, f64::NAN, f64::INFINITY] {
+        let opts =
+            BoundOptions { methods: lp_only.clone(), lp_local_radius: Some(radius), ..Default::default() };
+        match compute_bounds(&net, &opts, Some(&s), &|_| {}) {
+            Err(Error::Config { key, problem }) => {
+                assert!(key.contains("lp local box") && problem.contains("radius"), "{key}: {problem}")
+            }
+            other => panic!("radius {radius}: expected a refusal, got {other:?}"),
+        }
+    }
+    // A center of the wrong length reaching the LP itself.
+    let ch = Chain::from_net(&net, Function::Surrogate, 1 << 20).unwrap();
+    let mode = LpMode::Local { center: vec![0.0; 3], radius: 0.1, domain: None };
+    let b = lp_bound(&ch, Function::Surrogate, Norm::LinfMargin, &mode, &LpOptions::default(), &|_| {});
+    assert!(matches!(b, Err(Error::Config { .. })), "{b:?}");
+    // The same options with a valid radius give both LP entries and skip nothing.
+    let opts = BoundOptions { methods: lp_only, lp_local_radius: Some(0.1), ..Default::default() };
+    let out = compute_bounds(&net, &opts, Some(&s), &|_| {}).unwrap();
+    assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+    assert!(out.bounds.iter().any(|b| b.method == Method::LpLocal));
+}
+
+#[test]
 fn bad_input_is_an_error() {
     let mut r = rng(63);
     let mut net = random_mlp(&mut r, &[4, 5, 3], ActKind::Sign, true);
@@ -116,4 +147,67 @@ fn bad_input_is_an_error() {
     let p = dir.path().join("bounds.json");
     std::fs::write(&p, "{ \"format\": 1 ").unwrap();
     assert!(matches!(BoundsFile::read(&p), Err(Error::Format { .. })));
+}
+
+#[test]
+fn pair_constants_are_typed_symmetric_and_only_on_margin_bounds() {
+    let mut r = rng(64);
+    let net = random_mlp(&mut r, &[4, 5, 3], ActKind::Relu, false);
+    let opts = BoundOptions { norms: vec![Norm::L2, Norm::LinfMargin], ..Default::default() };
+    let out = compute_bounds(&net, &opts, Some(&sample(5, 4)), &|_| {}).unwrap();
+    for b in &out.bounds {
+        assert!(b.detail.get("pairs").is_none(), "{:?}: pairs left in detail", b.method);
+        if b.norm == Norm::L2 {
+            assert!(b.pairs.is_empty(), "{:?} {:?}", b.method, b.pairs);
+            continue;
+        }
+        assert_eq!(b.pairs.len(), 3, "{:?}", b.method);
+        let max = b.pairs.iter().fold(0.0f64, |m, p| m.max(p.value));
+        assert_eq!(b.value, max, "{:?}: the value is the largest pair constant", b.method);
+        for p in &b.pairs {
+            assert_eq!((b.pair_value(p.t, p.j), b.pair_value(p.j, p.t)), (Some(p.value), Some(p.value)));
+        }
+        assert_eq!(b.pair_value(0, 0), None);
+        assert_eq!(b.pair_value(0, 7), None);
+    }
+}
+
+#[test]
+fn a_format_1_file_says_to_rerun_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bounds.json");
+    std::fs::write(&p, r#"{ "format": 1, "bounds": [{ "detail": { "pairs": [[0, 1, 2.0]] } }] }"#).unwrap();
+    match BoundsFile::read(&p) {
+        Err(Error::Format { problem, .. }) => {
+            assert!(problem.contains("format 1") && problem.contains("re-run `lcr-verify bound"), "{problem}")
+        }
+        other => panic!("expected a format error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_bound_request_is_checked_before_any_work() {
+    use lcr_verify::bounds::{self, BoundRequest, NormChoice};
+    use lcr_verify::run_dir::RunDir;
+    let run = RunDir::new("/no/such/run");
+    let bad = [
+        BoundRequest { samples: 0, ..Default::default() },
+        BoundRequest { lp_local_radius: Some(0.0), ..Default::default() },
+        BoundRequest { lp_local_radius: Some(-0.5), ..Default::default() },
+        BoundRequest { lp_local_radius: Some(f64::NAN), ..Default::default() },
+    ];
+    for req in &bad {
+        assert!(matches!(req.check(), Err(Error::Config { .. })), "{req:?}");
+        // Refused as a bad value, not as a missing run: nothing was looked at.
+        assert!(matches!(bounds::run(&run, req, &|_| {}), Err(Error::Config { .. })), "{req:?}");
+    }
+    let good = BoundRequest { norms: NormChoice::Linf, lp_local_radius: Some(0.1), ..Default::default() };
+    good.check().unwrap();
+    assert!(matches!(bounds::run(&run, &good, &|_| {}), Err(Error::Missing { .. })));
+    assert!(bounds::reusable(&run, &good).unwrap().is_none(), "no bounds.json, nothing to reuse");
+    // The request is recorded as readable JSON and read back equal.
+    let json = serde_json::to_value(&good).unwrap();
+    assert_eq!((json["norms"].as_str(), json["methods"]["lp"].as_bool()), (Some("linf"), Some(true)));
+    assert_eq!(json["functions"], serde_json::json!(["surrogate", "latent"]));
+    assert_eq!(serde_json::from_value::<BoundRequest>(json).unwrap(), good);
 }

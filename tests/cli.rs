@@ -346,6 +346,41 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
 }
 
 #[test]
+fn bounds_are_reused_only_for_the_same_model_file_and_request() {
+    use lcr_verify::bounds::{self, BoundRequest, BoundsFile, NormChoice};
+    use lcr_verify::run_dir::RunDir;
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 29);
+    let out = root.path().join("run");
+    train_tiny(&data, &out, &["--widths", "4,4"]);
+    let dir = RunDir::new(&out);
+    let req = BoundRequest { norms: NormChoice::Linf, samples: 8, ..Default::default() };
+    let written = bounds::run(&dir, &req, &|_| {}).unwrap();
+    assert_eq!(written.meta["request"], serde_json::to_value(&req).unwrap());
+    assert!(bounds::reusable(&dir, &req).unwrap().is_some(), "the same model and request");
+    let other = BoundRequest { samples: 9, ..req.clone() };
+    assert!(bounds::reusable(&dir, &other).unwrap().is_none(), "another request");
+    // The same request from the command line.
+    let o = run(&["bound", out.to_str().unwrap(), "--norm", "linf", "--samples", "8", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(bounds::reusable(&dir, &req).unwrap().is_some());
+    // A file of the earlier format is not reused (and reading it says how to rewrite it).
+    let mut old: serde_json::Value = serde_json::from_slice(&fs::read(dir.bounds()).unwrap()).unwrap();
+    old["format"] = serde_json::json!(1);
+    fs::write(dir.bounds(), serde_json::to_vec(&old).unwrap()).unwrap();
+    assert!(bounds::reusable(&dir, &req).unwrap().is_none(), "format 1");
+    let err = BoundsFile::read(&dir.bounds()).unwrap_err().to_string();
+    assert!(err.contains("re-run `lcr-verify bound"), "{err}");
+    // Another model file in the same place.
+    bounds::run(&dir, &req, &|_| {}).unwrap();
+    let mut bytes = fs::read(dir.model()).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    fs::write(dir.model(), bytes).unwrap();
+    assert!(bounds::reusable(&dir, &req).unwrap().is_none(), "another model file");
+}
+
+#[test]
 fn robustness_of_a_trained_run_against_a_reference() {
     let root = tempfile::tempdir().unwrap();
     let data = write_mnist_like(&root.path().join("data"), 80, 30, 26);
@@ -379,6 +414,39 @@ fn robustness_of_a_trained_run_against_a_reference() {
     let clean = report["clean_error"].as_f64().unwrap();
     assert!((clean - (1.0 - eval["accuracy"].as_f64().unwrap())).abs() < 1e-12, "{clean} vs {eval}");
     assert_exit_2(&run(&["robustness", root.path().join("none").to_str().unwrap()]), &["not found"]);
+}
+
+#[test]
+fn robustness_reports_are_reused_only_for_the_same_model_files_and_request() {
+    use lcr_verify::robustness::{self, EvalOptions, RobustnessRequest, load_deployed};
+    use lcr_verify::run_dir::RunDir;
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 30);
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    train_tiny(&data, &a, &["--widths", "4,4"]);
+    train_tiny(&data, &b, &["--widths", "4,4", "--seed", "2"]);
+    let dir = RunDir::new(&a);
+    let req = RobustnessRequest {
+        suite: Some(lcr_verify::corrupt::Suite::CifarC),
+        corruptions: Some("fog".into()),
+        severities: Some("1".into()),
+        limit: Some(5),
+        ..Default::default()
+    };
+    let options = EvalOptions { chunk: 5, progress: false };
+    let report = robustness::run(&dir, &req, &load_deployed, &options).unwrap();
+    assert_eq!(report.provenance["request"], serde_json::to_value(&req).unwrap());
+    let earlier = robustness::reusable(&dir, &req).unwrap().expect("the same model and request");
+    assert_eq!(earlier.provenance, report.provenance);
+    let other = RobustnessRequest { limit: Some(4), ..req.clone() };
+    assert!(robustness::reusable(&dir, &other).unwrap().is_none(), "another request");
+    let against_b = RobustnessRequest { reference: Some(b.clone()), ..req.clone() };
+    assert!(robustness::reusable(&dir, &against_b).unwrap().is_none(), "another reference");
+    robustness::run(&dir, &against_b, &load_deployed, &options).unwrap();
+    assert!(robustness::reusable(&dir, &against_b).unwrap().is_some());
+    // The reference model file changes: the report against it no longer stands.
+    fs::copy(a.join("model.safetensors"), b.join("model.safetensors")).unwrap();
+    assert!(robustness::reusable(&dir, &against_b).unwrap().is_none(), "another reference model file");
 }
 
 #[test]

@@ -4,17 +4,19 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use lcr_verify::cli::corrupt::{self, CorruptArgs};
-use lcr_verify::cli::robustness::{self, LoadedModel, RobustnessArgs};
 use lcr_verify::corrupt::layout::{CifarC, Manifest, MnistC};
-use lcr_verify::corrupt::{Corruption, Corruptor, Image, Suite};
+use lcr_verify::corrupt::{self, CorruptRequest, Corruption, Corruptor, Image, Suite};
 use lcr_verify::data::{self, DatasetKind};
-use lcr_verify::robustness::{CorruptionFile, NearestClassMean};
+use lcr_verify::robustness::{
+    self, CorruptionFile, EvalOptions, LoadedModel, ModelLoader, NearestClassMean, RobustnessRequest,
+    SuiteReport,
+};
+use lcr_verify::run_dir::RunDir;
 
-fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptArgs {
-    CorruptArgs {
+fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptRequest {
+    CorruptRequest {
         dataset: "mnist".into(),
         data_dir: None,
         split: corrupt::Split::Test,
@@ -28,25 +30,20 @@ fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptArgs {
         preview: None,
         preview_index: 0,
         frost_dir: None,
-        quiet: true,
     }
 }
 
-fn robustness_args(run_dir: &Path, suite: Option<Suite>) -> RobustnessArgs {
-    RobustnessArgs {
-        run_dir: run_dir.to_path_buf(),
-        suite,
-        from: None,
-        reference: None,
-        json: false,
-        corruptions: None,
-        severities: None,
-        seed: 7,
-        limit: Some(12),
-        alexnet: false,
-        chunk: 5,
-        quiet: true,
-    }
+fn robustness_args(suite: Option<Suite>) -> RobustnessRequest {
+    RobustnessRequest { suite, seed: 7, limit: Some(12), ..Default::default() }
+}
+
+/// The robustness stage on `run_dir` with `req`, five images per chunk, no progress bar.
+fn evaluate(
+    run_dir: &Path,
+    req: &RobustnessRequest,
+    load: &dyn ModelLoader,
+) -> lcr_verify::Result<SuiteReport> {
+    robustness::run(&RunDir::new(run_dir), req, load, &EvalOptions { chunk: 5, progress: false })
 }
 
 /// A stand-in "run": nearest class means fitted on 2000 MNIST training digits.
@@ -65,7 +62,7 @@ fn writes_cifar_10_c_layout_that_matches_direct_corruption() {
     let mut args = corrupt_args(Suite::CifarC, Some(dir.path()));
     args.corruptions = Some("fog,shot_noise,pixelate".into());
     args.severities = Some("2,4-5".into());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let set = CifarC::open(dir.path()).unwrap();
     assert_eq!(set.severities, vec![2, 4, 5]);
     assert_eq!((set.images, set.shape), (12, (28, 28, 1)));
@@ -90,7 +87,7 @@ fn writes_mnist_c_layout_and_a_preview() {
     let png = dir.path().join("preview.png");
     let mut args = corrupt_args(Suite::MnistC, Some(&dir.path().join("mnist_c")));
     args.preview = Some(png.clone());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let m = MnistC::open(&dir.path().join("mnist_c")).unwrap();
     assert_eq!(m.corruptions.len(), 16, "15 corruptions and identity");
     assert_eq!(
@@ -103,13 +100,13 @@ fn writes_mnist_c_layout_and_a_preview() {
 
     let mut bad = corrupt_args(Suite::MnistC, Some(dir.path()));
     bad.severities = Some("1-5".into());
-    assert!(corrupt::run(&bad).unwrap_err().to_string().contains("one fixed severity"));
+    assert!(corrupt::run(&bad, false).unwrap_err().to_string().contains("one fixed severity"));
     let mut bad = corrupt_args(Suite::CifarC, Some(dir.path()));
     bad.corruptions = Some("shear".into());
-    assert!(corrupt::run(&bad).unwrap_err().to_string().contains("not part of the cifar-c suite"));
+    assert!(corrupt::run(&bad, false).unwrap_err().to_string().contains("not part of the cifar-c suite"));
     let mut bad = corrupt_args(Suite::CifarC, None);
     bad.dataset = "/no/such/dir".into();
-    assert!(corrupt::run(&bad).is_err());
+    assert!(corrupt::run(&bad, false).is_err());
 }
 
 #[test]
@@ -129,9 +126,12 @@ fn reads_an_image_folder_with_resize_and_crop() {
     args.dataset = dir.path().join("imgs").display().to_string();
     args.corruptions = Some("contrast".into());
     args.limit = None;
-    assert!(corrupt::run(&args).unwrap_err().to_string().contains("--crop"), "different sizes need --crop");
+    assert!(
+        corrupt::run(&args, false).unwrap_err().to_string().contains("--crop"),
+        "different sizes need --crop"
+    );
     args.crop = Some(32);
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let set = CifarC::open(&dir.path().join("out")).unwrap();
     assert_eq!((set.images, set.shape), (4, (32, 32, 3)));
     assert_eq!(set.labels[..4].to_vec(), vec![0, 0, 1, 1]);
@@ -143,9 +143,9 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     let run_dir = dir.path().join("run");
     std::fs::create_dir(&run_dir).unwrap();
     let load = loader();
-    let mut args = robustness_args(&run_dir, Some(Suite::CifarC));
+    let mut args = robustness_args(Some(Suite::CifarC));
     args.corruptions = Some("benchmark".into());
-    let generated = robustness::run(&args, &load).unwrap();
+    let generated = evaluate(&run_dir, &args, &load).unwrap();
     assert_eq!(generated.corruptions.len(), 15);
     assert!(generated.corruptions.iter().all(|c| c.errors.len() == 5));
     assert_eq!(generated.normalisation.kind, "none");
@@ -155,20 +155,20 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     let sets = dir.path().join("sets");
     let mut cargs = corrupt_args(Suite::CifarC, Some(&sets));
     cargs.corruptions = Some("benchmark".into());
-    corrupt::run(&cargs).unwrap();
-    let mut from = robustness_args(&run_dir, None);
+    corrupt::run(&cargs, false).unwrap();
+    let mut from = robustness_args(None);
     from.limit = None;
     from.from = Some(sets);
-    let read = robustness::run(&from, &load).unwrap();
+    let read = evaluate(&run_dir, &from, &load).unwrap();
     assert_eq!(read.suite, Suite::CifarC);
     for (a, b) in generated.corruptions.iter().zip(&read.corruptions) {
         assert_eq!((a.name.as_str(), &a.errors), (b.name.as_str(), &b.errors));
     }
 
     // MNIST-C is merged into the same file, next to cifar-c; a reference model gives CE and mCE.
-    let mut margs = robustness_args(&run_dir, None);
+    let mut margs = robustness_args(None);
     margs.reference = Some(run_dir.clone());
-    let mnist_c = robustness::run(&margs, &load).unwrap();
+    let mnist_c = evaluate(&run_dir, &margs, &load).unwrap();
     assert_eq!(mnist_c.suite, Suite::MnistC, "the default suite for 28x28 gray data");
     assert!((mnist_c.totals.mce.unwrap() - 1.0).abs() < 1e-12, "a model against itself has mCE 100");
     assert_eq!(mnist_c.normalisation.kind, "reference");
@@ -179,12 +179,12 @@ fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     assert_eq!((request["seed"].as_u64(), request["limit"].as_u64()), (Some(7), Some(12)));
     assert_eq!(provenance["dataset"]["checksum"].as_str().map(str::len), Some(64), "{provenance}");
 
-    let mut bad = robustness_args(&run_dir, Some(Suite::CifarC));
+    let mut bad = robustness_args(Some(Suite::CifarC));
     bad.alexnet = true;
-    assert!(robustness::run(&bad, &load).unwrap_err().to_string().contains("AlexNet"));
+    assert!(evaluate(&run_dir, &bad, &load).unwrap_err().to_string().contains("AlexNet"));
     std::fs::write(run_dir.join("corruption.json"), b"{broken").unwrap();
     assert!(
-        robustness::run(&robustness_args(&run_dir, None), &load)
+        evaluate(&run_dir, &robustness_args(None), &load)
             .unwrap_err()
             .to_string()
             .contains("not a corruption report")
@@ -273,10 +273,10 @@ fn an_imagenet_c_tree_is_scored_against_alexnet_unless_a_reference_is_named() {
     };
     let run_dir = root.path().join("run");
     std::fs::create_dir(&run_dir).unwrap();
-    let mut args = robustness_args(&run_dir, None);
+    let mut args = robustness_args(None);
     (args.from, args.limit) = (Some(tree.clone()), None);
 
-    let report = robustness::run(&args, &load).unwrap();
+    let report = evaluate(&run_dir, &args, &load).unwrap();
     assert_eq!((report.suite, report.normalisation.kind.as_str()), (Suite::ImagenetC, "alexnet"));
     assert_eq!(report.clean_error, Some(0.0));
     for score in &report.corruptions {
@@ -285,9 +285,9 @@ fn an_imagenet_c_tree_is_scored_against_alexnet_unless_a_reference_is_named() {
     }
 
     args.reference = Some(run_dir.clone());
-    assert_eq!(robustness::run(&args, &load).unwrap().normalisation.kind, "reference");
+    assert_eq!(evaluate(&run_dir, &args, &load).unwrap().normalisation.kind, "reference");
     args.alexnet = true;
-    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    let err = evaluate(&run_dir, &args, &load).unwrap_err().to_string();
     assert!(err.contains("--alexnet") && err.contains("--reference"), "{err}");
 }
 
@@ -307,7 +307,7 @@ fn image_folder(root: &Path) -> std::path::PathBuf {
 fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let err = |args: &CorruptArgs| corrupt::run(args).unwrap_err().to_string();
+    let err = |args: &CorruptRequest| corrupt::run(args, false).unwrap_err().to_string();
     let mut args = corrupt_args(Suite::CifarC, Some(&out));
     args.dataset = image_folder(dir.path()).display().to_string();
     (args.corruptions, args.severities, args.limit) = (Some("fog".into()), Some("1".into()), None);
@@ -329,7 +329,7 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     args.preview = Some(dir.path().join("grid.jpg"));
     assert!(err(&args).contains("grid.jpg: the preview is written as PNG"), "{}", err(&args));
     args.preview = Some(dir.path().join("new/folder/grid.PNG"));
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     assert!(dir.path().join("new/folder/grid.PNG").is_file());
 
     for list in ["fog,,snow", "fog,", ",fog", " , "] {
@@ -344,7 +344,7 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     // A second set into the same directory would leave the first one's files behind.
     let mut args = corrupt_args(Suite::CifarC, Some(&out));
     args.corruptions = Some("fog,brightness".into());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     args.corruptions = Some("fog".into());
     args.limit = Some(5);
     let e = err(&args);
@@ -354,12 +354,12 @@ fn corrupt_refuses_bad_crops_previews_outputs_and_lists_before_any_work() {
     assert!(err(&args).contains("not a directory"), "{}", err(&args));
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     args.out = Some(dir.path().join("empty"));
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
 }
 
 /// Robustness arguments that read `from` as written.
-fn from_args(run_dir: &Path, from: &Path) -> RobustnessArgs {
-    let mut args = robustness_args(run_dir, None);
+fn from_args(from: &Path) -> RobustnessRequest {
+    let mut args = robustness_args(None);
     (args.from, args.limit) = (Some(from.to_path_buf()), None);
     args
 }
@@ -374,11 +374,11 @@ fn broken_mnist_c_folders_are_errors_naming_them() {
         let set = dir.path().join(name);
         let mut args = corrupt_args(Suite::MnistC, Some(&set));
         args.corruptions = Some("fog,shear,stripe".into());
-        corrupt::run(&args).unwrap();
+        corrupt::run(&args, false).unwrap();
         set
     };
     let ok = fresh("ok");
-    let report = robustness::run(&from_args(&run_dir, &ok), &load).unwrap();
+    let report = evaluate(&run_dir, &from_args(&ok), &load).unwrap();
     assert_eq!(report.corruptions.len(), 3);
     let images = ok.join("fog/test_images.npy");
     let bytes = std::fs::read(&images).unwrap();
@@ -435,7 +435,7 @@ fn broken_mnist_c_folders_are_errors_naming_them() {
     for (name, damage, needle) in cases {
         let set = fresh(name);
         damage(&set);
-        let err = robustness::run(&from_args(&run_dir, &set), &load).unwrap_err().to_string();
+        let err = evaluate(&run_dir, &from_args(&set), &load).unwrap_err().to_string();
         assert!(err.contains("fog") && err.contains(needle), "{name}: expected `{needle}` in: {err}");
     }
 }
@@ -443,9 +443,9 @@ fn broken_mnist_c_folders_are_errors_naming_them() {
 #[test]
 fn robustness_refuses_limit_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = robustness_args(dir.path(), Some(Suite::CifarC));
+    let mut args = robustness_args(Some(Suite::CifarC));
     args.limit = Some(0);
-    let err = robustness::run(&args, &loader()).unwrap_err().to_string();
+    let err = evaluate(dir.path(), &args, &loader()).unwrap_err().to_string();
     assert!(err.contains("`limit`"), "{err}");
     assert!(!dir.path().join("corruption.json").exists());
 }
@@ -459,19 +459,19 @@ fn labels_outside_the_models_classes_are_refused() {
     let cifar = dir.path().join("cifar");
     let mut args = corrupt_args(Suite::CifarC, Some(&cifar));
     (args.corruptions, args.severities) = (Some("fog".into()), Some("1,2".into()));
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     let mut labels = vec![1u8; 24];
     labels[13] = 42;
     lcr_verify::corrupt::npy::write_u8(&cifar.join("labels.npy"), &[24], &labels).unwrap();
-    let err = robustness::run(&from_args(&run_dir, &cifar), &load).unwrap_err().to_string();
+    let err = evaluate(&run_dir, &from_args(&cifar), &load).unwrap_err().to_string();
     assert!(err.contains("labels.npy: label 13 is 42, but the model has 10 classes"), "{err}");
 
     let mnist_c = dir.path().join("mnist_c");
     let mut args = corrupt_args(Suite::MnistC, Some(&mnist_c));
     args.corruptions = Some("shear".into());
-    corrupt::run(&args).unwrap();
+    corrupt::run(&args, false).unwrap();
     lcr_verify::corrupt::npy::write_u8(&mnist_c.join("shear/test_labels.npy"), &[12], &[10; 12]).unwrap();
-    let err = robustness::run(&from_args(&run_dir, &mnist_c), &load).unwrap_err().to_string();
+    let err = evaluate(&run_dir, &from_args(&mnist_c), &load).unwrap_err().to_string();
     assert!(err.contains("shear/test_labels.npy: label 0 is 10"), "{err}");
 }
 
@@ -491,7 +491,7 @@ fn sets_of_another_image_shape_are_refused_up_front() {
     for (shape, text) in [((32, 32, 3), "32x32x3"), ((32, 32, 1), "32x32x1"), ((28, 28, 3), "28x28x3")] {
         let set = dir.path().join(text);
         bare_cifar_c(&set, 4, shape);
-        let err = robustness::run(&from_args(dir.path(), &set), &load).unwrap_err().to_string();
+        let err = evaluate(dir.path(), &from_args(&set), &load).unwrap_err().to_string();
         let want = format!(
             "{}: images are {text}, the model of {} takes 28x28x1",
             set.display(),
@@ -506,8 +506,8 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("set");
     bare_cifar_c(&set, 5, (28, 28, 1));
-    let args = from_args(dir.path(), &set);
-    let report = robustness::run(&args, &loader()).unwrap();
+    let args = from_args(&set);
+    let report = evaluate(dir.path(), &args, &loader()).unwrap();
     assert_eq!(report.clean_error, None, "5 images per cell against a 10000-image test set");
     let note = report.provenance["clean_note"].as_str().unwrap();
     assert!(note.contains("no manifest.json") && note.contains("5 images per cell"), "{note}");
@@ -524,7 +524,7 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
             dataset: serde_json::Value::Null,
         })
     };
-    let report = robustness::run(&args, &five).unwrap();
+    let report = evaluate(dir.path(), &args, &five).unwrap();
     assert!(report.clean_error.is_some() && report.provenance.get("clean_note").is_none());
 
     // A set made from the training split is never compared with the test images.
@@ -532,8 +532,8 @@ fn without_a_manifest_the_clean_set_is_used_only_when_the_counts_match() {
     let mut cargs = corrupt_args(Suite::CifarC, Some(&train_set));
     (cargs.corruptions, cargs.severities, cargs.split) =
         (Some("fog".into()), Some("1".into()), corrupt::Split::Train);
-    corrupt::run(&cargs).unwrap();
-    let report = robustness::run(&from_args(dir.path(), &train_set), &loader()).unwrap();
+    corrupt::run(&cargs, false).unwrap();
+    let report = evaluate(dir.path(), &from_args(&train_set), &loader()).unwrap();
     assert_eq!(report.clean_error, None);
     let note = report.provenance["clean_note"].as_str().unwrap();
     assert!(note.contains("train split"), "{note}");
@@ -546,22 +546,62 @@ fn a_suite_the_set_was_not_made_for_is_refused() {
     let set = dir.path().join("cifar");
     let mut args = corrupt_args(Suite::CifarC, Some(&set));
     (args.corruptions, args.limit) = (Some("benchmark".into()), Some(2));
-    corrupt::run(&args).unwrap();
-    let mut args = from_args(dir.path(), &set);
+    corrupt::run(&args, false).unwrap();
+    let mut args = from_args(&set);
     args.suite = Some(Suite::MnistC);
-    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    let err = evaluate(dir.path(), &args, &load).unwrap_err().to_string();
     assert!(err.contains("holds a cifar-c set (so says its manifest.json), not mnist-c"), "{err}");
     args.suite = Some(Suite::CifarC);
-    robustness::run(&args, &load).unwrap();
+    evaluate(dir.path(), &args, &load).unwrap();
 
     // Without the manifest a CIFAR-10-C directory is cifar-c unless --suite says otherwise, and then it must
     // hold the suite's benchmark corruptions.
     std::fs::remove_file(set.join("manifest.json")).unwrap();
     args.suite = Some(Suite::MnistC);
-    let err = robustness::run(&args, &load).unwrap_err().to_string();
+    let err = evaluate(dir.path(), &args, &load).unwrap_err().to_string();
     assert!(err.contains("lacks the mnist-c benchmark corruptions shear"), "{err}");
     args.suite = Some(Suite::ImagenetC);
-    assert_eq!(robustness::run(&args, &load).unwrap().suite, Suite::ImagenetC, "the same 15 corruptions");
+    assert_eq!(
+        evaluate(dir.path(), &args, &load).unwrap().suite,
+        Suite::ImagenetC,
+        "the same 15 corruptions"
+    );
     args.suite = None;
-    assert_eq!(robustness::run(&args, &load).unwrap().suite, Suite::CifarC);
+    assert_eq!(evaluate(dir.path(), &args, &load).unwrap().suite, Suite::CifarC);
+}
+
+#[test]
+fn a_robustness_request_is_checked_before_any_work() {
+    let nowhere = Path::new("/no/such/run");
+    let refuse = |req: RobustnessRequest, needle: &str| {
+        let loads = std::cell::Cell::new(0);
+        let load = |_: &Path| -> lcr_verify::Result<LoadedModel> {
+            loads.set(loads.get() + 1);
+            Err(lcr_verify::Error::Missing { path: nowhere.into(), what: "model" })
+        };
+        let err = evaluate(nowhere, &req, &load).unwrap_err().to_string();
+        assert!(err.contains(needle), "expected `{needle}` in: {err}");
+        assert_eq!(loads.get(), 0, "{needle}: a model was loaded before the refusal");
+    };
+    refuse(RobustnessRequest { limit: Some(0), ..Default::default() }, "`limit`");
+    let from = Some(PathBuf::from("sets"));
+    refuse(
+        RobustnessRequest { from: from.clone(), limit: Some(3), ..Default::default() },
+        "generated sets only",
+    );
+    refuse(
+        RobustnessRequest { from, corruptions: Some("fog".into()), ..Default::default() },
+        "generated sets only",
+    );
+    let both = RobustnessRequest { alexnet: true, reference: Some(PathBuf::from("r")), ..Default::default() };
+    refuse(both, "two different normalisations");
+    // The request is recorded as readable JSON and read back equal.
+    let req = RobustnessRequest {
+        suite: Some(Suite::CifarC),
+        severities: Some("1-3".into()),
+        ..Default::default()
+    };
+    let json = serde_json::to_value(&req).unwrap();
+    assert_eq!((json["suite"].as_str(), json["severities"].as_str()), (Some("cifar-c"), Some("1-3")));
+    assert_eq!(serde_json::from_value::<RobustnessRequest>(json).unwrap(), req);
 }

@@ -10,7 +10,7 @@ use lcr_verify::bounds::interval::{backward, stability};
 use lcr_verify::bounds::layer_norm::SpectralOptions;
 use lcr_verify::bounds::lp::{LpBackend, LpMode, LpOptions, lp_bound};
 use lcr_verify::bounds::lp_model::{Objective, build};
-use lcr_verify::bounds::lp_solve::solve_primal;
+use lcr_verify::bounds::lp_solve::{SolveStatus, solve_primal};
 use lcr_verify::bounds::spectral::spectral_product;
 use lcr_verify::ir::{Function, Layer, Net};
 use nalgebra::DMatrix;
@@ -84,9 +84,9 @@ fn one_hidden_layer_matches_the_closed_form() {
         let b = lp_bound(&chain(&net), F, Norm::LinfMargin, &LpMode::Global, &LpOptions::default(), &|_| {})
             .unwrap();
         let exact = exact_patterns(&chain(&net), F, Norm::LinfMargin, &ExactOptions::default()).unwrap();
-        for (k, (t, j)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
-            let lpv = b.detail["pairs"][k][2].as_f64().unwrap();
-            let ex = exact.detail["pairs"][k][2].as_f64().unwrap();
+        for (t, j) in [(0, 1), (0, 2), (1, 2)] {
+            let lpv = b.pair_value(t, j).unwrap();
+            let ex = exact.pair_value(t, j).unwrap();
             let [grad, tmc, interval, product] = closed_forms(&w1, &w2, t, j);
             assert!(
                 (lpv - grad).abs() <= CLOSED_FORM * grad.max(1.0),
@@ -110,7 +110,7 @@ fn dual_bound_is_sound_for_any_multipliers() {
         let c = [1.0, 0.0, -1.0];
         let problem = build(&ch, &c, &backward(&ch, &c, &st), &st, None, Objective::SumAbs);
         let (rep, x) = solve_primal(&problem, None);
-        assert_eq!(rep.status, "optimal");
+        assert_eq!(rep.status, SolveStatus::Optimal);
         let opt: f64 = x.unwrap().iter().zip(&problem.obj).map(|(a, b)| a * b).sum();
         for scale in [0.0, 0.1, 1.0, 10.0] {
             let y: Vec<f64> = problem.rows.iter().map(|_| scale * (r.random::<f64>() - 0.3)).collect();
@@ -162,8 +162,8 @@ fn local_is_tighter_and_holds_inside_its_box() {
             let z: Vec<f64> = center.iter().map(|c| c + radius * (2.0 * r.random::<f64>() - 1.0)).collect();
             let (fy, fz) = (net.forward(&y, F).unwrap(), net.forward(&z, F).unwrap());
             let d = y.iter().zip(&z).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-            for (k, (t, j)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
-                let l = b.detail["pairs"][k][2].as_f64().unwrap();
+            for (t, j) in [(0, 1), (0, 2), (1, 2)] {
+                let l = b.pair_value(t, j).unwrap();
                 let dm = ((fy[t] - fy[j]) - (fz[t] - fz[j])).abs();
                 assert_le(dm, l * d, ROUNDING, "local Lipschitz inequality");
             }
@@ -204,10 +204,13 @@ fn refuses_what_it_cannot_do() {
         Err(Error::Config { .. })
     ));
     match Chain::from_net(&tiny_resnet(1), F, 1 << 20) {
-        Err(Error::Config { problem, .. }) => assert!(problem.contains("residual"), "{problem}"),
+        Err(Error::NotApplicable { reason, .. }) => assert!(reason.contains("residual"), "{reason}"),
         other => panic!("expected a refusal of residual blocks, got {other:?}"),
     }
-    assert!(matches!(Chain::from_net(&abs_net(), Function::Deployed, 1 << 20), Err(Error::Config { .. })));
+    assert!(matches!(
+        Chain::from_net(&abs_net(), Function::Deployed, 1 << 20),
+        Err(Error::NotApplicable { .. })
+    ));
 }
 
 #[test]
@@ -219,14 +222,39 @@ fn mnist_sized_mlp_lp_is_strictly_tighter_than_the_product() {
     let opts = LpOptions { pairs: Some(vec![(0, 1), (3, 7)]), ..Default::default() };
     let b = lp_bound(&chain(&net), F, Norm::LinfMargin, &LpMode::Global, &opts, &|_| {}).unwrap();
     let p = spectral_product(&net, F, Norm::LinfMargin, &SpectralOptions::default(), &|_| {}).unwrap();
-    let product_of = |t: u64, j: u64| {
-        p.detail["pairs"].as_array().unwrap().iter().find(|e| e[0] == t && e[1] == j).unwrap()[2]
-            .as_f64()
-            .unwrap()
-    };
-    for e in b.detail["pairs"].as_array().unwrap() {
-        let (t, j, v) = (e[0].as_u64().unwrap(), e[1].as_u64().unwrap(), e[2].as_f64().unwrap());
+    let product_of = |t: usize, j: usize| p.pair_value(t, j).unwrap();
+    for e in &b.pairs {
+        let (t, j, v) = (e.t, e.j, e.value);
         assert!(v < product_of(t, j), "pair {t}-{j}: LP {v} not below product {}", product_of(t, j));
     }
     assert!(b.seconds > 0.0);
+}
+
+#[test]
+fn solver_statuses_are_recorded_by_name() {
+    let mut r = rng(27);
+    let net = random_mlp(&mut r, &[4, 6, 3], ActKind::Relu, true);
+    let status = |opts: &LpOptions| -> Vec<(SolveStatus, String)> {
+        let b = lp_bound(&chain(&net), F, Norm::LinfMargin, &LpMode::Global, opts, &|_| {}).unwrap();
+        let rows = b.detail["per_pair"].as_array().unwrap().clone();
+        rows.iter()
+            .map(|p| {
+                let lp = &p["lp"];
+                let s = serde_json::from_value(lp["multiplier_solve"]["status"].clone()).unwrap();
+                (s, lp["value_from"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    for (s, from) in status(&LpOptions::default()) {
+        assert!(matches!(s, SolveStatus::Solved | SolveStatus::AlmostSolved), "{s}");
+        assert!(from.starts_with("dual bound"), "{from}");
+    }
+    let microlp = LpOptions { backend: LpBackend::MicrolpDual, ..Default::default() };
+    assert!(status(&microlp).iter().all(|(s, _)| *s == SolveStatus::Optimal));
+    // Stopped at once: no multipliers, so the value is the box bound, and the status says why.
+    let stopped = LpOptions { time_limit: Some(0.0), ..Default::default() };
+    for (s, from) in status(&stopped) {
+        assert!(!matches!(s, SolveStatus::Solved | SolveStatus::AlmostSolved), "{s}");
+        assert!(from.starts_with("box bound"), "{s}: {from}");
+    }
 }

@@ -2,10 +2,11 @@
 mod common;
 
 use common::*;
+use lcr_verify::bounds::Soundness;
 use lcr_verify::bounds::layer_norm::SpectralOptions;
 use lcr_verify::bounds::retention::{RetentionOptions, retention_bounds};
 use lcr_verify::bounds::{Bound, Method};
-use lcr_verify::ir::{Function, Net, Soundness};
+use lcr_verify::ir::{Function, Net};
 use nalgebra::{DMatrix, DVector, SVD};
 use rand::Rng;
 

@@ -37,7 +37,8 @@ fn the_mlp_learns_a_separable_task() {
             && m.epochs[0].flip_ratio.contains_key("fc2.weight")
     );
     // The reported accuracy is the one `eval` computes from the saved model.
-    let report = lcr_verify::cli::evaluate_run(&root.path().join("run"), None).unwrap();
+    let run_dir = lcr_verify::run_dir::RunDir::new(root.path().join("run"));
+    let report = lcr_verify::eval::evaluate_run(&run_dir, None).unwrap();
     assert_eq!(report.accuracy, f.test_accuracy);
 }
 

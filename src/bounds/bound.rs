@@ -2,13 +2,36 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
+
+/// How far a number can be trusted (DESIGN.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Soundness {
+    /// A proven upper bound computed with outward rounding; its theorem is in `proofs/`.
+    Certified,
+    /// A proven lower bound.
+    Lower,
+    /// Neither: a heuristic value.
+    Estimate,
+}
+
+impl Soundness {
+    /// The name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Soundness::Certified => "certified",
+            Soundness::Lower => "lower",
+            Soundness::Estimate => "estimate",
+        }
+    }
+}
 
 /// What a Lipschitz value measures.
 ///
 /// `L2`: ‖f(x) − f(y)‖₂ ≤ L‖x − y‖₂ for the whole logit map. The margin norms bound, for every pair t ≠ j,
 /// |m_tj(x) − m_tj(y)| ≤ L_tj‖x − y‖_p with m_tj = f_t − f_j and p = 2, ∞ or 1; the entry's value is the
-/// maximum over pairs and `detail.pairs` lists each L_tj. (For ℓ∞ inputs L_tj = sup‖∇m_tj‖₁, for ℓ1 inputs
+/// maximum over pairs and [`Bound::pairs`] lists each L_tj. (For ℓ∞ inputs L_tj = sup‖∇m_tj‖₁, for ℓ1 inputs
 /// sup‖∇m_tj‖_∞.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -113,6 +136,20 @@ pub struct LayerPart {
     pub detail: serde_json::Value,
 }
 
+/// The Lipschitz constant of one class pair's margin m_tj = f_t − f_j.
+///
+/// |m_tj(x) − m_tj(y)| ≤ `value`·‖x − y‖_p for the input norm p of the bound's [`Norm`], within the bound's
+/// [`Scope`]. Since m_jt = −m_tj, the same constant holds for (j, t); each unordered pair is stored once, t < j.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairConstant {
+    /// The first class.
+    pub t: usize,
+    /// The second class.
+    pub j: usize,
+    /// L_tj, of the same soundness as the bound that lists it.
+    pub value: f64,
+}
+
 /// One bound with its provenance: one entry of `bounds.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bound {
@@ -124,14 +161,24 @@ pub struct Bound {
     pub soundness: Soundness,
     /// What it measures.
     pub norm: Norm,
-    /// What it bounds.
+    /// What it bounds; also the scope of every constant in [`Bound::pairs`].
     pub scope: Scope,
-    /// The value.
+    /// The value (for margin norms: the maximum of the pairwise constants).
     pub value: f64,
+    /// The per-pair constants L_tj of a margin bound (empty when the bound is not pairwise).
+    pub pairs: Vec<PairConstant>,
     /// Per-layer parts.
     pub per_layer: Vec<LayerPart>,
     /// Wall-clock seconds spent.
     pub seconds: f64,
-    /// Solver statuses, gaps, iterations, pairwise values, sizes.
+    /// Solver statuses, gaps, iterations, sizes.
     pub detail: serde_json::Value,
+}
+
+impl Bound {
+    /// L_tj for the class pair (t, j), in either order (L_tj = L_jt); `None` when the bound lists no constant
+    /// for that pair (not a pairwise bound, or the pair was not computed).
+    pub fn pair_value(&self, t: usize, j: usize) -> Option<f64> {
+        self.pairs.iter().find(|p| (p.t, p.j) == (t, j) || (p.t, p.j) == (j, t)).map(|p| p.value)
+    }
 }

@@ -94,7 +94,7 @@ pub struct Chain {
 }
 
 fn unsupported(path: &str, what: &str) -> Error {
-    Error::config(
+    Error::not_applicable(
         "LP/exact methods",
         format!(
             "layer {path}: {what} is not supported (feed-forward dense/conv/affine/relu/hardtanh nets only)"
@@ -143,8 +143,8 @@ impl Chain {
     /// Lowers `net` under `function` (not `deployed`); convolutions are unrolled up to `max_entries` entries.
     pub fn from_net(net: &Net, function: Function, max_entries: usize) -> Result<Chain> {
         if function == Function::Deployed {
-            return Err(Error::config(
-                "function",
+            return Err(Error::not_applicable(
+                "LP/exact methods",
                 "the deployed (sign) network is discontinuous; use surrogate or latent",
             ));
         }

@@ -1,4 +1,4 @@
-//! The one entry point the CLI calls: every applicable method on every requested function.
+//! Every applicable method on every requested function of a [`Net`]: the computation under the `bound` stage.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::ir::{Function, Net};
 
 /// Which methods to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Methods {
     /// Certified spectral (and ℓ1/ℓ∞) products.
     pub spectral: bool,
@@ -32,6 +32,22 @@ pub struct Methods {
 impl Default for Methods {
     fn default() -> Self {
         Methods { spectral: true, retention: true, lp: true, exact: true, sampled: true }
+    }
+}
+
+impl Methods {
+    /// The names of the methods switched on (`spectral`, `retention`, `lp`, `exact`, `sampled`).
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.spectral, "spectral"),
+            (self.retention, "retention"),
+            (self.lp, "lp"),
+            (self.exact, "exact"),
+            (self.sampled, "sampled"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
     }
 }
 
@@ -109,7 +125,8 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    /// Records `r` as a bound, or as skipped when the method does not apply (size limit, unsupported layer).
+    /// Records `r` as a bound, or as skipped when the method does not apply ([`Error::TooLarge`],
+    /// [`Error::NotApplicable`]); any other error, a bad option value among them, is returned.
     fn take(
         &mut self,
         method: Method,
@@ -119,7 +136,7 @@ impl Bounds {
     ) -> Result<()> {
         match r {
             Ok(b) => self.bounds.push(b),
-            Err(e @ (Error::TooLarge { .. } | Error::Config { .. })) => {
+            Err(e @ (Error::TooLarge { .. } | Error::NotApplicable { .. })) => {
                 let reason = e.to_string();
                 // The same refusal for several norms is recorded once, without a norm.
                 match self
@@ -138,8 +155,8 @@ impl Bounds {
 }
 
 /// Runs every selected method that applies to `net`; `sample` (inputs, flat CHW) feeds retention matrices,
-/// sampled gradients and the local LP. Methods that do not apply are listed in [`Bounds::skipped`]; an invalid
-/// net or option is an error.
+/// sampled gradients and the local LP. Methods that do not apply to `net` (too large, a layer they do not handle)
+/// are listed in [`Bounds::skipped`]; an invalid net or option value is an error, never a skipped entry.
 ///
 /// Each method names its theorem (index: proofs/README.md); checked by
 /// tests/bounds.rs::all_methods_run_on_a_small_binary_mlp.
@@ -185,7 +202,7 @@ pub fn compute_bounds(
         }
         let chain = match Chain::from_net(net, f, opts.max_unrolled) {
             Ok(c) => Some(c),
-            Err(e @ (Error::TooLarge { .. } | Error::Config { .. })) => {
+            Err(e @ (Error::TooLarge { .. } | Error::NotApplicable { .. })) => {
                 for (on, method) in [
                     (m.lp, Method::LpGlobal),
                     (m.exact, Method::ExactPatterns),
@@ -253,12 +270,14 @@ pub fn compute_bounds(
             Some(s) if !s.is_empty() && net.has_binary_layers() => {
                 match retention_bounds(net, s, &opts.retention, &opts.spectral, progress) {
                     Ok(bs) => out.bounds.extend(bs),
-                    Err(e @ (Error::TooLarge { .. } | Error::Config { .. })) => out.skipped.push(Skipped {
-                        method: Method::RetentionReleased,
-                        function: Some(Function::Deployed),
-                        norm: None,
-                        reason: e.to_string(),
-                    }),
+                    Err(e @ (Error::TooLarge { .. } | Error::NotApplicable { .. })) => {
+                        out.skipped.push(Skipped {
+                            method: Method::RetentionReleased,
+                            function: Some(Function::Deployed),
+                            norm: None,
+                            reason: e.to_string(),
+                        })
+                    }
                     Err(e) => return Err(e),
                 }
             }

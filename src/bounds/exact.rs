@@ -13,12 +13,12 @@ use std::time::Instant;
 use nalgebra::DMatrix;
 use serde_json::json;
 
-use super::bound::{Bound, LayerPart, Method, Norm, Scope};
+use super::bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::{Chain, Step};
 use super::float::{abs_sum_up, add_up, norm2_up, sqrt_up, sum_sq_up};
 use super::gram::sigma_upper;
 use crate::error::{Error, Result};
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Limits of the enumeration.
 #[derive(Clone, Debug, PartialEq)]
@@ -113,6 +113,7 @@ pub fn exact_patterns(chain: &Chain, function: Function, norm: Norm, opts: &Exac
     }
     let out = chain.output_dim();
     let mut en = Enumerator { chain, leaves: 0, max_leaves: opts.max_leaves };
+    let mut pairs = Vec::new();
     let (value, detail) = if norm == Norm::L2 {
         // Full Jacobian: σ₁(J) ≤ Gram bound of the float Jacobian + ‖error‖_F (F3 per output row).
         let slack = (0..out)
@@ -131,7 +132,6 @@ pub fn exact_patterns(chain: &Chain, function: Function, norm: Norm, opts: &Exac
         })?;
         (add_up(v, sqrt_up(slack)), json!({ "leaves": en.leaves }))
     } else {
-        let mut pairs = Vec::new();
         let mut best = 0.0f64;
         for t in 0..out {
             for j in t + 1..out {
@@ -141,12 +141,12 @@ pub fn exact_patterns(chain: &Chain, function: Function, norm: Norm, opts: &Exac
                 let v = en.dfs(chain.steps.len(), DMatrix::from_column_slice(out, 1, &c), &mut |g| {
                     dual_norm_up(g.as_slice(), norm)
                 })?;
-                let v = add_up(v, slack);
-                best = best.max(v);
-                pairs.push(json!([t, j, v]));
+                let value = add_up(v, slack);
+                best = best.max(value);
+                pairs.push(PairConstant { t, j, value });
             }
         }
-        (best, json!({ "leaves": en.leaves, "pairs": pairs }))
+        (best, json!({ "leaves": en.leaves }))
     };
     let mut detail = detail;
     detail["exact"] =
@@ -159,6 +159,7 @@ pub fn exact_patterns(chain: &Chain, function: Function, norm: Norm, opts: &Exac
         norm,
         scope: Scope::Network,
         value,
+        pairs,
         per_layer: Vec::<LayerPart>::new(),
         seconds: start.elapsed().as_secs_f64(),
         detail,

@@ -5,13 +5,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::Bound;
 use super::compute::{Bounds, Skipped};
+use super::{Bound, SolveStatus};
 use crate::error::{Error, Result};
 use crate::ir::{Layer, Net, SignZero};
 
 /// Version of the `bounds.json` layout.
-pub const BOUNDS_FORMAT: u32 = 1;
+///
+/// 2: each entry's class-pair constants are the typed list `pairs` (format 1 kept them in `detail.pairs`).
+pub const BOUNDS_FORMAT: u32 = 2;
 
 /// What the bounds are about, summarised.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,18 +78,40 @@ impl BoundsFile {
         crate::fsio::write_json_atomic(path, self)
     }
 
-    /// Reads and checks a file written by [`BoundsFile::write`].
+    /// Reads and checks a file written by [`BoundsFile::write`]; a file of another format is refused with a
+    /// message that says how to rewrite it.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = crate::fsio::read(path)?;
-        let file: BoundsFile =
-            serde_json::from_slice(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
-        if file.format != BOUNDS_FORMAT {
+        let format = Self::format_of(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        if format != BOUNDS_FORMAT {
+            let run_dir = path.parent().map_or_else(|| "RUN_DIR".into(), |d| d.display().to_string());
             return Err(Error::format(
                 path,
-                format!("bounds format {} (expected {BOUNDS_FORMAT})", file.format),
+                format!(
+                    "bounds format {format}, written by {} lcr-verify (this one reads format {BOUNDS_FORMAT}); \
+                     re-run `lcr-verify bound {run_dir}` to rewrite it",
+                    if format < BOUNDS_FORMAT { "an earlier" } else { "a later" }
+                ),
             ));
         }
-        Ok(file)
+        serde_json::from_slice(&bytes).map_err(|e| Error::format(path, e.to_string()))
+    }
+
+    /// Whether `path` holds bounds in the current format (`false` for an earlier or a later one); an unreadable
+    /// or malformed file is an error.
+    pub fn is_current(path: &Path) -> Result<bool> {
+        let bytes = crate::fsio::read(path)?;
+        let format = Self::format_of(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        Ok(format == BOUNDS_FORMAT)
+    }
+
+    /// The `format` field alone, so that a file of another format is named as such rather than as malformed.
+    fn format_of(bytes: &[u8]) -> serde_json::Result<u32> {
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        serde_json::from_slice::<Format>(bytes).map(|f| f.format)
     }
 }
 
@@ -95,12 +119,11 @@ fn note(b: &Bound) -> String {
     let d = &b.detail;
     if let Some(g) = d.get("per_pair").and_then(|p| p.as_array()) {
         let n = g.len();
-        let statuses: Vec<String> = g
+        let statuses: std::collections::BTreeSet<SolveStatus> = g
             .iter()
-            .filter_map(|p| p["lp"]["multiplier_solve"]["status"].as_str().map(String::from))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+            .filter_map(|p| serde_json::from_value(p["lp"]["multiplier_solve"]["status"].clone()).ok())
             .collect();
+        let statuses: Vec<String> = statuses.iter().map(SolveStatus::to_string).collect();
         return format!("{n} pairs, solver {}", statuses.join("/"));
     }
     if let Some(side) = d.get("side").and_then(|s| s.as_str()) {

@@ -13,14 +13,14 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, Scope};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::Chain;
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, forward, stability};
 use super::lp_model::{Forward, Objective, build};
-use super::lp_solve::{LpProblem, report_json, solve_clarabel, solve_dual, solve_primal};
+use super::lp_solve::{LpProblem, SolveStatus, report_json, solve_clarabel, solve_dual, solve_primal};
 use crate::error::{Error, Result};
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Where the Lipschitz constant is taken.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,7 +139,7 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
             primal.objective = Some(x.iter().zip(&lp.obj).map(|(x, c)| x * c).sum());
         }
         detail["primal_solve"] = report_json(&primal);
-        if let (Some(p), "optimal") = (primal.objective, primal.status.as_str()) {
+        if let (Some(p), SolveStatus::Optimal) = (primal.objective, &primal.status) {
             detail["gap"] = json!(value - p);
             detail["gap_against"] = json!("primal solve objective");
         }
@@ -231,6 +231,8 @@ pub fn lp_bound(
         })
         .collect::<Result<_>>()?;
     let best = solved.iter().fold(0.0f64, |m, (v, _)| m.max(*v));
+    let constants: Vec<PairConstant> =
+        pairs.iter().zip(&solved).map(|(&(t, j), &(value, _))| PairConstant { t, j, value }).collect();
     let rows: Vec<serde_json::Value> = solved.into_iter().map(|(_, r)| r).collect();
     let mode_json = match mode {
         LpMode::Global => json!("global"),
@@ -243,12 +245,12 @@ pub fn lp_bound(
         norm,
         scope: if ibox.is_some() { Scope::LocalBox } else { Scope::Network },
         value: best,
+        pairs: constants,
         per_layer: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
         detail: json!({
             "mode": mode_json, "backend": format!("{:?}", opts.backend),
             "hidden_units": h, "unstable_units": unstable,
-            "pairs": pairs.iter().zip(&rows).map(|(&(t, j), r)| json!([t, j, r["value"]])).collect::<Vec<_>>(),
             "per_pair": rows,
         }),
     })

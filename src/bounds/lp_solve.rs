@@ -13,12 +13,13 @@ use std::time::Instant;
 
 use good_lp::solvers::microlp::MicroLpSolution;
 use good_lp::{
-    Expression, ProblemVariables, ResolutionError, Solution, SolutionStatus, SolverModel, Variable,
-    WithTimeLimit, microlp, variable,
+    Expression, ProblemVariables, ResolutionError, Solution, SolverModel, Variable, WithTimeLimit, microlp,
+    variable,
 };
 use serde_json::json;
 
 use super::float::{add_up, dn, gamma, mul_up, up};
+pub use super::solve_status::SolveStatus;
 
 /// One constraint row: Σ a_i x_i ≤ rhs, or = rhs (exact value within ± `rhs_err`).
 #[derive(Clone, Debug, PartialEq)]
@@ -123,34 +124,18 @@ impl LpProblem {
     }
 }
 
-/// What a solve returned, by status name.
+/// What a solve returned, with its status by name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SolveReport {
-    /// `"optimal"`, `"time-limit"`, `"gap-limit"`, `"infeasible"`, `"unbounded"`, or `"error: …"`.
-    pub status: String,
-    /// The solver's objective value (meaningful only when `status == "optimal"`).
+    /// How the solve ended.
+    pub status: SolveStatus,
+    /// The solver's objective value (for a primal solve: meaningful only when `status` is
+    /// [`SolveStatus::Optimal`]).
     pub objective: Option<f64>,
     /// Simplex iterations.
     pub iterations: u64,
     /// Seconds.
     pub seconds: f64,
-}
-
-fn status_name(s: SolutionStatus) -> &'static str {
-    match s {
-        SolutionStatus::Optimal => "optimal",
-        SolutionStatus::TimeLimit => "time-limit",
-        SolutionStatus::GapLimit => "gap-limit",
-    }
-}
-
-fn error_name(e: &ResolutionError) -> String {
-    match e {
-        ResolutionError::Unbounded => "unbounded".into(),
-        ResolutionError::Infeasible => "infeasible".into(),
-        ResolutionError::Other(s) => format!("error: {s}"),
-        ResolutionError::Str(s) => format!("error: {s}"),
-    }
 }
 
 fn linear(terms: impl IntoIterator<Item = (Variable, f64)>) -> Expression {
@@ -186,7 +171,7 @@ fn finish(
 ) -> (SolveReport, Option<Vec<f64>>) {
     match res {
         Ok(sol) => {
-            let status = status_name(sol.status()).to_string();
+            let status = SolveStatus::from(sol.status());
             let values: Vec<f64> = x.iter().map(|&v| sol.value(v)).collect();
             let iterations = sol.into_inner().stats().lp_iterations;
             (
@@ -196,7 +181,7 @@ fn finish(
         }
         Err(e) => (
             SolveReport {
-                status: error_name(&e),
+                status: SolveStatus::from(&e),
                 objective: None,
                 iterations: 0,
                 seconds: start.elapsed().as_secs_f64(),
@@ -264,7 +249,11 @@ pub fn report_json(r: &SolveReport) -> serde_json::Value {
 }
 
 /// Solves `problem` with Clarabel (interior point) and returns its duals as multipliers, with Clarabel's own
-/// status name (the good_lp wrapper would report every accepted status as optimal).
+/// status (the good_lp wrapper would report every accepted status as optimal).
+///
+/// good_lp accepts Clarabel's `Solved`, `AlmostSolved`, `DualInfeasible` and `AlmostDualInfeasible`; their
+/// status is read from the inner solution. Every other status reaches us as a good_lp error
+/// ([`SolveStatus::Infeasible`] or [`SolveStatus::Error`] with good_lp's message).
 ///
 /// `time_limit` (seconds) stops Clarabel early; a stopped or failed solve (time or iteration limit, numerical
 /// trouble) returns no multipliers, and the caller's certified value is then the box bound.
@@ -290,7 +279,7 @@ pub fn solve_clarabel(problem: &LpProblem, time_limit: Option<f64>) -> (SolveRep
     match model.solve() {
         Ok(mut sol) => {
             let inner = sol.inner();
-            let status = format!("{:?}", inner.status);
+            let status = SolveStatus::from(inner.status);
             let (objective, iterations) = (Some(-inner.obj_val), inner.iterations as u64);
             let dual = sol.compute_dual();
             let y: Vec<f64> = refs.iter().map(|r| dual.dual(r.clone())).collect();
@@ -298,7 +287,7 @@ pub fn solve_clarabel(problem: &LpProblem, time_limit: Option<f64>) -> (SolveRep
         }
         Err(e) => (
             SolveReport {
-                status: error_name(&e),
+                status: SolveStatus::from(&e),
                 objective: None,
                 iterations: 0,
                 seconds: start.elapsed().as_secs_f64(),

@@ -10,8 +10,9 @@
 //! | [`Method::ExactRegions`] | surrogate, latent | lower (= L when complete) | enumeration of the linear regions that exist, tiny nets |
 //! | [`Method::SampledGradient`] | surrogate, latent | lower | gradient norms at sample points |
 //!
-//! The CLI calls [`compute_bounds`], wraps the result in a [`BoundsFile`] and prints [`render_table`]. Every
-//! certified function names its theorem in `proofs/`.
+//! The stage is [`run`]: a [`BoundRequest`] in, `RUN_DIR/bounds.json` (a [`BoundsFile`]) out, with
+//! [`reusable`] saying when an earlier file stands for it; underneath, [`compute_bounds`] runs every method on
+//! a [`crate::ir::Net`]. Every certified function names its theorem in `proofs/`.
 
 mod bound;
 pub mod chain;
@@ -30,8 +31,12 @@ pub mod power;
 pub mod regions;
 pub mod retention;
 pub mod sampled;
+mod solve_status;
 pub mod spectral;
+mod stage;
 
-pub use bound::{Bound, LayerPart, Method, Norm, Scope};
+pub use bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
 pub use compute::{BoundOptions, Bounds, Methods, Skipped, compute_bounds};
 pub use file::{BOUNDS_FORMAT, BoundsFile, NetSummary, render_table};
+pub use solve_status::SolveStatus;
+pub use stage::{BoundRequest, NormChoice, reusable, run};

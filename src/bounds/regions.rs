@@ -16,11 +16,11 @@ use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, mic
 use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, Scope};
+use super::bound::{Bound, Method, Norm, Scope, Soundness};
 use super::chain::{Act, Chain, Step};
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Limits of the region enumeration.
 #[derive(Clone, Debug, PartialEq)]
@@ -206,14 +206,11 @@ pub fn regions_bound(
 ) -> Bound {
     let start = Instant::now();
     let (value, witnessed, pairs) = witness_lower(chain, norm, &w.points);
-    let mut detail = json!({
+    let detail = json!({
         "regions": w.points.len(), "witnessed": witnessed, "lps": w.lps,
         "box_radius": opts.box_radius, "min_radius": opts.min_radius,
         "exact": "max over the linear regions found, each witnessed by an interior point; equals L if none was lost",
     });
-    if let Some(p) = pairs {
-        detail["pairs"] = p;
-    }
     Bound {
         method: Method::ExactRegions,
         function,
@@ -221,6 +218,7 @@ pub fn regions_bound(
         norm,
         scope: Scope::Network,
         value,
+        pairs,
         per_layer: Vec::new(),
         seconds: w.seconds + start.elapsed().as_secs_f64(),
         detail,

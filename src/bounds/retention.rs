@@ -22,7 +22,7 @@ use std::time::Instant;
 use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 
-use super::bound::{Bound, LayerPart, Method, Norm, Scope};
+use super::bound::{Bound, LayerPart, Method, Norm, Scope, Soundness};
 use super::float::{ETA, dn, frob_up, gamma, mul_up, sqrt_up, up};
 use super::gram::sigma_upper;
 use super::layer_norm::{
@@ -30,7 +30,7 @@ use super::layer_norm::{
 };
 use super::power::{ConvOp, DenseOp, LinearOp, rayleigh_lower};
 use crate::error::{Error, Result};
-use crate::ir::{ConvGeometry, Function, Kernel, Layer, Net, Point, SignZero, Soundness, conv2d, sign};
+use crate::ir::{ConvGeometry, Function, Kernel, Layer, Net, Point, SignZero, conv2d, sign};
 
 /// Options of the retention-matrix estimates.
 #[derive(Clone, Debug, PartialEq)]
@@ -300,7 +300,7 @@ pub fn retention_bounds(
         .collect::<Result<_>>()?;
     let n_points = fwd[0].len();
     if n_points < 2 {
-        return Err(Error::config(
+        return Err(Error::not_applicable(
             "retention",
             "the net has fewer than two points (no binary layer between signs)",
         ));
@@ -419,6 +419,7 @@ fn entry(
         norm: Norm::L2,
         scope: Scope::BinaryLayerProduct,
         value,
+        pairs: Vec::new(),
         per_layer: parts,
         seconds: start.elapsed().as_secs_f64(),
         detail,

@@ -13,14 +13,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, Scope};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::{Chain, Step};
 use super::exact::dual_norm_up;
 use super::float::{add_up, dn, norm2_dn, sqrt_up, sum_sq_up};
 use super::interval::{Interval, forward};
 use super::power::{DenseOp, rayleigh_lower};
 use crate::error::Result;
-use crate::ir::{Function, Soundness};
+use crate::ir::Function;
 
 /// Where gradients are sampled.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,7 +63,8 @@ fn certain_patterns(chain: &Chain, x: &[f64]) -> Option<Vec<Vec<bool>>> {
         .collect()
 }
 
-/// The best proven lower bound over `points` (theorem E2): (value, points used, per-pair values for margins).
+/// The best proven lower bound over `points` (theorem E2): (value, points used, per-pair values for margins,
+/// empty for ℓ2).
 /// Points whose pattern is not certain (an enclosure touches a kink) are skipped.
 ///
 /// Checked by tests/exact.rs::sampled_lower_bounds_stay_below_the_exact_value.
@@ -71,7 +72,7 @@ pub(crate) fn witness_lower(
     chain: &Chain,
     norm: Norm,
     points: &[Vec<f64>],
-) -> (f64, usize, Option<serde_json::Value>) {
+) -> (f64, usize, Vec<PairConstant>) {
     let out = chain.output_dim();
     let pairs: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
     let unit = |i: usize, j: Option<usize>| -> Vec<f64> {
@@ -114,9 +115,12 @@ pub(crate) fn witness_lower(
             }
         }
     }
-    let pairs_json = (norm != Norm::L2)
-        .then(|| pairs.iter().zip(&best_pairs).map(|(&(t, j), v)| json!([t, j, v])).collect());
-    (best, used, pairs_json)
+    let constants = if norm == Norm::L2 {
+        Vec::new()
+    } else {
+        pairs.iter().zip(&best_pairs).map(|(&(t, j), &value)| PairConstant { t, j, value }).collect()
+    };
+    (best, used, constants)
 }
 
 /// The best proven lower bound over the sample points and seeded random points.
@@ -141,13 +145,10 @@ pub fn sampled_gradient(
             .collect::<Vec<f64>>()
     }));
     let (best, used, pairs) = witness_lower(chain, norm, &points);
-    let mut detail = json!({
+    let detail = json!({
         "points_used": used, "points_skipped_near_kinks": points.len() - used,
         "random_points": opts.random_points, "seed": opts.seed,
     });
-    if let Some(p) = pairs {
-        detail["pairs"] = p;
-    }
     Ok(Bound {
         method: Method::SampledGradient,
         function,
@@ -155,6 +156,7 @@ pub fn sampled_gradient(
         norm,
         scope: Scope::Network,
         value: best,
+        pairs,
         per_layer: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
         detail,

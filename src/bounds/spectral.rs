@@ -13,14 +13,14 @@ use std::time::Instant;
 use nalgebra::DMatrix;
 use serde_json::json;
 
-use super::bound::{Bound, LayerPart, Method, Norm, Scope};
+use super::bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
 use super::float::{ETA, abs_sum_up, gamma, mul_up, norm2_up, up};
 use super::layer_norm::{
     Factor, SpectralOptions, affine_factor, avgpool_factor, conv_l2, conv_lp, dense_l2, dense_lp,
     global_avg_factor, maxpool_factor,
 };
 use crate::error::{Error, Result};
-use crate::ir::{ConvGeometry, Function, Layer, Net, Soundness, layer_output, layer_path};
+use crate::ir::{ConvGeometry, Function, Layer, Net, layer_output, layer_path};
 
 /// Index of an `Affine` that can be folded into the linear layer at `i` (possibly across channel-wise pooling).
 fn fold_target(layers: &[Layer], i: usize) -> Option<usize> {
@@ -191,8 +191,8 @@ pub fn spectral_product(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Bound> {
     if function == Function::Deployed {
-        return Err(Error::config(
-            "function",
+        return Err(Error::not_applicable(
+            "spectral-product",
             "the deployed (sign) network is discontinuous: it has no finite Lipschitz constant; bound `surrogate` or `latent`",
         ));
     }
@@ -208,6 +208,7 @@ pub fn spectral_product(
     let (lip, mut parts) =
         compose(&layers[..body_len], "", &net.input_shape, function, norm, opts, progress)?;
     let mut detail = json!({ "rule": "product of certified layer norms (S1, S5-S8)" });
+    let mut pairs = Vec::new();
     let value = if !norm.is_margin() {
         lip
     } else if let Some(h) = head_at {
@@ -215,13 +216,12 @@ pub fn spectral_product(
         let scale = layers.get(h + 1).map(scale_of);
         let w = scale
             .map_or_else(|| w.clone(), |s| DMatrix::from_fn(w.nrows(), w.ncols(), |r, c| s[r] * w[(r, c)]));
-        let mut pairs = Vec::new();
         let mut best = 0.0f64;
         for t in 0..w.nrows() {
             for j in t + 1..w.nrows() {
-                let v = mul_up(pair_norm(&w, scale.is_some(), t, j, norm), lip);
-                best = best.max(v);
-                pairs.push(json!([t, j, v]));
+                let value = mul_up(pair_norm(&w, scale.is_some(), t, j, norm), lip);
+                best = best.max(value);
+                pairs.push(PairConstant { t, j, value });
             }
         }
         parts.push(LayerPart {
@@ -231,7 +231,7 @@ pub fn spectral_product(
             lower: None,
             detail: serde_json::Value::Null,
         });
-        detail = json!({ "rule": "pairwise head rows times the body product (S9)", "pairs": pairs });
+        detail = json!({ "rule": "pairwise head rows times the body product (S9)" });
         best
     } else {
         // |m(x) − m(y)| ≤ ‖e_t − e_j‖_{q}·‖f(x) − f(y)‖_p: √2 (ℓ2), 2 (ℓ∞ → ℓ1 dual), 1 (ℓ1).
@@ -250,6 +250,7 @@ pub fn spectral_product(
         norm,
         scope: Scope::Network,
         value,
+        pairs,
         per_layer: parts,
         seconds: start.elapsed().as_secs_f64(),
         detail,

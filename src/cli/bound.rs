@@ -1,16 +1,12 @@
 //! `lcr-verify bound RUN_DIR`: Lipschitz bounds of a trained network, three ways, with their provenance.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use candle_core::Device;
 use clap::{Args, ValueEnum};
-use serde_json::json;
 
 use super::Outcome;
-use crate::bounds::{self, BoundOptions, BoundsFile, Methods, Norm};
-use crate::error::{Error, Result};
-use crate::export::export;
+use crate::bounds::{self, BoundRequest, Methods, NormChoice};
+use crate::error::Result;
 use crate::ir::Function;
 use crate::run_dir::RunDir;
 
@@ -82,11 +78,18 @@ pub struct BoundArgs {
 }
 
 impl BoundArgs {
-    fn options(&self, stage_ends: Vec<usize>) -> Result<BoundOptions> {
-        let mut o = BoundOptions::default();
+    /// The request the flags make: every flag left out keeps the [`BoundRequest::default`] value.
+    pub fn request(&self) -> BoundRequest {
+        let mut req = BoundRequest {
+            samples: self.samples,
+            lp_local_radius: self.lp_local_radius,
+            lp_max_nnz: self.lp_max_nnz,
+            data_dir: self.data_dir.clone(),
+            ..BoundRequest::default()
+        };
         if let Some(list) = &self.methods {
             let on = |m| list.contains(&m);
-            o.methods = Methods {
+            req.methods = Methods {
                 spectral: on(MethodArg::Spectral),
                 retention: on(MethodArg::Retention),
                 lp: on(MethodArg::Lp),
@@ -94,19 +97,13 @@ impl BoundArgs {
                 sampled: on(MethodArg::Sampled),
             };
         }
-        match self.norm {
-            Some(NormArg::L2) => {
-                o.norms = vec![Norm::L2, Norm::L2Margin];
-                o.lp_norms = Vec::new();
-            }
-            Some(NormArg::Linf) => {
-                o.norms = vec![Norm::LinfMargin];
-                o.lp_norms = vec![Norm::LinfMargin];
-            }
-            None => {}
-        }
+        req.norms = match self.norm {
+            Some(NormArg::L2) => NormChoice::L2,
+            Some(NormArg::Linf) => NormChoice::Linf,
+            None => NormChoice::Both,
+        };
         if let Some(fs) = &self.functions {
-            o.functions = fs
+            req.functions = fs
                 .iter()
                 .map(|f| match f {
                     FunctionArg::Surrogate => Function::Surrogate,
@@ -114,101 +111,19 @@ impl BoundArgs {
                 })
                 .collect();
         }
-        if let Some(r) = self.lp_local_radius {
-            if !(r.is_finite() && r > 0.0) {
-                return Err(Error::config("lp-local-radius", format!("{r} must be a positive number")));
-            }
-            o.lp_local_radius = Some(r);
-        }
-        if let Some(n) = self.lp_max_nnz {
-            o.lp.max_nnz = n;
-        }
-        o.retention.stage_ends = Some(stage_ends);
-        Ok(o)
+        req
     }
 }
 
-/// Everything in `args` that decides the bounds (recorded as `meta.request`; earlier bounds are reused only for an
-/// equal request).
-pub fn request(args: &BoundArgs) -> serde_json::Value {
-    json!({
-        "methods": args.methods.as_ref().map(|m| format!("{m:?}")),
-        "norm": args.norm.map(|n| format!("{n:?}")),
-        "functions": args.functions.as_ref().map(|f| format!("{f:?}")),
-        "samples": args.samples,
-        "lp_local_radius": args.lp_local_radius,
-        "lp_max_nnz": args.lp_max_nnz,
-        "data_dir": args.data_dir.as_ref().map(|d| d.display().to_string()),
-    })
-}
-
-/// Computes the bounds of `args.run_dir` and writes `bounds.json` there, replacing any earlier one: the file
-/// always holds exactly the bounds of one run, all about the same model and options.
-pub fn compute(args: &BoundArgs) -> Result<BoundsFile> {
-    if args.samples == 0 {
-        return Err(Error::config(
-            "samples",
-            "must be at least 1 (to skip the data-dependent methods, leave them out of --methods)",
-        ));
-    }
-    let run = RunDir::new(&args.run_dir);
-    let (model, meta) = run.load_model(&Device::Cpu)?;
-    let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
-    let dataset = super::eval::run_dataset(&run, &meta, args.data_dir.as_deref())?;
-    let n = args.samples.min(dataset.test.len());
-    let indices: Vec<usize> = (0..n).collect();
-    let flat = meta.normalization.values(&dataset.test, &indices)?;
-    let per = net.input_len();
-    let sample: Vec<Vec<f64>> = flat.chunks(per).map(|c| c.iter().map(|&v| v as f64).collect()).collect();
-    // The model's own stage list, for the per-stage retention matrices.
-    let x = meta.normalization.tensor(&dataset.test, &indices[..n.min(2)], &Device::Cpu)?;
-    let stages = model
-        .forward(&x.to_dtype(candle_core::DType::F64)?, &crate::model::Ctx::deployed(meta.spec.sign_zero))?
-        .stages;
-    let opts = args.options(stages)?;
-    let started = Instant::now();
-    let quiet = args.quiet;
-    let progress = move |msg: &str| {
-        if !quiet {
-            eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
-        }
-    };
-    let result = bounds::compute_bounds(&net, &opts, (n > 0).then_some(&sample[..]), &progress)?;
-    let provenance = json!({
-        "run_dir": args.run_dir.display().to_string(),
-        "model_seed": meta.seed,
-        "model_sha256": crate::fsio::file_sha256(&run.model())?,
-        "dataset": meta.dataset.name(),
-        "dataset_checksum": meta.dataset_checksum,
-        // Every constant is about the network's input, the normalised image x = (p/255 − mean)/std per channel:
-        // in pixel units (p/255) an ℓp constant L becomes at most L / min(std).
-        "input_space": {
-            "kind": "normalised",
-            "mean": meta.normalization.mean,
-            "std": meta.normalization.std,
-            "pixel_scale": 1.0 / 255.0,
-        },
-        "sample": format!("first {n} test images"),
-        "methods": args.methods.as_ref().map(|m| format!("{m:?}")).unwrap_or_else(|| "all".into()),
-        "norm": args.norm.map(|n| format!("{n:?}")).unwrap_or_else(|| "l2 and linf".into()),
-        "lp_local_radius": args.lp_local_radius,
-        "request": request(args),
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    let file = BoundsFile::new(&net, result, n, provenance);
-    file.write(&args.run_dir.join("bounds.json"))?;
-    Ok(file)
-}
-
-/// Runs `lcr-verify bound`.
+/// Runs `lcr-verify bound`: computes, writes `RUN_DIR/bounds.json`, prints the table (or the file).
 pub fn run(args: &BoundArgs) -> Result<Outcome> {
-    let file = compute(args)?;
-    let path = args.run_dir.join("bounds.json");
+    let run = RunDir::new(&args.run_dir);
+    let file = bounds::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {
         super::emit(bounds::render_table(&file.bounds, &file.skipped))?;
-        super::emit(format!("written to {}", path.display()))?;
+        super::emit(format!("written to {}", run.bounds().display()))?;
     }
     Ok(Outcome::Success)
 }

@@ -1,13 +1,12 @@
 //! The command-line front end: one subcommand per stage, each parsed, then checked, then run.
 
 mod bound;
-pub mod corrupt;
+mod choice;
+mod corrupt;
 mod eval;
-pub mod robustness;
+mod robustness;
 mod run;
 mod train;
-
-pub use eval::{EvalReport, evaluate as evaluate_run};
 
 use clap::{Parser, Subcommand};
 
@@ -56,7 +55,18 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Eval(args) => eval::run(&args),
         Command::Bound(args) => bound::run(&args),
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
-        Command::Robustness(args) => robustness::run(&args, &eval::load_classifier).map(|_| Outcome::Success),
+        Command::Robustness(args) => robustness::run(&args).map(|_| Outcome::Success),
+    }
+}
+
+/// A progress callback for the library's stages: each message on standard error, after the seconds since the
+/// callback was made; nothing when `quiet`.
+pub(crate) fn progress_lines(quiet: bool) -> impl Fn(&str) + Sync {
+    let started = std::time::Instant::now();
+    move |msg: &str| {
+        if !quiet {
+            eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
+        }
     }
 }
 

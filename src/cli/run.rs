@@ -12,13 +12,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Outcome;
-use super::bound::{self, BoundArgs};
-use super::robustness::{self as rob, RobustnessArgs};
-use crate::bounds::{Bound, BoundsFile, Method, Norm};
+use crate::bounds::{Bound, BoundRequest, BoundsFile, Method, Norm};
 use crate::corrupt::Suite;
 use crate::error::{Error, Result};
 use crate::ir::Function;
-use crate::robustness::{CorruptionFile, SuiteReport};
+use crate::robustness::{EvalOptions, RobustnessRequest, SuiteReport, load_deployed};
 use crate::run_dir::RunDir;
 use crate::train::{self, RawConfig, TrainConfig, TrainOptions};
 
@@ -70,64 +68,30 @@ fn say(quiet: bool, msg: String) {
     }
 }
 
-/// The SHA-256 of the model file in `dir`, which must be readable.
-fn digest(dir: &Path) -> Result<String> {
-    crate::fsio::file_sha256(&RunDir::new(dir).model())
-}
-
+/// The study's report of the model in `dir` on `suite` (CE normalised by `reference`): an earlier report reused
+/// when it is about these very model files and was asked for in the same way.
 fn robustness(dir: &Path, suite: Suite, reference: Option<&Path>, quiet: bool) -> Result<SuiteReport> {
-    let args = RobustnessArgs {
-        run_dir: dir.to_path_buf(),
+    let run = RunDir::new(dir);
+    let req = RobustnessRequest {
         suite: Some(suite),
-        from: None,
         reference: reference.map(Path::to_path_buf),
-        json: false,
-        corruptions: None,
-        severities: None,
-        seed: 0,
-        limit: None,
-        alexnet: false,
-        chunk: 2000,
-        quiet,
+        ..Default::default()
     };
-    // Reuse an earlier report only if it is about these very model files and was asked for in the same way.
-    if let Some(report) = CorruptionFile::read(&dir.join(rob::REPORT_FILE))?.suites.get(suite.as_str()) {
-        let p = &report.provenance;
-        let reference_digest = reference.map(digest).transpose()?;
-        if p["model_sha256"].as_str() == Some(digest(dir)?.as_str())
-            && p["reference_sha256"].as_str() == reference_digest.as_deref()
-            && p["request"] == rob::request(&args)
-        {
-            return Ok(report.clone());
-        }
+    if let Some(earlier) = crate::robustness::reusable(&run, &req)? {
+        return Ok(earlier);
     }
-    rob::evaluate(&args, &super::eval::load_classifier)
+    let options = EvalOptions { chunk: 2000, progress: !quiet };
+    crate::robustness::run(&run, &req, &load_deployed, &options)
 }
 
+/// The study's bounds of the model in `dir`: the default request, an earlier `bounds.json` reused when it is
+/// about this very model file and was asked for in the same way.
 fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
-    let args = BoundArgs {
-        run_dir: dir.to_path_buf(),
-        methods: None,
-        norm: None,
-        functions: None,
-        samples: 256,
-        lp_local_radius: None,
-        lp_max_nnz: None,
-        data_dir: None,
-        json: false,
-        quiet,
-    };
-    let path = dir.join("bounds.json");
-    if path.exists() {
-        // Reuse earlier bounds only if they are about this very model file and were asked for in the same way.
-        let earlier = BoundsFile::read(&path)?;
-        if earlier.meta["model_sha256"].as_str() == Some(digest(dir)?.as_str())
-            && earlier.meta["request"] == bound::request(&args)
-        {
-            return Ok(earlier);
-        }
+    let (run, req) = (RunDir::new(dir), BoundRequest::default());
+    if let Some(earlier) = crate::bounds::reusable(&run, &req)? {
+        return Ok(earlier);
     }
-    bound::compute(&args)
+    crate::bounds::run(&run, &req, &super::progress_lines(quiet))
 }
 
 /// The study's training configuration of one model.
@@ -171,7 +135,7 @@ fn study_one(args: &RunArgs, name: &'static str, cfg: &TrainConfig, reference: O
         format!("== {name}: {} {:?}, λ = {lambda} -> {}", cfg.arch.name(), cfg.widths, dir.display()),
     );
     train::train(cfg, &dir, &TrainOptions { resume, stop_after: None, progress: !args.quiet })?;
-    let accuracy = super::eval::evaluate(&dir, None)?.accuracy;
+    let accuracy = crate::eval::evaluate_run(&run, None)?.accuracy;
     say(args.quiet, format!("== {name}: Lipschitz bounds"));
     let bounds = bounds(&dir, args.quiet)?;
     say(args.quiet, format!("== {name}: MNIST-C and the 15 × 5 corruption table"));

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::Outcome;
+use super::{Outcome, choice};
 use crate::data::DatasetKind;
 use crate::error::{Error, Result};
 use crate::lcr::LcrVariant;
@@ -25,13 +25,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Dataset.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<DatasetKind>())]
     pub dataset: Option<DatasetKind>,
     /// Directory holding the dataset files (MNIST defaults to the shipped copy).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Architecture.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<Arch>())]
     pub arch: Option<Arch>,
     /// Layer widths, comma-separated (MLP hidden widths; CNN stem and block channels; ResNet stage channels).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
@@ -49,7 +49,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lr: Option<f64>,
     /// Optimiser.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<OptimizerKind>())]
     pub optimizer: Option<OptimizerKind>,
     /// Weight decay on layer weights.
     #[arg(long)]
@@ -58,7 +58,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lcr_weight: Option<f64>,
     /// LCR variant: per binary layer (the paper) or per stage (the released code).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<LcrVariant>())]
     pub lcr_variant: Option<LcrVariant>,
     /// Full-precision teacher run directory for the stage variant.
     #[arg(long)]
@@ -67,13 +67,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Straight-through estimator.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<SteKind>())]
     pub ste: Option<SteKind>,
     /// Binary weight scaling.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<WeightScaling>())]
     pub weight_scaling: Option<WeightScaling>,
     /// sign(0) convention.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::parser::<SignZero>())]
     pub sign_zero: Option<SignZero>,
     /// Train the full-precision counterpart (real weights, hardtanh), e.g. as a teacher.
     #[arg(long)]

@@ -225,19 +225,17 @@ impl FromStr for Corruption {
 
 /// Which per-severity parameter table to use. The choice is always explicit; nothing is rescaled to the image
 /// size (parameters are pixels, as in the reference scripts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Table {
     /// `make_cifar_c.py`: tuned for 32×32 images (CIFAR-10-C).
     Cifar,
     /// `make_imagenet_c.py`: tuned for 224×224 images (ImageNet-C).
-    #[value(name = "imagenet")]
     #[serde(rename = "imagenet")]
     ImageNet,
     /// google-research/mnist-c `corruptions.py`: the ImageNet values at 28×28, with MNIST-C's variants (glass
     /// blur swaps with probability ½, spatter is always gray mud, elastic scales by 28 with zero borders), plus
     /// the MNIST-C-only corruptions.
-    #[value(name = "mnist-c")]
     #[serde(rename = "mnist-c")]
     MnistC,
 }
@@ -260,7 +258,7 @@ impl fmt::Display for Table {
 }
 
 /// A benchmark: a parameter table, a list of corruptions and the severities each is used at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Suite {
     /// ImageNet-C: the 15 + 4 corruptions at severities 1–5 with the ImageNet (224 px) table.
@@ -272,6 +270,9 @@ pub enum Suite {
 }
 
 impl Suite {
+    /// Every suite.
+    pub const ALL: [Suite; 3] = [Suite::ImagenetC, Suite::CifarC, Suite::MnistC];
+
     /// The name used on the command line and in files.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -41,6 +41,7 @@ pub mod params;
 pub mod preview;
 pub mod resample;
 mod spatter;
+mod stage;
 mod weather;
 
 use std::path::PathBuf;
@@ -58,6 +59,7 @@ pub use self::kinds::{
     Corruption, Suite, Table, mnist_c_severity, parse_corruption_list, parse_severity_list,
 };
 pub use self::params::Params;
+pub use self::stage::{CleanSet, CorruptOutcome, CorruptRequest, Split, load_clean, plan, run};
 pub use self::weather::plasma_fractal;
 
 use crate::data::ImageSet;

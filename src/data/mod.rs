@@ -27,7 +27,7 @@ pub use normalize::Normalization;
 use crate::error::{Error, Result};
 
 /// The datasets lcr-verify can train on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     /// MNIST handwritten digits, 28×28 gray (shipped in `datasets/mnist`).
@@ -39,6 +39,9 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
+    /// Every dataset.
+    pub const ALL: [DatasetKind; 3] = [DatasetKind::Mnist, DatasetKind::FashionMnist, DatasetKind::Cifar10];
+
     /// The name used on the command line and in files.
     pub fn name(self) -> &'static str {
         match self {

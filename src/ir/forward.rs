@@ -1,7 +1,7 @@
 //! The forward pass of a [`Net`] in each of the three functions, and the points feeding the signs.
 
 use super::validate::layer_output;
-use super::{ConvGeometry, Function, Layer, Net, SignZero, conv2d, layer_path};
+use super::{ConvGeometry, Function, Layer, Net, SignZero, conv2d, layer_path, sign};
 use crate::error::{Error, Result};
 
 /// A real activation with its shape (CHW order for images).
@@ -20,20 +20,6 @@ pub struct Forward {
     pub logits: Vec<f64>,
     /// The points in order (see the module documentation of [`crate::ir`]).
     pub points: Vec<Point>,
-}
-
-/// sign(x) under the given sign(0) convention.
-pub fn sign(x: f64, zero: SignZero) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        match zero {
-            SignZero::PlusOne => 1.0,
-            SignZero::Zero => 0.0,
-        }
-    }
 }
 
 /// Max pooling of one image; also returns, for each output, the input index it selected.

@@ -1,7 +1,9 @@
 //! The verification IR: an f64 description of a trained network with explicit semantics.
 //!
-//! Everything that bounds, certifies or judges a network works on a [`Net`]. Training happens in candle; the
-//! export (main branch) is the only bridge into this IR.
+//! Everything that computes Lipschitz constants, certifies or judges a network works on a [`Net`]. Training
+//! happens in candle; the export is the only bridge into this IR. The IR depends on no other part of the crate
+//! but its error type: it owns the sign activation and its sign(0) convention ([`SignZero`]), which training
+//! imports from here.
 //!
 //! # Activations
 //! An activation is a flat `Vec<f64>` with a shape: `[d]` for a feature vector or `[c, h, w]` for an image,
@@ -38,6 +40,7 @@
 mod conv;
 mod enclose;
 mod forward;
+mod sign;
 mod validate;
 
 use nalgebra::{DMatrix, DVector};
@@ -47,7 +50,8 @@ pub use conv::{ConvGeometry, conv2d, conv2d_transpose};
 pub use enclose::{
     BoxBatch, InputNorm, Perturbation, Verdict, columns, margin_lower, pair_margin_lower, verdict,
 };
-pub use forward::{Forward, Point, sign};
+pub use forward::{Forward, Point};
+pub use sign::{SignZero, sign};
 pub(crate) use validate::layer_output;
 
 /// Which function of a trained network a number describes (DESIGN.md §2).
@@ -72,32 +76,6 @@ impl Function {
         }
     }
 }
-
-/// How far a number can be trusted (DESIGN.md §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Soundness {
-    /// A proven upper bound computed with outward rounding; its theorem is in `proofs/`.
-    Certified,
-    /// A proven lower bound.
-    Lower,
-    /// Neither: a heuristic value.
-    Estimate,
-}
-
-impl Soundness {
-    /// The name used in files and tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Soundness::Certified => "certified",
-            Soundness::Lower => "lower",
-            Soundness::Estimate => "estimate",
-        }
-    }
-}
-
-/// What sign(0) evaluates to in the deployed network: the same type the models record.
-pub use crate::model::SignZero;
 
 /// A convolution kernel of shape `c_out × c_in × kh × kw`, stored row-major.
 #[derive(Clone, Debug, PartialEq)]

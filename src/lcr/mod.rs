@@ -32,13 +32,26 @@ use crate::model::binarize::hardtanh;
 use crate::model::{Ctx, Forward};
 
 /// Which features the regulariser compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LcrVariant {
     /// Per binary layer, sign features against real features of the same network (the paper).
     Layer,
     /// Per pair of consecutive stages, student against a full-precision teacher (the released code).
     Stage,
+}
+
+impl LcrVariant {
+    /// Every variant.
+    pub const ALL: [LcrVariant; 2] = [LcrVariant::Layer, LcrVariant::Stage];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            LcrVariant::Layer => "layer",
+            LcrVariant::Stage => "stage",
+        }
+    }
 }
 
 /// The regulariser's settings.

@@ -16,19 +16,10 @@ use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-
-/// What sign(0) evaluates to. Recorded with every model and honoured by the verification IR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignZero {
-    /// sign(0) = +1, so activations are strictly binary (the deployed-hardware convention).
-    PlusOne,
-    /// sign(0) = 0, as `torch.sign` in the released LCR-BNN code.
-    Zero,
-}
+pub use crate::ir::SignZero;
 
 /// The straight-through estimator used for the gradient of sign.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SteKind {
     /// Clipped identity: gradient 1 on [−1, 1], 0 outside.
@@ -37,8 +28,21 @@ pub enum SteKind {
     Ede,
 }
 
+impl SteKind {
+    /// Every estimator.
+    pub const ALL: [SteKind; 2] = [SteKind::Clipped, SteKind::Ede];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SteKind::Clipped => "clipped",
+            SteKind::Ede => "ede",
+        }
+    }
+}
+
 /// How binary weights are scaled per output channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WeightScaling {
     /// Plain ±1 weights.
@@ -47,6 +51,20 @@ pub enum WeightScaling {
     Mean,
     /// IR-Net: standardise per channel, then a detached power-of-two scale.
     Irnet,
+}
+
+impl WeightScaling {
+    /// Every scaling.
+    pub const ALL: [WeightScaling; 3] = [WeightScaling::None, WeightScaling::Mean, WeightScaling::Irnet];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightScaling::None => "none",
+            WeightScaling::Mean => "mean",
+            WeightScaling::Irnet => "irnet",
+        }
+    }
 }
 
 /// The state of the straight-through estimator for the current epoch.

@@ -35,7 +35,7 @@ pub use store::ParamStore;
 use crate::error::{Error, Result};
 
 /// The architectures lcr-verify trains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arch {
     /// Fully connected: real first layer, binary hidden layers, real classifier.
@@ -47,6 +47,9 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// Every architecture.
+    pub const ALL: [Arch; 3] = [Arch::Mlp, Arch::Cnn, Arch::Resnet];
+
     /// The name used on the command line and in files.
     pub fn name(self) -> &'static str {
         match self {

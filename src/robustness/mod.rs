@@ -9,9 +9,11 @@
 //! Several models (the one under test and a reference) are evaluated on the very same corrupted chunks, so a
 //! CE against a reference model compares like with like.
 
+mod deployed;
 pub mod metrics;
 mod nearest;
 pub mod source;
+mod stage;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,16 +21,18 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::deployed::{DeployedClassifier, LoadedModel, ModelLoader, load_deployed};
 pub use self::metrics::{Baseline, ErrorTable, Scores};
 pub use self::nearest::NearestClassMean;
 pub use self::source::{Generated, OnDisk, Source};
+pub use self::stage::{RobustnessRequest, model_digest, reusable, run};
 
 use crate::corrupt::{Corruption, Suite};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::fsio;
 
-/// A model that labels images. Implemented by the CLI for a run directory's deployed model; here for tests by
+/// A model that labels images: a run directory's deployed network ([`DeployedClassifier`]), or for tests
 /// [`NearestClassMean`].
 pub trait Classifier: Sync {
     /// One predicted class per image of `images` (in order).
@@ -278,4 +282,47 @@ pub fn run_suite(run: &SuiteRun<'_>) -> Result<SuiteReport> {
 /// Whether `name` is one of the suite's benchmark corruptions.
 pub fn is_benchmark(suite: Suite, name: &str) -> bool {
     name.parse::<Corruption>().is_ok_and(|c| suite.benchmark().contains(&c))
+}
+
+fn fmt_opt(v: Option<f64>, scale: f64) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v * scale))
+}
+
+/// A plain-text table of the report: errors in percent per severity, mean, CE.
+pub fn summary(r: &SuiteReport) -> String {
+    let mut out = format!("{} on {} ({})\n", r.model, r.suite, r.source);
+    match (r.clean_error, r.provenance.get("clean_note").and_then(|n| n.as_str())) {
+        (None, Some(note)) => out.push_str(&format!("clean error: - ({note})\n")),
+        (e, _) => out.push_str(&format!("clean error: {}%\n", fmt_opt(e, 100.0))),
+    }
+    let sevs: Vec<u8> = {
+        let mut s: Vec<u8> = r.corruptions.iter().flat_map(|c| c.errors.keys().copied()).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    out.push_str(&format!("{:<20}", "corruption"));
+    for s in &sevs {
+        out.push_str(&format!("{:>7}", format!("s{s}")));
+    }
+    out.push_str(&format!("{:>8}{:>8}\n", "mean", "CE"));
+    for c in &r.corruptions {
+        out.push_str(&format!("{:<20}", if c.benchmark { c.name.clone() } else { format!("{}*", c.name) }));
+        for s in &sevs {
+            out.push_str(&format!("{:>7}", fmt_opt(c.errors.get(s).copied(), 100.0)));
+        }
+        out.push_str(&format!("{:>8}{:>8}\n", format!("{:.1}", c.mean_error * 100.0), fmt_opt(c.ce, 100.0)));
+    }
+    let t = &r.totals;
+    out.push_str(&format!(
+        "mean error {:.1}%  mCE {}  relative mCE {}  mPC {:.1}%  rPC {}  ({} benchmark corruptions; * = extra, outside the means)\n",
+        t.mean_error * 100.0,
+        fmt_opt(t.mce, 100.0),
+        fmt_opt(t.relative_mce, 100.0),
+        t.mpc * 100.0,
+        fmt_opt(t.rpc, 100.0),
+        t.corruptions
+    ));
+    out.push_str(&format!("normalisation: {} ({})\n", r.normalisation.kind, r.normalisation.note));
+    out
 }

@@ -27,7 +27,7 @@ pub const ADAM_BETA2: f64 = 0.999;
 pub const ADAM_EPS: f64 = 1e-8;
 
 /// Which optimiser.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     /// SGD with momentum and coupled weight decay.
@@ -36,8 +36,21 @@ pub enum OptimizerKind {
     Adamw,
 }
 
+impl OptimizerKind {
+    /// Every optimiser.
+    pub const ALL: [OptimizerKind; 2] = [OptimizerKind::Sgd, OptimizerKind::Adamw];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adamw => "adamw",
+        }
+    }
+}
+
 /// Learning-rate schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// Cosine annealing to zero over the run.

@@ -1,0 +1,184 @@
+//! The `bound` stage as a library call: a typed [`BoundRequest`], [`run`] to compute `RUN_DIR/bounds.json`,
+//! and [`reusable`], the rule under which an earlier file stands for a new computation.
+//!
+//! ```text
+//! RUN_DIR/model.safetensors --export--> Net --compute_bounds(request's options, first `samples` test images)
+//!     --> BoundsFile { meta.request = the request, meta.model_sha256, ... } --> RUN_DIR/bounds.json
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::compute::{BoundOptions, Methods, compute_bounds};
+use super::{BoundsFile, Norm};
+use crate::error::{Error, Result};
+use crate::export::export;
+use crate::ir::Function;
+use crate::model::Ctx;
+use crate::run_dir::RunDir;
+
+/// Which input norms to bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormChoice {
+    /// ℓ2 (the logit map and the pairwise margins) and ℓ∞ (the pairwise margins, also by LP).
+    #[default]
+    Both,
+    /// ℓ2 only: the whole logit map and the pairwise margins; no LP.
+    L2,
+    /// ℓ∞ only: the pairwise margins, also by LP.
+    Linf,
+}
+
+impl NormChoice {
+    /// The norms of the products, exact values and sampled bounds, then those of the LP.
+    fn norms(self) -> (Vec<Norm>, Vec<Norm>) {
+        match self {
+            NormChoice::Both => (vec![Norm::L2, Norm::L2Margin, Norm::LinfMargin], vec![Norm::LinfMargin]),
+            NormChoice::L2 => (vec![Norm::L2, Norm::L2Margin], Vec::new()),
+            NormChoice::Linf => (vec![Norm::LinfMargin], vec![Norm::LinfMargin]),
+        }
+    }
+
+    /// In words, for the provenance.
+    fn describe(self) -> &'static str {
+        match self {
+            NormChoice::Both => "l2 and linf",
+            NormChoice::L2 => "l2",
+            NormChoice::Linf => "linf",
+        }
+    }
+}
+
+/// Everything that decides a run's bounds. Recorded as `meta.request` in `bounds.json`; an earlier file is
+/// reused only for an equal request (see [`reusable`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundRequest {
+    /// Methods to run.
+    pub methods: Methods,
+    /// Input norms.
+    pub norms: NormChoice,
+    /// Functions to bound (`deployed` is listed as skipped: it has no finite Lipschitz constant).
+    pub functions: Vec<Function>,
+    /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); ≥ 1.
+    pub samples: usize,
+    /// Also a local LP bound on the ℓ∞ ball of this radius (normalised input units) around the first sample; > 0.
+    pub lp_local_radius: Option<f64>,
+    /// The LP's limit on nonzero coefficients, when not the default.
+    pub lp_max_nnz: Option<usize>,
+    /// Dataset directory, when not the one the run was trained on.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for BoundRequest {
+    fn default() -> Self {
+        BoundRequest {
+            methods: Methods::default(),
+            norms: NormChoice::Both,
+            functions: vec![Function::Surrogate, Function::Latent],
+            samples: 256,
+            lp_local_radius: None,
+            lp_max_nnz: None,
+            data_dir: None,
+        }
+    }
+}
+
+impl BoundRequest {
+    /// Refuses values no computation can use, before any work: no samples, a local radius that is not a
+    /// positive number.
+    pub fn check(&self) -> Result<()> {
+        if self.samples == 0 {
+            return Err(Error::config(
+                "samples",
+                "must be at least 1 (to skip the data-dependent methods, leave them out of the methods)",
+            ));
+        }
+        if let Some(r) = self.lp_local_radius.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(Error::config("lp_local_radius", format!("{r} must be a positive number")));
+        }
+        Ok(())
+    }
+
+    /// The options of [`compute_bounds`]; `stage_ends` are the model's stages, for the per-stage retention
+    /// matrices.
+    fn options(&self, stage_ends: Vec<usize>) -> BoundOptions {
+        let mut o = BoundOptions {
+            methods: self.methods.clone(),
+            functions: self.functions.clone(),
+            ..Default::default()
+        };
+        (o.norms, o.lp_norms) = self.norms.norms();
+        o.lp_local_radius = self.lp_local_radius;
+        if let Some(n) = self.lp_max_nnz {
+            o.lp.max_nnz = n;
+        }
+        o.retention.stage_ends = Some(stage_ends);
+        o
+    }
+}
+
+/// Computes the bounds of the run's model and writes `RUN_DIR/bounds.json`, replacing any earlier one: the file
+/// always holds exactly the bounds of one model under one request. `progress` receives one line per step.
+///
+/// Refuses a request that fails [`BoundRequest::check`] before loading anything.
+pub fn run(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<BoundsFile> {
+    req.check()?;
+    let (model, meta) = run.load_model(&Device::Cpu)?;
+    let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
+    let dataset = run.load_dataset(&meta, req.data_dir.as_deref())?;
+    let n = req.samples.min(dataset.test.len());
+    let indices: Vec<usize> = (0..n).collect();
+    let flat = meta.normalization.values(&dataset.test, &indices)?;
+    let sample: Vec<Vec<f64>> =
+        flat.chunks(net.input_len()).map(|c| c.iter().map(|&v| v as f64).collect()).collect();
+    // The model's own stage list, for the per-stage retention matrices.
+    let x = meta.normalization.tensor(&dataset.test, &indices[..n.min(2)], &Device::Cpu)?;
+    let stages = model.forward(&x.to_dtype(DType::F64)?, &Ctx::deployed(meta.spec.sign_zero))?.stages;
+    let started = Instant::now();
+    let result = compute_bounds(&net, &req.options(stages), (n > 0).then_some(&sample[..]), progress)?;
+    let methods = req.methods.names();
+    let provenance = json!({
+        "run_dir": run.root().display().to_string(),
+        "model_seed": meta.seed,
+        "model_sha256": crate::fsio::file_sha256(&run.model())?,
+        "dataset": meta.dataset.name(),
+        "dataset_checksum": meta.dataset_checksum,
+        // Every constant is about the network's input, the normalised image x = (p/255 − mean)/std per channel:
+        // in pixel units (p/255) an ℓp constant L becomes at most L / min(std).
+        "input_space": {
+            "kind": "normalised",
+            "mean": meta.normalization.mean,
+            "std": meta.normalization.std,
+            "pixel_scale": 1.0 / 255.0,
+        },
+        "sample": format!("first {n} test images"),
+        "methods": if req.methods == Methods::default() { "all".to_string() } else { methods.join(", ") },
+        "norm": req.norms.describe(),
+        "lp_local_radius": req.lp_local_radius,
+        "request": req,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    let file = BoundsFile::new(&net, result, n, provenance);
+    file.write(&run.bounds())?;
+    Ok(file)
+}
+
+/// The run's `bounds.json` when it can stand for [`run`] with `req`: written in the current format, about the
+/// very model file now in the run directory (same SHA-256), for an equal request. `None` when there is no such
+/// file; an unreadable or malformed one is an error.
+pub fn reusable(run: &RunDir, req: &BoundRequest) -> Result<Option<BoundsFile>> {
+    let path = run.bounds();
+    if !path.exists() || !BoundsFile::is_current(&path)? {
+        return Ok(None);
+    }
+    let earlier = BoundsFile::read(&path)?;
+    let same_model =
+        earlier.meta["model_sha256"].as_str() == Some(crate::fsio::file_sha256(&run.model())?.as_str());
+    let recorded = serde_json::from_value::<BoundRequest>(earlier.meta["request"].clone()).ok();
+    Ok((same_model && recorded.as_ref() == Some(req)).then_some(earlier))
+}

@@ -1,0 +1,313 @@
+//! The `corrupt` stage as a library call: a typed [`CorruptRequest`] and [`run`], which writes corrupted sets in
+//! the benchmark layouts and/or a preview grid.
+//!
+//! ```text
+//! lcr-verify corrupt --dataset mnist --suite mnist-c --out runs/mnist-c
+//! lcr-verify corrupt --dataset mnist --suite cifar-c --corruptions fog,frost --severities 1-3 --seed 1 --out DIR
+//! lcr-verify corrupt --dataset mnist --suite cifar-c --preview corruptions.png
+//! ```
+//!
+//! The CIFAR-10-C layout (`<corruption>.npy` with severities stacked, `labels.npy`) is written for the
+//! `imagenet-c` and `cifar-c` suites, the MNIST-C layout (`<corruption>/test_images.npy`, `test_labels.npy`,
+//! plus the clean `identity/`) for `mnist-c`; `manifest.json` records the suite, table, seed, dataset checksum
+//! and every file's SHA-256.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::layout::{LayoutKind, Manifest, SetWriter};
+use super::{Corruption, Corruptor, Image, Suite, parse_corruption_list, parse_severity_list};
+use crate::data::{self, DatasetKind, ImageSet};
+use crate::error::{Error, Result};
+
+/// Which split of a dataset to corrupt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    /// The test split (the benchmarks' choice).
+    #[default]
+    Test,
+    /// The training split.
+    Train,
+}
+
+impl Split {
+    /// Both splits.
+    pub const ALL: [Split; 2] = [Split::Test, Split::Train];
+
+    /// The name used on the command line and in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Train => "train",
+        }
+    }
+}
+
+/// What to corrupt and where to write it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorruptRequest {
+    /// Dataset to corrupt: mnist, fashion-mnist, cifar10, or a directory of images in class folders
+    /// (`DIR/<class>/*.png|jpg`).
+    pub dataset: String,
+    /// Directory holding the fashion-mnist or cifar10 files (MNIST is shipped).
+    pub data_dir: Option<PathBuf>,
+    /// Which split to corrupt.
+    pub split: Split,
+    /// Benchmark suite; it fixes the parameter table.
+    pub suite: Suite,
+    /// Comma-separated corruption names (or `all`, `benchmark`, `extra`); default: all of the suite's.
+    pub corruptions: Option<String>,
+    /// Severities, e.g. `1,3,5` or `1-5` (not for mnist-c, which fixes one per corruption).
+    pub severities: Option<String>,
+    /// Seed: the same seed gives the same corrupted images.
+    pub seed: u64,
+    /// Use only the first N images.
+    pub limit: Option<usize>,
+    /// For an image directory: resize the shorter side to round(SIZE·256/224), centre-crop SIZE×SIZE; 1 to 4096.
+    pub crop: Option<usize>,
+    /// Output directory for the corrupted sets (new or empty).
+    pub out: Option<PathBuf>,
+    /// A PNG grid of one image under every corruption and severity is written to this `.png` file.
+    pub preview: Option<PathBuf>,
+    /// Which image the preview shows.
+    pub preview_index: usize,
+    /// Directory of the frost photographs (default: datasets/frost).
+    pub frost_dir: Option<PathBuf>,
+}
+
+impl CorruptRequest {
+    /// Refuses what cannot be written, before any image is read: no output named, a crop out of range, an
+    /// unknown or misplaced corruption or severity, a preview name that is not `.png`, an `out` directory that
+    /// is not new or empty. Returns the plan: each corruption with its severities.
+    pub fn check(&self) -> Result<Vec<(Corruption, Vec<u8>)>> {
+        if self.out.is_none() && self.preview.is_none() {
+            return Err(Error::config("out", "give --out DIR (corrupted sets) and/or --preview FILE.png"));
+        }
+        super::folder::check_crop(self.crop)?;
+        let plan = plan(self.suite, self.corruptions.as_deref(), self.severities.as_deref())?;
+        if let Some(path) = &self.preview {
+            check_preview_path(path)?;
+        }
+        if let Some(out) = &self.out {
+            check_out_dir(out)?;
+        }
+        Ok(plan)
+    }
+}
+
+/// What [`run`] wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CorruptOutcome {
+    /// The preview grid, when one was asked for.
+    pub preview: Option<PathBuf>,
+    /// The directory of the corrupted sets, when one was asked for.
+    pub out: Option<PathBuf>,
+    /// Corruptions written.
+    pub corruptions: usize,
+    /// Clean images each corruption was applied to.
+    pub images: usize,
+}
+
+/// Images corrupted per parallel batch while writing.
+const CHUNK: usize = 2000;
+
+/// Writes the preview and/or the corrupted sets `req` asks for; `progress` shows a progress bar on standard
+/// error. Refuses a request that fails [`CorruptRequest::check`] before reading any image.
+pub fn run(req: &CorruptRequest, progress: bool) -> Result<CorruptOutcome> {
+    let plan = req.check()?;
+    let clean = load_clean(req)?;
+    let corruptor = match &req.frost_dir {
+        Some(d) => Corruptor::with_frost_dir(req.suite.table(), d),
+        None => Corruptor::new(req.suite.table()),
+    };
+    if let Some(path) = &req.preview {
+        let i = req.preview_index;
+        if i >= clean.images.len() {
+            return Err(Error::config(
+                "preview-index",
+                format!("{i} is past the {} images", clean.images.len()),
+            ));
+        }
+        let set = &clean.images;
+        let img = Image::from_u8(set.height, set.width, set.channels, set.image(i))?;
+        super::preview::write_png(path, &img, &corruptor, &plan, req.seed, i as u64)?;
+    }
+    if let Some(out) = &req.out {
+        write_sets(out, req, &clean, &corruptor, &plan, progress)?;
+    }
+    Ok(CorruptOutcome {
+        preview: req.preview.clone(),
+        out: req.out.clone(),
+        corruptions: plan.len(),
+        images: clean.images.len(),
+    })
+}
+
+/// A clean set with its provenance.
+#[derive(Clone, Debug)]
+pub struct CleanSet {
+    /// The images.
+    pub images: ImageSet,
+    /// Dataset name (or directory).
+    pub name: String,
+    /// Dataset checksum.
+    pub checksum: String,
+}
+
+/// Loads the clean images `req` names (a built-in dataset or an image directory), the first `limit` of them.
+pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
+    let kind = match req.dataset.as_str() {
+        "mnist" => Some(DatasetKind::Mnist),
+        "fashion-mnist" => Some(DatasetKind::FashionMnist),
+        "cifar10" => Some(DatasetKind::Cifar10),
+        _ => None,
+    };
+    let mut clean = match kind {
+        Some(_) if req.crop.is_some() => {
+            return Err(Error::config("crop", "applies to an image directory given as --dataset DIR only"));
+        }
+        Some(kind) => {
+            let ds = data::load(kind, req.data_dir.as_deref())?;
+            let images = match req.split {
+                Split::Test => ds.test,
+                Split::Train => ds.train,
+            };
+            CleanSet { images, name: kind.name().to_string(), checksum: ds.checksum }
+        }
+        None => {
+            let dir = PathBuf::from(&req.dataset);
+            if !dir.is_dir() {
+                return Err(Error::config(
+                    "dataset",
+                    format!("`{}` is neither mnist, fashion-mnist, cifar10 nor a directory", req.dataset),
+                ));
+            }
+            let (images, _, checksum) = super::folder::load_image_folder(&dir, req.crop)?;
+            CleanSet { images, name: dir.display().to_string(), checksum }
+        }
+    };
+    if let Some(n) = req.limit {
+        clean.images = clean.images.take(n);
+    }
+    if clean.images.is_empty() {
+        return Err(Error::config("limit", "no images left to corrupt"));
+    }
+    Ok(clean)
+}
+
+/// The corruptions and severities a request asks for, each checked against the suite.
+pub fn plan(
+    suite: Suite,
+    corruptions: Option<&str>,
+    severities: Option<&str>,
+) -> Result<Vec<(Corruption, Vec<u8>)>> {
+    let list = match corruptions {
+        Some(s) => parse_corruption_list(s, suite)?,
+        None => suite.corruptions(),
+    };
+    let sev = severities.map(parse_severity_list).transpose()?;
+    if sev.is_some() && suite == Suite::MnistC {
+        return Err(Error::config("severities", "MNIST-C uses one fixed severity per corruption"));
+    }
+    list.into_iter()
+        .map(|c| {
+            if !suite.contains(c) {
+                return Err(Error::config("corruptions", format!("{c} is not part of the {suite} suite")));
+            }
+            Ok((c, sev.clone().unwrap_or_else(|| suite.severities(c))))
+        })
+        .collect()
+}
+
+/// The preview is a PNG file: its name must say so.
+fn check_preview_path(path: &Path) -> Result<()> {
+    if !path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        return Err(Error::config(
+            "preview",
+            format!("{}: the preview is written as PNG; name a .png file", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// `--out` must be new or empty: files of an earlier set left next to the new one would make it inconsistent.
+fn check_out_dir(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(Error::config("out", format!("{} exists and is not a directory", out.display())));
+    }
+    let mut entries = std::fs::read_dir(out).map_err(|e| Error::io("listing", out, e))?;
+    if entries.next().is_some() {
+        return Err(Error::config(
+            "out",
+            format!(
+                "{} is not empty; name a new or empty directory (files of an earlier set would mix with the new one)",
+                out.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn write_sets(
+    out: &Path,
+    req: &CorruptRequest,
+    clean: &CleanSet,
+    corruptor: &Corruptor,
+    plan: &[(Corruption, Vec<u8>)],
+    progress: bool,
+) -> Result<()> {
+    let set = &clean.images;
+    let layout = if req.suite == Suite::MnistC { LayoutKind::MnistC } else { LayoutKind::CifarC };
+    let manifest = Manifest {
+        layout,
+        generator: concat!("lcr-verify ", env!("CARGO_PKG_VERSION")).to_string(),
+        suite: req.suite,
+        table: req.suite.table(),
+        seed: req.seed,
+        dataset: clean.name.clone(),
+        dataset_checksum: clean.checksum.clone(),
+        split: req.split.name().into(),
+        images: set.len(),
+        height: set.height,
+        width: set.width,
+        channels: set.channels,
+        corruptions: Default::default(),
+        files: Default::default(),
+    };
+    let mut writer = SetWriter::create(out, manifest, set.labels.clone())?;
+    let total: usize = plan.iter().map(|(_, s)| s.len() * set.len()).sum();
+    let bar = crate::progress::images(total as u64, progress);
+    if layout == LayoutKind::MnistC {
+        writer.write_corruption("identity", &[1], |_, sink| sink(&set.pixels))?;
+    }
+    for (c, sevs) in plan {
+        writer.write_corruption(c.as_str(), sevs, |s, sink| {
+            bar.set_message(format!("{c} s{s}"));
+            let prepared = corruptor.prepare(*c, s, set.height, set.width)?;
+            let mut start = 0;
+            while start < set.len() {
+                let end = (start + CHUNK).min(set.len());
+                let part = set.pixels[start * set.image_len()..end * set.image_len()].to_vec();
+                let part = ImageSet::new(
+                    set.height,
+                    set.width,
+                    set.channels,
+                    part,
+                    set.labels[start..end].to_vec(),
+                )?;
+                let bytes = prepared.apply_bytes(&part, req.seed, start, &|| bar.inc(1))?;
+                sink(&bytes)?;
+                start = end;
+            }
+            Ok(())
+        })?;
+    }
+    bar.finish_and_clear();
+    writer.finish()?;
+    Ok(())
+}
