@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod bounds;
 pub mod corrupt;
 pub mod data;
