@@ -622,6 +622,18 @@ fn bad_input_is_an_error_not_a_panic() {
     let short_domain = (vec![0.0; 9], vec![1.0; 9]);
     assert!(Target::new(&net, Function::Deployed, InputNorm::Linf, &short_domain, 0).is_err());
     assert!(target.loss_and_grad(&x, 0, lcr_verify::attack::Loss::Targeted(0)).is_err());
+    // A net (not validated) whose output length disagrees with its class count.
+    let mut liar = mlp(1, ActKind::Sign);
+    liar.classes = 6;
+    let lying = Target::new(&liar, Function::Surrogate, InputNorm::L2, &domain, 0).unwrap();
+    for label in [0, 5] {
+        let s = Sample { label, ..good };
+        assert!(fgsm(&lying, &s, 0.1).is_err());
+        assert!(pgd(&lying, &s, 0.1, &pc).is_err());
+        assert!(noise(&lying, &s, 0.1, 2).is_err());
+        assert!(decision(&lying, &s, &dc).is_err());
+        assert!(minimal(&lying, &s, &mc, &[]).is_err());
+    }
     // A good sample still works.
     assert!(pgd(&target, &good, 0.1, &pc).is_ok());
 }

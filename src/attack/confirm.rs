@@ -22,15 +22,15 @@ use crate::ir::{InputNorm, Verdict, verdict};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttackKind {
-    /// Fast gradient sign / fast gradient method ([`super::fgsm`]).
+    /// Fast gradient sign / fast gradient method ([`super::fgsm()`]).
     Fgsm = 1,
-    /// Projected gradient descent ([`super::pgd`]).
+    /// Projected gradient descent ([`super::pgd()`]).
     Pgd = 2,
-    /// The label-only decision-based attack ([`super::decision`]).
+    /// The label-only decision-based attack ([`super::decision()`]).
     Decision = 3,
-    /// The random-noise baseline ([`super::noise`]).
+    /// The random-noise baseline ([`super::noise()`]).
     Noise = 4,
-    /// The minimal-perturbation search ([`super::minimal`]), for points it found itself.
+    /// The minimal-perturbation search ([`super::minimal()`]): the clean input itself, when it is already misclassified.
     Minimal = 5,
 }
 
@@ -77,6 +77,7 @@ impl Target<'_> {
         let t = sample.label;
         let x = DMatrix::from_column_slice(point.len(), 1, &point);
         let b = self.net.enclose_points(&x, self.function)?;
+        self.check_outputs(b.lo.nrows())?;
         if !self.contains(&point) || verdict(&b, 0, t) != Verdict::Loses {
             return Ok(None);
         }

@@ -2,7 +2,7 @@
 //! almost everywhere and whose BPDA direction can be zero too.
 //!
 //! 1. **A start.** Rays from x, along the gradient direction (when it is not zero) and along `directions`
-//!    random directions ([`super::ball::random_direction`]): on each, the points x + s·v (clipped to the domain)
+//!    random directions ([`super::random_direction`]): on each, the points x + s·v (clipped to the domain)
 //!    for s = S·2⁻ᵏ, k = `ladder`−1, …, 0, with S the domain's diameter in the norm; the first that the forward
 //!    pass reports adversarial is a start.
 //! 2. **To the boundary.** Bisection from each start towards x ([`Target::bisect`]; for ℓ∞ also on the clip

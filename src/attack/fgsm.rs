@@ -2,7 +2,7 @@
 //!
 //! ℓ∞ (FGSM, Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015):
 //! x′ = Π(x + ε·sign(∇ₓL)). ℓ2 (the fast gradient method): x′ = Π(x + ε·∇ₓL/‖∇ₓL‖₂). L is the margin loss
-//! ([`super::loss`]), Π the projection onto ball ∩ domain ([`super::ball::project`]); for the deployed function
+//! ([`super::loss`]), Π the projection onto ball ∩ domain ([`super::project`]); for the deployed function
 //! the gradient is the BPDA direction. A zero gradient leaves the attack without a direction: it fails.
 
 use super::ball::{direction, project, step};

@@ -87,7 +87,11 @@ impl Target<'_> {
             return Err(Error::config("label", format!("label {t} of {} classes", self.net.classes)));
         }
         loss.check(t, self.net.classes)?;
+        let classes = self.net.classes;
         let cotangent = |z: &[f64]| {
+            if z.len() != classes {
+                return Vec::new(); // refused by value_and_grad, or below
+            }
             let (_, j) = loss.value(z, t);
             let mut c = vec![0.0; z.len()];
             if j != t {
@@ -97,12 +101,27 @@ impl Target<'_> {
             c
         };
         let (logits, grad) = self.net.value_and_grad(x, self.function, &cotangent)?;
+        self.check_outputs(logits.len())?;
         let value = loss.value(&logits, t).0;
         Ok(LossGrad { logits, value, grad })
     }
 
     /// The floating-point logits at `x` (one forward pass of the attacked function).
     pub fn logits(&self, x: &[f64]) -> Result<Vec<f64>> {
-        self.net.forward(x, self.function)
+        let z = self.net.forward(x, self.function)?;
+        self.check_outputs(z.len())?;
+        Ok(z)
+    }
+
+    /// The network's output has one value per class (an unvalidated net may disagree with `classes`).
+    pub(crate) fn check_outputs(&self, n: usize) -> Result<()> {
+        if n != self.net.classes {
+            return Err(Error::Shape {
+                context: "network output (logits)".into(),
+                expected: vec![self.net.classes],
+                found: vec![n],
+            });
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The random-noise baseline: perturbations of norm ε in uniformly random directions.
 //!
-//! δ = ε·v with v uniform on the unit sphere of the norm ([`super::ball::random_direction`]: a normalised
+//! δ = ε·v with v uniform on the unit sphere of the norm ([`super::random_direction`]: a normalised
 //! Gaussian for ℓ2, a uniform point of the cube scaled to ‖v‖∞ = 1 for ℓ∞), then projected into the domain.
 //! An attack that does not beat this baseline at every ε is not searching (Carlini et al., "On Evaluating
 //! Adversarial Robustness", 2019, checklist).

@@ -2,7 +2,7 @@
 //!
 //! Madry, Makelov, Schmidt, Tsipras & Vladu, "Towards Deep Learning Models Resistant to Adversarial Attacks",
 //! ICLR 2018: x⁰ a start in the ball, x^{k+1} = Π(x^k + α_k·d(∇L(x^k))), with d the steepest-ascent direction
-//! (sign for ℓ∞, g/‖g‖₂ for ℓ2) and Π the projection onto ball ∩ domain ([`super::ball`]). L is the margin loss
+//! (sign for ℓ∞, g/‖g‖₂ for ℓ2) and Π the projection onto ball ∩ domain ([`super::project`]). L is the margin loss
 //! (Carlini & Wagner 2017); for the deployed function ∇L is the BPDA direction (Athalye et al. 2018).
 //!
 //! # Runs
@@ -78,7 +78,7 @@ pub enum Start {
 pub struct PgdConfig {
     /// Gradient steps per run (0: only the start is tried).
     pub steps: usize,
-    /// Untargeted runs (≥ 1).
+    /// Untargeted runs (≥ 1): run 0 from `start`, the others from uniformly random points of the ball.
     pub restarts: usize,
     /// Targeted runs, towards the classes with the largest clean logits (0: none).
     pub targeted: usize,
