@@ -26,8 +26,10 @@ fn binarised(latent: &[f64]) -> Vec<f64> {
     latent.iter().map(|v| if *v >= 0.0 { scale } else { -scale }).collect()
 }
 
-fn affine(n: usize) -> Layer {
-    Layer::Affine { scale: vec![1.0; n], shift: vec![0.0; n] }
+/// A folded BatchNorm with scale 1 and a generic shift in [−0.1, 0.1] (a zero shift would leave binary
+/// pre-activations, integer multiples of the weight scale, exactly at sign's discontinuity).
+fn affine(r: &mut ChaCha8Rng, n: usize) -> Layer {
+    Layer::Affine { scale: vec![1.0; n], shift: (0..n).map(|_| 0.2 * r.random::<f64>() - 0.1).collect() }
 }
 
 fn dense(r: &mut ChaCha8Rng, out: usize, inp: usize, binary: bool) -> Layer {
@@ -45,10 +47,10 @@ fn mlp() -> Net {
     let layers = vec![
         Layer::Flatten,
         dense(&mut r, 384, 784, false),
-        affine(384),
+        affine(&mut r, 384),
         Layer::Sign,
         dense(&mut r, 384, 384, true),
-        affine(384),
+        affine(&mut r, 384),
         Layer::Sign,
         dense(&mut r, 10, 384, false),
     ];
@@ -73,9 +75,11 @@ fn conv(r: &mut ChaCha8Rng, c_in: usize, c_out: usize, hw: usize, binary: bool) 
 fn cnn() -> Net {
     let mut r = ChaCha8Rng::seed_from_u64(2);
     let pool = || Layer::MaxPool { kernel: 2, stride: 2, padding: 0 };
-    let mut layers = vec![conv(&mut r, 1, 32, 28, false), pool(), affine(32)];
+    let mut layers = vec![conv(&mut r, 1, 32, 28, false), pool()];
+    layers.push(affine(&mut r, 32));
     for (c_in, c_out, hw) in [(32, 64, 14), (64, 128, 7)] {
-        layers.extend([Layer::Sign, conv(&mut r, c_in, c_out, hw, true), pool(), affine(c_out)]);
+        layers.extend([Layer::Sign, conv(&mut r, c_in, c_out, hw, true), pool()]);
+        layers.push(affine(&mut r, c_out));
     }
     layers.extend([Layer::Flatten, Layer::Sign, dense(&mut r, 10, 128 * 3 * 3, false)]);
     Net { input_shape: vec![1, 28, 28], classes: 10, sign_zero: SignZero::PlusOne, layers }
