@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod audit;
 pub mod bounds;
 pub mod corrupt;

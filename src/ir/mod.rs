@@ -37,6 +37,7 @@
 //! k−1 to point k. For the MLP (`…, Affine, Sign, Dense, Affine, Sign, …`) the points are the inputs of the
 //! signs; for a Bi-Real ResNet they are the block inputs and the last block's output.
 
+mod backward;
 mod conv;
 mod enclose;
 mod forward;
