@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bounds;
+pub mod certify;
 pub mod corrupt;
 pub mod data;
 pub mod error;
