@@ -689,6 +689,12 @@ fn bad_requests_are_refused() {
     assert!(matches!(sign_stability(&net, &x, &[], n), Err(Error::Config { .. })), "label count");
     assert!(matches!(sign_stability(&net, &x, &[2], n), Err(Error::Config { .. })), "label range");
     assert!(matches!(sign_stability(&net, &columns(&[vec![0.0; 3]]), &[0], n), Err(Error::Shape { .. })));
+    assert!(matches!(
+        sign_stability(&net, &columns(&[vec![f64::NAN, 0.0]]), &[0], n),
+        Err(Error::NonFinite { .. })
+    ));
+    let huge = ExactOptions { max_units: usize::MAX, ..Default::default() };
+    assert!(exact_minimal_perturbation(&net, &x, &[0], n, &huge).unwrap().is_ok(), "two units are few");
     let outside = PropagationOptions { domain: Some((vec![0.5; 2], vec![1.0; 2])), ..Default::default() };
     assert!(
         matches!(bound_propagation(&net, &x, &[0], n, &outside), Err(Error::Config { .. })),

@@ -26,6 +26,9 @@ use crate::ir::{BoxBatch, Function, InputNorm, Net, SignZero, Verdict, verdict};
 /// The largest number of first-sign units enumerated: 2^12 = 4096 patterns (3^12 when sign(0) = 0).
 pub const EXACT_MAX_UNITS: usize = 12;
 
+/// Whatever `max_units` says, at most this many patterns are enumerated (their logit enclosures are kept).
+const MAX_PATTERNS: usize = 1 << 22;
+
 /// Options of [`exact_minimal_perturbation`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExactOptions {
@@ -88,7 +91,7 @@ fn digit(p: usize, u: usize, b: usize) -> usize {
 /// The exact minimal perturbation bracket of every sample (columns of `x`, labels `labels`) in `norm`.
 ///
 /// Declines nets without an affine prefix before a top-level first sign, or with more than `max_units` units
-/// in that sign layer.
+/// in that sign layer (or more than 2²² patterns).
 ///
 /// Theorem V5 (proofs/certify.md); checked by tests/certify.rs::exact_radius_brackets_every_certificate.
 pub fn exact_minimal_perturbation(
@@ -113,15 +116,19 @@ pub fn exact_minimal_perturbation(
                       layer and per-channel affine maps may come before it)";
         return Ok(Err(NotApplicable { method, reason: reason.into() }));
     }
-    if first.units() > opts.max_units {
-        let reason =
-            format!("{} units in the first sign layer, above the limit of {}", first.units(), opts.max_units);
-        return Ok(Err(NotApplicable { method, reason }));
-    }
     let values: &[f64] = match net.sign_zero {
         SignZero::PlusOne => &[-1.0, 1.0],
         SignZero::Zero => &[-1.0, 0.0, 1.0],
     };
+    let count = u32::try_from(first.units()).ok().and_then(|u| values.len().checked_pow(u));
+    if first.units() > opts.max_units || count.is_none_or(|c| c > MAX_PATTERNS) {
+        let reason = format!(
+            "{} units in the first sign layer, above the limit of {} (and of {MAX_PATTERNS} patterns)",
+            first.units(),
+            opts.max_units
+        );
+        return Ok(Err(NotApplicable { method, reason }));
+    }
     let (count, logits) = pattern_logits(net, first.at, &first.shape, values)?;
     let prefix = affine_prefix(net, &first)?;
     let f = Function::Deployed;

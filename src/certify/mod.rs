@@ -91,6 +91,9 @@ fn check_batch(net: &Net, x: &nalgebra::DMatrix<f64>, labels: &[usize]) -> Resul
             found: vec![x.nrows()],
         });
     }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite { context: format!("certify input, sample {}", i / x.nrows().max(1)) });
+    }
     Ok(())
 }
 
