@@ -142,8 +142,15 @@ fn margin_radii_are_sound_by_sampling() {
             let bounds = spectral_bounds(net, f);
             let x = random_inputs(&mut r, net.input_len(), 12);
             let labels = predictions(net, f, &x);
+            let points = PointLogits::new(net, f, &x).unwrap();
             for norm in NORMS {
                 let m = margin(net, f, &bounds, &x, &labels, norm);
+                let table = PairTable::from_bounds(&bounds, f, norm, net.classes).unwrap();
+                assert_eq!(
+                    margin_radii_at(&points, &table, &labels).unwrap(),
+                    m,
+                    "one enclosure for both norms"
+                );
                 certified += m.iter().filter(|m| m.radius > 0.0).count();
                 assert!(
                     m.iter().all(

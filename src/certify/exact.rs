@@ -149,10 +149,10 @@ pub fn exact_minimal_perturbation(
                 witness: (v == Verdict::Loses).then(|| xk.clone()),
                 patterns: adversarial.len(),
                 solved: 0,
-                coverage: Coverage::Network,
+                coverage: sample.coverage(),
             },
         };
-        out.push(ExactRadius { coverage: sample.coverage(), ..r });
+        out.push(r);
     }
     Ok(Ok(out))
 }

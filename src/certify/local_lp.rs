@@ -12,7 +12,7 @@ use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
 use super::bisect::{Bisection, bisect};
-use super::margin::{PairTable, margin_radii};
+use super::margin::{PairTable, PointLogits, margin_radii_at};
 use super::{Applicable, Coverage, NotApplicable, check_batch, check_domain};
 use crate::bounds::Norm;
 use crate::bounds::chain::Chain;
@@ -114,8 +114,9 @@ pub fn local_lp_radii(
         Ok(c) => c,
         Err(na) => return Ok(Err(na)),
     };
-    let global: Vec<f64> = margin_radii(net, function, table, x, labels)?.iter().map(|m| m.radius).collect();
-    let logits = net.enclose_points(x, function)?;
+    let points = PointLogits::new(net, function, x)?;
+    let global: Vec<f64> = margin_radii_at(&points, table, labels)?.iter().map(|m| m.radius).collect();
+    let logits = points.logits();
     let domain = opts.domain.as_ref().map(|(lo, hi)| {
         (
             lo.iter().copied().fold(f64::INFINITY, f64::min),
@@ -130,7 +131,7 @@ pub fn local_lp_radii(
             let mut js: Vec<(usize, f64, f64)> = (0..net.classes)
                 .filter(|&j| j != t)
                 .map(|j| {
-                    let m = pair_margin_lower(&logits, k, t, j);
+                    let m = pair_margin_lower(logits, k, t, j);
                     let l = table.constant(t, j).map_or(f64::INFINITY, |c| c.0);
                     (j, m, m / l)
                 })
@@ -139,7 +140,7 @@ pub fn local_lp_radii(
             js.into_iter().map(|(j, m, _)| (j, m)).collect()
         })
         .collect();
-    let active: Vec<bool> = (0..n).map(|k| verdict(&logits, k, labels[k]) == Verdict::Keeps).collect();
+    let active: Vec<bool> = (0..n).map(|k| verdict(logits, k, labels[k]) == Verdict::Keeps).collect();
     let mut lps = vec![0usize; n];
     let limits = Bisection { rounds: opts.rounds, rel_tol: opts.rel_tol };
     let radius = bisect(global.clone(), &active, &vec![opts.start; n], limits, |samples, eps| {

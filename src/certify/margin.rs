@@ -10,11 +10,11 @@
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use super::check_batch;
+use super::{check_batch, check_inputs};
 use crate::bounds::{Bound, Method, Norm, Scope};
 use crate::error::{Error, Result};
 use crate::float::{dn, mul_up};
-use crate::ir::{Function, InputNorm, Net, Soundness, Verdict, pair_margin_lower, verdict};
+use crate::ir::{BoxBatch, Function, InputNorm, Net, Soundness, Verdict, pair_margin_lower, verdict};
 
 /// The per-pair constants of a bound as (t, j, L_tj), or `None` when the bound lists no pairs (its value then
 /// holds for every pair). The only place that reads them: they move from `detail["pairs"]` to a typed field of
@@ -146,6 +146,35 @@ pub struct MarginRadius {
     pub binding: Option<Binding>,
 }
 
+/// The point enclosure (theorem V1) of one function's logits at a batch: computed once, it serves the pair
+/// tables of both norms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointLogits {
+    function: Function,
+    logits: BoxBatch,
+}
+
+impl PointLogits {
+    /// Encloses the logits of `function` (surrogate or latent) at the columns of `x`.
+    ///
+    /// Theorem V1 (proofs/certify.md); checked by tests/certify.rs::margin_radii_are_sound_by_sampling.
+    pub fn new(net: &Net, function: Function, x: &DMatrix<f64>) -> Result<Self> {
+        check_inputs(net, x)?;
+        if function == Function::Deployed {
+            return Err(Error::config(
+                "function",
+                "the deployed (sign) network has no Lipschitz constant: use sign stability or bound propagation",
+            ));
+        }
+        Ok(PointLogits { function, logits: net.enclose_points(x, function)? })
+    }
+
+    /// The enclosure itself.
+    pub fn logits(&self) -> &BoxBatch {
+        &self.logits
+    }
+}
+
 /// The margin radius of every sample (columns of `x`, labels `labels`) for `function` with the constants of
 /// `table`; the certificates cover all of ℝⁿ.
 ///
@@ -158,29 +187,46 @@ pub fn margin_radii(
     labels: &[usize],
 ) -> Result<Vec<MarginRadius>> {
     check_batch(net, x, labels)?;
-    if function == Function::Deployed {
-        return Err(Error::config(
-            "function",
-            "the deployed (sign) network has no Lipschitz constant: use sign stability or bound propagation",
-        ));
-    }
-    if table.function != function || table.classes != net.classes {
+    margin_radii_at(&PointLogits::new(net, function, x)?, table, labels)
+}
+
+/// [`margin_radii`] from a point enclosure computed once (e.g. for the ℓ2 and the ℓ∞ table of one function).
+///
+/// Theorem V2 (proofs/certify.md); checked by tests/certify.rs::margin_radii_are_sound_by_sampling.
+pub fn margin_radii_at(
+    points: &PointLogits,
+    table: &PairTable,
+    labels: &[usize],
+) -> Result<Vec<MarginRadius>> {
+    let logits = &points.logits;
+    let classes = logits.lo.nrows();
+    if table.function != points.function || table.classes != classes {
         return Err(Error::config(
             "pair table",
-            format!("built for {} with {} classes", table.function.name(), table.classes),
+            format!(
+                "built for {} with {} classes, used for {} with {classes}",
+                table.function.name(),
+                table.classes,
+                points.function.name()
+            ),
         ));
     }
-    let logits = net.enclose_points(x, function)?;
+    if labels.len() != logits.samples() || labels.iter().any(|&t| t >= classes) {
+        return Err(Error::config(
+            "certify labels",
+            format!("need {} labels below {classes}", logits.samples()),
+        ));
+    }
     Ok(labels
         .iter()
         .enumerate()
         .map(|(k, &t)| {
-            if verdict(&logits, k, t) != Verdict::Keeps {
+            if verdict(logits, k, t) != Verdict::Keeps {
                 return MarginRadius { radius: 0.0, binding: None };
             }
             let mut best = MarginRadius { radius: f64::INFINITY, binding: None };
-            for j in (0..net.classes).filter(|&j| j != t) {
-                let m = pair_margin_lower(&logits, k, t, j).max(0.0);
+            for j in (0..classes).filter(|&j| j != t) {
+                let m = pair_margin_lower(logits, k, t, j).max(0.0);
                 let (r, method, constant) = match table.constant(t, j) {
                     None => (0.0, None, f64::INFINITY),
                     Some((l, method)) if l == 0.0 => (f64::INFINITY, Some(method), l),

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use curve::{CurvePoint, certified_accuracy, default_grid};
 pub use exact::{EXACT_MAX_UNITS, ExactOptions, ExactRadius, exact_minimal_perturbation};
 pub use local_lp::{LOCAL_LP_MAX_HIDDEN, LocalLpOptions, LocalLpRadius, local_lp_radii};
-pub use margin::{Binding, MarginRadius, PairTable, margin_radii};
+pub use margin::{Binding, MarginRadius, PairTable, PointLogits, margin_radii, margin_radii_at};
 pub use prefix::{FirstSign, first_sign, unit_lipschitz};
 pub use propagation::{PropagationForm, PropagationOptions, PropagationRadius, bound_propagation};
 pub use region::{Polyhedron, RegionDistance, dual_lower, region_distance, row_lower};
@@ -84,6 +84,11 @@ fn check_batch(net: &Net, x: &nalgebra::DMatrix<f64>, labels: &[usize]) -> Resul
             format!("label {t} for a net with {} classes", net.classes),
         ));
     }
+    check_inputs(net, x)
+}
+
+/// Checks the inputs of a batch: the net's input length, finite values.
+fn check_inputs(net: &Net, x: &nalgebra::DMatrix<f64>) -> Result<()> {
     if x.nrows() != net.input_len() {
         return Err(Error::Shape {
             context: "certify input".into(),
