@@ -25,6 +25,7 @@
 pub mod attack;
 pub mod audit;
 pub mod bounds;
+pub mod certify;
 pub mod corrupt;
 pub mod data;
 pub mod error;
