@@ -140,7 +140,7 @@ fn evaluation_counts_exactly_the_flipped_images() {
         alexnet: false,
         options: EvalOptions { chunk: 100, progress: false },
     };
-    let r = robustness::run_suite(&run).unwrap();
+    let r = robustness::run_suite(&run, None).unwrap();
     let errors: Vec<f64> = r.corruptions[0].errors.values().map(|e| e * 256.0).collect();
     assert_eq!(errors, vec![12.0, 25.0, 38.0, 51.0, 76.0]);
     let theirs: Vec<f64> =

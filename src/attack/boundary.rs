@@ -17,8 +17,8 @@ use super::{Adversarial, Sample, Target, closer};
 use crate::error::Result;
 use crate::ir::InputNorm;
 
-/// Bisection steps on a path: the bracket shrinks to 2⁻⁴⁸ of its length.
-const BISECTION_STEPS: usize = 48;
+/// Bisection steps on a path: the bracket shrinks to 2⁻³⁰ of its length (far below the minimal search's tolerance).
+const BISECTION_STEPS: usize = 30;
 
 /// A path from x (parameter 0) to a (parameter 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl Target<'_> {
 
     /// The adversarial point closest to x found by bisection on `path` from x to `a` (which must be
     /// adversarial in floating point; a itself is returned otherwise), and the forward passes spent (at most
-    /// 49).
+    /// 31).
     pub fn bisect(&self, sample: &Sample, a: &[f64], path: Path) -> Result<(Vec<f64>, usize)> {
         let x = sample.x;
         let mut queries = 1;

@@ -85,6 +85,9 @@ pub struct CorruptionAuditReport {
     pub correlation: Vec<SuiteCorrelation>,
     /// What the figures mean, in words.
     pub note: String,
+    /// The violation records written to `RUN_DIR/violations/` (empty when the audit passed).
+    #[serde(default)]
+    pub violation_records: Vec<String>,
 }
 
 /// Accumulates the audit while the corruption evaluation runs, chunk by chunk.
@@ -271,6 +274,7 @@ impl<'a> CorruptionAudit<'a> {
                    certified function's exact output; 'kept' (for the correlations) is the deployed network's \
                    prediction"
                 .into(),
+            violation_records: Vec::new(),
         };
         (report, self.violations)
     }

@@ -18,7 +18,7 @@ mod violation;
 
 use serde::{Deserialize, Serialize};
 
-pub use violation::{VIOLATIONS_DIR, Violation, ViolationKind};
+pub use violation::{VIOLATIONS_DIR, Violation, ViolationKind, clear_records};
 
 use crate::ir::{Function, InputNorm};
 

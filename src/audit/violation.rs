@@ -87,3 +87,18 @@ impl Violation {
         Ok(path)
     }
 }
+
+/// Removes the earlier records of `kind` from `run_dir/violations/` (before an audit writes its own), so the
+/// directory only ever holds what the latest audit found.
+pub fn clear_records(run_dir: &Path, kind: ViolationKind) -> Result<()> {
+    let dir = run_dir.join(VIOLATIONS_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+    let prefix = format!("{}-", kind.name());
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_file(e.path())
+                .map_err(|err| crate::error::Error::io("removing", e.path(), err))?;
+        }
+    }
+    Ok(())
+}

@@ -106,6 +106,11 @@ impl PairTable {
         (t < self.classes && j < self.classes).then(|| self.entries[t * self.classes + j]).flatten()
     }
 
+    /// Whether every class pair has a constant.
+    pub fn covers_every_pair(&self) -> bool {
+        (0..self.classes).all(|t| (t + 1..self.classes).all(|j| self.constant(t, j).is_some()))
+    }
+
     /// The input norm of the constants.
     pub fn norm(&self) -> InputNorm {
         self.norm

@@ -21,23 +21,27 @@
 mod bisect;
 mod curve;
 mod exact;
+pub mod file;
 mod local_lp;
 mod margin;
 mod prefix;
 mod propagation;
 mod region;
 mod stability;
+mod stage;
 
 use serde::{Deserialize, Serialize};
 
 pub use curve::{CurvePoint, certified_accuracy, default_grid};
 pub use exact::{EXACT_MAX_UNITS, ExactOptions, ExactRadius, exact_minimal_perturbation};
+pub use file::{CERTIFICATES_FORMAT, CertificatesFile, render_table};
 pub use local_lp::{LOCAL_LP_MAX_HIDDEN, LocalLpOptions, LocalLpRadius, local_lp_radii};
 pub use margin::{Binding, MarginRadius, PairTable, PointLogits, margin_radii, margin_radii_at};
 pub use prefix::{FirstSign, first_sign, unit_lipschitz};
 pub use propagation::{PropagationForm, PropagationOptions, PropagationRadius, bound_propagation};
 pub use region::{Polyhedron, RegionDistance, dual_lower, region_distance, row_lower};
 pub use stability::{StabilityRadius, sign_stability};
+pub use stage::{CertifyRequest, reusable, run};
 
 use crate::error::{Error, Result};
 use crate::ir::Net;

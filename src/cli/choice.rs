@@ -212,3 +212,52 @@ mod tests {
         names_match_serde::<Split>();
     }
 }
+
+impl Choice for crate::ir::Function {
+    fn all() -> &'static [Self] {
+        &[crate::ir::Function::Deployed, crate::ir::Function::Surrogate, crate::ir::Function::Latent]
+    }
+    fn name(self) -> &'static str {
+        crate::ir::Function::name(self)
+    }
+    fn help(self) -> &'static str {
+        match self {
+            crate::ir::Function::Deployed => "the network as it runs: sign activations, binary weights",
+            crate::ir::Function::Surrogate => "the same weights, hardtanh for sign",
+            crate::ir::Function::Latent => "the real latent weights, hardtanh for sign",
+        }
+    }
+}
+
+impl Choice for crate::ir::InputNorm {
+    fn all() -> &'static [Self] {
+        &[crate::ir::InputNorm::L2, crate::ir::InputNorm::Linf]
+    }
+    fn name(self) -> &'static str {
+        crate::ir::InputNorm::name(self)
+    }
+    fn help(self) -> &'static str {
+        match self {
+            crate::ir::InputNorm::L2 => "Euclidean norm of the perturbation",
+            crate::ir::InputNorm::Linf => "largest absolute change of any input value",
+        }
+    }
+}
+
+impl Choice for crate::attack::AttackChoice {
+    fn all() -> &'static [Self] {
+        &crate::attack::AttackChoice::ALL
+    }
+    fn name(self) -> &'static str {
+        crate::attack::AttackChoice::name(self)
+    }
+    fn help(self) -> &'static str {
+        use crate::attack::AttackChoice as A;
+        match self {
+            A::Fgsm => "fast gradient sign (ℓ∞) / fast gradient (ℓ2), one step at each ε",
+            A::Pgd => "projected gradient descent at each ε (margin loss, restarts)",
+            A::Decision => "label-only boundary search (for the sign network, whose gradient is zero)",
+            A::Min => "the minimal-perturbation search over every attack, bisecting on ε",
+        }
+    }
+}

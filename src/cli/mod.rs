@@ -1,6 +1,8 @@
 //! The command-line front end: one subcommand per stage, each parsed, then checked, then run.
 
+mod attack;
 mod bound;
+mod certify;
 mod choice;
 mod corrupt;
 mod eval;
@@ -32,6 +34,12 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Lipschitz bounds of a run's network: spectral, retention-matrix, LP and exact, with their soundness.
     Bound(bound::BoundArgs),
+    /// Certified robustness radii per test sample: margin radii (surrogate, latent), sign stability, bound
+    /// propagation and exact radii (deployed).
+    Certify(certify::CertifyArgs),
+    /// Adversarial attacks (FGSM, PGD, decision-based, minimal perturbation) on every function, and the audit of
+    /// the certificates against them.
+    Attack(attack::AttackArgs),
     /// Write ImageNet-C / CIFAR-10-C / MNIST-C style corrupted sets, or a preview grid.
     Corrupt(corrupt::CorruptArgs),
     /// Evaluate a run's deployed network under corruptions: error per corruption and severity, CE, mCE, mPC.
@@ -54,8 +62,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Bound(args) => bound::run(&args),
+        Command::Certify(args) => certify::run(&args),
+        Command::Attack(args) => attack::run(&args),
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
-        Command::Robustness(args) => robustness::run(&args).map(|_| Outcome::Success),
+        Command::Robustness(args) => robustness::run(&args),
     }
 }
 
@@ -68,6 +78,22 @@ pub(crate) fn progress_lines(quiet: bool) -> impl Fn(&str) + Sync {
             eprintln!("[{:>7.1} s] {msg}", started.elapsed().as_secs_f64());
         }
     }
+}
+
+/// The outcome of a stage that audits certificates: a failed check (exit status 1) when any certificate was
+/// contradicted, with the records named on standard error.
+pub(crate) fn audit_outcome(records: &[String]) -> Outcome {
+    if records.is_empty() {
+        return Outcome::Success;
+    }
+    eprintln!(
+        "error: the audit found {} contradicted certificate(s), which is a bug; the pairs of inputs are in:",
+        records.len()
+    );
+    for r in records {
+        eprintln!("  {r}");
+    }
+    Outcome::CheckFailed
 }
 
 /// Writes one line to standard output; a closed pipe becomes an [`Error::Io`](crate::Error::Io) that `main`

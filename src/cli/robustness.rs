@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
+use super::Outcome;
 use super::choice;
 use crate::corrupt::Suite;
 use crate::error::{Error, Result};
-use crate::robustness::{self, EvalOptions, RobustnessRequest, SuiteReport, load_deployed, summary};
+use crate::robustness::{self, EvalOptions, RobustnessRequest, load_deployed, summary};
 use crate::run_dir::RunDir;
 
 /// Arguments of `lcr-verify robustness`.
@@ -69,7 +70,7 @@ impl RobustnessArgs {
 
 /// Runs `lcr-verify robustness`: evaluates, writes `RUN_DIR/corruption.json`, prints a summary table (or, with
 /// `--json`, the report as JSON on stdout and the table on stderr), and returns the report.
-pub fn run(args: &RobustnessArgs) -> Result<SuiteReport> {
+pub fn run(args: &RobustnessArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
     let options = EvalOptions { chunk: args.chunk, progress: !args.quiet };
     let report = robustness::run(&run, &args.request(), &load_deployed, &options)?;
@@ -84,5 +85,5 @@ pub fn run(args: &RobustnessArgs) -> Result<SuiteReport> {
     } else {
         super::emit(summary(&report).trim_end())?;
     }
-    Ok(report)
+    Ok(super::audit_outcome(report.audit.as_ref().map_or(&[], |a| a.records())))
 }

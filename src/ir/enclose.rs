@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::float::{ETA, dn, gamma, up};
 
 /// The norm of an input perturbation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InputNorm {
     /// ‖δ‖₂.
@@ -157,9 +157,33 @@ fn affine_map(
     BoxBatch { lo, hi, shape: out_shape }
 }
 
+/// |W|·V without forming |W| (for a few columns, where building |W| would cost more than the product): one
+/// pass over W's columns, each entry's absolute value times V's row. A sum of the same products in another
+/// order, so theorem F5 applies unchanged.
+fn abs_product(w: &DMatrix<f64>, v: &DMatrix<f64>) -> DMatrix<f64> {
+    let rows = w.nrows();
+    let mut out = DMatrix::zeros(rows, v.ncols());
+    for k in 0..v.ncols() {
+        let dst = &mut out.as_mut_slice()[k * rows..(k + 1) * rows];
+        for (j, col) in w.column_iter().enumerate() {
+            let vj = v[(j, k)];
+            if vj == 0.0 {
+                continue;
+            }
+            for (d, a) in dst.iter_mut().zip(col.iter()) {
+                *d += a.abs() * vj;
+            }
+        }
+    }
+    out
+}
+
 fn dense(w: &DMatrix<f64>, b: Option<&nalgebra::DVector<f64>>, x: &BoxBatch) -> BoxBatch {
-    let abs = w.abs();
     let bias = |i: usize| b.map_or(0.0, |b| b[i]);
+    if x.samples() <= 4 {
+        return affine_map(x, w.ncols(), &bias, &|m| w * m, &|v| abs_product(w, v), vec![w.nrows()]);
+    }
+    let abs = w.abs();
     affine_map(x, w.ncols(), &bias, &|m| w * m, &|v| &abs * v, vec![w.nrows()])
 }
 

@@ -56,7 +56,7 @@ pub use sign::{SignZero, sign};
 pub(crate) use validate::layer_output;
 
 /// Which function of a trained network a number describes (DESIGN.md §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Function {
     /// The network as it runs: sign activations, binary weights times their scale.

@@ -27,6 +27,7 @@ pub use self::nearest::NearestClassMean;
 pub use self::source::{Generated, OnDisk, Source};
 pub use self::stage::{RobustnessRequest, model_digest, reusable, run};
 
+use crate::audit::corruption::{CorruptionAudit, CorruptionAuditReport};
 use crate::corrupt::{Corruption, Suite};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
@@ -69,7 +70,8 @@ impl Default for EvalOptions {
     }
 }
 
-fn count_errors(model: &dyn Classifier, set: &ImageSet) -> Result<usize> {
+/// The model's predictions of `set` and how many are wrong.
+fn count_errors(model: &dyn Classifier, set: &ImageSet) -> Result<(Vec<u8>, usize)> {
     let predicted = model.predict(set)?;
     if predicted.len() != set.len() {
         return Err(Error::Shape {
@@ -78,16 +80,19 @@ fn count_errors(model: &dyn Classifier, set: &ImageSet) -> Result<usize> {
             found: vec![predicted.len()],
         });
     }
-    Ok(predicted.iter().zip(&set.labels).filter(|(p, l)| p != l).count())
+    let wrong = predicted.iter().zip(&set.labels).filter(|(p, l)| p != l).count();
+    Ok((predicted, wrong))
 }
 
 /// Evaluates every model on the clean set (if given) and on every cell of `source`, returning one
-/// [`ErrorTable`] per model.
+/// [`ErrorTable`] per model. With an `audit`, every corrupted chunk and the first model's predictions of it are
+/// shown to it (image k of a cell corrupts test image k).
 pub fn evaluate(
     models: &[&dyn Classifier],
     source: &dyn Source,
     clean: Option<&ImageSet>,
     options: &EvalOptions,
+    mut audit: Option<&mut CorruptionAudit<'_>>,
 ) -> Result<Vec<ErrorTable>> {
     let cells = source.cells();
     if let Some(cell) = cells.iter().find(|c| c.images == 0) {
@@ -108,7 +113,7 @@ pub fn evaluate(
     if let Some(clean) = clean {
         bar.set_message("clean");
         for (t, m) in tables.iter_mut().zip(models) {
-            t.clean = Some(count_errors(*m, clean)? as f64 / clean.len().max(1) as f64);
+            t.clean = Some(count_errors(*m, clean)?.1 as f64 / clean.len().max(1) as f64);
         }
         bar.inc(clean.len() as u64);
     }
@@ -116,14 +121,24 @@ pub fn evaluate(
         bar.set_message(format!("{} s{}", cell.corruption, cell.severity));
         let mut wrong = vec![0usize; models.len()];
         let mut start = 0;
+        if let Some(a) = audit.as_deref_mut() {
+            a.begin_cell(&cell.corruption, cell.severity);
+        }
         while start < cell.images {
             let end = (start + chunk).min(cell.images);
             let set = source.chunk(cell, start..end)?;
-            for (w, m) in wrong.iter_mut().zip(models) {
-                *w += count_errors(*m, &set)?;
+            for (k, (w, m)) in wrong.iter_mut().zip(models).enumerate() {
+                let (predicted, errors) = count_errors(*m, &set)?;
+                *w += errors;
+                if let (0, Some(a)) = (k, audit.as_deref_mut()) {
+                    a.observe(start, &set, &predicted)?;
+                }
             }
             bar.inc((end - start) as u64);
             start = end;
+        }
+        if let Some(a) = audit.as_deref_mut() {
+            a.end_cell();
         }
         for (t, w) in tables.iter_mut().zip(&wrong) {
             let e = *w as f64 / cell.images.max(1) as f64;
@@ -132,6 +147,26 @@ pub fn evaluate(
     }
     bar.finish_and_clear();
     Ok(tables)
+}
+
+/// The corruption audit in `corruption.json`: the report, or why there is none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditOutcome {
+    /// The audit ran.
+    Ran(CorruptionAuditReport),
+    /// It did not, for this reason.
+    NotRun(String),
+}
+
+impl AuditOutcome {
+    /// The violation records written by the audit (none when it did not run or passed).
+    pub fn records(&self) -> &[String] {
+        match self {
+            AuditOutcome::Ran(r) => &r.violation_records,
+            AuditOutcome::NotRun(_) => &[],
+        }
+    }
 }
 
 /// The normalisation used, as recorded in the output.
@@ -168,6 +203,10 @@ pub struct SuiteReport {
     pub reference_errors: Option<ErrorTable>,
     /// Wall-clock seconds of the evaluation.
     pub seconds: f64,
+    /// The corruption audit of the run's certificates (when the run directory holds `certificates.json` and the
+    /// corrupted images are known to be the test images in order), or why it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditOutcome>,
     /// Filled by the caller: run directory, dataset name and checksum, seed of generated corruptions.
     #[serde(default)]
     pub provenance: serde_json::Value,
@@ -221,8 +260,9 @@ pub struct SuiteRun<'a> {
     pub options: EvalOptions,
 }
 
-/// Evaluates the model (and the reference) and scores the result.
-pub fn run_suite(run: &SuiteRun<'_>) -> Result<SuiteReport> {
+/// Evaluates the model (and the reference) and scores the result; an `audit` sees every corrupted chunk (see
+/// [`evaluate`]).
+pub fn run_suite(run: &SuiteRun<'_>, audit: Option<&mut CorruptionAudit<'_>>) -> Result<SuiteReport> {
     let started = Instant::now();
     let mut models: Vec<&dyn Classifier> = vec![run.model];
     if let Some(r) = run.reference {
@@ -233,7 +273,7 @@ pub fn run_suite(run: &SuiteRun<'_>) -> Result<SuiteReport> {
         None => run.source.clean()?,
     };
     let clean = run.clean.or(own_clean.as_ref());
-    let tables = evaluate(&models, run.source, clean, &run.options)?;
+    let tables = evaluate(&models, run.source, clean, &run.options, audit)?;
     let benchmark: Vec<&str> = run.suite.benchmark().iter().map(|c| c.as_str()).collect();
     let (baseline, normalisation) = match (run.reference, run.alexnet) {
         (Some(r), _) => (
@@ -275,6 +315,7 @@ pub fn run_suite(run: &SuiteRun<'_>) -> Result<SuiteReport> {
         normalisation,
         reference_errors: run.reference.map(|_| tables[1].clone()),
         seconds: started.elapsed().as_secs_f64(),
+        audit: None,
         provenance: serde_json::Value::Null,
     })
 }
@@ -324,5 +365,30 @@ pub fn summary(r: &SuiteReport) -> String {
         t.corruptions
     ));
     out.push_str(&format!("normalisation: {} ({})\n", r.normalisation.kind, r.normalisation.note));
+    match &r.audit {
+        Some(AuditOutcome::Ran(a)) => {
+            out.push_str(&format!("corruption audit over {} certified samples:\n", a.samples));
+            for (c, k) in a.checks.iter().zip(&a.correlation) {
+                let inside: Vec<f64> = a
+                    .cells
+                    .iter()
+                    .filter(|x| x.function == c.function && x.norm == c.norm)
+                    .map(|x| x.inside_fraction)
+                    .collect();
+                let mean_inside = inside.iter().sum::<f64>() / inside.len().max(1) as f64;
+                out.push_str(&format!(
+                    "  {} {}: {} images inside a certified ball ({:.2}% on average), {} violations; Spearman(radius, kept) {}\n",
+                    c.function.name(),
+                    c.norm.name(),
+                    c.checked,
+                    100.0 * mean_inside,
+                    c.violations,
+                    k.spearman.map_or("-".to_string(), |v| format!("{v:.3}"))
+                ));
+            }
+        }
+        Some(AuditOutcome::NotRun(why)) => out.push_str(&format!("corruption audit not run: {why}\n")),
+        None => {}
+    }
     out
 }

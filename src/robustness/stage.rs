@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CorruptionFile, EvalOptions, Generated, LoadedModel, ModelLoader, OnDisk, Source, SuiteReport, SuiteRun,
-    run_suite,
+    AuditOutcome, CorruptionFile, EvalOptions, Generated, LoadedModel, ModelLoader, OnDisk, Source,
+    SuiteReport, SuiteRun, run_suite,
 };
+use crate::audit::corruption::CorruptionAudit;
 use crate::corrupt::layout::Layout;
 use crate::corrupt::{self, Suite};
 use crate::data::ImageSet;
@@ -83,6 +84,54 @@ struct Images {
     clean: Option<ImageSet>,
     clean_note: Option<String>,
     alexnet: bool,
+    /// An ImageNet-C tree: its images come in folder order, not in test-set order.
+    imagenet_c: bool,
+}
+
+/// What the corruption audit needs: the run's net, its normalisation and its certificates.
+struct AuditInputs {
+    net: crate::ir::Net,
+    normalization: crate::data::Normalization,
+    certificates: crate::certify::CertificatesFile,
+}
+
+/// The audit's inputs when the run directory holds `certificates.json` about its model file and the corrupted
+/// images are the test images in order (`aligned`); otherwise why the audit does not run. Certificates about
+/// another model file are refused.
+fn audit_inputs(run: &RunDir, aligned: bool) -> Result<std::result::Result<AuditInputs, String>> {
+    if !run.certificates().exists() {
+        return Ok(Err(format!(
+            "{} not found (run `lcr-verify certify` first)",
+            run.certificates().display()
+        )));
+    }
+    if !aligned {
+        return Ok(Err("which test image each corrupted image comes from is unknown for this set".into()));
+    }
+    let certificates = crate::certify::CertificatesFile::read(&run.certificates())?;
+    let model_sha = crate::fsio::file_sha256(&run.model())?;
+    if certificates.model_sha256() != Some(model_sha.as_str()) {
+        return Err(Error::format(
+            run.certificates(),
+            format!(
+                "its certificates are about another model file than {}: re-run `lcr-verify certify`",
+                run.model().display()
+            ),
+        ));
+    }
+    let (model, meta) = run.load_model(&candle_core::Device::Cpu)?;
+    let net = crate::export::export(&model)
+        .map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
+    Ok(Ok(AuditInputs { net, normalization: meta.normalization, certificates }))
+}
+
+/// The SHA-256 of the run's `certificates.json`, when it has one.
+fn certificates_digest(run: &RunDir) -> Result<Option<String>> {
+    if run.certificates().exists() {
+        crate::fsio::file_sha256(&run.certificates()).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Evaluates the run's model under the requested suite and merges the report into `RUN_DIR/corruption.json`
@@ -117,6 +166,7 @@ pub fn run(
                 clean: Some(test),
                 clean_note: None,
                 alexnet: req.alexnet,
+                imagenet_c: false,
             }
         }
     };
@@ -126,15 +176,41 @@ pub fn run(
             format!("AlexNet's table is for ImageNet-C, not {}", images.suite),
         ));
     }
-    let mut report = run_suite(&SuiteRun {
-        model: model.classifier.as_ref(),
-        reference: reference.as_ref().map(|r| r.classifier.as_ref()),
-        source: images.source.as_ref(),
-        suite: images.suite,
-        clean: images.clean.as_ref(),
-        alexnet: images.alexnet,
-        options: options.clone(),
-    })?;
+    let aligned = images.clean.is_some() && !images.imagenet_c;
+    let audit_parts = audit_inputs(run, aligned)?;
+    let mut audit = match &audit_parts {
+        Ok(parts) => Some(CorruptionAudit::new(
+            &parts.net,
+            &parts.normalization,
+            images.clean.as_ref().expect("aligned sets have their clean images"),
+            parts.certificates.best_radii(),
+        )?),
+        Err(_) => None,
+    };
+    let mut report = run_suite(
+        &SuiteRun {
+            model: model.classifier.as_ref(),
+            reference: reference.as_ref().map(|r| r.classifier.as_ref()),
+            source: images.source.as_ref(),
+            suite: images.suite,
+            clean: images.clean.as_ref(),
+            alexnet: images.alexnet,
+            options: options.clone(),
+        },
+        audit.as_mut(),
+    )?;
+    report.audit = Some(match (audit, &audit_parts) {
+        (Some(a), _) => {
+            let (mut r, violations) = a.finish();
+            crate::audit::clear_records(run.root(), crate::audit::ViolationKind::Corruption)?;
+            for v in &violations {
+                r.violation_records.push(v.write(run.root())?.display().to_string());
+            }
+            AuditOutcome::Ran(r)
+        }
+        (None, Err(why)) => AuditOutcome::NotRun(why.clone()),
+        (None, Ok(_)) => unreachable!("an audit exists whenever its inputs do"),
+    });
     report.provenance = serde_json::json!({
         "run_dir": run.root().display().to_string(),
         "model_sha256": model_digest(run.root()),
@@ -142,6 +218,7 @@ pub fn run(
         "dataset": model.dataset,
         "reference_run_dir": req.reference.as_ref().map(|r| r.display().to_string()),
         "request": req,
+        "certificates_sha256": certificates_digest(run)?,
     });
     if let Some(note) = images.clean_note.filter(|_| report.clean_error.is_none()) {
         report.provenance["clean_note"] =
@@ -243,7 +320,8 @@ fn on_disk(
     // A real ImageNet-C tree follows the ImageNet-C protocol: AlexNet normalises CE unless a reference model is
     // named.
     let alexnet = req.alexnet || (req.reference.is_none() && matches!(disk.layout(), Layout::ImagenetC(_)));
-    Ok(Images { source: Box::new(disk), suite, clean, clean_note, alexnet })
+    let imagenet_c = matches!(disk.layout(), Layout::ImagenetC(_));
+    Ok(Images { source: Box::new(disk), suite, clean, clean_note, alexnet, imagenet_c })
 }
 
 /// The suite a `from` set is scored under: the one it declares (its manifest, or its layout: MNIST-C and
@@ -300,12 +378,14 @@ pub fn reusable(run: &RunDir, req: &RobustnessRequest) -> Result<Option<SuiteRep
     let file = CorruptionFile::read(&run.corruption())?;
     let model = model_digest(run.root());
     let reference = req.reference.as_deref().and_then(model_digest);
+    let certificates = certificates_digest(run)?;
     Ok(file.suites.into_values().find(|r| {
         let p = &r.provenance;
         let recorded = serde_json::from_value::<RobustnessRequest>(p["request"].clone()).ok();
         model.is_some()
             && p["model_sha256"].as_str() == model.as_deref()
             && p["reference_sha256"].as_str() == reference.as_deref()
+            && p["certificates_sha256"].as_str() == certificates.as_deref()
             && recorded.as_ref() == Some(req)
     }))
 }

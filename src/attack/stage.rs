@@ -1,0 +1,557 @@
+//! The `attack` stage as a library call: a typed [`AttackRequest`] and [`run`], which attacks the run's model on
+//! its first test images, audits `certificates.json` against what it finds (theorem M2) and writes
+//! `RUN_DIR/empirical.json`.
+//!
+//! ```text
+//! RUN_DIR/model.safetensors --export--> Net ──> per sample, function and norm: the attack(s) ──> smallest
+//!     confirmed example ──> empirical radius ──┬──> robust accuracy, success rates ──> empirical.json
+//! RUN_DIR/certificates.json (same model) ──────┴──> audit: certified ≤ empirical, violations/ on failure
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use candle_core::Device;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::file::{
+    EMPIRICAL_FORMAT, EmpiricalFile, EmpiricalSummary, RatioEntry, RobustCurve, SampleEmpirical, SuccessCurve,
+};
+use super::{
+    Adversarial, DecisionConfig, MinimalConfig, PgdConfig, Sample, StepSchedule, Target, closer, decision,
+    fgsm, minimal, pgd,
+};
+use crate::audit::adversarial::{RadiusPair, audit};
+use crate::audit::stats::median;
+use crate::audit::{Violation, ViolationKind};
+use crate::certify::file::CertificatesFile;
+use crate::certify::{certified_accuracy, default_grid};
+use crate::error::{Error, Result};
+use crate::export::export;
+use crate::float::{mul_up, up};
+use crate::ir::{Function, InputNorm, Net, Verdict, columns, verdict};
+use crate::run_dir::RunDir;
+
+/// Which attack the stage runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackChoice {
+    /// FGSM / FGM at each ε.
+    Fgsm,
+    /// PGD at each ε (`steps`, `restarts`).
+    Pgd,
+    /// The decision-based (label-only) attack, once per sample; success at ε when its example is within ε.
+    Decision,
+    /// The minimal-perturbation search over every attack (PGD, FGSM starts, the decision attack on the
+    /// deployed network), bisecting on ε from the certified radius.
+    #[default]
+    Min,
+}
+
+impl AttackChoice {
+    /// Every choice, in the order `--help` lists them.
+    pub const ALL: [AttackChoice; 4] =
+        [AttackChoice::Fgsm, AttackChoice::Pgd, AttackChoice::Decision, AttackChoice::Min];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackChoice::Fgsm => "fgsm",
+            AttackChoice::Pgd => "pgd",
+            AttackChoice::Decision => "decision",
+            AttackChoice::Min => "min",
+        }
+    }
+}
+
+/// Everything that decides a run's empirical radii. Recorded as `provenance.request` in `empirical.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttackRequest {
+    /// The attack.
+    pub attack: AttackChoice,
+    /// Input norms (default both).
+    pub norms: Vec<InputNorm>,
+    /// Functions (default all three).
+    pub functions: Vec<Function>,
+    /// Budgets ε in pixel units (p/255) for the fixed-budget attacks (default per norm: ℓ2 0.1, 0.3, 0.5, 1,
+    /// 1.58, 2; ℓ∞ 0.01, 0.03, 0.1, 0.2, 0.3); the normalised budget is ε / min std.
+    pub eps: Option<Vec<f64>>,
+    /// PGD steps per run; ≥ 1.
+    pub steps: usize,
+    /// PGD runs (the first from FGSM's point, the others random); ≥ 1.
+    pub restarts: usize,
+    /// The first N test images; ≥ 1.
+    pub samples: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Dataset directory, when not the one the run was trained on.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for AttackRequest {
+    fn default() -> Self {
+        AttackRequest {
+            attack: AttackChoice::Min,
+            norms: vec![InputNorm::L2, InputNorm::Linf],
+            functions: vec![Function::Deployed, Function::Surrogate, Function::Latent],
+            eps: None,
+            steps: 20,
+            restarts: 1,
+            samples: 1000,
+            seed: 0,
+            data_dir: None,
+        }
+    }
+}
+
+impl AttackRequest {
+    /// Refuses what no attack can use, before any work.
+    pub fn check(&self) -> Result<()> {
+        if self.samples == 0 || self.steps == 0 || self.restarts == 0 {
+            return Err(Error::config("attack", "samples, steps and restarts must each be at least 1"));
+        }
+        if self.norms.is_empty() || self.functions.is_empty() {
+            return Err(Error::config("attack", "needs at least one norm and one function"));
+        }
+        if let Some(e) = self.eps.iter().flatten().find(|e| !(e.is_finite() && **e > 0.0)) {
+            return Err(Error::config("eps", format!("{e}: every budget must be a positive number")));
+        }
+        if self.eps.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::config("eps", "an empty list"));
+        }
+        Ok(())
+    }
+
+    fn budgets(&self, norm: InputNorm) -> Vec<f64> {
+        self.eps.clone().unwrap_or_else(|| match norm {
+            InputNorm::L2 => vec![0.1, 0.3, 0.5, 1.0, 1.58, 2.0],
+            InputNorm::Linf => vec![0.01, 0.03, 0.1, 0.2, 0.3],
+        })
+    }
+
+    fn pgd(&self) -> PgdConfig {
+        PgdConfig {
+            steps: self.steps,
+            restarts: self.restarts,
+            schedule: StepSchedule::Halving { c: 0.25, every: (self.steps / 4).max(1) },
+            // The minimal search shrinks any success to the boundary, and a success rate needs one example.
+            stop_at_first: true,
+            ..PgdConfig::default()
+        }
+    }
+}
+
+/// The decision attack's budget in the stage: a few hundred label queries per sample.
+fn stage_decision() -> DecisionConfig {
+    DecisionConfig {
+        directions: 8,
+        ladder: 6,
+        starts: 2,
+        use_gradient: true,
+        iterations: 10,
+        probes: 16,
+        probe_radius: 0.01,
+    }
+}
+
+/// What one (sample, function, norm) attack gave.
+struct Found {
+    best: Option<Adversarial>,
+    /// Per budget of the fixed-budget attacks: success.
+    success: Vec<bool>,
+}
+
+/// ‖y − x‖ in pixel units (each coordinate scaled by its channel's deviation), rounded up.
+fn pixel_distance(norm: InputNorm, x: &[f64], y: &[f64], std: &[f64]) -> f64 {
+    let d = x.iter().zip(y).zip(std).map(|((a, b), s)| mul_up(up((a - b).abs()), *s));
+    match norm {
+        InputNorm::L2 => crate::float::sqrt_up(d.fold(0.0, |acc, v| up(acc + mul_up(v, v)))),
+        InputNorm::Linf => d.fold(0.0, f64::max),
+    }
+}
+
+/// The stage's inputs, loaded and checked.
+struct Setup {
+    net: Net,
+    xs: Vec<Vec<f64>>,
+    labels: Vec<usize>,
+    domain: (Vec<f64>, Vec<f64>),
+    std: Vec<f64>,
+    min_std: f64,
+    certificates: Option<CertificatesFile>,
+    audit_note: Option<String>,
+    provenance: serde_json::Value,
+}
+
+fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
+    let (model, meta) = run.load_model(&Device::Cpu)?;
+    let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
+    let model_sha = crate::fsio::file_sha256(&run.model())?;
+    let dataset = run.load_dataset(&meta, req.data_dir.as_deref())?;
+    let n = req.samples.min(dataset.test.len());
+    let values = meta.normalization.values(&dataset.test, &(0..n).collect::<Vec<_>>())?;
+    let xs: Vec<Vec<f64>> =
+        values.chunks(net.input_len()).map(|c| c.iter().map(|&v| v as f64).collect()).collect();
+    let labels = dataset.test.labels[..n].iter().map(|&l| l as usize).collect();
+    let (h, w) = (dataset.test.height, dataset.test.width);
+    let domain = meta.normalization.input_box(h, w);
+    let std: Vec<f64> =
+        meta.normalization.std.iter().flat_map(|&s| std::iter::repeat_n(s as f64, h * w)).collect();
+    let (certificates, audit_note) = if run.certificates().exists() {
+        let c = CertificatesFile::read(&run.certificates())?;
+        if c.model_sha256() != Some(model_sha.as_str()) {
+            return Err(Error::format(
+                run.certificates(),
+                format!(
+                    "its certificates are about another model file than {}: re-run `lcr-verify certify`",
+                    run.model().display()
+                ),
+            ));
+        }
+        (Some(c), None)
+    } else {
+        (None, Some(format!("{} not found: run `lcr-verify certify` first", run.certificates().display())))
+    };
+    let provenance = json!({
+        "run_dir": run.root().display().to_string(),
+        "model_sha256": model_sha,
+        "certificates_sha256": if certificates.is_some() { Some(crate::fsio::file_sha256(&run.certificates())?) } else { None },
+        "dataset": meta.dataset.name(),
+        "dataset_checksum": dataset.checksum,
+        "input_space": {
+            "kind": "normalised",
+            "mean": meta.normalization.mean,
+            "std": meta.normalization.std,
+            "domain": "every example lies in the valid pixel box (p/255 in [0, 1], normalised) and is confirmed by the enclosure of the exact function (theorem M1)",
+        },
+        "samples": format!("first {n} test images"),
+        "request": req,
+    });
+    Ok(Setup {
+        net,
+        xs,
+        labels,
+        domain,
+        std,
+        min_std: meta.normalization.min_std(),
+        certificates,
+        audit_note,
+        provenance,
+    })
+}
+
+impl Setup {
+    /// The best certified radius of sample i for (function, norm), when certificates cover it.
+    fn certified(&self, i: usize, f: Function, norm: InputNorm) -> Option<(f64, String)> {
+        let c = self.certificates.as_ref()?;
+        c.pairs().contains(&(f, norm)).then(|| c.samples.get(i).map(|s| s.best(f, norm))).flatten()
+    }
+
+    fn attack_one(&self, req: &AttackRequest, i: usize, f: Function, norm: InputNorm) -> Result<Found> {
+        let target = Target::new(&self.net, f, norm, &self.domain, req.seed)?;
+        let sample = Sample { x: &self.xs[i], label: self.labels[i], index: i as u64 };
+        let eps: Vec<f64> = req.budgets(norm).iter().map(|e| e / self.min_std).collect();
+        let mut best = None;
+        let mut success = vec![false; eps.len()];
+        match req.attack {
+            AttackChoice::Min => {
+                let diameter = match norm {
+                    InputNorm::Linf => {
+                        self.domain.0.iter().zip(&self.domain.1).map(|(l, h)| h - l).fold(0.0, f64::max)
+                    }
+                    InputNorm::L2 => self
+                        .domain
+                        .0
+                        .iter()
+                        .zip(&self.domain.1)
+                        .map(|(l, h)| (h - l) * (h - l))
+                        .sum::<f64>()
+                        .sqrt(),
+                };
+                let config = MinimalConfig {
+                    pgd: req.pgd(),
+                    eps_max: Some(diameter),
+                    decision: (f == Function::Deployed).then(stage_decision),
+                    lower: self.certified(i, f, norm).map_or(0.0, |c| c.0).min(diameter),
+                    rounds: 8,
+                    tolerance: 1e-3,
+                };
+                best = minimal(&target, &sample, &config, &[])?.best;
+            }
+            AttackChoice::Decision => best = decision(&target, &sample, &stage_decision())?.adversarial,
+            AttackChoice::Fgsm | AttackChoice::Pgd => {
+                if let Some(a) = target.confirm(&sample, sample.x.to_vec(), super::AttackKind::Minimal)? {
+                    best = Some(a);
+                } else {
+                    for (k, &e) in eps.iter().enumerate() {
+                        let found = match req.attack {
+                            AttackChoice::Fgsm => fgsm(&target, &sample, e)?,
+                            _ => pgd(&target, &sample, e, &req.pgd())?.adversarial,
+                        };
+                        success[k] = found.is_some();
+                        best = closer(best, found);
+                    }
+                }
+            }
+        }
+        if !matches!(req.attack, AttackChoice::Fgsm | AttackChoice::Pgd) {
+            // Success at ε: an example within ε.
+            let d = best.as_ref().map_or(f64::INFINITY, |a| a.distance);
+            success = eps.iter().map(|&e| d <= e).collect();
+        }
+        Ok(Found { best, success })
+    }
+}
+
+/// Attacks the run's model, audits its certificates and writes `RUN_DIR/empirical.json`; violations are written
+/// to `RUN_DIR/violations/` (the caller turns them into exit status 1: [`EmpiricalFile::violations`]).
+///
+/// Refuses a request that fails [`AttackRequest::check`] before loading anything, and certificates about another
+/// model file.
+pub fn run(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<EmpiricalFile> {
+    req.check()?;
+    let started = Instant::now();
+    let s = setup(run, req)?;
+    let n = s.xs.len();
+    let mut functions = req.functions.clone();
+    functions.sort();
+    let combos: Vec<(Function, InputNorm)> =
+        functions.iter().flat_map(|&f| req.norms.iter().map(move |&nm| (f, nm))).collect();
+    progress(&format!("{} attack on {n} samples, {} function/norm pairs", req.attack.name(), combos.len()));
+    let done = AtomicUsize::new(0);
+    let step = (n / 20).max(1);
+    let per: Vec<(Vec<Option<usize>>, Vec<Found>)> = (0..n)
+        .into_par_iter()
+        .map(|i| -> Result<_> {
+            let x = columns(std::slice::from_ref(&s.xs[i]));
+            let mut preds = Vec::new();
+            for &f in &functions {
+                let b = s.net.enclose_points(&x, f)?;
+                let c = (0..s.net.classes).max_by(|&a, &c| b.lo[(a, 0)].total_cmp(&b.lo[(c, 0)]));
+                preds.push(c.filter(|&c| verdict(&b, 0, c) == Verdict::Keeps));
+            }
+            let found =
+                combos.iter().map(|&(f, nm)| s.attack_one(req, i, f, nm)).collect::<Result<Vec<_>>>()?;
+            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if k % step == 0 || k == n {
+                progress(&format!("attacked {k}/{n} samples"));
+            }
+            Ok((preds, found))
+        })
+        .collect::<Result<_>>()?;
+    let file = assemble(run, req, &s, &functions, &combos, &per, started)?;
+    file.write(&run.empirical())?;
+    Ok(file)
+}
+
+fn assemble(
+    run: &RunDir,
+    req: &AttackRequest,
+    s: &Setup,
+    functions: &[Function],
+    combos: &[(Function, InputNorm)],
+    per: &[(Vec<Option<usize>>, Vec<Found>)],
+    started: Instant,
+) -> Result<EmpiricalFile> {
+    let n = s.xs.len();
+    let radius_of = |i: usize, c: usize| per[i].1[c].best.as_ref().map_or(f64::INFINITY, |a| a.distance);
+    let correct = |i: usize, f: Function| {
+        let fi = functions.iter().position(|&g| g == f).expect("attacked function");
+        per[i].0[fi] == Some(s.labels[i])
+    };
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut e = SampleEmpirical {
+            index: i,
+            label: s.labels[i],
+            prediction: functions.iter().zip(&per[i].0).map(|(f, p)| (*f, *p)).collect(),
+            radius: BTreeMap::new(),
+            radius_pixel: BTreeMap::new(),
+            found_by: BTreeMap::new(),
+        };
+        for (c, &(f, norm)) in combos.iter().enumerate() {
+            let best = per[i].1[c].best.as_ref();
+            e.radius.entry(f).or_default().insert(norm, best.map(|a| a.distance));
+            e.radius_pixel
+                .entry(f)
+                .or_default()
+                .insert(norm, best.map(|a| pixel_distance(norm, &s.xs[i], &a.point, &s.std)));
+            e.found_by
+                .entry(f)
+                .or_default()
+                .insert(norm, best.map_or("none", |a| a.attack.name()).to_string());
+        }
+        samples.push(e);
+    }
+    let (mut summary, mut curves, mut success, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut audits = Vec::new();
+    let mut violations = Vec::new();
+    for (c, &(f, norm)) in combos.iter().enumerate() {
+        let ok: Vec<usize> = (0..n).filter(|&i| correct(i, f)).collect();
+        let radii: Vec<f64> = (0..n).map(|i| if correct(i, f) { radius_of(i, c) } else { 0.0 }).collect();
+        let med =
+            median(ok.iter().map(|&i| radius_of(i, c)).map(|r| if r.is_finite() { r } else { f64::MAX }));
+        let med = med.filter(|m| *m < f64::MAX);
+        summary.push(EmpiricalSummary {
+            function: f,
+            norm,
+            broken: ok.iter().filter(|&&i| radius_of(i, c).is_finite()).count(),
+            correct: ok.len(),
+            median_radius: med,
+            median_radius_pixel: med.and_then(|_| {
+                let pix = ok.iter().map(|&i| {
+                    per[i].1[c]
+                        .best
+                        .as_ref()
+                        .map_or(f64::MAX, |a| pixel_distance(norm, &s.xs[i], &a.point, &s.std))
+                });
+                median(pix).filter(|m| *m < f64::MAX)
+            }),
+        });
+        // RA(ε) over the shared grid: a normalised radius r is beyond ε (pixel) when r·min_std > ε; an example's
+        // pixel distance is at most its normalised distance times the largest deviation, so comparing in
+        // normalised units keeps CA and RA on one scale.
+        let grid = default_grid(norm);
+        let ra: Vec<f64> = certified_accuracy(
+            &radii.iter().map(|r| if r.is_finite() { *r } else { f64::MAX }).collect::<Vec<_>>(),
+            &grid,
+            s.min_std,
+        )?
+        .iter()
+        .map(|p| p.accuracy)
+        .collect();
+        let certs: Option<Vec<f64>> = s
+            .certificates
+            .as_ref()
+            .filter(|cf| cf.pairs().contains(&(f, norm)))
+            .map(|_| (0..n).map(|i| s.certified(i, f, norm).map_or(0.0, |x| x.0)).collect());
+        let ca = certs
+            .as_ref()
+            .map(|cr| -> Result<Vec<f64>> {
+                let capped: Vec<f64> = cr.iter().map(|r| if r.is_finite() { *r } else { f64::MAX }).collect();
+                Ok(certified_accuracy(&capped, &grid, s.min_std)?.iter().map(|p| p.accuracy).collect())
+            })
+            .transpose()?;
+        curves.push(RobustCurve {
+            function: f,
+            norm,
+            eps_pixel: grid,
+            robust_accuracy: ra,
+            certified_accuracy: ca,
+        });
+        let budgets = req.budgets(norm);
+        let rate =
+            |k: usize| ok.iter().filter(|&&i| per[i].1[c].success[k]).count() as f64 / ok.len().max(1) as f64;
+        success.push(SuccessCurve {
+            function: f,
+            norm,
+            attack: req.attack.name().into(),
+            success_rate: (0..budgets.len()).map(rate).collect(),
+            eps_pixel: budgets,
+        });
+        if let Some(cr) = &certs {
+            let pairs: Vec<RadiusPair> = (0..n)
+                .map(|i| RadiusPair {
+                    sample: i,
+                    certified: cr[i],
+                    empirical: per[i].1[c].best.as_ref().map(|a| a.distance),
+                })
+                .collect();
+            let (count, bad) = audit(f, norm, &pairs);
+            audits.push(count);
+            for b in bad {
+                let a = per[b].1[c].best.as_ref().expect("a violation has an example");
+                let logits = s.net.forward(&a.point, f)?;
+                let predicted =
+                    (0..logits.len()).max_by(|&p, &q| logits[p].total_cmp(&logits[q])).unwrap_or(0);
+                let (radius, method) = s.certified(b, f, norm).expect("certified");
+                violations.push(Violation {
+                    kind: ViolationKind::Adversarial,
+                    sample: b,
+                    label: s.labels[b],
+                    function: f,
+                    norm,
+                    certified_radius: radius,
+                    method,
+                    distance: a.distance,
+                    clean_prediction: s.labels[b],
+                    perturbed_prediction: predicted,
+                    source: a.attack.name().to_string(),
+                    input: s.xs[b].clone(),
+                    perturbed: a.point.clone(),
+                });
+            }
+            ratios.extend(ratio_entries(s, f, norm, &|i| radius_of(i, c), n));
+        }
+    }
+    crate::audit::clear_records(run.root(), ViolationKind::Adversarial)?;
+    let records = violations
+        .iter()
+        .map(|v| Ok(v.write(run.root())?.display().to_string()))
+        .collect::<Result<Vec<String>>>()?;
+    let mut provenance = s.provenance.clone();
+    provenance["seconds"] = json!(started.elapsed().as_secs_f64());
+    provenance["attack_settings"] =
+        json!({ "pgd": req.pgd(), "decision": stage_decision(), "minimal_rounds": 8 });
+    Ok(EmpiricalFile {
+        format: EMPIRICAL_FORMAT,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        provenance,
+        accuracy: functions
+            .iter()
+            .enumerate()
+            .map(|(fi, f)| {
+                (*f, (0..n).filter(|&i| per[i].0[fi] == Some(s.labels[i])).count() as f64 / n.max(1) as f64)
+            })
+            .collect(),
+        summary,
+        curves,
+        success,
+        audit: s.certificates.as_ref().map(|_| audits),
+        audit_note: s.audit_note.clone(),
+        ratios,
+        violation_records: records,
+        samples,
+    })
+}
+
+/// Median certified / empirical radius per certificate method (and the best), over samples with both.
+fn ratio_entries(
+    s: &Setup,
+    f: Function,
+    norm: InputNorm,
+    empirical: &dyn Fn(usize) -> f64,
+    n: usize,
+) -> Vec<RatioEntry> {
+    let Some(c) = &s.certificates else { return Vec::new() };
+    let mut methods: Vec<String> =
+        c.methods.iter().filter(|m| m.function == f && m.norm == norm).map(|m| m.method.clone()).collect();
+    methods.push("best".into());
+    methods
+        .into_iter()
+        .map(|m| {
+            let ratios: Vec<f64> = (0..n.min(c.samples.len()))
+                .filter_map(|i| {
+                    let r = if m == "best" {
+                        c.samples[i].best(f, norm).0
+                    } else {
+                        c.samples[i]
+                            .radius
+                            .get(&f)?
+                            .get(&norm)?
+                            .get(&m)
+                            .copied()
+                            .map(crate::certify::file::from_file)?
+                    };
+                    let e = empirical(i);
+                    (r > 0.0 && r.is_finite() && e.is_finite() && e > 0.0).then(|| r / e)
+                })
+                .collect();
+            RatioEntry { function: f, norm, method: m, samples: ratios.len(), median_ratio: median(ratios) }
+        })
+        .collect()
+}

@@ -1,0 +1,92 @@
+//! `lcr-verify attack RUN_DIR`: adversarial attacks on every function, the empirical radius of each sample,
+//! and the audit of the run's certificates against them.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Outcome;
+use super::choice::parser;
+use crate::attack::{self, AttackChoice, AttackRequest};
+use crate::error::Result;
+use crate::ir::{Function, InputNorm};
+use crate::run_dir::RunDir;
+
+/// Flags of `lcr-verify attack`.
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    /// Run directory holding model.safetensors (and certificates.json for the audit); empirical.json is written
+    /// there.
+    pub run_dir: PathBuf,
+    /// The attack (default: min, the minimal-perturbation search over every attack).
+    #[arg(long, value_parser = parser::<AttackChoice>())]
+    pub attack: Option<AttackChoice>,
+    /// Input norm (default: both).
+    #[arg(long, value_parser = parser::<InputNorm>())]
+    pub norm: Option<InputNorm>,
+    /// Functions to attack, comma-separated (default: deployed,surrogate,latent).
+    #[arg(long, value_parser = parser::<Function>(), value_delimiter = ',', action = clap::ArgAction::Set)]
+    pub functions: Option<Vec<Function>>,
+    /// Budgets ε in pixel units (p/255), comma-separated, for the success rates (default: ℓ2 0.1,0.3,0.5,1,1.58,2;
+    /// ℓ∞ 0.01,0.03,0.1,0.2,0.3).
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
+    pub eps: Option<Vec<f64>>,
+    /// PGD steps per run.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// PGD runs per budget (the first from FGSM's point, the others from random points of the ball).
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// Attack the first N test images.
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Dataset directory (default: the one the run was trained on).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print empirical.json to standard output instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl AttackArgs {
+    /// The request the flags make.
+    pub fn request(&self) -> AttackRequest {
+        let mut req = AttackRequest {
+            attack: self.attack.unwrap_or_default(),
+            eps: self.eps.clone(),
+            steps: self.steps,
+            restarts: self.restarts,
+            samples: self.samples,
+            seed: self.seed,
+            data_dir: self.data_dir.clone(),
+            ..AttackRequest::default()
+        };
+        if let Some(n) = self.norm {
+            req.norms = vec![n];
+        }
+        if let Some(f) = &self.functions {
+            req.functions = f.clone();
+        }
+        req
+    }
+}
+
+/// Runs `lcr-verify attack`: attacks, audits, writes `RUN_DIR/empirical.json`, prints the table (or the file);
+/// a certificate contradicted by an attack makes the outcome a failed check (exit status 1).
+pub fn run(args: &AttackArgs) -> Result<Outcome> {
+    let run = RunDir::new(&args.run_dir);
+    let file = attack::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
+    if args.json {
+        super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
+    } else {
+        super::emit(attack::render_table(&file))?;
+        super::emit(format!("written to {}", run.empirical().display()))?;
+    }
+    Ok(super::audit_outcome(&file.violation_records))
+}
