@@ -555,3 +555,21 @@ fn ratio_entries(
         })
         .collect()
 }
+
+/// The run's `empirical.json` when it can stand for [`run`] with `req`: in the current format, about the very
+/// model file and `certificates.json` now in the run directory, for an equal request.
+pub fn reusable(run: &RunDir, req: &AttackRequest) -> Result<Option<EmpiricalFile>> {
+    if !run.empirical().exists() {
+        return Ok(None);
+    }
+    let Ok(earlier) = EmpiricalFile::read(&run.empirical()) else { return Ok(None) };
+    let model = crate::fsio::file_sha256(&run.model())?;
+    let certificates =
+        if run.certificates().exists() { Some(crate::fsio::file_sha256(&run.certificates())?) } else { None };
+    let p = &earlier.provenance;
+    let recorded = serde_json::from_value::<AttackRequest>(p["request"].clone()).ok();
+    let same = p["model_sha256"].as_str() == Some(model.as_str())
+        && p["certificates_sha256"].as_str() == certificates.as_deref()
+        && recorded.as_ref() == Some(req);
+    Ok(same.then_some(earlier))
+}

@@ -1,10 +1,12 @@
 //! `lcr-verify run`: the whole study on the shipped default data.
 //!
 //! Trains the default binary MLP on MNIST twice, as the plain BNN baseline (λ = 0) and with the LCR regulariser,
-//! then, for each: evaluates the deployed network, bounds its Lipschitz constant (`bound`), and evaluates it under
-//! the MNIST-C suite and the 15 × 5 ImageNet-C-style table (CIFAR parameter table, see the README), with CE
-//! normalised by the baseline. Stages whose output already exists in `--out` are reused, interrupted training is
-//! resumed; `--fresh` starts over.
+//! then, for each: evaluates the deployed network, bounds its Lipschitz constant (`bound`), certifies every test
+//! image (`certify`), attacks the first `--attack-samples` of them and audits the certificates against the attacks
+//! (`attack`), and evaluates it under the MNIST-C suite and the 15 × 5 ImageNet-C-style table (CIFAR parameter
+//! table, see the README) with the corruption audit, CE normalised by the baseline. Stages whose output already
+//! exists in `--out` are reused, interrupted training is resumed; `--fresh` starts over. A contradicted
+//! certificate makes the study exit with status 1.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Outcome;
+use crate::attack::{AttackRequest, EmpiricalFile};
 use crate::bounds::{Bound, BoundRequest, BoundsFile, Method, Norm};
+use crate::certify::{CertificatesFile, CertifyRequest};
 use crate::corrupt::Suite;
 use crate::error::{Error, Result};
 use crate::ir::Function;
@@ -44,6 +48,9 @@ pub struct RunArgs {
     /// Directory holding the MNIST IDX files (default: the shipped copy).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Test images attacked per model (the minimal-perturbation search, both norms, all three functions).
+    #[arg(long, default_value_t = 1000)]
+    pub attack_samples: usize,
     /// Recompute every stage, discarding earlier results in --out.
     #[arg(long)]
     pub fresh: bool,
@@ -58,8 +65,21 @@ struct Row {
     lambda: f64,
     accuracy: f64,
     bounds: BoundsFile,
+    certificates: CertificatesFile,
+    empirical: EmpiricalFile,
     mnist_c: SuiteReport,
     table: SuiteReport,
+}
+
+impl Row {
+    /// Violation records of every audit of this model.
+    fn violations(&self) -> Vec<String> {
+        let mut v = self.empirical.violation_records.clone();
+        for r in [&self.mnist_c, &self.table] {
+            v.extend(r.audit.iter().flat_map(|a| a.records().iter().cloned()));
+        }
+        v
+    }
 }
 
 fn say(quiet: bool, msg: String) {
@@ -92,6 +112,25 @@ fn bounds(dir: &Path, quiet: bool) -> Result<BoundsFile> {
         return Ok(earlier);
     }
     crate::bounds::run(&run, &req, &super::progress_lines(quiet))
+}
+
+/// The study's certificates of the model in `dir`: every test image, both norms, all three functions.
+fn certificates(dir: &Path, quiet: bool) -> Result<CertificatesFile> {
+    let (run, req) = (RunDir::new(dir), CertifyRequest::default());
+    if let Some(earlier) = crate::certify::reusable(&run, &req)? {
+        return Ok(earlier);
+    }
+    crate::certify::run(&run, &req, &super::progress_lines(quiet))
+}
+
+/// The study's attacks on the model in `dir`: the minimal-perturbation search on the first `samples` test
+/// images, audited against the certificates.
+fn empirical(dir: &Path, samples: usize, quiet: bool) -> Result<EmpiricalFile> {
+    let (run, req) = (RunDir::new(dir), AttackRequest { samples, ..AttackRequest::default() });
+    if let Some(earlier) = crate::attack::reusable(&run, &req)? {
+        return Ok(earlier);
+    }
+    crate::attack::run(&run, &req, &super::progress_lines(quiet))
 }
 
 /// The study's training configuration of one model.
@@ -138,10 +177,14 @@ fn study_one(args: &RunArgs, name: &'static str, cfg: &TrainConfig, reference: O
     let accuracy = crate::eval::evaluate_run(&run, None)?.accuracy;
     say(args.quiet, format!("== {name}: Lipschitz bounds"));
     let bounds = bounds(&dir, args.quiet)?;
-    say(args.quiet, format!("== {name}: MNIST-C and the 15 × 5 corruption table"));
+    say(args.quiet, format!("== {name}: certified radii of every test image"));
+    let certificates = certificates(&dir, args.quiet)?;
+    say(args.quiet, format!("== {name}: attacks on {} test images and the audit", args.attack_samples));
+    let empirical = empirical(&dir, args.attack_samples, args.quiet)?;
+    say(args.quiet, format!("== {name}: MNIST-C and the 15 × 5 corruption table, with the corruption audit"));
     let mnist_c = robustness(&dir, Suite::MnistC, reference, args.quiet)?;
     let table = robustness(&dir, Suite::CifarC, reference, args.quiet)?;
-    Ok(Row { name, lambda, accuracy, bounds, mnist_c, table })
+    Ok(Row { name, lambda, accuracy, bounds, certificates, empirical, mnist_c, table })
 }
 
 fn find(b: &BoundsFile, method: Method, norm: Norm) -> String {
@@ -207,9 +250,64 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
             find(&r.bounds, Method::SpectralProduct, Norm::L2),
         ))?;
     }
+    radii_table(&rows, args.attack_samples)?;
     super::emit(format!(
-        "\nFiles: {}/{{baseline,lcr}}/{{model.safetensors,metrics.json,bounds.json,corruption.json}}",
+        "\nFiles: {}/{{baseline,lcr}}/{{model.safetensors,metrics.json,bounds.json,certificates.json,empirical.json,corruption.json}}",
         args.out.display()
     ))?;
-    Ok(Outcome::Success)
+    let records: Vec<String> = rows.iter().flat_map(Row::violations).collect();
+    Ok(super::audit_outcome(&records))
+}
+
+/// The certified against the empirical radii of both models, with the audits.
+fn radii_table(rows: &[Row], attacked: usize) -> Result<()> {
+    super::emit(format!(
+        "\nCertified vs empirical radii (first {attacked} test images; pixel units p/255; medians over correctly \
+         classified images; CA/RA = certified/robust accuracy at ε = 0.1 (ℓ2) or 0.01 (ℓ∞)):\n"
+    ))?;
+    super::emit(
+        "| model | function | norm | clean | median certified | median empirical | median ratio | CA | RA | audit |",
+    )?;
+    super::emit("|---|---|---|---:|---:|---:|---:|---:|---:|---|")?;
+    for r in rows {
+        for s in &r.empirical.summary {
+            let (f, norm) = (s.function, s.norm);
+            let ratio =
+                r.empirical.ratios.iter().find(|x| x.function == f && x.norm == norm && x.method == "best");
+            let curve = r.empirical.curves.iter().find(|c| c.function == f && c.norm == norm);
+            let eps = if norm == crate::ir::InputNorm::L2 { 0.1 } else { 0.01 };
+            let at = |v: Option<&Vec<f64>>| -> String {
+                let (Some(c), Some(v)) = (curve, v) else { return "-".into() };
+                c.eps_pixel
+                    .iter()
+                    .position(|e| (e - eps).abs() < 1e-12)
+                    .map_or("-".into(), |i| pct(Some(v[i])))
+            };
+            // The best certificate of each correctly classified attacked image, in pixel units.
+            let best_cert = crate::audit::stats::median(r.empirical.samples.iter().filter_map(|e| {
+                let c = r.certificates.samples.get(e.index)?;
+                (e.prediction.get(&f).copied().flatten() == Some(e.label))
+                    .then(|| c.best_pixel.get(&f)?.get(&norm).copied().map(crate::certify::file::from_file))
+                    .flatten()
+            }));
+            let audit = r.empirical.audit.iter().flatten().find(|a| a.function == f && a.norm == norm);
+            super::emit(format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.name,
+                f.name(),
+                norm.name(),
+                pct(r.empirical.accuracy.get(&f).copied()),
+                best_cert.map_or("-".into(), |v| format!("{v:.4}")),
+                s.median_radius_pixel.map_or("-".into(), |v| format!("{v:.4}")),
+                ratio.and_then(|x| x.median_ratio).map_or("-".into(), |v| format!("{v:.3}")),
+                at(curve.and_then(|c| c.certified_accuracy.as_ref())),
+                at(curve.map(|c| &c.robust_accuracy)),
+                audit.map_or("not run".into(), |a| format!(
+                    "{} checked, {} violations",
+                    a.checked, a.violations
+                )),
+            ))?;
+        }
+    }
+    Ok(())
 }
