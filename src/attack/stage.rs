@@ -337,7 +337,7 @@ pub fn run(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)) 
             let found =
                 combos.iter().map(|&(f, nm)| s.attack_one(req, i, f, nm)).collect::<Result<Vec<_>>>()?;
             let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if k % step == 0 || k == n {
+            if k.is_multiple_of(step) || k == n {
                 progress(&format!("attacked {k}/{n} samples"));
             }
             Ok((preds, found))
@@ -364,17 +364,17 @@ fn assemble(
         per[i].0[fi] == Some(s.labels[i])
     };
     let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, (preds, found)) in per.iter().enumerate() {
         let mut e = SampleEmpirical {
             index: i,
             label: s.labels[i],
-            prediction: functions.iter().zip(&per[i].0).map(|(f, p)| (*f, *p)).collect(),
+            prediction: functions.iter().zip(preds).map(|(f, p)| (*f, *p)).collect(),
             radius: BTreeMap::new(),
             radius_pixel: BTreeMap::new(),
             found_by: BTreeMap::new(),
         };
         for (c, &(f, norm)) in combos.iter().enumerate() {
-            let best = per[i].1[c].best.as_ref();
+            let best = found[c].best.as_ref();
             e.radius.entry(f).or_default().insert(norm, best.map(|a| a.distance));
             e.radius_pixel
                 .entry(f)

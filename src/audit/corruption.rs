@@ -90,6 +90,9 @@ pub struct CorruptionAuditReport {
     pub violation_records: Vec<String>,
 }
 
+/// What an open cell collects for one certificate entry: (radius, kept) pairs and distance/radius ratios.
+type OpenCell = (Vec<(f64, f64)>, Vec<f64>);
+
 /// Accumulates the audit while the corruption evaluation runs, chunk by chunk.
 pub struct CorruptionAudit<'a> {
     net: &'a Net,
@@ -98,8 +101,8 @@ pub struct CorruptionAudit<'a> {
     labels: Vec<usize>,
     certs: Vec<CertifiedRadii>,
     cells: Vec<CellAudit>,
-    /// Per open cell and certificate entry: (radius, kept) pairs and distance/radius ratios.
-    open: Vec<(Vec<(f64, f64)>, Vec<f64>)>,
+    /// Per certificate entry of the open cell.
+    open: Vec<OpenCell>,
     kept: Vec<u32>,
     seen: Vec<u32>,
     n_cells: u32,

@@ -279,12 +279,16 @@ impl Work<'_> {
     }
 }
 
+/// The exact minimal perturbation of one sample: the certified lower side and the distance of a proven
+/// misclassified input.
+type ExactBracket = (f64, Option<f64>);
+
 /// What the stage computed, before it is written out.
 #[derive(Default)]
 struct Outcome {
     predictions: Vec<(Function, Vec<Option<usize>>)>,
     radii: Vec<Radii>,
-    exact: Vec<(InputNorm, Vec<(f64, Option<f64>)>)>,
+    exact: Vec<(InputNorm, Vec<ExactBracket>)>,
     skipped: Vec<SkippedMethod>,
 }
 
@@ -306,16 +310,16 @@ pub fn run(run: &RunDir, req: &CertifyRequest, progress: &(dyn Fn(&str) + Sync))
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
     let model_sha = crate::fsio::file_sha256(&run.model())?;
     let bounds = if run.bounds().exists() { Some(BoundsFile::read(&run.bounds())?) } else { None };
-    if let Some(b) = &bounds {
-        if b.meta["model_sha256"].as_str() != Some(model_sha.as_str()) {
-            return Err(Error::format(
-                run.bounds(),
-                format!(
-                    "its bounds are about another model file than {}: re-run `lcr-verify bound`",
-                    run.model().display()
-                ),
-            ));
-        }
+    if let Some(b) = &bounds
+        && b.meta["model_sha256"].as_str() != Some(model_sha.as_str())
+    {
+        return Err(Error::format(
+            run.bounds(),
+            format!(
+                "its bounds are about another model file than {}: re-run `lcr-verify bound`",
+                run.model().display()
+            ),
+        ));
     }
     let dataset = run.load_dataset(&meta, req.data_dir.as_deref())?;
     let n = req.samples.unwrap_or(usize::MAX).min(dataset.test.len());

@@ -188,31 +188,6 @@ impl Choice for Split {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The names the command line accepts are the names the files use.
-    fn names_match_serde<T: Choice + serde::Serialize>() {
-        for v in T::all() {
-            assert_eq!(serde_json::to_value(v).unwrap(), v.name());
-        }
-    }
-
-    #[test]
-    fn command_line_names_are_file_names() {
-        names_match_serde::<DatasetKind>();
-        names_match_serde::<Arch>();
-        names_match_serde::<OptimizerKind>();
-        names_match_serde::<LcrVariant>();
-        names_match_serde::<SteKind>();
-        names_match_serde::<WeightScaling>();
-        names_match_serde::<SignZero>();
-        names_match_serde::<Suite>();
-        names_match_serde::<Split>();
-    }
-}
-
 impl Choice for crate::ir::Function {
     fn all() -> &'static [Self] {
         &[crate::ir::Function::Deployed, crate::ir::Function::Surrogate, crate::ir::Function::Latent]
@@ -259,5 +234,30 @@ impl Choice for crate::attack::AttackChoice {
             A::Decision => "label-only boundary search (for the sign network, whose gradient is zero)",
             A::Min => "the minimal-perturbation search over every attack, bisecting on ε",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names the command line accepts are the names the files use.
+    fn names_match_serde<T: Choice + serde::Serialize>() {
+        for v in T::all() {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.name());
+        }
+    }
+
+    #[test]
+    fn command_line_names_are_file_names() {
+        names_match_serde::<DatasetKind>();
+        names_match_serde::<Arch>();
+        names_match_serde::<OptimizerKind>();
+        names_match_serde::<LcrVariant>();
+        names_match_serde::<SteKind>();
+        names_match_serde::<WeightScaling>();
+        names_match_serde::<SignZero>();
+        names_match_serde::<Suite>();
+        names_match_serde::<Split>();
     }
 }

@@ -407,10 +407,10 @@ impl Net {
             }
             BoxBatch { lo, hi, shape: shape.clone() }
         };
-        if let Some((dl, dh)) = &p.domain {
-            if dl.len() != x.nrows() || dh.len() != x.nrows() {
-                return Err(Error::config("perturbation domain", "needs one bound per input coordinate"));
-            }
+        if let Some((dl, dh)) = &p.domain
+            && (dl.len() != x.nrows() || dh.len() != x.nrows())
+        {
+            return Err(Error::config("perturbation domain", "needs one bound per input coordinate"));
         }
         let layer = self.layers.get(first);
         let rows = match layer {
