@@ -7,12 +7,15 @@
 //! datasets/ --data--> Dataset --train (candle)--> run/model.safetensors + config.toml + metrics.json
 //! run/model --eval--> accuracy of the deployed (binarised, eval-mode) network
 //! run/model --export--> Net (the verification IR) --bound--> run/bounds.json
+//! Net + bounds.json --certify--> run/certificates.json (a certified radius per test image, function and norm)
+//! Net + certificates.json --attack--> run/empirical.json (confirmed adversarial examples; the audit)
 //! Dataset --corrupt--> corrupted sets in the benchmark layouts
-//! run/model + corrupted images --robustness--> run/corruption.json
+//! run/model + corrupted images (+ certificates.json) --robustness--> run/corruption.json (with the audit)
 //! ```
 //!
 //! Each stage is a library call with a typed request that is checked before any work:
 //! [`train::train`], [`eval::evaluate_run`], [`bounds::run`] with [`bounds::BoundRequest`],
+//! [`certify::run`] with [`certify::CertifyRequest`], [`attack::run`] with [`attack::AttackRequest`],
 //! [`corrupt::run`] with [`corrupt::CorruptRequest`], [`robustness::run`] with
 //! [`robustness::RobustnessRequest`]; the paths of a run directory are [`run_dir::RunDir`]'s. The command line
 //! ([`cli`]) only turns flags into requests and prints results.
