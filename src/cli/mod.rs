@@ -81,17 +81,30 @@ pub(crate) fn progress_lines(quiet: bool) -> impl Fn(&str) + Sync {
 }
 
 /// The outcome of a stage that audits certificates: a failed check (exit status 1) when any certificate was
-/// contradicted, with the records named on standard error.
+/// contradicted, with each contradicted sample and its record named on standard error.
 pub(crate) fn audit_outcome(records: &[String]) -> Outcome {
     if records.is_empty() {
         return Outcome::Success;
     }
-    eprintln!(
-        "error: the audit found {} contradicted certificate(s), which is a bug; the pairs of inputs are in:",
-        records.len()
-    );
+    eprintln!("error: the audit found {} contradicted certificate(s), which is a bug:", records.len());
     for r in records {
-        eprintln!("  {r}");
+        let v =
+            std::fs::read(r).ok().and_then(|b| serde_json::from_slice::<crate::audit::Violation>(&b).ok());
+        match v {
+            Some(v) => eprintln!(
+                "  sample {} ({} {}): certified radius {} ({}) but {} at distance {} changes the label {} -> {}; see {r}",
+                v.sample,
+                v.function.name(),
+                v.norm.name(),
+                v.certified_radius,
+                v.method,
+                v.source,
+                v.distance,
+                v.clean_prediction,
+                v.perturbed_prediction
+            ),
+            None => eprintln!("  {r}"),
+        }
     }
     Outcome::CheckFailed
 }
