@@ -464,7 +464,10 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
     assert!(o.status.success(), "{}", stderr(&o));
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(printed.contains("| baseline | 0 |") && printed.contains("| lcr | 0.001 |"), "{printed}");
-    let files = ["model.safetensors", "bounds.json", "corruption.json"];
+    assert!(printed.contains("Certified vs empirical radii"), "{printed}");
+    assert_eq!(printed.matches("checked, 0 violations |").count(), 2 * 3 * 2, "{printed}");
+    let files =
+        ["model.safetensors", "bounds.json", "certificates.json", "empirical.json", "corruption.json"];
     let snapshot = || -> Vec<Vec<u8>> {
         let mut all = Vec::new();
         for model in ["baseline", "lcr"] {

@@ -138,14 +138,16 @@ fn certificates_hold_against_attacks_and_corruptions() {
             assert!(ca <= ra && ra <= clean, "{f} {}: CA {ca} RA {ra} clean {clean}", c["norm"]);
         }
     }
-    // The corruption audit runs with robustness and records its findings in corruption.json.
+    // The corruption audit runs with robustness and records its findings in corruption.json. Saturation leaves
+    // gray images unchanged at severities 1–3, so those copies lie inside every positive certificate's ball and
+    // are checked; the others lie far outside.
     let o = run(&[
         "robustness",
         d,
         "--suite",
         "cifar-c",
         "--corruptions",
-        "brightness,contrast,gaussian_noise",
+        "brightness,contrast,gaussian_noise,saturate",
         "--severities",
         "1,5",
         "--quiet",
@@ -156,10 +158,61 @@ fn certificates_hold_against_attacks_and_corruptions() {
     assert_eq!(audit["samples"], 40, "{audit}");
     for c in audit["checks"].as_array().unwrap() {
         assert_eq!(c["violations"], 0, "{c}");
+        assert!(c["checked"].as_u64().unwrap() > 0, "no image checked: {c}");
     }
-    assert_eq!(audit["cells"].as_array().unwrap().len(), 3 * 2 * 6);
+    assert_eq!(audit["cells"].as_array().unwrap().len(), 4 * 2 * 6);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("corruption audit over 40 certified samples"), "{stdout}");
+}
+
+#[test]
+fn fixed_budget_attacks_report_rising_success_and_json() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = trained(root.path());
+    let d = dir.to_str().unwrap();
+    let o = run(&["certify", d, "--json", "--quiet"]);
+    ok(&o);
+    let printed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(printed, json(&dir.join("certificates.json")), "--json prints the file it writes");
+    // Success rates against ε (pixel units): rising to 1 at a budget covering the whole pixel box, PGD ≥ FGSM.
+    let rates = |attack: &str, function: &str| -> Vec<f64> {
+        let o = run(&[
+            "attack",
+            d,
+            "--attack",
+            attack,
+            "--norm",
+            "linf",
+            "--functions",
+            function,
+            "--eps",
+            "0.01,0.1,0.3,1",
+            "--samples",
+            "20",
+            "--steps",
+            "10",
+            "--restarts",
+            "2",
+            "--json",
+            "--quiet",
+        ]);
+        ok(&o);
+        let e: Value = serde_json::from_slice(&o.stdout).unwrap();
+        e["success"][0]["success_rate"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let fgsm = rates("fgsm", "surrogate");
+    let pgd = rates("pgd", "surrogate");
+    for k in 0..4 {
+        assert!(pgd[k] >= fgsm[k], "PGD {pgd:?} below FGSM {fgsm:?}");
+        if k > 0 {
+            assert!(pgd[k] >= pgd[k - 1], "PGD success falls with ε: {pgd:?}");
+        }
+    }
+    assert_eq!(pgd[3], 1.0, "{pgd:?}");
+    // The label-only attack finds examples for the sign network too; its success can only rise with ε (one
+    // search per image, counted at every budget its distance fits).
+    let decision = rates("decision", "deployed");
+    assert!(decision.windows(2).all(|w| w[0] <= w[1]) && decision[3] > 0.5, "{decision:?}");
 }
 
 #[test]

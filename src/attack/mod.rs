@@ -73,6 +73,8 @@ pub use loss::{Loss, LossGrad, is_adversarial, margin};
 pub use minimal::{MinimalConfig, MinimalOutcome, minimal};
 pub use noise::noise;
 pub use pgd::{PgdConfig, PgdOutcome, Start, StepSchedule, pgd};
-pub use stage::{AttackChoice, AttackRequest, reusable, run};
+pub use stage::{
+    AttackChoice, AttackRequest, DEFAULT_RESTARTS, DEFAULT_SAMPLES, DEFAULT_STEPS, reusable, run,
+};
 pub use sweep::{SweepPoint, success_rate, sweep};
 pub use target::{Domain, Sample, Target};

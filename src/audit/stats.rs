@@ -32,10 +32,11 @@ pub fn ranks(values: &[f64]) -> Vec<f64> {
     r
 }
 
-/// Spearman's ρ: the Pearson correlation of the ranks (ties averaged). `None` with fewer than two pairs, a
-/// non-finite value, or when either side is constant (the correlation is undefined).
+/// Spearman's ρ: the Pearson correlation of the ranks (ties averaged; +∞ ranks above every number, as an
+/// unbounded radius should). `None` with fewer than two pairs, a NaN, or when either side is constant (the
+/// correlation is undefined).
 pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
-    if x.len() != y.len() || x.len() < 2 || x.iter().chain(y).any(|v| !v.is_finite()) {
+    if x.len() != y.len() || x.len() < 2 || x.iter().chain(y).any(|v| v.is_nan()) {
         return None;
     }
     let (rx, ry) = (ranks(x), ranks(y));
@@ -76,6 +77,8 @@ mod tests {
         assert_eq!(spearman(&x, &[1.0, 4.0, 9.0, 16.0, 25.0]), Some(1.0));
         assert_eq!(spearman(&x, &[5.0, 4.0, 3.0, 2.0, 1.0]), Some(-1.0));
         assert_eq!(spearman(&x, &[1.0; 5]), None);
+        // Unbounded values rank highest.
+        assert_eq!(spearman(&x, &[1.0, 2.0, 3.0, 4.0, f64::INFINITY]), Some(1.0));
         // A textbook value: ranks (1,2,3,4,5) against (2,1,4,3,5) give ρ = 1 − 6·4/(5·24) = 0.8.
         let r = spearman(&x, &[2.0, 1.0, 4.0, 3.0, 5.0]).unwrap();
         assert!((r - 0.8).abs() < 1e-12, "{r}");

@@ -193,6 +193,25 @@ impl CertificatesFile {
         self.provenance["model_sha256"].as_str()
     }
 
+    /// Refuses certificates about another model file or other test images than the ones a stage is about to
+    /// compare them with (`path` is the file, named in the error).
+    pub fn check_matches(&self, path: &Path, model_sha256: &str, dataset_checksum: &str) -> Result<()> {
+        if self.model_sha256() != Some(model_sha256) {
+            return Err(Error::format(
+                path,
+                "its certificates are about another model file than the run's: re-run `lcr-verify certify`",
+            ));
+        }
+        if self.provenance["dataset_checksum"].as_str() != Some(dataset_checksum) {
+            return Err(Error::format(
+                path,
+                "its certificates are about the images of another dataset (another checksum) than the ones \
+                 compared with them: re-run `lcr-verify certify` with the same --data-dir",
+            ));
+        }
+        Ok(())
+    }
+
     /// The function and norm pairs the file certifies.
     pub fn pairs(&self) -> Vec<(Function, InputNorm)> {
         let mut v: Vec<(Function, InputNorm)> = self.methods.iter().map(|m| (m.function, m.norm)).collect();

@@ -32,13 +32,13 @@ pub struct AttackArgs {
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub eps: Option<Vec<f64>>,
     /// PGD steps per run.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = attack::DEFAULT_STEPS)]
     pub steps: usize,
     /// PGD runs per budget (the first from FGSM's point, the others from random points of the ball).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = attack::DEFAULT_RESTARTS)]
     pub restarts: usize,
     /// Attack the first N test images.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = attack::DEFAULT_SAMPLES)]
     pub samples: usize,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]

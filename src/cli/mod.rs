@@ -26,7 +26,8 @@ pub struct Cli {
 /// The stages.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The whole study on the shipped default data (MNIST): train the baseline and LCR models, evaluate them.
+    /// The whole study on the shipped default data (MNIST): train the baseline and LCR models, bound, certify,
+    /// attack (with the audit) and evaluate them under corruptions.
     Run(run::RunArgs),
     /// Train a binary network, with or without the LCR regulariser, into a run directory.
     Train(train::TrainArgs),

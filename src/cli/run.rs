@@ -49,7 +49,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Test images attacked per model (the minimal-perturbation search, both norms, all three functions).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = crate::attack::DEFAULT_SAMPLES)]
     pub attack_samples: usize,
     /// Recompute every stage, discarding earlier results in --out.
     #[arg(long)]

@@ -97,8 +97,13 @@ struct AuditInputs {
 
 /// The audit's inputs when the run directory holds `certificates.json` about its model file and the corrupted
 /// images are the test images in order (`aligned`); otherwise why the audit does not run. Certificates about
-/// another model file are refused.
-fn audit_inputs(run: &RunDir, aligned: bool) -> Result<std::result::Result<AuditInputs, String>> {
+/// another model file, or about the images of a dataset with another checksum than `dataset_checksum`, are
+/// refused.
+fn audit_inputs(
+    run: &RunDir,
+    aligned: bool,
+    dataset_checksum: &str,
+) -> Result<std::result::Result<AuditInputs, String>> {
     if !run.certificates().exists() {
         return Ok(Err(format!(
             "{} not found (run `lcr-verify certify` first)",
@@ -110,15 +115,7 @@ fn audit_inputs(run: &RunDir, aligned: bool) -> Result<std::result::Result<Audit
     }
     let certificates = crate::certify::CertificatesFile::read(&run.certificates())?;
     let model_sha = crate::fsio::file_sha256(&run.model())?;
-    if certificates.model_sha256() != Some(model_sha.as_str()) {
-        return Err(Error::format(
-            run.certificates(),
-            format!(
-                "its certificates are about another model file than {}: re-run `lcr-verify certify`",
-                run.model().display()
-            ),
-        ));
-    }
+    certificates.check_matches(&run.certificates(), &model_sha, dataset_checksum)?;
     let (model, meta) = run.load_model(&candle_core::Device::Cpu)?;
     let net = crate::export::export(&model)
         .map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
@@ -177,7 +174,8 @@ pub fn run(
         ));
     }
     let aligned = images.clean.is_some() && !images.imagenet_c;
-    let audit_parts = audit_inputs(run, aligned)?;
+    let checksum = model.dataset.get("checksum").and_then(|c| c.as_str()).unwrap_or_default();
+    let audit_parts = audit_inputs(run, aligned, checksum)?;
     let mut audit = match &audit_parts {
         Ok(parts) => Some(CorruptionAudit::new(
             &parts.net,
