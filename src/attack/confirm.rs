@@ -67,7 +67,9 @@ pub fn distance(norm: InputNorm, x: &[f64], y: &[f64]) -> f64 {
 
 impl Target<'_> {
     /// The confirmed example at `point`, or `None` when the point is outside the domain or the enclosure does
-    /// not prove the label lost (theorem M1). Errors: a wrong-length or non-finite point.
+    /// not prove the label lost. Errors: a wrong-length or non-finite point.
+    ///
+    /// Theorem M1 (proofs/attack.md); checked by tests/attack.rs::every_returned_example_is_confirmed.
     pub fn confirm(
         &self,
         sample: &Sample,

@@ -166,6 +166,11 @@ impl<'a> CorruptionAudit<'a> {
 
     /// Observes images `start..start + images.len()` of the current cell (image k corrupts test image
     /// start + k) with the deployed network's predictions of them.
+    ///
+    /// Distances rounded up (F1), so "inside" is never claimed wrongly; the label of an inside image is judged
+    /// by the enclosure of the certified function (theorem V1, proofs/certify.md). Checked by
+    /// tests/audit.rs::corruption_audit_catches_a_false_certificate_and_passes_true_ones and
+    /// tests/audit_random.rs::corruption_audit_passes_on_a_seeded_random_network.
     pub fn observe(&mut self, start: usize, images: &ImageSet, predictions: &[u8]) -> Result<()> {
         let n = self.samples();
         let upto = images.len().min(n.saturating_sub(start));

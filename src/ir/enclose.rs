@@ -40,6 +40,8 @@ impl InputNorm {
     }
 
     /// An upper bound on the dual norm ‖w‖_q (q = 2 for ℓ2, q = 1 for ℓ∞) of a row: |w·δ| ≤ ‖w‖_q‖δ‖_p.
+    ///
+    /// Theorem F1 (proofs/float.md), used by V1 and V3; checked by tests/enclose.rs::the_ball_enters_the_first_layer_exactly.
     pub fn dual_norm_up<'a>(self, w: impl IntoIterator<Item = &'a f64>) -> f64 {
         match self {
             InputNorm::L2 => crate::float::sqrt_up(crate::float::sum_sq_up(w)),
@@ -48,6 +50,9 @@ impl InputNorm {
     }
 
     /// An upper bound on ‖a − b‖ (each difference rounded outward).
+    ///
+    /// Theorem F1 (proofs/float.md), used by M1 and the corruption audit; checked by
+    /// tests/attack.rs::every_returned_example_is_confirmed.
     pub fn dist_up(self, a: &[f64], b: &[f64]) -> f64 {
         let d = a.iter().zip(b).map(|(x, y)| up((x - y).abs()));
         match self {
@@ -451,6 +456,9 @@ impl Net {
     }
 
     /// The enclosure of the exact output at single points (columns of `x`).
+    ///
+    /// Theorem V1 (proofs/certify.md); checked by
+    /// tests/enclose.rs::point_enclosures_are_tight_and_verdicts_match_the_forward_pass.
     pub fn enclose_points(&self, x: &DMatrix<f64>, function: Function) -> Result<BoxBatch> {
         self.enclose(x, function, None)
     }
