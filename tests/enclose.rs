@@ -142,3 +142,82 @@ fn bad_requests_are_refused() {
     let short = columns(&[vec![0.0; 3]]);
     assert!(net.enclose_points(&short, Function::Surrogate).is_err());
 }
+
+fn dense(rows: usize, cols: usize, w: &[f64], b: Option<Vec<f64>>) -> lcr_verify::ir::Layer {
+    lcr_verify::ir::Layer::Dense {
+        weight: nalgebra::DMatrix::from_row_slice(rows, cols, w),
+        latent: None,
+        bias: b.map(nalgebra::DVector::from_vec),
+    }
+}
+
+/// Overflowing sums and NaN (∞ − ∞, 0·∞) never become a decision: each net below is exactly classified 1 at x,
+/// and the float forward pass overflows on the way.
+#[test]
+fn overflow_and_nan_never_prove_a_wrong_class() {
+    use lcr_verify::attack::{AttackKind, Sample, Target};
+    use lcr_verify::certify::{PropagationOptions, bound_propagation, sign_stability};
+    use lcr_verify::ir::{Layer, SignZero};
+    let net = |input: usize, layers: Vec<Layer>| Net {
+        input_shape: vec![input],
+        classes: 2,
+        sign_zero: SignZero::PlusOne,
+        layers,
+    };
+    let cases = [
+        // The sum 1e308 + 1e308 − 1e308 overflows to +∞ though its exact value is 1e308 < 1.5e308.
+        net(
+            3,
+            vec![
+                dense(3, 3, &[1., 0., 0., 0., 1., 0., 0., 0., 1.], None),
+                Layer::Sign,
+                dense(2, 3, &[1e308, 1e308, -1e308, 0., 0., 0.], Some(vec![0.0, 1.5e308])),
+            ],
+        ),
+        // ∞ − ∞ = NaN after the first sign: the exact pre-activation is −1e600, so the second sign gives −1.
+        net(
+            1,
+            vec![
+                dense(1, 1, &[1.0], None),
+                Layer::Sign,
+                dense(2, 1, &[1e300, 1e300], None),
+                dense(1, 2, &[1e300, -2e300], None),
+                Layer::Sign,
+                dense(2, 1, &[1.0, -1.0], None),
+            ],
+        ),
+        // The same NaN into a ReLU: the exact logits are [1 − 1e600, 0].
+        net(
+            1,
+            vec![
+                dense(2, 1, &[1e300, 1e300], None),
+                dense(1, 2, &[1e300, -2e300], None),
+                Layer::Relu,
+                dense(2, 1, &[-1.0, 0.0], Some(vec![1.0, 0.0])),
+            ],
+        ),
+    ];
+    for (c, n) in cases.iter().enumerate() {
+        let xv = vec![1.0; n.input_len()];
+        let x = columns(std::slice::from_ref(&xv));
+        for f in [Function::Deployed, Function::Surrogate] {
+            let e = n.enclose_points(&x, f).unwrap();
+            assert_ne!(verdict(&e, 0, 0), Verdict::Keeps, "case {c} {f:?}: {:?} {:?}", e.lo, e.hi);
+            assert_ne!(verdict(&e, 0, 1), Verdict::Loses, "case {c} {f:?}: {:?} {:?}", e.lo, e.hi);
+        }
+        for norm in [InputNorm::L2, InputNorm::Linf] {
+            if let Ok(s) = sign_stability(n, &x, &[0], norm).unwrap() {
+                assert_eq!(s[0].radius, 0.0, "case {c} {norm:?}: sign stability certifies the wrong class");
+            }
+            let b = bound_propagation(n, &x, &[0], norm, &PropagationOptions::default()).unwrap();
+            assert_eq!(b[0].radius, 0.0, "case {c} {norm:?}: bound propagation certifies the wrong class");
+        }
+        let domain = (vec![-10.0; xv.len()], vec![10.0; xv.len()]);
+        let target = Target::new(n, Function::Deployed, InputNorm::Linf, &domain, 0).unwrap();
+        let sample = Sample { x: &xv, label: 1, index: 0 };
+        assert!(
+            target.confirm(&sample, xv.clone(), AttackKind::Minimal).unwrap().is_none(),
+            "case {c}: x confirmed"
+        );
+    }
+}

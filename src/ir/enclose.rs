@@ -150,13 +150,22 @@ fn affine_map(
     let mut lo = c.clone();
     let mut hi = c;
     for k in 0..lo.ncols() {
+        // An infinite input end leaves nothing to compute with: the column's outputs are unknown.
+        let known = x.lo.column(k).iter().chain(x.hi.column(k).iter()).all(|v| v.is_finite());
         for i in 0..lo.nrows() {
             let s = up(up(a[(i, k)] + n_eta) / one_minus);
             let rad = up(up(s + up(g1 * bias(i).abs())) + tail);
             let ci = lo[(i, k)] + bias(i);
-            // ci is fl(A m + b) computed with one more rounding, covered by the (n + 1)-term bound.
-            lo[(i, k)] = dn(ci - rad);
-            hi[(i, k)] = up(ci + rad);
+            // ci is fl(A m + b) computed with one more rounding, covered by the (n + 1)-term bound. A sum that
+            // overflowed stays infinite (or NaN) to the end, so finite results mean F2 and F5 applied; anything
+            // else is an unknown row, never a bound read off an overflowed sum.
+            if known && ci.is_finite() && rad.is_finite() && a[(i, k)].is_finite() {
+                lo[(i, k)] = dn(ci - rad);
+                hi[(i, k)] = up(ci + rad);
+            } else {
+                lo[(i, k)] = f64::NEG_INFINITY;
+                hi[(i, k)] = f64::INFINITY;
+            }
         }
     }
     BoxBatch { lo, hi, shape: out_shape }
@@ -266,8 +275,26 @@ fn max_pool_box(x: &BoxBatch, kernel: usize, stride: usize, padding: usize, shap
     BoxBatch { lo: pool(&x.lo), hi: pool(&x.hi), shape }
 }
 
-/// The enclosure of one layer's exact output.
+/// The enclosure of one layer's exact output, with every NaN end (0·∞, ∞ − ∞ of an unknown input) made the
+/// infinite end it stands for, so no later step (sign, ReLU, max, min) can turn it into a number.
 fn layer_box(path: &str, layer: &Layer, function: Function, zero: SignZero, x: BoxBatch) -> Result<BoxBatch> {
+    Ok(unknown_for_nan(layer_box_raw(path, layer, function, zero, x)?))
+}
+
+/// Every NaN end made the infinite end it stands for.
+fn unknown_for_nan(mut b: BoxBatch) -> BoxBatch {
+    b.lo.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = f64::NEG_INFINITY);
+    b.hi.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = f64::INFINITY);
+    b
+}
+
+fn layer_box_raw(
+    path: &str,
+    layer: &Layer,
+    function: Function,
+    zero: SignZero,
+    x: BoxBatch,
+) -> Result<BoxBatch> {
     let out_shape = layer_output(path, layer, &x.shape, false)?;
     Ok(match layer {
         Layer::Dense { bias, .. } => dense(layer.dense_weight(function).expect("dense"), bias.as_ref(), &x),
@@ -452,7 +479,7 @@ impl Net {
         if p.domain.is_some() {
             ball = ball.intersect(&layer_box(&path, l, function, self.sign_zero, boxed(x))?);
         }
-        Ok((first + 1, ball))
+        Ok((first + 1, unknown_for_nan(ball)))
     }
 
     /// The enclosure of the exact output at single points (columns of `x`).
