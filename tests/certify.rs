@@ -725,3 +725,45 @@ fn net_with_head() -> Net {
     net.layers[1] = Layer::HardTanh;
     net
 }
+
+/// An LP over no class pair is refused, and a per-pair entry that lists no pair never stands for every pair
+/// (it would give L = 0 and an unbounded radius).
+#[test]
+fn an_empty_pair_list_bounds_nothing() {
+    use lcr_verify::bounds::chain::Chain;
+    use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
+    // Logits (x₀, −x₀) after a hardtanh: class 0 iff x₀ > 0.
+    let net = Net {
+        input_shape: vec![2],
+        classes: 2,
+        sign_zero: SignZero::PlusOne,
+        layers: vec![
+            Layer::Dense { weight: DMatrix::identity(2, 2), latent: None, bias: None },
+            Layer::HardTanh,
+            Layer::Dense {
+                weight: DMatrix::from_row_slice(2, 2, &[1.0, 0.0, -1.0, 0.0]),
+                latent: None,
+                bias: None,
+            },
+        ],
+    };
+    let chain = Chain::from_net(&net, Function::Surrogate, 1 << 20).unwrap();
+    let opts = LpOptions { pairs: Some(vec![]), ..Default::default() };
+    let refused = lp_bound(&chain, Function::Surrogate, Norm::LinfMargin, &LpMode::Global, &opts, &|_| {});
+    assert!(matches!(refused, Err(Error::Config { .. })), "{refused:?}");
+    let mut lp = lp_bound(
+        &chain,
+        Function::Surrogate,
+        Norm::LinfMargin,
+        &LpMode::Global,
+        &LpOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    lp.pairs.clear();
+    lp.value = 0.0;
+    let table = PairTable::from_bounds(&[lp], Function::Surrogate, InputNorm::Linf, 2).unwrap();
+    assert!(!table.covers_every_pair());
+    let r = margin_radii(&net, Function::Surrogate, &table, &columns(&[vec![0.5, 0.0]]), &[0]).unwrap();
+    assert_eq!(r[0].radius, 0.0);
+}

@@ -203,6 +203,10 @@ pub fn lp_bound(
         .pairs
         .clone()
         .unwrap_or_else(|| (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect());
+    if pairs.is_empty() {
+        // A bound over no pair would read as a bound over every pair (its value, 0, is their maximum).
+        return Err(Error::config("lp pairs", "an empty list of class pairs bounds nothing"));
+    }
     if let Some(&(t, j)) = pairs.iter().find(|&&(t, j)| t >= out || j >= out || t == j) {
         return Err(Error::config(
             "lp pairs",

@@ -67,7 +67,13 @@ impl PairTable {
             };
             match (factor, pair_constants(b)) {
                 (Some(c), _) => table.offer_all(mul_up(c, check(b.value)?), b.method),
-                (None, None) => table.offer_all(check(b.value)?, b.method),
+                // Only the spectral product states a margin value for every pair without listing them (a net
+                // without a dense head: ‖e_t − e_j‖_q times the logit map's constant); a per-pair method that
+                // lists no pair bounds none.
+                (None, None) if b.method == Method::SpectralProduct => {
+                    table.offer_all(check(b.value)?, b.method)
+                }
+                (None, None) => {}
                 (None, Some(pairs)) => {
                     for (t, j, v) in pairs {
                         if t >= classes || j >= classes || t == j {
