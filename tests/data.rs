@@ -182,3 +182,35 @@ fn shipped_mnist_has_the_canonical_size_and_class_counts() {
     }
     assert_eq!(counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
 }
+
+/// Theorem V7's rounding allowance: every fed value of every pixel and channel lies within half of
+/// `fed_rounding` (ℓ∞, one coordinate) of the exact (p/255 − mean)/std, for the constants of every dataset; so
+/// a certified radius converted by `pixel_radius` covers the pixel perturbations it claims.
+#[test]
+fn fed_rounding_bounds_the_f32_normalisation() {
+    use lcr_verify::ir::InputNorm;
+    // The exact value computed in f64 is within 1e-15 of the real one: far below the f32 allowance (~1e-6).
+    const F64_SLACK: f64 = 1e-15;
+    for kind in [DatasetKind::Mnist, DatasetKind::FashionMnist, DatasetKind::Cifar10] {
+        let n = Normalization::for_kind(kind);
+        let per = n.fed_rounding(InputNorm::Linf, 1) / 2.0;
+        for c in 0..n.mean.len() {
+            let (m, s) = (n.mean[c] as f64, n.std[c] as f64);
+            let mut worst = 0.0f64;
+            for p in 0..=255u8 {
+                let exact = (p as f64 / 255.0 - m) / s;
+                let err = (n.apply(p, c) as f64 - exact).abs() + F64_SLACK;
+                assert!(err <= per, "{kind} channel {c} pixel {p}: {err} > {per}");
+                worst = worst.max(err);
+            }
+            // The allowance is not vacuous: within a factor 20 of the worst error seen.
+            assert!(per < 20.0 * worst, "{kind} channel {c}: allowance {per}, worst {worst}");
+        }
+        // A certified radius in pixel units: a pixel perturbation just inside it lands inside the normalised ball.
+        let r = 0.01;
+        for norm in [InputNorm::Linf, InputNorm::L2] {
+            let px = n.pixel_radius(r, norm, 784);
+            assert!(px > 0.0 && px < r * n.min_std());
+        }
+    }
+}

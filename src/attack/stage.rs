@@ -189,6 +189,7 @@ struct Setup {
     domain: (Vec<f64>, Vec<f64>),
     std: Vec<f64>,
     min_std: f64,
+    normalization: crate::data::Normalization,
     certificates: Option<CertificatesFile>,
     audit_note: Option<String>,
     provenance: serde_json::Value,
@@ -237,6 +238,7 @@ fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
         domain,
         std,
         min_std: meta.normalization.min_std(),
+        normalization: meta.normalization.clone(),
         certificates,
         audit_note,
         provenance,
@@ -412,28 +414,29 @@ fn assemble(
                 median(pix).filter(|m| *m < f64::MAX)
             }),
         });
-        // RA(ε) over the shared grid: a normalised radius r is beyond ε (pixel) when r·min_std > ε; an example's
-        // pixel distance is at most its normalised distance times the largest deviation, so comparing in
-        // normalised units keeps CA and RA on one scale.
+        // RA(ε) and CA(ε) on one pixel-unit grid: an empirical radius r counts as dn(r·min std) (every pixel
+        // perturbation that small stays inside the normalised ball of radius r, up to the f32 rounding that
+        // theorem V7 takes off the certified side), a certified one by theorem V7. So CA ≤ RA whenever the audit
+        // passes.
         let grid = default_grid(norm);
-        let ra: Vec<f64> = certified_accuracy(
-            &radii.iter().map(|r| if r.is_finite() { *r } else { f64::MAX }).collect::<Vec<_>>(),
-            &grid,
-            s.min_std,
-        )?
-        .iter()
-        .map(|p| p.accuracy)
-        .collect();
+        let capped =
+            |v: &[f64]| -> Vec<f64> { v.iter().map(|r| if r.is_finite() { *r } else { f64::MAX }).collect() };
+        let ra: Vec<f64> =
+            certified_accuracy(&capped(&radii), &grid, s.min_std)?.iter().map(|p| p.accuracy).collect();
+        let covered = s.certificates.as_ref().map_or(0, |c| c.samples.len()).min(n);
         let certs: Option<Vec<f64>> = s
             .certificates
             .as_ref()
             .filter(|cf| cf.pairs().contains(&(f, norm)))
-            .map(|_| (0..n).map(|i| s.certified(i, f, norm).map_or(0.0, |x| x.0)).collect());
+            .map(|_| (0..covered).map(|i| s.certified(i, f, norm).map_or(0.0, |x| x.0)).collect());
         let ca = certs
             .as_ref()
             .map(|cr| -> Result<Vec<f64>> {
-                let capped: Vec<f64> = cr.iter().map(|r| if r.is_finite() { *r } else { f64::MAX }).collect();
-                Ok(certified_accuracy(&capped, &grid, s.min_std)?.iter().map(|p| p.accuracy).collect())
+                // Samples beyond the certificates count as not certified.
+                let mut pix: Vec<f64> =
+                    cr.iter().map(|&r| s.normalization.pixel_radius(r, norm, s.xs[0].len())).collect();
+                pix.resize(n, 0.0);
+                Ok(certified_accuracy(&capped(&pix), &grid, 1.0)?.iter().map(|p| p.accuracy).collect())
             })
             .transpose()?;
         curves.push(RobustCurve {
@@ -454,7 +457,7 @@ fn assemble(
             eps_pixel: budgets,
         });
         if let Some(cr) = &certs {
-            let pairs: Vec<RadiusPair> = (0..n)
+            let pairs: Vec<RadiusPair> = (0..cr.len())
                 .map(|i| RadiusPair {
                     sample: i,
                     certified: cr[i],

@@ -119,8 +119,11 @@ pub struct SampleCertificates {
     pub prediction: BTreeMap<Function, Option<usize>>,
     /// Per function, norm and method: the certified radius (normalised input space).
     pub radius: BTreeMap<Function, BTreeMap<InputNorm, BTreeMap<String, FileRadius>>>,
-    /// Per function and norm: the largest radius of any method, in pixel units.
+    /// Per function and norm: the largest radius of any method, in pixel units (theorem V7).
     pub best_pixel: BTreeMap<Function, BTreeMap<InputNorm, FileRadius>>,
+    /// Per function and norm: the method of that largest radius (its coverage is the method's: `exact` and
+    /// `local-lp` speak of valid images only).
+    pub best_method: BTreeMap<Function, BTreeMap<InputNorm, String>>,
     /// Deployed, tiny nets: the exact minimal perturbation per norm.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exact: BTreeMap<InputNorm, ExactEntry>,

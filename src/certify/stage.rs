@@ -29,9 +29,9 @@ use super::{
 };
 use crate::audit::stats::median;
 use crate::bounds::{BoundsFile, Soundness};
+use crate::data::Normalization;
 use crate::error::{Error, Result};
 use crate::export::export;
-use crate::float::dn;
 use crate::ir::{BoxBatch, Function, InputNorm, Net, Verdict, verdict};
 use crate::run_dir::RunDir;
 
@@ -351,29 +351,31 @@ pub fn run(run: &RunDir, req: &CertifyRequest, progress: &(dyn Fn(&str) + Sync))
             "mean": meta.normalization.mean,
             "std": meta.normalization.std,
             "min_std": min_std,
-            "pixel": "a normalised radius r covers every pixel-scale (p/255) perturbation of norm below r·min_std",
+            "pixel": "a normalised radius r covers every pixel-scale (p/255) perturbation of norm below (r − e)·min_std, e the f32 rounding of the normalisation (theorem V7)",
+            "fed_rounding": { "l2": meta.normalization.fed_rounding(InputNorm::L2, net.input_len()), "linf": meta.normalization.fed_rounding(InputNorm::Linf, net.input_len()) },
             "domain": "valid pixels p/255 in [0, 1], normalised (methods with coverage `domain` speak of these inputs only)",
         },
         "samples": format!("first {n} test images"),
         "request": req,
         "seconds": started.elapsed().as_secs_f64(),
     });
-    let file = assemble(&out, &labels, min_std, provenance)?;
+    let file = assemble(&out, &labels, &meta.normalization, net.input_len(), provenance)?;
     file.write(&run.certificates())?;
     Ok(file)
 }
 
-/// dn(r·min std): a normalised radius in pixel units.
-fn pixel(r: f64, min_std: f64) -> f64 {
-    if r.is_finite() { dn(r * min_std).max(0.0) } else { r }
-}
-
+/// The file from what the stage computed; pixel units by theorem V7 (`normalization`, `inputs` coordinates).
 fn assemble(
     out: &Outcome,
     labels: &[usize],
-    min_std: f64,
+    normalization: &Normalization,
+    inputs: usize,
     provenance: serde_json::Value,
 ) -> Result<CertificatesFile> {
+    let pixel = |r: f64, norm: InputNorm| normalization.pixel_radius(r, norm, inputs);
+    let pixels = |radii: &[f64], norm: InputNorm| -> Vec<f64> {
+        radii.iter().map(|&r| if r.is_finite() { pixel(r, norm) } else { f64::MAX }).collect()
+    };
     let n = labels.len();
     let mut samples: Vec<SampleCertificates> = (0..n)
         .map(|i| SampleCertificates {
@@ -382,6 +384,7 @@ fn assemble(
             prediction: out.predictions.iter().map(|(f, p)| (*f, p[i])).collect(),
             radius: BTreeMap::new(),
             best_pixel: BTreeMap::new(),
+            best_method: BTreeMap::new(),
             exact: out
                 .exact
                 .iter()
@@ -406,7 +409,7 @@ fn assemble(
             function: r.function,
             norm: r.norm,
             method: r.method.into(),
-            certified_accuracy: certified_accuracy(&r.radius, &grid, min_std)?
+            certified_accuracy: certified_accuracy(&pixels(&r.radius, r.norm), &grid, 1.0)?
                 .iter()
                 .map(|p| p.accuracy)
                 .collect(),
@@ -421,7 +424,7 @@ fn assemble(
             theorem: r.theorem.into(),
             certified: r.radius.iter().filter(|&&v| v > 0.0).count(),
             median_radius: med.filter(|m| *m < f64::MAX),
-            median_radius_pixel: med.filter(|m| *m < f64::MAX).map(|m| pixel(m, min_std)),
+            median_radius_pixel: med.filter(|m| *m < f64::MAX).map(|m| pixel(m, r.norm)),
             seconds: r.seconds,
         });
     }
@@ -429,16 +432,18 @@ fn assemble(
     pairs.sort();
     pairs.dedup();
     for (f, norm) in pairs {
-        let best: Vec<f64> = samples.iter().map(|s| s.best(f, norm).0).collect();
-        for (s, &b) in samples.iter_mut().zip(&best) {
-            s.best_pixel.entry(f).or_default().insert(norm, to_file(pixel(b, min_std)));
+        let best: Vec<(f64, String)> = samples.iter().map(|s| s.best(f, norm)).collect();
+        for (s, (b, m)) in samples.iter_mut().zip(&best) {
+            s.best_pixel.entry(f).or_default().insert(norm, to_file(pixel(*b, norm)));
+            s.best_method.entry(f).or_default().insert(norm, m.clone());
         }
+        let best: Vec<f64> = best.into_iter().map(|b| b.0).collect();
         let grid = default_grid(norm);
         curves.push(CurveEntry {
             function: f,
             norm,
             method: "best".into(),
-            certified_accuracy: certified_accuracy(&best, &grid, min_std)?
+            certified_accuracy: certified_accuracy(&pixels(&best, norm), &grid, 1.0)?
                 .iter()
                 .map(|p| p.accuracy)
                 .collect(),

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{DatasetKind, ImageSet};
 use crate::error::{CandleContext, Error, Result};
+use crate::float::{dn, up};
+use crate::ir::InputNorm;
 
 /// Per-channel affine normalisation of pixels scaled to [0, 1].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,6 +90,35 @@ impl Normalization {
     /// perturbation of norm below r·min std, in ℓ2 and ℓ∞ alike.
     pub fn min_std(&self) -> f64 {
         self.std.iter().map(|&s| s as f64).fold(f64::INFINITY, f64::min)
+    }
+
+    /// An upper bound on how much the `f32` rounding of [`Normalization::apply`] can add to the distance between
+    /// two normalised images of `n` coordinates, beyond the exact (p/255 − mean)/std: each fed value is within
+    /// 4u(1 + |mean|)/std of the exact one (u = 2⁻²⁴: one rounding each for p/255, the subtraction and the
+    /// division), so a difference is within twice that per coordinate; ×√n in ℓ2 (theorem V7).
+    pub fn fed_rounding(&self, norm: InputNorm, n: usize) -> f64 {
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let per = self
+            .mean
+            .iter()
+            .zip(&self.std)
+            .map(|(&m, &s)| up(up(4.0 * u * up(1.0 + f64::from(m).abs())) / f64::from(s)))
+            .fold(0.0, f64::max);
+        let coord = up(2.0 * per);
+        match norm {
+            InputNorm::Linf => coord,
+            InputNorm::L2 => up(coord * up((n as f64).sqrt())),
+        }
+    }
+
+    /// A certified normalised radius r in pixel units (p/255): every image whose pixel perturbation has norm below
+    /// the result keeps the label, for images of `n` coordinates fed through [`Normalization::apply`] (theorem V7).
+    /// +∞ stays +∞.
+    pub fn pixel_radius(&self, r: f64, norm: InputNorm, n: usize) -> f64 {
+        if !r.is_finite() {
+            return r;
+        }
+        dn(dn(r - self.fed_rounding(norm, n)) * self.min_std()).max(0.0)
     }
 
     /// The whole set as a normalised tensor.
