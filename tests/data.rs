@@ -123,8 +123,8 @@ fn missing_files_and_directories_are_named() {
 }
 
 #[test]
-fn fashion_mnist_needs_a_directory() {
-    let err = data::load(DatasetKind::FashionMnist, None).unwrap_err().to_string();
+fn cifar10_needs_a_directory() {
+    let err = data::load(DatasetKind::Cifar10, None).unwrap_err().to_string();
     assert!(err.contains("--data-dir"), "{err}");
 }
 
@@ -181,6 +181,21 @@ fn shipped_mnist_has_the_canonical_size_and_class_counts() {
         counts[l as usize] += 1;
     }
     assert_eq!(counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+}
+
+#[test]
+fn shipped_fashion_mnist_has_the_canonical_size_and_balanced_classes() {
+    let ds = data::load(DatasetKind::FashionMnist, None).unwrap();
+    assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
+    let mut counts = [0usize; 10];
+    for &l in &ds.test.labels {
+        counts[l as usize] += 1;
+    }
+    // Fashion-MNIST's test set holds exactly 1000 images of each of its ten classes.
+    assert_eq!(counts, [1000; 10]);
+    // A different dataset: its checksum differs from MNIST's.
+    let mnist = data::load(DatasetKind::Mnist, None).unwrap();
+    assert_ne!(ds.checksum, mnist.checksum);
 }
 
 /// Theorem V7's rounding allowance: every fed value of every pixel and channel lies within half of

@@ -46,7 +46,7 @@ impl Choice for DatasetKind {
         match self {
             DatasetKind::Mnist => "MNIST handwritten digits, 28×28 gray (shipped in `datasets/mnist`)",
             DatasetKind::FashionMnist => {
-                "Fashion-MNIST, 28×28 gray, same IDX format as MNIST (from `--data-dir`)"
+                "Fashion-MNIST, 28×28 gray, same IDX format as MNIST (shipped in `datasets/fashion-mnist`)"
             }
             DatasetKind::Cifar10 => {
                 "CIFAR-10, 32×32 colour, the binary `data_batch_*.bin` format (from `--data-dir`)"

@@ -14,7 +14,7 @@ pub struct CorruptArgs {
     /// (`DIR/<class>/*.png|jpg`).
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Directory holding the fashion-mnist or cifar10 files (MNIST is shipped).
+    /// Directory holding the fashion-mnist or cifar10 files (MNIST and Fashion-MNIST are shipped).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Which split to corrupt.

@@ -27,7 +27,7 @@ pub struct TrainArgs {
     /// Dataset.
     #[arg(long, value_parser = choice::parser::<DatasetKind>())]
     pub dataset: Option<DatasetKind>,
-    /// Directory holding the dataset files (MNIST defaults to the shipped copy).
+    /// Directory holding the dataset files (MNIST and Fashion-MNIST default to the shipped copy).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Architecture.

@@ -51,7 +51,7 @@ pub struct CorruptRequest {
     /// Dataset to corrupt: mnist, fashion-mnist, cifar10, or a directory of images in class folders
     /// (`DIR/<class>/*.png|jpg`).
     pub dataset: String,
-    /// Directory holding the fashion-mnist or cifar10 files (MNIST is shipped).
+    /// Directory holding the fashion-mnist or cifar10 files (MNIST and Fashion-MNIST are shipped).
     pub data_dir: Option<PathBuf>,
     /// Which split to corrupt.
     pub split: Split,

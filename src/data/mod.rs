@@ -1,4 +1,4 @@
-//! Datasets: MNIST (shipped), Fashion-MNIST and CIFAR-10 (from a directory the user names).
+//! Datasets: MNIST and Fashion-MNIST (shipped), CIFAR-10 (from a directory the user names).
 //!
 //! Images stay as `u8` in NHWC order ([`ImageSet`]) until they are turned into normalised `f32` tensors in NCHW
 //! order by [`Normalization::tensor`], the one place where pixel values are scaled. The normalisation used is
@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 pub enum DatasetKind {
     /// MNIST handwritten digits, 28×28 gray (shipped in `datasets/mnist`).
     Mnist,
-    /// Fashion-MNIST, 28×28 gray, same IDX format as MNIST (from `--data-dir`).
+    /// Fashion-MNIST, 28×28 gray, same IDX format as MNIST (shipped in `datasets/fashion-mnist`).
     FashionMnist,
     /// CIFAR-10, 32×32 colour, the binary `data_batch_*.bin` format (from `--data-dir`).
     Cifar10,
@@ -101,11 +101,12 @@ pub fn datasets_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets")
 }
 
-/// Loads a dataset from `dir`, or from the shipped copy when `dir` is `None` (MNIST only).
+/// Loads a dataset from `dir`, or from the shipped copy when `dir` is `None` (MNIST and Fashion-MNIST).
 pub fn load(kind: DatasetKind, dir: Option<&Path>) -> Result<Dataset> {
     let dir = match (dir, kind) {
         (Some(d), _) => d.to_path_buf(),
         (None, DatasetKind::Mnist) => datasets_root().join("mnist"),
+        (None, DatasetKind::FashionMnist) => datasets_root().join("fashion-mnist"),
         (None, other) => {
             return Err(Error::config(
                 "data-dir",

@@ -49,7 +49,7 @@ macro_rules! config_struct {
 
 config_struct! {
     dataset: DatasetKind = "Dataset to train on.",
-    data_dir: PathBuf = "Directory with the dataset files (default: the shipped copy; MNIST only).",
+    data_dir: PathBuf = "Directory with the dataset files (default: the shipped copy; MNIST and Fashion-MNIST).",
     arch: Arch = "Architecture.",
     widths: Vec<usize> = "Layer widths (MLP hidden widths; CNN stem and block channels; ResNet stage channels).",
     blocks: usize = "ResNet units per stage.",
