@@ -105,7 +105,8 @@ fn npy_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
         let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e == "npy") {
+        // Every `.npy` entry but folders: one that is not a regular file is refused by name when read.
+        if !path.is_dir() && path.extension().is_some_and(|e| e == "npy") {
             out.push(path);
         }
     }
@@ -152,7 +153,7 @@ impl CifarC {
     /// Opens a CIFAR-10-C directory, checking every file's header against the labels.
     pub fn open(dir: &Path) -> Result<CifarC> {
         let labels_path = dir.join(LABELS);
-        if !labels_path.is_file() {
+        if !labels_path.exists() {
             return Err(Error::Missing { path: labels_path, what: "CIFAR-10-C labels file" });
         }
         let labels_arr = npy::read(&labels_path)?;
@@ -276,10 +277,10 @@ impl MnistC {
                 continue;
             }
             let (ip, lp) = (sub.join(MNIST_C_IMAGES), sub.join(MNIST_C_LABELS));
-            if !ip.is_file() {
+            if !ip.exists() {
                 return Err(Error::Missing { path: ip, what: "MNIST-C images file" });
             }
-            if !lp.is_file() {
+            if !lp.exists() {
                 return Err(Error::Missing { path: lp, what: "MNIST-C labels file" });
             }
             let header = npy::read_header(&ip)?;
@@ -469,6 +470,12 @@ impl ImagenetC {
 
     /// Decodes images (in parallel) into one set; all must have the same size. Gray files become RGB.
     pub fn decode(files: &[(PathBuf, u8)]) -> Result<ImageSet> {
+        Self::decode_sized(files, None)
+    }
+
+    /// [`ImagenetC::decode`], with every image required to be `height × width` when `size` is given (the size
+    /// of the set's first image, so that images in different chunks of one set cannot differ either).
+    pub fn decode_sized(files: &[(PathBuf, u8)], size: Option<(usize, usize)>) -> Result<ImageSet> {
         let decoded: Vec<(usize, usize, Vec<u8>)> = files
             .par_iter()
             .map(|(path, _)| {
@@ -480,7 +487,7 @@ impl ImagenetC {
                 Ok((h as usize, w as usize, img.into_raw()))
             })
             .collect::<Result<_>>()?;
-        let Some(&(h, w, _)) = decoded.first() else {
+        let Some((h, w)) = size.or(decoded.first().map(|d| (d.0, d.1))) else {
             return ImageSet::new(1, 1, 3, Vec::new(), Vec::new());
         };
         let mut pixels = Vec::with_capacity(decoded.len() * h * w * 3);
@@ -514,11 +521,11 @@ pub fn open(dir: &Path) -> Result<Layout> {
     if !dir.is_dir() {
         return Err(Error::Missing { path: dir.to_path_buf(), what: "corrupted-set directory" });
     }
-    if dir.join(LABELS).is_file() {
+    if dir.join(LABELS).exists() {
         return CifarC::open(dir).map(Layout::CifarC);
     }
     let subs = subdirs(dir)?;
-    if subs.iter().any(|s| s.join(MNIST_C_IMAGES).is_file()) {
+    if subs.iter().any(|s| s.join(MNIST_C_IMAGES).exists()) {
         return MnistC::open(dir).map(Layout::MnistC);
     }
     if subs.iter().any(|s| (1..=5).any(|k| s.join(k.to_string()).is_dir())) {

@@ -181,11 +181,8 @@ pub fn parse_header_bytes(path: &Path, bytes: &[u8]) -> Result<Header> {
 /// Reads only the header of a `.npy` file and checks that the file size matches it.
 pub fn read_header(path: &Path) -> Result<Header> {
     use std::io::Read;
-    let mut file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing { path: path.to_path_buf(), what: "file" },
-        _ => Error::io("opening", path, e),
-    })?;
-    let size = file.metadata().map_err(|e| Error::io("reading metadata of", path, e))?.len() as usize;
+    let (mut file, size) = fsio::open_regular(path)?;
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
     let mut prefix = Vec::new();
     Read::by_ref(&mut file)
         .take(65_536 + 12)
