@@ -122,6 +122,42 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads a whole regular file like [`read`] and returns it with its SHA-256 (lowercase hex), hashing each piece
+/// as it arrives so that the digest costs no second pass over the bytes.
+pub fn read_with_sha256(path: &Path) -> Result<(Vec<u8>, String)> {
+    const PIECE: u64 = 1 << 20;
+    let (file, len) = open_regular(path)?;
+    let len = usize::try_from(len)
+        .map_err(|_| Error::format(path, format!("{len} bytes do not fit in memory on this machine")))?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| Error::format(path, format!("cannot allocate {len} bytes to read it")))?;
+    let mut digest = Sha256::new();
+    let mut reader = file.take(len as u64 + 1);
+    loop {
+        let start = out.len();
+        let got = Read::by_ref(&mut reader)
+            .take(PIECE)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::io("reading", path, e))?;
+        digest.update(&out[start..]);
+        if got == 0 {
+            break;
+        }
+    }
+    if out.len() != len {
+        return Err(Error::format(
+            path,
+            format!("changed while being read: {len} bytes announced, {} read", out.len()),
+        ));
+    }
+    Ok((out, hex(&digest.finalize())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The largest decompressed size [`read_maybe_gz`] accepts (4 GiB, about eight times the largest IDX file of
 /// the EMNIST sets): a gzip stream that inflates beyond it is refused instead of exhausting memory.
 pub const MAX_GUNZIPPED: u64 = 4 << 30;
@@ -149,8 +185,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 
 /// Lower-case hexadecimal SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
 }
 
 /// SHA-256 of a file's bytes, as lowercase hex (the model digest recorded with derived results).

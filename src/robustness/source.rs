@@ -196,9 +196,9 @@ impl OnDisk {
         match &self.layout {
             Layout::CifarC(c) => check(&c.dir.join(layout::LABELS), &c.labels),
             Layout::MnistC(m) => {
-                for dir in m.corruptions.values() {
-                    let path = dir.join(layout::MNIST_C_LABELS);
-                    check(&path, &crate::corrupt::npy::read(&path)?.labels(&path)?)?;
+                for name in m.corruptions.keys() {
+                    let (path, labels) = m.labels(name)?;
+                    check(&path, &labels)?;
                 }
                 Ok(())
             }
