@@ -555,7 +555,8 @@ impl ImagenetC {
         Ok(out)
     }
 
-    /// Decodes images (in parallel) into one set; all must have the same size. Gray files become RGB.
+    /// Decodes images (in parallel, strictly: see [`super::decode`]) into one set; all must have the same size.
+    /// Gray files become RGB.
     pub fn decode(files: &[(PathBuf, u8)]) -> Result<ImageSet> {
         Self::decode_sized(files, None)
     }
@@ -566,12 +567,8 @@ impl ImagenetC {
         let decoded: Vec<(usize, usize, Vec<u8>)> = files
             .par_iter()
             .map(|(path, _)| {
-                let bytes = fsio::read(path)?;
-                let img = image::load_from_memory(&bytes)
-                    .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-                    .to_rgb8();
-                let (w, h) = img.dimensions();
-                Ok((h as usize, w as usize, img.into_raw()))
+                let d = super::decode::decode(path, &fsio::read(path)?)?.into_rgb();
+                Ok((d.height, d.width, d.pixels))
             })
             .collect::<Result<_>>()?;
         let Some((h, w)) = size.or(decoded.first().map(|d| (d.0, d.1))) else {
