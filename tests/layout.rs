@@ -432,3 +432,22 @@ fn manifests_of_a_later_format_or_another_shape_are_refused() {
     });
     assert_eq!(CifarC::open(dir.path()).unwrap().manifest.unwrap().format, 1);
 }
+
+/// Issue 9, item 1: ImageNet-C images are decoded chunk by chunk; an image of another size in a later chunk
+/// than the first was only compared with its own chunk. Every chunk is now held to the set's first image.
+#[test]
+fn imagenet_c_chunks_are_held_to_the_sets_image_size() {
+    use lcr_verify::robustness::source::{OnDisk, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("fog/1/n01440764");
+    std::fs::create_dir_all(&d).unwrap();
+    write_png(&d.join("a.png"), 12, 10, 1);
+    write_png(&d.join("b.png"), 12, 10, 2);
+    write_png(&d.join("c.png"), 10, 12, 3);
+    let set = OnDisk::open(dir.path()).unwrap();
+    assert_eq!(set.image_shape().unwrap(), (10, 12, 3));
+    let cell = set.cells().into_iter().next().unwrap();
+    assert!(set.chunk(&cell, 0..2).is_ok());
+    let err = set.chunk(&cell, 2..3).unwrap_err().to_string();
+    assert!(err.contains("c.png") && err.contains("10x12"), "{err}");
+}

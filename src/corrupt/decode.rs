@@ -66,7 +66,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Decoded> {
     } else if bytes.starts_with(&PNG_MAGIC) {
         decode_png(path, bytes)
     } else {
-        Err(Error::format(path, "not a JPEG or PNG file (judged by its first bytes)"))
+        Err(Error::format(path, "cannot decode image: not a JPEG or PNG file (judged by its first bytes)"))
     }
 }
 
