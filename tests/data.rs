@@ -229,7 +229,11 @@ fn splits_of_another_geometry_are_refused_by_name() {
     replace(dir.path(), "train-images-idx3-ubyte", &idx_images(14, 56, &vec![vec![0u8; 784]; 10]));
     replace(dir.path(), "t10k-images-idx3-ubyte", &idx_images(14, 56, &vec![vec![0u8; 784]; 10]));
     let err = load_err(dir.path());
-    assert!(err.contains("train-images-idx3-ubyte") && err.contains("a mnist image is 1×28×28"), "{err}");
+    assert!(
+        err.contains("train-images-idx3-ubyte")
+            && err.contains("instead of 1×28×28, the shape of a mnist image"),
+        "{err}"
+    );
     // A loaded dataset checked against a model's input names the differing dimension.
     let good = tempfile::tempdir().unwrap();
     write_mnist_like(good.path(), 10, 10, 12);

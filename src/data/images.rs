@@ -19,7 +19,7 @@ pub fn check_geometry(path: &Path, found: [usize; 3], expected: [usize; 3], what
     Err(Error::format(
         path,
         format!(
-            "images are {}×{}×{} (channels×height×width), but {what} is {}×{}×{}: {}",
+            "images are {}×{}×{} (channels×height×width) instead of {}×{}×{}, the shape of {what}: {}",
             found[0],
             found[1],
             found[2],

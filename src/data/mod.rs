@@ -105,7 +105,7 @@ impl Dataset {
     fn check_splits(self) -> Result<Dataset> {
         let (c, h, w) = self.kind.image_shape();
         self.train.check_geometry(&self.train_file, [c, h, w], &format!("a {} image", self.kind))?;
-        let train = format!("the training images ({})", self.train_file.display());
+        let train = format!("the training images in {}", self.train_file.display());
         self.test.check_geometry(&self.test_file, self.train.geometry(), &train)?;
         Ok(self)
     }

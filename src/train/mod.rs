@@ -250,7 +250,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<Train
         let text = String::from_utf8_lossy(&fsio::read(&run.metrics())?).into_owned();
         let metrics: Metrics =
             serde_json::from_str(&text).map_err(|e| Error::format(run.metrics(), e.to_string()))?;
-        crate::format::check_writer(&run.metrics(), "the metrics", &metrics.version)?;
+        crate::format::check_writer(&run.metrics(), "the metrics file", &metrics.version)?;
         return Ok(TrainOutcome { metrics, finished: true });
     }
     let device = Device::Cpu;
