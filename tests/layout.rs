@@ -409,7 +409,8 @@ fn manifests_of_a_later_format_or_another_shape_are_refused() {
         f(&mut v);
         std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
     };
-    let cases: [(&dyn Fn(&mut serde_json::Value), &str); 5] = [
+    type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 5] = [
         (&|v| v["format"] = 2.into(), "format 2"),
         (&|v| v["generator"] = "lcr-verify 999.0.0".into(), "999.0.0"),
         (&|v| v["height"] = 5.into(), "records 5×5×1 images"),
