@@ -31,6 +31,13 @@ pub fn deployed_logits(
     norm: &Normalization,
     indices: &[usize],
 ) -> Result<Tensor> {
+    if set.geometry() != model.spec.input {
+        return Err(crate::error::Error::Shape {
+            context: format!("images fed to the {} model (channels, height, width)", model.spec.arch.name()),
+            expected: model.spec.input.to_vec(),
+            found: set.geometry().to_vec(),
+        });
+    }
     let x = norm.tensor(set, indices, model.store.device())?.to_dtype(model.store.dtype())?;
     Ok(model.forward(&x, &Ctx::deployed(model.spec.sign_zero))?.logits)
 }

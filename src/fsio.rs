@@ -1,4 +1,4 @@
-//! File helpers shared by every stage: atomic writes and SHA-256 digests.
+//! File helpers shared by every stage: atomic writes, reads of regular files only, and SHA-256 digests.
 //!
 //! Outputs are written to a temporary file in the destination's directory and renamed over the destination only
 //! once complete, so a crash or an error never leaves a half-written file behind.
@@ -40,22 +40,143 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
-/// Reads a whole file, naming it in the error.
-pub fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing { path: path.to_path_buf(), what: "file" },
-        _ => Error::io("reading", path, e),
-    })
+/// What kind of file system object `meta` describes, in words (for errors about non-regular files).
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    "a special file"
 }
+
+fn not_regular(path: &Path, meta: &fs::Metadata) -> Error {
+    Error::format(
+        path,
+        format!("{}, not a regular file: refused (reading it could block or never end)", kind_of(meta)),
+    )
+}
+
+/// Opens `path` for reading only if it is a regular file (after following symbolic links), and returns it with
+/// its size.
+///
+/// A named pipe, a device, a socket or a directory is refused with an error naming the file, without blocking:
+/// the type is checked before opening, the open itself does not wait for a writer (`O_NONBLOCK` on Unix, which
+/// changes nothing for regular files), and the opened handle's own metadata is checked again, so a file swapped
+/// for a pipe in between is refused as well. Every file lcr-verify reads goes through here.
+pub fn open_regular(path: &Path) -> Result<(fs::File, u64)> {
+    let missing = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Missing { path: path.to_path_buf(), what: "file" },
+        _ => Error::io("opening", path, e),
+    };
+    let before = fs::metadata(path).map_err(missing)?;
+    if !before.is_file() {
+        return Err(not_regular(path, &before));
+    }
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(missing)?;
+    let after = file.metadata().map_err(|e| Error::io("reading metadata of", path, e))?;
+    if !after.is_file() {
+        return Err(not_regular(path, &after));
+    }
+    Ok((file, after.len()))
+}
+
+/// Reads a whole regular file (see [`open_regular`]), naming it in the error. The buffer is sized from the
+/// file's metadata, and a file that grows while being read is an error rather than an unbounded read.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let (file, len) = open_regular(path)?;
+    let len = usize::try_from(len)
+        .map_err(|_| Error::format(path, format!("{len} bytes do not fit in memory on this machine")))?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| Error::format(path, format!("cannot allocate {len} bytes to read it")))?;
+    file.take(len as u64 + 1).read_to_end(&mut out).map_err(|e| Error::io("reading", path, e))?;
+    if out.len() != len {
+        return Err(Error::format(
+            path,
+            format!("changed while being read: {len} bytes announced, {} read", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads a whole regular file like [`read`] and returns it with its SHA-256 (lowercase hex), hashing each piece
+/// as it arrives so that the digest costs no second pass over the bytes.
+pub fn read_with_sha256(path: &Path) -> Result<(Vec<u8>, String)> {
+    const PIECE: u64 = 1 << 20;
+    let (file, len) = open_regular(path)?;
+    let len = usize::try_from(len)
+        .map_err(|_| Error::format(path, format!("{len} bytes do not fit in memory on this machine")))?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| Error::format(path, format!("cannot allocate {len} bytes to read it")))?;
+    let mut digest = Sha256::new();
+    let mut reader = file.take(len as u64 + 1);
+    loop {
+        let start = out.len();
+        let got = Read::by_ref(&mut reader)
+            .take(PIECE)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::io("reading", path, e))?;
+        digest.update(&out[start..]);
+        if got == 0 {
+            break;
+        }
+    }
+    if out.len() != len {
+        return Err(Error::format(
+            path,
+            format!("changed while being read: {len} bytes announced, {} read", out.len()),
+        ));
+    }
+    Ok((out, hex(&digest.finalize())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The largest decompressed size [`read_maybe_gz`] accepts (4 GiB, about eight times the largest IDX file of
+/// the EMNIST sets): a gzip stream that inflates beyond it is refused instead of exhausting memory.
+pub const MAX_GUNZIPPED: u64 = 4 << 30;
 
 /// Reads a file that may be gzip-compressed (decided by its first two bytes, not its name).
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = read(path)?;
     if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-        let mut out = Vec::with_capacity(raw.len() * 4);
+        let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(MAX_GUNZIPPED + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::format(path, format!("corrupt gzip stream: {e}")))?;
+        if out.len() as u64 > MAX_GUNZIPPED {
+            return Err(Error::format(
+                path,
+                format!("gzip stream inflates beyond {MAX_GUNZIPPED} bytes (the largest accepted)"),
+            ));
+        }
         Ok(out)
     } else {
         Ok(raw)
@@ -64,8 +185,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 
 /// Lower-case hexadecimal SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
 }
 
 /// SHA-256 of a file's bytes, as lowercase hex (the model digest recorded with derived results).

@@ -33,6 +33,7 @@ pub mod corrupt;
 pub mod data;
 pub mod error;
 pub mod float;
+pub mod format;
 pub mod fsio;
 pub mod ir;
 pub mod robustness;

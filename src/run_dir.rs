@@ -87,10 +87,14 @@ impl RunDir {
     }
 
     /// The dataset the run was trained on (`meta` is its model's metadata): from `data_dir`, else the directory
-    /// its `config.toml` names, else the shipped copy.
+    /// its `config.toml` names, else the shipped copy. Both splits must have the model's input shape, dimension
+    /// by dimension.
     pub fn load_dataset(&self, meta: &ModelMeta, data_dir: Option<&Path>) -> Result<Dataset> {
         let recorded =
             TrainConfig::from_file(&self.config()).ok().and_then(|c| c.data_dir().map(Path::to_path_buf));
-        data::load(meta.dataset, data_dir.or(recorded.as_deref()))
+        let dataset = data::load(meta.dataset, data_dir.or(recorded.as_deref()))?;
+        let what = format!("the input of the model {}", self.model().display());
+        dataset.check_geometry(meta.spec.input, &what)?;
+        Ok(dataset)
     }
 }

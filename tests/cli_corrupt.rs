@@ -450,6 +450,14 @@ fn robustness_refuses_limit_zero() {
     assert!(!dir.path().join("corruption.json").exists());
 }
 
+/// Records the present SHA-256 of `dir/rel` in the set's manifest, as if the set had been written that way.
+fn reseal(dir: &Path, rel: &str) {
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    m["files"][rel] = lcr_verify::fsio::file_sha256(&dir.join(rel)).unwrap().into();
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
 #[test]
 fn labels_outside_the_models_classes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -463,6 +471,7 @@ fn labels_outside_the_models_classes_are_refused() {
     let mut labels = vec![1u8; 24];
     labels[13] = 42;
     lcr_verify::corrupt::npy::write_u8(&cifar.join("labels.npy"), &[24], &labels).unwrap();
+    reseal(&cifar, "labels.npy");
     let err = evaluate(&run_dir, &from_args(&cifar), &load).unwrap_err().to_string();
     assert!(err.contains("labels.npy: label 13 is 42, but the model has 10 classes"), "{err}");
 
@@ -471,6 +480,7 @@ fn labels_outside_the_models_classes_are_refused() {
     args.corruptions = Some("shear".into());
     corrupt::run(&args, false).unwrap();
     lcr_verify::corrupt::npy::write_u8(&mnist_c.join("shear/test_labels.npy"), &[12], &[10; 12]).unwrap();
+    reseal(&mnist_c, "shear/test_labels.npy");
     let err = evaluate(&run_dir, &from_args(&mnist_c), &load).unwrap_err().to_string();
     assert!(err.contains("shear/test_labels.npy: label 0 is 10"), "{err}");
 }
@@ -604,4 +614,28 @@ fn a_robustness_request_is_checked_before_any_work() {
     let json = serde_json::to_value(&req).unwrap();
     assert_eq!((json["suite"].as_str(), json["severities"].as_str()), (Some("cifar-c"), Some("1-3")));
     assert_eq!(serde_json::from_value::<RobustnessRequest>(json).unwrap(), req);
+}
+
+/// Regression (issue 9): a set whose `.npy` changed after `corrupt` wrote its manifest was scored. The
+/// evaluation now stops at the changed file, names it, and writes no report.
+#[test]
+fn robustness_refuses_a_set_changed_after_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let cifar = dir.path().join("cifar");
+    let mut args = corrupt_args(Suite::CifarC, Some(&cifar));
+    (args.corruptions, args.severities) = (Some("fog,contrast".into()), Some("1,2".into()));
+    corrupt::run(&args, false).unwrap();
+    assert!(evaluate(&run_dir, &from_args(&cifar), &loader()).is_ok(), "the set as written is scored");
+    std::fs::remove_file(run_dir.join("corruption.json")).unwrap();
+    let path = cifar.join("fog.npy");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() - 100;
+    bytes[mid] = bytes[mid].wrapping_add(1);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = evaluate(&run_dir, &from_args(&cifar), &loader()).unwrap_err();
+    assert!(matches!(err, lcr_verify::Error::Checksum { .. }), "{err}");
+    assert!(err.to_string().contains("fog.npy"), "{err}");
+    assert!(!run_dir.join("corruption.json").exists(), "nothing scored, nothing written");
 }

@@ -229,3 +229,78 @@ fn fed_rounding_bounds_the_f32_normalisation() {
         }
     }
 }
+
+/// Issue 9, item 1: the test split must have the training split's geometry in every dimension, and the
+/// training split the dataset kind's; a 56×14 split has the 784 values of a 28×28 one and was accepted.
+#[test]
+fn splits_of_another_geometry_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write_mnist_like(dir.path(), 10, 10, 11);
+    replace(dir.path(), "t10k-images-idx3-ubyte", &idx_images(56, 14, &vec![vec![0u8; 784]; 10]));
+    let err = load_err(dir.path());
+    assert!(err.contains("t10k-images-idx3-ubyte") && err.contains("training images"), "{err}");
+    assert!(err.contains("height 56 instead of 28") && err.contains("width 14 instead of 28"), "{err}");
+    // Both splits 14×56: not MNIST's shape.
+    replace(dir.path(), "train-images-idx3-ubyte", &idx_images(14, 56, &vec![vec![0u8; 784]; 10]));
+    replace(dir.path(), "t10k-images-idx3-ubyte", &idx_images(14, 56, &vec![vec![0u8; 784]; 10]));
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("train-images-idx3-ubyte")
+            && err.contains("instead of 1×28×28, the shape of a mnist image"),
+        "{err}"
+    );
+    // A loaded dataset checked against a model's input names the differing dimension.
+    let good = tempfile::tempdir().unwrap();
+    write_mnist_like(good.path(), 10, 10, 12);
+    let ds = data::load(DatasetKind::Mnist, Some(good.path())).unwrap();
+    assert!(ds.check_geometry([1, 28, 28], "the model's input").is_ok());
+    let err = ds.check_geometry([3, 28, 28], "the model's input").unwrap_err().to_string();
+    assert!(err.contains("train-images-idx3-ubyte") && err.contains("channels 1 instead of 3"), "{err}");
+}
+
+/// Issue 9, item 5: IDX dimensions whose product passes `usize` and wraps around to the file's real size
+/// panicked with "capacity overflow"; they are now refused by name, as are sizes that do not wrap.
+#[test]
+fn idx_dimensions_that_overflow_are_refused_without_a_panic() {
+    let header = |dims: [u32; 3]| {
+        let mut out = vec![0, 0, 8, 3];
+        for d in dims {
+            out.extend(d.to_be_bytes());
+        }
+        out
+    };
+    let p = std::path::Path::new("images-idx3");
+    // 4 · 2^31 · 2^31 = 2^64: wraps to 0, so the 16-byte header alone looks complete.
+    let err = data::parse_idx_images(p, &header([4, 1 << 31, 1 << 31])).unwrap_err().to_string();
+    assert!(err.contains("images-idx3") && err.contains("more bytes than a file can hold"), "{err}");
+    // The largest dimensions that do not overflow still cannot match a small file.
+    let err = data::parse_idx_images(p, &header([u32::MAX, 2, 2])).unwrap_err().to_string();
+    assert!(err.contains("truncated"), "{err}");
+    // Through the loader, with labels that agree with the wrapped count.
+    let dir = tempfile::tempdir().unwrap();
+    write_mnist_like(dir.path(), 10, 4, 13);
+    replace(dir.path(), "t10k-images-idx3-ubyte", &header([4, 1 << 31, 1 << 31]));
+    let err = load_err(dir.path());
+    assert!(err.contains("t10k-images-idx3-ubyte") && err.contains("more bytes"), "{err}");
+}
+
+/// Issue 9, item 6: a dataset file that is a named pipe is refused by name instead of blocking the read.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_among_the_dataset_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_mnist_like(dir.path(), 10, 10, 14);
+    let path = dir.path().join("t10k-labels-idx1-ubyte.gz");
+    fs::remove_file(&path).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+    let err = load_err(dir.path());
+    assert!(err.contains("t10k-labels-idx1-ubyte.gz") && err.contains("named pipe"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("test_batch.bin"), cifar_batch(&[1])).unwrap();
+    for i in 1..=5 {
+        let path = dir.path().join(format!("data_batch_{i}.bin"));
+        assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+    }
+    let err = data::load(DatasetKind::Cifar10, Some(dir.path())).unwrap_err().to_string();
+    assert!(err.contains("data_batch_1.bin") && err.contains("named pipe"), "{err}");
+}

@@ -83,6 +83,7 @@ fn malformed_cifar_10_c_directories_name_the_file() {
 
 fn manifest(layout: LayoutKind, n: usize) -> Manifest {
     Manifest {
+        format: layout::MANIFEST_FORMAT,
         layout,
         generator: "test".into(),
         suite: if layout == LayoutKind::MnistC { Suite::MnistC } else { Suite::CifarC },
@@ -340,4 +341,114 @@ fn manifests_must_match_the_files() {
     npy::write_u8(&dir.path().join("fog.npy"), &[0, 2, 2, 3], &[]).unwrap();
     npy::write_u8(&dir.path().join("labels.npy"), &[0], &[]).unwrap();
     assert!(CifarC::open(dir.path()).unwrap_err().to_string().contains("labels.npy: holds no labels"));
+}
+
+/// A CIFAR-10-C set written with a manifest, `n` images of 6×5×1 per severity, severities 1 and 2.
+fn written_cifar_c(dir: &Path, names: &[&str], n: usize) {
+    let mut w = SetWriter::create(dir, manifest(LayoutKind::CifarC, n), (0..n as u8).collect()).unwrap();
+    for name in names {
+        w.write_corruption(name, &[1, 2], |s, sink| sink(&vec![s * 7; n * 30])).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Regression (issue 9): a `.npy` changed after `corrupt` wrote `manifest.json` was scored. Every file read is
+/// now checked against the SHA-256 the manifest lists, and the error names the file.
+#[test]
+fn files_changed_after_the_manifest_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    written_cifar_c(dir.path(), &["contrast", "fog"], 3);
+    let set = CifarC::open(dir.path()).unwrap();
+    assert_eq!(set.read("fog").unwrap()[1].1.pixels, vec![14; 90], "unchanged files read");
+    // Same size and shape, one pixel changed: only the digest can tell.
+    let path = dir.path().join("fog.npy");
+    let mut bytes = std::fs::read(&path).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = CifarC::open(dir.path()).unwrap().read("fog").unwrap_err();
+    assert!(matches!(err, lcr_verify::Error::Checksum { .. }), "{err}");
+    assert!(err.to_string().contains("fog.npy") && err.to_string().contains("checksum"), "{err}");
+    assert!(CifarC::open(dir.path()).unwrap().read("contrast").is_ok(), "the other file is intact");
+    // The labels are checked when the set is opened.
+    let labels = dir.path().join("labels.npy");
+    let mut bytes = std::fs::read(&labels).unwrap();
+    *bytes.last_mut().unwrap() = 1;
+    std::fs::write(&labels, &bytes).unwrap();
+    let err = CifarC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("labels.npy") && err.contains("checksum"), "{err}");
+
+    // A file the manifest does not list is refused rather than scored unchecked.
+    let dir = tempfile::tempdir().unwrap();
+    written_cifar_c(dir.path(), &["fog"], 3);
+    npy::write_u8(&dir.path().join("snow.npy"), &[6, 6, 5, 1], &[0; 180]).unwrap();
+    let err = CifarC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("snow.npy") && err.contains("not listed in manifest.json"), "{err}");
+
+    // MNIST-C: images and labels alike.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SetWriter::create(dir.path(), manifest(LayoutKind::MnistC, 2), vec![0, 1]).unwrap();
+    w.write_corruption("stripe", &[1], |_, sink| sink(&[5; 60])).unwrap();
+    w.finish().unwrap();
+    assert!(MnistC::open(dir.path()).unwrap().read("stripe").is_ok());
+    npy::write_u8(&dir.path().join("stripe/test_labels.npy"), &[2], &[1, 1]).unwrap();
+    let err = MnistC::open(dir.path()).unwrap().read("stripe").unwrap_err().to_string();
+    assert!(err.contains("stripe/test_labels.npy") && err.contains("checksum"), "{err}");
+    npy::write_u8(&dir.path().join("stripe/test_labels.npy"), &[2], &[0, 1]).unwrap();
+    npy::write_u8(&dir.path().join("stripe/test_images.npy"), &[2, 6, 5, 1], &[6; 60]).unwrap();
+    let err = MnistC::open(dir.path()).unwrap().read("stripe").unwrap_err().to_string();
+    assert!(err.contains("stripe/test_images.npy") && err.contains("checksum"), "{err}");
+}
+
+/// Regression (issue 9): a manifest of a later format, or from a later lcr-verify, is refused by name; so is
+/// one whose recorded image shape or layout differs from the files'.
+#[test]
+fn manifests_of_a_later_format_or_another_shape_are_refused() {
+    let edit = |dir: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let path = dir.join("manifest.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    };
+    type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 5] = [
+        (&|v| v["format"] = 2.into(), "format 2"),
+        (&|v| v["generator"] = "lcr-verify 999.0.0".into(), "999.0.0"),
+        (&|v| v["height"] = 5.into(), "records 5×5×1 images"),
+        (&|v| v["channels"] = 3.into(), "records 6×5×3 images"),
+        (&|v| v["layout"] = "mnist-c".into(), "layout"),
+    ];
+    for (f, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        written_cifar_c(dir.path(), &["fog"], 2);
+        assert!(CifarC::open(dir.path()).is_ok());
+        edit(dir.path(), f);
+        let err = CifarC::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("manifest.json") && err.contains(needle), "{needle}: {err}");
+    }
+    // A manifest without `format` predates the field and reads as format 1.
+    let dir = tempfile::tempdir().unwrap();
+    written_cifar_c(dir.path(), &["fog"], 2);
+    edit(dir.path(), &|v| {
+        v.as_object_mut().unwrap().remove("format");
+    });
+    assert_eq!(CifarC::open(dir.path()).unwrap().manifest.unwrap().format, 1);
+}
+
+/// Issue 9, item 1: ImageNet-C images are decoded chunk by chunk; an image of another size in a later chunk
+/// than the first was only compared with its own chunk. Every chunk is now held to the set's first image.
+#[test]
+fn imagenet_c_chunks_are_held_to_the_sets_image_size() {
+    use lcr_verify::robustness::source::{OnDisk, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("fog/1/n01440764");
+    std::fs::create_dir_all(&d).unwrap();
+    write_png(&d.join("a.png"), 12, 10, 1);
+    write_png(&d.join("b.png"), 12, 10, 2);
+    write_png(&d.join("c.png"), 10, 12, 3);
+    let set = OnDisk::open(dir.path()).unwrap();
+    assert_eq!(set.image_shape().unwrap(), (10, 12, 3));
+    let cell = set.cells().into_iter().next().unwrap();
+    assert!(set.chunk(&cell, 0..2).is_ok());
+    let err = set.chunk(&cell, 2..3).unwrap_err().to_string();
+    assert!(err.contains("c.png") && err.contains("10x12"), "{err}");
 }

@@ -138,3 +138,32 @@ fn the_streaming_writer_never_leaves_a_partial_file() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("s.npy")], "no temporaries, no partial t.npy");
 }
+
+/// Regression (issue 9): a bool `.npy` was read as uint8, so a 0/1 mask became a nearly black image and was
+/// scored. Bool is refused for images and labels alike, in a full read and a header-only read.
+#[test]
+fn bool_arrays_are_refused_not_read_as_uint8() {
+    let bytes = [numpy_header("|b1", false, "(1, 2, 2)"), vec![1, 0, 1, 1]].concat();
+    let err = npy::parse(p(), &bytes).unwrap_err().to_string();
+    assert!(err.contains("test.npy") && err.contains("bool") && err.contains("uint8"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mask.npy");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = npy::read_header(&path).unwrap_err().to_string();
+    assert!(err.contains("mask.npy") && err.contains("bool"), "{err}");
+    // The integer types stay readable.
+    let ok = [numpy_header("|u1", false, "(1, 2, 2)"), vec![1, 0, 1, 1]].concat();
+    assert_eq!(npy::parse(p(), &ok).unwrap().data, vec![1, 0, 1, 1]);
+}
+
+/// A header whose shape multiplies past `usize` is refused by name before anything is allocated.
+#[test]
+fn shapes_whose_size_overflows_are_refused() {
+    let huge = format!("({}, {}, 3)", u64::MAX / 2, 5);
+    let err = npy::parse(p(), &numpy_header("|u1", false, &huge)).unwrap_err().to_string();
+    assert!(err.contains("test.npy") && err.contains("too large"), "{err}");
+    // A product that wraps around to the real data size (2^63 · 2 = 2^64 ≡ 0 and 2^62 · 4 · 1 ≡ 0): still refused.
+    let wraps = format!("({}, 2)", 1u64 << 63);
+    let err = npy::parse(p(), &numpy_header("|u1", false, &wraps)).unwrap_err().to_string();
+    assert!(err.contains("too large"), "{err}");
+}

@@ -140,18 +140,24 @@ impl EmpiricalFile {
     /// Reads a file written by [`EmpiricalFile::write`], checking its format.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = crate::fsio::read(path)?;
-        let file: EmpiricalFile =
-            serde_json::from_slice(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
-        if file.format != EMPIRICAL_FORMAT {
+        // The format first, so that a file of another layout is named as such rather than as malformed.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let format =
+            serde_json::from_slice::<Format>(&bytes).map_err(|e| Error::format(path, e.to_string()))?.format;
+        if format != EMPIRICAL_FORMAT {
+            let which = if format > EMPIRICAL_FORMAT { "a later" } else { "an earlier" };
             return Err(Error::format(
                 path,
                 format!(
-                    "empirical format {}, expected {EMPIRICAL_FORMAT}: re-run `lcr-verify attack`",
-                    file.format
+                    "empirical format {format}, written by {which} lcr-verify (this one reads format \
+                     {EMPIRICAL_FORMAT}): re-run `lcr-verify attack`"
                 ),
             ));
         }
-        Ok(file)
+        serde_json::from_slice(&bytes).map_err(|e| Error::format(path, e.to_string()))
     }
 
     /// Violations found by the audit (0 without one).

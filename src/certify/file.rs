@@ -176,10 +176,17 @@ impl CertificatesFile {
             .map_err(|e| Error::format(path, format!("not JSON: {e}")))?["format"]
             .as_u64();
         if format != Some(u64::from(CERTIFICATES_FORMAT)) {
+            let found = format.map_or_else(|| "missing".to_string(), |f| f.to_string());
+            let which = match format {
+                Some(f) if f > u64::from(CERTIFICATES_FORMAT) => "written by a later lcr-verify",
+                Some(_) => "written by an earlier lcr-verify",
+                None => "not a certificates file",
+            };
             return Err(Error::format(
                 path,
                 format!(
-                    "certificates format {format:?}, expected {CERTIFICATES_FORMAT}: re-run `lcr-verify certify`"
+                    "certificates format {found} ({which}; this one reads format {CERTIFICATES_FORMAT}): re-run \
+                     `lcr-verify certify`"
                 ),
             ));
         }

@@ -89,8 +89,9 @@ pub(crate) fn audit_outcome(records: &[String]) -> Outcome {
     }
     eprintln!("error: the audit found {} contradicted certificate(s), which is a bug:", records.len());
     for r in records {
-        let v =
-            std::fs::read(r).ok().and_then(|b| serde_json::from_slice::<crate::audit::Violation>(&b).ok());
+        let v = crate::fsio::read(std::path::Path::new(r))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<crate::audit::Violation>(&b).ok());
         match v {
             Some(v) => eprintln!(
                 "  sample {} ({} {}): certified radius {} ({}) but {} at distance {} changes the label {} -> {}; see {r}",

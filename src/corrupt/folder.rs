@@ -39,6 +39,7 @@ pub fn check_crop(crop: Option<usize>) -> Result<()> {
 /// With `crop = Some(s)`, each image is resized (PIL bilinear, antialiased) so that its shorter side is
 /// `round(s · 256/224)` and centre-cropped to `s × s` — the ImageNet-C preprocessing for `s = 224`. Without it
 /// every image must already have the same size. Colour files give RGB sets; a folder of gray files gives gray.
+/// Files are decoded strictly ([`super::decode`]): one cut short or damaged is an error naming it.
 pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, Vec<String>, String)> {
     check_crop(crop)?;
     let mut classes = Vec::new();
@@ -77,16 +78,8 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
         .map(|(path, _)| {
             let bytes = fsio::read(path)?;
             let digest = fsio::sha256_hex(&bytes);
-            let img = image::load_from_memory(&bytes)
-                .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
-            let gray = !img.color().has_color();
-            let (c, raw, w, h) = if gray {
-                let g = img.to_luma8();
-                (1, g.as_raw().clone(), g.width() as usize, g.height() as usize)
-            } else {
-                let g = img.to_rgb8();
-                (3, g.as_raw().clone(), g.width() as usize, g.height() as usize)
-            };
+            let d = super::decode::decode(path, &bytes)?;
+            let (c, raw, w, h) = (d.channels, d.pixels, d.width, d.height);
             let (h, w, raw) = match crop {
                 Some(s) => resize_crop(&raw, h, w, c, s),
                 None => (h, w, raw),

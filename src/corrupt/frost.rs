@@ -57,11 +57,8 @@ impl FrostBank {
                 Some(want) => return Err(Error::Checksum { path, expected: want.clone(), found }),
                 None => return Err(Error::format(&sums_path, format!("no digest for `{name}`"))),
             }
-            let decoded = image::load_from_memory(&bytes)
-                .map_err(|e| Error::format(&path, format!("cannot decode image: {e}")))?
-                .to_rgb8();
-            let (w, h) = decoded.dimensions();
-            originals.push(Image::from_u8(h as usize, w as usize, 3, decoded.as_raw())?);
+            let d = super::decode::decode(&path, &bytes)?.into_rgb();
+            originals.push(Image::from_u8(d.height, d.width, 3, &d.pixels)?);
         }
         Ok(FrostBank { originals, prepared: Mutex::new(HashMap::new()) })
     }

@@ -7,8 +7,10 @@
 //! | ImageNet-C | `<corruption>/<severity>/<wnid>/<image>` (JPEG or PNG); the label is the index of `<wnid>` among the sorted class folders |
 //!
 //! Sets written by lcr-verify add `manifest.json` ([`Manifest`]): what made them (suite, table, seed, dataset
-//! checksum), the severities stacked in each file, and every file's SHA-256. Without a manifest a CIFAR-10-C
-//! file is read as severities 1–5 stacked, as the released files are.
+//! checksum), the severities stacked in each file, and every file's SHA-256. When a set has a manifest, every
+//! file read is checked against the SHA-256 it lists (hashed as it is read) and a file it does not list is
+//! refused, so a set changed after `corrupt` wrote it is never scored. Without a manifest a CIFAR-10-C file is
+//! read as severities 1–5 stacked, as the released files are.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ use crate::fsio;
 pub const MANIFEST: &str = "manifest.json";
 /// The CIFAR-10-C labels file.
 pub const LABELS: &str = "labels.npy";
+/// The layout of [`Manifest`] this build writes (`format`); manifests that predate the field read as 1.
+pub const MANIFEST_FORMAT: u32 = 1;
 
 /// Which layout a directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,9 +47,12 @@ pub enum LayoutKind {
 /// What a generated set records about itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// [`MANIFEST_FORMAT`] (1 when absent); a later one is refused.
+    #[serde(default = "crate::format::first_format")]
+    pub format: u32,
     /// The layout of the directory.
     pub layout: LayoutKind,
-    /// `lcr-verify <version>`.
+    /// `lcr-verify <version>` (a later version is refused).
     pub generator: String,
     /// The suite the corruptions come from.
     pub suite: Suite,
@@ -87,9 +94,38 @@ impl Manifest {
             return Ok(None);
         }
         let bytes = fsio::read(&path)?;
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::format(&path, format!("not a manifest: {e}")))
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(&path, format!("not a manifest: {e}")))?;
+        crate::format::check_format(&path, "manifest", m.format, MANIFEST_FORMAT)?;
+        if m.generator.starts_with("lcr-verify ") {
+            crate::format::check_writer(&path, "the manifest", &m.generator)?;
+        }
+        Ok(Some(m))
+    }
+
+    /// Reads the `.npy` file `rel` (a path relative to `dir`, as the manifest lists it) and checks its SHA-256
+    /// against the manifest's; a file the manifest does not list is refused.
+    pub fn read_npy(&self, dir: &Path, rel: &str) -> Result<npy::Array> {
+        let path = dir.join(rel);
+        let want = self.files.get(rel).ok_or_else(|| {
+            Error::format(
+                &path,
+                format!("not listed in {MANIFEST}: added or renamed after the set was written, so it cannot be checked"),
+            )
+        })?;
+        let (bytes, found) = fsio::read_with_sha256(&path)?;
+        if found != *want {
+            return Err(Error::Checksum { path, expected: want.clone(), found });
+        }
+        npy::parse(&path, &bytes)
+    }
+}
+
+/// Reads the `.npy` file `rel` of `dir`, checked against `manifest` when the set has one.
+fn read_npy(dir: &Path, manifest: Option<&Manifest>, rel: &str) -> Result<npy::Array> {
+    match manifest {
+        Some(m) => m.read_npy(dir, rel),
+        None => npy::read(&dir.join(rel)),
     }
 }
 
@@ -105,7 +141,8 @@ fn npy_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
         let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e == "npy") {
+        // Every `.npy` entry but folders: one that is not a regular file is refused by name when read.
+        if !path.is_dir() && path.extension().is_some_and(|e| e == "npy") {
             out.push(path);
         }
     }
@@ -152,10 +189,11 @@ impl CifarC {
     /// Opens a CIFAR-10-C directory, checking every file's header against the labels.
     pub fn open(dir: &Path) -> Result<CifarC> {
         let labels_path = dir.join(LABELS);
-        if !labels_path.is_file() {
+        if !labels_path.exists() {
             return Err(Error::Missing { path: labels_path, what: "CIFAR-10-C labels file" });
         }
-        let labels_arr = npy::read(&labels_path)?;
+        let manifest = Manifest::read(dir)?;
+        let labels_arr = read_npy(dir, manifest.as_ref(), LABELS)?;
         if labels_arr.shape.len() != 1 {
             return Err(Error::format(
                 &labels_path,
@@ -166,7 +204,6 @@ impl CifarC {
         if labels.is_empty() {
             return Err(Error::format(&labels_path, "holds no labels"));
         }
-        let manifest = Manifest::read(dir)?;
         let mut files = BTreeMap::new();
         let mut shape = None;
         for path in npy_files(dir)? {
@@ -213,7 +250,8 @@ impl CifarC {
         }
         let images = labels.len() / severities.len();
         if let Some(m) = &manifest {
-            check_manifest(dir, m, images, |name| files.contains_key(name), |name| format!("{name}.npy"))?;
+            let found = Found { images, shape, layout: LayoutKind::CifarC, names: files.keys().collect() };
+            check_manifest(dir, m, &found, |name| format!("{name}.npy"))?;
         }
         Ok(CifarC { dir: dir.to_path_buf(), labels, severities, images, shape, files, manifest })
     }
@@ -224,7 +262,8 @@ impl CifarC {
             path: self.dir.join(format!("{corruption}.npy")),
             what: "corruption file",
         })?;
-        let pixels = npy::read(path)?.into_u8(path)?;
+        let pixels =
+            read_npy(&self.dir, self.manifest.as_ref(), &format!("{corruption}.npy"))?.into_u8(path)?;
         let (h, w, c) = self.shape;
         let per = self.images * h * w * c;
         if pixels.len() != per * self.severities.len() {
@@ -276,10 +315,10 @@ impl MnistC {
                 continue;
             }
             let (ip, lp) = (sub.join(MNIST_C_IMAGES), sub.join(MNIST_C_LABELS));
-            if !ip.is_file() {
+            if !ip.exists() {
                 return Err(Error::Missing { path: ip, what: "MNIST-C images file" });
             }
-            if !lp.is_file() {
+            if !lp.exists() {
                 return Err(Error::Missing { path: lp, what: "MNIST-C labels file" });
             }
             let header = npy::read_header(&ip)?;
@@ -328,9 +367,30 @@ impl MnistC {
                     ));
                 }
             }
-            check_manifest(dir, m, m.images, |name| corruptions.contains_key(name), |name| name.to_string())?;
+            let found = Found {
+                images: m.images,
+                shape,
+                layout: LayoutKind::MnistC,
+                names: corruptions.keys().collect(),
+            };
+            check_manifest(dir, m, &found, |name| name.to_string())?;
         }
         Ok(MnistC { dir: dir.to_path_buf(), corruptions, images, shape, manifest })
+    }
+
+    /// Reads the labels of one corruption (checked against the manifest when there is one), with their file.
+    pub fn labels(&self, corruption: &str) -> Result<(PathBuf, Vec<u8>)> {
+        let lp = self.dir.join(corruption).join(MNIST_C_LABELS);
+        let labels_arr =
+            read_npy(&self.dir, self.manifest.as_ref(), &format!("{corruption}/{MNIST_C_LABELS}"))?;
+        if labels_arr.shape.len() != 1 {
+            return Err(Error::format(
+                &lp,
+                format!("labels must be 1-D, found shape {:?}", labels_arr.shape),
+            ));
+        }
+        let labels = labels_arr.labels(&lp)?;
+        Ok((lp, labels))
     }
 
     /// Reads the test split of one corruption.
@@ -339,21 +399,14 @@ impl MnistC {
             path: self.dir.join(corruption),
             what: "MNIST-C corruption folder",
         })?;
-        let (ip, lp) = (sub.join(MNIST_C_IMAGES), sub.join(MNIST_C_LABELS));
-        let images = npy::read(&ip)?;
+        let ip = sub.join(MNIST_C_IMAGES);
+        let images = read_npy(&self.dir, self.manifest.as_ref(), &format!("{corruption}/{MNIST_C_IMAGES}"))?;
         let (n, h, w, c) = image_shape(&ip, &images.shape)?;
         if (h, w, c) != self.shape || Some(&n) != self.images.get(corruption) {
             return Err(Error::format(&ip, "changed since the directory was opened (shape differs)"));
         }
         let pixels = images.into_u8(&ip)?;
-        let labels_arr = npy::read(&lp)?;
-        if labels_arr.shape.len() != 1 {
-            return Err(Error::format(
-                &lp,
-                format!("labels must be 1-D, found shape {:?}", labels_arr.shape),
-            ));
-        }
-        let labels = labels_arr.labels(&lp)?;
+        let (lp, labels) = self.labels(corruption)?;
         if labels.len() != n {
             return Err(Error::format(&lp, format!("{} labels for {n} images", labels.len())));
         }
@@ -361,26 +414,61 @@ impl MnistC {
     }
 }
 
-/// Checks a manifest against what the directory holds: the images per severity and every corruption it lists
-/// (`file_of(name)` is the corruption's file or folder, for the error).
-fn check_manifest(
-    dir: &Path,
-    m: &Manifest,
+/// What a directory holds, to compare with its manifest.
+struct Found<'a> {
+    /// Images per severity.
     images: usize,
-    present: impl Fn(&str) -> bool,
-    file_of: impl Fn(&str) -> String,
-) -> Result<()> {
-    if images != m.images {
+    /// `(height, width, channels)`.
+    shape: (usize, usize, usize),
+    /// The layout recognised.
+    layout: LayoutKind,
+    /// The corruptions present.
+    names: Vec<&'a String>,
+}
+
+/// Checks a manifest against what the directory holds: the layout, the images per severity and their shape,
+/// every corruption it lists present, every corruption present listed, and one severity list for every file of a
+/// CIFAR-10-C set (`file_of(name)` is the corruption's file or folder, for the error).
+fn check_manifest(dir: &Path, m: &Manifest, found: &Found, file_of: impl Fn(&str) -> String) -> Result<()> {
+    let path = dir.join(MANIFEST);
+    if m.layout != found.layout {
         return Err(Error::format(
-            dir.join(MANIFEST),
-            format!("records {} images per severity, the files hold {images}", m.images),
+            &path,
+            format!("records the {:?} layout, the directory holds {:?}", m.layout, found.layout),
         ));
     }
-    if let Some(name) = m.corruptions.keys().find(|name| !present(name)) {
+    if found.images != m.images {
+        return Err(Error::format(
+            &path,
+            format!("records {} images per severity, the files hold {}", m.images, found.images),
+        ));
+    }
+    let (h, w, c) = found.shape;
+    if (m.height, m.width, m.channels) != (h, w, c) {
+        return Err(Error::format(
+            &path,
+            format!(
+                "records {}×{}×{} images (height×width×channels), the files hold {h}×{w}×{c}",
+                m.height, m.width, m.channels
+            ),
+        ));
+    }
+    if let Some(name) = m.corruptions.keys().find(|name| !found.names.contains(name)) {
         return Err(Error::Missing {
             path: dir.join(file_of(name)),
             what: "corruption listed in manifest.json",
         });
+    }
+    if let Some(name) = found.names.iter().find(|name| !m.corruptions.contains_key(name.as_str())) {
+        return Err(Error::format(
+            dir.join(file_of(name)),
+            format!("not listed in {MANIFEST}: added after the set was written, so it cannot be checked"),
+        ));
+    }
+    let mut lists = m.corruptions.values();
+    let first = lists.next();
+    if found.layout == LayoutKind::CifarC && lists.any(|s| Some(s) != first) {
+        return Err(Error::format(&path, "lists different severities for files of one CIFAR-10-C set"));
     }
     Ok(())
 }
@@ -467,20 +555,23 @@ impl ImagenetC {
         Ok(out)
     }
 
-    /// Decodes images (in parallel) into one set; all must have the same size. Gray files become RGB.
+    /// Decodes images (in parallel, strictly: see [`super::decode`]) into one set; all must have the same size.
+    /// Gray files become RGB.
     pub fn decode(files: &[(PathBuf, u8)]) -> Result<ImageSet> {
+        Self::decode_sized(files, None)
+    }
+
+    /// [`ImagenetC::decode`], with every image required to be `height × width` when `size` is given (the size
+    /// of the set's first image, so that images in different chunks of one set cannot differ either).
+    pub fn decode_sized(files: &[(PathBuf, u8)], size: Option<(usize, usize)>) -> Result<ImageSet> {
         let decoded: Vec<(usize, usize, Vec<u8>)> = files
             .par_iter()
             .map(|(path, _)| {
-                let bytes = fsio::read(path)?;
-                let img = image::load_from_memory(&bytes)
-                    .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-                    .to_rgb8();
-                let (w, h) = img.dimensions();
-                Ok((h as usize, w as usize, img.into_raw()))
+                let d = super::decode::decode(path, &fsio::read(path)?)?.into_rgb();
+                Ok((d.height, d.width, d.pixels))
             })
             .collect::<Result<_>>()?;
-        let Some(&(h, w, _)) = decoded.first() else {
+        let Some((h, w)) = size.or(decoded.first().map(|d| (d.0, d.1))) else {
             return ImageSet::new(1, 1, 3, Vec::new(), Vec::new());
         };
         let mut pixels = Vec::with_capacity(decoded.len() * h * w * 3);
@@ -514,11 +605,11 @@ pub fn open(dir: &Path) -> Result<Layout> {
     if !dir.is_dir() {
         return Err(Error::Missing { path: dir.to_path_buf(), what: "corrupted-set directory" });
     }
-    if dir.join(LABELS).is_file() {
+    if dir.join(LABELS).exists() {
         return CifarC::open(dir).map(Layout::CifarC);
     }
     let subs = subdirs(dir)?;
-    if subs.iter().any(|s| s.join(MNIST_C_IMAGES).is_file()) {
+    if subs.iter().any(|s| s.join(MNIST_C_IMAGES).exists()) {
         return MnistC::open(dir).map(Layout::MnistC);
     }
     if subs.iter().any(|s| (1..=5).any(|k| s.join(k.to_string()).is_dir())) {

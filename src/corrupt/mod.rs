@@ -26,6 +26,7 @@
 
 mod blur;
 mod color;
+pub mod decode;
 mod digital;
 pub mod edges;
 pub mod filter;

@@ -5,8 +5,10 @@
 //! `{'descr': '|u1', 'fortran_order': False, 'shape': (50000, 32, 32, 3), }` padded with spaces to a multiple
 //! of 64 bytes and ended by `\n`, then the raw data in C order.
 //!
-//! Only C-order arrays of integer dtypes are read. Images must be `uint8`; labels may be any integer type
-//! (MNIST-C stores `int64`) and are checked to fit a byte.
+//! Only C-order arrays of integer dtypes are read (`|u1`, `<i8`, …; bool `|b1`, floats and structured types are
+//! refused). Images must be `uint8`; labels may be any integer type (MNIST-C stores `int64`) and are checked to
+//! fit a byte. The data size the header announces is computed with checked arithmetic and compared with the
+//! file's size before anything is allocated.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -44,7 +46,17 @@ impl Dtype {
         let signed = match rest.chars().next() {
             Some('u') => false,
             Some('i') => true,
-            Some('b') if rest == "b1" => false,
+            // NumPy's bool is one byte per element too, but a 0/1 mask read as uint8 pixels would be a nearly
+            // black image scored without a word.
+            Some('b') if rest == "b1" => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "dtype `{descr}` is bool, not an integer type: images must be uint8 (|u1) and labels an \
+                         integer type"
+                    ),
+                ));
+            }
             _ => return Err(bad()),
         };
         let size: usize = rest[1..].parse().map_err(|_| bad())?;
@@ -181,11 +193,8 @@ pub fn parse_header_bytes(path: &Path, bytes: &[u8]) -> Result<Header> {
 /// Reads only the header of a `.npy` file and checks that the file size matches it.
 pub fn read_header(path: &Path) -> Result<Header> {
     use std::io::Read;
-    let mut file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing { path: path.to_path_buf(), what: "file" },
-        _ => Error::io("opening", path, e),
-    })?;
-    let size = file.metadata().map_err(|e| Error::io("reading metadata of", path, e))?.len() as usize;
+    let (mut file, size) = fsio::open_regular(path)?;
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
     let mut prefix = Vec::new();
     Read::by_ref(&mut file)
         .take(65_536 + 12)

@@ -264,6 +264,7 @@ fn write_sets(
     let set = &clean.images;
     let layout = if req.suite == Suite::MnistC { LayoutKind::MnistC } else { LayoutKind::CifarC };
     let manifest = Manifest {
+        format: super::layout::MANIFEST_FORMAT,
         layout,
         generator: concat!("lcr-verify ", env!("CARGO_PKG_VERSION")).to_string(),
         suite: req.suite,

@@ -60,7 +60,7 @@ fn read_split(
     let mut pixels = Vec::new();
     for name in names {
         let path = dir.join(name);
-        if !path.is_file() {
+        if !path.exists() {
             return Err(Error::Missing { path, what: "CIFAR-10 batch file" });
         }
         let bytes = fsio::read(&path)?;
@@ -87,6 +87,8 @@ pub(super) fn load_cifar10(dir: &Path) -> Result<Dataset> {
         train,
         test,
         source: dir.to_path_buf(),
+        train_file: dir.join(TRAIN_FILES[0]),
+        test_file: dir.join(TEST_FILE),
         checksum: checksum::combined(&seen),
         normalization: Normalization::for_kind(DatasetKind::Cifar10),
     })

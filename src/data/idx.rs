@@ -3,7 +3,7 @@
 //! A big-endian `u32` magic (0x00000803 for 3-D `u8` images, 0x00000801 for 1-D `u8` labels), one big-endian
 //! `u32` per dimension, then the raw bytes. Files may be gzip-compressed; digests are of the uncompressed bytes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::checksum::{self, DigestList};
 use super::{Dataset, DatasetKind, ImageSet, Normalization};
@@ -55,18 +55,28 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize, what: &str) -> Res
         ));
     }
     let shape: Vec<usize> = (0..dims).map(|d| be_u32(bytes, 4 + 4 * d) as usize).collect();
-    let want = head + shape.iter().product::<usize>();
-    if bytes.len() != want {
-        let how = if bytes.len() < want { "truncated" } else { "trailing data" };
-        return Err(Error::format(
+    // Checked: dimensions whose product overflows would otherwise wrap around to a plausible size.
+    let want = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).and_then(|n| n.checked_add(head));
+    match want {
+        Some(want) if want == bytes.len() => Ok(shape),
+        Some(want) => {
+            let how = if bytes.len() < want { "truncated" } else { "trailing data" };
+            Err(Error::format(
+                path,
+                format!(
+                    "{how}: header announces {shape:?} ({want} bytes) but the file has {} bytes",
+                    bytes.len()
+                ),
+            ))
+        }
+        None => Err(Error::format(
             path,
             format!(
-                "{how}: header announces {shape:?} ({want} bytes) but the file has {} bytes",
+                "header announces {shape:?}, more bytes than a file can hold (the file has {} bytes)",
                 bytes.len()
             ),
-        ));
+        )),
     }
-    Ok(shape)
 }
 
 /// Parses an IDX image file (uncompressed bytes) into (count, height, width, pixels).
@@ -89,9 +99,10 @@ pub fn parse_idx_labels(path: &Path, bytes: &[u8], classes: usize) -> Result<Vec
 }
 
 /// Finds `name` or `name.gz` in `dir`.
-fn locate(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+fn locate(dir: &Path, name: &str) -> Result<PathBuf> {
     for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
-        if candidate.is_file() {
+        // Anything by that name is taken (a pipe or a directory is then refused by name when read).
+        if candidate.exists() {
             return Ok(candidate);
         }
     }
@@ -106,6 +117,34 @@ fn canonical(kind: DatasetKind) -> DigestList {
     table.iter().map(|(n, d)| (n.to_string(), d.to_string())).collect()
 }
 
+/// Reads one split (its images and labels files) from `dir`, verifying both against `expected` and recording
+/// their digests in `seen`; returns the set and the images file.
+fn load_split(
+    kind: DatasetKind,
+    dir: &Path,
+    (images_name, labels_name): (&str, &str),
+    expected: &DigestList,
+    seen: &mut DigestList,
+) -> Result<(ImageSet, PathBuf)> {
+    let images_path = locate(dir, images_name)?;
+    let labels_path = locate(dir, labels_name)?;
+    let image_bytes = fsio::read_maybe_gz(&images_path)?;
+    let label_bytes = fsio::read_maybe_gz(&labels_path)?;
+    seen.insert(images_name.into(), checksum::verify(&images_path, images_name, &image_bytes, expected)?);
+    seen.insert(labels_name.into(), checksum::verify(&labels_path, labels_name, &label_bytes, expected)?);
+    let (n, h, w, pixels) = parse_idx_images(&images_path, &image_bytes)?;
+    let labels = parse_idx_labels(&labels_path, &label_bytes, kind.classes())?;
+    if labels.len() != n {
+        return Err(Error::format(
+            &labels_path,
+            format!("{} labels for {n} images in {}", labels.len(), images_path.display()),
+        ));
+    }
+    let set =
+        ImageSet::new(h, w, 1, pixels, labels).map_err(|e| Error::format(&images_path, e.to_string()))?;
+    Ok((set, images_path))
+}
+
 /// Loads the four IDX files of `kind` from `dir`, verifying each against the directory's `SHA256SUMS`, or
 /// against the canonical digests when the directory has none.
 pub(super) fn load_idx_dataset(kind: DatasetKind, dir: &Path) -> Result<Dataset> {
@@ -114,37 +153,15 @@ pub(super) fn load_idx_dataset(kind: DatasetKind, dir: &Path) -> Result<Dataset>
         None => canonical(kind),
     };
     let mut seen = DigestList::new();
-    let mut splits = Vec::new();
-    for (images_name, labels_name) in IDX_FILES {
-        let images_path = locate(dir, images_name)?;
-        let labels_path = locate(dir, labels_name)?;
-        let image_bytes = fsio::read_maybe_gz(&images_path)?;
-        let label_bytes = fsio::read_maybe_gz(&labels_path)?;
-        seen.insert(
-            images_name.into(),
-            checksum::verify(&images_path, images_name, &image_bytes, &expected)?,
-        );
-        seen.insert(
-            labels_name.into(),
-            checksum::verify(&labels_path, labels_name, &label_bytes, &expected)?,
-        );
-        let (n, h, w, pixels) = parse_idx_images(&images_path, &image_bytes)?;
-        let labels = parse_idx_labels(&labels_path, &label_bytes, kind.classes())?;
-        if labels.len() != n {
-            return Err(Error::format(
-                &labels_path,
-                format!("{} labels for {n} images in {}", labels.len(), images_path.display()),
-            ));
-        }
-        splits.push(ImageSet::new(h, w, 1, pixels, labels)?);
-    }
-    let test = splits.pop().expect("two splits");
-    let train = splits.pop().expect("two splits");
+    let (train, train_file) = load_split(kind, dir, IDX_FILES[0], &expected, &mut seen)?;
+    let (test, test_file) = load_split(kind, dir, IDX_FILES[1], &expected, &mut seen)?;
     Ok(Dataset {
         kind,
         train,
         test,
         source: dir.to_path_buf(),
+        train_file,
+        test_file,
         checksum: checksum::combined(&seen),
         normalization: Normalization::for_kind(kind),
     })

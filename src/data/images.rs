@@ -1,6 +1,35 @@
 //! [`ImageSet`]: labelled `u8` images in NHWC order.
 
+use std::path::Path;
+
 use crate::error::{Error, Result};
+
+/// Refuses image geometry `found` (`[channels, height, width]`, read from `path`) that differs from `expected`
+/// (the shape of `what`) in any dimension, listing each dimension that differs. Comparing every dimension, not
+/// only the number of values, keeps a 56×14 image from being read as a 28×28 one.
+pub fn check_geometry(path: &Path, found: [usize; 3], expected: [usize; 3], what: &str) -> Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    let names = ["channels", "height", "width"];
+    let differ: Vec<String> = (0..3)
+        .filter(|&d| found[d] != expected[d])
+        .map(|d| format!("{} {} instead of {}", names[d], found[d], expected[d]))
+        .collect();
+    Err(Error::format(
+        path,
+        format!(
+            "images are {}×{}×{} (channels×height×width) instead of {}×{}×{}, the shape of {what}: {}",
+            found[0],
+            found[1],
+            found[2],
+            expected[0],
+            expected[1],
+            expected[2],
+            differ.join(", ")
+        ),
+    ))
+}
 
 /// Labelled images, `u8` pixels in NHWC order (row-major, channels last, as image files store them).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,11 +55,16 @@ impl ImageSet {
         pixels: Vec<u8>,
         labels: Vec<u8>,
     ) -> Result<Self> {
-        let per = height * width * channels;
+        let per = height.checked_mul(width).and_then(|n| n.checked_mul(channels)).ok_or_else(|| {
+            Error::config(
+                "image shape",
+                format!("{height}x{width}x{channels} pixels overflow the address space"),
+            )
+        })?;
         if per == 0 {
             return Err(Error::config("image shape", format!("{height}x{width}x{channels} has no pixels")));
         }
-        if pixels.len() != per * labels.len() {
+        if Some(pixels.len()) != per.checked_mul(labels.len()) {
             return Err(Error::Shape {
                 context: "image set".into(),
                 expected: vec![labels.len(), height, width, channels],
@@ -38,6 +72,18 @@ impl ImageSet {
             });
         }
         Ok(ImageSet { height, width, channels, pixels, labels })
+    }
+
+    /// `[channels, height, width]`: the shape of one image as a network takes it.
+    pub fn geometry(&self) -> [usize; 3] {
+        [self.channels, self.height, self.width]
+    }
+
+    /// Refuses images whose shape differs from `expected` (`[channels, height, width]`) in any dimension.
+    /// `path` names the file the images came from and `what` what `expected` is the shape of ("the model's
+    /// input", "the training images of DIR"): the error lists each dimension that differs.
+    pub fn check_geometry(&self, path: &Path, expected: [usize; 3], what: &str) -> Result<()> {
+        check_geometry(path, self.geometry(), expected, what)
     }
 
     /// Number of images.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use checksum::{DigestList, parse_sha256sums};
 pub use cifar::{CIFAR10_RECORD, parse_cifar_batch};
 pub use idx::{parse_idx_images, parse_idx_labels};
-pub use images::ImageSet;
+pub use images::{ImageSet, check_geometry};
 pub use normalize::Normalization;
 
 use crate::error::{Error, Result};
@@ -82,10 +82,33 @@ pub struct Dataset {
     pub test: ImageSet,
     /// The directory the files were read from.
     pub source: PathBuf,
+    /// The file holding the training images (the first one, for CIFAR-10's five batches): named in errors.
+    pub train_file: PathBuf,
+    /// The file holding the test images: named in errors.
+    pub test_file: PathBuf,
     /// SHA-256 over the sorted per-file digests (see the module docs).
     pub checksum: String,
     /// The per-channel normalisation applied before the network.
     pub normalization: Normalization,
+}
+
+impl Dataset {
+    /// Refuses a dataset either of whose splits has images of another shape than `expected`
+    /// (`[channels, height, width]`, the shape of `what`, e.g. a model's input), naming the split's file.
+    pub fn check_geometry(&self, expected: [usize; 3], what: &str) -> Result<()> {
+        self.train.check_geometry(&self.train_file, expected, what)?;
+        self.test.check_geometry(&self.test_file, expected, what)
+    }
+
+    /// The checks every loader applies: the training images have the shape of `kind`'s images, and the test
+    /// images have the shape of the training images, dimension by dimension.
+    fn check_splits(self) -> Result<Dataset> {
+        let (c, h, w) = self.kind.image_shape();
+        self.train.check_geometry(&self.train_file, [c, h, w], &format!("a {} image", self.kind))?;
+        let train = format!("the training images in {}", self.train_file.display());
+        self.test.check_geometry(&self.test_file, self.train.geometry(), &train)?;
+        Ok(self)
+    }
 }
 
 /// The directory holding the shipped datasets: `$LCR_VERIFY_DATASETS`, else `./datasets`, else the one beside
@@ -102,6 +125,10 @@ pub fn datasets_root() -> PathBuf {
 }
 
 /// Loads a dataset from `dir`, or from the shipped copy when `dir` is `None` (MNIST and Fashion-MNIST).
+///
+/// Besides every file's checksum and format, the geometry is checked dimension by dimension: the training
+/// images must have the shape of `kind`'s images (MNIST and Fashion-MNIST 1×28×28, CIFAR-10 3×32×32) and the
+/// test images the shape of the training images.
 pub fn load(kind: DatasetKind, dir: Option<&Path>) -> Result<Dataset> {
     let dir = match (dir, kind) {
         (Some(d), _) => d.to_path_buf(),
@@ -117,8 +144,9 @@ pub fn load(kind: DatasetKind, dir: Option<&Path>) -> Result<Dataset> {
     if !dir.is_dir() {
         return Err(Error::Missing { path: dir, what: "dataset directory" });
     }
-    match kind {
+    let dataset = match kind {
         DatasetKind::Mnist | DatasetKind::FashionMnist => idx::load_idx_dataset(kind, &dir),
         DatasetKind::Cifar10 => cifar::load_cifar10(&dir),
-    }
+    }?;
+    dataset.check_splits()
 }

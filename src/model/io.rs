@@ -20,13 +20,19 @@ use crate::fsio;
 /// The metadata key holding the JSON document.
 pub const META_KEY: &str = "lcr_verify";
 
+/// The layout of [`ModelMeta`] this build writes (`format`); models that predate the field read as format 1.
+pub const MODEL_FORMAT: u32 = 1;
+
 /// What a model file says about itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelMeta {
     /// Always `"model"` for model files (`"checkpoint"` for training checkpoints).
     pub kind: String,
-    /// lcr-verify version that wrote the file.
+    /// [`MODEL_FORMAT`] (1 when absent); a later one is refused.
+    #[serde(default = "crate::format::first_format")]
+    pub format: u32,
+    /// lcr-verify version that wrote the file; a later one is refused.
     pub version: String,
     /// The architecture.
     pub spec: ModelSpec,
@@ -136,6 +142,36 @@ fn check_stored_values(
     Ok(())
 }
 
+/// Refuses an input shape the recorded dataset's images do not have, or one whose number of values overflows,
+/// and a class count other than the dataset's: every dimension is compared, since only the product reaches the
+/// first layer of an MLP (a `[1, 56, 14]` input has the 784 values of `[1, 28, 28]`). The first layer's own
+/// tensors are then checked against this shape when the network is built.
+fn check_input_shape(path: &Path, meta: &ModelMeta) -> Result<()> {
+    let bad = |problem: String| Error::Model { path: path.to_path_buf(), problem };
+    let input = meta.spec.input;
+    if input.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none() {
+        return Err(bad(format!("metadata gives the input shape {input:?}, whose size overflows")));
+    }
+    let (c, h, w) = meta.dataset.image_shape();
+    if input != [c, h, w] {
+        return Err(bad(format!(
+            "metadata gives the input shape {input:?} (channels, height, width), but the {} images it was trained \
+             on are {:?}",
+            meta.dataset,
+            [c, h, w]
+        )));
+    }
+    if meta.spec.classes != meta.dataset.classes() {
+        return Err(bad(format!(
+            "metadata gives {} classes, but {} has {}",
+            meta.spec.classes,
+            meta.dataset,
+            meta.dataset.classes()
+        )));
+    }
+    Ok(())
+}
+
 /// Loads a model file and builds the network in `dtype` (`F64` for evaluation and export).
 pub fn load_model(path: &Path, device: &Device, dtype: DType) -> Result<(Model, ModelMeta)> {
     if !path.exists() {
@@ -145,6 +181,9 @@ pub fn load_model(path: &Path, device: &Device, dtype: DType) -> Result<(Model, 
     if meta.kind != "model" {
         return Err(Error::format(path, format!("this is a {} file, not a model", meta.kind)));
     }
+    crate::format::check_format(path, "model metadata", meta.format, MODEL_FORMAT)?;
+    crate::format::check_writer(path, "the model", &meta.version)?;
+    check_input_shape(path, &meta)?;
     check_stored_values(path, &meta, &tensors)?;
     let model = Model::from_tensors(&meta.spec, tensors, device, dtype)
         .map_err(|e| Error::Model { path: path.to_path_buf(), problem: e.to_string() })?;

@@ -12,7 +12,7 @@ use super::batchnorm::BatchNorm;
 use super::layers::{Binary, Ctx, Linear};
 use super::store::ParamStore;
 use super::{Forward, ModelSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A binary multi-layer perceptron.
 pub struct Mlp {
@@ -28,7 +28,8 @@ pub struct Mlp {
 
 impl Mlp {
     pub(super) fn new(spec: &ModelSpec, store: &mut ParamStore, rng: &mut ChaCha8Rng) -> Result<Self> {
-        let inputs = spec.input.iter().product();
+        let inputs =
+            spec.input_len().ok_or_else(|| Error::config("input", "the number of input values overflows"))?;
         let w = &spec.widths;
         let bin = |weights| Binary { input: true, weights, scaling: spec.weight_scaling };
         let first_binary = Binary { input: false, ..bin(!spec.real_first) };

@@ -104,6 +104,17 @@ impl ModelSpec {
         if self.input.contains(&0) || self.classes < 2 {
             return Err(Error::config("input", format!("{:?} with {} classes", self.input, self.classes)));
         }
+        if self.input_len().is_none() {
+            return Err(Error::config(
+                "input",
+                format!("{:?}: the number of input values overflows", self.input),
+            ));
+        }
+        // Checked: a shift by the bit width or more would wrap around in release builds.
+        let pooled = u32::try_from(self.widths.len())
+            .ok()
+            .and_then(|s| self.input[1].min(self.input[2]).checked_shr(s))
+            .unwrap_or(0);
         match self.arch {
             Arch::Mlp if self.widths.len() < 2 => {
                 Err(Error::config("widths", "the MLP needs at least two hidden widths (one binary layer)"))
@@ -111,12 +122,19 @@ impl ModelSpec {
             Arch::Cnn if self.widths.len() < 2 => {
                 Err(Error::config("widths", "the CNN needs a stem width and at least one block width"))
             }
-            Arch::Cnn if (self.input[1].min(self.input[2]) >> self.widths.len()) == 0 => {
+            Arch::Cnn if pooled == 0 => {
                 Err(Error::config("widths", "too many pooling blocks for the input size"))
             }
             Arch::Resnet if self.blocks == 0 => Err(Error::config("blocks", "must be at least 1")),
             _ => Ok(()),
         }
+    }
+}
+
+impl ModelSpec {
+    /// Number of input values, c·h·w, or `None` when it overflows (refused by [`ModelSpec::check`]).
+    pub fn input_len(&self) -> Option<usize> {
+        self.input.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
     }
 }
 

@@ -212,22 +212,47 @@ pub struct SuiteReport {
     pub provenance: serde_json::Value,
 }
 
+/// The layout of [`CorruptionFile`] this build writes (`format`); files that predate the field read as 1.
+pub const CORRUPTION_FORMAT: u32 = 1;
+
 /// `corruption.json`: one report per suite evaluated.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CorruptionFile {
-    /// `lcr-verify <version>`.
+    /// [`CORRUPTION_FORMAT`] (1 when absent); a later one is refused.
+    #[serde(default = "crate::format::first_format")]
+    pub format: u32,
+    /// `lcr-verify <version>` (a later version is refused).
     pub generator: String,
     /// Suite name → report.
     pub suites: BTreeMap<String, SuiteReport>,
 }
 
+impl Default for CorruptionFile {
+    fn default() -> Self {
+        CorruptionFile { format: CORRUPTION_FORMAT, generator: String::new(), suites: BTreeMap::new() }
+    }
+}
+
 impl CorruptionFile {
-    /// Reads `path` if it exists (a malformed file is an error, never silently replaced).
+    /// Reads `path` if it exists (a malformed file, or one of a later format or lcr-verify version, is an error,
+    /// never silently replaced).
     pub fn read(path: &Path) -> Result<CorruptionFile> {
         if !path.exists() {
             return Ok(CorruptionFile::default());
         }
         let bytes = fsio::read(path)?;
+        // The format first, so that a later layout is named as such rather than as malformed.
+        #[derive(Deserialize)]
+        struct Versions {
+            #[serde(default = "crate::format::first_format")]
+            format: u32,
+            #[serde(default)]
+            generator: String,
+        }
+        let v: Versions = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(path, format!("not a corruption report: {e}")))?;
+        crate::format::check_format(path, "corruption report", v.format, CORRUPTION_FORMAT)?;
+        crate::format::check_writer(path, "the corruption report", &v.generator)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::format(path, format!("not a corruption report: {e}")))
     }
@@ -235,7 +260,8 @@ impl CorruptionFile {
     /// Adds or replaces `report` under its suite and writes the file atomically.
     pub fn merge_and_write(path: &Path, report: SuiteReport) -> Result<CorruptionFile> {
         let mut file = CorruptionFile::read(path)?;
-        file.generator = concat!("lcr-verify ", env!("CARGO_PKG_VERSION")).to_string();
+        file.generator = crate::format::GENERATOR.to_string();
+        file.format = CORRUPTION_FORMAT;
         file.suites.insert(report.suite.as_str().to_string(), report);
         fsio::write_json_atomic(path, &file)?;
         Ok(file)

@@ -119,12 +119,13 @@ type CachedFile = (String, Vec<(u8, ImageSet)>);
 pub struct OnDisk {
     layout: Layout,
     cache: Mutex<Option<CachedFile>>,
+    shape: std::sync::OnceLock<(usize, usize, usize)>,
 }
 
 impl OnDisk {
     /// Opens `dir` (see [`layout::open`]).
     pub fn open(dir: &std::path::Path) -> Result<OnDisk> {
-        Ok(OnDisk { layout: layout::open(dir)?, cache: Mutex::new(None) })
+        Ok(OnDisk { layout: layout::open(dir)?, cache: Mutex::new(None), shape: std::sync::OnceLock::new() })
     }
 
     /// The layout read.
@@ -150,8 +151,17 @@ impl OnDisk {
         }
     }
 
-    /// `(height, width, channels)` of the set's images (for ImageNet-C: of the first image, decoded).
+    /// `(height, width, channels)` of the set's images (for ImageNet-C: of the first image, decoded once; every
+    /// chunk read later must have the same size).
     pub fn image_shape(&self) -> Result<(usize, usize, usize)> {
+        if let Some(&shape) = self.shape.get() {
+            return Ok(shape);
+        }
+        let shape = self.read_image_shape()?;
+        Ok(*self.shape.get_or_init(|| shape))
+    }
+
+    fn read_image_shape(&self) -> Result<(usize, usize, usize)> {
         match &self.layout {
             Layout::CifarC(c) => Ok(c.shape),
             Layout::MnistC(m) => Ok(m.shape),
@@ -186,9 +196,9 @@ impl OnDisk {
         match &self.layout {
             Layout::CifarC(c) => check(&c.dir.join(layout::LABELS), &c.labels),
             Layout::MnistC(m) => {
-                for dir in m.corruptions.values() {
-                    let path = dir.join(layout::MNIST_C_LABELS);
-                    check(&path, &crate::corrupt::npy::read(&path)?.labels(&path)?)?;
+                for name in m.corruptions.keys() {
+                    let (path, labels) = m.labels(name)?;
+                    check(&path, &labels)?;
                 }
                 Ok(())
             }
@@ -280,7 +290,8 @@ impl Source for OnDisk {
             }
             Layout::ImagenetC(i) => {
                 let files = i.files(&cell.corruption, cell.severity)?;
-                ImagenetC::decode(&files[range])
+                let (h, w, _) = self.image_shape()?;
+                ImagenetC::decode_sized(&files[range], Some((h, w)))
             }
         }
     }

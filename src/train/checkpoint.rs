@@ -17,7 +17,10 @@ use crate::model::io::{read_tensors, write_tensors};
 pub struct CheckpointMeta {
     /// Always `"checkpoint"`.
     pub kind: String,
-    /// lcr-verify version.
+    /// [`CHECKPOINT_FORMAT`] (1 when absent); a later one is refused.
+    #[serde(default = "crate::format::first_format")]
+    pub format: u32,
+    /// lcr-verify version; a later one is refused.
     pub version: String,
     /// The configuration as TOML (must match on resume).
     pub config: String,
@@ -38,6 +41,9 @@ pub struct Checkpoint {
     /// Optimiser state by name.
     pub optimizer: BTreeMap<String, Tensor>,
 }
+
+/// The layout of [`CheckpointMeta`] this build writes.
+pub const CHECKPOINT_FORMAT: u32 = 1;
 
 const MODEL: &str = "model/";
 const OPTIMIZER: &str = "optimizer/";
@@ -65,6 +71,8 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
     if meta.kind != "checkpoint" {
         return Err(Error::format(path, format!("this is a {} file, not a checkpoint", meta.kind)));
     }
+    crate::format::check_format(path, "checkpoint metadata", meta.format, CHECKPOINT_FORMAT)?;
+    crate::format::check_writer(path, "the checkpoint", &meta.version)?;
     let mut model = BTreeMap::new();
     let mut optimizer = BTreeMap::new();
     for (k, v) in all {

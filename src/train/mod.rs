@@ -250,10 +250,12 @@ pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<Train
         let text = String::from_utf8_lossy(&fsio::read(&run.metrics())?).into_owned();
         let metrics: Metrics =
             serde_json::from_str(&text).map_err(|e| Error::format(run.metrics(), e.to_string()))?;
+        crate::format::check_writer(&run.metrics(), "the metrics file", &metrics.version)?;
         return Ok(TrainOutcome { metrics, finished: true });
     }
     let device = Device::Cpu;
     let dataset = data::load(cfg.dataset, cfg.data_dir())?;
+    dataset.check_geometry(cfg.model_spec().input, "the input of the model this configuration trains")?;
     let teacher = match cfg.teacher() {
         Some(dir) => {
             let (t, meta) = model::io::load_model(&RunDir::new(dir).model(), &device, DType::F32)?;
@@ -447,6 +449,7 @@ impl Trainer<'_> {
     fn save_checkpoint(&self, optimizer: &Optimizer, history: &[EpochMetrics]) -> Result<()> {
         let meta = checkpoint::CheckpointMeta {
             kind: "checkpoint".into(),
+            format: checkpoint::CHECKPOINT_FORMAT,
             version: env!("CARGO_PKG_VERSION").into(),
             config: self.config_text.to_string(),
             epochs_done: history.len(),
@@ -468,6 +471,7 @@ impl Trainer<'_> {
         };
         let meta = ModelMeta {
             kind: "model".into(),
+            format: model::io::MODEL_FORMAT,
             version: env!("CARGO_PKG_VERSION").into(),
             spec: self.model.spec.clone(),
             dataset: self.dataset.kind,

@@ -1,0 +1,129 @@
+//! Strict image decoding (`corrupt::decode`): valid JPEG and PNG files decode exactly as the `image` crate
+//! decodes them, and files cut short or damaged are refused by name instead of being filled in.
+
+use std::path::Path;
+
+use lcr_verify::corrupt::decode::{self, EXPANSION_FLOOR};
+use lcr_verify::corrupt::folder::load_image_folder;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn p() -> &'static Path {
+    Path::new("photo.jpg")
+}
+
+/// A noisy `w×h` RGB (or gray) image, so that the encoded scan data is long and every cut lands inside it.
+fn noisy(w: u32, h: u32, gray: bool, seed: u64) -> image::DynamicImage {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    if gray {
+        image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(w, h, |_, _| image::Luma([rng.random()])))
+    } else {
+        image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |_, _| image::Rgb(rng.random())))
+    }
+}
+
+fn encoded(img: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn valid_files_decode_as_the_image_crate_decodes_them() {
+    for gray in [false, true] {
+        for format in [image::ImageFormat::Jpeg, image::ImageFormat::Png] {
+            let bytes = encoded(&noisy(37, 23, gray, 1), format);
+            let d = decode::decode(p(), &bytes).unwrap();
+            let reference = image::load_from_memory(&bytes).unwrap();
+            assert_eq!((d.width, d.height, d.channels), (37, 23, if gray { 1 } else { 3 }), "{format:?}");
+            let want = if gray { reference.to_luma8().into_raw() } else { reference.to_rgb8().into_raw() };
+            assert_eq!(d.pixels, want, "{format:?} gray={gray}");
+        }
+    }
+    // Zero padding after the end-of-image marker, as some writers leave it, is accepted.
+    let mut padded = encoded(&noisy(8, 8, false, 2), image::ImageFormat::Jpeg);
+    padded.extend([0; 16]);
+    assert!(decode::decode(p(), &padded).is_ok());
+}
+
+/// Regression (issue 9): a JPEG cut inside its image data was decoded, its missing part painted grey, and
+/// scored. Every cut is refused by name, also when the missing tail reads as zeros (a file preallocated and
+/// never filled). The lenient decoder of the `image` crate accepts the same bytes, which is the bug this guards.
+#[test]
+fn jpegs_cut_inside_their_data_are_refused() {
+    let bytes = encoded(&noisy(64, 48, false, 3), image::ImageFormat::Jpeg);
+    for frac in [0.3, 0.6, 0.9, 0.99] {
+        let cut = &bytes[..(bytes.len() as f64 * frac) as usize];
+        assert!(image::load_from_memory(cut).is_ok(), "{frac}: the lenient decoder fills the gap");
+        let err = decode::decode(p(), cut).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("photo.jpg") && err.contains("cut short"), "{frac}: {err}");
+        let zero_filled = [cut, &vec![0; bytes.len() - cut.len()]].concat();
+        let err = decode::decode(p(), &zero_filled).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("photo.jpg") && err.contains("cut short"), "{frac} zero-filled: {err}");
+    }
+}
+
+/// Damage that the strict decoder sees: a marker other than a restart inside the scan data.
+#[test]
+fn jpegs_with_stray_markers_in_their_data_are_refused() {
+    let bytes = encoded(&noisy(64, 48, false, 6), image::ImageFormat::Jpeg);
+    let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let mut damaged = bytes.clone();
+    let at = sos + (bytes.len() - sos) / 2;
+    damaged[at..at + 2].copy_from_slice(&[0xFF, 0xC4]);
+    let err = decode::decode(p(), &damaged).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("photo.jpg") && err.contains("cannot decode JPEG"), "{err}");
+}
+
+#[test]
+fn pngs_cut_short_or_damaged_are_refused() {
+    let bytes = encoded(&noisy(40, 30, false, 4), image::ImageFormat::Png);
+    for frac in [0.2, 0.5, 0.95] {
+        let cut = &bytes[..(bytes.len() as f64 * frac) as usize];
+        let err = decode::decode(Path::new("a.png"), cut).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("a.png") && err.contains("cut short"), "{frac}: {err}");
+    }
+    // A flipped byte inside the image data, the file otherwise whole: the chunk's CRC no longer matches.
+    let mut damaged = bytes.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0x40;
+    let err = decode::decode(Path::new("a.png"), &damaged).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("a.png") && err.contains("cannot decode PNG"), "{err}");
+    // Neither format: refused by content, not by extension.
+    let err = decode::decode(Path::new("b.png"), b"GIF89a....").map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("b.png") && err.contains("not a JPEG or PNG"), "{err}");
+}
+
+/// A header claiming far more pixels than its file could hold is refused before any pixel buffer exists.
+#[test]
+fn forged_sizes_are_refused_before_decoding() {
+    let mut png = encoded(&noisy(4, 4, false, 5), image::ImageFormat::Png);
+    png[16..20].copy_from_slice(&16_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&16_000u32.to_be_bytes());
+    let err = decode::decode(Path::new("big.png"), &png).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("big.png") && err.contains("16000×16000"), "{err}");
+    const { assert!(16_000 * 16_000 * 3 > EXPANSION_FLOOR, "the claim is above what small files may expand to") };
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    let err = decode::decode(Path::new("big.png"), &png).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("sides from 1 to"), "{err}");
+}
+
+/// The image-folder reader refuses a truncated JPEG by name instead of scoring a partly grey image.
+#[test]
+fn image_folders_refuse_truncated_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for class in ["cat", "dog"] {
+        std::fs::create_dir(dir.path().join(class)).unwrap();
+        for i in 0..2 {
+            let bytes = encoded(&noisy(16, 16, false, i), image::ImageFormat::Jpeg);
+            std::fs::write(dir.path().join(class).join(format!("{i}.jpg")), bytes).unwrap();
+        }
+    }
+    let (set, classes, _) = load_image_folder(dir.path(), None).unwrap();
+    assert_eq!((set.len(), classes.len()), (4, 2));
+    let path = dir.path().join("dog/1.jpg");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = load_image_folder(dir.path(), None).unwrap_err().to_string();
+    assert!(err.contains("dog/1.jpg") && err.contains("cut short"), "{err}");
+}
