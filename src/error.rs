@@ -50,6 +50,19 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// Another process owns a directory this stage would write: the lock file exists and its holder runs, or
+    /// cannot be judged (see [`crate::lock`]).
+    #[error(
+        "{path}: the directory is in use by {holder}; wait for that command to finish, or remove this lock file \
+         if it no longer runs"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, in words (process id, host, command, since when).
+        holder: String,
+    },
+
     // === Configuration ===
     /// A configuration key or flag has a value that cannot be used.
     #[error("invalid value for `{key}`: {problem}")]

@@ -42,6 +42,7 @@ pub mod cli;
 pub mod eval;
 pub mod export;
 pub mod lcr;
+pub mod lock;
 pub mod model;
 pub mod progress;
 pub mod run_dir;

@@ -173,7 +173,7 @@ pub fn run(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -
 /// file; an unreadable or malformed one is an error.
 pub fn reusable(run: &RunDir, req: &BoundRequest) -> Result<Option<BoundsFile>> {
     let path = run.bounds();
-    if !path.exists() || !BoundsFile::is_current(&path)? {
+    if !crate::fsio::exists(&path)? || !BoundsFile::is_current(&path)? {
         return Ok(None);
     }
     let earlier = BoundsFile::read(&path)?;

@@ -81,6 +81,7 @@ impl AttackArgs {
 /// a certificate contradicted by an attack makes the outcome a failed check (exit status 1).
 pub fn run(args: &AttackArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
+    let _lock = super::lock(&args.run_dir, false)?;
     let file = attack::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;

@@ -118,6 +118,7 @@ impl BoundArgs {
 /// Runs `lcr-verify bound`: computes, writes `RUN_DIR/bounds.json`, prints the table (or the file).
 pub fn run(args: &BoundArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
+    let _lock = super::lock(&args.run_dir, false)?;
     let file = bounds::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;

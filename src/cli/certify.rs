@@ -58,6 +58,7 @@ impl CertifyArgs {
 /// Runs `lcr-verify certify`: computes, writes `RUN_DIR/certificates.json`, prints the table (or the file).
 pub fn run(args: &CertifyArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
+    let _lock = super::lock(&args.run_dir, false)?;
     let file = certify::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;

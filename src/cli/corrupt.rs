@@ -80,6 +80,8 @@ impl CorruptArgs {
 
 /// Runs `lcr-verify corrupt`.
 pub fn run(args: &CorruptArgs) -> Result<()> {
+    // The output directory is this command's alone while it writes (the preview is one file, written atomically).
+    let _lock = args.out.as_deref().map(|out| super::lock(out, true)).transpose()?;
     let done = corrupt::run(&args.request(), !args.quiet)?;
     if !args.quiet {
         if let Some(path) = &done.preview {

@@ -72,6 +72,7 @@ impl RobustnessArgs {
 /// `--json`, the report as JSON on stdout and the table on stderr), and returns the report.
 pub fn run(args: &RobustnessArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
+    let _lock = super::lock(&args.run_dir, false)?;
     let options = EvalOptions { chunk: args.chunk, progress: !args.quiet };
     let report = robustness::run(&run, &args.request(), &load_deployed, &options)?;
     if args.json {

@@ -114,10 +114,12 @@ impl TrainArgs {
     /// The checked configuration: the run's own `config.toml` when resuming, else `--config`, then the flags.
     pub fn config(&self) -> Result<TrainConfig> {
         let own = self.out.join("config.toml");
+        let own_exists = self.resume && crate::fsio::exists(&own)?;
+        let checkpoint_exists = self.resume && crate::fsio::exists(&RunDir::new(&self.out).checkpoint())?;
         let (base, file) = match (&self.config, self.resume) {
             (Some(path), _) => (RawConfig::from_file(path)?, Some(path.clone())),
-            (None, true) if own.exists() => (RawConfig::from_file(&own)?, Some(own)),
-            (None, true) if RunDir::new(&self.out).checkpoint().exists() => {
+            (None, true) if own_exists => (RawConfig::from_file(&own)?, Some(own)),
+            (None, true) if checkpoint_exists => {
                 return Err(Error::Missing { path: own, what: "configuration of the run to resume" });
             }
             _ => (RawConfig::default(), None),
@@ -137,6 +139,7 @@ impl TrainArgs {
 /// Runs `lcr-verify train`.
 pub fn run(args: &TrainArgs) -> Result<Outcome> {
     let cfg = args.config()?;
+    let _lock = super::lock(&args.out, true)?;
     let opts = TrainOptions { resume: args.resume, stop_after: args.stop_after, progress: !args.quiet };
     let outcome = train::train(&cfg, &args.out, &opts)?;
     if let Some(f) = &outcome.metrics.final_ {

@@ -224,7 +224,7 @@ pub struct CorruptionFile {
 impl CorruptionFile {
     /// Reads `path` if it exists (a malformed file is an error, never silently replaced).
     pub fn read(path: &Path) -> Result<CorruptionFile> {
-        if !path.exists() {
+        if !fsio::exists(path)? {
             return Ok(CorruptionFile::default());
         }
         let bytes = fsio::read(path)?;

@@ -104,7 +104,7 @@ fn audit_inputs(
     aligned: bool,
     dataset_checksum: &str,
 ) -> Result<std::result::Result<AuditInputs, String>> {
-    if !run.certificates().exists() {
+    if !crate::fsio::exists(&run.certificates())? {
         return Ok(Err(format!(
             "{} not found (run `lcr-verify certify` first)",
             run.certificates().display()
@@ -124,7 +124,7 @@ fn audit_inputs(
 
 /// The SHA-256 of the run's `certificates.json`, when it has one.
 fn certificates_digest(run: &RunDir) -> Result<Option<String>> {
-    if run.certificates().exists() {
+    if crate::fsio::exists(&run.certificates())? {
         crate::fsio::file_sha256(&run.certificates()).map(Some)
     } else {
         Ok(None)
