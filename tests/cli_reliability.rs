@@ -1,0 +1,179 @@
+//! Reliability of the command line: a run directory owned by one process at a time, no leftovers, messages that
+//! name the file and the problem, degenerate requests refused, and `bounds.json` keeping what it holds.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::{bin, write_mnist_like};
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "stdout: {} stderr: {}", String::from_utf8_lossy(&o.stdout), stderr(o));
+}
+
+fn assert_exit_2(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stdout: {} stderr: {err}", String::from_utf8_lossy(&o.stdout));
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The flags of a tiny training run from the generated data in `data` into `out`.
+fn train_args<'a>(data: &'a Path, out: &'a Path, widths: &'a str, seed: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--data-dir",
+        s(data),
+        "--widths",
+        widths,
+        "--seed",
+        seed,
+        "--quiet",
+        "--out",
+        s(out),
+    ]
+}
+
+fn train_tiny(data: &Path, out: &Path) {
+    let mut args = train_args(data, out, "6,6", "1");
+    args.extend(["--epochs", "1", "--batch-size", "20"]);
+    assert_ok(&run(&args));
+}
+
+/// The id of a process that has ended.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// A lock file as lcr-verify writes it, for process `pid` on this host.
+fn lock_text(pid: u32, command: &str) -> String {
+    let mut h = lcr_verify::lock::Holder::this_process(command);
+    h.pid = pid;
+    h.process_start = None;
+    toml::to_string(&h).unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+/// The model file's recorded configuration and the SHA-256 of its bytes.
+fn model_config_and_sha(dir: &Path) -> (String, String) {
+    let (meta, _): (lcr_verify::model::io::ModelMeta, _) =
+        lcr_verify::model::io::read_tensors(&dir.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+    (meta.config, lcr_verify::fsio::file_sha256(&dir.join("model.safetensors")).unwrap())
+}
+
+// === 1. one process per run directory ===
+
+#[test]
+fn two_concurrent_trainings_into_one_directory_one_wins_the_other_names_it() {
+    let root = tempfile::tempdir().unwrap();
+    // Enough steps that a training lasts (about 2 s) well beyond the other process's start.
+    let data = write_mnist_like(&root.path().join("data"), 3000, 200, 41);
+    let out = root.path().join("run");
+    let spawn = |widths: &str, seed: &str| {
+        bin()
+            .args(train_args(&data, &out, widths, seed))
+            .args(["--epochs", "3", "--batch-size", "5"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("64,64", "1"), spawn("32,32", "2"));
+    let (pid_a, pid_b) = (a.id(), b.id());
+    let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let (winner, loser, winner_pid) = match (oa.status.success(), ob.status.success()) {
+        (true, false) => (&oa, &ob, pid_a),
+        (false, true) => (&ob, &oa, pid_b),
+        _ => panic!("exactly one must succeed:\nA: {}\nB: {}", stderr(&oa), stderr(&ob)),
+    };
+    assert_ok(winner);
+    assert_exit_2(loser, &["in use by", &format!("pid {winner_pid}"), "lcr-verify train", ".lock", "since"]);
+    // The directory holds one run: the model's configuration is config.toml, the metrics name the model.
+    let (config, sha) = model_config_and_sha(&out);
+    assert_eq!(fs::read_to_string(out.join("config.toml")).unwrap(), config);
+    assert_eq!(json(&out.join("metrics.json"))["model_sha256"].as_str(), Some(sha.as_str()));
+    assert!(!out.join(".lock").exists(), "the winner released its lock");
+    // Readers refuse a mix: another run's config.toml beside the model.
+    fs::write(out.join("config.toml"), config.replace("seed = ", "seed = 9")).unwrap();
+    assert_exit_2(&run(&["eval", s(&out)]), &["config.toml", "different runs"]);
+}
+
+#[test]
+fn a_live_holder_stops_every_writing_stage_before_it_writes() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 42);
+    let out = root.path().join("run");
+    train_tiny(&data, &out);
+    let before: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    // This test process is alive: its lock is not stale.
+    fs::write(out.join(".lock"), lock_text(std::process::id(), "lcr-verify bound elsewhere")).unwrap();
+    let pid = format!("pid {}", std::process::id());
+    for args in [
+        vec!["bound", s(&out), "--quiet"],
+        vec!["certify", s(&out), "--quiet"],
+        vec!["attack", s(&out), "--quiet"],
+        vec!["robustness", s(&out), "--quiet"],
+        train_args(&data, &out, "6,6", "1").into_iter().chain(["--epochs", "1", "--batch-size", "20", "--resume"]).collect(),
+    ] {
+        assert_exit_2(&run(&args), &[&pid, "lcr-verify bound elsewhere", "in use by"]);
+    }
+    let after: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(before.len() + 1, after.len(), "nothing written besides the foreign lock: {after:?}");
+    // `corrupt` into a directory another process writes, and the study into a run directory of it.
+    let set = root.path().join("set");
+    fs::create_dir(&set).unwrap();
+    fs::write(set.join(".lock"), lock_text(std::process::id(), "lcr-verify corrupt")).unwrap();
+    let o = run(&["corrupt", "--suite", "mnist-c", "--limit", "2", "--out", s(&set), "--quiet"]);
+    assert_exit_2(&o, &[&pid, "lcr-verify corrupt"]);
+    assert_eq!(fs::read_dir(&set).unwrap().count(), 1);
+    let study = root.path().join("study");
+    fs::create_dir_all(study.join("lcr")).unwrap();
+    fs::write(study.join("lcr/.lock"), lock_text(std::process::id(), "lcr-verify train")).unwrap();
+    assert_exit_2(&run(&["run", "--out", s(&study), "--quiet"]), &[&pid]);
+    assert!(!study.join("baseline").exists(), "the study's own lock is released and its directory removed");
+}
+
+#[test]
+fn a_stale_lock_and_leftover_temporaries_of_a_dead_process_are_cleared_with_a_note() {
+    if lcr_verify::lock::process_alive(std::process::id()) != Some(true) {
+        eprintln!("note: no /proc on this system, so a dead holder cannot be told; skipped");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 43);
+    let out = root.path().join("run");
+    train_tiny(&data, &out);
+    let dead = dead_pid();
+    fs::write(out.join(".lock"), lock_text(dead, "lcr-verify bound killed")).unwrap();
+    let leftover = out.join(format!(".bounds.json.tmp-{dead}"));
+    fs::write(&leftover, b"{\"half").unwrap();
+    let o = run(&["bound", s(&out), "--methods", "spectral", "--quiet"]);
+    assert_ok(&o);
+    let err = stderr(&o);
+    assert!(err.contains("stale lock") && err.contains(&format!("pid {dead}")), "{err}");
+    assert!(err.contains(&format!(".bounds.json.tmp-{dead}")), "{err}");
+    assert!(!leftover.exists() && !out.join(".lock").exists());
+    assert!(out.join("bounds.json").exists());
+}
