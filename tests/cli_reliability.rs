@@ -36,18 +36,7 @@ fn s(p: &Path) -> &str {
 
 /// The flags of a tiny training run from the generated data in `data` into `out`.
 fn train_args<'a>(data: &'a Path, out: &'a Path, widths: &'a str, seed: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        "--data-dir",
-        s(data),
-        "--widths",
-        widths,
-        "--seed",
-        seed,
-        "--quiet",
-        "--out",
-        s(out),
-    ]
+    vec!["train", "--data-dir", s(data), "--widths", widths, "--seed", seed, "--quiet", "--out", s(out)]
 }
 
 fn train_tiny(data: &Path, out: &Path) {
@@ -79,7 +68,8 @@ fn json(path: &Path) -> serde_json::Value {
 /// The model file's recorded configuration and the SHA-256 of its bytes.
 fn model_config_and_sha(dir: &Path) -> (String, String) {
     let (meta, _): (lcr_verify::model::io::ModelMeta, _) =
-        lcr_verify::model::io::read_tensors(&dir.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+        lcr_verify::model::io::read_tensors(&dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
     (meta.config, lcr_verify::fsio::file_sha256(&dir.join("model.safetensors")).unwrap())
 }
 
@@ -135,7 +125,10 @@ fn a_live_holder_stops_every_writing_stage_before_it_writes() {
         vec!["certify", s(&out), "--quiet"],
         vec!["attack", s(&out), "--quiet"],
         vec!["robustness", s(&out), "--quiet"],
-        train_args(&data, &out, "6,6", "1").into_iter().chain(["--epochs", "1", "--batch-size", "20", "--resume"]).collect(),
+        train_args(&data, &out, "6,6", "1")
+            .into_iter()
+            .chain(["--epochs", "1", "--batch-size", "20", "--resume"])
+            .collect(),
     ] {
         assert_exit_2(&run(&args), &[&pid, "lcr-verify bound elsewhere", "in use by"]);
     }
@@ -176,4 +169,58 @@ fn a_stale_lock_and_leftover_temporaries_of_a_dead_process_are_cleared_with_a_no
     assert!(err.contains(&format!(".bounds.json.tmp-{dead}")), "{err}");
     assert!(!leftover.exists() && !out.join(".lock").exists());
     assert!(out.join("bounds.json").exists());
+}
+
+// === 3. messages that name the problem ===
+
+#[test]
+fn every_numeric_option_refuses_a_negative_value_saying_what_it_takes() {
+    let root = tempfile::tempdir().unwrap();
+    let (out, o) = (root.path().join("never"), root.path().join("never"));
+    let d = s(&o);
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["bound", d, "--samples", "-5"], "--samples", "positive"),
+        (vec!["bound", d, "--lp-max-nnz", "-1"], "--lp-max-nnz", "positive"),
+        (vec!["certify", d, "--samples", "-5"], "--samples", "positive"),
+        (vec!["attack", d, "--steps", "-2"], "--steps", "positive"),
+        (vec!["attack", d, "--seed", "-2"], "--seed", "non-negative"),
+        (vec!["robustness", d, "--chunk", "-2"], "--chunk", "positive"),
+        (vec!["robustness", d, "--limit", "-2"], "--limit", "positive"),
+        (
+            vec!["corrupt", "--suite", "mnist-c", "--preview-index", "-1", "--out", d],
+            "--preview-index",
+            "non-negative",
+        ),
+        (vec!["train", "--out", d, "--epochs", "-3"], "--epochs", "positive"),
+        (vec!["train", "--out", d, "--widths", "-3,16"], "--widths", "positive"),
+        (vec!["train", "--out", d, "--widths", "16,-3"], "--widths", "positive"),
+        (vec!["run", "--out", d, "--attack-samples", "-1"], "--attack-samples", "positive"),
+    ];
+    for (args, flag, what) in cases {
+        let o = run(&args);
+        assert_exit_2(&o, &[flag, what, "negative"]);
+        assert!(!stderr(&o).contains("unexpected argument"), "{}", stderr(&o));
+    }
+    // Real values reach the request's check, which names the key.
+    assert_exit_2(&run(&["train", "--out", s(&out), "--lcr-weight", "-0.5"]), &["lcr_weight", "-0.5"]);
+    assert_exit_2(&run(&["train", "--out", s(&out), "--lr", "-1"]), &["lr", "-1"]);
+    assert_exit_2(&run(&["bound", s(&out), "--lp-local-radius", "-1"]), &["lp_local_radius", "-1"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_config_value_of_the_wrong_type_names_the_file_the_key_and_the_type() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = root.path().join("c.toml");
+    let out = root.path().join("never");
+    fs::write(&cfg, "seed = 2\nepochs = \"three\"\n").unwrap();
+    let o = run(&["train", "--config", s(&cfg), "--out", s(&out)]);
+    assert_exit_2(&o, &["c.toml", "`epochs`", "whole number", "\"three\""]);
+    fs::write(&cfg, "widths = [16, \"x\"]\n").unwrap();
+    let o = run(&["train", "--config", s(&cfg), "--out", s(&out)]);
+    assert_exit_2(&o, &["c.toml", "`widths`", "whole number"]);
+    fs::write(&cfg, "seed = 2\nlr = = 1\n").unwrap();
+    let o = run(&["train", "--config", s(&cfg), "--out", s(&out)]);
+    assert_exit_2(&o, &["c.toml", "line 2"]);
+    assert!(!out.exists());
 }

@@ -58,13 +58,13 @@ pub struct BoundArgs {
     #[arg(long, value_enum, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub functions: Option<Vec<FunctionArg>>,
     /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); at least 1.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = 256)]
     pub samples: usize,
     /// Also a local LP bound on the ℓ∞ ball of this radius (in normalised input units) around the first sample.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
     pub lp_local_radius: Option<f64>,
     /// Raise the LP's size limit (nonzero coefficients); larger LPs take much longer.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub lp_max_nnz: Option<usize>,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
@@ -118,8 +118,11 @@ impl BoundArgs {
 /// Runs `lcr-verify bound`: computes, writes `RUN_DIR/bounds.json`, prints the table (or the file).
 pub fn run(args: &BoundArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
+    // The request is checked before the directory is taken, the stage checks it again.
+    let req = args.request();
+    req.check()?;
     let _lock = super::lock(&args.run_dir, false)?;
-    let file = bounds::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
+    let file = bounds::run(&run, &req, &super::progress_lines(args.quiet))?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {

@@ -6,6 +6,7 @@ mod certify;
 mod choice;
 mod corrupt;
 mod eval;
+mod number;
 mod robustness;
 mod run;
 mod train;

@@ -35,22 +35,22 @@ pub struct RunArgs {
     #[arg(long, default_value = "runs/study")]
     pub out: PathBuf,
     /// Seed of both models.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::seed, default_value_t = 1)]
     pub seed: u64,
     /// Epochs (default: the architecture's).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub epochs: Option<usize>,
     /// LCR coefficient of the regularised model.
-    #[arg(long, default_value_t = STUDY_LCR_WEIGHT)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real, default_value_t = STUDY_LCR_WEIGHT)]
     pub lcr_weight: f64,
     /// MLP hidden widths, comma-separated (default: the architecture's, 384,384).
-    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::number::positive, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub widths: Option<Vec<usize>>,
     /// Directory holding the MNIST IDX files (default: the shipped copy).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Test images attacked per model (the minimal-perturbation search, both norms, all three functions).
-    #[arg(long, default_value_t = crate::attack::DEFAULT_SAMPLES)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = crate::attack::DEFAULT_SAMPLES)]
     pub attack_samples: usize,
     /// Recompute every stage, discarding earlier results in --out.
     #[arg(long)]
