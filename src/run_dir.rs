@@ -113,7 +113,22 @@ impl RunDir {
             .ok()
             .and_then(|c| c.data_dir)
             .filter(|d| !d.as_os_str().is_empty());
-        data::load(meta.dataset, data_dir.or(recorded.as_deref()))
+        let dataset = data::load(meta.dataset, data_dir.or(recorded.as_deref()))?;
+        let t = &dataset.test;
+        let [c, h, w] = meta.spec.input;
+        if (t.channels, t.height, t.width) != (c, h, w) {
+            return Err(Error::format(
+                &dataset.source,
+                format!(
+                    "its images are {}x{}x{} (height x width x channels), the model {} takes {h}x{w}x{c}",
+                    t.height,
+                    t.width,
+                    t.channels,
+                    self.model().display()
+                ),
+            ));
+        }
+        Ok(dataset)
     }
 
     /// Refuses a `config.toml` that is not the configuration recorded in the model file (`meta`): the two files
@@ -134,5 +149,47 @@ impl RunDir {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path that cannot be looked into for another reason than "not found": its parent is a regular file. (A
+    /// permission error behaves the same way, but cannot be produced where tests run as root.)
+    fn blocked_path(root: &Path) -> PathBuf {
+        std::fs::write(root.join("file"), b"x").unwrap();
+        root.join("file").join("run")
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_read_is_not_reported_missing() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::new(blocked_path(root.path()));
+        let err = run.load_model(&Device::Cpu).err().unwrap();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(!err.to_string().contains("not found"), "{err}");
+        let err = fsio::exists(&run.model()).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        let missing = RunDir::new(root.path().join("none"));
+        assert!(matches!(
+            missing.load_model(&Device::Cpu),
+            Err(Error::Missing { what: "run directory", .. })
+        ));
+        assert!(!fsio::exists(&missing.model()).unwrap());
+    }
+
+    #[test]
+    fn a_model_file_that_cannot_be_read_is_not_reported_missing() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::new(root.path());
+        // A directory where the model file should be: reading it fails, but it is there.
+        std::fs::create_dir(run.model()).unwrap();
+        let err = run.load_model(&Device::Cpu).err().unwrap();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        std::fs::remove_dir(run.model()).unwrap();
+        let err = run.load_model(&Device::Cpu).err().unwrap();
+        assert!(matches!(err, Error::Missing { what: "model file", .. }), "{err}");
     }
 }

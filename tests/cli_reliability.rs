@@ -224,3 +224,81 @@ fn a_config_value_of_the_wrong_type_names_the_file_the_key_and_the_type() {
     assert_exit_2(&o, &["c.toml", "line 2"]);
     assert!(!out.exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn an_unreadable_run_directory_is_reported_as_unreadable_not_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 44);
+    let out = root.path().join("run");
+    train_tiny(&data, &out);
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o000)).unwrap();
+    if fs::read_dir(&out).is_ok() {
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).unwrap();
+        eprintln!(
+            "note: permission bits do not deny this user (root?); the mapping is checked in run_dir's unit tests"
+        );
+        return;
+    }
+    let outcomes = [run(&["eval", s(&out)]), run(&["bound", s(&out), "--quiet"])];
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).unwrap();
+    for o in &outcomes {
+        assert_exit_2(o, &[s(&out), "ermission denied"]);
+        assert!(!stderr(o).contains("not found"), "{}", stderr(o));
+    }
+}
+
+#[test]
+fn a_reference_model_of_another_dataset_is_refused_naming_it_and_both_datasets() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 45);
+    let (model, reference) = (root.path().join("m"), root.path().join("fm"));
+    train_tiny(&data, &model);
+    let mut args = train_args(&data, &reference, "6,6", "1");
+    args.extend(["--epochs", "1", "--batch-size", "20", "--dataset", "fashion-mnist"]);
+    assert_ok(&run(&args));
+    let o = run(&[
+        "robustness",
+        s(&model),
+        "--reference",
+        s(&reference),
+        "--suite",
+        "cifar-c",
+        "--corruptions",
+        "fog",
+        "--severities",
+        "1",
+        "--quiet",
+    ]);
+    let named = reference.join("model.safetensors");
+    assert_exit_2(&o, &[s(&named), "fashion-mnist", "mnist", "reference"]);
+    assert!(!model.join("corruption.json").exists());
+}
+
+#[test]
+fn images_of_another_size_than_the_model_takes_are_refused_naming_the_data_and_the_model() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 46);
+    let out = root.path().join("run");
+    train_tiny(&data, &out);
+    // The same files, but the test images 32×32.
+    let big = root.path().join("data32");
+    fs::create_dir(&big).unwrap();
+    for e in fs::read_dir(&data).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), big.join(e.file_name())).unwrap();
+    }
+    let images: Vec<Vec<u8>> = (0..20).map(|i| vec![(i * 7) as u8; 32 * 32]).collect();
+    fs::write(big.join("t10k-images-idx3-ubyte.gz"), common::gzip(&common::idx_images(32, 32, &images)))
+        .unwrap();
+    common::refresh_sums(&big);
+    for args in [
+        vec!["eval", s(&out), "--data-dir", s(&big)],
+        vec!["bound", s(&out), "--data-dir", s(&big), "--quiet"],
+    ] {
+        let o = run(&args);
+        assert_exit_2(&o, &[s(&big)]);
+        assert!(!stderr(&o).contains("tensor operation"), "{}", stderr(&o));
+    }
+}

@@ -315,6 +315,10 @@ impl Setup {
 /// Refuses a request that fails [`AttackRequest::check`] before loading anything, and certificates about another
 /// model file.
 pub fn run(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<EmpiricalFile> {
+    run_stage(run, req, progress).map_err(|e| e.about(run.model().display()))
+}
+
+fn run_stage(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<EmpiricalFile> {
     req.check()?;
     let started = Instant::now();
     let s = setup(run, req)?;

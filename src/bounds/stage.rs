@@ -127,6 +127,10 @@ impl BoundRequest {
 ///
 /// Refuses a request that fails [`BoundRequest::check`] before loading anything.
 pub fn run(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<BoundsFile> {
+    run_stage(run, req, progress).map_err(|e| e.about(run.model().display()))
+}
+
+fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<BoundsFile> {
     req.check()?;
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;

@@ -304,6 +304,14 @@ impl Outcome {
 ///
 /// Refuses a request that fails [`CertifyRequest::check`] before loading anything.
 pub fn run(run: &RunDir, req: &CertifyRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<CertificatesFile> {
+    run_stage(run, req, progress).map_err(|e| e.about(run.model().display()))
+}
+
+fn run_stage(
+    run: &RunDir,
+    req: &CertifyRequest,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<CertificatesFile> {
     req.check()?;
     let started = Instant::now();
     let (model, meta) = run.load_model(&Device::Cpu)?;

@@ -131,6 +131,37 @@ fn certificates_digest(run: &RunDir) -> Result<Option<String>> {
     }
 }
 
+/// Refuses a reference model of another dataset or with another number of classes than the run's model: CE
+/// compares two models' errors on the same images, which both must classify.
+fn check_reference(run: &RunDir, model: &LoadedModel, reference: &LoadedModel, dir: &Path) -> Result<()> {
+    let name = |m: &LoadedModel| m.dataset.get("name").and_then(|n| n.as_str()).map(str::to_string);
+    if let (Some(ours), Some(theirs)) = (name(model), name(reference))
+        && ours != theirs
+    {
+        return Err(Error::config(
+            "reference",
+            format!(
+                "{}: the reference model was trained on {theirs}, the model of {} on {ours}; CE needs a reference \
+                 model of the same dataset",
+                RunDir::new(dir).model().display(),
+                run.root().display()
+            ),
+        ));
+    }
+    let (ours, theirs) = (model.classifier.classes(), reference.classifier.classes());
+    if ours != theirs {
+        return Err(Error::config(
+            "reference",
+            format!(
+                "{}: the reference model tells {theirs} classes apart, the model of {} {ours}",
+                RunDir::new(dir).model().display(),
+                run.root().display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Evaluates the run's model under the requested suite and merges the report into `RUN_DIR/corruption.json`
 /// (the file keeps one report per suite).
 ///
@@ -144,6 +175,9 @@ pub fn run(
     req.check()?;
     let model = loader.load(run.root())?;
     let reference = req.reference.as_deref().map(|r| loader.load(r)).transpose()?;
+    if let (Some(r), Some(dir)) = (&reference, &req.reference) {
+        check_reference(run, &model, r, dir)?;
+    }
     let mut test = model.test.clone();
     if let Some(n) = req.limit {
         test = test.take(n);
