@@ -302,3 +302,43 @@ fn images_of_another_size_than_the_model_takes_are_refused_naming_the_data_and_t
         assert!(!stderr(&o).contains("tensor operation"), "{}", stderr(&o));
     }
 }
+
+// === 4. degenerate requests ===
+
+#[test]
+fn a_local_radius_beyond_the_pixel_box_is_refused_and_local_never_exceeds_global() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 47);
+    let out = root.path().join("run");
+    train_tiny(&data, &out);
+    let o = run(&[
+        "bound",
+        s(&out),
+        "--methods",
+        "lp",
+        "--norm",
+        "linf",
+        "--lp-local-radius",
+        "1e308",
+        "--quiet",
+    ]);
+    assert_exit_2(&o, &["lp_local_radius", "1e308", "extent", "3.24"]);
+    assert!(!out.join("bounds.json").exists());
+    // The largest radius allowed: the ball holds the whole box, where the global constant is as good as any.
+    let o =
+        run(&["bound", s(&out), "--methods", "lp", "--norm", "linf", "--lp-local-radius", "3.2", "--quiet"]);
+    assert_ok(&o);
+    let file = json(&out.join("bounds.json"));
+    let entries = file["bounds"].as_array().unwrap();
+    for f in ["surrogate", "latent"] {
+        let find = |m: &str| entries.iter().find(|b| b["method"] == m && b["function"] == f).unwrap().clone();
+        let (global, local) = (find("lp-global"), find("lp-local"));
+        let value = |b: &serde_json::Value| b["value"].as_f64().unwrap();
+        assert!(value(&local).is_finite() && value(&local) <= value(&global), "{f}: {local} vs {global}");
+        for (l, g) in local["pairs"].as_array().unwrap().iter().zip(global["pairs"].as_array().unwrap()) {
+            assert_eq!((&l["t"], &l["j"]), (&g["t"], &g["j"]));
+            assert!(l["value"].as_f64().unwrap() <= g["value"].as_f64().unwrap(), "{l} vs {g}");
+        }
+        assert!(local["detail"]["mode"]["domain"].is_array(), "the box is intersected with the pixel domain");
+    }
+}

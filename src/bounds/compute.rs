@@ -154,6 +154,34 @@ impl Bounds {
     }
 }
 
+/// A local bound no larger than the global bound of the same function and norm: every pair constant above the
+/// global one is replaced by it. The global constant holds on all of the input space, so on every ball too, and
+/// the smaller of two valid bounds is valid; the entry's `detail.capped_by_global` says when this happened and
+/// what the local LP gave.
+pub fn capped_by_global(mut local: Bound, global: &Bound) -> Bound {
+    let before = local.value;
+    let mut capped = 0usize;
+    for p in &mut local.pairs {
+        if let Some(g) = global.pair_value(p.t, p.j)
+            && g < p.value
+        {
+            p.value = g;
+            capped += 1;
+        }
+    }
+    let from_pairs = local.pairs.iter().map(|p| p.value).fold(f64::NEG_INFINITY, f64::max);
+    let value = if local.pairs.is_empty() { local.value } else { from_pairs };
+    local.value = value.min(global.value);
+    if capped > 0 || local.value < before {
+        local.detail["capped_by_global"] = serde_json::json!({
+            "local_lp_value": before,
+            "pairs_capped": capped,
+            "note": "the global bound holds on every ball, so where the local LP gave more, the global constant stands",
+        });
+    }
+    local
+}
+
 /// Runs every selected method that applies to `net`; `sample` (inputs, flat CHW) feeds retention matrices,
 /// sampled gradients and the local LP. Methods that do not apply to `net` (too large, a layer they do not handle)
 /// are listed in [`Bounds::skipped`]; an invalid net or option value is an error, never a skipped entry.
@@ -251,16 +279,17 @@ pub fn compute_bounds(
         }
         if m.lp {
             for &norm in &opts.lp_norms {
-                let b = lp_bound(&chain, f, norm, &LpMode::Global, &opts.lp, progress);
-                out.take(Method::LpGlobal, Some(f), Some(norm), b)?;
+                let global = lp_bound(&chain, f, norm, &LpMode::Global, &opts.lp, progress);
+                let cap = global.as_ref().ok().cloned();
+                out.take(Method::LpGlobal, Some(f), Some(norm), global)?;
                 if let (Some(r), Some(x)) = (opts.lp_local_radius, sample.and_then(|s| s.first())) {
                     let mode = LpMode::Local { center: x.clone(), radius: r, domain: opts.lp_domain };
-                    out.take(
-                        Method::LpLocal,
-                        Some(f),
-                        Some(norm),
-                        lp_bound(&chain, f, norm, &mode, &opts.lp, progress),
-                    )?;
+                    let local = lp_bound(&chain, f, norm, &mode, &opts.lp, progress);
+                    let local = local.map(|l| match &cap {
+                        Some(g) => capped_by_global(l, g),
+                        None => l,
+                    });
+                    out.take(Method::LpLocal, Some(f), Some(norm), local)?;
                 }
             }
         }
@@ -290,4 +319,40 @@ pub fn compute_bounds(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bounds::{PairConstant, Scope, Soundness};
+
+    fn lp(method: Method, pairs: &[(usize, usize, f64)]) -> Bound {
+        Bound {
+            method,
+            function: Function::Surrogate,
+            soundness: Soundness::Certified,
+            norm: Norm::LinfMargin,
+            scope: if method == Method::LpLocal { Scope::LocalBox } else { Scope::Network },
+            value: pairs.iter().map(|p| p.2).fold(0.0, f64::max),
+            pairs: pairs.iter().map(|&(t, j, value)| PairConstant { t, j, value }).collect(),
+            per_layer: Vec::new(),
+            seconds: 0.0,
+            detail: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn a_local_bound_never_exceeds_the_global_one_pair_by_pair() {
+        let global = lp(Method::LpGlobal, &[(0, 1, 2.0), (0, 2, 5.0), (1, 2, 3.0)]);
+        let local = lp(Method::LpLocal, &[(0, 1, 1.0), (0, 2, 1e300), (1, 2, 4.0)]);
+        let c = capped_by_global(local, &global);
+        assert_eq!(c.pairs.iter().map(|p| p.value).collect::<Vec<_>>(), vec![1.0, 5.0, 3.0]);
+        assert_eq!(c.value, 5.0);
+        assert_eq!(c.detail["capped_by_global"]["pairs_capped"], 2);
+        assert_eq!(c.detail["capped_by_global"]["local_lp_value"], 1e300);
+        // A local bound below the global one is left as it is, with no note.
+        let tight = lp(Method::LpLocal, &[(0, 1, 1.0), (0, 2, 1.5), (1, 2, 0.5)]);
+        let c = capped_by_global(tight.clone(), &global);
+        assert_eq!(c, tight);
+    }
 }

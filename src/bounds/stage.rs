@@ -66,7 +66,9 @@ pub struct BoundRequest {
     pub functions: Vec<Function>,
     /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); ≥ 1.
     pub samples: usize,
-    /// Also a local LP bound on the ℓ∞ ball of this radius (normalised input units) around the first sample; > 0.
+    /// Also a local LP bound on the ℓ∞ ball of this radius (normalised input units) around the first sample,
+    /// intersected with the normalised pixel box; > 0 and at most the box's extent. Never above the global LP
+    /// bound of the same function (see [`super::capped_by_global`]).
     pub lp_local_radius: Option<f64>,
     /// The LP's limit on nonzero coefficients, when not the default.
     pub lp_max_nnz: Option<usize>,
@@ -104,9 +106,26 @@ impl BoundRequest {
         Ok(())
     }
 
+    /// Refuses a local radius beyond the input domain `(lo, hi)` (the normalised pixel box, per coordinate): a
+    /// ball wider than the box covers every valid input around any of them, which is the global bound's case.
+    pub fn check_domain(&self, domain: &(Vec<f64>, Vec<f64>)) -> Result<()> {
+        let extent = domain.0.iter().zip(&domain.1).map(|(l, h)| h - l).fold(0.0f64, f64::max);
+        if let Some(r) = self.lp_local_radius.filter(|r| *r > extent) {
+            return Err(Error::config(
+                "lp_local_radius",
+                format!(
+                    "{r:?} exceeds the extent of the input domain, {extent:.6} in normalised units (the pixel box \
+                     [0, 1] after normalisation): a ball that large holds every valid image around any of them; \
+                     the global LP bound (lp-global) is the constant for that"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The options of [`compute_bounds`]; `stage_ends` are the model's stages, for the per-stage retention
-    /// matrices.
-    fn options(&self, stage_ends: Vec<usize>) -> BoundOptions {
+    /// matrices; `domain` the normalised pixel box, which the local LP's box is intersected with.
+    fn options(&self, stage_ends: Vec<usize>, domain: &(Vec<f64>, Vec<f64>)) -> BoundOptions {
         let mut o = BoundOptions {
             methods: self.methods.clone(),
             functions: self.functions.clone(),
@@ -114,6 +133,12 @@ impl BoundRequest {
         };
         (o.norms, o.lp_norms) = self.norms.norms();
         o.lp_local_radius = self.lp_local_radius;
+        // One interval for every coordinate: the hull of the channels' boxes (exact for one channel, a superset
+        // otherwise, which keeps the bound valid on the domain).
+        o.lp_domain = Some((
+            domain.0.iter().copied().fold(f64::INFINITY, f64::min),
+            domain.1.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ));
         if let Some(n) = self.lp_max_nnz {
             o.lp.max_nnz = n;
         }
@@ -135,6 +160,8 @@ fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync))
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
     let dataset = run.load_dataset(&meta, req.data_dir.as_deref())?;
+    let domain = meta.normalization.input_box(dataset.test.height, dataset.test.width);
+    req.check_domain(&domain)?;
     let n = req.samples.min(dataset.test.len());
     let indices: Vec<usize> = (0..n).collect();
     let flat = meta.normalization.values(&dataset.test, &indices)?;
@@ -144,7 +171,8 @@ fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync))
     let x = meta.normalization.tensor(&dataset.test, &indices[..n.min(2)], &Device::Cpu)?;
     let stages = model.forward(&x.to_dtype(DType::F64)?, &Ctx::deployed(meta.spec.sign_zero))?.stages;
     let started = Instant::now();
-    let result = compute_bounds(&net, &req.options(stages), (n > 0).then_some(&sample[..]), progress)?;
+    let result =
+        compute_bounds(&net, &req.options(stages, &domain), (n > 0).then_some(&sample[..]), progress)?;
     let methods = req.methods.names();
     let provenance = json!({
         "run_dir": run.root().display().to_string(),

@@ -60,7 +60,8 @@ pub struct BoundArgs {
     /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); at least 1.
     #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = 256)]
     pub samples: usize,
-    /// Also a local LP bound on the ℓ∞ ball of this radius (in normalised input units) around the first sample.
+    /// Also a local LP bound on the ℓ∞ ball of this radius (in normalised input units) around the first sample,
+    /// within the pixel box; at most the box's extent (1/std: 3.2457 for MNIST). Capped by the global LP bound.
     #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
     pub lp_local_radius: Option<f64>,
     /// Raise the LP's size limit (nonzero coefficients); larger LPs take much longer.
