@@ -342,3 +342,79 @@ fn a_local_radius_beyond_the_pixel_box_is_refused_and_local_never_exceeds_global
         assert!(local["detail"]["mode"]["domain"].is_array(), "the box is intersected with the pixel domain");
     }
 }
+
+// === 5. bounds.json keeps what it holds ===
+
+#[test]
+fn bound_calls_with_other_options_add_to_bounds_json_and_a_repeat_replaces() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 48);
+    let out = root.path().join("run");
+    train_tiny(&data, &out);
+    let bound = |norm: &str| {
+        let o =
+            run(&["bound", s(&out), "--methods", "spectral,lp", "--norm", norm, "--samples", "4", "--quiet"]);
+        assert_ok(&o);
+        json(&out.join("bounds.json"))
+    };
+    let entries = |f: &serde_json::Value| -> Vec<(String, String, String)> {
+        f["bounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let s = |k: &str| b[k].as_str().unwrap().to_string();
+                (s("method"), s("function"), s("norm"))
+            })
+            .collect()
+    };
+    let first = bound("linf");
+    assert_eq!(first["format"], 3);
+    assert_eq!(first["meta"]["methods"], serde_json::json!(["spectral", "lp"]));
+    assert_eq!(first["meta"]["request"]["methods"], serde_json::json!(["spectral", "lp"]));
+    let n_linf = entries(&first).len();
+    let second = bound("l2");
+    let all = entries(&second);
+    for norm in ["linf-margin", "l2", "l2-margin"] {
+        assert!(all.iter().any(|e| e.2 == norm), "no {norm} entry in {all:?}");
+    }
+    assert!(all.iter().any(|e| e.0 == "lp-global"), "the first call's LP entries are kept");
+    for b in second["bounds"].as_array().unwrap() {
+        let norms = b["request"]["norms"].as_str().unwrap();
+        assert_eq!(norms == "l2", b["norm"] != "linf-margin", "each entry names the call that made it: {b}");
+    }
+    assert_eq!(second["meta"]["request"]["norms"], "l2", "meta describes the latest call");
+    // A repeat replaces the entries it recomputes: no duplicates.
+    let third = bound("linf");
+    let mut keys = entries(&third);
+    assert_eq!(keys.len(), all.len());
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all.len(), "no entry twice");
+    assert!(n_linf < all.len());
+    // Certificates use every certified constant of the model: both norms.
+    let o = run(&["certify", s(&out), "--functions", "surrogate", "--samples", "4", "--quiet", "--json"]);
+    assert_ok(&o);
+    let cert: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let margins: Vec<&str> = cert["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["method"] == "margin")
+        .map(|m| m["norm"].as_str().unwrap())
+        .collect();
+    assert!(margins.contains(&"l2") && margins.contains(&"linf"), "{margins:?}");
+    // Bounds of another model file are replaced, with a note.
+    let other = root.path().join("other");
+    assert_ok(&run(&train_args(&data, &other, "5,5", "3")
+        .into_iter()
+        .chain(["--epochs", "1", "--batch-size", "20"])
+        .collect::<Vec<_>>()));
+    fs::copy(other.join("model.safetensors"), out.join("model.safetensors")).unwrap();
+    fs::copy(other.join("config.toml"), out.join("config.toml")).unwrap();
+    let o = run(&["bound", s(&out), "--methods", "spectral", "--norm", "l2", "--quiet"]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("another model file"), "{}", stderr(&o));
+    let replaced = json(&out.join("bounds.json"));
+    assert!(entries(&replaced).iter().all(|e| e.0 == "spectral-product" && e.2 != "linf-margin"));
+}

@@ -14,8 +14,10 @@ use super::spectral::spectral_product;
 use crate::error::{Error, Result};
 use crate::ir::{Function, Net};
 
-/// Which methods to run.
+/// Which methods to run. Written to files as the list of their names (`["spectral", "lp"]`), the names the
+/// command line takes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Vec<String>", try_from = "Vec<String>")]
 pub struct Methods {
     /// Certified spectral (and ℓ1/ℓ∞) products.
     pub spectral: bool,
@@ -48,6 +50,36 @@ impl Methods {
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
         .collect()
+    }
+}
+
+impl From<Methods> for Vec<String> {
+    fn from(m: Methods) -> Self {
+        m.names().into_iter().map(String::from).collect()
+    }
+}
+
+impl TryFrom<Vec<String>> for Methods {
+    type Error = String;
+
+    fn try_from(names: Vec<String>) -> Result<Self, String> {
+        let mut m = Methods { spectral: false, retention: false, lp: false, exact: false, sampled: false };
+        for n in &names {
+            let on = match n.as_str() {
+                "spectral" => &mut m.spectral,
+                "retention" => &mut m.retention,
+                "lp" => &mut m.lp,
+                "exact" => &mut m.exact,
+                "sampled" => &mut m.sampled,
+                other => {
+                    return Err(format!(
+                        "unknown method `{other}` (spectral, retention, lp, exact, sampled)"
+                    ));
+                }
+            };
+            *on = true;
+        }
+        Ok(m)
     }
 }
 
@@ -113,6 +145,9 @@ pub struct Skipped {
     pub norm: Option<Norm>,
     /// Why, in words (the size limit, the unsupported layer, ...).
     pub reason: String,
+    /// The `bound` request that tried it (set in `bounds.json`, as on [`Bound::request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<super::BoundRequest>,
 }
 
 /// The result of [`compute_bounds`].
@@ -145,7 +180,7 @@ impl Bounds {
                     .find(|s| s.method == method && s.function == function && s.reason == reason)
                 {
                     Some(s) => s.norm = None,
-                    None => self.skipped.push(Skipped { method, function, norm, reason }),
+                    None => self.skipped.push(Skipped { method, function, norm, reason, request: None }),
                 }
             }
             Err(e) => return Err(e),
@@ -206,6 +241,7 @@ pub fn compute_bounds(
     let m = &opts.methods;
     if opts.functions.contains(&Function::Deployed) {
         out.skipped.push(Skipped {
+            request: None,
             method: Method::SpectralProduct,
             function: Some(Function::Deployed),
             norm: None,
@@ -238,6 +274,7 @@ pub fn compute_bounds(
                 ] {
                     if on {
                         out.skipped.push(Skipped {
+                            request: None,
                             method,
                             function: Some(f),
                             norm: None,
@@ -301,6 +338,7 @@ pub fn compute_bounds(
                     Ok(bs) => out.bounds.extend(bs),
                     Err(e @ (Error::TooLarge { .. } | Error::NotApplicable { .. })) => {
                         out.skipped.push(Skipped {
+                            request: None,
                             method: Method::RetentionReleased,
                             function: Some(Function::Deployed),
                             norm: None,
@@ -311,6 +349,7 @@ pub fn compute_bounds(
                 }
             }
             _ => out.skipped.push(Skipped {
+                request: None,
                 method: Method::RetentionReleased,
                 function: Some(Function::Deployed),
                 norm: None,
@@ -338,6 +377,7 @@ mod tests {
             per_layer: Vec::new(),
             seconds: 0.0,
             detail: serde_json::json!({}),
+            request: None,
         }
     }
 

@@ -116,7 +116,8 @@ impl BoundArgs {
     }
 }
 
-/// Runs `lcr-verify bound`: computes, writes `RUN_DIR/bounds.json`, prints the table (or the file).
+/// Runs `lcr-verify bound`: computes, writes `RUN_DIR/bounds.json` (keeping the entries of earlier calls about the
+/// same model that this one does not recompute), prints the table of the whole file (or the file).
 pub fn run(args: &BoundArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
     // The request is checked before the directory is taken, the stage checks it again.
@@ -124,11 +125,20 @@ pub fn run(args: &BoundArgs) -> Result<Outcome> {
     req.check()?;
     let _lock = super::lock(&args.run_dir, false)?;
     let file = bounds::run(&run, &req, &super::progress_lines(args.quiet))?;
+    if let Some(why) = file.meta["earlier"]["replaced"].as_str() {
+        eprintln!("note: replaced the earlier {}: {why}", run.bounds().display());
+    }
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {
         super::emit(bounds::render_table(&file.bounds, &file.skipped))?;
-        super::emit(format!("written to {}", run.bounds().display()))?;
+        let kept = file.meta["earlier"]["kept_entries"].as_u64().unwrap_or(0);
+        let kept = if kept > 0 {
+            format!(" (with {kept} entries of earlier calls, each with its request)")
+        } else {
+            String::new()
+        };
+        super::emit(format!("written to {}{kept}", run.bounds().display()))?;
     }
     Ok(Outcome::Success)
 }
