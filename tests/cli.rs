@@ -112,7 +112,7 @@ fn config_files_with_unknown_keys_or_bad_values_are_refused() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_exit_2(&o, &["batch_size"]);
+    assert_exit_2(&o, &["--batch-size"]);
     assert!(!stderr(&o).contains("c.toml"), "{}", stderr(&o));
     fs::write(&cfg, "lcr_weight = -1.0\n").unwrap();
     let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
