@@ -208,6 +208,12 @@ pub trait CandleContext<T> {
     fn context(self, context: impl Into<String>) -> Result<T>;
 }
 
+impl<T> CandleContext<T> for std::result::Result<T, candle_core::Error> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Candle { context: context.into(), source })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,11 +234,5 @@ mod tests {
         // Errors that name their file keep their own words.
         let io = Error::Missing { path: "a/b".into(), what: "model file" };
         assert_eq!(io.about("m").to_string(), "a/b: model file not found");
-    }
-}
-
-impl<T> CandleContext<T> for std::result::Result<T, candle_core::Error> {
-    fn context(self, context: impl Into<String>) -> Result<T> {
-        self.map_err(|source| Error::Candle { context: context.into(), source })
     }
 }

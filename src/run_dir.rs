@@ -9,7 +9,13 @@
 //! RUN_DIR/corruption.json          the robustness under corruptions, one report per suite (`robustness`)
 //! RUN_DIR/certificates.json        per-sample certified radii (`certify`)
 //! RUN_DIR/empirical.json           attacks and the soundness audit (`attack`)
+//! RUN_DIR/.lock                    while a command writes the directory: its holder ([`crate::lock`])
 //! ```
+//!
+//! One process writes a run directory at a time: the command line takes [`crate::lock::RunLock`] before a stage
+//! writes. Readers pair files only when they belong together: `config.toml` must be the configuration recorded
+//! in `model.safetensors` ([`RunDir::check_config`]), derived files record the model's SHA-256. A file that cannot
+//! be read is an I/O error naming it, never "not found" ([`crate::fsio::exists`]).
 
 use std::path::{Path, PathBuf};
 
