@@ -50,6 +50,19 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// Another process owns a directory this stage would write: the lock file exists and its holder runs, or
+    /// cannot be judged (see [`crate::lock`]).
+    #[error(
+        "{path}: the directory is in use by {holder}; wait for that command to finish, or remove this lock file \
+         if it no longer runs"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, in words (process id, host, command, since when).
+        holder: String,
+    },
+
     // === Configuration ===
     /// A configuration key or flag has a value that cannot be used.
     #[error("invalid value for `{key}`: {problem}")]
@@ -152,6 +165,31 @@ impl Error {
         Error::NotApplicable { method, reason: reason.into() }
     }
 
+    /// The same error said to be about `what` (a file, a model): errors that carry a bare context (a tensor
+    /// operation, a shape, a non-finite value) get `what` in front of it; errors that name their file already
+    /// are left as they are. Stages apply it at their boundary, so that an error deep in a computation still
+    /// names the model it was about.
+    pub fn about(self, what: impl std::fmt::Display) -> Self {
+        let prefixed = |context: String| {
+            let what = what.to_string();
+            if context.starts_with(&what) { context } else { format!("{what}: {context}") }
+        };
+        match self {
+            Error::Candle { context, source } => Error::Candle { context: prefixed(context), source },
+            Error::Shape { context, expected, found } => {
+                Error::Shape { context: prefixed(context), expected, found }
+            }
+            Error::NonFinite { context } => Error::NonFinite { context: prefixed(context) },
+            Error::NotConverged { method, iterations, context } => {
+                Error::NotConverged { method, iterations, context: prefixed(context) }
+            }
+            Error::Solver { solver, status, context } => {
+                Error::Solver { solver, status, context: prefixed(context) }
+            }
+            other => other,
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { action, path: path.into(), source }
@@ -173,5 +211,28 @@ pub trait CandleContext<T> {
 impl<T> CandleContext<T> for std::result::Result<T, candle_core::Error> {
     fn context(self, context: impl Into<String>) -> Result<T> {
         self.map_err(|source| Error::Candle { context: context.into(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_with_a_bare_context_are_said_to_be_about_the_file() {
+        let bare = Error::Candle {
+            context: "tensor operation".into(),
+            source: candle_core::Error::Msg("shape mismatch in matmul".into()),
+        };
+        let text = bare.about("runs/a/model.safetensors").to_string();
+        assert!(text.starts_with("runs/a/model.safetensors: tensor operation: shape mismatch"), "{text}");
+        let shape = Error::Shape { context: "sample 0".into(), expected: vec![784], found: vec![1024] };
+        assert!(shape.about("m").to_string().starts_with("m: sample 0"));
+        // Said twice, named once.
+        let twice = Error::NonFinite { context: "x".into() }.about("m").about("m");
+        assert_eq!(twice.to_string(), "m: x: non-finite value");
+        // Errors that name their file keep their own words.
+        let io = Error::Missing { path: "a/b".into(), what: "model file" };
+        assert_eq!(io.about("m").to_string(), "a/b: model file not found");
     }
 }

@@ -94,7 +94,8 @@ pub struct EvalReport {
 pub fn evaluate_run(run: &RunDir, data_dir: Option<&Path>) -> Result<EvalReport> {
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let dataset = run.load_dataset(&meta, data_dir)?;
-    let acc = accuracy(&model, &dataset.test, &meta.normalization, 1000)?;
+    let acc = accuracy(&model, &dataset.test, &meta.normalization, 1000)
+        .map_err(|e| e.about(run.model().display()))?;
     Ok(EvalReport {
         run: run.root().display().to_string(),
         function: "deployed".into(),

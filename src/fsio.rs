@@ -12,13 +12,16 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically: a sibling temporary file is written, synced and renamed into place.
+///
+/// Errors name `path`, the file the caller asked for; the temporary appears only as a detail of the cause.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_sibling(path);
     let result = (|| {
-        let mut file = fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-        file.write_all(bytes).map_err(|e| Error::io("writing", &tmp, e))?;
-        file.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io("renaming into place", path, e))
+        let mut file =
+            fs::File::create(&tmp).map_err(|e| Error::io("writing", path, via_temporary(e, &tmp)))?;
+        file.write_all(bytes).map_err(|e| Error::io("writing", path, via_temporary(e, &tmp)))?;
+        file.sync_all().map_err(|e| Error::io("writing", path, via_temporary(e, &tmp)))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io("writing", path, via_temporary(e, &tmp)))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -34,10 +37,26 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<
     write_atomic(path, text.as_bytes())
 }
 
-/// The temporary name used while `path` is being written.
+/// `e`, of the same kind, with the temporary file it happened on as a detail: an error about writing a file
+/// names the file the user asked for, and mentions the hidden temporary only in its cause.
+pub fn via_temporary(e: std::io::Error, tmp: &Path) -> std::io::Error {
+    let name =
+        tmp.file_name().map_or_else(|| tmp.display().to_string(), |n| n.to_string_lossy().into_owned());
+    std::io::Error::new(e.kind(), format!("{e} (on the temporary file {name} beside it)"))
+}
+
+/// The temporary name used while `path` is being written: `.NAME.tmp-PID` in the same directory. A stage that
+/// takes the directory's lock removes those of processes that no longer run ([`crate::lock`]).
 pub fn temp_sibling(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Whether `path` exists. Anything but a plain "not found" (permission denied on a directory on the way, an I/O
+/// error) is an error naming the path, never a quiet "no": a run directory that cannot be read must not look
+/// like one without the file.
+pub fn exists(path: &Path) -> Result<bool> {
+    path.try_exists().map_err(|e| Error::io("looking for", path, e))
 }
 
 /// What kind of file system object `meta` describes, in words (for errors about non-regular files).
@@ -216,6 +235,24 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"second");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "left behind: {names:?}");
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_asked_for_not_the_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent").join("bounds.json");
+        let err = write_atomic(&path, b"x").unwrap_err();
+        let Error::Io { path: named, source, .. } = &err else { panic!("{err}") };
+        assert_eq!(named, &path);
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound, "the cause keeps its kind");
+        let text = err.to_string();
+        assert!(text.starts_with(&format!("writing {}", path.display())), "{text}");
+        // A directory in the way: the rename fails, and the temporary is gone.
+        let blocked = dir.path().join("blocked");
+        fs::create_dir_all(blocked.join("inside")).unwrap();
+        let err = write_atomic(&blocked, b"x").unwrap_err();
+        assert!(matches!(&err, Error::Io { path: p, .. } if p == &blocked), "{err}");
+        assert!(!temp_sibling(&blocked).exists());
     }
 
     #[test]

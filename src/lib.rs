@@ -18,7 +18,8 @@
 //! [`certify::run`] with [`certify::CertifyRequest`], [`attack::run`] with [`attack::AttackRequest`],
 //! [`corrupt::run`] with [`corrupt::CorruptRequest`], [`robustness::run`] with
 //! [`robustness::RobustnessRequest`]; the paths of a run directory are [`run_dir::RunDir`]'s. The command line
-//! ([`cli`]) only turns flags into requests and prints results.
+//! ([`cli`]) only turns flags into requests, takes the lock of each directory it writes ([`lock::RunLock`]) and
+//! prints results; a program that calls the stages takes the locks itself.
 //!
 //! Every number the crate produces says which function it is about (`deployed`, `surrogate`, `latent`) and how
 //! far it can be trusted (`certified`, `lower`, `estimate`); see the README.
@@ -43,6 +44,7 @@ pub mod cli;
 pub mod eval;
 pub mod export;
 pub mod lcr;
+pub mod lock;
 pub mod model;
 pub mod progress;
 pub mod run_dir;

@@ -76,7 +76,7 @@ fn impossible_values_are_refused_before_any_work() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("never");
     let o = run(&["train", "--batch-size", "0", "--out", out.to_str().unwrap()]);
-    assert_exit_2(&o, &["batch_size", "at least 1"]);
+    assert_exit_2(&o, &["--batch-size", "1 or more"]);
     let o = run(&["train", "--lcr-weight=-0.5", "--out", out.to_str().unwrap()]);
     assert_exit_2(&o, &["lcr_weight", "-0.5"]);
     let o = run(&["train", "--epochs", "0", "--out", out.to_str().unwrap()]);
@@ -112,7 +112,7 @@ fn config_files_with_unknown_keys_or_bad_values_are_refused() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_exit_2(&o, &["batch_size"]);
+    assert_exit_2(&o, &["--batch-size"]);
     assert!(!stderr(&o).contains("c.toml"), "{}", stderr(&o));
     fs::write(&cfg, "lcr_weight = -1.0\n").unwrap();
     let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
@@ -337,7 +337,7 @@ fn bound_writes_labelled_bounds_in_order_and_refuses_bad_runs() {
             );
         }
     }
-    assert_exit_2(&run(&["bound", out.to_str().unwrap(), "--samples", "0"]), &["samples", "at least 1"]);
+    assert_exit_2(&run(&["bound", out.to_str().unwrap(), "--samples", "0"]), &["--samples", "1 or more"]);
     let o = run(&["bound", root.path().join("none").to_str().unwrap()]);
     assert_exit_2(&o, &["not found"]);
     let empty = root.path().join("empty");

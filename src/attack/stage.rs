@@ -209,7 +209,7 @@ fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
     let domain = meta.normalization.input_box(h, w);
     let std: Vec<f64> =
         meta.normalization.std.iter().flat_map(|&s| std::iter::repeat_n(s as f64, h * w)).collect();
-    let (certificates, audit_note) = if run.certificates().exists() {
+    let (certificates, audit_note) = if crate::fsio::exists(&run.certificates())? {
         let c = CertificatesFile::read(&run.certificates())?;
         c.check_matches(&run.certificates(), &model_sha, &dataset.checksum)?;
         (Some(c), None)
@@ -315,6 +315,10 @@ impl Setup {
 /// Refuses a request that fails [`AttackRequest::check`] before loading anything, and certificates about another
 /// model file.
 pub fn run(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<EmpiricalFile> {
+    run_stage(run, req, progress).map_err(|e| e.about(run.model().display()))
+}
+
+fn run_stage(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<EmpiricalFile> {
     req.check()?;
     let started = Instant::now();
     let s = setup(run, req)?;
@@ -562,13 +566,16 @@ fn ratio_entries(
 /// The run's `empirical.json` when it can stand for [`run`] with `req`: in the current format, about the very
 /// model file and `certificates.json` now in the run directory, for an equal request.
 pub fn reusable(run: &RunDir, req: &AttackRequest) -> Result<Option<EmpiricalFile>> {
-    if !run.empirical().exists() {
+    if !crate::fsio::exists(&run.empirical())? {
         return Ok(None);
     }
     let Ok(earlier) = EmpiricalFile::read(&run.empirical()) else { return Ok(None) };
     let model = crate::fsio::file_sha256(&run.model())?;
-    let certificates =
-        if run.certificates().exists() { Some(crate::fsio::file_sha256(&run.certificates())?) } else { None };
+    let certificates = if crate::fsio::exists(&run.certificates())? {
+        Some(crate::fsio::file_sha256(&run.certificates())?)
+    } else {
+        None
+    };
     let p = &earlier.provenance;
     let recorded = serde_json::from_value::<AttackRequest>(p["request"].clone()).ok();
     let same = p["model_sha256"].as_str() == Some(model.as_str())

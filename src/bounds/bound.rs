@@ -173,6 +173,10 @@ pub struct Bound {
     pub seconds: f64,
     /// Solver statuses, gaps, iterations, sizes.
     pub detail: serde_json::Value,
+    /// The `bound` request that computed it (set in `bounds.json`, where entries of several requests about the
+    /// same model live side by side; `None` for a bound computed outside the stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<super::BoundRequest>,
 }
 
 impl Bound {

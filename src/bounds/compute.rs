@@ -14,8 +14,10 @@ use super::spectral::spectral_product;
 use crate::error::{Error, Result};
 use crate::ir::{Function, Net};
 
-/// Which methods to run.
+/// Which methods to run. Written to files as the list of their names (`["spectral", "lp"]`), the names the
+/// command line takes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Vec<String>", try_from = "Vec<String>")]
 pub struct Methods {
     /// Certified spectral (and ℓ1/ℓ∞) products.
     pub spectral: bool,
@@ -48,6 +50,36 @@ impl Methods {
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
         .collect()
+    }
+}
+
+impl From<Methods> for Vec<String> {
+    fn from(m: Methods) -> Self {
+        m.names().into_iter().map(String::from).collect()
+    }
+}
+
+impl TryFrom<Vec<String>> for Methods {
+    type Error = String;
+
+    fn try_from(names: Vec<String>) -> Result<Self, String> {
+        let mut m = Methods { spectral: false, retention: false, lp: false, exact: false, sampled: false };
+        for n in &names {
+            let on = match n.as_str() {
+                "spectral" => &mut m.spectral,
+                "retention" => &mut m.retention,
+                "lp" => &mut m.lp,
+                "exact" => &mut m.exact,
+                "sampled" => &mut m.sampled,
+                other => {
+                    return Err(format!(
+                        "unknown method `{other}` (spectral, retention, lp, exact, sampled)"
+                    ));
+                }
+            };
+            *on = true;
+        }
+        Ok(m)
     }
 }
 
@@ -113,6 +145,9 @@ pub struct Skipped {
     pub norm: Option<Norm>,
     /// Why, in words (the size limit, the unsupported layer, ...).
     pub reason: String,
+    /// The `bound` request that tried it (set in `bounds.json`, as on [`Bound::request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<super::BoundRequest>,
 }
 
 /// The result of [`compute_bounds`].
@@ -145,13 +180,41 @@ impl Bounds {
                     .find(|s| s.method == method && s.function == function && s.reason == reason)
                 {
                     Some(s) => s.norm = None,
-                    None => self.skipped.push(Skipped { method, function, norm, reason }),
+                    None => self.skipped.push(Skipped { method, function, norm, reason, request: None }),
                 }
             }
             Err(e) => return Err(e),
         }
         Ok(())
     }
+}
+
+/// A local bound no larger than the global bound of the same function and norm: every pair constant above the
+/// global one is replaced by it. The global constant holds on all of the input space, so on every ball too, and
+/// the smaller of two valid bounds is valid; the entry's `detail.capped_by_global` says when this happened and
+/// what the local LP gave.
+pub fn capped_by_global(mut local: Bound, global: &Bound) -> Bound {
+    let before = local.value;
+    let mut capped = 0usize;
+    for p in &mut local.pairs {
+        if let Some(g) = global.pair_value(p.t, p.j)
+            && g < p.value
+        {
+            p.value = g;
+            capped += 1;
+        }
+    }
+    let from_pairs = local.pairs.iter().map(|p| p.value).fold(f64::NEG_INFINITY, f64::max);
+    let value = if local.pairs.is_empty() { local.value } else { from_pairs };
+    local.value = value.min(global.value);
+    if capped > 0 || local.value < before {
+        local.detail["capped_by_global"] = serde_json::json!({
+            "local_lp_value": before,
+            "pairs_capped": capped,
+            "note": "the global bound holds on every ball, so where the local LP gave more, the global constant stands",
+        });
+    }
+    local
 }
 
 /// Runs every selected method that applies to `net`; `sample` (inputs, flat CHW) feeds retention matrices,
@@ -178,6 +241,7 @@ pub fn compute_bounds(
     let m = &opts.methods;
     if opts.functions.contains(&Function::Deployed) {
         out.skipped.push(Skipped {
+            request: None,
             method: Method::SpectralProduct,
             function: Some(Function::Deployed),
             norm: None,
@@ -210,6 +274,7 @@ pub fn compute_bounds(
                 ] {
                     if on {
                         out.skipped.push(Skipped {
+                            request: None,
                             method,
                             function: Some(f),
                             norm: None,
@@ -251,16 +316,17 @@ pub fn compute_bounds(
         }
         if m.lp {
             for &norm in &opts.lp_norms {
-                let b = lp_bound(&chain, f, norm, &LpMode::Global, &opts.lp, progress);
-                out.take(Method::LpGlobal, Some(f), Some(norm), b)?;
+                let global = lp_bound(&chain, f, norm, &LpMode::Global, &opts.lp, progress);
+                let cap = global.as_ref().ok().cloned();
+                out.take(Method::LpGlobal, Some(f), Some(norm), global)?;
                 if let (Some(r), Some(x)) = (opts.lp_local_radius, sample.and_then(|s| s.first())) {
                     let mode = LpMode::Local { center: x.clone(), radius: r, domain: opts.lp_domain };
-                    out.take(
-                        Method::LpLocal,
-                        Some(f),
-                        Some(norm),
-                        lp_bound(&chain, f, norm, &mode, &opts.lp, progress),
-                    )?;
+                    let local = lp_bound(&chain, f, norm, &mode, &opts.lp, progress);
+                    let local = local.map(|l| match &cap {
+                        Some(g) => capped_by_global(l, g),
+                        None => l,
+                    });
+                    out.take(Method::LpLocal, Some(f), Some(norm), local)?;
                 }
             }
         }
@@ -272,6 +338,7 @@ pub fn compute_bounds(
                     Ok(bs) => out.bounds.extend(bs),
                     Err(e @ (Error::TooLarge { .. } | Error::NotApplicable { .. })) => {
                         out.skipped.push(Skipped {
+                            request: None,
                             method: Method::RetentionReleased,
                             function: Some(Function::Deployed),
                             norm: None,
@@ -282,6 +349,7 @@ pub fn compute_bounds(
                 }
             }
             _ => out.skipped.push(Skipped {
+                request: None,
                 method: Method::RetentionReleased,
                 function: Some(Function::Deployed),
                 norm: None,
@@ -290,4 +358,41 @@ pub fn compute_bounds(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bounds::{PairConstant, Scope, Soundness};
+
+    fn lp(method: Method, pairs: &[(usize, usize, f64)]) -> Bound {
+        Bound {
+            method,
+            function: Function::Surrogate,
+            soundness: Soundness::Certified,
+            norm: Norm::LinfMargin,
+            scope: if method == Method::LpLocal { Scope::LocalBox } else { Scope::Network },
+            value: pairs.iter().map(|p| p.2).fold(0.0, f64::max),
+            pairs: pairs.iter().map(|&(t, j, value)| PairConstant { t, j, value }).collect(),
+            per_layer: Vec::new(),
+            seconds: 0.0,
+            detail: serde_json::json!({}),
+            request: None,
+        }
+    }
+
+    #[test]
+    fn a_local_bound_never_exceeds_the_global_one_pair_by_pair() {
+        let global = lp(Method::LpGlobal, &[(0, 1, 2.0), (0, 2, 5.0), (1, 2, 3.0)]);
+        let local = lp(Method::LpLocal, &[(0, 1, 1.0), (0, 2, 1e300), (1, 2, 4.0)]);
+        let c = capped_by_global(local, &global);
+        assert_eq!(c.pairs.iter().map(|p| p.value).collect::<Vec<_>>(), vec![1.0, 5.0, 3.0]);
+        assert_eq!(c.value, 5.0);
+        assert_eq!(c.detail["capped_by_global"]["pairs_capped"], 2);
+        assert_eq!(c.detail["capped_by_global"]["local_lp_value"], 1e300);
+        // A local bound below the global one is left as it is, with no note.
+        let tight = lp(Method::LpLocal, &[(0, 1, 1.0), (0, 2, 1.5), (1, 2, 0.5)]);
+        let c = capped_by_global(tight.clone(), &global);
+        assert_eq!(c, tight);
+    }
 }

@@ -153,6 +153,7 @@ pub fn exact_patterns(chain: &Chain, function: Function, norm: Norm, opts: &Exac
         json!("FGL: maximum over all activation patterns (equals L when every pattern is realised)");
     detail["hidden_units"] = json!(h);
     Ok(Bound {
+        request: None,
         method: Method::ExactPatterns,
         function,
         soundness: Soundness::Certified,

@@ -6,14 +6,18 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::compute::{Bounds, Skipped};
-use super::{Bound, SolveStatus};
+use super::{Bound, Method, SolveStatus};
 use crate::error::{Error, Result};
 use crate::ir::{Layer, Net, SignZero};
 
-/// Version of the `bounds.json` layout.
+/// Version of the `bounds.json` layout. Readers accept only their own format (an earlier file is refused with a
+/// message saying to re-run `bound`; `bound` itself replaces it).
 ///
 /// 2: each entry's class-pair constants are the typed list `pairs` (format 1 kept them in `detail.pairs`).
-pub const BOUNDS_FORMAT: u32 = 2;
+/// 3: `meta.methods` and `meta.request.methods` are lists of method names (`["spectral", "lp"]`); every entry and
+/// every skipped entry records the request that computed it (`request`); a later `bound` call keeps the entries
+/// of the same model file that it does not recompute, so the file may hold entries of several requests.
+pub const BOUNDS_FORMAT: u32 = 3;
 
 /// What the bounds are about, summarised.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,8 +109,39 @@ impl BoundsFile {
         Ok(format == BOUNDS_FORMAT)
     }
 
+    /// This file's entries over those of `earlier` (bounds of the same model file): an earlier bound is kept unless
+    /// this file has a bound of the same method, function and norm (then this file's stand, all of them); an
+    /// earlier skipped entry is kept unless this file tried the same method and function (a bound or a skipped
+    /// entry, for that norm or for all). Kept entries come first, in their order. A local LP bound is then held
+    /// to the global LP bound of the same function and norm (see [`super::capped_by_global`]), whichever call
+    /// made each. `meta.earlier.kept_entries` counts what was kept.
+    pub fn merged_over(mut self, earlier: BoundsFile) -> BoundsFile {
+        let key = |b: &Bound| (b.method, b.function, b.norm);
+        let recomputed = |b: &Bound| self.bounds.iter().any(|n| key(n) == key(b));
+        let kept: Vec<Bound> = earlier.bounds.into_iter().filter(|b| !recomputed(b)).collect();
+        let tried = |s: &Skipped| {
+            let same = |m: Method, f: Option<crate::ir::Function>, n: Option<super::Norm>| {
+                m == s.method && f == s.function && (s.norm.is_none() || n.is_none() || n == s.norm)
+            };
+            self.bounds.iter().any(|b| same(b.method, Some(b.function), Some(b.norm)))
+                || self.skipped.iter().any(|k| same(k.method, k.function, k.norm))
+        };
+        let kept_skipped: Vec<Skipped> = earlier.skipped.into_iter().filter(|s| !tried(s)).collect();
+        self.meta["earlier"] = serde_json::json!({ "kept_entries": kept.len() + kept_skipped.len() });
+        self.bounds = kept.into_iter().chain(self.bounds).collect();
+        self.skipped = kept_skipped.into_iter().chain(self.skipped).collect();
+        let globals: Vec<Bound> =
+            self.bounds.iter().filter(|b| b.method == Method::LpGlobal).cloned().collect();
+        for b in self.bounds.iter_mut().filter(|b| b.method == Method::LpLocal) {
+            if let Some(g) = globals.iter().find(|g| (g.function, g.norm) == (b.function, b.norm)) {
+                *b = super::capped_by_global(b.clone(), g);
+            }
+        }
+        self
+    }
+
     /// The `format` field alone, so that a file of another format is named as such rather than as malformed.
-    fn format_of(bytes: &[u8]) -> serde_json::Result<u32> {
+    pub(crate) fn format_of(bytes: &[u8]) -> serde_json::Result<u32> {
         #[derive(Deserialize)]
         struct Format {
             format: u32,
@@ -174,4 +209,119 @@ pub fn render_table(bounds: &[Bound], skipped: &[Skipped]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bounds::{BoundRequest, NormChoice, PairConstant, Scope, Soundness};
+    use crate::ir::Function;
+
+    fn entry(
+        method: Method,
+        function: Function,
+        norm: super::super::Norm,
+        value: f64,
+        req: &BoundRequest,
+    ) -> Bound {
+        Bound {
+            method,
+            function,
+            soundness: Soundness::Certified,
+            norm,
+            scope: if method == Method::LpLocal { Scope::LocalBox } else { Scope::Network },
+            value,
+            pairs: vec![PairConstant { t: 0, j: 1, value }],
+            per_layer: Vec::new(),
+            seconds: 0.0,
+            detail: serde_json::json!({}),
+            request: Some(req.clone()),
+        }
+    }
+
+    fn file(bounds: Vec<Bound>, skipped: Vec<Skipped>) -> BoundsFile {
+        let summary =
+            NetSummary { input_shape: vec![2], classes: 2, sign_zero: SignZero::PlusOne, layers: vec![] };
+        BoundsFile {
+            format: BOUNDS_FORMAT,
+            version: "test".into(),
+            meta: serde_json::json!({ "model_sha256": "abc" }),
+            net: summary,
+            sample_size: 1,
+            bounds,
+            skipped,
+        }
+    }
+
+    #[test]
+    fn a_later_call_keeps_what_it_does_not_recompute_and_replaces_what_it_does() {
+        use super::super::Norm::{L2, LinfMargin};
+        let linf = BoundRequest { norms: NormChoice::Linf, ..Default::default() };
+        let l2 = BoundRequest { norms: NormChoice::L2, ..Default::default() };
+        let s = Function::Surrogate;
+        let first = file(
+            vec![
+                entry(Method::SpectralProduct, s, LinfMargin, 4.0, &linf),
+                entry(Method::LpGlobal, s, LinfMargin, 2.0, &linf),
+            ],
+            vec![Skipped {
+                method: Method::ExactPatterns,
+                function: Some(s),
+                norm: None,
+                reason: "too large".into(),
+                request: Some(linf.clone()),
+            }],
+        );
+        let second = file(vec![entry(Method::SpectralProduct, s, L2, 9.0, &l2)], vec![]);
+        let merged = second.merged_over(first.clone());
+        let keys: Vec<_> =
+            merged.bounds.iter().map(|b| (b.method, b.norm, b.request.clone().unwrap().norms)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (Method::SpectralProduct, LinfMargin, NormChoice::Linf),
+                (Method::LpGlobal, LinfMargin, NormChoice::Linf),
+                (Method::SpectralProduct, L2, NormChoice::L2),
+            ]
+        );
+        assert_eq!(merged.skipped.len(), 1, "the skipped exact method was not tried again");
+        assert_eq!(merged.meta["earlier"]["kept_entries"], 3);
+        // The same request again replaces its entries instead of adding to them.
+        let again = file(
+            vec![entry(Method::SpectralProduct, s, LinfMargin, 3.5, &linf)],
+            vec![Skipped {
+                method: Method::ExactPatterns,
+                function: Some(s),
+                norm: Some(LinfMargin),
+                reason: "still too large".into(),
+                request: Some(linf.clone()),
+            }],
+        );
+        let merged = again.merged_over(merged);
+        assert_eq!(merged.bounds.len(), 3);
+        let spectral: Vec<f64> = merged
+            .bounds
+            .iter()
+            .filter(|b| (b.method, b.norm) == (Method::SpectralProduct, LinfMargin))
+            .map(|b| b.value)
+            .collect();
+        assert_eq!(spectral, vec![3.5]);
+        assert_eq!(
+            merged.skipped.iter().map(|k| k.reason.as_str()).collect::<Vec<_>>(),
+            vec!["still too large"]
+        );
+    }
+
+    #[test]
+    fn a_kept_local_bound_is_held_to_a_later_global_one() {
+        use super::super::Norm::LinfMargin;
+        let req = BoundRequest::default();
+        let s = Function::Surrogate;
+        let first = file(vec![entry(Method::LpLocal, s, LinfMargin, 7.0, &req)], vec![]);
+        let second = file(vec![entry(Method::LpGlobal, s, LinfMargin, 5.0, &req)], vec![]);
+        let merged = second.merged_over(first);
+        let local = merged.bounds.iter().find(|b| b.method == Method::LpLocal).unwrap();
+        assert_eq!((local.value, local.pairs[0].value), (5.0, 5.0));
+        assert_eq!(local.detail["capped_by_global"]["local_lp_value"], 7.0);
+    }
 }

@@ -243,6 +243,7 @@ pub fn lp_bound(
         LpMode::Local { radius, domain, .. } => json!({ "local_radius": radius, "domain": domain }),
     };
     Ok(Bound {
+        request: None,
         method: if ibox.is_some() { Method::LpLocal } else { Method::LpGlobal },
         function,
         soundness: Soundness::Certified,

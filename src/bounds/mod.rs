@@ -36,7 +36,7 @@ pub mod spectral;
 mod stage;
 
 pub use bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
-pub use compute::{BoundOptions, Bounds, Methods, Skipped, compute_bounds};
+pub use compute::{BoundOptions, Bounds, Methods, Skipped, capped_by_global, compute_bounds};
 pub use file::{BOUNDS_FORMAT, BoundsFile, NetSummary, render_table};
 pub use solve_status::SolveStatus;
 pub use stage::{BoundRequest, NormChoice, reusable, run};

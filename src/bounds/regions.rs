@@ -212,6 +212,7 @@ pub fn regions_bound(
         "exact": "max over the linear regions found, each witnessed by an interior point; equals L if none was lost",
     });
     Bound {
+        request: None,
         method: Method::ExactRegions,
         function,
         soundness: Soundness::Lower,

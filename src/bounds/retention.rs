@@ -413,6 +413,7 @@ fn entry(
         _ => parts.iter().map(|p| p.value).product(),
     };
     Bound {
+        request: None,
         method,
         function: Function::Deployed,
         soundness,

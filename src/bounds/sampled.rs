@@ -150,6 +150,7 @@ pub fn sampled_gradient(
         "random_points": opts.random_points, "seed": opts.seed,
     });
     Ok(Bound {
+        request: None,
         method: Method::SampledGradient,
         function,
         soundness: Soundness::Lower,

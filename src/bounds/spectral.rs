@@ -244,6 +244,7 @@ pub fn spectral_product(
         mul_up(c, lip)
     };
     Ok(Bound {
+        request: None,
         method: Method::SpectralProduct,
         function,
         soundness: Soundness::Certified,

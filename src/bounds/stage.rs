@@ -6,7 +6,7 @@
 //!     --> BoundsFile { meta.request = the request, meta.model_sha256, ... } --> RUN_DIR/bounds.json
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::compute::{BoundOptions, Methods, compute_bounds};
-use super::{BoundsFile, Norm};
+use super::{BOUNDS_FORMAT, BoundsFile, Norm};
 use crate::error::{Error, Result};
 use crate::export::export;
 use crate::ir::Function;
@@ -66,7 +66,9 @@ pub struct BoundRequest {
     pub functions: Vec<Function>,
     /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); ≥ 1.
     pub samples: usize,
-    /// Also a local LP bound on the ℓ∞ ball of this radius (normalised input units) around the first sample; > 0.
+    /// Also a local LP bound on the ℓ∞ ball of this radius (normalised input units) around the first sample,
+    /// intersected with the normalised pixel box; > 0 and at most the box's extent. Never above the global LP
+    /// bound of the same function (see [`super::capped_by_global`]).
     pub lp_local_radius: Option<f64>,
     /// The LP's limit on nonzero coefficients, when not the default.
     pub lp_max_nnz: Option<usize>,
@@ -104,9 +106,26 @@ impl BoundRequest {
         Ok(())
     }
 
+    /// Refuses a local radius beyond the input domain `(lo, hi)` (the normalised pixel box, per coordinate): a
+    /// ball wider than the box covers every valid input around any of them, which is the global bound's case.
+    pub fn check_domain(&self, domain: &(Vec<f64>, Vec<f64>)) -> Result<()> {
+        let extent = domain.0.iter().zip(&domain.1).map(|(l, h)| h - l).fold(0.0f64, f64::max);
+        if let Some(r) = self.lp_local_radius.filter(|r| *r > extent) {
+            return Err(Error::config(
+                "lp_local_radius",
+                format!(
+                    "{r:?} exceeds the extent of the input domain, {extent:.6} in normalised units (the pixel box \
+                     [0, 1] after normalisation): a ball that large holds every valid image around any of them; \
+                     the global LP bound (lp-global) is the constant for that"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The options of [`compute_bounds`]; `stage_ends` are the model's stages, for the per-stage retention
-    /// matrices.
-    fn options(&self, stage_ends: Vec<usize>) -> BoundOptions {
+    /// matrices; `domain` the normalised pixel box, which the local LP's box is intersected with.
+    fn options(&self, stage_ends: Vec<usize>, domain: &(Vec<f64>, Vec<f64>)) -> BoundOptions {
         let mut o = BoundOptions {
             methods: self.methods.clone(),
             functions: self.functions.clone(),
@@ -114,6 +133,12 @@ impl BoundRequest {
         };
         (o.norms, o.lp_norms) = self.norms.norms();
         o.lp_local_radius = self.lp_local_radius;
+        // One interval for every coordinate: the hull of the channels' boxes (exact for one channel, a superset
+        // otherwise, which keeps the bound valid on the domain).
+        o.lp_domain = Some((
+            domain.0.iter().copied().fold(f64::INFINITY, f64::min),
+            domain.1.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ));
         if let Some(n) = self.lp_max_nnz {
             o.lp.max_nnz = n;
         }
@@ -122,15 +147,26 @@ impl BoundRequest {
     }
 }
 
-/// Computes the bounds of the run's model and writes `RUN_DIR/bounds.json`, replacing any earlier one: the file
-/// always holds exactly the bounds of one model under one request. `progress` receives one line per step.
+/// Computes the bounds of the run's model and writes `RUN_DIR/bounds.json`. `progress` receives one line per
+/// step.
+///
+/// The file holds the bounds of one model file (its SHA-256 in `meta.model_sha256`), each entry with the request
+/// that computed it (`request`). An earlier file about the same model keeps every entry this request does not
+/// recompute (same method, function and norm), and `meta` describes this call; an earlier file about another
+/// model, of another format or unreadable as bounds is replaced, which `meta.earlier` records.
 ///
 /// Refuses a request that fails [`BoundRequest::check`] before loading anything.
 pub fn run(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<BoundsFile> {
+    run_stage(run, req, progress).map_err(|e| e.about(run.model().display()))
+}
+
+fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<BoundsFile> {
     req.check()?;
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
     let dataset = run.load_dataset(&meta, req.data_dir.as_deref())?;
+    let domain = meta.normalization.input_box(dataset.test.height, dataset.test.width);
+    req.check_domain(&domain)?;
     let n = req.samples.min(dataset.test.len());
     let indices: Vec<usize> = (0..n).collect();
     let flat = meta.normalization.values(&dataset.test, &indices)?;
@@ -140,12 +176,13 @@ pub fn run(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -
     let x = meta.normalization.tensor(&dataset.test, &indices[..n.min(2)], &Device::Cpu)?;
     let stages = model.forward(&x.to_dtype(DType::F64)?, &Ctx::deployed(meta.spec.sign_zero))?.stages;
     let started = Instant::now();
-    let result = compute_bounds(&net, &req.options(stages), (n > 0).then_some(&sample[..]), progress)?;
-    let methods = req.methods.names();
+    let result =
+        compute_bounds(&net, &req.options(stages, &domain), (n > 0).then_some(&sample[..]), progress)?;
+    let model_sha256 = crate::fsio::file_sha256(&run.model())?;
     let provenance = json!({
         "run_dir": run.root().display().to_string(),
         "model_seed": meta.seed,
-        "model_sha256": crate::fsio::file_sha256(&run.model())?,
+        "model_sha256": model_sha256,
         "dataset": meta.dataset.name(),
         "dataset_checksum": meta.dataset_checksum,
         // Every constant is about the network's input, the normalised image x = (p/255 − mean)/std per channel:
@@ -157,23 +194,69 @@ pub fn run(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -
             "pixel_scale": 1.0 / 255.0,
         },
         "sample": format!("first {n} test images"),
-        "methods": if req.methods == Methods::default() { "all".to_string() } else { methods.join(", ") },
+        "methods": req.methods.names(),
         "norm": req.norms.describe(),
         "lp_local_radius": req.lp_local_radius,
         "request": req,
         "seconds": started.elapsed().as_secs_f64(),
     });
-    let file = BoundsFile::new(&net, result, n, provenance);
+    let mut file = BoundsFile::new(&net, result, n, provenance);
+    for b in &mut file.bounds {
+        b.request = Some(req.clone());
+    }
+    for s in &mut file.skipped {
+        s.request = Some(req.clone());
+    }
+    let file = match earlier_of_model(&run.bounds(), &model_sha256)? {
+        None => file,
+        Some(Ok(earlier)) => file.merged_over(earlier),
+        Some(Err(replaced)) => {
+            let mut file = file;
+            file.meta["earlier"] = json!({ "replaced": replaced });
+            file
+        }
+    };
     file.write(&run.bounds())?;
     Ok(file)
 }
 
+/// The earlier `bounds.json` at `path`: `Ok` when it is about the model with digest `sha` and in the current
+/// format, otherwise why it is replaced (`Err`); `None` when there is none. A file that cannot be read
+/// (permission denied, ...) is an error.
+fn earlier_of_model(path: &Path, sha: &str) -> Result<Option<std::result::Result<BoundsFile, String>>> {
+    if !crate::fsio::exists(path)? {
+        return Ok(None);
+    }
+    let bytes = crate::fsio::read(path)?;
+    let format = match BoundsFile::format_of(&bytes) {
+        Ok(f) => f,
+        Err(e) => return Ok(Some(Err(format!("the file was not readable as bounds ({e})")))),
+    };
+    if format != BOUNDS_FORMAT {
+        return Ok(Some(Err(format!(
+            "the file was in bounds format {format}, this version writes {BOUNDS_FORMAT}"
+        ))));
+    }
+    let earlier: BoundsFile = match serde_json::from_slice(&bytes) {
+        Ok(f) => f,
+        Err(e) => return Ok(Some(Err(format!("the file was not readable as bounds ({e})")))),
+    };
+    match earlier.meta["model_sha256"].as_str() {
+        Some(s) if s == sha => Ok(Some(Ok(earlier))),
+        other => Ok(Some(Err(format!(
+            "the file held bounds of another model file (sha256 {})",
+            other.unwrap_or("not recorded")
+        )))),
+    }
+}
+
 /// The run's `bounds.json` when it can stand for [`run`] with `req`: written in the current format, about the
-/// very model file now in the run directory (same SHA-256), for an equal request. `None` when there is no such
+/// very model file now in the run directory (same SHA-256), its latest call an equal request (whose entries
+/// are then all in the file; entries of other requests about the same model may be there too). `None` when there is no such
 /// file; an unreadable or malformed one is an error.
 pub fn reusable(run: &RunDir, req: &BoundRequest) -> Result<Option<BoundsFile>> {
     let path = run.bounds();
-    if !path.exists() || !BoundsFile::is_current(&path)? {
+    if !crate::fsio::exists(&path)? || !BoundsFile::is_current(&path)? {
         return Ok(None);
     }
     let earlier = BoundsFile::read(&path)?;

@@ -304,12 +304,21 @@ impl Outcome {
 ///
 /// Refuses a request that fails [`CertifyRequest::check`] before loading anything.
 pub fn run(run: &RunDir, req: &CertifyRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<CertificatesFile> {
+    run_stage(run, req, progress).map_err(|e| e.about(run.model().display()))
+}
+
+fn run_stage(
+    run: &RunDir,
+    req: &CertifyRequest,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<CertificatesFile> {
     req.check()?;
     let started = Instant::now();
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
     let model_sha = crate::fsio::file_sha256(&run.model())?;
-    let bounds = if run.bounds().exists() { Some(BoundsFile::read(&run.bounds())?) } else { None };
+    let bounds =
+        if crate::fsio::exists(&run.bounds())? { Some(BoundsFile::read(&run.bounds())?) } else { None };
     if let Some(b) = &bounds
         && b.meta["model_sha256"].as_str() != Some(model_sha.as_str())
     {
@@ -473,12 +482,16 @@ fn assemble(
 /// very model file now in the run directory and the very `bounds.json` there, for an equal request.
 pub fn reusable(run: &RunDir, req: &CertifyRequest) -> Result<Option<CertificatesFile>> {
     let path = run.certificates();
-    if !path.exists() {
+    if !crate::fsio::exists(&path)? {
         return Ok(None);
     }
     let Ok(earlier) = CertificatesFile::read(&path) else { return Ok(None) };
     let model = crate::fsio::file_sha256(&run.model())?;
-    let bounds = if run.bounds().exists() { Some(crate::fsio::file_sha256(&run.bounds())?) } else { None };
+    let bounds = if crate::fsio::exists(&run.bounds())? {
+        Some(crate::fsio::file_sha256(&run.bounds())?)
+    } else {
+        None
+    };
     let p = &earlier.provenance;
     let recorded = serde_json::from_value::<CertifyRequest>(p["request"].clone()).ok();
     let same = p["model_sha256"].as_str() == Some(model.as_str())

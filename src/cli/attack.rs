@@ -29,19 +29,19 @@ pub struct AttackArgs {
     pub functions: Option<Vec<Function>>,
     /// Budgets ε in pixel units (p/255), comma-separated, for the success rates (default: ℓ2 0.1,0.3,0.5,1,1.58,2;
     /// ℓ∞ 0.01,0.03,0.1,0.2,0.3).
-    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::number::real, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub eps: Option<Vec<f64>>,
     /// PGD steps per run.
-    #[arg(long, default_value_t = attack::DEFAULT_STEPS)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = attack::DEFAULT_STEPS)]
     pub steps: usize,
     /// PGD runs per budget (the first from FGSM's point, the others from random points of the ball).
-    #[arg(long, default_value_t = attack::DEFAULT_RESTARTS)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = attack::DEFAULT_RESTARTS)]
     pub restarts: usize,
     /// Attack the first N test images.
-    #[arg(long, default_value_t = attack::DEFAULT_SAMPLES)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = attack::DEFAULT_SAMPLES)]
     pub samples: usize,
     /// Seed of every random choice.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::seed, default_value_t = 0)]
     pub seed: u64,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
@@ -81,7 +81,11 @@ impl AttackArgs {
 /// a certificate contradicted by an attack makes the outcome a failed check (exit status 1).
 pub fn run(args: &AttackArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
-    let file = attack::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
+    // The request is checked before the directory is taken, the stage checks it again.
+    let req = args.request();
+    req.check()?;
+    let _lock = super::lock(&args.run_dir, false)?;
+    let file = attack::run(&run, &req, &super::progress_lines(args.quiet))?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {

@@ -58,13 +58,14 @@ pub struct BoundArgs {
     #[arg(long, value_enum, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub functions: Option<Vec<FunctionArg>>,
     /// Test images used by the data-dependent methods (retention matrices, sampled gradients, local LP); at least 1.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = 256)]
     pub samples: usize,
-    /// Also a local LP bound on the ℓ∞ ball of this radius (in normalised input units) around the first sample.
-    #[arg(long)]
+    /// Also a local LP bound on the ℓ∞ ball of this radius (in normalised input units) around the first sample,
+    /// within the pixel box; at most the box's extent (1/std: 3.2457 for MNIST). Capped by the global LP bound.
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
     pub lp_local_radius: Option<f64>,
     /// Raise the LP's size limit (nonzero coefficients); larger LPs take much longer.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub lp_max_nnz: Option<usize>,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
@@ -115,15 +116,29 @@ impl BoundArgs {
     }
 }
 
-/// Runs `lcr-verify bound`: computes, writes `RUN_DIR/bounds.json`, prints the table (or the file).
+/// Runs `lcr-verify bound`: computes, writes `RUN_DIR/bounds.json` (keeping the entries of earlier calls about the
+/// same model that this one does not recompute), prints the table of the whole file (or the file).
 pub fn run(args: &BoundArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
-    let file = bounds::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
+    // The request is checked before the directory is taken, the stage checks it again.
+    let req = args.request();
+    req.check()?;
+    let _lock = super::lock(&args.run_dir, false)?;
+    let file = bounds::run(&run, &req, &super::progress_lines(args.quiet))?;
+    if let Some(why) = file.meta["earlier"]["replaced"].as_str() {
+        eprintln!("note: replaced the earlier {}: {why}", run.bounds().display());
+    }
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {
         super::emit(bounds::render_table(&file.bounds, &file.skipped))?;
-        super::emit(format!("written to {}", run.bounds().display()))?;
+        let kept = file.meta["earlier"]["kept_entries"].as_u64().unwrap_or(0);
+        let kept = if kept > 0 {
+            format!(" (with {kept} entries of earlier calls, each with its request)")
+        } else {
+            String::new()
+        };
+        super::emit(format!("written to {}{kept}", run.bounds().display()))?;
     }
     Ok(Outcome::Success)
 }

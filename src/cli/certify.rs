@@ -24,7 +24,7 @@ pub struct CertifyArgs {
     #[arg(long, value_parser = parser::<Function>(), value_delimiter = ',', action = clap::ArgAction::Set)]
     pub functions: Option<Vec<Function>>,
     /// Certify the first N test images (default: all of them).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub samples: Option<usize>,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
@@ -58,7 +58,11 @@ impl CertifyArgs {
 /// Runs `lcr-verify certify`: computes, writes `RUN_DIR/certificates.json`, prints the table (or the file).
 pub fn run(args: &CertifyArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
-    let file = certify::run(&run, &args.request(), &super::progress_lines(args.quiet))?;
+    // The request is checked before the directory is taken, the stage checks it again.
+    let req = args.request();
+    req.check()?;
+    let _lock = super::lock(&args.run_dir, false)?;
+    let file = certify::run(&run, &req, &super::progress_lines(args.quiet))?;
     if args.json {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {

@@ -31,14 +31,14 @@ pub struct CorruptArgs {
     #[arg(long)]
     pub severities: Option<String>,
     /// Seed: the same seed gives the same corrupted images.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::seed, default_value_t = 0)]
     pub seed: u64,
     /// Use only the first N images.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub limit: Option<usize>,
     /// For an image directory: resize the shorter side to round(SIZE·256/224), centre-crop SIZE×SIZE
     /// (the ImageNet-C preprocessing with SIZE = 224); 1 to 4096.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub crop: Option<usize>,
     /// Output directory for the corrupted sets (new or empty).
     #[arg(long)]
@@ -47,7 +47,7 @@ pub struct CorruptArgs {
     #[arg(long)]
     pub preview: Option<PathBuf>,
     /// Which image the preview shows.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::count, default_value_t = 0)]
     pub preview_index: usize,
     /// Directory of the frost photographs (default: datasets/frost).
     #[arg(long)]
@@ -80,6 +80,8 @@ impl CorruptArgs {
 
 /// Runs `lcr-verify corrupt`.
 pub fn run(args: &CorruptArgs) -> Result<()> {
+    // The output directory is this command's alone while it writes (the preview is one file, written atomically).
+    let _lock = args.out.as_deref().map(|out| super::lock(out, true)).transpose()?;
     let done = corrupt::run(&args.request(), !args.quiet)?;
     if !args.quiet {
         if let Some(path) = &done.preview {

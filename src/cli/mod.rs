@@ -6,13 +6,17 @@ mod certify;
 mod choice;
 mod corrupt;
 mod eval;
+mod number;
 mod robustness;
 mod run;
 mod train;
 
+use std::path::Path;
+
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
+use crate::lock::RunLock;
 
 /// Train binary neural networks with the LCR regulariser and verify how robust they are.
 #[derive(Debug, Parser)]
@@ -68,6 +72,20 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
         Command::Robustness(args) => robustness::run(&args),
     }
+}
+
+/// Takes the lock of the directory `dir` that this command writes (see [`crate::lock`]), creating `dir` when
+/// `create`; what taking it did (a stale lock taken over, leftovers removed) is noted on standard error. Held
+/// until the returned value is dropped, at the end of the command.
+pub(crate) fn lock(dir: &Path, create: bool) -> Result<RunLock> {
+    let mut args = std::env::args();
+    args.next();
+    let command = std::iter::once("lcr-verify".to_string()).chain(args).collect::<Vec<_>>().join(" ");
+    let lock = RunLock::acquire(dir, &command, create)?;
+    for n in lock.notes() {
+        eprintln!("note: {n}");
+    }
+    Ok(lock)
 }
 
 /// A progress callback for the library's stages: each message on standard error, after the seconds since the

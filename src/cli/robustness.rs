@@ -35,17 +35,17 @@ pub struct RobustnessArgs {
     #[arg(long)]
     pub severities: Option<String>,
     /// Seed of the generated corruptions.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::seed, default_value_t = 0)]
     pub seed: u64,
     /// Use only the first N test images (generated sets only).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub limit: Option<usize>,
     /// Normalise CE by AlexNet's ImageNet-C errors (the ImageNet-C protocol; imagenet-c suite only). The default
     /// when --from names an ImageNet-C tree and no --reference is given.
     #[arg(long)]
     pub alexnet: bool,
     /// Images per batch.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = 2000)]
     pub chunk: usize,
     /// No progress bar.
     #[arg(long)]
@@ -72,8 +72,12 @@ impl RobustnessArgs {
 /// `--json`, the report as JSON on stdout and the table on stderr), and returns the report.
 pub fn run(args: &RobustnessArgs) -> Result<Outcome> {
     let run = RunDir::new(&args.run_dir);
+    // The request is checked before the directory is taken, the stage checks it again.
+    let req = args.request();
+    req.check()?;
+    let _lock = super::lock(&args.run_dir, false)?;
     let options = EvalOptions { chunk: args.chunk, progress: !args.quiet };
-    let report = robustness::run(&run, &args.request(), &load_deployed, &options)?;
+    let report = robustness::run(&run, &req, &load_deployed, &options)?;
     if args.json {
         // Machine-readable output alone on stdout; the table goes to stderr.
         let text = serde_json::to_string_pretty(&report)

@@ -19,6 +19,7 @@ use crate::bounds::{Bound, BoundRequest, BoundsFile, Method, Norm};
 use crate::certify::{CertificatesFile, CertifyRequest};
 use crate::corrupt::Suite;
 use crate::error::{Error, Result};
+use crate::fsio;
 use crate::ir::Function;
 use crate::robustness::{EvalOptions, RobustnessRequest, SuiteReport, load_deployed};
 use crate::run_dir::RunDir;
@@ -34,22 +35,22 @@ pub struct RunArgs {
     #[arg(long, default_value = "runs/study")]
     pub out: PathBuf,
     /// Seed of both models.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::seed, default_value_t = 1)]
     pub seed: u64,
     /// Epochs (default: the architecture's).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub epochs: Option<usize>,
     /// LCR coefficient of the regularised model.
-    #[arg(long, default_value_t = STUDY_LCR_WEIGHT)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real, default_value_t = STUDY_LCR_WEIGHT)]
     pub lcr_weight: f64,
     /// MLP hidden widths, comma-separated (default: the architecture's, 384,384).
-    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::number::positive, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub widths: Option<Vec<usize>>,
     /// Directory holding the MNIST IDX files (default: the shipped copy).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Test images attacked per model (the minimal-perturbation search, both norms, all three functions).
-    #[arg(long, default_value_t = crate::attack::DEFAULT_SAMPLES)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive, default_value_t = crate::attack::DEFAULT_SAMPLES)]
     pub attack_samples: usize,
     /// Recompute every stage, discarding earlier results in --out.
     #[arg(long)]
@@ -146,11 +147,30 @@ fn study_config(args: &RunArgs, lambda: f64) -> Result<TrainConfig> {
     .check()
 }
 
+/// Removes everything in `dir` but its lock file (`--fresh`: the directory stays owned while it is emptied).
+fn clear_except_lock(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+    for e in entries {
+        let e = e.map_err(|e| Error::io("listing", dir, e))?;
+        if e.file_name() == crate::lock::LOCK_FILE {
+            continue;
+        }
+        let path = e.path();
+        let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.map_err(|e| Error::io("removing", &path, e))?;
+    }
+    Ok(())
+}
+
 /// Refuses to reuse a run directory that holds a model (or checkpoint) of another configuration, or of an
 /// unknown one.
 fn check_reusable(dir: &Path, cfg: &TrainConfig) -> Result<()> {
     let run = RunDir::new(dir);
-    if !(run.model().exists() || run.checkpoint().exists()) {
+    if !(fsio::exists(&run.model())? || fsio::exists(&run.checkpoint())?) {
         return Ok(());
     }
     let problem = match train::recorded_config_matches(&run, &cfg.to_toml()?)? {
@@ -168,7 +188,7 @@ fn study_one(args: &RunArgs, name: &'static str, cfg: &TrainConfig, reference: O
     let dir = args.out.join(name);
     let lambda = cfg.lcr_weight;
     let run = RunDir::new(&dir);
-    let resume = run.model().exists() || run.checkpoint().exists();
+    let resume = fsio::exists(&run.model())? || fsio::exists(&run.checkpoint())?;
     say(
         args.quiet,
         format!("== {name}: {} {:?}, λ = {lambda} -> {}", cfg.arch.name(), cfg.widths, dir.display()),
@@ -202,10 +222,13 @@ fn pct(v: Option<f64>) -> String {
 pub fn run(args: &RunArgs) -> Result<Outcome> {
     // Check both configurations, and that earlier results can be reused, before any work.
     let (base_cfg, lcr_cfg) = (study_config(args, 0.0)?, study_config(args, args.lcr_weight)?);
+    // Both run directories are this study's alone until it ends (taken in a fixed order, never waited for).
+    let mut locks = Vec::new();
     for (name, cfg) in [("baseline", &base_cfg), ("lcr", &lcr_cfg)] {
         let dir = args.out.join(name);
-        if args.fresh && dir.exists() {
-            fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
+        locks.push(super::lock(&dir, true)?);
+        if args.fresh {
+            clear_except_lock(&dir)?;
         }
         check_reusable(&dir, cfg)?;
     }

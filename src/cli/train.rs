@@ -34,28 +34,28 @@ pub struct TrainArgs {
     #[arg(long, value_parser = choice::parser::<Arch>())]
     pub arch: Option<Arch>,
     /// Layer widths, comma-separated (MLP hidden widths; CNN stem and block channels; ResNet stage channels).
-    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::number::positive, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub widths: Option<Vec<usize>>,
     /// ResNet units per stage.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub blocks: Option<usize>,
     /// Epochs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub epochs: Option<usize>,
     /// Mini-batch size.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub batch_size: Option<usize>,
     /// Base learning rate.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
     pub lr: Option<f64>,
     /// Optimiser.
     #[arg(long, value_parser = choice::parser::<OptimizerKind>())]
     pub optimizer: Option<OptimizerKind>,
     /// Weight decay on layer weights.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
     pub weight_decay: Option<f64>,
     /// LCR coefficient λ (0 trains the plain BNN baseline).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
     pub lcr_weight: Option<f64>,
     /// LCR variant: per binary layer (the paper) or per stage (the released code).
     #[arg(long, value_parser = choice::parser::<LcrVariant>())]
@@ -64,7 +64,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lcr_teacher: Option<PathBuf>,
     /// Seed.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::seed)]
     pub seed: Option<u64>,
     /// Straight-through estimator.
     #[arg(long, value_parser = choice::parser::<SteKind>())]
@@ -82,7 +82,7 @@ pub struct TrainArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Stop after this many completed epochs, leaving a checkpoint to resume (for testing resumption).
-    #[arg(long, hide = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::count, hide = true)]
     pub stop_after: Option<usize>,
 }
 
@@ -114,10 +114,12 @@ impl TrainArgs {
     /// The checked configuration: the run's own `config.toml` when resuming, else `--config`, then the flags.
     pub fn config(&self) -> Result<TrainConfig> {
         let own = self.out.join("config.toml");
+        let own_exists = self.resume && crate::fsio::exists(&own)?;
+        let checkpoint_exists = self.resume && crate::fsio::exists(&RunDir::new(&self.out).checkpoint())?;
         let (base, file) = match (&self.config, self.resume) {
             (Some(path), _) => (RawConfig::from_file(path)?, Some(path.clone())),
-            (None, true) if own.exists() => (RawConfig::from_file(&own)?, Some(own)),
-            (None, true) if RunDir::new(&self.out).checkpoint().exists() => {
+            (None, true) if own_exists => (RawConfig::from_file(&own)?, Some(own)),
+            (None, true) if checkpoint_exists => {
                 return Err(Error::Missing { path: own, what: "configuration of the run to resume" });
             }
             _ => (RawConfig::default(), None),
@@ -137,6 +139,7 @@ impl TrainArgs {
 /// Runs `lcr-verify train`.
 pub fn run(args: &TrainArgs) -> Result<Outcome> {
     let cfg = args.config()?;
+    let _lock = super::lock(&args.out, true)?;
     let opts = TrainOptions { resume: args.resume, stop_after: args.stop_after, progress: !args.quiet };
     let outcome = train::train(&cfg, &args.out, &opts)?;
     if let Some(f) = &outcome.metrics.final_ {

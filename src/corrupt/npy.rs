@@ -334,10 +334,15 @@ impl NpyWriter {
     /// Starts writing `path` with the given shape.
     pub fn create(path: &Path, shape: &[usize]) -> Result<Self> {
         let tmp = fsio::temp_sibling(path);
-        let file = File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
+        let file =
+            File::create(&tmp).map_err(|e| Error::io("writing", path, fsio::via_temporary(e, &tmp)))?;
         let mut file = BufWriter::new(file);
         let head = header(shape, Dtype::U8);
-        file.write_all(&head).map_err(|e| Error::io("writing", &tmp, e))?;
+        if let Err(e) = file.write_all(&head) {
+            drop(file);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io("writing", path, fsio::via_temporary(e, &tmp)));
+        }
         let mut digest = Sha256::new();
         digest.update(&head);
         Ok(NpyWriter {
@@ -356,7 +361,8 @@ impl NpyWriter {
             return Err(Error::format(&self.path, "more data than the declared shape"));
         }
         let file = self.file.as_mut().expect("writer is open until finish");
-        file.write_all(data).map_err(|e| Error::io("writing", &self.tmp, e))?;
+        file.write_all(data)
+            .map_err(|e| Error::io("writing", &self.path, fsio::via_temporary(e, &self.tmp)))?;
         self.digest.update(data);
         self.written += data.len();
         Ok(())
@@ -371,10 +377,13 @@ impl NpyWriter {
             ));
         }
         let file = self.file.take().expect("writer is open until finish");
-        let file = file.into_inner().map_err(|e| Error::io("flushing", &self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io("syncing", &self.tmp, e))?;
-        std::fs::rename(&self.tmp, &self.path)
-            .map_err(|e| Error::io("renaming into place", &self.path, e))?;
+        let tmp = &self.tmp;
+        let file = file
+            .into_inner()
+            .map_err(|e| Error::io("writing", &self.path, fsio::via_temporary(e.into_error(), tmp)))?;
+        file.sync_all().map_err(|e| Error::io("writing", &self.path, fsio::via_temporary(e, tmp)))?;
+        std::fs::rename(tmp, &self.path)
+            .map_err(|e| Error::io("writing", &self.path, fsio::via_temporary(e, tmp)))?;
         let digest = std::mem::take(&mut self.digest).finalize();
         Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
     }

@@ -233,15 +233,19 @@ fn check_preview_path(path: &Path) -> Result<()> {
 }
 
 /// `--out` must be new or empty: files of an earlier set left next to the new one would make it inconsistent.
+/// The lock file of the process that writes it ([`crate::lock`]) does not count.
 fn check_out_dir(out: &Path) -> Result<()> {
-    if !out.exists() {
-        return Ok(());
-    }
-    if !out.is_dir() {
+    let meta = match std::fs::metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("opening", out, e)),
+    };
+    if !meta.is_dir() {
         return Err(Error::config("out", format!("{} exists and is not a directory", out.display())));
     }
-    let mut entries = std::fs::read_dir(out).map_err(|e| Error::io("listing", out, e))?;
-    if entries.next().is_some() {
+    let entries = std::fs::read_dir(out).map_err(|e| Error::io("listing", out, e))?;
+    let mut others = entries.filter(|e| !e.as_ref().is_ok_and(|e| e.file_name() == crate::lock::LOCK_FILE));
+    if others.next().is_some() {
         return Err(Error::config(
             "out",
             format!(

@@ -174,7 +174,7 @@ fn check_input_shape(path: &Path, meta: &ModelMeta) -> Result<()> {
 
 /// Loads a model file and builds the network in `dtype` (`F64` for evaluation and export).
 pub fn load_model(path: &Path, device: &Device, dtype: DType) -> Result<(Model, ModelMeta)> {
-    if !path.exists() {
+    if !fsio::exists(path)? {
         return Err(Error::Missing { path: path.to_path_buf(), what: "model file" });
     }
     let (meta, tensors): (ModelMeta, _) = read_tensors(path, device)?;

@@ -66,7 +66,7 @@ pub struct DeployedClassifier {
 
 impl Classifier for DeployedClassifier {
     fn predict(&self, images: &ImageSet) -> Result<Vec<u8>> {
-        predict(&self.model, images, &self.normalization, 1000)
+        predict(&self.model, images, &self.normalization, 1000).map_err(|e| e.about(&self.name))
     }
 
     fn describe(&self) -> String {
@@ -75,5 +75,29 @@ impl Classifier for DeployedClassifier {
 
     fn classes(&self) -> usize {
         self.model.spec.classes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::DType;
+
+    use super::*;
+    use crate::data::DatasetKind;
+    use crate::train::RawConfig;
+
+    #[test]
+    fn an_evaluation_that_fails_inside_candle_names_the_model() {
+        let cfg = RawConfig { widths: Some(vec![4, 4]), ..RawConfig::default() }.check().unwrap();
+        let model = Model::new(&cfg.model_spec(), &Device::Cpu, 1).unwrap().converted(DType::F64).unwrap();
+        let classifier = DeployedClassifier {
+            model,
+            normalization: Normalization::for_kind(DatasetKind::Mnist),
+            name: "runs/x (mlp on mnist, deployed)".into(),
+        };
+        // 32×32 images for a network that takes 28×28 ones.
+        let images = ImageSet::new(32, 32, 1, vec![0; 2 * 32 * 32], vec![0, 1]).unwrap();
+        let err = classifier.predict(&images).unwrap_err().to_string();
+        assert!(err.starts_with("runs/x (mlp on mnist, deployed): "), "{err}");
     }
 }

@@ -237,7 +237,7 @@ impl CorruptionFile {
     /// Reads `path` if it exists (a malformed file, or one of a later format or lcr-verify version, is an error,
     /// never silently replaced).
     pub fn read(path: &Path) -> Result<CorruptionFile> {
-        if !path.exists() {
+        if !fsio::exists(path)? {
             return Ok(CorruptionFile::default());
         }
         let bytes = fsio::read(path)?;

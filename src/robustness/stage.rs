@@ -104,7 +104,7 @@ fn audit_inputs(
     aligned: bool,
     dataset_checksum: &str,
 ) -> Result<std::result::Result<AuditInputs, String>> {
-    if !run.certificates().exists() {
+    if !crate::fsio::exists(&run.certificates())? {
         return Ok(Err(format!(
             "{} not found (run `lcr-verify certify` first)",
             run.certificates().display()
@@ -124,11 +124,42 @@ fn audit_inputs(
 
 /// The SHA-256 of the run's `certificates.json`, when it has one.
 fn certificates_digest(run: &RunDir) -> Result<Option<String>> {
-    if run.certificates().exists() {
+    if crate::fsio::exists(&run.certificates())? {
         crate::fsio::file_sha256(&run.certificates()).map(Some)
     } else {
         Ok(None)
     }
+}
+
+/// Refuses a reference model of another dataset or with another number of classes than the run's model: CE
+/// compares two models' errors on the same images, which both must classify.
+fn check_reference(run: &RunDir, model: &LoadedModel, reference: &LoadedModel, dir: &Path) -> Result<()> {
+    let name = |m: &LoadedModel| m.dataset.get("name").and_then(|n| n.as_str()).map(str::to_string);
+    if let (Some(ours), Some(theirs)) = (name(model), name(reference))
+        && ours != theirs
+    {
+        return Err(Error::config(
+            "reference",
+            format!(
+                "{}: the reference model was trained on {theirs}, the model of {} on {ours}; CE needs a reference \
+                 model of the same dataset",
+                RunDir::new(dir).model().display(),
+                run.root().display()
+            ),
+        ));
+    }
+    let (ours, theirs) = (model.classifier.classes(), reference.classifier.classes());
+    if ours != theirs {
+        return Err(Error::config(
+            "reference",
+            format!(
+                "{}: the reference model tells {theirs} classes apart, the model of {} {ours}",
+                RunDir::new(dir).model().display(),
+                run.root().display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Evaluates the run's model under the requested suite and merges the report into `RUN_DIR/corruption.json`
@@ -144,6 +175,9 @@ pub fn run(
     req.check()?;
     let model = loader.load(run.root())?;
     let reference = req.reference.as_deref().map(|r| loader.load(r)).transpose()?;
+    if let (Some(r), Some(dir)) = (&reference, &req.reference) {
+        check_reference(run, &model, r, dir)?;
+    }
     let mut test = model.test.clone();
     if let Some(n) = req.limit {
         test = test.take(n);

@@ -80,12 +80,28 @@ config_struct! {
 }
 
 impl RawConfig {
-    /// Reads a TOML configuration file.
+    /// Reads a TOML configuration file. A value of the wrong type or an unknown key is refused naming the file,
+    /// the key and what the key takes; a syntax error names the line and column.
     pub fn from_file(path: &Path) -> Result<RawConfig> {
         let bytes = fsio::read(path)?;
         let text = String::from_utf8(bytes).map_err(|_| Error::format(path, "not UTF-8 text"))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::format(path, format!("invalid configuration: {}", e.message())))
+        RawConfig::from_text(&text).map_err(|problem| Error::format(path, problem))
+    }
+
+    /// Parses configuration text; the error says what is wrong and where (key, or line and column).
+    pub fn from_text(text: &str) -> std::result::Result<RawConfig, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|s| line_column(text, s.start)).unwrap_or_default();
+            format!("invalid TOML{at}: {}", e.message().trim_end())
+        })?;
+        // Key by key first, so that a bad value is named by its key.
+        for (key, value) in &table {
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            if let Err(e) = RawConfig::deserialize(one) {
+                return Err(key_problem(key, e.message()));
+            }
+        }
+        RawConfig::deserialize(table).map_err(|e| format!("invalid configuration: {}", e.message()))
     }
 
     /// Fills defaults and validates.
@@ -145,6 +161,39 @@ impl Defaults {
             Arch::Resnet => Defaults { widths: vec![16, 32, 64], blocks: 2, epochs: 6, lr: 5e-3 },
         }
     }
+}
+
+/// " at line L, column C" of byte offset `at` in `text`.
+fn line_column(text: &str, at: usize) -> String {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(" at line {line}, column {column}")
+}
+
+/// What serde's name of a type means to a user.
+fn type_in_words(expected: &str) -> String {
+    let words = match expected.trim() {
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a whole number ≥ 0",
+        "f64" | "f32" => "a number",
+        "a boolean" => "true or false",
+        "a sequence" => "a list, e.g. [256, 256]",
+        other => return other.to_string(),
+    };
+    words.to_string()
+}
+
+/// A serde message about the value of `key` in words that name the key and the type it takes.
+fn key_problem(key: &str, message: &str) -> String {
+    let message = message.trim_end();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((found, expected)) =
+            message.strip_prefix(prefix).and_then(|m| m.rsplit_once(", expected "))
+        {
+            return format!("key `{key}` takes {}, found {found}", type_in_words(expected));
+        }
+    }
+    format!("key `{key}`: {message}")
 }
 
 fn positive(key: &str, v: f64) -> Result<()> {
@@ -241,5 +290,36 @@ impl TrainConfig {
     /// Reads and re-checks a `config.toml` written by training.
     pub fn from_file(path: &Path) -> Result<TrainConfig> {
         RawConfig::from_file(path)?.check().map_err(|e| Error::format(path, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_the_key_and_the_type_it_takes() {
+        let e = RawConfig::from_text("seed = 3\nepochs = \"three\"\n").unwrap_err();
+        assert!(e.contains("`epochs`") && e.contains("whole number") && e.contains("\"three\""), "{e}");
+        let e = RawConfig::from_text("lr = true\n").unwrap_err();
+        assert!(e.contains("`lr`") && e.contains("a number"), "{e}");
+        let e = RawConfig::from_text("widths = 16\n").unwrap_err();
+        assert!(e.contains("`widths`") && e.contains("a list"), "{e}");
+        let e = RawConfig::from_text("epochs = -3\n").unwrap_err();
+        assert!(e.contains("`epochs`") && e.contains("-3"), "{e}");
+        let e = RawConfig::from_text("learning_rate = 0.1\n").unwrap_err();
+        assert!(e.contains("`learning_rate`") && e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line_and_column() {
+        let e = RawConfig::from_text("seed = 1\nepochs = = 2\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn good_text_parses_as_before() {
+        let c = RawConfig::from_text("epochs = 2\nwidths = [8, 8]\nlr = 0.5\n").unwrap();
+        assert_eq!((c.epochs, c.widths, c.lr), (Some(2), Some(vec![8, 8]), Some(0.5)));
     }
 }

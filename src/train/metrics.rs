@@ -58,6 +58,10 @@ pub struct Metrics {
     pub function: String,
     /// One entry per completed epoch.
     pub epochs: Vec<EpochMetrics>,
+    /// SHA-256 of the `model.safetensors` these metrics end with (written with the final metrics, after the
+    /// model), so that a reader can tell metrics of another run's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
     /// Present once training has finished.
     #[serde(rename = "final")]
     pub final_: Option<FinalMetrics>,

@@ -173,13 +173,13 @@ fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> Progr
 /// Refuses to overwrite a finished or unfinished run unless resuming.
 fn preflight(run: &RunDir, opts: &TrainOptions) -> Result<()> {
     if opts.resume {
-        if !run.checkpoint().exists() && !run.model().exists() {
+        if !fsio::exists(&run.checkpoint())? && !fsio::exists(&run.model())? {
             return Err(Error::Missing { path: run.checkpoint(), what: "checkpoint to resume from" });
         }
         return Ok(());
     }
     for (path, what) in [(run.model(), "a trained model"), (run.checkpoint(), "an unfinished run")] {
-        if path.exists() {
+        if fsio::exists(&path)? {
             return Err(Error::config(
                 "out",
                 format!(
@@ -218,18 +218,39 @@ fn check_teacher(student: &Model, teacher: &Model, cfg: &TrainConfig, dataset: &
 /// Whether the run directory's `config.toml` holds exactly `config_text` (a checked configuration written out);
 /// `None` when the file is missing.
 pub fn recorded_config_matches(run: &RunDir, config_text: &str) -> Result<Option<bool>> {
-    if !run.config().exists() {
+    if !fsio::exists(&run.config())? {
         return Ok(None);
     }
     Ok(Some(fsio::read(&run.config())? == config_text.as_bytes()))
 }
 
+/// Refuses a finished run whose model file was trained with another configuration than `config_text` (which
+/// its `config.toml` holds): the two files would be from different runs.
+fn check_finished_run(run: &RunDir, config_text: &str) -> Result<()> {
+    let (_, meta) = model::io::load_model(&run.model(), &Device::Cpu, DType::F32)?;
+    if meta.config != config_text {
+        return Err(Error::format(
+            run.model(),
+            format!(
+                "was trained with another configuration than {} records (the two files come from different runs)",
+                run.config().display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Trains `cfg` into the run directory `out`.
+///
+/// Writes `config.toml` first, then per epoch the checkpoint and `metrics.json`, at the end `model.safetensors`
+/// (which carries the configuration), then the final `metrics.json` (which carries the model's SHA-256), and
+/// removes the checkpoint. Readers check that the three agree ([`RunDir::load_dataset`]). The caller owns the
+/// directory ([`crate::lock::RunLock`]); the command line takes the lock.
 pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<TrainOutcome> {
     let run = RunDir::new(out);
     preflight(&run, opts)?;
     let config_text = cfg.to_toml()?;
-    if opts.resume && run.model().exists() && !run.checkpoint().exists() {
+    if opts.resume && fsio::exists(&run.model())? && !fsio::exists(&run.checkpoint())? {
         // A finished run: nothing to do, provided it was trained with this very configuration.
         match recorded_config_matches(&run, &config_text)? {
             None => {
@@ -247,10 +268,18 @@ pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<Train
                 ));
             }
         }
+        check_finished_run(&run, &config_text)?;
         let text = String::from_utf8_lossy(&fsio::read(&run.metrics())?).into_owned();
         let metrics: Metrics =
             serde_json::from_str(&text).map_err(|e| Error::format(run.metrics(), e.to_string()))?;
         crate::format::check_writer(&run.metrics(), "the metrics file", &metrics.version)?;
+        let sha = fsio::file_sha256(&run.model())?;
+        if metrics.model_sha256.as_ref().is_some_and(|m| *m != sha) {
+            return Err(Error::format(
+                run.metrics(),
+                format!("is about another model file than {} (sha256 {sha})", run.model().display()),
+            ));
+        }
         return Ok(TrainOutcome { metrics, finished: true });
     }
     let device = Device::Cpu;
@@ -276,7 +305,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<Train
     fsio::ensure_dir(out)?;
     let mut optimizer = Optimizer::new(cfg.optimizer, &model.store, cfg.momentum, cfg.weight_decay)?;
     let mut history = Vec::new();
-    if opts.resume && run.checkpoint().exists() {
+    if opts.resume && fsio::exists(&run.checkpoint())? {
         let ckpt = checkpoint::load(&run.checkpoint(), &device)?;
         if ckpt.meta.config != config_text {
             return Err(Error::config(
@@ -321,6 +350,7 @@ impl Trainer<'_> {
             function: "deployed".to_string(),
             epochs,
             final_,
+            model_sha256: None,
         }
     }
 
@@ -481,7 +511,10 @@ impl Trainer<'_> {
             config: self.config_text.to_string(),
         };
         save_model(&self.run.model(), self.model, &meta)?;
-        let metrics = self.metrics(history, Some(final_));
+        let metrics = Metrics {
+            model_sha256: Some(fsio::file_sha256(&self.run.model())?),
+            ..self.metrics(history, Some(final_))
+        };
         fsio::write_json_atomic(&self.run.metrics(), &metrics)?;
         let ckpt = self.run.checkpoint();
         std::fs::remove_file(&ckpt).map_err(|e| Error::io("removing", &ckpt, e))?;
