@@ -44,5 +44,6 @@ pub mod export;
 pub mod lcr;
 pub mod model;
 pub mod progress;
+pub mod report;
 pub mod run_dir;
 pub mod train;
