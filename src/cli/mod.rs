@@ -6,6 +6,7 @@ mod certify;
 mod choice;
 mod corrupt;
 mod eval;
+mod report;
 mod robustness;
 mod run;
 mod train;
@@ -45,6 +46,9 @@ pub enum Command {
     Corrupt(corrupt::CorruptArgs),
     /// Evaluate a run's deployed network under corruptions: error per corruption and severity, CE, mCE, mPC.
     Robustness(robustness::RobustnessArgs),
+    /// Tables and plots over run directories (seeds grouped by configuration): Markdown, CSV, JSON, LaTeX, one
+    /// self-contained HTML page, and SVG.
+    Report(report::ReportArgs),
 }
 
 /// What a command concluded, mapped to the exit status by `main`.
@@ -67,6 +71,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Attack(args) => attack::run(&args),
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
         Command::Robustness(args) => robustness::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }
 

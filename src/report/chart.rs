@@ -1,6 +1,7 @@
 //! Charts as data, drawn as SVG: lines or points on linear or log axes (with an optional y = x line), a heat map,
 //! grouped bars. Nothing here knows about runs; `plots` turns run data into charts.
 
+use super::number::{self, Precision, Rounding};
 use super::svg::{Anchor, Svg};
 
 /// Series colours (Okabe–Ito, without black and yellow): every one far from grey, so drawn marks can be told
@@ -193,15 +194,33 @@ fn y_ticks(svg: &mut Svg, s: &Scale, ticks: &[f64]) {
     }
 }
 
-fn legend(svg: &mut Svg, entries: &[(String, usize, bool, bool)]) {
+/// How a legend entry shows its series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Line { dashed: bool },
+    Point,
+    Square,
+}
+
+/// A legend entry: name, colour index, key.
+type Entry = (String, usize, Key);
+
+/// The document width that fits the plot area and the legend's longest entry (text at about 6.2 px per
+/// character at 11 px).
+fn width_for(entries: &[Entry]) -> f64 {
+    let longest = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0) as f64;
+    (AREA[0] + AREA[2] + 20.0 + 30.0 + longest * 6.2 + 10.0).max(W)
+}
+
+fn legend(svg: &mut Svg, entries: &[Entry]) {
     let x = AREA[0] + AREA[2] + 20.0;
-    for (k, (name, colour, dashed, point)) in entries.iter().enumerate() {
+    for (k, (name, colour, key)) in entries.iter().enumerate() {
         let y = AREA[1] + 10.0 + 18.0 * k as f64;
         let c = PALETTE[colour % PALETTE.len()];
-        if *point {
-            svg.circle((x + 12.0, y - 4.0), 4.0, c, 1.0);
-        } else {
-            svg.line((x, y - 4.0), (x + 24.0, y - 4.0), c, 2.0, *dashed);
+        match key {
+            Key::Point => svg.circle((x + 12.0, y - 4.0), 4.0, c, 1.0),
+            Key::Square => svg.rect(x + 6.0, y - 10.0, 12.0, 12.0, c, None),
+            Key::Line { dashed } => svg.line((x, y - 4.0), (x + 24.0, y - 4.0), c, 2.0, *dashed),
         }
         svg.text((x + 30.0, y), name, 11.0, Anchor::Start, 0.0);
     }
@@ -217,7 +236,9 @@ fn xy(c: &XyChart, id: &str, title: &str) -> String {
     } else {
         (Scale::fit(xs, c.x_log, x, x + w), Scale::fit(ys, c.y_log, y + h, y))
     };
-    let mut svg = Svg::new(W, H, AREA);
+    let key = |s: &Series| if c.points { Key::Point } else { Key::Line { dashed: s.dashed } };
+    let entries: Vec<Entry> = c.series.iter().map(|s| (s.name.clone(), s.colour, key(s))).collect();
+    let mut svg = Svg::new(width_for(&entries), H, AREA);
     let clip = format!("clip-{id}");
     svg.clip_to_area(&clip);
     x_ticks(&mut svg, &sx, &tx);
@@ -246,7 +267,6 @@ fn xy(c: &XyChart, id: &str, title: &str) -> String {
         }
     }
     svg.close();
-    let entries: Vec<_> = c.series.iter().map(|s| (s.name.clone(), s.colour, s.dashed, c.points)).collect();
     legend(&mut svg, &entries);
     svg.finish(title)
 }
@@ -293,8 +313,12 @@ fn heat(hm: &Heatmap, title: &str) -> String {
     for (i, row) in hm.values.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             let at = (x + cell_w * (j as f64 + 0.5), y + cell_h * (i as f64 + 0.7));
-            let label = v.map_or("-".to_string(), |v| format!("{:.1}", 100.0 * v));
-            svg.text(at, &label, 10.0, Anchor::Middle, 0.0);
+            let label = v.map_or("-".to_string(), |v| {
+                number::format(v, 2, Precision::Decimals(1), Rounding::Nearest, true)
+            });
+            // Light text on the dark half of the scale.
+            let fill = if v.is_some_and(|v| v / top < 0.55) { "#ffffff" } else { "#111111" };
+            svg.text_in(at, &label, 10.0, Anchor::Middle, 0.0, fill);
         }
     }
     // The colour bar.
@@ -313,7 +337,9 @@ fn bars(b: &Bars, id: &str, title: &str) -> String {
     let [x, y, w, h] = AREA;
     let values = b.series.iter().flat_map(|s| s.1.iter().flatten().copied());
     let (sy, ty) = Scale::fit(values, b.y_log, y + h, y);
-    let mut svg = Svg::new(W, H, AREA);
+    let entries: Vec<Entry> =
+        b.series.iter().enumerate().map(|(k, s)| (s.0.clone(), k, Key::Square)).collect();
+    let mut svg = Svg::new(width_for(&entries), H, AREA);
     let clip = format!("clip-{id}");
     svg.clip_to_area(&clip);
     y_ticks(&mut svg, &sy, &ty);
@@ -335,7 +361,6 @@ fn bars(b: &Bars, id: &str, title: &str) -> String {
         }
     }
     svg.close();
-    let entries: Vec<_> = b.series.iter().enumerate().map(|(k, s)| (s.0.clone(), k, false, false)).collect();
     legend(&mut svg, &entries);
     svg.finish(title)
 }

@@ -107,6 +107,11 @@ impl Svg {
 
     /// Text at (x, y) (the baseline), rotated by `rotate` degrees about that point.
     pub fn text(&mut self, at: (f64, f64), s: &str, size: f64, anchor: Anchor, rotate: f64) {
+        self.text_in(at, s, size, anchor, rotate, "#222222");
+    }
+
+    /// [`Svg::text`] in colour `fill`.
+    pub fn text_in(&mut self, at: (f64, f64), s: &str, size: f64, anchor: Anchor, rotate: f64, fill: &str) {
         let anchor = match anchor {
             Anchor::Start => "start",
             Anchor::Middle => "middle",
@@ -119,7 +124,7 @@ impl Svg {
         };
         let _ = writeln!(
             self.body,
-            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"{anchor}\" fill=\"#222222\"{rot}>{}</text>",
+            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"{anchor}\" fill=\"{fill}\"{rot}>{}</text>",
             num(at.0),
             num(at.1),
             num(size),
