@@ -31,18 +31,19 @@ fn suites(groups: &[Group]) -> Vec<String> {
     s.into_iter().collect()
 }
 
-/// One normalisation for all of a group's runs on `suite` (kind and reference), or `None` when they differ.
+/// How a group's runs normalise CE on `suite`: the kind and every reference model named; `None` when the runs
+/// use different kinds (their mCEs are then not comparable).
 fn normalisation(g: &Group, suite: &str) -> Option<String> {
-    let all: BTreeSet<String> = g
-        .runs
-        .iter()
-        .filter_map(|r| suite_of(r, suite))
-        .map(|s| match &s.normalisation.reference {
-            Some(reference) => format!("{}: {reference}", s.normalisation.kind),
-            None => s.normalisation.kind.clone(),
-        })
-        .collect();
-    if all.len() == 1 { all.into_iter().next() } else { None }
+    let reports: Vec<&SuiteReport> = g.runs.iter().filter_map(|r| suite_of(r, suite)).collect();
+    let kinds: BTreeSet<&str> = reports.iter().map(|s| s.normalisation.kind.as_str()).collect();
+    let [kind] = kinds.into_iter().collect::<Vec<_>>()[..] else { return None };
+    let mut refs: Vec<&str> = Vec::new();
+    for s in &reports {
+        if let Some(r) = s.normalisation.reference.as_deref().filter(|r| !refs.contains(r)) {
+            refs.push(r);
+        }
+    }
+    Some(if refs.is_empty() { kind.to_string() } else { format!("{kind}: {}", refs.join("; ")) })
 }
 
 fn pct(name: String, read: impl Fn(&SuiteReport) -> Option<f64> + 'static, suite: &str) -> Metric {
@@ -193,8 +194,12 @@ fn section(groups: &[Group], suite: &str, cover: &Coverage) -> Section {
     for g in groups {
         let norm = normalisation(g, suite);
         let mut row = vec![Cell::text(&g.label)];
-        row.extend(heads.iter().map(|m| m.cell(g)));
-        row.push(Cell::text(norm.unwrap_or_else(|| "mixed across seeds: mCE not comparable".into())));
+        for (i, m) in heads.iter().enumerate() {
+            // Means of CEs normalised in different ways mean nothing.
+            let mixed_ce = norm.is_none() && (i == 2 || i == 3);
+            row.push(if mixed_ce { Cell::text("mixed normalisation") } else { m.cell(g) });
+        }
+        row.push(Cell::text(norm.unwrap_or_else(|| "mixed across seeds (mCE not comparable)".into())));
         rows.push(row);
     }
     let mut columns: Vec<String> = vec!["configuration".into()];
