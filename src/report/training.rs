@@ -190,7 +190,7 @@ fn curve(
     let labels = super::table::label_text(function, soundness);
     let slug = super::group::slugify(name.split(" (").next().unwrap_or(name));
     Plot {
-        id: format!("training-{slug}"),
+        id: if slug.starts_with("training") { slug } else { format!("training-{slug}") },
         title: format!("{name} by epoch"),
         caption: format!(
             "{name} [{labels}] after each epoch, the mean over each configuration's seeds (the per-seed values \
