@@ -360,7 +360,8 @@ fn formats_are_chosen_and_the_default_directory_is_beside_the_first_run() {
     let mut names: Vec<String> =
         fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     names.sort();
-    assert_eq!(names, ["report.json", "report.md"]);
+    // The Markdown's plots come with it.
+    assert_eq!(names, ["plots", "report.json", "report.md"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("report.md"));
     let o = bin().arg("report").args(&runs).args(["--format", "pdf"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));

@@ -15,7 +15,7 @@ pub struct ReportArgs {
     /// Run directories, in any order; runs whose configurations differ only in the seed are summarised together.
     #[arg(required = true)]
     pub run_dirs: Vec<PathBuf>,
-    /// Formats to write, comma-separated (default: all).
+    /// Formats to write, comma-separated (default: all; md brings the SVG plots it links).
     #[arg(long, value_delimiter = ',', value_parser = parser::<Format>())]
     pub format: Vec<Format>,
     /// Output directory (default: `report/` beside the first run directory).

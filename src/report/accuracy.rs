@@ -200,10 +200,12 @@ pub fn section(groups: &[Group]) -> Section {
     }
 }
 
+/// A curve as (ε grid, values).
+type Curve = (Vec<f64>, Vec<f64>);
+
 /// The mean over seeds of a curve at each ε of the first run's grid.
-fn mean_curve(g: &Group, read: impl Fn(&RunData) -> Option<(Vec<f64>, Vec<f64>)>) -> Vec<(f64, f64)> {
-    let curves: Vec<(u64, (Vec<f64>, Vec<f64>))> =
-        g.runs.iter().filter_map(|r| read(r).map(|c| (r.seed(), c))).collect();
+fn mean_curve(g: &Group, read: impl Fn(&RunData) -> Option<Curve>) -> Vec<(f64, f64)> {
+    let curves: Vec<(u64, Curve)> = g.runs.iter().filter_map(|r| read(r).map(|c| (r.seed(), c))).collect();
     let Some((_, (grid, _))) = curves.first() else { return Vec::new() };
     grid.iter()
         .filter_map(|&e| {

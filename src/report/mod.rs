@@ -88,7 +88,7 @@ impl Format {
 pub struct ReportRequest {
     /// The run directories, in any order.
     pub runs: Vec<PathBuf>,
-    /// The formats to write (empty: all).
+    /// The formats to write (empty: all; Markdown brings its SVG plots along).
     pub formats: Vec<Format>,
     /// The output directory (default: [`default_out`]).
     pub out: Option<PathBuf>,
@@ -278,8 +278,14 @@ pub fn run(req: &ReportRequest) -> Result<ReportOutcome> {
         r.name = relative(&absolute(&r.dir), &absolute(&out)).display().to_string();
     }
     let report = build(runs)?;
-    let formats: Vec<Format> =
+    let mut formats: Vec<Format> =
         if req.formats.is_empty() { Format::ALL.to_vec() } else { req.formats.clone() };
+    // The Markdown links its plots, so they come with it.
+    if formats.contains(&Format::Md) && !formats.contains(&Format::Svg) {
+        formats.push(Format::Svg);
+    }
+    formats.sort();
+    formats.dedup();
     let mut files = Vec::new();
     for f in formats {
         for (rel, text) in render(&report, f) {

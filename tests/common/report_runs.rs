@@ -256,8 +256,11 @@ pub fn write_bounds(dir: &Path, s: Spec) {
     file.write(&dir.join("bounds.json")).unwrap();
 }
 
-/// Per sample and function: (correct, best certified radius in pixel units, empirical radius in pixel units).
-pub fn sample_radii(s: Spec, f: Function, n: InputNorm) -> Vec<(bool, f64, f64)> {
+/// One sample's (correct, best certified radius in pixel units, empirical radius in pixel units).
+pub type SampleRadii = (bool, f64, f64);
+
+/// Per sample, for one function and norm: [`SampleRadii`].
+pub fn sample_radii(s: Spec, f: Function, n: InputNorm) -> Vec<SampleRadii> {
     let mut rng = s.rng(10 + f as u64 * 3 + n as u64);
     let scale = match (f, n) {
         (Function::Deployed, InputNorm::L2) => 0.02,
@@ -383,7 +386,7 @@ pub fn write_empirical(dir: &Path, s: Spec) {
     let mut accuracy = BTreeMap::new();
     for f in FUNCTIONS {
         for n in NORMS {
-            let radii: Vec<(bool, f64, f64)> = sample_radii(s, f, n).into_iter().take(ATTACKED).collect();
+            let radii: Vec<SampleRadii> = sample_radii(s, f, n).into_iter().take(ATTACKED).collect();
             for (k, sample) in samples.iter_mut().enumerate() {
                 let (correct, _, emp) = radii[k];
                 sample.prediction.insert(f, Some(if correct { k % 10 } else { (k + 1) % 10 }));
@@ -391,7 +394,7 @@ pub fn write_empirical(dir: &Path, s: Spec) {
                 sample.radius_pixel.entry(f).or_default().insert(n, Some(emp));
                 sample.found_by.entry(f).or_default().insert(n, "pgd".into());
             }
-            let correct: Vec<&(bool, f64, f64)> = radii.iter().filter(|r| r.0).collect();
+            let correct: Vec<&SampleRadii> = radii.iter().filter(|r| r.0).collect();
             summary.push(EmpiricalSummary {
                 function: f,
                 norm: n,
@@ -401,7 +404,7 @@ pub fn write_empirical(dir: &Path, s: Spec) {
                 median_radius_pixel: median(correct.iter().map(|r| r.2)),
             });
             let grid = default_grid(n);
-            let frac = |pred: &dyn Fn(&(bool, f64, f64), f64) -> bool, e: f64| {
+            let frac = |pred: &dyn Fn(&SampleRadii, f64) -> bool, e: f64| {
                 radii.iter().filter(|r| pred(r, e)).count() as f64 / ATTACKED as f64
             };
             curves.push(RobustCurve {
