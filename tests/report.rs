@@ -97,6 +97,25 @@ fn latex_is_ascii_and_csv_lines_have_every_field() {
     }
 }
 
+#[test]
+fn latex_compiles_where_pdflatex_is_installed() {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("pdflatex").is_file()));
+    if !found {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "note: pdflatex is not installed; report.tex was not compiled");
+        return;
+    }
+    let (_root, _runs, out) = study();
+    let o = std::process::Command::new("pdflatex")
+        .args(["-interaction=nonstopmode", "-halt-on-error", "report.tex"])
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(out.join("report.pdf").is_file());
+}
+
 /// Splits one CSV line (RFC 4180 quoting, no line breaks inside fields).
 fn csv_fields(line: &str) -> Vec<String> {
     let (mut fields, mut cur, mut quoted, mut chars) =

@@ -49,13 +49,26 @@ const SCRIPT: &str = r#"(function () {
   });
 })();"#;
 
+/// Prose escaped, with `code` spans as `<code>`.
+fn prose(s: &str) -> String {
+    let mut out = String::new();
+    for (k, part) in escape(s).split('`').enumerate() {
+        if k % 2 == 1 {
+            out.push_str(&format!("<code>{part}</code>"));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 fn table(t: &Table) -> String {
     let l = t.layout();
     let mut s = format!(
         "<h3 id=\"{}\">{}</h3>\n<p class=\"note\">{}</p>\n<table>\n<thead><tr>",
         t.id,
         escape(&t.title),
-        escape(&t.note)
+        prose(&t.note)
     );
     for h in &l.headers {
         let _ = write!(s, "<th>{}</th>", escape(h));
@@ -90,7 +103,7 @@ pub fn render(report: &Report) -> String {
             continue;
         }
         if !sec.intro.is_empty() {
-            let _ = writeln!(s, "<p>{}</p>", escape(&sec.intro));
+            let _ = writeln!(s, "<p>{}</p>", prose(&sec.intro));
         }
         for t in &sec.tables {
             s.push_str(&table(t));
@@ -101,7 +114,7 @@ pub fn render(report: &Report) -> String {
                 s,
                 "<figure id=\"plot-{}\">\n{svg}<figcaption>{}</figcaption>\n</figure>",
                 p.id,
-                escape(&p.caption)
+                prose(&p.caption)
             );
         }
         s.push_str("</section>\n");

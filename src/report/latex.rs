@@ -45,6 +45,14 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Prose escaped, with `code` spans in typewriter type.
+fn prose(s: &str) -> String {
+    s.split('`')
+        .enumerate()
+        .map(|(k, part)| if k % 2 == 1 { format!("\\texttt{{{}}}", escape(part)) } else { escape(part) })
+        .collect()
+}
+
 /// One table as a `table` float with a booktabs `tabular`.
 pub fn table(t: &Table) -> String {
     let l = t.layout();
@@ -62,7 +70,7 @@ pub fn table(t: &Table) -> String {
         let _ = writeln!(s, "{} \\\\", r.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" & "));
     }
     s.push_str("\\bottomrule\n\\end{tabular}\n\\end{adjustbox}\n");
-    let _ = writeln!(s, "\\par\\smallskip\\footnotesize {}\n\\end{{table}}", escape(&t.note));
+    let _ = writeln!(s, "\\par\\smallskip\\footnotesize {}\n\\end{{table}}", prose(&t.note));
     s
 }
 
@@ -78,7 +86,7 @@ pub fn render(report: &Report) -> String {
         "\\section*{{{}}}\n{}. {}\n",
         escape(&report.title),
         escape(&report.generator),
-        escape(super::LEGEND)
+        prose(super::LEGEND)
     );
     for sec in &report.sections {
         let _ = writeln!(s, "\\subsection*{{{}}}", escape(&sec.title));
@@ -87,7 +95,7 @@ pub fn render(report: &Report) -> String {
             continue;
         }
         if !sec.intro.is_empty() && sec.id != "runs" {
-            let _ = writeln!(s, "{}\n", escape(&sec.intro));
+            let _ = writeln!(s, "{}\n", prose(&sec.intro));
         }
         for t in &sec.tables {
             s.push_str(&table(t));

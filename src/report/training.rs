@@ -105,7 +105,7 @@ pub fn section(groups: &[Group]) -> Section {
         .collect();
     let summary = Table {
         id: "training".into(),
-        title: "Training".into(),
+        title: "Training summary".into(),
         note: "Clean accuracy is the deployed network's (binary weights, sign activations, BatchNorm in eval \
                mode) on the whole test split after the last epoch, counted exactly. The LCR term is the \
                regulariser's retention-matrix proxy on the first test batch in eval mode, computed for every \
@@ -153,7 +153,7 @@ pub fn section(groups: &[Group]) -> Section {
         .collect();
     Section {
         id: "training".into(),
-        title: "Training".into(),
+        title: "Training summary".into(),
         intro: String::new(),
         not_run: None,
         tables: vec![summary, trajectory],
