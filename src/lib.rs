@@ -11,15 +11,17 @@
 //! Net + certificates.json --attack--> run/empirical.json (confirmed adversarial examples; the audit)
 //! Dataset --corrupt--> corrupted sets in the benchmark layouts
 //! run/model + corrupted images (+ certificates.json) --robustness--> run/corruption.json (with the audit)
+//! run/*.json of any set of runs --report--> report.{md,csv,json,tex,html} + plots/*.svg
 //! ```
 //!
 //! Each stage is a library call with a typed request that is checked before any work:
 //! [`train::train`], [`eval::evaluate_run`], [`bounds::run`] with [`bounds::BoundRequest`],
 //! [`certify::run`] with [`certify::CertifyRequest`], [`attack::run`] with [`attack::AttackRequest`],
 //! [`corrupt::run`] with [`corrupt::CorruptRequest`], [`robustness::run`] with
-//! [`robustness::RobustnessRequest`]; the paths of a run directory are [`run_dir::RunDir`]'s. The command line
-//! ([`cli`]) only turns flags into requests, takes the lock of each directory it writes ([`lock::RunLock`]) and
-//! prints results; a program that calls the stages takes the locks itself.
+//! [`robustness::RobustnessRequest`], [`report::run`] with [`report::ReportRequest`]; the paths of a run
+//! directory are [`run_dir::RunDir`]'s. The command line ([`cli`]) only turns flags into requests, takes the lock
+//! of each directory it writes ([`lock::RunLock`]) and prints results; a program that calls the stages takes the
+//! locks itself.
 //!
 //! Every number the crate produces says which function it is about (`deployed`, `surrogate`, `latent`) and how
 //! far it can be trusted (`certified`, `lower`, `estimate`); see the README.
@@ -47,5 +49,6 @@ pub mod lcr;
 pub mod lock;
 pub mod model;
 pub mod progress;
+pub mod report;
 pub mod run_dir;
 pub mod train;

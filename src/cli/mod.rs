@@ -7,6 +7,7 @@ mod choice;
 mod corrupt;
 mod eval;
 mod number;
+mod report;
 mod robustness;
 mod run;
 mod train;
@@ -49,6 +50,9 @@ pub enum Command {
     Corrupt(corrupt::CorruptArgs),
     /// Evaluate a run's deployed network under corruptions: error per corruption and severity, CE, mCE, mPC.
     Robustness(robustness::RobustnessArgs),
+    /// Tables and plots over run directories (seeds grouped by configuration): Markdown, CSV, JSON, LaTeX, one
+    /// self-contained HTML page, and SVG.
+    Report(report::ReportArgs),
 }
 
 /// What a command concluded, mapped to the exit status by `main`.
@@ -71,6 +75,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Attack(args) => attack::run(&args),
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
         Command::Robustness(args) => robustness::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }
 

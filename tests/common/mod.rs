@@ -4,7 +4,9 @@
 mod files;
 mod images;
 mod nets;
+mod report_runs;
 
 pub use files::*;
 pub use images::*;
 pub use nets::*;
+pub use report_runs::*;
