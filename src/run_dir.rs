@@ -182,7 +182,8 @@ mod tests {
         // A directory where the model file should be: reading it fails, but it is there.
         std::fs::create_dir(run.model()).unwrap();
         let err = run.load_model(&Device::Cpu).err().unwrap();
-        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(matches!(err, Error::Format { .. }), "{err}");
+        assert!(err.to_string().contains("a directory, not a regular file"), "{err}");
         std::fs::remove_dir(run.model()).unwrap();
         let err = run.load_model(&Device::Cpu).err().unwrap();
         assert!(matches!(err, Error::Missing { what: "model file", .. }), "{err}");

@@ -106,7 +106,7 @@ fn image_geometry_is_compared_dimension_by_dimension() {
     let o = run(&["eval", good.to_str().unwrap(), "--data-dir", wide.to_str().unwrap()]);
     assert_exit_2(&o, &["t10k-images-idx3-ubyte", "height 56 instead of 28", "width 14 instead of 28"]);
 
-    // eval, bound and robustness of a run whose configuration names the wide data.
+    // A config.toml edited to name the wide data is not the run's own configuration: refused before any data.
     let pointed = root.path().join("pointed");
     fs::create_dir(&pointed).unwrap();
     fs::copy(good.join("model.safetensors"), pointed.join("model.safetensors")).unwrap();
@@ -115,8 +115,25 @@ fn image_geometry_is_compared_dimension_by_dimension() {
     assert!(config.contains(wide.to_str().unwrap()), "config.toml names its data directory");
     fs::write(pointed.join("config.toml"), config).unwrap();
     for command in ["eval", "bound", "robustness"] {
-        assert_exit_2(&run(&[command, pointed.to_str().unwrap()]), &["t10k-images-idx3-ubyte", "height 56"]);
-        assert!(!pointed.join("bounds.json").exists() && !pointed.join("corruption.json").exists());
+        assert_exit_2(&run(&[command, pointed.to_str().unwrap()]), &["config.toml", "different runs"]);
+    }
+
+    // eval, bound and robustness of a run whose own data directory now holds the wide test images (with their
+    // digests, so only the geometry can catch them).
+    let kept = root.path().join("data-kept");
+    fs::create_dir(&kept).unwrap();
+    for entry in fs::read_dir(&wide).unwrap() {
+        let name = entry.unwrap().file_name();
+        fs::copy(data.join(&name), kept.join(&name)).unwrap();
+        fs::copy(wide.join(&name), data.join(&name)).unwrap();
+    }
+    for command in ["eval", "bound", "robustness"] {
+        assert_exit_2(&run(&[command, good.to_str().unwrap()]), &["t10k-images-idx3-ubyte", "height 56"]);
+        assert!(!good.join("bounds.json").exists() && !good.join("corruption.json").exists());
+    }
+    for entry in fs::read_dir(&kept).unwrap() {
+        let name = entry.unwrap().file_name();
+        fs::copy(kept.join(&name), data.join(&name)).unwrap();
     }
 
     // Training on 28×28 training images with 56×14 test images.
