@@ -125,25 +125,20 @@ pub fn open_regular(path: &Path) -> Result<(fs::File, u64)> {
 /// Reads a whole regular file (see [`open_regular`]), naming it in the error. The buffer is sized from the
 /// file's metadata, and a file that grows while being read is an error rather than an unbounded read.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    let (file, len) = open_regular(path)?;
-    let len = usize::try_from(len)
-        .map_err(|_| Error::format(path, format!("{len} bytes do not fit in memory on this machine")))?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(len)
-        .map_err(|_| Error::format(path, format!("cannot allocate {len} bytes to read it")))?;
-    file.take(len as u64 + 1).read_to_end(&mut out).map_err(|e| Error::io("reading", path, e))?;
-    if out.len() != len {
-        return Err(Error::format(
-            path,
-            format!("changed while being read: {len} bytes announced, {} read", out.len()),
-        ));
-    }
-    Ok(out)
+    read_in_pieces(path, |_| {})
 }
 
 /// Reads a whole regular file like [`read`] and returns it with its SHA-256 (lowercase hex), hashing each piece
 /// as it arrives so that the digest costs no second pass over the bytes.
 pub fn read_with_sha256(path: &Path) -> Result<(Vec<u8>, String)> {
+    let mut digest = Sha256::new();
+    let out = read_in_pieces(path, |piece| digest.update(piece))?;
+    Ok((out, hex(&digest.finalize())))
+}
+
+/// Reads a whole regular file in pieces of 1 MiB, handing each piece to `seen` as it arrives; the buffer is
+/// sized from the metadata, and a file whose length changes while being read is refused.
+fn read_in_pieces(path: &Path, mut seen: impl FnMut(&[u8])) -> Result<Vec<u8>> {
     const PIECE: u64 = 1 << 20;
     let (file, len) = open_regular(path)?;
     let len = usize::try_from(len)
@@ -151,7 +146,6 @@ pub fn read_with_sha256(path: &Path) -> Result<(Vec<u8>, String)> {
     let mut out = Vec::new();
     out.try_reserve_exact(len)
         .map_err(|_| Error::format(path, format!("cannot allocate {len} bytes to read it")))?;
-    let mut digest = Sha256::new();
     let mut reader = file.take(len as u64 + 1);
     loop {
         let start = out.len();
@@ -159,7 +153,7 @@ pub fn read_with_sha256(path: &Path) -> Result<(Vec<u8>, String)> {
             .take(PIECE)
             .read_to_end(&mut out)
             .map_err(|e| Error::io("reading", path, e))?;
-        digest.update(&out[start..]);
+        seen(&out[start..]);
         if got == 0 {
             break;
         }
@@ -170,7 +164,7 @@ pub fn read_with_sha256(path: &Path) -> Result<(Vec<u8>, String)> {
             format!("changed while being read: {len} bytes announced, {} read", out.len()),
         ));
     }
-    Ok((out, hex(&digest.finalize())))
+    Ok(out)
 }
 
 fn hex(bytes: &[u8]) -> String {
