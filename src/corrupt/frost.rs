@@ -77,13 +77,37 @@ impl FrostBank {
     }
 }
 
+/// The photograph scaled as the reference does (`cv2.resize(frost, (0, 0), fx = scale, fy = scale)`: coordinates
+/// mapped by exactly 1/scale); where that leaves it no larger than the image, which the reference never meets,
+/// scaled up to the smallest size that holds a crop.
 fn fit(img: &Image, height: usize, width: usize, scale: f64) -> Image {
-    let mut h = (img.height as f64 * scale).round().max(1.0) as usize;
-    let mut w = (img.width as f64 * scale).round().max(1.0) as usize;
+    let h = (img.height as f64 * scale).round().max(1.0) as usize;
+    let w = (img.width as f64 * scale).round().max(1.0) as usize;
     if h <= height || w <= width {
         let up = ((height + 1) as f64 / h as f64).max((width + 1) as f64 / w as f64).max(1.0);
-        h = (h as f64 * up).ceil() as usize;
-        w = (w as f64 * up).ceil() as usize;
+        let (h, w) = ((h as f64 * up).ceil() as usize, (w as f64 * up).ceil() as usize);
+        return resample::cv_resize_linear(img, h, w);
     }
-    resample::cv_resize_linear(img, h, w)
+    resample::cv_resize_linear_by(img, scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 527-px photograph at ×0.2 becomes 105 px, and output pixel i reads input (i + 0.5)·5 − 0.5 = 5i + 2, as
+    /// in `cv2.resize(fx = 0.2)`; mapping by 527/105 instead put pixel 100 at 504.4 (up to 58 levels off on the
+    /// frost photographs).
+    #[test]
+    fn scaling_keeps_the_factor_not_the_ratio_of_rounded_sizes() {
+        let (h, w) = (9, 527);
+        let data: Vec<f32> = (0..h).flat_map(|_| (0..w).map(|x| x as f32)).collect();
+        let img = Image::new(h, w, 1, data).unwrap();
+        let out = fit(&img, 1, 32, 0.2);
+        assert_eq!((out.height, out.width), (2, 105));
+        for x in 0..out.width {
+            let want = (5 * x + 2) as f32;
+            assert_eq!(out.data[x], want, "pixel {x}");
+        }
+    }
 }

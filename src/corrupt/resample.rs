@@ -99,10 +99,26 @@ pub fn clipped_zoom(img: &Image, z: f64) -> Image {
     img.map_planes(|p| clipped_zoom_plane(p, img.height, img.width, z))
 }
 
-/// OpenCV's `resize(…, INTER_LINEAR)`: half-pixel-centred bilinear, edge replicated, no antialiasing.
+/// OpenCV's `resize(…, INTER_LINEAR)` to an explicit size: half-pixel-centred bilinear, edge replicated, no
+/// antialiasing; each axis maps by input size / output size.
 pub fn cv_resize_linear(img: &Image, out_h: usize, out_w: usize) -> Image {
-    let axis = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
-        let scale = n_in as f64 / n_out as f64;
+    let (sy, sx) = (img.height as f64 / out_h as f64, img.width as f64 / out_w as f64);
+    cv_resize_linear_mapped(img, out_h, out_w, sy, sx)
+}
+
+/// OpenCV's `resize(src, (0, 0), fx = f, fy = f, INTER_LINEAR)`: the output size is the input size times f,
+/// rounded, but the coordinates map by exactly 1/f (OpenCV keeps the factor it was given), not by the ratio of
+/// the rounded sizes: output pixel i reads input coordinate (i + 0.5)/f − 0.5.
+pub fn cv_resize_linear_by(img: &Image, f: f64) -> Image {
+    let out_h = ((img.height as f64 * f).round() as usize).max(1);
+    let out_w = ((img.width as f64 * f).round() as usize).max(1);
+    cv_resize_linear_mapped(img, out_h, out_w, 1.0 / f, 1.0 / f)
+}
+
+/// Bilinear resampling where output pixel (y, x) reads input coordinates ((y + 0.5)·sy − 0.5, (x + 0.5)·sx − 0.5),
+/// clamped to the image.
+fn cv_resize_linear_mapped(img: &Image, out_h: usize, out_w: usize, sy: f64, sx: f64) -> Image {
+    let axis = |n_in: usize, n_out: usize, scale: f64| -> Vec<(usize, usize, f32)> {
         (0..n_out)
             .map(|i| {
                 let c = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
@@ -112,7 +128,7 @@ pub fn cv_resize_linear(img: &Image, out_h: usize, out_w: usize) -> Image {
             })
             .collect()
     };
-    let (ys, xs) = (axis(img.height, out_h), axis(img.width, out_w));
+    let (ys, xs) = (axis(img.height, out_h, sy), axis(img.width, out_w, sx));
     let mut out = Image::zeros(out_h, out_w, img.channels);
     let (w, c) = (img.width, img.channels);
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
