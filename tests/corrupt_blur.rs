@@ -1,4 +1,5 @@
-//! The blur family against its definition: kernels that are non-negative and sum to one, constant images
+//! The blur family against its definition: kernels that are non-negative and sum to one (or, for the
+//! ImageNet table's widest disks, to the reference's own sums), constant images
 //! left constant, the motion path along the drawn angle, glass blur as a pixel shuffle.
 
 mod common;
@@ -9,11 +10,23 @@ use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table, disk_kernel, moti
 /// Tolerance on a kernel's sum (f32 accumulation over at most 21×21 taps).
 const SUM_TOL: f32 = 1e-5;
 
+/// Tolerance on a kernel sum quoted to four decimals.
+const REFERENCE_SUM_TOL: f32 = 1e-4;
+
 #[test]
 fn defocus_kernels_sum_to_one_and_are_symmetric() {
     for &(r, alias) in params::DEFOCUS_BLUR.0.iter().chain(&params::DEFOCUS_BLUR.1) {
         let (k, n) = disk_kernel(r, alias);
-        assert!((k.iter().sum::<f32>() - 1.0).abs() < SUM_TOL, "r={r}");
+        // The reference does not renormalise after its anti-aliasing blur: where the disk reaches the edge of its
+        // grid (r = 8 on −8…8, r = 10 on −10…10) the reflected border adds weight, measured on the original
+        // `disk()` as 1.0130 (r = 8) and 1.0108 (r = 10); elsewhere the kernel sums to one.
+        let want = match r {
+            8.0 => 1.0130,
+            10.0 => 1.0108,
+            _ => 1.0,
+        };
+        let tol = if want == 1.0 { SUM_TOL } else { REFERENCE_SUM_TOL };
+        assert!((k.iter().sum::<f32>() - want).abs() < tol, "r={r}: sum {}", k.iter().sum::<f32>());
         assert!(k.iter().all(|&v| v >= 0.0));
         for y in 0..n {
             for x in 0..n {
@@ -82,7 +95,17 @@ fn blurs_leave_a_constant_image_constant() {
                 let out = cor.apply_seeded(c, s, &img, 0, 0).unwrap();
                 // Glass blur quantises to 8 bits once (truncation), so allow one level there.
                 let tol = if c == Corruption::GlassBlur { 1.0 / 255.0 + 1e-5 } else { 1e-5 };
-                assert!(out.data.iter().all(|v| (v - 0.6).abs() <= tol), "{table} {c} s{s}");
+                // The ImageNet table's two widest defocus kernels sum above one, as the reference's do: a
+                // constant image is scaled by that sum.
+                let want = if c == Corruption::DefocusBlur {
+                    let (r, alias) = params::DEFOCUS_BLUR.1[usize::from(s) - 1];
+                    let scale =
+                        if table == Table::ImageNet { disk_kernel(r, alias).0.iter().sum() } else { 1.0 };
+                    (0.6 * scale).min(1.0)
+                } else {
+                    0.6
+                };
+                assert!(out.data.iter().all(|v| (v - want).abs() <= tol), "{table} {c} s{s}");
             }
         }
     }

@@ -11,8 +11,11 @@ use super::image::Image;
 use super::resample;
 
 /// The defocus kernel: an aliased disk `X² + Y² ≤ r²` on the integer grid `−8…8` (or `−r…r` when `r > 8`),
-/// normalised, then smoothed by OpenCV's `GaussianBlur` (3×3, or 5×5 when `r > 8`, σ = `alias`, reflect-101
-/// border) and renormalised to sum one. Returns the dense `k × k` kernel and `k`.
+/// normalised to sum one, then smoothed by OpenCV's `GaussianBlur` (3×3, or 5×5 when `r > 8`, σ = `alias`,
+/// reflect-101 border) and, as in the reference, **not** renormalised: where the disk reaches the edge of its
+/// grid (the ImageNet table's r = 8 and r = 10) the reflected border adds weight, and the kernel sums to about
+/// 1.013 (r = 8) or 1.011 (r = 10), which brightens the blurred image a little. Returns the dense `k × k` kernel
+/// and `k`.
 ///
 /// For the CIFAR table's `r < 1` only the centre tap survives, so the kernel is a 3×3 Gaussian of σ = `alias`.
 pub fn disk_kernel(radius: f32, alias: f32) -> (Vec<f32>, usize) {
@@ -31,11 +34,10 @@ pub fn disk_kernel(radius: f32, alias: f32) -> (Vec<f32>, usize) {
             k.push(if x * x + y * y <= r2 { 1.0 } else { 0.0 });
         }
     }
+    let inside: f32 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= inside);
     let g = filter::cv_gaussian_kernel(ksize, alias);
-    let mut k = filter::separable(&k, n, n, &g, Border::Reflect101);
-    let sum: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= sum);
-    (k, n)
+    (filter::separable(&k, n, n, &g, Border::Reflect101), n)
 }
 
 /// Defocus blur: every channel correlated with [`disk_kernel`] (`cv2.filter2D`, reflect-101 border).
