@@ -41,7 +41,7 @@ pub struct RunArgs {
     /// LCR variant: the paper's per-layer form or the released code's per-stage form.
     #[arg(long, value_parser = super::choice::parser::<LcrVariant>())]
     pub lcr_variant: Option<LcrVariant>,
-    /// MLP hidden widths, comma-separated (default: the architecture's, 384,384; 32,32 with --quick).
+    /// MLP hidden widths, comma-separated (default: the architecture's, 384,384; 48,48 with --quick).
     #[arg(long, allow_hyphen_values = true, value_parser = super::number::positive, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub widths: Option<Vec<usize>>,
     /// Directory holding the dataset's IDX files (one dataset only; default: the shipped copy).

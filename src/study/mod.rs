@@ -56,7 +56,7 @@ pub struct StudyRequest {
     pub seeds: Option<u64>,
     /// Epochs (default: the architecture's; 1 with `quick`).
     pub epochs: Option<usize>,
-    /// MLP hidden widths (default: the architecture's, 384,384; 32,32 with `quick`).
+    /// MLP hidden widths (default: the architecture's, 384,384; 48,48 with `quick` (above the local LP's size limit, which would take minutes)).
     pub widths: Option<Vec<usize>>,
     /// Dataset directory (only with one dataset; default: the shipped copy).
     pub data_dir: Option<PathBuf>,
@@ -197,7 +197,7 @@ pub fn plan(req: &StudyRequest) -> Result<Plan> {
         }
     }
     let sizes = Sizes::of(req);
-    let widths = req.widths.clone().or_else(|| req.quick.then(|| vec![32, 32]));
+    let widths = req.widths.clone().or_else(|| req.quick.then(|| vec![48, 48]));
     let epochs = req.epochs.or(req.quick.then_some(1));
     let mut models = Vec::new();
     for &dataset in &req.datasets {
