@@ -164,8 +164,12 @@ impl Report {
     /// computed results alone, so an interrupted and resumed study writes the same bytes as one run straight
     /// through.
     pub fn without_wall_clock(mut self) -> Report {
+        let wall_clock = |c: &Cell| matches!(c, Cell::Text(t) if WALL_CLOCK_COLUMNS.contains(&t.as_str()));
         for t in self.sections.iter_mut().flat_map(|s| s.tables.iter_mut()) {
-            let keep: Vec<bool> = t.columns.iter().map(|c| !WALL_CLOCK_COLUMNS.contains(&c.as_str())).collect();
+            // Rows named by a wall-clock figure (the comparisons list one figure per row).
+            t.rows.retain(|row| !row.iter().any(wall_clock));
+            let keep: Vec<bool> =
+                t.columns.iter().map(|c| !WALL_CLOCK_COLUMNS.contains(&c.as_str())).collect();
             if keep.iter().all(|&k| k) {
                 continue;
             }

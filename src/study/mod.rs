@@ -280,7 +280,10 @@ impl Plan {
             };
             return Err(Error::config(
                 "out",
-                format!("{} holds {problem}; pass --fresh to start over or choose another --out", m.dir.display()),
+                format!(
+                    "{} holds {problem}; pass --fresh to start over or choose another --out",
+                    m.dir.display()
+                ),
             ));
         }
         Ok(())
@@ -338,8 +341,11 @@ fn clear_except_lock(dir: &Path) -> Result<()> {
             continue;
         }
         let path = e.path();
-        let removed =
-            if e.file_type().is_ok_and(|t| t.is_dir()) { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
         removed.map_err(|e| Error::io("removing", &path, e))?;
     }
     Ok(())

@@ -100,7 +100,10 @@ fn radii(out: &StudyOutcome) -> Vec<String> {
             let eps = if norm == InputNorm::L2 { 0.1 } else { 0.01 };
             let at = |v: Option<&Vec<f64>>| -> String {
                 let (Some(c), Some(v)) = (curve, v) else { return "-".into() };
-                c.eps_pixel.iter().position(|x| (x - eps).abs() < 1e-12).map_or("-".into(), |i| pct(Some(v[i])))
+                c.eps_pixel
+                    .iter()
+                    .position(|x| (x - eps).abs() < 1e-12)
+                    .map_or("-".into(), |i| pct(Some(v[i])))
             };
             let best_cert = crate::audit::stats::median(e.samples.iter().filter_map(|s| {
                 let c = r.certificates.samples.get(s.index)?;
@@ -121,7 +124,10 @@ fn radii(out: &StudyOutcome) -> Vec<String> {
                 ratio.and_then(|x| x.median_ratio).map_or("-".into(), |v| format!("{v:.3}")),
                 at(curve.and_then(|c| c.certified_accuracy.as_ref())),
                 at(curve.map(|c| &c.robust_accuracy)),
-                audit.map_or("not run".into(), |a| format!("{} checked, {} violations", a.checked, a.violations)),
+                audit.map_or("not run".into(), |a| format!(
+                    "{} checked, {} violations",
+                    a.checked, a.violations
+                )),
             ));
         }
     }
