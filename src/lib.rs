@@ -40,6 +40,7 @@ pub mod format;
 pub mod fsio;
 pub mod ir;
 pub mod robustness;
+pub mod study;
 
 pub use error::{Error, Result};
 pub mod cli;

@@ -457,27 +457,54 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
     // Widths 4-4 keep the exact enumeration (8 units) quick.
     let study = |epochs: &str| {
         let mut args = vec!["run", "--out", out.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
-        args.extend(["--widths", "4,4", "--epochs", epochs, "--quiet"]);
+        args.extend([
+            "--widths",
+            "4,4",
+            "--epochs",
+            epochs,
+            "--seeds",
+            "2",
+            "--attack-samples",
+            "5",
+            "--quiet",
+        ]);
         run(&args)
     };
     let o = study("1");
     assert!(o.status.success(), "{}", stderr(&o));
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(printed.contains("| baseline | 0 |") && printed.contains("| lcr | 0.001 |"), "{printed}");
+    for row in ["| mnist | baseline-s1 | 0 |", "| mnist | lcr-s1 | 0.001 |", "| mnist | lcr-s2 | 0.001 |"] {
+        assert!(printed.contains(row), "{row} in {printed}");
+    }
     assert!(printed.contains("Certified vs empirical radii"), "{printed}");
+    // Attacks and their audit on the first seed only: 2 models × 3 functions × 2 norms.
     assert_eq!(printed.matches("checked, 0 violations |").count(), 2 * 3 * 2, "{printed}");
-    let files =
-        ["model.safetensors", "bounds.json", "certificates.json", "empirical.json", "corruption.json"];
+    let mnist = out.join("mnist");
+    assert!(mnist.join("lcr-s1/empirical.json").exists() && !mnist.join("lcr-s2/empirical.json").exists());
+    assert!(out.join("report/report.md").exists());
+    let files = ["model.safetensors", "bounds.json", "certificates.json", "corruption.json"];
     let snapshot = || -> Vec<Vec<u8>> {
         let mut all = Vec::new();
-        for model in ["baseline", "lcr"] {
+        for model in ["baseline-s1", "lcr-s1", "baseline-s2", "lcr-s2"] {
             for f in files {
-                all.push(fs::read(out.join(model).join(f)).unwrap());
+                all.push(fs::read(mnist.join(model).join(f)).unwrap());
             }
         }
+        all.push(fs::read(mnist.join("lcr-s1/empirical.json")).unwrap());
+        all.push(fs::read(out.join("report/report.json")).unwrap());
         all
     };
     let first = snapshot();
+    // The LP bound runs on the first seed only; the radii come from the same methods on every seed.
+    for (model, lp) in [("lcr-s1", true), ("lcr-s2", false)] {
+        let b: serde_json::Value =
+            serde_json::from_slice(&fs::read(mnist.join(model).join("bounds.json")).unwrap()).unwrap();
+        let has_lp = b["bounds"].as_array().unwrap().iter().any(|x| x["method"] == "lp-global");
+        assert_eq!(has_lp, lp, "{model}");
+        let c: serde_json::Value =
+            serde_json::from_slice(&fs::read(mnist.join(model).join("certificates.json")).unwrap()).unwrap();
+        assert_eq!(c["provenance"]["request"]["bound_methods"], serde_json::json!(["spectral-product"]));
+    }
 
     // A second run reuses every stage: the same files, byte for byte, and the same tables.
     let o = study("1");
@@ -485,8 +512,8 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), printed);
     assert!(first == snapshot(), "a rerun rewrote a finished stage");
 
-    // A report asked for differently (here: 5 images only) is not reused.
-    let base = out.join("baseline");
+    // A report asked for differently (here: generated, 5 images) is not reused.
+    let base = mnist.join("baseline-s1");
     let o = run(&["robustness", base.to_str().unwrap(), "--suite", "mnist-c", "--limit", "5", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = study("1");
@@ -497,6 +524,7 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
         report["suites"]["mnist-c"]["provenance"]["request"]["limit"].is_null(),
         "the study's own report is back"
     );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), printed);
 
     // Another configuration in the same directory is refused, pointing to --fresh.
     let o = study("2");
@@ -506,4 +534,85 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
         first[0],
         "the refused study left the model alone"
     );
+    assert_exit_2(&run(&["run", "--out", out.to_str().unwrap(), "--seeds", "0"]), &["seeds"]);
+    let o = run(&[
+        "run",
+        "--dataset",
+        "all",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_exit_2(&o, &["data-dir"]);
+}
+
+/// Every file of the report directory, by relative path.
+fn report_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut all = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                all.insert(p.strip_prefix(dir).unwrap().display().to_string(), fs::read(&p).unwrap());
+            }
+        }
+    }
+    all
+}
+
+/// `run --quick` on the shipped MNIST, end to end, within its minute; then a second study killed twice at
+/// different moments and started again ends with the same report, byte for byte.
+#[test]
+fn the_quick_study_ends_with_the_same_report_however_often_it_is_killed() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    let started = std::time::Instant::now();
+    let o = run(&["run", "--quick", "--quiet", "--out", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let took = started.elapsed().as_secs_f64();
+    eprintln!("run --quick: {took:.1} s");
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(printed.contains("| mnist | lcr-s2 | 0.001 |"), "{printed}");
+    assert_eq!(printed.matches("checked, 0 violations |").count(), 2 * 3 * 2, "{printed}");
+    let want = report_files(&a.join("report"));
+    assert!(want.contains_key("report.md") && want.contains_key("report.json"), "{:?}", want.keys());
+    let md = String::from_utf8_lossy(&want["report.md"]).into_owned();
+    assert!(!md.contains("training time (s)"), "wall-clock times are left out");
+
+    // Killed early (training or the corrupted sets), then later (a later stage), then left to finish.
+    for delay in [3.0, 0.45 * took] {
+        let mut child = bin()
+            .args(["run", "--quick", "--quiet", "--out", b.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs_f64(delay));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let o = run(&["run", "--quick", "--quiet", "--out", b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).replace(b.to_str().unwrap(), "OUT"),
+        printed.replace(a.to_str().unwrap(), "OUT")
+    );
+    let got = report_files(&b.join("report"));
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    // The reports name the baselines CE is normalised by with the path they were given (OUT/...): the two
+    // studies differ in OUT's last letter only, so the comparison swaps that one path and is otherwise exact.
+    let (pa, pb) = (a.to_str().unwrap().as_bytes(), b.to_str().unwrap().as_bytes());
+    for (name, bytes) in &want {
+        let mut theirs = got[name].clone();
+        for i in 0..theirs.len().saturating_sub(pb.len() - 1) {
+            if &theirs[i..i + pb.len()] == pb {
+                theirs[i..i + pb.len()].copy_from_slice(pa);
+            }
+        }
+        assert!(theirs == *bytes, "{name} differs after the study was killed and restarted");
+    }
 }

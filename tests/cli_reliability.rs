@@ -142,10 +142,13 @@ fn a_live_holder_stops_every_writing_stage_before_it_writes() {
     assert_exit_2(&o, &[&pid, "lcr-verify corrupt"]);
     assert_eq!(fs::read_dir(&set).unwrap().count(), 1);
     let study = root.path().join("study");
-    fs::create_dir_all(study.join("lcr")).unwrap();
-    fs::write(study.join("lcr/.lock"), lock_text(std::process::id(), "lcr-verify train")).unwrap();
+    fs::create_dir_all(study.join("mnist/lcr-s1")).unwrap();
+    fs::write(study.join("mnist/lcr-s1/.lock"), lock_text(std::process::id(), "lcr-verify train")).unwrap();
     assert_exit_2(&run(&["run", "--out", s(&study), "--quiet"]), &[&pid]);
-    assert!(!study.join("baseline").exists(), "the study's own lock is released and its directory removed");
+    assert!(
+        !study.join("mnist/baseline-s1").exists(),
+        "the study's own lock is released and its directory removed"
+    );
 }
 
 #[test]

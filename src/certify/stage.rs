@@ -28,7 +28,7 @@ use super::{
     local_lp_radii, margin_radii_at,
 };
 use crate::audit::stats::median;
-use crate::bounds::{BoundsFile, Soundness};
+use crate::bounds::{BoundsFile, Method, Soundness};
 use crate::data::Normalization;
 use crate::error::{Error, Result};
 use crate::export::export;
@@ -49,6 +49,11 @@ pub struct CertifyRequest {
     pub samples: Option<usize>,
     /// Dataset directory, when not the one the run was trained on.
     pub data_dir: Option<PathBuf>,
+    /// Only the constants of these bound methods may feed the margin radii (default: every certified constant
+    /// in `bounds.json`). A study uses the same list on every seed, so that runs with and without an LP bound
+    /// give radii of the same kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_methods: Option<Vec<Method>>,
 }
 
 impl Default for CertifyRequest {
@@ -58,6 +63,7 @@ impl Default for CertifyRequest {
             functions: vec![Function::Deployed, Function::Surrogate, Function::Latent],
             samples: None,
             data_dir: None,
+            bound_methods: None,
         }
     }
 }
@@ -67,6 +73,9 @@ impl CertifyRequest {
     pub fn check(&self) -> Result<()> {
         if self.samples == Some(0) {
             return Err(Error::config("samples", "0 samples leaves nothing to certify; give at least 1"));
+        }
+        if self.bound_methods.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::config("bound-methods", "an empty list leaves no constant to certify with"));
         }
         if self.norms.is_empty() || self.functions.is_empty() {
             return Err(Error::config("certify", "needs at least one norm and one function"));
@@ -116,6 +125,7 @@ struct Work<'a> {
     labels: &'a [usize],
     domain: &'a (Vec<f64>, Vec<f64>),
     bounds: Option<&'a BoundsFile>,
+    bound_methods: Option<&'a [Method]>,
     progress: &'a (dyn Fn(&str) + Sync),
 }
 
@@ -204,9 +214,15 @@ impl Work<'_> {
             out.skip(f, None, method::MARGIN, "no bounds.json: run `lcr-verify bound RUN_DIR` first");
             return Ok(());
         };
+        let allowed: Vec<_> = bounds
+            .bounds
+            .iter()
+            .filter(|b| self.bound_methods.is_none_or(|m| m.contains(&b.method)))
+            .cloned()
+            .collect();
         let mut tables = Vec::new();
         for &norm in norms {
-            let t = PairTable::from_bounds(&bounds.bounds, f, norm, self.net.classes)?;
+            let t = PairTable::from_bounds(&allowed, f, norm, self.net.classes)?;
             if t.covers_every_pair() {
                 tables.push(t);
             } else {
@@ -338,7 +354,15 @@ fn run_stage(
     let labels: Vec<usize> = dataset.test.labels[..n].iter().map(|&l| l as usize).collect();
     let (h, w) = (dataset.test.height, dataset.test.width);
     let domain = meta.normalization.input_box(h, w);
-    let work = Work { net: &net, x: &x, labels: &labels, domain: &domain, bounds: bounds.as_ref(), progress };
+    let work = Work {
+        net: &net,
+        x: &x,
+        labels: &labels,
+        domain: &domain,
+        bounds: bounds.as_ref(),
+        bound_methods: req.bound_methods.as_deref(),
+        progress,
+    };
     let mut out = Outcome::default();
     let mut functions = req.functions.clone();
     functions.sort();

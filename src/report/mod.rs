@@ -156,7 +156,34 @@ pub struct Report {
     pub sections: Vec<Section>,
 }
 
+/// Columns that hold wall-clock times: they differ between two runs of the same computation.
+pub const WALL_CLOCK_COLUMNS: [&str; 2] = ["training time (s)", "epoch time (s)"];
+
 impl Report {
+    /// The same report without its wall-clock columns ([`WALL_CLOCK_COLUMNS`]): what is left depends on the
+    /// computed results alone, so an interrupted and resumed study writes the same bytes as one run straight
+    /// through.
+    pub fn without_wall_clock(mut self) -> Report {
+        let wall_clock = |c: &Cell| matches!(c, Cell::Text(t) if WALL_CLOCK_COLUMNS.contains(&t.as_str()));
+        for t in self.sections.iter_mut().flat_map(|s| s.tables.iter_mut()) {
+            // Rows named by a wall-clock figure (the comparisons list one figure per row).
+            t.rows.retain(|row| !row.iter().any(wall_clock));
+            let keep: Vec<bool> =
+                t.columns.iter().map(|c| !WALL_CLOCK_COLUMNS.contains(&c.as_str())).collect();
+            if keep.iter().all(|&k| k) {
+                continue;
+            }
+            let mut k = keep.iter();
+            t.columns.retain(|_| *k.next().unwrap_or(&true));
+            for row in &mut t.rows {
+                let mut k = keep.iter();
+                row.retain(|_| *k.next().unwrap_or(&true));
+            }
+            t.note.push_str(" Wall-clock times are left out of this report (they differ from run to run).");
+        }
+        self
+    }
+
     /// Every plot, in section order.
     pub fn plots(&self) -> impl Iterator<Item = &Plot> {
         self.sections.iter().flat_map(|s| s.plots.iter())
@@ -273,13 +300,23 @@ pub struct ReportOutcome {
 /// directory, so the report does not depend on where the study lies.
 pub fn run(req: &ReportRequest) -> Result<ReportOutcome> {
     let out = req.out.clone().unwrap_or_else(|| default_out(&req.runs));
-    let mut runs = collect::collect(&req.runs)?;
+    let report = build(collect_named(&req.runs, &out)?)?;
+    write(&report, &req.formats, &out)
+}
+
+/// Reads the run directories and names each by its path relative to `out`, the report's directory.
+pub fn collect_named(dirs: &[PathBuf], out: &Path) -> Result<Vec<RunData>> {
+    let mut runs = collect::collect(dirs)?;
     for r in &mut runs {
-        r.name = relative(&absolute(&r.dir), &absolute(&out)).display().to_string();
+        r.name = relative(&absolute(&r.dir), &absolute(out)).display().to_string();
     }
-    let report = build(runs)?;
-    let mut formats: Vec<Format> =
-        if req.formats.is_empty() { Format::ALL.to_vec() } else { req.formats.clone() };
+    Ok(runs)
+}
+
+/// Writes `report` in each of `formats` (empty: all; Markdown brings its SVG plots along) into `out`, each
+/// file atomically.
+pub fn write(report: &Report, formats: &[Format], out: &Path) -> Result<ReportOutcome> {
+    let mut formats: Vec<Format> = if formats.is_empty() { Format::ALL.to_vec() } else { formats.to_vec() };
     // The Markdown links its plots, so they come with it.
     if formats.contains(&Format::Md) && !formats.contains(&Format::Svg) {
         formats.push(Format::Svg);
@@ -288,7 +325,7 @@ pub fn run(req: &ReportRequest) -> Result<ReportOutcome> {
     formats.dedup();
     let mut files = Vec::new();
     for f in formats {
-        for (rel, text) in render(&report, f) {
+        for (rel, text) in render(report, f) {
             let path = out.join(&rel);
             if let Some(dir) = path.parent() {
                 fsio::ensure_dir(dir)?;
@@ -297,7 +334,7 @@ pub fn run(req: &ReportRequest) -> Result<ReportOutcome> {
             files.push(path);
         }
     }
-    Ok(ReportOutcome { out, files })
+    Ok(ReportOutcome { out: out.to_path_buf(), files })
 }
 
 /// `p` made absolute against the current directory and with `.` and `..` resolved lexically.
