@@ -293,27 +293,19 @@ impl Plan {
     /// The bound calls of one model, in order (each adds its entries to `bounds.json`): the cheap methods for
     /// both functions; on the first seed then the global LP of the surrogate (about 70 s for the 384-384 MLP;
     /// the latent's LP would double that, and its product is reported instead).
-    fn bound_requests(&self, m: &ModelPlan) -> Vec<BoundRequest> {
-        let mut reqs = vec![BoundRequest {
+    fn bound_requests(&self, m: &ModelPlan) -> (BoundRequest, Option<BoundRequest>) {
+        let cheap = BoundRequest {
             methods: Methods { lp: false, ..Methods::default() },
             samples: self.sizes.bound_samples,
             ..BoundRequest::default()
-        }];
-        if m.full {
-            reqs.push(BoundRequest {
-                methods: Methods {
-                    spectral: false,
-                    retention: false,
-                    lp: true,
-                    exact: false,
-                    sampled: false,
-                },
-                functions: vec![Function::Surrogate],
-                samples: self.sizes.bound_samples,
-                ..BoundRequest::default()
-            });
-        }
-        reqs
+        };
+        let lp = m.full.then(|| BoundRequest {
+            methods: Methods { spectral: false, retention: false, lp: true, exact: false, sampled: false },
+            functions: vec![Function::Surrogate],
+            samples: self.sizes.bound_samples,
+            ..BoundRequest::default()
+        });
+        (cheap, lp)
     }
 
     fn certify_request(&self) -> CertifyRequest {
@@ -486,17 +478,16 @@ fn study_one(plan: &Plan, m: &ModelPlan, progress: &Progress) -> Result<ModelRes
     let accuracy = crate::eval::evaluate_run(&run, None)?.accuracy;
 
     // The calls run in a fixed order, so a file whose latest request is the last call holds them all.
-    let reqs = plan.bound_requests(m);
-    let last = reqs.last().ok_or_else(|| Error::config("bounds", "no bound request"))?;
-    let bounds = match crate::bounds::reusable(&run, last)? {
+    let (cheap, lp) = plan.bound_requests(m);
+    let bounds = match crate::bounds::reusable(&run, lp.as_ref().unwrap_or(&cheap))? {
         Some(b) => b,
         None => {
             say(&format!("== {}: Lipschitz bounds{}", m.name, if m.full { " (with the LP)" } else { "" }));
-            let mut file = None;
-            for req in &reqs {
-                file = Some(crate::bounds::run(&run, req, say)?);
+            let file = crate::bounds::run(&run, &cheap, say)?;
+            match &lp {
+                Some(req) => crate::bounds::run(&run, req, say)?,
+                None => file,
             }
-            file.ok_or_else(|| Error::config("bounds", "no bound request"))?
         }
     };
 
