@@ -2,14 +2,27 @@
 //! over seeds and every per-seed value).
 
 use super::{ModelResult, StudyOutcome};
-use crate::bounds::{Bound, BoundsFile, Method, Norm};
+use crate::bounds::{Bound, BoundsFile, Method, Norm, Soundness};
 use crate::ir::{Function, InputNorm};
+use crate::report::number::{Rounding, fixed};
 
+/// A surrogate bound with four decimals, rounded the safe way for its soundness (an upper bound up, a lower
+/// bound down).
 fn find(b: &BoundsFile, method: Method, norm: Norm) -> String {
     b.bounds
         .iter()
         .find(|x| x.method == method && x.function == Function::Surrogate && x.norm == norm)
-        .map_or_else(|| "-".to_string(), |x: &Bound| format!("{:.4}", x.value))
+        .map_or_else(
+            || "-".to_string(),
+            |x: &Bound| {
+                let dir = match x.soundness {
+                    Soundness::Certified => Rounding::Up,
+                    Soundness::Lower => Rounding::Down,
+                    Soundness::Estimate => Rounding::Nearest,
+                };
+                fixed(x.value, 0, 4, dir)
+            },
+        )
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -26,8 +39,10 @@ fn median_certified(r: &ModelResult, f: Function, norm: InputNorm) -> Option<f64
     }))
 }
 
-fn num(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.4}"))
+/// A radius with four decimals, rounded in `dir`: down for a certified radius (every input closer keeps the
+/// label), up for an empirical one (an adversarial example lies this close).
+fn num(v: Option<f64>, dir: Rounding) -> String {
+    v.map_or("-".into(), |v| fixed(v, 0, 4, dir))
 }
 
 /// The summary tables, as Markdown lines.
@@ -71,9 +86,9 @@ pub fn summary(out: &StudyOutcome) -> Vec<String> {
             find(&r.bounds, Method::SampledGradient, Norm::LinfMargin),
             find(&r.bounds, Method::LpGlobal, Norm::LinfMargin),
             find(&r.bounds, Method::SpectralProduct, Norm::LinfMargin),
-            num(median_certified(r, Function::Surrogate, InputNorm::L2)),
-            num(median_certified(r, Function::Surrogate, InputNorm::Linf)),
-            num(median_certified(r, Function::Deployed, InputNorm::L2)),
+            num(median_certified(r, Function::Surrogate, InputNorm::L2), Rounding::Down),
+            num(median_certified(r, Function::Surrogate, InputNorm::Linf), Rounding::Down),
+            num(median_certified(r, Function::Deployed, InputNorm::L2), Rounding::Down),
         ));
     }
     lines.extend(radii(out));
@@ -119,8 +134,8 @@ fn radii(out: &StudyOutcome) -> Vec<String> {
                 f.name(),
                 norm.name(),
                 pct(e.accuracy.get(&f).copied()),
-                num(best_cert),
-                num(s.median_radius_pixel),
+                num(best_cert, Rounding::Down),
+                num(s.median_radius_pixel, Rounding::Up),
                 ratio.and_then(|x| x.median_ratio).map_or("-".into(), |v| format!("{v:.3}")),
                 at(curve.and_then(|c| c.certified_accuracy.as_ref())),
                 at(curve.map(|c| &c.robust_accuracy)),
