@@ -212,3 +212,84 @@ fn a_bound_request_is_checked_before_any_work() {
     assert_eq!(json["functions"], serde_json::json!(["surrogate", "latent"]));
     assert_eq!(serde_json::from_value::<BoundRequest>(json).unwrap(), good);
 }
+
+/// Relative tolerance between the batched and the one-box evaluations of the same outward-rounded formulas
+/// (they differ only in the order of rounded sums).
+const BATCH_REL_TOL: f64 = 1e-9;
+/// Rounding error allowed to a floating-point forward pass checked against an enclosure of the exact one.
+const TRACE_REL_TOL: f64 = 1e-12;
+
+#[test]
+fn batched_boxes_contain_the_forward_pass() {
+    use lcr_verify::bounds::interval::{Interval, forward, forward_batch};
+    use nalgebra::DMatrix;
+    let mut r = rng(907);
+    for (seed, act) in [(0u64, ActKind::HardTanh), (1, ActKind::Relu), (2, ActKind::HardTanh)] {
+        let net = random_mlp(&mut r, &[12, 9, 7, 4], act, seed != 1);
+        let chain = Chain::from_net(&net, Function::Surrogate, usize::MAX).unwrap();
+        // Boxes of several widths, one per column; points sampled inside each.
+        let centers: Vec<Vec<f64>> =
+            (0..6).map(|_| (0..12).map(|_| r.random_range(-2.0..2.0)).collect()).collect();
+        let radii = [0.0, 0.0, 1e-3, 0.05, 0.3, 1.0];
+        let lo = DMatrix::from_fn(12, 6, |i, k| centers[k][i] - radii[k]);
+        let hi = DMatrix::from_fn(12, 6, |i, k| centers[k][i] + radii[k]);
+        let batch = forward_batch(&chain, lo.clone(), hi.clone());
+        for k in 0..6 {
+            let single = forward(
+                &chain,
+                &Interval::new(
+                    lo.column(k).iter().copied().collect(),
+                    hi.column(k).iter().copied().collect(),
+                ),
+            );
+            for (s, (bl, bh)) in batch.iter().enumerate() {
+                for i in 0..bl.nrows() {
+                    let (l, h) = (single[s].lo[i], single[s].hi[i]);
+                    let tol = BATCH_REL_TOL * (1.0 + l.abs().max(h.abs()));
+                    assert!(
+                        (bl[(i, k)] - l).abs() <= tol && (bh[(i, k)] - h).abs() <= tol,
+                        "step {s} unit {i}"
+                    );
+                    assert!(bl[(i, k)] <= bh[(i, k)]);
+                }
+            }
+            for _ in 0..50 {
+                let x: Vec<f64> = (0..12).map(|i| r.random_range(lo[(i, k)]..=hi[(i, k)])).collect();
+                for (s, values) in chain.trace(&x).iter().enumerate() {
+                    let (bl, bh) = &batch[s];
+                    for (i, v) in values.iter().enumerate() {
+                        // The trace is itself rounded: allow its own few-ulp error.
+                        let tol = TRACE_REL_TOL * (1.0 + v.abs());
+                        assert!(
+                            bl[(i, k)] - tol <= *v && *v <= bh[(i, k)] + tol,
+                            "box {k} step {s} unit {i}: {v} outside"
+                        );
+                    }
+                }
+            }
+        }
+        // Batched gradients and their slacks agree with the row-by-row forms.
+        let c = DMatrix::from_fn(3, 4, |i, j| {
+            if j == i {
+                1.0
+            } else if j == 3 {
+                -1.0
+            } else {
+                0.0
+            }
+        });
+        let pats = chain.patterns_at(&centers[0]);
+        let rows = chain.backward_rows(&c, &pats);
+        let slacks = chain.gradient_slack_rows(&c);
+        for i in 0..3 {
+            let ci: Vec<f64> = c.row(i).iter().copied().collect();
+            let one = chain.backward(&ci, &pats);
+            let slack = chain.gradient_slack(&ci);
+            for j in 0..12 {
+                assert!((rows[(i, j)] - one[j]).abs() <= slacks[(i, j)] + slack[j], "row {i} coordinate {j}");
+                let rel = (slacks[(i, j)] - slack[j]).abs() / slack[j].max(f64::MIN_POSITIVE);
+                assert!(rel <= 1e-6, "slack {i},{j}: {} vs {}", slacks[(i, j)], slack[j]);
+            }
+        }
+    }
+}

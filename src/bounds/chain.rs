@@ -8,7 +8,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::float::{ETA, gamma, mul_up, up};
+use super::float::{ETA, dn, gamma, mul_up, up};
 use crate::error::{Error, Result};
 use crate::ir::{ConvGeometry, Function, Layer, Net, layer_output};
 
@@ -265,6 +265,33 @@ impl Chain {
         g
     }
 
+    /// The gradients cᵢᵀ·J of every row cᵢ of `c` (one row per output combination) for the given derivative
+    /// patterns, as one matrix product per step. Each entry is a dot product computed in some order (A-GEMM), so
+    /// theorem F3's slack of row cᵢ bounds the error of row i exactly as for [`Chain::backward`].
+    pub fn backward_rows(&self, c: &DMatrix<f64>, patterns: &[Vec<bool>]) -> DMatrix<f64> {
+        let mut g = c.clone();
+        let mut act = patterns.len();
+        for step in self.steps.iter().rev() {
+            match step {
+                Step::Linear { w, .. } => g = &g * w,
+                Step::Diag { s, .. } => {
+                    for (mut col, s) in g.column_iter_mut().zip(s) {
+                        col *= *s;
+                    }
+                }
+                Step::Act(_) => {
+                    act -= 1;
+                    for (mut col, &d) in g.column_iter_mut().zip(&patterns[act]) {
+                        if !d {
+                            col.fill(0.0);
+                        }
+                    }
+                }
+            }
+        }
+        g
+    }
+
     /// γ_K·|W₁|ᵀ⋯|W_S|ᵀ|c| + B rounded upward, K the summed inner dimensions and B the propagated underflow
     /// terms: |fl(cᵀJ) − cᵀJ| ≤ this for every pattern (theorem F3, `proofs/float.md`).
     pub fn gradient_slack(&self, c: &[f64]) -> Vec<f64> {
@@ -299,5 +326,45 @@ impl Chain {
         }
         let gk = gamma(k);
         g.into_iter().zip(b).map(|(v, b)| up(up(v * gk) + b)).collect()
+    }
+
+    /// [`Chain::gradient_slack`] of every row of `c` at once: the absolute chain A and the underflow part B as
+    /// one matrix product with |W| per dense step, each entry bounded from the rounded product by theorem F5
+    /// instead of rounding every operation upward. Row i bounds |fl(cᵢᵀJ) − cᵢᵀJ| (theorem F3).
+    pub fn gradient_slack_rows(&self, c: &DMatrix<f64>) -> DMatrix<f64> {
+        // x ≥ 0 entrywise, n terms per entry: (x|W|)ᵢⱼ ≤ (fl(x|W|)ᵢⱼ + nη)/(1 − γ_n) (F5).
+        let abs_rows = |x: &DMatrix<f64>, w: &DMatrix<f64>| -> DMatrix<f64> {
+            let n = w.nrows();
+            let (n_eta, one_minus) = (n as f64 * ETA, dn(1.0 - gamma(n)));
+            (x * w.abs()).map(|a| up(up(a + n_eta) / one_minus))
+        };
+        let mut g = c.abs();
+        let mut b = DMatrix::<f64>::zeros(c.nrows(), c.ncols());
+        let mut k = 0usize;
+        for step in self.steps.iter().rev() {
+            match step {
+                Step::Linear { w, .. } => {
+                    let n = w.nrows();
+                    k += n;
+                    let grow = up(1.0 + gamma(n));
+                    let floor = mul_up(n as f64, ETA);
+                    b = abs_rows(&b, w).map(|v| up(mul_up(v, grow) + floor));
+                    g = abs_rows(&g, w);
+                }
+                Step::Diag { s, .. } => {
+                    k += 1;
+                    let grow = up(1.0 + gamma(1));
+                    for (j, s) in s.iter().enumerate() {
+                        for i in 0..g.nrows() {
+                            b[(i, j)] = up(mul_up(mul_up(b[(i, j)], s.abs()), grow) + ETA);
+                            g[(i, j)] = up(g[(i, j)] * s.abs());
+                        }
+                    }
+                }
+                Step::Act(_) => {}
+            }
+        }
+        let gk = gamma(k);
+        g.zip_map(&b, |v, b| up(up(v * gk) + b))
     }
 }

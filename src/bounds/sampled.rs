@@ -11,13 +11,14 @@ use nalgebra::{DMatrix, SVD};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 use serde_json::json;
 
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::{Chain, Step};
 use super::exact::dual_norm_up;
 use super::float::{add_up, dn, norm2_dn, sqrt_up, sum_sq_up};
-use super::interval::{Interval, forward};
+use super::interval::forward_batch;
 use super::power::{DenseOp, rayleigh_lower};
 use crate::error::Result;
 use crate::ir::Function;
@@ -47,18 +48,34 @@ fn dual_norm_dn(g: &[f64], norm: Norm) -> f64 {
     }
 }
 
-/// The patterns at x if every unit's enclosure lies strictly inside one piece (theorem E2).
-fn certain_patterns(chain: &Chain, x: &[f64]) -> Option<Vec<Vec<bool>>> {
-    let boxes = forward(chain, &Interval::point(x));
-    chain
-        .steps
-        .iter()
-        .enumerate()
-        .filter_map(|(s, step)| match step {
-            Step::Act(a) => {
-                Some(boxes[s].lo.iter().zip(&boxes[s].hi).map(|(&l, &u)| a.strictly_stable(l, u)).collect())
-            }
-            _ => None,
+/// Points per batch of the interval forward pass.
+const POINT_BATCH: usize = 64;
+
+/// For each point x of the batch, the patterns at x if every unit's enclosure over the degenerate box [x, x] lies
+/// strictly inside one piece (theorem E2), else `None`.
+fn certain_patterns(chain: &Chain, xs: &[Vec<f64>]) -> Vec<Option<Vec<Vec<bool>>>> {
+    let at = DMatrix::from_fn(chain.input_dim, xs.len(), |i, k| xs[k][i]);
+    let boxes = forward_batch(chain, at.clone(), at);
+    (0..xs.len())
+        .map(|k| {
+            chain
+                .steps
+                .iter()
+                .enumerate()
+                .filter_map(|(s, step)| match step {
+                    Step::Act(a) => {
+                        let (lo, hi) = &boxes[s];
+                        Some(
+                            lo.column(k)
+                                .iter()
+                                .zip(hi.column(k).iter())
+                                .map(|(&l, &u)| a.strictly_stable(l, u))
+                                .collect(),
+                        )
+                    }
+                    _ => None,
+                })
+                .collect()
         })
         .collect()
 }
@@ -88,31 +105,49 @@ pub(crate) fn witness_lower(
             })
             .collect()
     };
-    let slacks: Vec<Vec<f64>> = if norm == Norm::L2 {
-        (0..out).map(|i| chain.gradient_slack(&unit(i, None))).collect()
+    // One seed row per output (ℓ2: the Jacobian) or per pair (margins); F3's slack of each row bounds its error
+    // whatever order the product takes (A-GEMM), so the rows go through the chain together.
+    let seeds = if norm == Norm::L2 {
+        DMatrix::from_fn(out, out, |r, c| if r == c { 1.0 } else { 0.0 })
     } else {
-        pairs.iter().map(|&(t, j)| chain.gradient_slack(&unit(t, Some(j)))).collect()
+        DMatrix::from_fn(pairs.len(), out, |r, c| unit(pairs[r].0, Some(pairs[r].1))[c])
     };
+    let slack_rows = chain.gradient_slack_rows(&seeds);
+    let slacks: Vec<Vec<f64>> = slack_rows.row_iter().map(|r| r.iter().copied().collect()).collect();
     let err = sqrt_up(slacks.iter().map(|s| sum_sq_up(s.iter())).fold(0.0, add_up));
-    let (mut best, mut used) = (0.0f64, 0usize);
+    let pair_slack: Vec<f64> = slacks.iter().map(|s| dual_norm_up(s, norm)).collect();
+    // Per point: None where a kink is too close, else (best ℓ2 value, per-pair values).
+    let per_point: Vec<Option<(f64, Vec<f64>)>> = points
+        .par_chunks(POINT_BATCH)
+        .flat_map_iter(|batch| certain_patterns(chain, batch))
+        .map(|pat| {
+            let pat = pat?;
+            let g = chain.backward_rows(&seeds, &pat);
+            if norm == Norm::L2 {
+                let value = SVD::try_new(g.clone(), false, true, 1e-15, 10_000)
+                    .map(|svd| {
+                        let v: Vec<f64> = svd.v_t.expect("v requested").row(0).iter().copied().collect();
+                        dn(rayleigh_lower(&DenseOp(&g), &v) - err).max(0.0)
+                    })
+                    .unwrap_or(0.0);
+                Some((value, Vec::new()))
+            } else {
+                let values: Vec<f64> = (0..pairs.len())
+                    .map(|k| {
+                        let row: Vec<f64> = g.row(k).iter().copied().collect();
+                        dn(dual_norm_dn(&row, norm) - pair_slack[k]).max(0.0)
+                    })
+                    .collect();
+                Some((values.iter().fold(0.0f64, |m, &v| m.max(v)), values))
+            }
+        })
+        .collect();
+    let used = per_point.iter().flatten().count();
+    let best = per_point.iter().flatten().fold(0.0f64, |m, (v, _)| m.max(*v));
     let mut best_pairs = vec![0.0f64; pairs.len()];
-    for x in points {
-        let Some(pat) = certain_patterns(chain, x) else { continue };
-        used += 1;
-        if norm == Norm::L2 {
-            let rows: Vec<Vec<f64>> = (0..out).map(|i| chain.backward(&unit(i, None), &pat)).collect();
-            let j = DMatrix::from_fn(out, chain.input_dim, |r, c| rows[r][c]);
-            if let Some(svd) = SVD::try_new(j.clone(), false, true, 1e-15, 10_000) {
-                let v: Vec<f64> = svd.v_t.expect("v requested").row(0).iter().copied().collect();
-                best = best.max(dn(rayleigh_lower(&DenseOp(&j), &v) - err).max(0.0));
-            }
-        } else {
-            for (k, &(t, j)) in pairs.iter().enumerate() {
-                let g = chain.backward(&unit(t, Some(j)), &pat);
-                let v = dn(dual_norm_dn(&g, norm) - dual_norm_up(&slacks[k], norm)).max(0.0);
-                best_pairs[k] = best_pairs[k].max(v);
-                best = best.max(v);
-            }
+    for (_, values) in per_point.iter().flatten() {
+        for (b, v) in best_pairs.iter_mut().zip(values) {
+            *b = b.max(*v);
         }
     }
     let constants = if norm == Norm::L2 {
