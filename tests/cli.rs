@@ -547,6 +547,69 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
     assert_exit_2(&o, &["data-dir"]);
 }
 
+/// A λ sweep with the released code's per-stage variant: one model per λ and seed, each compared with the
+/// baseline of its seed in the report.
+#[test]
+fn a_lambda_sweep_trains_one_model_per_value_and_compares_each_with_the_baseline() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 28);
+    let out = root.path().join("sweep");
+    let o = run(&[
+        "run",
+        "--out",
+        out.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--widths",
+        "4,4",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--attack-samples",
+        "3",
+        "--lcr-weights",
+        "0.002,0.0005,0.002",
+        "--lcr-variant",
+        "stage",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    for row in [
+        "| mnist | baseline-s1 | 0 |",
+        "| mnist | lcr-0.002-s1 | 0.002 |",
+        "| mnist | lcr-0.0005-s1 | 0.0005 |",
+    ] {
+        assert!(printed.contains(row), "{row} in {printed}");
+    }
+    let mnist = out.join("mnist");
+    let names: Vec<String> = {
+        let mut v: Vec<String> = fs::read_dir(&mnist)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names,
+        ["baseline-s1", "corrupted", "lcr-0.0005-s1", "lcr-0.002-s1"],
+        "a repeated λ trains once"
+    );
+    for (dir, lambda) in [("lcr-0.002-s1", 0.002), ("lcr-0.0005-s1", 0.0005)] {
+        let config: toml::Value =
+            toml::from_str(&fs::read_to_string(mnist.join(dir).join("config.toml")).unwrap()).unwrap();
+        assert_eq!(config["lcr_weight"].as_float(), Some(lambda), "{dir}");
+        assert_eq!(config["lcr_variant"].as_str(), Some("stage"), "{dir}");
+    }
+    let md = fs::read_to_string(out.join("report/report.md")).unwrap();
+    for heading in ["### lcr_weight=0.0005 minus lcr_weight=0.0", "### lcr_weight=0.002 minus lcr_weight=0.0"]
+    {
+        assert!(md.contains(heading), "{heading} in the report");
+    }
+}
+
 /// Every file of the report directory, by relative path.
 fn report_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut all = std::collections::BTreeMap::new();
