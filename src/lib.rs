@@ -49,6 +49,7 @@ pub mod export;
 pub mod lcr;
 pub mod lock;
 pub mod model;
+pub mod onnx;
 pub mod progress;
 pub mod report;
 pub mod run_dir;

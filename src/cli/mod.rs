@@ -6,6 +6,7 @@ mod certify;
 mod choice;
 mod corrupt;
 mod eval;
+mod export;
 mod number;
 mod report;
 mod robustness;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Tables and plots over run directories (seeds grouped by configuration): Markdown, CSV, JSON, LaTeX, one
     /// self-contained HTML page, and SVG.
     Report(report::ReportArgs),
+    /// A run's network as an ONNX graph (one function, double precision), and optionally VNN-LIB local-robustness
+    /// properties for other verifiers.
+    Export(export::ExportArgs),
 }
 
 /// What a command concluded, mapped to the exit status by `main`.
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Corrupt(args) => corrupt::run(&args).map(|()| Outcome::Success),
         Command::Robustness(args) => robustness::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }
 

@@ -42,7 +42,7 @@ mod conv;
 mod enclose;
 mod forward;
 mod sign;
-mod validate;
+pub(crate) mod validate;
 
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
