@@ -11,13 +11,14 @@
 use std::time::Instant;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::Chain;
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, forward, stability};
-use super::lp_backward::backward_pass;
+use super::lp_backward::fast_path;
 use super::lp_model::{Forward, Layout, Objective, build_with_layout};
 use super::lp_solve::{LpProblem, SolveStatus, report_json, solve_clarabel, solve_dual, solve_primal};
 use crate::error::{Error, Result};
@@ -39,8 +40,10 @@ pub enum LpMode {
     },
 }
 
-/// Which method provides the multipliers of the dual bound (all pure Rust).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which method provides the multipliers of the dual bound (all pure Rust). In files: `"backward"`,
+/// `"clarabel"`, `"microlp-dual"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LpBackend {
     /// The backward pass of theorem L4 (`super::lp_backward`): closed-form multipliers of the global LP in two
     /// passes over the nonzeros, checked per LP against the primal point it builds; where that gap exceeds
@@ -85,13 +88,10 @@ pub struct LpOptions {
     /// Only these class pairs (t < j); `None` = all pairs.
     pub pairs: Option<Vec<(usize, usize)>>,
     /// The backward backend's acceptance test: certified value ≤ (1 + this) × the value of its own primal point
-    /// (a lower estimate of the LP optimum); above it, Clarabel is run as well.
+    /// (a lower estimate of the LP optimum) + [`super::lp_backward::GAP_FLOOR`]; above it, Clarabel is run as
+    /// well.
     pub gap_tolerance: f64,
 }
-
-/// A gap below this (absolute) is read as rounding, whatever the LP's value (an LP whose optimum is 0 cannot
-/// meet a relative tolerance once outward rounding adds its few ulps).
-pub const GAP_FLOOR: f64 = 1e-12;
 
 impl Default for LpOptions {
     fn default() -> Self {
@@ -133,46 +133,18 @@ fn solve_one(lp: &LpProblem, layout: &Layout, opts: &LpOptions) -> Result<Solved
     let mut detail =
         json!({ "vars": lp.obj.len(), "rows": lp.rows.len(), "nnz": lp.nnz(), "box_bound": boxb });
     // The backward pass first (global mode): accepted when its certified value is within the tolerance of the
-    // value of its own primal point.
-    let mut best = boxb;
-    if opts.backend == LpBackend::Backward {
-        if let Some(fast) = fast_path(lp, layout, opts, &mut detail) {
-            best = best.min(fast.dual);
-            if fast.accepted {
-                detail["backend"] = json!(LpBackend::Backward.name());
-                detail["value_from"] = json!(value_from(fast.dual < boxb));
-                return Ok(Solved { value: best, detail });
-            }
+    // value of its own primal point; otherwise its bound still counts, and Clarabel is run as well.
+    let fast = (opts.backend == LpBackend::Backward)
+        .then(|| fast_path(lp, layout, opts.gap_tolerance, &mut detail))
+        .flatten();
+    let value = match fast.filter(|f| f.accepted) {
+        Some(f) => f.dual.min(boxb),
+        None => {
+            let earlier = fast.map_or(boxb, |f| f.dual.min(boxb));
+            solver_path(lp, opts, earlier, boxb, &mut detail)
         }
-    }
-    let start = Instant::now();
-    let (dual, y) = match opts.backend {
-        LpBackend::Backward | LpBackend::Clarabel => solve_clarabel(lp, opts.time_limit),
-        LpBackend::MicrolpDual => solve_dual(lp, opts.time_limit),
     };
-    let used =
-        if opts.backend == LpBackend::MicrolpDual { LpBackend::MicrolpDual } else { LpBackend::Clarabel };
-    let ns = y.as_ref().map(|y| lp.dual_bound(y));
-    let from_solver = ns.is_some_and(|n| n < best);
-    let value = ns.map_or(best, |n| n.min(best));
-    detail["backend"] = json!(used.name());
-    detail["multiplier_solve"] = report_json(&dual);
-    detail["dual_bound"] = json!(ns);
-    detail["solver_seconds"] = json!(start.elapsed().as_secs_f64());
-    detail["value_from"] = json!(if from_solver {
-        value_from(true)
-    } else if value < boxb {
-        "dual bound (L2) with the backward pass's multipliers"
-    } else {
-        value_from(false)
-    });
-    // The gap: the certified value minus the solver's own estimate of the LP optimum. With the primal check on,
-    // the estimate is the objective of a primal solution the simplex reports optimal instead.
-    if let Some(o) = dual.objective.filter(|o| o.is_finite()) {
-        detail["gap"] = json!(value - o);
-        detail["relative_gap"] = json!(relative(value, o));
-        detail["gap_against"] = json!("multiplier solve objective");
-    }
+    // The gap against an independent optimum: the objective of a primal solution the simplex reports optimal.
     if opts.check_primal {
         let (mut primal, x) = solve_primal(lp, opts.time_limit);
         if let Some(x) = x {
@@ -188,48 +160,48 @@ fn solve_one(lp: &LpProblem, layout: &Layout, opts: &LpOptions) -> Result<Solved
     Ok(Solved { value, detail })
 }
 
-fn value_from(dual: bool) -> &'static str {
+/// Multipliers from Clarabel or microlp; `earlier` is the best certified value so far. Returns the certified
+/// value and records the solve and the gap to the solver's objective in `detail`.
+fn solver_path(
+    lp: &LpProblem,
+    opts: &LpOptions,
+    earlier: f64,
+    boxb: f64,
+    detail: &mut serde_json::Value,
+) -> f64 {
+    let (dual, y) = match opts.backend {
+        LpBackend::Backward | LpBackend::Clarabel => solve_clarabel(lp, opts.time_limit),
+        LpBackend::MicrolpDual => solve_dual(lp, opts.time_limit),
+    };
+    let used =
+        if opts.backend == LpBackend::MicrolpDual { LpBackend::MicrolpDual } else { LpBackend::Clarabel };
+    let ns = y.as_ref().map(|y| lp.dual_bound(y));
+    let value = ns.map_or(earlier, |n| n.min(earlier));
+    detail["backend"] = json!(used.name());
+    detail["multiplier_solve"] = report_json(&dual);
+    detail["dual_bound"] = json!(ns);
+    detail["value_from"] = json!(if ns.is_some_and(|n| n <= earlier && n < boxb) {
+        value_from(true)
+    } else if value < boxb {
+        "dual bound (L2) with the backward pass's multipliers"
+    } else {
+        value_from(false)
+    });
+    if let Some(o) = dual.objective.filter(|o| o.is_finite()) {
+        detail["gap"] = json!(value - o);
+        detail["relative_gap"] = json!(relative(value, o));
+        detail["gap_against"] = json!("multiplier solve objective");
+    }
+    value
+}
+
+pub(crate) fn value_from(dual: bool) -> &'static str {
     if dual { "dual bound (L2)" } else { "box bound (L2 with zero multipliers)" }
 }
 
 /// (value − estimate) / estimate, `None` when the estimate is not positive.
-fn relative(value: f64, estimate: f64) -> Option<f64> {
+pub(crate) fn relative(value: f64, estimate: f64) -> Option<f64> {
     (estimate > 0.0).then(|| (value - estimate) / estimate)
-}
-
-struct Fast {
-    /// The certified bound of theorem L2 with the backward pass's multipliers.
-    dual: f64,
-    /// Whether the gap to its primal point is within the tolerance.
-    accepted: bool,
-}
-
-/// Runs the backward pass (theorem L4) and records it in `detail`; `None` for a local-mode LP.
-fn fast_path(
-    lp: &LpProblem,
-    layout: &Layout,
-    opts: &LpOptions,
-    detail: &mut serde_json::Value,
-) -> Option<Fast> {
-    let start = Instant::now();
-    let pass = backward_pass(lp, layout)?;
-    let dual = lp.dual_bound(&pass.multipliers);
-    let value = dual.min(lp.box_bound());
-    let feasible = pass.feasible();
-    let gap = value - pass.primal_value;
-    let accepted = feasible && gap <= opts.gap_tolerance * pass.primal_value.max(0.0) + GAP_FLOOR;
-    let summary = json!({
-        "dual_bound": dual, "primal_value": pass.primal_value, "primal_infeasibility": pass.infeasibility,
-        "seconds": start.elapsed().as_secs_f64(), "accepted": accepted,
-    });
-    detail["dual_bound"] = json!(dual);
-    if accepted {
-        detail["gap"] = json!(gap);
-        detail["relative_gap"] = json!(relative(value, pass.primal_value));
-        detail["gap_against"] = json!("primal point of the backward pass");
-    }
-    detail["backward_pass"] = summary;
-    Some(Fast { dual, accepted })
 }
 
 fn input_box(chain: &Chain, mode: &LpMode) -> Result<Option<Interval>> {

@@ -24,12 +24,21 @@
 //! NeurIPS 2020, is solved there with a general LP solver; the layer-by-layer relaxation choice is the one of
 //! linear bound propagation, e.g. Zhang et al., NeurIPS 2018, CROWN).
 
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::lp::{LpBackend, relative, value_from};
 use super::lp_model::{Layout, StepRows, Unit};
-use super::lp_solve::{LpProblem, Row};
+use super::lp_solve::{LpProblem, Row, SolveReport, SolveStatus, report_json};
 
 /// Relative violation of a row or box at the primal point below which it counts as feasible (floating-point
 /// evaluation of the chain leaves violations of a few ulps of the row's magnitude).
 pub const FEASIBILITY_TOLERANCE: f64 = 1e-9;
+
+/// A gap below this (absolute) is read as rounding, whatever the LP's value (an LP whose optimum is 0 cannot
+/// meet a relative tolerance once outward rounding adds its few ulps).
+pub const GAP_FLOOR: f64 = 1e-12;
 
 /// The multipliers of the backward pass and the primal point that checks them.
 #[derive(Clone, Debug, PartialEq)]
@@ -205,4 +214,50 @@ fn infeasibility(lp: &LpProblem, x: &[f64]) -> f64 {
         }
     }
     worst
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Fast {
+    /// The certified bound of theorem L2 with the backward pass's multipliers.
+    pub dual: f64,
+    /// Whether the gap to its primal point is within the tolerance.
+    pub accepted: bool,
+}
+
+/// Runs the backward pass (theorem L4) and records it in `detail`; `None` for a local-mode LP. Accepted when
+/// the primal point is feasible and certified − primal ≤ `gap_tolerance`·primal + [`GAP_FLOOR`].
+pub(crate) fn fast_path(
+    lp: &LpProblem,
+    layout: &Layout,
+    gap_tolerance: f64,
+    detail: &mut serde_json::Value,
+) -> Option<Fast> {
+    let start = Instant::now();
+    let pass = backward_pass(lp, layout)?;
+    let boxb = lp.box_bound();
+    let dual = lp.dual_bound(&pass.multipliers);
+    let value = dual.min(boxb);
+    let gap = value - pass.primal_value;
+    let accepted = pass.feasible() && gap <= gap_tolerance * pass.primal_value.max(0.0) + GAP_FLOOR;
+    let seconds = start.elapsed().as_secs_f64();
+    detail["backward_pass"] = json!({
+        "dual_bound": dual, "primal_value": pass.primal_value, "primal_infeasibility": pass.infeasibility,
+        "seconds": seconds, "accepted": accepted,
+    });
+    if accepted {
+        let report = SolveReport {
+            status: SolveStatus::ClosedForm,
+            objective: Some(pass.primal_value),
+            iterations: 1,
+            seconds,
+        };
+        detail["backend"] = json!(LpBackend::Backward.name());
+        detail["multiplier_solve"] = report_json(&report);
+        detail["dual_bound"] = json!(dual);
+        detail["value_from"] = json!(value_from(dual < boxb));
+        detail["gap"] = json!(gap);
+        detail["relative_gap"] = json!(relative(value, pass.primal_value));
+        detail["gap_against"] = json!("primal point of the backward pass");
+    }
+    Some(Fast { dual, accepted })
 }
