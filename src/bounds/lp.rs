@@ -11,13 +11,15 @@
 use std::time::Instant;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::Chain;
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, forward, stability};
-use super::lp_model::{Forward, Objective, build};
+use super::lp_backward::fast_path;
+use super::lp_model::{Forward, Layout, Objective, build_with_layout};
 use super::lp_solve::{LpProblem, SolveStatus, report_json, solve_clarabel, solve_dual, solve_primal};
 use crate::error::{Error, Result};
 use crate::ir::Function;
@@ -38,10 +40,16 @@ pub enum LpMode {
     },
 }
 
-/// Which solver provides the multipliers of the dual bound (both are pure Rust, reached through good_lp).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which method provides the multipliers of the dual bound (all pure Rust). In files: `"backward"`,
+/// `"clarabel"`, `"microlp-dual"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LpBackend {
-    /// Clarabel's interior point on the primal; its duals are the multipliers (fast on these sparse LPs).
+    /// The backward pass of theorem L4 (`super::lp_backward`): closed-form multipliers of the global LP in two
+    /// passes over the nonzeros, checked per LP against the primal point it builds; where that gap exceeds
+    /// [`LpOptions::gap_tolerance`], and for local-mode LPs (forward rows), the multipliers come from Clarabel.
+    Backward,
+    /// Clarabel's interior point on the primal; its duals are the multipliers (through good_lp).
     Clarabel,
     /// microlp's simplex on the explicitly written dual LP (slower; fails on some larger LPs, which then fall
     /// back to the box bound).
@@ -52,6 +60,7 @@ impl LpBackend {
     /// The backend's name in messages.
     pub fn name(self) -> &'static str {
         match self {
+            LpBackend::Backward => "backward pass",
             LpBackend::Clarabel => "Clarabel",
             LpBackend::MicrolpDual => "microlp (dual simplex)",
         }
@@ -78,6 +87,10 @@ pub struct LpOptions {
     pub max_coordinate_lps: usize,
     /// Only these class pairs (t < j); `None` = all pairs.
     pub pairs: Option<Vec<(usize, usize)>>,
+    /// The backward backend's acceptance test: certified value ≤ (1 + this) × the value of its own primal point
+    /// (a lower estimate of the LP optimum) + [`super::lp_backward::GAP_FLOOR`]; above it, Clarabel is run as
+    /// well.
+    pub gap_tolerance: f64,
 }
 
 impl Default for LpOptions {
@@ -86,11 +99,12 @@ impl Default for LpOptions {
             max_hidden: 1024,
             max_vars: 20_000,
             max_nnz: 500_000,
-            backend: LpBackend::Clarabel,
+            backend: LpBackend::Backward,
             check_primal: false,
             time_limit: Some(600.0),
             max_coordinate_lps: 64,
             pairs: None,
+            gap_tolerance: 1e-3,
         }
     }
 }
@@ -100,7 +114,7 @@ struct Solved {
     detail: serde_json::Value,
 }
 
-fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
+fn solve_one(lp: &LpProblem, layout: &Layout, opts: &LpOptions) -> Result<Solved> {
     if lp.obj.len() > opts.max_vars || lp.nnz() > opts.max_nnz {
         return Err(Error::TooLarge {
             method: "lp",
@@ -116,23 +130,21 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
         });
     }
     let boxb = lp.box_bound();
-    let (dual, y) = match opts.backend {
-        LpBackend::Clarabel => solve_clarabel(lp, opts.time_limit),
-        LpBackend::MicrolpDual => solve_dual(lp, opts.time_limit),
+    let mut detail =
+        json!({ "vars": lp.obj.len(), "rows": lp.rows.len(), "nnz": lp.nnz(), "box_bound": boxb });
+    // The backward pass first (global mode): accepted when its certified value is within the tolerance of the
+    // value of its own primal point; otherwise its bound still counts, and Clarabel is run as well.
+    let fast = (opts.backend == LpBackend::Backward)
+        .then(|| fast_path(lp, layout, opts.gap_tolerance, &mut detail))
+        .flatten();
+    let value = match fast.filter(|f| f.accepted) {
+        Some(f) => f.dual.min(boxb),
+        None => {
+            let earlier = fast.map_or(boxb, |f| f.dual.min(boxb));
+            solver_path(lp, opts, earlier, boxb, &mut detail)
+        }
     };
-    let ns = y.as_ref().map(|y| lp.dual_bound(y));
-    let value = ns.map_or(boxb, |n| n.min(boxb));
-    let mut detail = json!({
-        "vars": lp.obj.len(), "rows": lp.rows.len(), "nnz": lp.nnz(),
-        "multiplier_solve": report_json(&dual), "dual_bound": ns, "box_bound": boxb,
-        "value_from": if ns.is_some_and(|n| n < boxb) { "dual bound (L2)" } else { "box bound (L2 with zero multipliers)" },
-    });
-    // The gap: the certified value minus the solver's own estimate of the LP optimum. With the primal check on,
-    // the estimate is the objective of a primal solution the simplex reports optimal instead.
-    if let Some(o) = dual.objective.filter(|o| o.is_finite()) {
-        detail["gap"] = json!(value - o);
-        detail["gap_against"] = json!("multiplier solve objective");
-    }
+    // The gap against an independent optimum: the objective of a primal solution the simplex reports optimal.
     if opts.check_primal {
         let (mut primal, x) = solve_primal(lp, opts.time_limit);
         if let Some(x) = x {
@@ -141,10 +153,55 @@ fn solve_one(lp: &LpProblem, opts: &LpOptions) -> Result<Solved> {
         detail["primal_solve"] = report_json(&primal);
         if let (Some(p), SolveStatus::Optimal) = (primal.objective, &primal.status) {
             detail["gap"] = json!(value - p);
+            detail["relative_gap"] = json!(relative(value, p));
             detail["gap_against"] = json!("primal solve objective");
         }
     }
     Ok(Solved { value, detail })
+}
+
+/// Multipliers from Clarabel or microlp; `earlier` is the best certified value so far. Returns the certified
+/// value and records the solve and the gap to the solver's objective in `detail`.
+fn solver_path(
+    lp: &LpProblem,
+    opts: &LpOptions,
+    earlier: f64,
+    boxb: f64,
+    detail: &mut serde_json::Value,
+) -> f64 {
+    let (dual, y) = match opts.backend {
+        LpBackend::Backward | LpBackend::Clarabel => solve_clarabel(lp, opts.time_limit),
+        LpBackend::MicrolpDual => solve_dual(lp, opts.time_limit),
+    };
+    let used =
+        if opts.backend == LpBackend::MicrolpDual { LpBackend::MicrolpDual } else { LpBackend::Clarabel };
+    let ns = y.as_ref().map(|y| lp.dual_bound(y));
+    let value = ns.map_or(earlier, |n| n.min(earlier));
+    detail["backend"] = json!(used.name());
+    detail["multiplier_solve"] = report_json(&dual);
+    detail["dual_bound"] = json!(ns);
+    detail["value_from"] = json!(if ns.is_some_and(|n| n <= earlier && n < boxb) {
+        value_from(true)
+    } else if value < boxb {
+        "dual bound (L2) with the backward pass's multipliers"
+    } else {
+        value_from(false)
+    });
+    if let Some(o) = dual.objective.filter(|o| o.is_finite()) {
+        detail["gap"] = json!(value - o);
+        detail["relative_gap"] = json!(relative(value, o));
+        detail["gap_against"] = json!("multiplier solve objective");
+    }
+    value
+}
+
+pub(crate) fn value_from(dual: bool) -> &'static str {
+    if dual { "dual bound (L2)" } else { "box bound (L2 with zero multipliers)" }
+}
+
+/// (value − estimate) / estimate, `None` when the estimate is not positive.
+pub(crate) fn relative(value: f64, estimate: f64) -> Option<f64> {
+    (estimate > 0.0).then(|| (value - estimate) / estimate)
 }
 
 fn input_box(chain: &Chain, mode: &LpMode) -> Result<Option<Interval>> {
@@ -223,8 +280,9 @@ pub fn lp_bound(
             let grads = backward(chain, &c, &stable);
             let (value, detail) = match norm {
                 Norm::LinfMargin => {
-                    let s =
-                        solve_one(&build(chain, &c, &grads, &stable, fwd.as_ref(), Objective::SumAbs), opts)?;
+                    let (lp, layout) =
+                        build_with_layout(chain, &c, &grads, &stable, fwd.as_ref(), Objective::SumAbs);
+                    let s = solve_one(&lp, &layout, opts)?;
                     (s.value, s.detail)
                 }
                 _ => coordinate_max(chain, &c, &grads, &stable, fwd.as_ref(), opts)?,
@@ -238,6 +296,7 @@ pub fn lp_bound(
     let constants: Vec<PairConstant> =
         pairs.iter().zip(&solved).map(|(&(t, j), &(value, _))| PairConstant { t, j, value }).collect();
     let rows: Vec<serde_json::Value> = solved.into_iter().map(|(_, r)| r).collect();
+    let summary = backends_used(&rows);
     let mode_json = match mode {
         LpMode::Global => json!("global"),
         LpMode::Local { radius, domain, .. } => json!({ "local_radius": radius, "domain": domain }),
@@ -254,10 +313,34 @@ pub fn lp_bound(
         per_layer: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
         detail: json!({
-            "mode": mode_json, "backend": format!("{:?}", opts.backend),
+            "mode": mode_json, "backend": opts.backend.name(), "backends_used": summary,
             "hidden_units": h, "unstable_units": unstable,
             "per_pair": rows,
         }),
+    })
+}
+
+/// How many LPs each backend gave the multipliers of, and the largest relative gap measured (certified value
+/// against the LP optimum's estimate named in each LP's `gap_against`).
+fn backends_used(rows: &[serde_json::Value]) -> serde_json::Value {
+    let mut lps: Vec<&serde_json::Value> = Vec::new();
+    for r in rows {
+        match r["lp"]["coordinate_lps"].as_array() {
+            Some(list) => lps.extend(list.iter().map(|c| &c["lp"])),
+            None => lps.push(&r["lp"]),
+        }
+    }
+    let mut counts = serde_json::Map::new();
+    for lp in &lps {
+        let name = lp["backend"].as_str().unwrap_or("none").to_string();
+        let n = counts.get(&name).and_then(|v| v.as_u64()).unwrap_or(0);
+        counts.insert(name, json!(n + 1));
+    }
+    let gaps: Vec<f64> = lps.iter().filter_map(|lp| lp["relative_gap"].as_f64()).collect();
+    json!({
+        "lps": counts,
+        "max_relative_gap": gaps.iter().copied().reduce(f64::max),
+        "lps_with_a_measured_gap": gaps.len(),
     })
 }
 
@@ -285,7 +368,9 @@ fn coordinate_max(
             remaining = ib; // not solved: the interval bound stands for all the rest
             break;
         }
-        let s = solve_one(&build(chain, c, grads, stable, fwd, Objective::Coordinate { j, positive }), opts)?;
+        let (lp, layout) =
+            build_with_layout(chain, c, grads, stable, fwd, Objective::Coordinate { j, positive });
+        let s = solve_one(&lp, &layout, opts)?;
         best = best.max(s.value);
         solved.push(json!({ "coordinate": j, "sign": if positive { 1 } else { -1 }, "value": s.value, "lp": s.detail }));
     }

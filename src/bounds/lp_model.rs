@@ -130,6 +130,55 @@ fn forward_part(lp: &mut LpProblem, chain: &Chain, fwd: &Forward, stable: &[Stab
     inds
 }
 
+/// Where the backward part of a LipLP problem sits: the variables of every γ_k and the rows linking γ_k to
+/// γ_{k+1}, in the order [`build_with_layout`] wrote them. The backward pass of [`super::lp_backward`] reads
+/// it to give each row its multiplier (theorem L4, `proofs/lp.md`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Layout {
+    /// Whether the problem has forward (local-mode) rows, which couple the indicators to the input box.
+    pub forward: bool,
+    /// The variables of γ_k, k = 0..=S (index 0: the input gradient; index S: c, fixed by its box).
+    pub grads: Vec<Vec<usize>>,
+    /// Per step k < S, the rows linking γ_k to γ_{k+1}.
+    pub steps: Vec<StepRows>,
+    /// Per input coordinate, the secant row τ_j − s̃g_j ≤ β_j of the ℓ∞ objective (`None`: none was written).
+    pub secant: Vec<Option<usize>>,
+}
+
+/// The rows of one step of the backward chain.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepRows {
+    /// One equality row γ_{k,i} − Σ_r a_{ri} γ_{k+1,r} = 0 per coordinate i, rows `first..first + width`
+    /// (dense and diagonal steps).
+    Rows {
+        /// The first row.
+        first: usize,
+    },
+    /// An activation step, per unit.
+    Act(Vec<Unit>),
+}
+
+/// The encoding of q = a·p for one activation unit of the backward chain (q ∈ γ_k, p ∈ γ_{k+1}).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unit {
+    /// Stable with derivative 1: the equality row q − p = 0.
+    Pass(usize),
+    /// Stable with derivative 0: q is fixed at 0 by its box; no row.
+    Zero,
+    /// Unstable: the four switch rows `first..first + 4` (q ≤ p − p̲(1 − a), q ≥ p − p̄(1 − a), q ≥ p̲a,
+    /// q ≤ p̄a, in this order) with indicator `a`.
+    Switch {
+        /// The indicator variable.
+        a: usize,
+        /// The first of the four rows.
+        first: usize,
+        /// p̲ = min(p_lo, 0).
+        pl: f64,
+        /// p̄ = max(p_hi, 0).
+        ph: f64,
+    },
+}
+
 /// Builds the LipLP problem for margin vector `c`; `fwd = None` is the global relaxation.
 ///
 /// Theorem L1 (proofs/lp.md); checked by tests/lp.rs::one_hidden_layer_matches_the_closed_form.
@@ -141,49 +190,81 @@ pub fn build(
     fwd: Option<&Forward>,
     obj: Objective,
 ) -> LpProblem {
+    build_with_layout(chain, c, grads, stable, fwd, obj).0
+}
+
+/// [`build`], also returning where the backward part's variables and rows are.
+///
+/// Theorem L1 (proofs/lp.md); checked by tests/lp.rs::one_hidden_layer_matches_the_closed_form.
+pub fn build_with_layout(
+    chain: &Chain,
+    c: &[f64],
+    grads: &[Interval],
+    stable: &[Stability],
+    fwd: Option<&Forward>,
+    obj: Objective,
+) -> (LpProblem, Layout) {
     let mut lp = LpProblem::default();
     let inds = fwd.map(|f| forward_part(&mut lp, chain, f, stable));
     let s_len = chain.steps.len();
+    let mut layout = Layout { forward: fwd.is_some(), ..Default::default() };
     // γ_S = c, then backwards.
     let mut g_next: Vec<usize> = c.iter().map(|&v| lp.var(v, v)).collect();
     let mut act = stable.len();
     for k in (0..s_len).rev() {
         let bx = &grads[k];
         let g: Vec<usize> = (0..bx.lo.len()).map(|i| lp.var(bx.lo[i], bx.hi[i])).collect();
-        match &chain.steps[k] {
-            Step::Linear { w, .. } => transpose_rows(&mut lp, w, &g, &g_next),
+        let first = lp.rows.len();
+        let rows = match &chain.steps[k] {
+            Step::Linear { w, .. } => {
+                transpose_rows(&mut lp, w, &g, &g_next);
+                StepRows::Rows { first }
+            }
             Step::Diag { s, .. } => {
                 for i in 0..s.len() {
                     lp.eq_row(vec![(g[i], 1.0), (g_next[i], -s[i])], 0.0, 0.0);
                 }
+                StepRows::Rows { first }
             }
             Step::Act(_) => {
                 act -= 1;
                 let pb = &grads[k + 1];
+                let mut units = Vec::with_capacity(g.len());
                 for i in 0..g.len() {
                     let (q, p) = (g[i], g_next[i]);
-                    match stable[act][i] {
-                        Some(true) => lp.eq_row(vec![(q, 1.0), (p, -1.0)], 0.0, 0.0),
+                    units.push(match stable[act][i] {
+                        Some(true) => {
+                            lp.eq_row(vec![(q, 1.0), (p, -1.0)], 0.0, 0.0);
+                            Unit::Pass(lp.rows.len() - 1)
+                        }
                         Some(false) => {
                             lp.lo[q] = 0.0;
                             lp.hi[q] = 0.0;
+                            Unit::Zero
                         }
                         None => {
                             let a = inds.as_ref().and_then(|v| v[act][i]).unwrap_or_else(|| lp.var(0.0, 1.0));
                             let (pl, ph) = (pb.lo[i].min(0.0), pb.hi[i].max(0.0));
+                            let first = lp.rows.len();
                             lp.le_row(vec![(q, 1.0), (p, -1.0), (a, -pl)], -pl);
                             lp.le_row(vec![(p, 1.0), (a, ph), (q, -1.0)], ph);
                             lp.le_row(vec![(a, pl), (q, -1.0)], 0.0);
                             lp.le_row(vec![(q, 1.0), (a, -ph)], 0.0);
+                            Unit::Switch { a, first, pl, ph }
                         }
-                    }
+                    });
                 }
+                StepRows::Act(units)
             }
-        }
-        g_next = g;
+        };
+        layout.grads.push(std::mem::replace(&mut g_next, g));
+        layout.steps.push(rows);
     }
-    objective(&mut lp, &g_next, &grads[0], obj);
-    lp
+    layout.secant = objective(&mut lp, &g_next, &grads[0], obj);
+    layout.grads.push(g_next);
+    layout.grads.reverse();
+    layout.steps.reverse();
+    (lp, layout)
 }
 
 fn transpose_rows(lp: &mut LpProblem, w: &DMatrix<f64>, g: &[usize], g_next: &[usize]) {
@@ -194,7 +275,9 @@ fn transpose_rows(lp: &mut LpProblem, w: &DMatrix<f64>, g: &[usize], g_next: &[u
     }
 }
 
-fn objective(lp: &mut LpProblem, g: &[usize], gb: &Interval, obj: Objective) {
+/// Writes the objective; returns the secant row of each input coordinate (ℓ∞ objective, unstable sign).
+fn objective(lp: &mut LpProblem, g: &[usize], gb: &Interval, obj: Objective) -> Vec<Option<usize>> {
+    let mut secant = vec![None; g.len()];
     match obj {
         Objective::Coordinate { j, positive } => lp.obj[g[j]] = if positive { 1.0 } else { -1.0 },
         Objective::SumAbs => {
@@ -208,10 +291,12 @@ fn objective(lp: &mut LpProblem, g: &[usize], gb: &Interval, obj: Objective) {
                     let s = (gh + gl) / (gh - gl);
                     let beta = up(-gl - dn(s * gl)).max(up(gh - dn(s * gh)));
                     let tau = lp.var(0.0, (-gl).max(gh));
+                    secant[j] = Some(lp.rows.len());
                     lp.le_row(vec![(tau, 1.0), (gj, -s)], beta);
                     lp.obj[tau] = 1.0;
                 }
             }
         }
     }
+    secant
 }

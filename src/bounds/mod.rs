@@ -25,6 +25,7 @@ pub mod gram;
 pub mod interval;
 pub mod layer_norm;
 pub mod lp;
+pub mod lp_backward;
 pub mod lp_model;
 pub mod lp_solve;
 pub mod power;

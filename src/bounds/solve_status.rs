@@ -1,4 +1,5 @@
-//! How an LP solve ended, by name: microlp's outcomes, good_lp's errors and every Clarabel status.
+//! How an LP solve ended, by name: microlp's outcomes, good_lp's errors, every Clarabel status and the
+//! backward pass's acceptance.
 //!
 //! A status never decides soundness: the certified LP value is a weak-duality bound that holds for any
 //! multipliers (theorem L2, `proofs/lp.md`). It is recorded so that a reader can tell a converged solve from a
@@ -57,11 +58,16 @@ pub enum SolveStatus {
     InsufficientProgress,
     /// A user callback stopped the solve.
     CallbackTerminated,
+
+    // === the backward pass (theorem L4, `proofs/lp.md`) ===
+    /// Closed-form multipliers of the global LP, accepted: the certified value is within the gap tolerance of
+    /// the value of the pass's own primal point.
+    ClosedForm,
 }
 
 impl SolveStatus {
     /// Every status without a message, with its name.
-    const NAMED: [(SolveStatus, &'static str); 17] = [
+    const NAMED: [(SolveStatus, &'static str); 18] = [
         (SolveStatus::Optimal, "optimal"),
         (SolveStatus::TimeLimit, "time-limit"),
         (SolveStatus::GapLimit, "gap-limit"),
@@ -79,6 +85,7 @@ impl SolveStatus {
         (SolveStatus::NumericalError, "numerical-error"),
         (SolveStatus::InsufficientProgress, "insufficient-progress"),
         (SolveStatus::CallbackTerminated, "callback-terminated"),
+        (SolveStatus::ClosedForm, "closed-form"),
     ];
 
     /// The prefix of an [`SolveStatus::Error`] in its name.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::compute::{BoundOptions, Methods, compute_bounds};
+use super::lp::LpBackend;
 use super::{BOUNDS_FORMAT, BoundsFile, Norm};
 use crate::error::{Error, Result};
 use crate::export::export;
@@ -72,6 +73,9 @@ pub struct BoundRequest {
     pub lp_local_radius: Option<f64>,
     /// The LP's limit on nonzero coefficients, when not the default.
     pub lp_max_nnz: Option<usize>,
+    /// The LP's source of multipliers, when not the default ([`LpBackend::Backward`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lp_backend: Option<LpBackend>,
     /// Dataset directory, when not the one the run was trained on.
     pub data_dir: Option<PathBuf>,
 }
@@ -85,6 +89,7 @@ impl Default for BoundRequest {
             samples: 256,
             lp_local_radius: None,
             lp_max_nnz: None,
+            lp_backend: None,
             data_dir: None,
         }
     }
@@ -141,6 +146,9 @@ impl BoundRequest {
         ));
         if let Some(n) = self.lp_max_nnz {
             o.lp.max_nnz = n;
+        }
+        if let Some(b) = self.lp_backend {
+            o.lp.backend = b;
         }
         o.retention.stage_ends = Some(stage_ends);
         o

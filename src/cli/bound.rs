@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::Outcome;
+use crate::bounds::lp::LpBackend;
 use crate::bounds::{self, BoundRequest, Methods, NormChoice};
 use crate::error::Result;
 use crate::ir::Function;
@@ -43,6 +44,18 @@ pub enum FunctionArg {
     Latent,
 }
 
+/// The LP's source of multipliers, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LpBackendArg {
+    /// Closed-form multipliers of the global LP (theorem L4), checked against their own primal point; Clarabel
+    /// where that check fails and for the local LP.
+    Backward,
+    /// Clarabel's interior point.
+    Clarabel,
+    /// microlp's simplex on the dual LP (slow).
+    MicrolpDual,
+}
+
 /// Flags of `lcr-verify bound`.
 #[derive(Debug, Args)]
 pub struct BoundArgs {
@@ -67,6 +80,9 @@ pub struct BoundArgs {
     /// Raise the LP's size limit (nonzero coefficients); larger LPs take much longer.
     #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
     pub lp_max_nnz: Option<usize>,
+    /// Where the LP's multipliers come from (default: backward).
+    #[arg(long, value_enum)]
+    pub lp_backend: Option<LpBackendArg>,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -85,6 +101,11 @@ impl BoundArgs {
             samples: self.samples,
             lp_local_radius: self.lp_local_radius,
             lp_max_nnz: self.lp_max_nnz,
+            lp_backend: self.lp_backend.map(|b| match b {
+                LpBackendArg::Backward => LpBackend::Backward,
+                LpBackendArg::Clarabel => LpBackend::Clarabel,
+                LpBackendArg::MicrolpDual => LpBackend::MicrolpDual,
+            }),
             data_dir: self.data_dir.clone(),
             ..BoundRequest::default()
         };
