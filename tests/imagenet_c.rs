@@ -10,7 +10,7 @@ use std::path::Path;
 use lcr_verify::corrupt::jpeg_codec::{self, Coefficients};
 use lcr_verify::corrupt::jpeg_file::{self, Read};
 use lcr_verify::corrupt::layout::{self, ImagenetC, ImagenetCWriter, Layout, LayoutKind, Manifest};
-use lcr_verify::corrupt::{self, Corruption, Corruptor, CorruptRequest, Split, Suite, Table, npy};
+use lcr_verify::corrupt::{self, CorruptRequest, Corruption, Corruptor, Split, Suite, Table, npy};
 use lcr_verify::robustness::source::{OnDisk, Source};
 
 /// The quality of the released files.
@@ -169,7 +169,8 @@ fn missing_changed_and_unlisted_files_are_refused_by_name() {
     // A file added.
     let dir = tempfile::tempdir().unwrap();
     small_tree(dir.path());
-    std::fs::copy(dir.path().join("fog/4/n01/00000001.JPEG"), dir.path().join("fog/4/n01/extra.JPEG")).unwrap();
+    std::fs::copy(dir.path().join("fog/4/n01/00000001.JPEG"), dir.path().join("fog/4/n01/extra.JPEG"))
+        .unwrap();
     let err = ImagenetC::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("fog/4") && err.contains("manifest.json"), "{err}");
 }

@@ -61,7 +61,8 @@ fn compare(label: &str, inputs: &npy::Array, golden: &npy::Array) -> Vec<String>
 }
 
 fn check(set: &str, input_rgb: &str) {
-    let mut lines = compare(&format!("{set} rgb"), &load(input_rgb), &load(&format!("jpeg_pil_{set}_rgb.npy")));
+    let mut lines =
+        compare(&format!("{set} rgb"), &load(input_rgb), &load(&format!("jpeg_pil_{set}_rgb.npy")));
     lines.extend(compare(
         &format!("{set} gray"),
         &load(&format!("jpeg_in_{set}_gray.npy")),

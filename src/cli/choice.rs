@@ -65,7 +65,9 @@ impl Choice for LayoutKind {
     }
     fn help(self) -> &'static str {
         match self {
-            LayoutKind::CifarC => "one .npy per corruption, severities stacked, plus labels.npy (as CIFAR-10-C is released)",
+            LayoutKind::CifarC => {
+                "one .npy per corruption, severities stacked, plus labels.npy (as CIFAR-10-C is released)"
+            }
             LayoutKind::MnistC => "<corruption>/test_images.npy and test_labels.npy (as MNIST-C is released)",
             LayoutKind::ImagenetC => {
                 "<corruption>/<severity>/<class>/<index>.JPEG, JPEG quality 85 (as ImageNet-C is released)"

@@ -105,7 +105,10 @@ impl ImagenetC {
     fn check_manifest(&self, m: &Manifest) -> Result<()> {
         let path = self.dir.join(MANIFEST);
         if m.layout != LayoutKind::ImagenetC {
-            return Err(Error::format(&path, format!("records the {:?} layout, the directory holds ImageNet-C", m.layout)));
+            return Err(Error::format(
+                &path,
+                format!("records the {:?} layout, the directory holds ImageNet-C", m.layout),
+            ));
         }
         if m.corruptions != self.corruptions {
             return Err(Error::format(
@@ -130,7 +133,9 @@ impl ImagenetC {
                     if !m.files.contains_key(&relative(&self.dir, &file)) {
                         return Err(Error::format(
                             file,
-                            format!("not listed in {MANIFEST}: added or renamed after the set was written, so it cannot be checked"),
+                            format!(
+                                "not listed in {MANIFEST}: added or renamed after the set was written, so it cannot be checked"
+                            ),
                         ));
                     }
                     found += 1;
@@ -264,10 +269,17 @@ impl ImagenetCWriter {
             return Err(Error::config("layout", "ImagenetCWriter writes the ImageNet-C layout only"));
         }
         if labels.len() != manifest.images {
-            return Err(Error::config("labels", format!("{} labels for {} images", labels.len(), manifest.images)));
+            return Err(Error::config(
+                "labels",
+                format!("{} labels for {} images", labels.len(), manifest.images),
+            ));
         }
-        if !classes.windows(2).all(|w| w[0] < w[1]) || labels.iter().any(|&l| usize::from(l) >= classes.len()) {
-            return Err(Error::config("classes", "class names must be sorted, unique, and cover every label"));
+        if !classes.windows(2).all(|w| w[0] < w[1]) || labels.iter().any(|&l| usize::from(l) >= classes.len())
+        {
+            return Err(Error::config(
+                "classes",
+                "class names must be sorted, unique, and cover every label",
+            ));
         }
         if manifest.height > 65_535 || manifest.width > 65_535 || !matches!(manifest.channels, 1 | 3) {
             return Err(Error::config("layout", "JPEG holds 1 or 3 channels and sides up to 65535 px"));
@@ -319,7 +331,10 @@ impl ImagenetCWriter {
                 Ok(())
             })?;
             if next != self.labels.len() {
-                return Err(Error::config("images", format!("{next} images written for {name} s{s}, not {}", self.labels.len())));
+                return Err(Error::config(
+                    "images",
+                    format!("{next} images written for {name} s{s}, not {}", self.labels.len()),
+                ));
             }
             self.manifest.files.extend(written);
         }

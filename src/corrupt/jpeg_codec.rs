@@ -149,7 +149,8 @@ impl Coefficients {
         let sampling: Vec<(usize, usize)> = self.components.iter().map(|c| (c.h, c.v)).collect();
         for c in &self.components {
             let (sw, sh) = c.sampled_size(w, h, sampling[0].0, sampling[0].1);
-            if c.blocks_w < blocks(sw) || c.blocks_h < blocks(sh) || c.blocks.len() != c.blocks_w * c.blocks_h {
+            if c.blocks_w < blocks(sw) || c.blocks_h < blocks(sh) || c.blocks.len() != c.blocks_w * c.blocks_h
+            {
                 return Err(Unsupported::TooFewBlocks);
             }
         }
@@ -190,7 +191,8 @@ impl Coefficients {
 /// The JPEG round trip of PIL at `quality`: [`jpeg_compress`] then [`Coefficients::decode`]. Images that are
 /// empty or have neither 1 nor 3 channels are returned unchanged.
 pub fn jpeg_round_trip(px: &[u8], height: usize, width: usize, channels: usize, quality: u8) -> Vec<u8> {
-    if height == 0 || width == 0 || !(channels == 1 || channels == 3) || px.len() != height * width * channels {
+    if height == 0 || width == 0 || !(channels == 1 || channels == 3) || px.len() != height * width * channels
+    {
         return px.to_vec();
     }
     jpeg_compress(px, height, width, channels, quality).decode().unwrap_or_else(|_| px.to_vec())

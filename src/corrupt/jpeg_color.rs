@@ -81,7 +81,8 @@ pub fn downsample_h2v2(p: &Plane) -> Plane {
     for r in 0..h {
         let (a, b) = (&p.data[2 * r * p.width..][..2 * w], &p.data[(2 * r + 1) * p.width..][..2 * w]);
         for c in 0..w {
-            let sum = u32::from(a[2 * c]) + u32::from(a[2 * c + 1]) + u32::from(b[2 * c]) + u32::from(b[2 * c + 1]);
+            let sum =
+                u32::from(a[2 * c]) + u32::from(a[2 * c + 1]) + u32::from(b[2 * c]) + u32::from(b[2 * c + 1]);
             data.push(((sum + 1 + (c as u32 & 1)) >> 2) as u8);
         }
     }

@@ -111,46 +111,72 @@ fn range_limit(v: i32) -> u8 {
 }
 
 /// Inverse islow DCT of one quantised block (natural order) with its quantisation table, writing 8 rows of 8
-/// samples at `out[r · stride ..]`.
+/// samples at `out[r · stride ..]`. The arithmetic is 64-bit, as libjpeg's `JLONG` products are on 64-bit
+/// systems, so no input overflows; results of valid data fit in 32 bits at every step.
 pub fn idct_islow(coef: &[i16; BLOCK], table: &[u16; BLOCK], out: &mut [u8], stride: usize) {
-    let mut ws = [0i32; BLOCK];
+    let mut ws = [0i64; BLOCK];
     // Pass 1: columns, dequantised, results scaled by 2^PASS1_BITS.
     for c in 0..8 {
-        let x = |k: usize| i32::from(coef[k * 8 + c]) * i32::from(table[k * 8 + c]);
+        let x = |k: usize| i64::from(coef[k * 8 + c]) * i64::from(table[k * 8 + c]);
         if (1..8).all(|k| coef[k * 8 + c] == 0) {
-            let dc = x(0) << PASS1_BITS;
+            let dc = i64::from((x(0) << PASS1_BITS) as i32);
             (0..8).for_each(|k| ws[k * 8 + c] = dc);
             continue;
         }
         let v = idct_1d([x(0), x(1), x(2), x(3), x(4), x(5), x(6), x(7)]);
-        (0..8).for_each(|k| ws[k * 8 + c] = descale(v[k], CONST_BITS - PASS1_BITS));
+        // libjpeg keeps the workspace in `int`.
+        (0..8).for_each(|k| ws[k * 8 + c] = i64::from(descale64(v[k], CONST_BITS - PASS1_BITS) as i32));
     }
     // Pass 2: rows, descaled by the pass-1 bits and the factor 8, then range-limited.
     let shift = CONST_BITS + PASS1_BITS + 3;
     for r in 0..8 {
-        let row: [i32; 8] = std::array::from_fn(|k| ws[r * 8 + k]);
+        let row: [i64; 8] = std::array::from_fn(|k| ws[r * 8 + k]);
         let dst = &mut out[r * stride..r * stride + 8];
         if row[1..].iter().all(|&v| v == 0) {
-            dst.fill(range_limit(descale(row[0], PASS1_BITS + 3)));
+            dst.fill(range_limit(descale64(row[0], PASS1_BITS + 3) as i32));
             continue;
         }
         let v = idct_1d(row);
         for (o, &v) in dst.iter_mut().zip(&v) {
-            *o = range_limit(descale(v, shift));
+            *o = range_limit(descale64(v, shift) as i32);
         }
     }
 }
 
+/// [`descale`] in 64 bits.
+#[inline]
+fn descale64(x: i64, n: u32) -> i64 {
+    (x + (1 << (n - 1))) >> n
+}
+
+/// [`odd_part`] in 64 bits.
+#[inline]
+fn odd_part64(i0: i64, i1: i64, i2: i64, i3: i64) -> [i64; 4] {
+    let f = i64::from;
+    let z5 = (i0 + i1 + i2 + i3) * f(FIX_1_175875602);
+    let z1 = (i0 + i3) * -f(FIX_0_899976223);
+    let z2 = (i1 + i2) * -f(FIX_2_562915447);
+    let z3 = (i0 + i2) * -f(FIX_1_961570560) + z5;
+    let z4 = (i1 + i3) * -f(FIX_0_390180644) + z5;
+    [
+        i0 * f(FIX_0_298631336) + z1 + z3,
+        i1 * f(FIX_2_053119869) + z2 + z4,
+        i2 * f(FIX_3_072711026) + z2 + z3,
+        i3 * f(FIX_1_501321110) + z1 + z4,
+    ]
+}
+
 /// One 1-D inverse pass, before the descale: the 8 outputs scaled by 2^CONST_BITS.
 #[inline]
-fn idct_1d(x: [i32; 8]) -> [i32; 8] {
-    let z1 = (x[2] + x[6]) * FIX_0_541196100;
-    let t2 = z1 - x[6] * FIX_1_847759065;
-    let t3 = z1 + x[2] * FIX_0_765366865;
+fn idct_1d(x: [i64; 8]) -> [i64; 8] {
+    let f = i64::from;
+    let z1 = (x[2] + x[6]) * f(FIX_0_541196100);
+    let t2 = z1 - x[6] * f(FIX_1_847759065);
+    let t3 = z1 + x[2] * f(FIX_0_765366865);
     let t0 = (x[0] + x[4]) << CONST_BITS;
     let t1 = (x[0] - x[4]) << CONST_BITS;
     let (t10, t13, t11, t12) = (t0 + t3, t0 - t3, t1 + t2, t1 - t2);
-    let [o0, o1, o2, o3] = odd_part(x[7], x[5], x[3], x[1]);
+    let [o0, o1, o2, o3] = odd_part64(x[7], x[5], x[3], x[1]);
     [t10 + o3, t11 + o2, t12 + o1, t13 + o0, t13 - o0, t12 - o1, t11 - o2, t10 - o3]
 }
 

@@ -166,7 +166,11 @@ pub fn read(bytes: &[u8], claim: &dyn Fn(usize, usize, usize) -> Result<(), Stri
     loop {
         let (marker, body, next) = next_segment(bytes, pos)?;
         match marker {
-            0xC0 | 0xC1 => p.frame(body, claim)?,
+            0xC0 | 0xC1 => {
+                if let Some(why) = p.frame(body, claim)? {
+                    return Ok(Read::Unsupported(why));
+                }
+            }
             0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
                 return Ok(Read::Unsupported(format!("SOF{} (not sequential Huffman)", marker - 0xC0)));
             }
@@ -218,7 +222,8 @@ fn next_segment(bytes: &[u8], mut pos: usize) -> Result<(u8, &[u8], usize), Stri
     let len = usize::from(u16::from_be_bytes(
         bytes.get(pos..pos + 2).ok_or("the file ends inside a segment length")?.try_into().unwrap(),
     ));
-    let body = bytes.get(pos + 2..pos + len).filter(|_| len >= 2).ok_or("a marker segment runs past the file")?;
+    let body =
+        bytes.get(pos + 2..pos + len).filter(|_| len >= 2).ok_or("a marker segment runs past the file")?;
     Ok((marker, body, pos + len))
 }
 
@@ -236,7 +241,13 @@ struct Parser {
 }
 
 impl Parser {
-    fn frame(&mut self, b: &[u8], claim: &dyn Fn(usize, usize, usize) -> Result<(), String>) -> Result<(), String> {
+    /// Reads the frame header and allocates the blocks; `Ok(Some(why))` for a kind of frame this reader does not
+    /// take (found before anything is allocated).
+    fn frame(
+        &mut self,
+        b: &[u8],
+        claim: &dyn Fn(usize, usize, usize) -> Result<(), String>,
+    ) -> Result<Option<String>, String> {
         if self.frame.is_some() {
             return Err("two frame headers".into());
         }
@@ -260,7 +271,23 @@ impl Parser {
             }
             self.ids.push(c[0]);
             self.tq.push(usize::from(c[2]));
-            components.push(Component { h: hs, v: vs, table: [0; BLOCK], blocks_w: 0, blocks_h: 0, blocks: vec![] });
+            components.push(Component {
+                h: hs,
+                v: vs,
+                table: [0; BLOCK],
+                blocks_w: 0,
+                blocks_h: 0,
+                blocks: vec![],
+            });
+        }
+        let sampling: Vec<(usize, usize)> = components.iter().map(|k| (k.h, k.v)).collect();
+        let supported = match n {
+            1 => true,
+            3 => sampling[1..] == [(1, 1), (1, 1)] && matches!(sampling[0], (1, 1) | (2, 1) | (2, 2)),
+            _ => false,
+        };
+        if !supported {
+            return Ok(Some(format!("{n} components with sampling {sampling:?}")));
         }
         let hmax = components.iter().map(|k| k.h).max().unwrap_or(1);
         let vmax = components.iter().map(|k| k.v).max().unwrap_or(1);
@@ -271,7 +298,7 @@ impl Parser {
             k.blocks = vec![[0; BLOCK]; k.blocks_w * k.blocks_h];
         }
         self.frame = Some(Coefficients { width, height, components });
-        Ok(())
+        Ok(None)
     }
 
     fn quant(&mut self, mut b: &[u8]) -> Result<(), String> {
@@ -325,15 +352,6 @@ impl Parser {
         if n == 3 && (self.adobe_rgb || self.ids == [b'R', b'G', b'B']) {
             return Ok(Err("RGB-coded (not YCbCr) colour".into()));
         }
-        let sampling: Vec<(usize, usize)> = frame.components.iter().map(|k| (k.h, k.v)).collect();
-        let supported = match n {
-            1 => true,
-            3 => sampling[1..] == [(1, 1), (1, 1)] && matches!(sampling[0], (1, 1) | (2, 1) | (2, 2)),
-            _ => false,
-        };
-        if !supported {
-            return Ok(Err(format!("{n} components with sampling {sampling:?}")));
-        }
         let mut tables = Vec::new();
         for i in 0..ns {
             let c = get(b, 1 + 2 * i, 2)?;
@@ -341,8 +359,16 @@ impl Parser {
                 return Err(format!("scan component {} is not frame component {}", c[0], self.ids[i]));
             }
             let (td, ta) = (usize::from(c[1] >> 4), usize::from(c[1] & 15));
-            let dc = self.dc.get(td).and_then(|t| t.as_ref()).ok_or(format!("DC Huffman table {td} not defined"))?;
-            let ac = self.ac.get(ta).and_then(|t| t.as_ref()).ok_or(format!("AC Huffman table {ta} not defined"))?;
+            let dc = self
+                .dc
+                .get(td)
+                .and_then(|t| t.as_ref())
+                .ok_or(format!("DC Huffman table {td} not defined"))?;
+            let ac = self
+                .ac
+                .get(ta)
+                .and_then(|t| t.as_ref())
+                .ok_or(format!("AC Huffman table {ta} not defined"))?;
             let q = self.quant[self.tq[i]].ok_or(format!("quantisation table {} not defined", self.tq[i]))?;
             frame.components[i].table = q;
             tables.push((dc, ac));
@@ -374,7 +400,7 @@ impl Parser {
                 if s > 11 {
                     return Err(format!("DC difference category {s}"));
                 }
-                pred[ci] += r.signed(s).map_err(bad)?;
+                pred[ci] = pred[ci].wrapping_add(r.signed(s).map_err(bad)?);
                 block[0] = pred[ci] as i16;
                 let mut z = 1;
                 while z < BLOCK {

@@ -47,7 +47,9 @@ impl HuffTable {
         loop {
             // The two least frequent live symbols (ties to the larger index, as Annex K's Figure K.1 reads).
             let least = |skip: Option<usize>| {
-                (0..257).filter(|&i| freq[i] > 0 && Some(i) != skip).min_by_key(|&i| (freq[i], usize::MAX - i))
+                (0..257)
+                    .filter(|&i| freq[i] > 0 && Some(i) != skip)
+                    .min_by_key(|&i| (freq[i], usize::MAX - i))
             };
             let Some(c1) = least(None) else { break };
             let Some(c2) = least(Some(c1)) else { break };
@@ -244,7 +246,8 @@ impl<'a> BitReader<'a> {
         let mut code = self.bits(1)? as i32;
         for l in 1..=16 {
             if code <= d.maxcode[l] {
-                return d.vals.get((code + d.offset[l]) as usize).copied().ok_or(ScanError::BadCode);
+                let at = usize::try_from(code + d.offset[l]).map_err(|_| ScanError::BadCode)?;
+                return d.vals.get(at).copied().ok_or(ScanError::BadCode);
             }
             if l < 16 {
                 code = (code << 1) | self.bits(1)? as i32;

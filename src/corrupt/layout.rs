@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::kinds::{Suite, Table};
 pub use super::imagenet_c::{ImagenetC, ImagenetCWriter};
+use super::kinds::{Suite, Table};
 use super::npy::{self, NpyWriter};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
