@@ -8,10 +8,6 @@ mod common;
 
 use lcr_verify::corrupt::{Corruption, Corruptor, Table, npy, params};
 
-/// The largest difference from PIL allowed at any pixel, in 8-bit levels. The port reproduces libjpeg-turbo's
-/// integer arithmetic, so it is exact; any difference is a defect.
-const MAX_LEVEL_DIFF: u8 = 0;
-
 /// The qualities the fixtures hold, in order: the CIFAR-10-C table, then the ImageNet-C table.
 fn qualities() -> Vec<(Table, u8, u8)> {
     let mut out = Vec::new();
@@ -54,7 +50,8 @@ fn compare(label: &str, inputs: &npy::Array, golden: &npy::Array) -> Vec<String>
             sum as f64 / (n * len) as f64,
             n * len
         );
-        assert!(max <= MAX_LEVEL_DIFF, "{line}");
+        // The port reproduces libjpeg-turbo's integer arithmetic, so it is exact: any difference is a defect.
+        assert_eq!(max, 0, "{line}");
         lines.push(line);
     }
     lines
