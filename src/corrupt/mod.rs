@@ -14,7 +14,7 @@
 //!   left out of the seed (common random numbers): an image gets the same random draws (noise field, angle,
 //!   frost crop, …) at every severity, so its severity curve reflects the parameters, not a new dice roll.
 //! - **Faithful**: each family file documents its recipe and where it departs from the reference (motion blur
-//!   keeps the weight of taps leaving the image; JPEG emulates PIL's 4:2:0 chroma).
+//!   keeps the weight of taps leaving the image; JPEG reproduces PIL's libjpeg-turbo bit for bit).
 //!
 //! ```
 //! use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table};
