@@ -60,6 +60,7 @@ fn encode_plane(p: &Plane, h: usize, v: usize, table: [u16; BLOCK]) -> Component
     let (bw, bh) = (p.width / 8, p.height / 8);
     let mut out = Vec::with_capacity(bw * bh);
     let mut d = [0i32; BLOCK];
+    let quantizer = jpeg_dct::Quantizer::new(&table);
     for by in 0..bh {
         for bx in 0..bw {
             for r in 0..8 {
@@ -70,7 +71,7 @@ fn encode_plane(p: &Plane, h: usize, v: usize, table: [u16; BLOCK]) -> Component
             }
             jpeg_dct::fdct_islow(&mut d);
             let mut q = [0i16; BLOCK];
-            jpeg_dct::quantize(&d, &table, &mut q);
+            quantizer.quantize(&d, &mut q);
             out.push(q);
         }
     }
@@ -88,14 +89,12 @@ pub fn jpeg_compress(px: &[u8], height: usize, width: usize, channels: usize, qu
         let p = p.padded(blocks(width) * 8, blocks(height) * 8);
         return Coefficients { width, height, components: vec![encode_plane(&p, 1, 1, luma_table)] };
     }
-    let mut planes = [0, 1, 2].map(|_| Plane { width, height, data: Vec::with_capacity(width * height) });
-    for p in px.chunks_exact(3) {
-        let ycc = jpeg_color::rgb_to_ycc(p[0], p[1], p[2]);
-        for (plane, v) in planes.iter_mut().zip(ycc) {
-            plane.data.push(v);
-        }
+    let mut planes = [0, 1, 2].map(|_| vec![0u8; width * height]);
+    let [ys, cbs, crs] = &mut planes;
+    for ((p, (y, cb)), cr) in px.chunks_exact(3).zip(ys.iter_mut().zip(cbs.iter_mut())).zip(crs.iter_mut()) {
+        [*y, *cb, *cr] = jpeg_color::rgb_to_ycc(p[0], p[1], p[2]);
     }
-    let [y, cb, cr] = planes;
+    let [y, cb, cr] = planes.map(|data| Plane { width, height, data });
     let y = y.padded(blocks(width) * 8, blocks(height) * 8);
     let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
     let chroma_table = jpeg_tables::chroma_table(quality);
@@ -175,10 +174,15 @@ impl Coefficients {
                     }
                 };
                 let (cb, cr) = (up(&self.components[1]), up(&self.components[2]));
-                let mut out = Vec::with_capacity(w * h * 3);
-                for r in 0..h {
-                    for c in 0..w {
-                        out.extend(jpeg_color::ycc_to_rgb(y.at(r, c), cb.at(r, c), cr.at(r, c)));
+                let mut out = vec![0u8; w * h * 3];
+                for (r, row) in out.chunks_exact_mut(w * 3).enumerate() {
+                    let (ys, cbs, crs) = (
+                        &y.data[r * y.width..][..w],
+                        &cb.data[r * cb.width..][..w],
+                        &cr.data[r * cr.width..][..w],
+                    );
+                    for (((p, &yv), &cbv), &crv) in row.chunks_exact_mut(3).zip(ys).zip(cbs).zip(crs) {
+                        p.copy_from_slice(&jpeg_color::ycc_to_rgb(yv, cbv, crv));
                     }
                 }
                 Ok(out)

@@ -88,13 +88,36 @@ pub fn fdct_islow(d: &mut [i32; BLOCK]) {
     }
 }
 
-/// Quantises forward-DCT output with libjpeg's rounding: `sign(x) · ⌊(|x| + 4Q) / 8Q⌋` (the islow output is
-/// scaled by 8; libjpeg-turbo's reciprocal multiply gives exactly this division).
-pub fn quantize(d: &[i32; BLOCK], table: &[u16; BLOCK], out: &mut [i16; BLOCK]) {
-    for ((o, &x), &q) in out.iter_mut().zip(d).zip(table) {
-        let div = i32::from(q) << 3;
-        let v = (x.abs() + (div >> 1)) / div;
-        *o = (if x < 0 { -v } else { v }) as i16;
+/// libjpeg's quantiser for one table: `sign(x) · ⌊(|x| + 4Q) / 8Q⌋` (the islow output is scaled by 8;
+/// libjpeg-turbo's reciprocal multiply gives exactly this division).
+///
+/// The division is a multiplication by `m = ⌈2³² / d⌉` and a shift: writing `m = 2³²/d + δ` with `0 ≤ δ < 1`,
+/// `n·m / 2³² = n/d + n·δ/2³²`, which has the floor of `n/d` whenever `n·d < 2³²`. Here `n < 2¹⁶` (the forward
+/// DCT of 8-bit samples stays below 2¹⁴ in magnitude) and `d = 8Q ≤ 2¹⁹`.
+#[derive(Clone, Debug)]
+pub struct Quantizer {
+    half: [u32; BLOCK],
+    magic: [u32; BLOCK],
+}
+
+impl Quantizer {
+    /// The quantiser of a table (natural order, entries 1…65535).
+    pub fn new(table: &[u16; BLOCK]) -> Quantizer {
+        let div = table.map(|q| u64::from(q.max(1)) << 3);
+        // d ≥ 8, so m ≤ 2²⁹ fits in 32 bits (and the product is a 32×32→64-bit multiply).
+        Quantizer { half: div.map(|d| (d >> 1) as u32), magic: div.map(|d| (1u64 << 32).div_ceil(d) as u32) }
+    }
+
+    /// Quantises forward-DCT output `d` into `out`.
+    pub fn quantize(&self, d: &[i32; BLOCK], out: &mut [i16; BLOCK]) {
+        for k in 0..BLOCK {
+            let x = d[k];
+            let n = u64::from(x.unsigned_abs() + self.half[k]);
+            let v = ((n * u64::from(self.magic[k])) >> 32) as i32;
+            // Branch-free sign: s is 0 or −1.
+            let s = x >> 31;
+            out[k] = ((v ^ s) - s) as i16;
+        }
     }
 }
 
@@ -191,7 +214,7 @@ mod tests {
         assert_eq!(d[0], 37 * 64);
         assert!(d[1..].iter().all(|&v| v == 0));
         let mut q = [0i16; BLOCK];
-        quantize(&d, &[1; BLOCK], &mut q);
+        Quantizer::new(&[1; BLOCK]).quantize(&d, &mut q);
         let mut out = [0u8; BLOCK];
         idct_islow(&q, &[1; BLOCK], &mut out, 8);
         assert!(out.iter().all(|&v| v == 128 + 37));
@@ -202,8 +225,24 @@ mod tests {
         let mut out = [0i16; BLOCK];
         let mut d = [0i32; BLOCK];
         (d[0], d[1], d[2], d[3]) = (12, -12, 11, -11);
-        quantize(&d, &[3; BLOCK], &mut out);
+        Quantizer::new(&[3; BLOCK]).quantize(&d, &mut out);
         assert_eq!(&out[..4], &[1, -1, 0, 0]);
+    }
+
+    #[test]
+    fn the_reciprocal_is_the_division_for_every_forward_dct_value() {
+        for q in [1u16, 2, 3, 7, 16, 99, 121, 255, 1000, 65535] {
+            let div = i32::from(q) << 3;
+            let quant = Quantizer::new(&[q; BLOCK]);
+            for x in -(1 << 15)..(1 << 15) {
+                let mut d = [0i32; BLOCK];
+                d[0] = x;
+                let mut out = [0i16; BLOCK];
+                quant.quantize(&d, &mut out);
+                let v = (x.abs() + (div >> 1)) / div;
+                assert_eq!(i32::from(out[0]), if x < 0 { -v } else { v }, "x = {x}, q = {q}");
+            }
+        }
     }
 
     #[test]
