@@ -152,12 +152,17 @@ impl BitWriter {
     }
 }
 
-/// A decoding table (T.81 Figure F.16): the largest code of each length and where its symbols start.
+/// Bits looked up at once when decoding: codes this short (most of them) take one table lookup.
+const LOOKUP_BITS: u32 = 9;
+
+/// A decoding table (T.81 Figure F.16): the largest code of each length and where its symbols start, and a
+/// lookup of `(length, symbol)` by the next [`LOOKUP_BITS`] bits for the codes that short (length 0: longer).
 #[derive(Clone, Debug)]
 pub struct Decoder {
     maxcode: [i32; 17],
     offset: [i32; 17],
     vals: Vec<u8>,
+    lookup: Vec<(u8, u8)>,
 }
 
 impl Decoder {
@@ -175,7 +180,15 @@ impl Decoder {
             }
             code <<= 1;
         }
-        Decoder { maxcode, offset, vals: t.vals.clone() }
+        let mut lookup = vec![(0u8, 0u8); 1 << LOOKUP_BITS];
+        for (&sym, (code, len)) in t.vals.iter().zip(t.codes()) {
+            let len32 = u32::from(len);
+            if len32 <= LOOKUP_BITS {
+                let first = usize::from(code) << (LOOKUP_BITS - len32);
+                lookup[first..first + (1 << (LOOKUP_BITS - len32))].fill((len, sym));
+            }
+        }
+        Decoder { maxcode, offset, vals: t.vals.clone(), lookup }
     }
 }
 
@@ -243,6 +256,18 @@ impl<'a> BitReader<'a> {
 
     /// The next Huffman-coded symbol.
     pub fn symbol(&mut self, d: &Decoder) -> Result<u8, ScanError> {
+        if self.n < LOOKUP_BITS {
+            // Near a marker fewer bits may be left: the bit-by-bit path below reports a real shortage.
+            let _ = self.fill();
+        }
+        if self.n >= LOOKUP_BITS {
+            let (len, sym) =
+                d.lookup[((self.acc >> (self.n - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)) as usize];
+            if len > 0 {
+                self.n -= u32::from(len);
+                return Ok(sym);
+            }
+        }
         let mut code = self.bits(1)? as i32;
         for l in 1..=16 {
             if code <= d.maxcode[l] {
