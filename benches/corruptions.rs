@@ -2,12 +2,16 @@
 //! 224 px with the ImageNet table, severity 3. Criterion reports elements per second = images per second.
 //!
 //! `cargo bench --bench corruptions` (filter: `cargo bench --bench corruptions -- 224px/frost`).
+//!
+//! The `jpeg-files` group times the ImageNet-C file path at 224 px: compressing an image at quality 85 and
+//! writing the JPEG bytes (what `corrupt --layout imagenet-c` does per image), and decoding those bytes (what
+//! `robustness --from` does per image).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lcr_verify::corrupt::{Corruption, Corruptor, Table, npy};
+use lcr_verify::corrupt::{Corruption, Corruptor, Table, decode, jpeg_codec, jpeg_file, npy};
 
 /// (label, fixture file, image side, table).
 const WORKLOADS: [(&str, &str, usize, Table); 2] = [
@@ -44,5 +48,23 @@ fn corruptions(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, corruptions);
+fn jpeg_files(c: &mut Criterion) {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photos224_images.npy");
+    let pixels = npy::read(&path).expect("fixture").data;
+    let image = &pixels[..224 * 224 * 3];
+    let file = jpeg_file::write(&jpeg_codec::jpeg_compress(image, 224, 224, 3, 85));
+    let mut group = c.benchmark_group("jpeg-files");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    group.bench_function("224px/write_q85", |b| {
+        b.iter(|| black_box(jpeg_file::write(&jpeg_codec::jpeg_compress(black_box(image), 224, 224, 3, 85))))
+    });
+    group.bench_function("224px/read", |b| {
+        b.iter(|| black_box(decode::decode(&path, black_box(&file)).expect("decode")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, corruptions, jpeg_files);
 criterion_main!(benches);

@@ -25,6 +25,7 @@ fn main() -> lcr_verify::Result<()> {
             limit: Some(1),
             crop: None,
             out: None,
+            layout: None,
             preview: Some(out.join(name)),
             preview_index: 0,
             frost_dir: None,

@@ -27,6 +27,7 @@ fn corrupt_args(suite: Suite, out: Option<&Path>) -> CorruptRequest {
         limit: Some(12),
         crop: None,
         out: out.map(Path::to_path_buf),
+        layout: None,
         preview: None,
         preview_index: 0,
         frost_dir: None,

@@ -1,5 +1,7 @@
-//! Strict image decoding (`corrupt::decode`): valid JPEG and PNG files decode exactly as the `image` crate
-//! decodes them, and files cut short or damaged are refused by name instead of being filled in.
+//! Strict image decoding (`corrupt::decode`): valid PNG files decode exactly as the `image` crate decodes
+//! them, JPEGs within a few levels of it (we decode as libjpeg-turbo does, as PIL does, and zune-jpeg under
+//! `image` does not; exactness against PIL is checked in `tests/imagenet_c.rs`), and files cut short or
+//! damaged are refused by name instead of being filled in.
 
 use std::path::Path;
 
@@ -28,6 +30,10 @@ fn encoded(img: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Largest difference accepted between our (libjpeg-turbo's) and zune-jpeg's decoding of the same JPEG: the
+/// two integer IDCTs round differently and the chroma upsampling filters differ.
+const ZUNE_LEVELS: u8 = 4;
+
 #[test]
 fn valid_files_decode_as_the_image_crate_decodes_them() {
     for gray in [false, true] {
@@ -37,7 +43,12 @@ fn valid_files_decode_as_the_image_crate_decodes_them() {
             let reference = image::load_from_memory(&bytes).unwrap();
             assert_eq!((d.width, d.height, d.channels), (37, 23, if gray { 1 } else { 3 }), "{format:?}");
             let want = if gray { reference.to_luma8().into_raw() } else { reference.to_rgb8().into_raw() };
-            assert_eq!(d.pixels, want, "{format:?} gray={gray}");
+            if format == image::ImageFormat::Jpeg {
+                let worst = d.pixels.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max();
+                assert!(worst <= Some(ZUNE_LEVELS), "JPEG gray={gray} off by {worst:?}");
+            } else {
+                assert_eq!(d.pixels, want, "{format:?} gray={gray}");
+            }
         }
     }
     // Zero padding after the end-of-image marker, as some writers leave it, is accepted.

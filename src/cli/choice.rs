@@ -11,6 +11,7 @@
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
+use crate::corrupt::layout::LayoutKind;
 use crate::corrupt::{Split, Suite};
 use crate::data::DatasetKind;
 use crate::ir::SignZero;
@@ -50,6 +51,26 @@ impl Choice for DatasetKind {
             }
             DatasetKind::Cifar10 => {
                 "CIFAR-10, 32×32 colour, the binary `data_batch_*.bin` format (from `--data-dir`)"
+            }
+        }
+    }
+}
+
+impl Choice for LayoutKind {
+    fn all() -> &'static [Self] {
+        &LayoutKind::ALL
+    }
+    fn name(self) -> &'static str {
+        LayoutKind::name(self)
+    }
+    fn help(self) -> &'static str {
+        match self {
+            LayoutKind::CifarC => {
+                "one .npy per corruption, severities stacked, plus labels.npy (as CIFAR-10-C is released)"
+            }
+            LayoutKind::MnistC => "<corruption>/test_images.npy and test_labels.npy (as MNIST-C is released)",
+            LayoutKind::ImagenetC => {
+                "<corruption>/<severity>/<class>/<index>.JPEG, JPEG quality 85 (as ImageNet-C is released)"
             }
         }
     }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::choice;
+use crate::corrupt::layout::LayoutKind;
 use crate::corrupt::{self, CorruptRequest, Split, Suite};
 use crate::error::Result;
 
@@ -43,6 +44,11 @@ pub struct CorruptArgs {
     /// Output directory for the corrupted sets (new or empty).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// File layout of --out: cifar-10-c (one .npy per corruption, as CIFAR-10-C is released; the default
+    /// except for mnist-c), mnist-c (the mnist-c suite's), or imagenet-c (a tree of quality-85 JPEGs,
+    /// <corruption>/<severity>/<class>/<index>.JPEG, as ImageNet-C is released).
+    #[arg(long, value_parser = choice::parser::<LayoutKind>())]
+    pub layout: Option<LayoutKind>,
     /// Write a PNG grid of one image under every corruption and severity to this `.png` file.
     #[arg(long)]
     pub preview: Option<PathBuf>,
@@ -71,6 +77,7 @@ impl CorruptArgs {
             limit: self.limit,
             crop: self.crop,
             out: self.out.clone(),
+            layout: self.layout,
             preview: self.preview.clone(),
             preview_index: self.preview_index,
             frost_dir: self.frost_dir.clone(),

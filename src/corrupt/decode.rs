@@ -6,8 +6,12 @@
 //! evaluation. Here:
 //!
 //! - the format is told from the first bytes, whatever the extension says;
-//! - a JPEG must end with its end-of-image marker (`FF D9`, trailing zero padding allowed) and is decoded by
-//!   zune-jpeg in strict mode, which refuses a scan that runs out of data or meets an unexpected marker;
+//! - a JPEG must end with its end-of-image marker (`FF D9`, trailing zero padding allowed); the sequential
+//!   Huffman JPEGs libjpeg writes by default (8-bit, gray or YCbCr with luma sampled 1×1, 2×1 or 2×2, one
+//!   scan) are decoded as libjpeg-turbo decodes them, hence as PIL does (islow IDCT, fancy upsampling: see
+//!   [`super::jpeg_codec`]), refusing a scan that runs out of data, meets an unexpected marker or holds an
+//!   invalid code; any other JPEG (progressive, arithmetic-coded, 12-bit, CMYK, …) goes to zune-jpeg in strict
+//!   mode, which refuses the same faults but whose pixels may differ from PIL's by a few levels;
 //! - a PNG must end with its `IEND` chunk and is decoded by the `png` decoder (through `image`), which checks
 //!   chunk CRCs and refuses image data that ends early;
 //! - the size the header claims is checked before anything is allocated: each side at most [`MAX_SIDE`], and
@@ -17,6 +21,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
+use super::jpeg_file::Read;
 use crate::error::{Error, Result};
 
 /// The longest image side accepted, in pixels.
@@ -102,6 +107,22 @@ fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<Decoded> {
             path,
             "JPEG cut short: it does not end with the end-of-image marker FF D9 (truncated or damaged)",
         ));
+    }
+    let claim = |w: usize, h: usize, c: usize| {
+        check_claim(path, bytes.len(), w, h, c).map_err(|e| match e {
+            Error::Format { problem, .. } => problem,
+            other => other.to_string(),
+        })
+    };
+    match super::jpeg_file::read(bytes, &claim) {
+        Ok(Read::Coefficients(coef)) => {
+            let channels = if coef.components.len() == 1 { 1 } else { 3 };
+            if let Ok(pixels) = coef.decode() {
+                return Ok(Decoded { height: coef.height, width: coef.width, channels, pixels });
+            }
+        }
+        Ok(Read::Unsupported(_)) => {}
+        Err(problem) => return Err(Error::format(path, format!("cannot decode JPEG: {problem}"))),
     }
     let options =
         DecoderOptions::default().set_strict_mode(true).set_max_width(MAX_SIDE).set_max_height(MAX_SIDE);

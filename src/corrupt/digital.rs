@@ -44,34 +44,17 @@ pub fn pixelate_u8(px: &[u8], h: usize, w: usize, c: usize, factor: f32) -> Vec<
     resample::pil_resize(&small, sh, sw, c, h, w, PilFilter::Box)
 }
 
-/// JPEG compression at `quality` and decompression, as PIL's `save(…, "JPEG", quality=q)` does it: the
-/// libjpeg quality scaling of the Annex K tables and, for colour, 4:2:0 chroma subsampling (PIL's default);
-/// gray images are encoded as one-channel JPEGs. Encoder: `jpeg-encoder`; decoder: `zune-jpeg`.
+/// JPEG compression at `quality` and decompression, as PIL's `save(…, "JPEG", quality=q)` and reload do it
+/// (libjpeg-turbo with PIL's defaults: Annex K tables scaled by the quality, 4:2:0 chroma, islow DCTs, fancy
+/// upsampling); gray images are one-channel JPEGs. See [`super::jpeg_codec`].
 pub fn jpeg(img: &Image, quality: u8) -> Image {
     let out = jpeg_u8(&img.to_u8(), img.height, img.width, img.channels, quality);
     Image { data: out.into_iter().map(|b| f32::from(b) / 255.0).collect(), ..img.clone() }
 }
 
-/// [`jpeg`] on 8-bit HWC pixels. Sizes JPEG cannot hold (a side above 65535 px) are returned unchanged.
+/// [`jpeg`] on 8-bit HWC pixels (images with neither 1 nor 3 channels are returned unchanged).
 pub fn jpeg_u8(px: &[u8], h: usize, w: usize, c: usize, quality: u8) -> Vec<u8> {
-    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
-    use zune_core::bytestream::ZCursor;
-    use zune_core::colorspace::ColorSpace;
-    use zune_core::options::DecoderOptions;
-    let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else { return px.to_vec() };
-    let mut buf = Vec::new();
-    let mut encoder = Encoder::new(&mut buf, quality.clamp(1, 100));
-    encoder.set_sampling_factor(SamplingFactor::F_2_2);
-    let color = if c == 3 { ColorType::Rgb } else { ColorType::Luma };
-    if encoder.encode(px, w16, h16, color).is_err() {
-        return px.to_vec();
-    }
-    let space = if c == 3 { ColorSpace::RGB } else { ColorSpace::Luma };
-    let options = DecoderOptions::default().jpeg_set_out_colorspace(space);
-    match zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&buf), options).decode() {
-        Ok(out) if out.len() == px.len() => out,
-        _ => px.to_vec(),
-    }
+    super::jpeg_codec::jpeg_round_trip(px, h, w, c, quality)
 }
 
 /// Elastic transform (after Simard et al. 2003, as in the reference): a random affine map moving the three

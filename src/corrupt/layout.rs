@@ -4,20 +4,21 @@
 //! |---|---|
 //! | CIFAR-10-C | `<corruption>.npy`, `uint8` of shape `(S·N, H, W, C)`: severities stacked in order, `N` images each; `labels.npy`, `(S·N,)` |
 //! | MNIST-C | `<corruption>/test_images.npy`, `uint8` `(N, 28, 28, 1)`; `<corruption>/test_labels.npy` (any integer type); `identity/` is the clean set |
-//! | ImageNet-C | `<corruption>/<severity>/<wnid>/<image>` (JPEG or PNG); the label is the index of `<wnid>` among the sorted class folders |
+//! | ImageNet-C | `<corruption>/<severity>/<wnid>/<image>` (JPEG or PNG; the release stores JPEGs of quality 85); the label is the index of `<wnid>` among the sorted class folders |
 //!
 //! Sets written by lcr-verify add `manifest.json` ([`Manifest`]): what made them (suite, table, seed, dataset
 //! checksum), the severities stacked in each file, and every file's SHA-256. When a set has a manifest, every
 //! file read is checked against the SHA-256 it lists (hashed as it is read) and a file it does not list is
 //! refused, so a set changed after `corrupt` wrote it is never scored. Without a manifest a CIFAR-10-C file is
-//! read as severities 1–5 stacked, as the released files are.
+//! read as severities 1–5 stacked, as the released files are, and an ImageNet-C tree as it stands (see
+//! [`ImagenetC`]: nothing to check its files against).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use super::imagenet_c::{ImagenetC, ImagenetCWriter};
 use super::kinds::{Suite, Table};
 use super::npy::{self, NpyWriter};
 use crate::data::ImageSet;
@@ -42,6 +43,20 @@ pub enum LayoutKind {
     MnistC,
     /// Folders of image files per corruption, severity and class.
     ImagenetC,
+}
+
+impl LayoutKind {
+    /// Every layout.
+    pub const ALL: [LayoutKind; 3] = [LayoutKind::CifarC, LayoutKind::MnistC, LayoutKind::ImagenetC];
+
+    /// The name used on the command line and in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutKind::CifarC => "cifar-10-c",
+            LayoutKind::MnistC => "mnist-c",
+            LayoutKind::ImagenetC => "imagenet-c",
+        }
+    }
 }
 
 /// What a generated set records about itself.
@@ -150,7 +165,7 @@ fn npy_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
         let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
@@ -162,7 +177,7 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn file_name(p: &Path) -> String {
+pub(super) fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
@@ -473,121 +488,6 @@ fn check_manifest(dir: &Path, m: &Manifest, found: &Found, file_of: impl Fn(&str
     Ok(())
 }
 
-/// An ImageNet-C directory.
-#[derive(Clone, Debug)]
-pub struct ImagenetC {
-    /// The directory.
-    pub dir: PathBuf,
-    /// Class folder names (WordNet ids), sorted; a label is an index into this list.
-    pub classes: Vec<String>,
-    /// Corruption name → the severities present.
-    pub corruptions: BTreeMap<String, Vec<u8>>,
-}
-
-impl ImagenetC {
-    /// Opens an ImageNet-C directory: `<corruption>/<severity 1-5>/<wnid>/<image>`.
-    pub fn open(dir: &Path) -> Result<ImagenetC> {
-        let mut corruptions = BTreeMap::new();
-        let mut classes: Option<Vec<String>> = None;
-        for cdir in subdirs(dir)? {
-            let mut sevs = Vec::new();
-            for sdir in subdirs(&cdir)? {
-                let Ok(s) = file_name(&sdir).parse::<u8>() else { continue };
-                if !(1..=5).contains(&s) {
-                    return Err(Error::format(&sdir, "severity folders must be named 1 to 5"));
-                }
-                let wnids: Vec<String> = subdirs(&sdir)?.iter().map(|p| file_name(p)).collect();
-                match &classes {
-                    None => classes = Some(wnids),
-                    Some(known) => {
-                        if let Some(extra) = wnids.iter().find(|w| !known.contains(w)) {
-                            return Err(Error::format(
-                                sdir.join(extra),
-                                "class folder missing from the first severity folder read (class lists must agree)",
-                            ));
-                        }
-                    }
-                }
-                sevs.push(s);
-            }
-            if !sevs.is_empty() {
-                sevs.sort_unstable();
-                corruptions.insert(file_name(&cdir), sevs);
-            }
-        }
-        let classes = classes.filter(|c| !c.is_empty()).ok_or_else(|| Error::Missing {
-            path: dir.to_path_buf(),
-            what: "ImageNet-C folders <corruption>/<severity>/<wnid>/",
-        })?;
-        if classes.len() > 256 {
-            return Err(Error::TooLarge {
-                method: "ImageNet-C reader",
-                problem: format!(
-                    "{} classes; ImageSet stores labels in one byte (at most 256 classes), so the full 1000-class \
-                     ImageNet-C needs wider labels",
-                    classes.len()
-                ),
-            });
-        }
-        Ok(ImagenetC { dir: dir.to_path_buf(), classes, corruptions })
-    }
-
-    /// The image files of one corruption and severity with their labels, sorted by class then name.
-    pub fn files(&self, corruption: &str, severity: u8) -> Result<Vec<(PathBuf, u8)>> {
-        let sdir = self.dir.join(corruption).join(severity.to_string());
-        let mut out = Vec::new();
-        for wdir in subdirs(&sdir)? {
-            let wnid = file_name(&wdir);
-            let label = self
-                .classes
-                .iter()
-                .position(|c| *c == wnid)
-                .ok_or_else(|| Error::format(&wdir, "class folder not in the class list"))?
-                as u8;
-            let mut names: Vec<PathBuf> = std::fs::read_dir(&wdir)
-                .map_err(|e| Error::io("listing", &wdir, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| super::folder::is_image_file(p))
-                .collect();
-            names.sort();
-            out.extend(names.into_iter().map(|p| (p, label)));
-        }
-        Ok(out)
-    }
-
-    /// Decodes images (in parallel, strictly: see [`super::decode`]) into one set; all must have the same size.
-    /// Gray files become RGB.
-    pub fn decode(files: &[(PathBuf, u8)]) -> Result<ImageSet> {
-        Self::decode_sized(files, None)
-    }
-
-    /// [`ImagenetC::decode`], with every image required to be `height × width` when `size` is given (the size
-    /// of the set's first image, so that images in different chunks of one set cannot differ either).
-    pub fn decode_sized(files: &[(PathBuf, u8)], size: Option<(usize, usize)>) -> Result<ImageSet> {
-        let decoded: Vec<(usize, usize, Vec<u8>)> = files
-            .par_iter()
-            .map(|(path, _)| {
-                let d = super::decode::decode(path, &fsio::read(path)?)?.into_rgb();
-                Ok((d.height, d.width, d.pixels))
-            })
-            .collect::<Result<_>>()?;
-        let Some((h, w)) = size.or(decoded.first().map(|d| (d.0, d.1))) else {
-            return ImageSet::new(1, 1, 3, Vec::new(), Vec::new());
-        };
-        let mut pixels = Vec::with_capacity(decoded.len() * h * w * 3);
-        for ((dh, dw, px), (path, _)) in decoded.iter().zip(files) {
-            if (*dh, *dw) != (h, w) {
-                return Err(Error::format(
-                    path,
-                    format!("image is {dw}x{dh}, others are {w}x{h} (ImageNet-C images are 224x224)"),
-                ));
-            }
-            pixels.extend_from_slice(px);
-        }
-        ImageSet::new(h, w, 3, pixels, files.iter().map(|f| f.1).collect())
-    }
-}
-
 /// Whatever layout a directory holds.
 #[derive(Clone, Debug)]
 pub enum Layout {
@@ -635,7 +535,7 @@ impl SetWriter {
     /// filled in as corruptions are written) with these clean labels.
     pub fn create(dir: &Path, mut manifest: Manifest, labels: Vec<u8>) -> Result<SetWriter> {
         if manifest.layout == LayoutKind::ImagenetC {
-            return Err(Error::config("layout", "lcr-verify writes the CIFAR-10-C and MNIST-C layouts only"));
+            return Err(Error::config("layout", "the ImageNet-C layout is written by ImagenetCWriter"));
         }
         if labels.len() != manifest.images {
             return Err(Error::config(

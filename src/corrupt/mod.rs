@@ -14,7 +14,7 @@
 //!   left out of the seed (common random numbers): an image gets the same random draws (noise field, angle,
 //!   frost crop, …) at every severity, so its severity curve reflects the parameters, not a new dice roll.
 //! - **Faithful**: each family file documents its recipe and where it departs from the reference (motion blur
-//!   keeps the weight of taps leaving the image; JPEG emulates PIL's 4:2:0 chroma).
+//!   keeps the weight of taps leaving the image; JPEG reproduces PIL's libjpeg-turbo bit for bit).
 //!
 //! ```
 //! use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table};
@@ -33,6 +33,13 @@ pub mod filter;
 pub mod folder;
 mod frost;
 mod image;
+mod imagenet_c;
+pub mod jpeg_codec;
+mod jpeg_color;
+mod jpeg_dct;
+pub mod jpeg_file;
+mod jpeg_huffman;
+mod jpeg_tables;
 mod kinds;
 pub mod layout;
 mod mnist_c;

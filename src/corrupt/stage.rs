@@ -9,14 +9,15 @@
 //!
 //! The CIFAR-10-C layout (`<corruption>.npy` with severities stacked, `labels.npy`) is written for the
 //! `imagenet-c` and `cifar-c` suites, the MNIST-C layout (`<corruption>/test_images.npy`, `test_labels.npy`,
-//! plus the clean `identity/`) for `mnist-c`; `manifest.json` records the suite, table, seed, dataset checksum
-//! and every file's SHA-256.
+//! plus the clean `identity/`) for `mnist-c`; with `layout: imagenet-c` the released ImageNet-C tree
+//! (`<corruption>/<severity>/<class>/<index>.JPEG`, JPEG quality 85) instead. `manifest.json` records the
+//! suite, table, seed, dataset checksum and every file's SHA-256.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::layout::{LayoutKind, Manifest, SetWriter};
+use super::layout::{ImagenetCWriter, LayoutKind, Manifest, SetWriter};
 use super::{Corruption, Corruptor, Image, Suite, parse_corruption_list, parse_severity_list};
 use crate::data::{self, DatasetKind, ImageSet};
 use crate::error::{Error, Result};
@@ -69,6 +70,10 @@ pub struct CorruptRequest {
     pub crop: Option<usize>,
     /// Output directory for the corrupted sets (new or empty).
     pub out: Option<PathBuf>,
+    /// The file layout written to `out` (default: MNIST-C for the mnist-c suite, CIFAR-10-C otherwise);
+    /// `imagenet-c` writes the released ImageNet-C tree of quality-85 JPEGs.
+    #[serde(default)]
+    pub layout: Option<LayoutKind>,
     /// A PNG grid of one image under every corruption and severity is written to this `.png` file.
     pub preview: Option<PathBuf>,
     /// Which image the preview shows.
@@ -87,6 +92,7 @@ impl CorruptRequest {
         }
         super::folder::check_crop(self.crop)?;
         let plan = plan(self.suite, self.corruptions.as_deref(), self.severities.as_deref())?;
+        self.layout()?;
         if let Some(path) = &self.preview {
             check_preview_path(path)?;
         }
@@ -94,6 +100,26 @@ impl CorruptRequest {
             check_out_dir(out)?;
         }
         Ok(plan)
+    }
+}
+
+impl CorruptRequest {
+    /// The layout to write: the one asked for, or the suite's own. MNIST-C sets (with their clean `identity`
+    /// folder) and the MNIST-C layout go together only.
+    pub fn layout(&self) -> Result<LayoutKind> {
+        let own = if self.suite == Suite::MnistC { LayoutKind::MnistC } else { LayoutKind::CifarC };
+        match self.layout {
+            None => Ok(own),
+            Some(l) if (l == LayoutKind::MnistC) != (self.suite == Suite::MnistC) => Err(Error::config(
+                "layout",
+                format!(
+                    "the mnist-c suite and the mnist-c layout go together only (asked: suite {}, layout {})",
+                    self.suite,
+                    l.name()
+                ),
+            )),
+            Some(l) => Ok(l),
+        }
     }
 }
 
@@ -154,6 +180,9 @@ pub struct CleanSet {
     pub name: String,
     /// Dataset checksum.
     pub checksum: String,
+    /// Class names in label order (an image directory's class folders; label numbers, zero-padded so that
+    /// they sort in order, for the built-in datasets).
+    pub classes: Vec<String>,
 }
 
 /// Loads the clean images `req` names (a built-in dataset or an image directory), the first `limit` of them.
@@ -174,7 +203,8 @@ pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
                 Split::Test => ds.test,
                 Split::Train => ds.train,
             };
-            CleanSet { images, name: kind.name().to_string(), checksum: ds.checksum }
+            let classes = numbered_classes(&images.labels);
+            CleanSet { images, name: kind.name().to_string(), checksum: ds.checksum, classes }
         }
         None => {
             let dir = PathBuf::from(&req.dataset);
@@ -184,8 +214,8 @@ pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
                     format!("`{}` is neither mnist, fashion-mnist, cifar10 nor a directory", req.dataset),
                 ));
             }
-            let (images, _, checksum) = super::folder::load_image_folder(&dir, req.crop)?;
-            CleanSet { images, name: dir.display().to_string(), checksum }
+            let (images, classes, checksum) = super::folder::load_image_folder(&dir, req.crop)?;
+            CleanSet { images, name: dir.display().to_string(), checksum, classes }
         }
     };
     if let Some(n) = req.limit {
@@ -195,6 +225,13 @@ pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
         return Err(Error::config("limit", "no images left to corrupt"));
     }
     Ok(clean)
+}
+
+/// Class names `0 … max label`, zero-padded to one width so that sorting them keeps label order.
+fn numbered_classes(labels: &[u8]) -> Vec<String> {
+    let n = labels.iter().max().map_or(1, |&m| usize::from(m) + 1);
+    let width = (n - 1).to_string().len();
+    (0..n).map(|l| format!("{l:0width$}")).collect()
 }
 
 /// The corruptions and severities a request asks for, each checked against the suite.
@@ -266,7 +303,7 @@ fn write_sets(
     progress: bool,
 ) -> Result<()> {
     let set = &clean.images;
-    let layout = if req.suite == Suite::MnistC { LayoutKind::MnistC } else { LayoutKind::CifarC };
+    let layout = req.layout()?;
     let manifest = Manifest {
         format: super::layout::MANIFEST_FORMAT,
         layout,
@@ -284,14 +321,18 @@ fn write_sets(
         corruptions: Default::default(),
         files: Default::default(),
     };
-    let mut writer = SetWriter::create(out, manifest, set.labels.clone())?;
+    let mut writer = if layout == LayoutKind::ImagenetC {
+        Writer::Tree(ImagenetCWriter::create(out, manifest, set.labels.clone(), clean.classes.clone())?)
+    } else {
+        Writer::Npy(SetWriter::create(out, manifest, set.labels.clone())?)
+    };
     let total: usize = plan.iter().map(|(_, s)| s.len() * set.len()).sum();
     let bar = crate::progress::images(total as u64, progress);
     if layout == LayoutKind::MnistC {
-        writer.write_corruption("identity", &[1], |_, sink| sink(&set.pixels))?;
+        writer.write_corruption("identity", &[1], &mut |_, sink| sink(&set.pixels))?;
     }
     for (c, sevs) in plan {
-        writer.write_corruption(c.as_str(), sevs, |s, sink| {
+        writer.write_corruption(c.as_str(), sevs, &mut |s, sink| {
             bar.set_message(format!("{c} s{s}"));
             let prepared = corruptor.prepare(*c, s, set.height, set.width)?;
             let mut start = 0;
@@ -313,6 +354,32 @@ fn write_sets(
         })?;
     }
     bar.finish_and_clear();
-    writer.finish()?;
-    Ok(())
+    writer.finish()
+}
+
+/// A function that passes the images of one severity to a sink (see [`SetWriter::write_corruption`]).
+type Fill<'a> = dyn FnMut(u8, &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> + 'a;
+
+/// The writer of the layout asked for.
+enum Writer {
+    /// CIFAR-10-C or MNIST-C `.npy` files.
+    Npy(SetWriter),
+    /// The ImageNet-C JPEG tree.
+    Tree(ImagenetCWriter),
+}
+
+impl Writer {
+    fn write_corruption(&mut self, name: &str, severities: &[u8], fill: &mut Fill) -> Result<()> {
+        match self {
+            Writer::Npy(w) => w.write_corruption(name, severities, fill),
+            Writer::Tree(w) => w.write_corruption(name, severities, fill),
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            Writer::Npy(w) => w.finish().map(drop),
+            Writer::Tree(w) => w.finish().map(drop),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::Cell;
-use crate::corrupt::layout::{self, CifarC, ImagenetC, Layout};
+use crate::corrupt::layout::{self, CifarC, Layout};
 use crate::corrupt::{Corruption, Corruptor, Suite};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
@@ -138,7 +138,7 @@ impl OnDisk {
         match &self.layout {
             Layout::CifarC(c) => c.manifest.as_ref().map(|m| m.suite).or(Some(Suite::CifarC)),
             Layout::MnistC(m) => m.manifest.as_ref().map(|m| m.suite).or(Some(Suite::MnistC)),
-            Layout::ImagenetC(_) => Some(Suite::ImagenetC),
+            Layout::ImagenetC(i) => i.manifest.as_ref().map(|m| m.suite).or(Some(Suite::ImagenetC)),
         }
     }
 
@@ -173,7 +173,7 @@ impl OnDisk {
                 let Some(file) = first else {
                     return Err(Error::Missing { path: i.dir.clone(), what: "ImageNet-C image" });
                 };
-                let set = ImagenetC::decode(std::slice::from_ref(&file))?;
+                let set = i.read_sized(std::slice::from_ref(&file), None)?;
                 Ok((set.height, set.width, set.channels))
             }
         }
@@ -227,9 +227,17 @@ impl Source for OnDisk {
         match &self.layout {
             Layout::CifarC(c) => format!("{} (CIFAR-10-C layout)", c.dir.display()),
             Layout::MnistC(m) => format!("{} (MNIST-C layout)", m.dir.display()),
-            Layout::ImagenetC(i) => {
-                format!("{} (ImageNet-C layout, {} classes)", i.dir.display(), i.classes.len())
-            }
+            Layout::ImagenetC(i) if i.checked() => format!(
+                "{} (ImageNet-C layout, {} classes; every file checked against the SHA-256 in manifest.json)",
+                i.dir.display(),
+                i.classes.len()
+            ),
+            Layout::ImagenetC(i) => format!(
+                "{} (ImageNet-C layout, {} classes; no manifest.json, as in the released set: file contents not \
+                 checked against checksums, only decoded strictly)",
+                i.dir.display(),
+                i.classes.len()
+            ),
         }
     }
 
@@ -291,7 +299,7 @@ impl Source for OnDisk {
             Layout::ImagenetC(i) => {
                 let files = i.files(&cell.corruption, cell.severity)?;
                 let (h, w, _) = self.image_shape()?;
-                ImagenetC::decode_sized(&files[range], Some((h, w)))
+                i.read_sized(&files[range], Some((h, w)))
             }
         }
     }

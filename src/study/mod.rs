@@ -332,6 +332,7 @@ impl Plan {
             limit: Some(self.sizes.corrupted),
             crop: None,
             out: Some(set.dir.clone()),
+            layout: None,
             preview: None,
             preview_index: 0,
             frost_dir: None,

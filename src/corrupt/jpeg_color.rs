@@ -1,0 +1,200 @@
+//! libjpeg's colour conversion and chroma resampling, in its fixed-point arithmetic.
+//!
+//! - **RGB → YCbCr** (`jccolor.c`): JFIF's full-range BT.601 matrix with 16 fractional bits; Y rounds half
+//!   up, Cb and Cr add `0.5 − 2⁻¹⁶` so that 255 cannot overflow.
+//! - **YCbCr → RGB** (`jdcolor.c`): per-value tables of `1.402·Cr`, `1.772·Cb` (rounded) and the two green
+//!   terms (summed, then rounded), clamped to 0…255.
+//! - **2×2 downsampling** (`jcsample.c`, `h2v2_downsample`): the mean of each 2×2 cell with a bias that
+//!   alternates 1, 2, 1, 2 along the row, so that rounding does not drift one way.
+//! - **Fancy upsampling** (`jdsample.c`): each output sample is the triangle-filter mix `3/4 · nearest +
+//!   1/4 · next nearest` per direction (9-3-3-1 in 2-D), with biases 8 and 7 alternating by output column; the
+//!   edges repeat the outermost sample.
+
+/// Fractional bits of the colour tables.
+const SCALEBITS: u32 = 16;
+const ONE_HALF: i32 = 1 << (SCALEBITS - 1);
+
+/// `round(x · 2^16)`, libjpeg's `FIX`.
+const fn fix(x: f64) -> i32 {
+    (x * (1u32 << SCALEBITS) as f64 + 0.5) as i32
+}
+
+/// One RGB pixel to YCbCr, as `rgb_ycc_convert` does.
+#[inline]
+pub fn rgb_to_ycc(r: u8, g: u8, b: u8) -> [u8; 3] {
+    let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+    let cbcr_offset = 128 << SCALEBITS;
+    let y = fix(0.29900) * r + fix(0.58700) * g + fix(0.11400) * b + ONE_HALF;
+    let cb = -fix(0.16874) * r - fix(0.33126) * g + fix(0.5) * b + cbcr_offset + ONE_HALF - 1;
+    let cr = fix(0.5) * r - fix(0.41869) * g - fix(0.08131) * b + cbcr_offset + ONE_HALF - 1;
+    [(y >> SCALEBITS) as u8, (cb >> SCALEBITS) as u8, (cr >> SCALEBITS) as u8]
+}
+
+/// One YCbCr pixel to RGB, as `ycc_rgb_convert` does.
+#[inline]
+pub fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
+    let (y, cb, cr) = (i32::from(y), i32::from(cb) - 128, i32::from(cr) - 128);
+    let clamp = |v: i32| v.clamp(0, 255) as u8;
+    let r = y + ((fix(1.40200) * cr + ONE_HALF) >> SCALEBITS);
+    let g = y + ((-fix(0.34414) * cb + ONE_HALF - fix(0.71414) * cr) >> SCALEBITS);
+    let b = y + ((fix(1.77200) * cb + ONE_HALF) >> SCALEBITS);
+    [clamp(r), clamp(g), clamp(b)]
+}
+
+/// A plane of 8-bit samples, row-major.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plane {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// `width · height` samples.
+    pub data: Vec<u8>,
+}
+
+impl Plane {
+    /// The sample at `(row, col)`.
+    #[inline]
+    pub fn at(&self, row: usize, col: usize) -> u8 {
+        self.data[row * self.width + col]
+    }
+
+    /// This plane grown to `width × height` by repeating its last column and last row (libjpeg's
+    /// `expand_right_edge` / `expand_bottom_edge`); a larger plane is kept as is on that side.
+    pub fn padded(&self, width: usize, height: usize) -> Plane {
+        let (width, height) = (width.max(self.width), height.max(self.height));
+        let mut data = Vec::with_capacity(width * height);
+        for r in 0..height {
+            let row = &self.data[r.min(self.height - 1) * self.width..][..self.width];
+            data.extend_from_slice(row);
+            data.resize(data.len() + width - self.width, row[self.width - 1]);
+        }
+        Plane { width, height, data }
+    }
+}
+
+/// `h2v2_downsample`: halves an even-sized plane, each output the mean of its 2×2 cell with bias 1 on even
+/// and 2 on odd output columns.
+pub fn downsample_h2v2(p: &Plane) -> Plane {
+    let (w, h) = (p.width / 2, p.height / 2);
+    let mut data = Vec::with_capacity(w * h);
+    for r in 0..h {
+        let (a, b) = (&p.data[2 * r * p.width..][..2 * w], &p.data[(2 * r + 1) * p.width..][..2 * w]);
+        for c in 0..w {
+            let sum =
+                u32::from(a[2 * c]) + u32::from(a[2 * c + 1]) + u32::from(b[2 * c]) + u32::from(b[2 * c + 1]);
+            data.push(((sum + 1 + (c as u32 & 1)) >> 2) as u8);
+        }
+    }
+    Plane { width: w, height: h, data }
+}
+
+/// Horizontal fancy upsampling of one row of column sums `s` (each `3·nearest + next` vertically for h2v2, or
+/// `4·sample` for h2v1), `n` of them used (at least 1; `s[1]` is read when `n = 1`, as libjpeg reads the
+/// padding column): the two outputs of column `i` are `(3·s[i] + s[i−1] + 8) >> 4` and `(3·s[i] + s[i+1] + 7)
+/// >> 4`, with `4·s` at the two image edges.
+fn fancy_row(s: &[u32], n: usize, out: &mut [u8]) {
+    let mut push = |k: usize, v: u32| {
+        if k < out.len() {
+            out[k] = (v >> 4) as u8;
+        }
+    };
+    push(0, s[0] * 4 + 8);
+    push(1, s[0] * 3 + s[1] + 7);
+    for i in 1..n.max(2) - 1 {
+        push(2 * i, s[i] * 3 + s[i - 1] + 8);
+        push(2 * i + 1, s[i] * 3 + s[i + 1] + 7);
+    }
+    if n >= 2 {
+        let i = n - 1;
+        push(2 * i, s[i] * 3 + s[i - 1] + 8);
+        push(2 * i + 1, s[i] * 4 + 7);
+    } else {
+        // One column: libjpeg's first step already read the padding column; its "last column" step then
+        // treats that column as the current one.
+        push(2, s[1] * 3 + s[0] + 8);
+        push(3, s[1] * 4 + 7);
+    }
+}
+
+/// `h2v2_fancy_upsample`: the `dw × dh` top-left part of `p` (the chroma samples the image covers; `p` may be
+/// wider, as the IDCT output is) doubled in both directions and cropped to `width × height`. Rows above the
+/// first and below row `dh − 1` repeat the edge row (libjpeg's context rows).
+pub fn upsample_h2v2(p: &Plane, dw: usize, dh: usize, width: usize, height: usize) -> Plane {
+    let cols = dw.max(2).min(p.width);
+    let mut data = vec![0u8; width * height];
+    let mut sums = vec![0u32; cols];
+    for (y, out) in data.chunks_mut(width).enumerate() {
+        let r = y / 2;
+        let other = if y % 2 == 0 { r.saturating_sub(1) } else { (r + 1).min(dh - 1) };
+        for (c, s) in sums.iter_mut().enumerate() {
+            *s = 3 * u32::from(p.at(r, c)) + u32::from(p.at(other, c));
+        }
+        fancy_row(&sums, dw, out);
+    }
+    Plane { width, height, data }
+}
+
+/// `h2v1_fancy_upsample`: doubles the `dw` first columns of each row horizontally (rows as they are), cropped to
+/// `width × height`. With column sums `4·s`, the biases 8 and 7 over 16 are libjpeg's 2 and 1 over 4.
+pub fn upsample_h2v1(p: &Plane, dw: usize, width: usize, height: usize) -> Plane {
+    let cols = dw.max(2).min(p.width);
+    let mut data = vec![0u8; width * height];
+    let mut sums = vec![0u32; cols];
+    for (y, out) in data.chunks_mut(width).enumerate() {
+        for (c, s) in sums.iter_mut().enumerate() {
+            *s = 4 * u32::from(p.at(y, c));
+        }
+        fancy_row_h2v1(&sums, dw, out);
+    }
+    Plane { width, height, data }
+}
+
+/// [`fancy_row`] with libjpeg's h2v1 rounding: `(3·s[i] + s[i−1] + 1) >> 2` and `(3·s[i] + s[i+1] + 2) >> 2`
+/// on samples, i.e. biases 4 and 8 on the `4·s` sums, and the edge samples copied.
+fn fancy_row_h2v1(s: &[u32], n: usize, out: &mut [u8]) {
+    let mut push = |k: usize, v: u32| {
+        if k < out.len() {
+            out[k] = (v >> 4) as u8;
+        }
+    };
+    push(0, s[0] * 4);
+    push(1, s[0] * 3 + s[1] + 8);
+    for i in 1..n.max(2) - 1 {
+        push(2 * i, s[i] * 3 + s[i - 1] + 4);
+        push(2 * i + 1, s[i] * 3 + s[i + 1] + 8);
+    }
+    let i = n.max(2) - 1;
+    push(2 * i, s[i] * 3 + s[i - 1] + 4);
+    push(2 * i + 1, s[i] * 4);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grays_keep_their_value_through_ycc() {
+        for v in [0u8, 1, 77, 128, 254, 255] {
+            let [y, cb, cr] = rgb_to_ycc(v, v, v);
+            assert_eq!((y, cb, cr), (v, 128, 128));
+            assert_eq!(ycc_to_rgb(y, cb, cr), [v, v, v]);
+        }
+    }
+
+    #[test]
+    fn downsampling_bias_alternates() {
+        // Every cell sums to 2 (mean 0.5): bias 1 rounds down, bias 2 rounds up.
+        let p = Plane { width: 4, height: 2, data: vec![1, 0, 1, 0, 0, 1, 0, 1] };
+        assert_eq!(downsample_h2v2(&p).data, vec![0, 1]);
+    }
+
+    #[test]
+    fn flat_planes_stay_flat_when_upsampled() {
+        let p = Plane { width: 8, height: 8, data: vec![200; 64] };
+        let up = upsample_h2v2(&p, 3, 3, 5, 5);
+        assert!(up.data.iter().all(|&v| v == 200));
+        let up = upsample_h2v1(&p, 3, 5, 3);
+        assert!(up.data.iter().all(|&v| v == 200));
+    }
+}

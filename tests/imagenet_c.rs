@@ -1,0 +1,200 @@
+//! The ImageNet-C JPEG tree: what `corrupt --layout imagenet-c` writes reads back as the in-memory JPEG-85
+//! round trip of the corrupted images; PIL's own quality-85 file decodes to PIL's pixels and carries the
+//! coefficients our encoder computes; damaged, missing and unlisted files are refused by name; a released tree
+//! without a manifest is read, with a statement that its files could not be checked.
+
+mod common;
+
+use std::path::Path;
+
+use lcr_verify::corrupt::jpeg_codec::{self, Coefficients};
+use lcr_verify::corrupt::jpeg_file::{self, Read};
+use lcr_verify::corrupt::layout::{self, ImagenetC, ImagenetCWriter, Layout, LayoutKind, Manifest};
+use lcr_verify::corrupt::{self, CorruptRequest, Corruption, Corruptor, Split, Suite, Table, npy};
+use lcr_verify::robustness::source::{OnDisk, Source};
+
+/// The quality of the released files.
+const Q85: u8 = 85;
+
+fn read_coefficients(bytes: &[u8]) -> Coefficients {
+    match jpeg_file::read(bytes, &|_, _, _| Ok(())).expect("readable JPEG") {
+        Read::Coefficients(c) => c,
+        Read::Unsupported(why) => panic!("unsupported: {why}"),
+    }
+}
+
+#[test]
+fn pils_quality_85_file_decodes_to_pils_pixels_and_holds_our_coefficients() {
+    let bytes = std::fs::read(common::fixture("jpeg_pil_q85.jpg")).unwrap();
+    let pil_pixels = npy::read(&common::fixture("jpeg_pil_q85.npy")).unwrap().data;
+    let path = common::fixture("jpeg_pil_q85.jpg");
+    let ours = corrupt::decode::decode(&path, &bytes).unwrap();
+    assert_eq!((ours.height, ours.width, ours.channels), (224, 224, 3));
+    assert!(ours.pixels == pil_pixels, "our decoder differs from PIL on PIL's file");
+    // The coefficients PIL stored are exactly those our encoder computes from the same photo: so PIL decodes
+    // the files we write to the pixels our reader gets.
+    let photo = &npy::read(&common::fixture("photos224_images.npy")).unwrap().data[..224 * 224 * 3];
+    let ours = jpeg_codec::jpeg_compress(photo, 224, 224, 3, Q85);
+    assert!(read_coefficients(&bytes).components == ours.components, "coefficients differ from PIL's");
+    // And our file carries them losslessly.
+    assert!(read_coefficients(&jpeg_file::write(&ours)) == ours);
+}
+
+#[test]
+fn written_files_round_trip_their_coefficients_at_any_size() {
+    let photo = &npy::read(&common::fixture("photos224_images.npy")).unwrap().data;
+    for (h, w, c) in [(1, 1, 3), (2, 3, 3), (17, 9, 3), (29, 37, 3), (8, 8, 1), (13, 30, 1)] {
+        let px: Vec<u8> = photo.iter().copied().take(h * w * c).collect();
+        let coef = jpeg_codec::jpeg_compress(&px, h, w, c, Q85);
+        let file = jpeg_file::write(&coef);
+        let back = read_coefficients(&file);
+        assert_eq!(back.decode().unwrap(), coef.decode().unwrap(), "{h}x{w}x{c}");
+    }
+}
+
+fn request(out: &Path, layout: Option<LayoutKind>) -> CorruptRequest {
+    CorruptRequest {
+        dataset: "mnist".into(),
+        data_dir: None,
+        split: Split::Test,
+        suite: Suite::CifarC,
+        corruptions: Some("contrast,jpeg_compression,gaussian_noise".into()),
+        severities: Some("1,5".into()),
+        seed: 11,
+        limit: Some(12),
+        crop: None,
+        out: Some(out.to_path_buf()),
+        layout,
+        preview: None,
+        preview_index: 0,
+        frost_dir: None,
+    }
+}
+
+#[test]
+fn the_written_tree_reads_back_as_the_jpeg_85_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("set");
+    corrupt::run(&request(&out, Some(LayoutKind::ImagenetC)), false).unwrap();
+    let clean = corrupt::load_clean(&request(&out, None)).unwrap().images;
+    let set = OnDisk::open(&out).unwrap();
+    assert!(set.describe().contains("every file checked"), "{}", set.describe());
+    let Layout::ImagenetC(tree) = set.layout() else { panic!("not read as ImageNet-C") };
+    assert_eq!(tree.classes, (0..10).map(|l| l.to_string()).collect::<Vec<_>>(), "every class folder");
+    assert_eq!(set.image_shape().unwrap(), (28, 28, 1));
+    let corruptor = Corruptor::new(Table::Cifar);
+    let cells = set.cells();
+    assert_eq!(cells.len(), 6);
+    for cell in cells {
+        let got = set.chunk(&cell, 0..cell.images).unwrap();
+        assert_eq!(got.len(), 12);
+        let c: Corruption = cell.corruption.parse().unwrap();
+        let want = corruptor.corrupt_set(&clean, c, cell.severity, 11, 0, &|| {}).unwrap();
+        // The tree is sorted by class, then by index within the class.
+        let mut order: Vec<usize> = (0..12).collect();
+        order.sort_by_key(|&i| (want.labels[i], i));
+        for (k, &i) in order.iter().enumerate() {
+            assert_eq!(got.labels[k], want.labels[i]);
+            let jpeg = jpeg_codec::jpeg_round_trip(want.image(i), 28, 28, 1, Q85);
+            assert!(got.image(k) == jpeg.as_slice(), "{} s{} image {i}", cell.corruption, cell.severity);
+        }
+    }
+}
+
+#[test]
+fn mnist_c_and_its_layout_go_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(&dir.path().join("a"), Some(LayoutKind::MnistC));
+    assert!(req.check().unwrap_err().to_string().contains("go together"));
+    req.suite = Suite::MnistC;
+    req.severities = None;
+    req.corruptions = None;
+    req.layout = Some(LayoutKind::ImagenetC);
+    assert!(req.check().unwrap_err().to_string().contains("go together"));
+}
+
+fn small_tree(dir: &Path) -> Manifest {
+    let manifest = Manifest {
+        format: layout::MANIFEST_FORMAT,
+        layout: LayoutKind::ImagenetC,
+        generator: "test".into(),
+        suite: Suite::ImagenetC,
+        table: Table::ImageNet,
+        seed: 0,
+        dataset: "synthetic".into(),
+        dataset_checksum: "0".repeat(64),
+        split: "test".into(),
+        images: 3,
+        height: 10,
+        width: 12,
+        channels: 3,
+        corruptions: Default::default(),
+        files: Default::default(),
+    };
+    let classes = vec!["n01".to_string(), "n02".to_string()];
+    let mut w = ImagenetCWriter::create(dir, manifest, vec![1, 0, 1], classes).unwrap();
+    w.write_corruption("fog", &[2, 4], |s, sink| {
+        let px: Vec<u8> = (0..3 * 360).map(|i| (i * 7 + usize::from(s) * 40) as u8).collect();
+        sink(&px[..360])?;
+        sink(&px[360..])
+    })
+    .unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn missing_changed_and_unlisted_files_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_tree(dir.path());
+    assert_eq!(m.files.len(), 6);
+    let tree = ImagenetC::open(dir.path()).unwrap();
+    let files = tree.files("fog", 2).unwrap();
+    assert_eq!(files.iter().map(|f| f.1).collect::<Vec<_>>(), vec![0, 1, 1]);
+    assert!(tree.read_sized(&files, None).is_ok());
+
+    // A file changed after writing: its checksum no longer matches.
+    let victim = dir.path().join("fog/2/n02/00000002.JPEG");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&victim, &bytes).unwrap();
+    let err = tree.read_sized(&files, None).unwrap_err().to_string();
+    assert!(err.contains("00000002.JPEG"), "{err}");
+
+    // A file removed.
+    std::fs::remove_file(&victim).unwrap();
+    let err = ImagenetC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("fog/2"), "{err}");
+
+    // A file added.
+    let dir = tempfile::tempdir().unwrap();
+    small_tree(dir.path());
+    std::fs::copy(dir.path().join("fog/4/n01/00000001.JPEG"), dir.path().join("fog/4/n01/extra.JPEG"))
+        .unwrap();
+    let err = ImagenetC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("fog/4") && err.contains("manifest.json"), "{err}");
+}
+
+#[test]
+fn a_released_tree_without_manifest_is_read_unchecked_and_damage_is_still_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    small_tree(dir.path());
+    std::fs::remove_file(dir.path().join(layout::MANIFEST)).unwrap();
+    let set = OnDisk::open(dir.path()).unwrap();
+    assert!(set.describe().contains("not checked"), "{}", set.describe());
+    let cell = set.cells().into_iter().next().unwrap();
+    assert_eq!(set.chunk(&cell, 0..3).unwrap().len(), 3);
+    // Cut a file short: the decoder refuses it by name.
+    let victim = dir.path().join("fog/2/n01/00000001.JPEG");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    let err = set.chunk(&cell, 0..3).unwrap_err().to_string();
+    assert!(err.contains("00000001.JPEG"), "{err}");
+    // Damage inside the scan data (the end-of-image marker kept): refused too, never a half-grey image.
+    let mut bytes = bytes.clone();
+    let n = bytes.len();
+    bytes[n - 12..n - 2].fill(0xFF);
+    std::fs::write(&victim, &bytes).unwrap();
+    let err = set.chunk(&cell, 0..3).unwrap_err().to_string();
+    assert!(err.contains("00000001.JPEG") && err.contains("cannot decode JPEG"), "{err}");
+}
