@@ -38,7 +38,7 @@ RANDOM = ['gaussian_noise', 'shot_noise', 'impulse_noise', 'speckle_noise', 'gla
           'frost', 'fog', 'elastic_transform', 'spatter']
 # Seeds per photo for the damage statistics: more where one draw varies much (which frost photo, which plasma).
 SEEDS = {'gaussian_noise': 4, 'shot_noise': 4, 'impulse_noise': 4, 'speckle_noise': 4, 'glass_blur': 3,
-         'motion_blur': 20, 'snow': 20, 'frost': 60, 'fog': 60, 'elastic_transform': 20, 'spatter': 30}
+         'motion_blur': 60, 'snow': 20, 'frost': 200, 'fog': 60, 'elastic_transform': 60, 'spatter': 100}
 ALL = ['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'motion_blur', 'zoom_blur',
        'snow', 'frost', 'fog', 'brightness', 'contrast', 'elastic_transform', 'pixelate', 'jpeg_compression',
        'speckle_noise', 'gaussian_blur', 'spatter', 'saturate']

@@ -43,15 +43,15 @@ pub fn disk_kernel(radius: f32, alias: f32) -> (Vec<f32>, usize) {
 }
 
 /// Defocus blur: every channel correlated with [`disk_kernel`] (`cv2.filter2D`, reflect-101 border), through
-/// its two-stage form [`DiskFilter`] (box sums of the disk, then the small Gaussian), or tap by tap for the
-/// even-sided grids no table uses.
+/// its two-stage form [`DiskFilter`] (box sums of the disk, then the small Gaussian) where that takes fewer
+/// passes over the image, else run by run and tap by tap ([`SparseKernel::correlate`]).
 pub fn defocus(img: &Image, radius: f32, alias: f32) -> Image {
     let (h, w, c) = (img.height, img.width, img.channels);
-    if let Some(f) = DiskFilter::new(radius, alias) {
-        return Image { data: f.apply(&img.data, h, w, c), ..img.clone() }.clamp01();
-    }
     let (k, n) = disk_kernel(radius, alias);
     let sparse = SparseKernel::from_dense(&k, n, n);
+    if let Some(f) = DiskFilter::new(radius, alias).filter(|f| f.cost() < sparse.cost()) {
+        return Image { data: f.apply(&img.data, h, w, c), ..img.clone() }.clamp01();
+    }
     img.map_planes(|p| sparse.correlate(p, h, w, Border::Reflect101)).clamp01()
 }
 

@@ -116,6 +116,13 @@ impl DiskFilter {
         })
     }
 
+    /// Passes over the image [`DiskFilter::apply`] makes: one per run of `D′`, two per Gaussian tap, one per
+    /// correction tap. Where the disk touches its grid (r = 8 and 10) the correction makes this larger than
+    /// the tap-by-tap cost, and [`super::blur::defocus`] takes the other route.
+    pub fn cost(&self) -> usize {
+        self.runs.len() + 2 * self.gauss.len() + self.ring.len()
+    }
+
     /// Correlates the `h × w × c` image with the defocus kernel, reflect-101 border (`cv2.filter2D`).
     pub fn apply(&self, src: &[f32], h: usize, w: usize, c: usize) -> Vec<f32> {
         let p = self.gauss.len() / 2;
@@ -215,5 +222,7 @@ mod tests {
         assert!(!DiskFilter::new(8.0, 0.5).unwrap().ring.is_empty());
         let f = DiskFilter::new(6.0, 0.5).unwrap();
         assert_eq!(f.runs.len(), 13);
+        let (k, n) = disk_kernel(6.0, 0.5);
+        assert!(f.cost() < SparseKernel::from_dense(&k, n, n).cost(), "the two stages must be the cheaper route");
     }
 }

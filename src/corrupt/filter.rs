@@ -231,6 +231,13 @@ impl SparseKernel {
         out
     }
 
+    /// Passes over the image [`SparseKernel::correlate`] makes: one per run of equal weights and one per other
+    /// tap.
+    pub fn cost(&self) -> usize {
+        let (spans, singles) = self.runs();
+        spans.len() + singles.len()
+    }
+
     /// Splits the taps into runs of ≥ 3 equal weights along x, `(dy, first dx, length, weight)`, and the rest.
     #[allow(clippy::type_complexity)]
     fn runs(&self) -> (Vec<(isize, isize, usize, f32)>, Vec<(isize, isize, f32)>) {

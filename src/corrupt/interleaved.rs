@@ -26,7 +26,7 @@ pub fn rows(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: B
     for (row, dst) in src.chunks_exact(rowlen).zip(out.chunks_exact_mut(rowlen)) {
         for (p, i) in padded.chunks_exact_mut(c).zip(&idx) {
             match i {
-                Some(i) => p.copy_from_slice(&row[i * c..(i + 1) * c]),
+                Some(i) => p.iter_mut().zip(&row[i * c..(i + 1) * c]).for_each(|(d, &v)| *d = v),
                 None => p.fill(0.0),
             }
         }
@@ -93,7 +93,7 @@ pub fn pad(src: &[f32], h: usize, w: usize, c: usize, pad: usize, border: Border
         let row = &src[sy * w * c..(sy + 1) * w * c];
         for (d, i) in dst.chunks_exact_mut(c).zip(&xs) {
             if let Some(i) = i {
-                d.copy_from_slice(&row[i * c..(i + 1) * c]);
+                d.iter_mut().zip(&row[i * c..(i + 1) * c]).for_each(|(d, &v)| *d = v);
             }
         }
     }
