@@ -63,7 +63,10 @@ fn random_corruptions_do_as_much_damage_as_the_reference_at_224px() {
                 .sum();
             let ours = total / (seeds as usize * photos.len()) as f64;
             let w = want[usize::from(s - 1)];
-            table.push(format!("{c} s{s}: ours {ours:.5}, reference {w:.5} ({:+.1}%)", 100.0 * (ours / w - 1.0)));
+            table.push(format!(
+                "{c} s{s}: ours {ours:.5}, reference {w:.5} ({:+.1}%)",
+                100.0 * (ours / w - 1.0)
+            ));
             let rel = KNOWN_GAPS.iter().find(|g| g.0 == c && g.1 == s).map_or(DAMAGE_REL, |g| g.2);
             if (ours - w).abs() > rel * w {
                 report.push(table.last().unwrap().clone());

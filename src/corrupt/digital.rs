@@ -42,7 +42,8 @@ pub fn contrast_u8(px: &[u8], c: usize, factor: f32) -> Vec<u8> {
     let luts: Vec<[u8; 256]> = hist
         .iter()
         .map(|hc| {
-            let sum: f64 = hc.iter().enumerate().map(|(k, &cnt)| cnt as f64 * f64::from(k as f32 / 255.0)).sum();
+            let sum: f64 =
+                hc.iter().enumerate().map(|(k, &cnt)| cnt as f64 * f64::from(k as f32 / 255.0)).sum();
             let m = (sum / n) as f32;
             std::array::from_fn(|k| quantize(((k as f32 / 255.0 - m) * factor + m).clamp(0.0, 1.0)))
         })

@@ -63,7 +63,8 @@ impl DiskFilter {
         let p = ksize / 2;
         let m = n + 2 * p;
         // D′: the disk read through reflect-101 beyond its grid (0/1 entries; the weight is applied later).
-        let refl = |i: usize| Border::Reflect101.index(i as isize - p as isize, n).expect("reflect-101 maps inside");
+        let refl =
+            |i: usize| Border::Reflect101.index(i as isize - p as isize, n).expect("reflect-101 maps inside");
         let dp: Vec<bool> = (0..m * m).map(|k| inside(refl(k / m), refl(k % m))).collect();
         let mut runs = Vec::new();
         for i in 0..m {
@@ -97,7 +98,10 @@ impl DiskFilter {
                 for (a, ga) in g64.iter().enumerate() {
                     for (b, gb) in g64.iter().enumerate() {
                         let (i, j) = (u as isize - a as isize, v as isize - b as isize);
-                        if (0..m as isize).contains(&i) && (0..m as isize).contains(&j) && dp[i as usize * m + j as usize] {
+                        if (0..m as isize).contains(&i)
+                            && (0..m as isize).contains(&j)
+                            && dp[i as usize * m + j as usize]
+                        {
                             acc += ga * gb;
                         }
                     }
@@ -199,7 +203,17 @@ mod tests {
     fn two_stages_equal_the_dense_kernel_for_every_table_row() {
         let (h, w, c) = (37, 41, 3);
         let img: Vec<f32> = (0..h * w * c).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
-        let rows = [(0.3, 0.4), (0.5, 0.6), (1.0, 0.2), (1.5, 0.1), (3.0, 0.1), (4.0, 0.5), (6.0, 0.5), (8.0, 0.5), (10.0, 0.5)];
+        let rows = [
+            (0.3, 0.4),
+            (0.5, 0.6),
+            (1.0, 0.2),
+            (1.5, 0.1),
+            (3.0, 0.1),
+            (4.0, 0.5),
+            (6.0, 0.5),
+            (8.0, 0.5),
+            (10.0, 0.5),
+        ];
         for (r, a) in rows {
             let f = DiskFilter::new(r, a).expect("odd grid");
             let fast = f.apply(&img, h, w, c);
@@ -223,6 +237,9 @@ mod tests {
         let f = DiskFilter::new(6.0, 0.5).unwrap();
         assert_eq!(f.runs.len(), 13);
         let (k, n) = disk_kernel(6.0, 0.5);
-        assert!(f.cost() < SparseKernel::from_dense(&k, n, n).cost(), "the two stages must be the cheaper route");
+        assert!(
+            f.cost() < SparseKernel::from_dense(&k, n, n).cost(),
+            "the two stages must be the cheaper route"
+        );
     }
 }

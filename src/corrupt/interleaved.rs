@@ -63,7 +63,15 @@ pub fn cols(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: B
 
 /// scikit-image's `gaussian(x, σ, mode, truncate)` on every channel of an HWC image (rows, then columns, as
 /// [`filter::gaussian_blur`] does per plane).
-pub fn gaussian(src: &[f32], h: usize, w: usize, c: usize, sigma: f32, border: Border, truncate: f32) -> Vec<f32> {
+pub fn gaussian(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    c: usize,
+    sigma: f32,
+    border: Border,
+    truncate: f32,
+) -> Vec<f32> {
     if sigma <= 0.0 {
         return src.to_vec();
     }

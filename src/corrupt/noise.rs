@@ -22,7 +22,9 @@ pub fn gaussian(img: &Image, sigma: f32, rng: &mut ChaCha8Rng) -> Image {
 /// float image in between.
 pub fn gaussian_u8(px: &[u8], sigma: f32, rng: &mut ChaCha8Rng) -> Vec<u8> {
     let levels = byte_levels();
-    px.iter().map(|&u| quantize(levels[usize::from(u)] + sigma * rng.sample::<f32, _>(StandardNormal))).collect()
+    px.iter()
+        .map(|&u| quantize(levels[usize::from(u)] + sigma * rng.sample::<f32, _>(StandardNormal)))
+        .collect()
 }
 
 /// [`speckle`] on 8-bit values, returning the truncated bytes (same draws, same order).

@@ -120,7 +120,9 @@ pub fn fog_u8(
     let scale = max / (max + strength);
     let levels: [f32; 256] = std::array::from_fn(|k| k as f32 / 255.0);
     let mut out = vec![0u8; px.len()];
-    for ((src, dst), prow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(w * c)).zip(plasma.chunks_exact(side)) {
+    for ((src, dst), prow) in
+        px.chunks_exact(w * c).zip(out.chunks_exact_mut(w * c)).zip(plasma.chunks_exact(side))
+    {
         for ((s, d), &pv) in src.chunks_exact(c).zip(dst.chunks_exact_mut(c)).zip(prow) {
             let p = strength * pv as f32;
             for (&u, o) in s.iter().zip(d.iter_mut()) {
