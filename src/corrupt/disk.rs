@@ -137,8 +137,13 @@ impl DiskFilter {
         let plen = (pw + 1) * c;
         let mut prefix = vec![0.0f32; ph * plen];
         for (row, pre) in padded.chunks_exact(pw * c).zip(prefix.chunks_exact_mut(plen)) {
-            for k in 0..pw * c {
-                pre[k + c] = pre[k] + row[k];
+            // Running sums kept in registers (reading back the value just stored would wait on the store).
+            let mut acc = [0.0f32; 4];
+            for (px, out) in row.chunks_exact(c).zip(pre[c..].chunks_exact_mut(c)) {
+                for ((a, &v), o) in acc.iter_mut().zip(px).zip(out) {
+                    *a += v;
+                    *o = *a;
+                }
             }
         }
         // Stage 1: M = Σ runs of box sums, on the image grown by p on every side.

@@ -24,12 +24,7 @@ pub fn rows(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: B
     let mut padded = vec![0.0f32; (w + 2 * r) * c];
     let mut out = vec![0.0f32; h * rowlen];
     for (row, dst) in src.chunks_exact(rowlen).zip(out.chunks_exact_mut(rowlen)) {
-        for (p, i) in padded.chunks_exact_mut(c).zip(&idx) {
-            match i {
-                Some(i) => p.iter_mut().zip(&row[i * c..(i + 1) * c]).for_each(|(d, &v)| *d = v),
-                None => p.fill(0.0),
-            }
-        }
+        fill_padded(&mut padded, row, c, r, &idx);
         for (t, &k) in kernel.iter().enumerate() {
             let s = &padded[t * c..t * c + rowlen];
             dst.iter_mut().zip(s).for_each(|(d, v)| *d += k * v);
@@ -98,12 +93,24 @@ pub fn pad(src: &[f32], h: usize, w: usize, c: usize, pad: usize, border: Border
     let mut out = vec![0.0f32; ph * pw * c];
     for (py, dst) in out.chunks_exact_mut(pw * c).enumerate() {
         let Some(sy) = border.index(py as isize - pad as isize, h) else { continue };
-        let row = &src[sy * w * c..(sy + 1) * w * c];
-        for (d, i) in dst.chunks_exact_mut(c).zip(&xs) {
-            if let Some(i) = i {
-                d.iter_mut().zip(&row[i * c..(i + 1) * c]).for_each(|(d, &v)| *d = v);
-            }
-        }
+        fill_padded(dst, &src[sy * w * c..(sy + 1) * w * c], c, pad, &xs);
     }
     out
+}
+
+/// Writes one row extended by `pad` pixels on each side into `dst`: the row itself in one copy, the border
+/// pixels through `idx` (the source pixel of every padded position, `None` for zero).
+fn fill_padded(dst: &mut [f32], row: &[f32], c: usize, pad: usize, idx: &[Option<usize>]) {
+    let n = row.len();
+    let (left, rest) = dst.split_at_mut(pad * c);
+    let (middle, right) = rest.split_at_mut(n);
+    middle.copy_from_slice(row);
+    let border =
+        left.chunks_exact_mut(c).zip(&idx[..pad]).chain(right.chunks_exact_mut(c).zip(&idx[pad + n / c..]));
+    for (p, i) in border {
+        match i {
+            Some(i) => p.iter_mut().zip(&row[i * c..(i + 1) * c]).for_each(|(d, &v)| *d = v),
+            None => p.fill(0.0),
+        }
+    }
 }
