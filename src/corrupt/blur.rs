@@ -6,8 +6,10 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::disk::DiskFilter;
 use super::filter::{self, Border, SparseKernel};
 use super::image::Image;
+use super::interleaved;
 use super::resample;
 
 /// The defocus kernel: an aliased disk `X² + Y² ≤ r²` on the integer grid `−8…8` (or `−r…r` when `r > 8`),
@@ -40,16 +42,25 @@ pub fn disk_kernel(radius: f32, alias: f32) -> (Vec<f32>, usize) {
     (filter::separable(&k, n, n, &g, Border::Reflect101), n)
 }
 
-/// Defocus blur: every channel correlated with [`disk_kernel`] (`cv2.filter2D`, reflect-101 border).
+/// Defocus blur: every channel correlated with [`disk_kernel`] (`cv2.filter2D`, reflect-101 border), through
+/// its two-stage form [`DiskFilter`] (box sums of the disk, then the small Gaussian) where that takes fewer
+/// passes over the image, else run by run and tap by tap ([`SparseKernel::correlate`]).
 pub fn defocus(img: &Image, radius: f32, alias: f32) -> Image {
+    let (h, w, c) = (img.height, img.width, img.channels);
     let (k, n) = disk_kernel(radius, alias);
     let sparse = SparseKernel::from_dense(&k, n, n);
-    img.map_planes(|p| sparse.correlate(p, img.height, img.width, Border::Reflect101)).clamp01()
+    if let Some(f) = DiskFilter::new(radius, alias).filter(|f| f.cost() < sparse.cost()) {
+        return Image { data: f.apply(&img.data, h, w, c), ..img.clone() }.clamp01();
+    }
+    img.map_planes(|p| sparse.correlate(p, h, w, Border::Reflect101)).clamp01()
 }
 
-/// scikit-image's `gaussian(x, σ, multichannel=True)`: per channel, `nearest` border, truncated at 4σ.
+/// scikit-image's `gaussian(x, σ, multichannel=True)`: per channel, `nearest` border, truncated at 4σ (all
+/// channels in one pass over the interleaved image; the same values as plane by plane).
 pub fn gaussian(img: &Image, sigma: f32) -> Image {
-    img.map_planes(|p| filter::gaussian_blur(p, img.height, img.width, sigma, Border::Nearest, 4.0)).clamp01()
+    let (h, w, c) = (img.height, img.width, img.channels);
+    let data = interleaved::gaussian(&img.data, h, w, c, sigma, Border::Nearest, 4.0);
+    Image { data, ..img.clone() }.clamp01()
 }
 
 /// Glass blur: Gaussian blur, quantise to 8 bits (truncating), then `iterations` sweeps over the pixels

@@ -5,7 +5,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::color;
 use super::filter::{self, Border};
-use super::image::Image;
+use super::image::{Image, quantize};
 use super::resample::{self, Affine, PilFilter};
 
 /// Contrast: `x' = (x − m)·c + m` with `m` the mean of each channel over the image. For `0 ≤ c ≤ 1` every value
@@ -13,13 +13,46 @@ use super::resample::{self, Affine, PilFilter};
 pub fn contrast(img: &Image, factor: f32) -> Image {
     let c = img.channels;
     let n = img.area() as f64;
-    let means: Vec<f32> = (0..c)
-        .map(|ch| (img.data.iter().skip(ch).step_by(c).map(|&v| f64::from(v)).sum::<f64>() / n) as f32)
-        .collect();
+    let mut sums = vec![0.0f64; c];
+    for px in img.data.chunks_exact(c) {
+        for (s, &v) in sums.iter_mut().zip(px) {
+            *s += f64::from(v);
+        }
+    }
+    let means: Vec<f32> = sums.iter().map(|s| (s / n) as f32).collect();
     let mut out = img.clone();
-    for (i, v) in out.data.iter_mut().enumerate() {
-        let m = means[i % c];
-        *v = ((*v - m) * factor + m).clamp(0.0, 1.0);
+    for px in out.data.chunks_exact_mut(c) {
+        for (v, &m) in px.iter_mut().zip(&means) {
+            *v = ((*v - m) * factor + m).clamp(0.0, 1.0);
+        }
+    }
+    out
+}
+
+/// [`contrast`] on 8-bit HWC pixels, returning the truncated bytes: the channel means from a histogram of the
+/// 256 levels, then one lookup table per channel (the same formula on the same `f32` values).
+pub fn contrast_u8(px: &[u8], c: usize, factor: f32) -> Vec<u8> {
+    let mut hist = vec![[0u64; 256]; c];
+    for p in px.chunks_exact(c) {
+        for (hc, &v) in hist.iter_mut().zip(p) {
+            hc[usize::from(v)] += 1;
+        }
+    }
+    let n = (px.len() / c) as f64;
+    let luts: Vec<[u8; 256]> = hist
+        .iter()
+        .map(|hc| {
+            let sum: f64 =
+                hc.iter().enumerate().map(|(k, &cnt)| cnt as f64 * f64::from(k as f32 / 255.0)).sum();
+            let m = (sum / n) as f32;
+            std::array::from_fn(|k| quantize(((k as f32 / 255.0 - m) * factor + m).clamp(0.0, 1.0)))
+        })
+        .collect();
+    let mut out = px.to_vec();
+    for p in out.chunks_exact_mut(c) {
+        for (v, lut) in p.iter_mut().zip(&luts) {
+            *v = lut[usize::from(*v)];
+        }
     }
     out
 }

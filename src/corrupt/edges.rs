@@ -125,35 +125,59 @@ pub fn distance_transform(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
     const A: f32 = 1.0;
     const B: f32 = 1.4;
     const C: f32 = 2.1969;
-    let forward: [(isize, isize, f32); 8] =
-        [(0, -1, A), (-1, 0, A), (-1, -1, B), (-1, 1, B), (-2, -1, C), (-2, 1, C), (-1, -2, C), (-1, 2, C)];
-    let mut d: Vec<f32> = zero.iter().map(|&z| if z { 0.0 } else { f32::MAX }).collect();
-    let mut relax = |y: usize, x: usize, sign: isize| {
-        let i = y * w + x;
-        let mut best = d[i];
-        for &(dy, dx, wt) in &forward {
-            let (ny, nx) = (y as isize + sign * dy, x as isize + sign * dx);
-            if ny < 0 || nx < 0 || ny >= h as isize || nx >= w as isize {
-                continue;
-            }
-            let v = d[ny as usize * w + nx as usize];
-            if v < f32::MAX {
-                best = best.min(v + wt);
-            }
-        }
-        d[i] = best;
-    };
-    for y in 0..h {
-        for x in 0..w {
-            relax(y, x, 1);
+    // The image padded by 2 on every side with +∞ (a neighbour outside is never the minimum, as the reference
+    // skips it). Each pass takes, row by row, the minimum over the seven neighbours in the rows already done
+    // (independent across x, so vectorisable), then the one along the row in scan order. `min` is exact, so the
+    // order of the comparisons does not change the result.
+    let pw = w + 4;
+    let mut d = vec![f32::INFINITY; (h + 4) * pw];
+    for (y, row) in zero.chunks_exact(w).enumerate() {
+        for (x, &z) in row.iter().enumerate() {
+            d[(y + 2) * pw + x + 2] = if z { 0.0 } else { f32::MAX };
         }
     }
-    for y in (0..h).rev() {
-        for x in (0..w).rev() {
-            relax(y, x, -1);
+    let mut tmp = vec![0.0f32; w];
+    for y in 2..h + 2 {
+        let (done, rest) = d.split_at_mut(y * pw);
+        let (r1, r2) = (&done[(y - 1) * pw..y * pw], &done[(y - 2) * pw..(y - 1) * pw]);
+        let cur = &mut rest[..pw];
+        for (x, t) in (2..w + 2).zip(tmp.iter_mut()) {
+            *t = cur[x]
+                .min(r1[x] + A)
+                .min(r1[x - 1] + B)
+                .min(r1[x + 1] + B)
+                .min(r2[x - 1] + C)
+                .min(r2[x + 1] + C)
+                .min(r1[x - 2] + C)
+                .min(r1[x + 2] + C);
+        }
+        for (x, &t) in (2..w + 2).zip(&tmp) {
+            cur[x] = t.min(cur[x - 1] + A);
         }
     }
-    d
+    for y in (2..h + 2).rev() {
+        let (upto, below) = d.split_at_mut((y + 1) * pw);
+        let (r1, r2) = (&below[..pw], &below[pw..2 * pw]);
+        let cur = &mut upto[y * pw..];
+        for (x, t) in (2..w + 2).zip(tmp.iter_mut()) {
+            *t = cur[x]
+                .min(r1[x] + A)
+                .min(r1[x + 1] + B)
+                .min(r1[x - 1] + B)
+                .min(r2[x + 1] + C)
+                .min(r2[x - 1] + C)
+                .min(r1[x + 2] + C)
+                .min(r1[x - 2] + C);
+        }
+        for (x, &t) in (2..w + 2).zip(&tmp).rev() {
+            cur[x] = t.min(cur[x + 1] + A);
+        }
+    }
+    let mut out = Vec::with_capacity(h * w);
+    for y in 2..h + 2 {
+        out.extend(d[y * pw + 2..y * pw + w + 2].iter().map(|&v| if v.is_finite() { v } else { f32::MAX }));
+    }
+    out
 }
 
 /// OpenCV's `equalizeHist` on 8-bit values: `lut[v] = round(255 · (cdf(v) − cdf(v₀)) / (N − cdf(v₀)))` with

@@ -92,9 +92,10 @@ pub fn filter_rows(src: &[f32], h: usize, w: usize, kernel: &[f32], border: Bord
         for (p, i) in padded.iter_mut().zip(&idx) {
             *p = i.map_or(0.0, |i| row[i]);
         }
+        // Tap by tap over the whole row (vectorisable); each output still sums its taps in kernel order.
         let dst = &mut out[y * w..(y + 1) * w];
-        for (x, d) in dst.iter_mut().enumerate() {
-            *d = padded[x..x + kernel.len()].iter().zip(kernel).map(|(a, b)| a * b).sum();
+        for (t, &k) in kernel.iter().enumerate() {
+            dst.iter_mut().zip(&padded[t..t + w]).for_each(|(d, v)| *d += k * v);
         }
     }
     out
@@ -228,6 +229,13 @@ impl SparseKernel {
             }
         }
         out
+    }
+
+    /// Passes over the image [`SparseKernel::correlate`] makes: one per run of equal weights and one per other
+    /// tap.
+    pub fn cost(&self) -> usize {
+        let (spans, singles) = self.runs();
+        spans.len() + singles.len()
     }
 
     /// Splits the taps into runs of ≥ 3 equal weights along x, `(dy, first dx, length, weight)`, and the rest.

@@ -28,6 +28,7 @@ mod blur;
 mod color;
 pub mod decode;
 mod digital;
+mod disk;
 pub mod edges;
 pub mod filter;
 pub mod folder;
@@ -40,6 +41,7 @@ mod jpeg_dct;
 pub mod jpeg_file;
 mod jpeg_huffman;
 mod jpeg_tables;
+mod interleaved;
 mod kinds;
 pub mod layout;
 mod mnist_c;
@@ -266,14 +268,25 @@ impl Prepared {
                 found: vec![pixels.len()],
             });
         }
-        // Byte-native corruptions skip the float round trip (which is exact for them anyway).
-        match self.params {
-            Params::Pixelate { factor } => return Ok(digital::pixelate_u8(pixels, h, w, c, factor)),
-            Params::JpegCompression { quality } => return Ok(digital::jpeg_u8(pixels, h, w, c, quality)),
+        // Byte-native corruptions skip the float image (they give the same bytes as the float path).
+        let mut rng = image_rng(seed, self.corruption, index);
+        match &self.params {
+            Params::Pixelate { factor } => return Ok(digital::pixelate_u8(pixels, h, w, c, *factor)),
+            Params::JpegCompression { quality } => return Ok(digital::jpeg_u8(pixels, h, w, c, *quality)),
+            Params::Contrast { factor } => return Ok(digital::contrast_u8(pixels, c, *factor)),
+            Params::GaussianNoise { sigma } => return Ok(noise::gaussian_u8(pixels, *sigma, &mut rng)),
+            Params::SpeckleNoise { sigma } => return Ok(noise::speckle_u8(pixels, *sigma, &mut rng)),
+            Params::ImpulseNoise { amount } => return Ok(noise::impulse_u8(pixels, *amount, &mut rng)),
+            Params::Fog { strength, decay, map_size } => {
+                return Ok(weather::fog_u8(pixels, h, w, c, *strength, *decay, *map_size, &mut rng));
+            }
+            Params::ShotNoise { .. } => {
+                let table = self.shot.as_ref().expect("prepare builds the table");
+                return Ok(noise::shot_u8(pixels, table, &mut rng));
+            }
             _ => {}
         }
         let img = Image::from_u8(h, w, c, pixels)?;
-        let mut rng = image_rng(seed, self.corruption, index);
         Ok(self.apply(&img, &mut rng).to_u8())
     }
 

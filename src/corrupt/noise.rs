@@ -7,15 +7,40 @@
 //!   (scikit-image's `random_noise(mode='s&p', amount=p)`).
 //! - speckle: `x' = x + x·σ·z`, so `Var(x' − x) = x²σ²` before clipping.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 
-use super::image::Image;
+use super::image::{Image, quantize};
 
 /// Additive Gaussian noise of standard deviation `sigma`.
 pub fn gaussian(img: &Image, sigma: f32, rng: &mut ChaCha8Rng) -> Image {
     map(img, |x| x + sigma * rng.sample::<f32, _>(StandardNormal))
+}
+
+/// [`gaussian`] on 8-bit values, returning the truncated bytes: the same draws in the same order, without the
+/// float image in between.
+pub fn gaussian_u8(px: &[u8], sigma: f32, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let levels = byte_levels();
+    px.iter()
+        .map(|&u| quantize(levels[usize::from(u)] + sigma * rng.sample::<f32, _>(StandardNormal)))
+        .collect()
+}
+
+/// [`speckle`] on 8-bit values, returning the truncated bytes (same draws, same order).
+pub fn speckle_u8(px: &[u8], sigma: f32, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let levels = byte_levels();
+    px.iter()
+        .map(|&u| {
+            let x = levels[usize::from(u)];
+            quantize(x + x * sigma * rng.sample::<f32, _>(StandardNormal))
+        })
+        .collect()
+}
+
+/// `k / 255` as `f32` for the 256 byte levels (what [`Image::from_u8`] stores).
+fn byte_levels() -> [f32; 256] {
+    std::array::from_fn(|k| k as f32 / 255.0)
 }
 
 /// Inverse-CDF tables of `Poisson(λ·k/255)` for the 256 byte levels `k`, built once per severity: sampling a
@@ -68,18 +93,65 @@ pub fn shot(img: &Image, table: &ShotTable, rng: &mut ChaCha8Rng) -> Image {
     })
 }
 
-/// Salt-and-pepper noise replacing a fraction `amount` of the values.
+/// [`shot`] on 8-bit values, returning the truncated bytes: every value is on a level, so every draw goes
+/// through the tables (same draws, same order).
+pub fn shot_u8(px: &[u8], table: &ShotTable, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let lambda = table.lambda;
+    px.iter()
+        .map(|&u| {
+            let r: f64 = rng.random();
+            let k = table.cdfs[usize::from(u)].partition_point(|&c| c <= r);
+            quantize((k as f64 / lambda) as f32)
+        })
+        .collect()
+}
+
+/// Salt-and-pepper noise replacing a fraction `amount` of the values (see [`impulse_sites`]).
 pub fn impulse(img: &Image, amount: f32, rng: &mut ChaCha8Rng) -> Image {
-    let amount = f64::from(amount);
-    map(img, |x| {
-        let flipped = rng.random::<f64>() < amount;
-        let salted = rng.random::<f64>() < 0.5;
-        match (flipped, salted) {
-            (true, true) => 1.0,
-            (true, false) => 0.0,
-            _ => x,
+    let mut out = img.clone();
+    impulse_sites(out.data.len(), amount, rng, |i, salt| out.data[i] = if salt { 1.0 } else { 0.0 });
+    out.clamp01()
+}
+
+/// [`impulse`] on 8-bit values: the same sites, salt 255 and pepper 0, the other bytes copied.
+pub fn impulse_u8(px: &[u8], amount: f32, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let mut out = px.to_vec();
+    impulse_sites(out.len(), amount, rng, |i, salt| out[i] = if salt { 255 } else { 0 });
+    out
+}
+
+/// Calls `hit(index, salt)` for the values of `0..n` that salt-and-pepper noise replaces: each independently
+/// with probability `amount`, salt or pepper with equal odds (scikit-image's `random_noise(mode='s&p')`).
+///
+/// The gaps between replaced values are drawn directly, `gap = ⌊ln U / ln(1 − p)⌋` with `U` uniform in
+/// `(0, 1]` (the geometric law of the number of untouched values before the next hit), so the cost is one
+/// draw per replaced value rather than two per value. Each draw is one `u64`: its high 53 bits give `U`, its
+/// lowest bit salt (1) or pepper (0).
+pub fn impulse_sites(n: usize, amount: f32, rng: &mut ChaCha8Rng, mut hit: impl FnMut(usize, bool)) {
+    let p = f64::from(amount);
+    if p.is_nan() || p <= 0.0 {
+        return;
+    }
+    let log_keep = (1.0 - p).ln();
+    let mut i = 0usize;
+    loop {
+        let bits = rng.next_u64();
+        let salt = bits & 1 == 1;
+        if p < 1.0 {
+            // U = (k + 1)/2⁵³ with k the high 53 bits: uniform on (0, 1], so ln U is finite.
+            let u = ((bits >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+            let gap = (u.ln() / log_keep).floor();
+            if gap >= (n - i) as f64 {
+                return;
+            }
+            i += gap as usize;
         }
-    })
+        if i >= n {
+            return;
+        }
+        hit(i, salt);
+        i += 1;
+    }
 }
 
 /// Multiplicative (speckle) noise of standard deviation `sigma`.

@@ -215,7 +215,7 @@ fn pil_pass_rows(px: &[u8], h: usize, w: usize, c: usize, out_w: usize, filter: 
         for ((x0, k), dst) in coeffs.iter().zip(orow.chunks_exact_mut(c)) {
             if k.len() == 1 && k[0] == 1 << PIL_PRECISION_BITS {
                 // A single full-weight tap (box upscaling): the pixel itself.
-                dst.copy_from_slice(&row[x0 * c..(x0 + 1) * c]);
+                dst.iter_mut().zip(&row[x0 * c..(x0 + 1) * c]).for_each(|(d, &s)| *d = s);
                 continue;
             }
             let src = &row[x0 * c..(x0 + k.len()) * c];

@@ -34,7 +34,7 @@ pub struct SpatterParams {
 /// Spatter. A liquid layer `L ~ N(μ, σ)` is blurred (σ = `blur`, nearest border) and cleared below the threshold.
 ///
 /// - Water: `L` is stored as 8 bits; its Canny edges (OpenCV, 50/150) give a distance map `D` (chamfer, capped at
-///   20, 3×3 box blur, 8 bits, histogram-equalised, embossed with `[[−2,−1,0],[−1,1,1],[0,1,2]]`, box blur); the
+///   20, 3×3 box blur, 8 bits, histogram-equalised, embossed with `[[−2,−1,0],[−1,1,1],[0,1,2]]`, box blur rounded to 8 bits); the
 ///   drop opacity is `m = intensity · L·D / max(L·D)` and `x' = clip(x + m · water)`.
 /// - Mud: `m` = Gaussian blur (σ = intensity) of the mask `L > threshold`, zeroed below 0.8;
 ///   `x' = clip(x·(1 − m) + m · mud)`.
@@ -87,7 +87,9 @@ pub fn spatter(img: &Image, p: &SpatterParams, rng: &mut ChaCha8Rng) -> Image {
         .into_iter()
         .map(|v| v.round().clamp(0.0, 255.0))
         .collect();
-    let dist = filter::box3(&embossed, h, w);
+    // OpenCV's `blur` of an 8-bit image returns 8 bits: the box mean is rounded before the reference turns it
+    // into floats.
+    let dist: Vec<f32> = filter::box3(&embossed, h, w).into_iter().map(f32::round).collect();
     let m: Vec<f32> = as_f32.iter().zip(&dist).map(|(l, d)| l * d).collect();
     let max = m.iter().copied().fold(0.0f32, f32::max);
     if max <= 0.0 {

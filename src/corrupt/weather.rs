@@ -6,7 +6,7 @@ use rand_distr::{Distribution, Normal};
 
 use super::blur;
 use super::color;
-use super::image::{Image, round_to_u8_level};
+use super::image::{Image, quantize, round_to_u8_level};
 use super::resample;
 
 /// Brightness: `V ← clip(V + shift)` in HSV. For gray images `V` is the value itself, so this is
@@ -96,6 +96,37 @@ pub fn fog(img: &Image, strength: f32, decay: f64, map_size: usize, rng: &mut Ch
             for ch in 0..c {
                 let v = &mut out.data[(y * img.width + x) * c + ch];
                 *v = ((*v + p) * scale).clamp(0.0, 1.0);
+            }
+        }
+    }
+    out
+}
+
+/// [`fog`] on 8-bit HWC pixels, returning the truncated bytes: the same plasma and the same `f32` arithmetic on
+/// the byte levels, without the float image in between.
+pub fn fog_u8(
+    px: &[u8],
+    h: usize,
+    w: usize,
+    c: usize,
+    strength: f32,
+    decay: f64,
+    map_size: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<u8> {
+    let side = h.max(w).next_power_of_two().max(map_size);
+    let plasma = plasma_fractal(side, decay, rng);
+    let max = f32::from(px.iter().copied().max().unwrap_or(0)) / 255.0;
+    let scale = max / (max + strength);
+    let levels: [f32; 256] = std::array::from_fn(|k| k as f32 / 255.0);
+    let mut out = vec![0u8; px.len()];
+    for ((src, dst), prow) in
+        px.chunks_exact(w * c).zip(out.chunks_exact_mut(w * c)).zip(plasma.chunks_exact(side))
+    {
+        for ((s, d), &pv) in src.chunks_exact(c).zip(dst.chunks_exact_mut(c)).zip(prow) {
+            let p = strength * pv as f32;
+            for (&u, o) in s.iter().zip(d.iter_mut()) {
+                *o = quantize(((levels[usize::from(u)] + p) * scale).clamp(0.0, 1.0));
             }
         }
     }
