@@ -1,9 +1,10 @@
-//! LP-based certified bounds on pairwise margin Lipschitz constants (theorems L1–L3, `proofs/lp.md`).
+//! LP-based certified bounds on pairwise margin Lipschitz constants (theorems L1–L4, `proofs/lp.md`).
 //!
 //! For each pair t < j (L_tj = L_jt: the relaxation is symmetric under c ↦ −c) the LipLP relaxation of
-//! [`super::lp_model`] is built with interval boxes, multipliers are obtained from a solver (Clarabel's duals by
-//! default, or microlp on the explicit dual LP), and the certified value is min(dual bound of theorem L2, box
-//! bound) — both proven upper bounds whatever the solver returned. The primal can also be solved with microlp's
+//! [`super::lp_model`] is built with interval boxes, multipliers are obtained (by default: for a global LP in
+//! closed form by the backward pass of theorem L4, [`super::lp_backward`], accepted when its gap to its own
+//! primal point is small; otherwise Clarabel's duals; or microlp on the explicit dual LP), and the certified value
+//! is min(dual bound of theorem L2, box bound) — both proven upper bounds whatever produced the multipliers. The primal can also be solved with microlp's
 //! simplex, only to report the gap. For ℓ1 inputs the dual norm is max_j |g_j|: one LP per coordinate and sign, visited in
 //! decreasing order of the coordinate's interval bound and stopped when no remaining interval bound can exceed
 //! the best LP value.
