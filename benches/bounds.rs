@@ -1,14 +1,15 @@
 //! Criterion benches of the bound methods on named workloads (seeded inputs).
 //!
 //! `cargo bench --bench bounds` — conv bracket on 64→64 3×3 at 32×32; Gram bound of a 784×256 dense layer;
-//! LipLP (all pairs) on a 16-16-16-3 MLP; one LipLP pair on a 784-100-100-10 MLP.
+//! LipLP (all pairs) on a 16-16-16-3 MLP; one LipLP pair on a 784-100-100-10 MLP with Clarabel; all 45 pairs of
+//! the global LipLP on a 784-384-384-10 MLP (the default MLP's shape) with the backward pass (theorem L4).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lcr_verify::bounds::Norm;
 use lcr_verify::bounds::chain::Chain;
 use lcr_verify::bounds::conv_norm::{ConvOptions, conv_bracket};
 use lcr_verify::bounds::gram::sigma_upper;
-use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
+use lcr_verify::bounds::lp::{LpBackend, LpMode, LpOptions, lp_bound};
 use lcr_verify::ir::{ConvGeometry, Function, Kernel, Layer, Net, SignZero};
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
@@ -53,7 +54,8 @@ fn conv(c: &mut Criterion) {
 fn lp(c: &mut Criterion) {
     let small = Chain::from_net(&mlp(&[16, 16, 16, 3], 2), Function::Surrogate, 1 << 20).unwrap();
     let mnist = Chain::from_net(&mlp(&[784, 100, 100, 10], 3), Function::Surrogate, 1 << 20).unwrap();
-    let one = LpOptions { pairs: Some(vec![(0, 1)]), ..Default::default() };
+    let default_mlp = Chain::from_net(&mlp(&[784, 384, 384, 10], 4), Function::Surrogate, 1 << 20).unwrap();
+    let one = LpOptions { pairs: Some(vec![(0, 1)]), backend: LpBackend::Clarabel, ..Default::default() };
     let mut group = c.benchmark_group("lp");
     group.sample_size(10);
     group.bench_function("liplp_global_16-16-16-3_all_pairs", |b| {
@@ -72,6 +74,16 @@ fn lp(c: &mut Criterion) {
     group.bench_function("liplp_global_784-100-100-10_one_pair", |b| {
         b.iter(|| {
             lp_bound(&mnist, Function::Surrogate, Norm::LinfMargin, &LpMode::Global, &one, &|_| {}).unwrap()
+        })
+    });
+    let all = LpOptions::default();
+    group.bench_function("global-45-pairs", |b| {
+        b.iter(|| {
+            let bound =
+                lp_bound(&default_mlp, Function::Surrogate, Norm::LinfMargin, &LpMode::Global, &all, &|_| {})
+                    .unwrap();
+            assert_eq!(bound.pairs.len(), 45);
+            bound
         })
     });
     group.finish();

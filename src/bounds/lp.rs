@@ -1,9 +1,10 @@
-//! LP-based certified bounds on pairwise margin Lipschitz constants (theorems L1–L3, `proofs/lp.md`).
+//! LP-based certified bounds on pairwise margin Lipschitz constants (theorems L1–L4, `proofs/lp.md`).
 //!
 //! For each pair t < j (L_tj = L_jt: the relaxation is symmetric under c ↦ −c) the LipLP relaxation of
-//! [`super::lp_model`] is built with interval boxes, multipliers are obtained from a solver (Clarabel's duals by
-//! default, or microlp on the explicit dual LP), and the certified value is min(dual bound of theorem L2, box
-//! bound) — both proven upper bounds whatever the solver returned. The primal can also be solved with microlp's
+//! [`super::lp_model`] is built with interval boxes, multipliers are obtained (by default: for a global LP in
+//! closed form by the backward pass of theorem L4, [`super::lp_backward`], accepted when its gap to its own
+//! primal point is small; otherwise Clarabel's duals; or microlp on the explicit dual LP), and the certified value
+//! is min(dual bound of theorem L2, box bound) — both proven upper bounds whatever produced the multipliers. The primal can also be solved with microlp's
 //! simplex, only to report the gap. For ℓ1 inputs the dual norm is max_j |g_j|: one LP per coordinate and sign, visited in
 //! decreasing order of the coordinate's interval bound and stopped when no remaining interval bound can exceed
 //! the best LP value.
@@ -72,10 +73,11 @@ impl LpBackend {
 pub struct LpOptions {
     /// Largest number of activation units accepted.
     pub max_hidden: usize,
-    /// Largest number of LP variables accepted.
+    /// Largest number of LP variables a solver (Clarabel, microlp) is given.
     pub max_vars: usize,
-    /// Largest number of nonzero coefficients accepted (784-256-256-10: 0.28M, ≈1.6 s per pair;
-    /// 784-512-512-10: 0.68M, ≈11 s per pair, refused by default).
+    /// Largest number of nonzero coefficients a solver is given (Clarabel: 784-256-256-10, 0.28M, ≈1.6 s per
+    /// pair; 784-512-512-10, 0.68M, ≈11 s per pair, refused by default). A global LP the backward pass solves
+    /// never reaches a solver and has no such limit.
     pub max_nnz: usize,
     /// The solver of the multipliers.
     pub backend: LpBackend,
@@ -115,31 +117,19 @@ struct Solved {
 }
 
 fn solve_one(lp: &LpProblem, layout: &Layout, opts: &LpOptions) -> Result<Solved> {
-    if lp.obj.len() > opts.max_vars || lp.nnz() > opts.max_nnz {
-        return Err(Error::TooLarge {
-            method: "lp",
-            problem: format!(
-                "the relaxation has {} variables and {} nonzeros (limits {} and {}); beyond this the {} backend takes \
-                 minutes per LP (--lp-max-nnz raises the nonzero limit)",
-                lp.obj.len(),
-                lp.nnz(),
-                opts.max_vars,
-                opts.max_nnz,
-                opts.backend.name()
-            ),
-        });
-    }
     let boxb = lp.box_bound();
     let mut detail =
         json!({ "vars": lp.obj.len(), "rows": lp.rows.len(), "nnz": lp.nnz(), "box_bound": boxb });
     // The backward pass first (global mode): accepted when its certified value is within the tolerance of the
-    // value of its own primal point; otherwise its bound still counts, and Clarabel is run as well.
+    // value of its own primal point; otherwise its bound still counts, and a solver is run as well. Its cost is
+    // linear in the nonzeros, so the size limits (theorem L3) apply only to LPs that reach a solver.
     let fast = (opts.backend == LpBackend::Backward)
         .then(|| fast_path(lp, layout, opts.gap_tolerance, &mut detail))
         .flatten();
     let value = match fast.filter(|f| f.accepted) {
         Some(f) => f.dual.min(boxb),
         None => {
+            check_size(lp, opts)?;
             let earlier = fast.map_or(boxb, |f| f.dual.min(boxb));
             solver_path(lp, opts, earlier, boxb, &mut detail)
         }
@@ -158,6 +148,27 @@ fn solve_one(lp: &LpProblem, layout: &Layout, opts: &LpOptions) -> Result<Solved
         }
     }
     Ok(Solved { value, detail })
+}
+
+/// Refuses an LP beyond the solver's limits (theorem L3).
+fn check_size(lp: &LpProblem, opts: &LpOptions) -> Result<()> {
+    if lp.obj.len() > opts.max_vars || lp.nnz() > opts.max_nnz {
+        let solver =
+            if opts.backend == LpBackend::MicrolpDual { LpBackend::MicrolpDual } else { LpBackend::Clarabel };
+        return Err(Error::TooLarge {
+            method: "lp",
+            problem: format!(
+                "the relaxation has {} variables and {} nonzeros (limits {} and {}); beyond this {} takes \
+                 minutes per LP (--lp-max-nnz raises the nonzero limit)",
+                lp.obj.len(),
+                lp.nnz(),
+                opts.max_vars,
+                opts.max_nnz,
+                solver.name()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Multipliers from Clarabel or microlp; `earlier` is the best certified value so far. Returns the certified

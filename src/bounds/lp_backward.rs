@@ -216,6 +216,7 @@ fn infeasibility(lp: &LpProblem, x: &[f64]) -> f64 {
     worst
 }
 
+/// The outcome of the backward pass on one LP.
 #[derive(Clone, Copy)]
 pub(crate) struct Fast {
     /// The certified bound of theorem L2 with the backward pass's multipliers.

@@ -4,8 +4,8 @@
 //! Primal: maximise cᵀx subject to A x ≤ b, E x = f, l ≤ x ≤ u, with every box finite. For any y ≥ 0 and any z,
 //! cᵀx = bᵀy − (b − Ax)ᵀy + fᵀz + (c − Aᵀy − Eᵀz)ᵀx ≤ bᵀy + fᵀz + Σᵢ max(rᵢlᵢ, rᵢuᵢ), r = c − Aᵀy − Eᵀz
 //! (weak duality with the box kept explicit, Neumaier & Shcherbina, Math. Program. 99, 2004). The multipliers
-//! are Clarabel's duals of the primal by default, or come from solving the dual LP with microlp; whatever they
-//! are (even from a failed or inexact solve), the bound
+//! come from the backward pass of theorem L4 (`super::lp_backward`, global LPs), Clarabel's duals of the
+//! primal, or solving the dual LP with microlp; whatever they are (even from a failed or inexact solve), the bound
 //! is evaluated in outward-rounded arithmetic with r enclosed in an interval, so it is a certified upper bound.
 //! Equality right-hand sides may carry an enclosure f ∈ [f̃ − e, f̃ + e].
 
