@@ -15,6 +15,8 @@ use lcr_verify::robustness::source::{OnDisk, Source};
 
 /// The quality of the released files.
 const Q85: u8 = 85;
+/// Tolerance on an error rate recomputed from counts (a fraction of 12 images, one rounding apart at most).
+const ERROR_EPS: f64 = 1e-12;
 
 fn read_coefficients(bytes: &[u8]) -> Coefficients {
     match jpeg_file::read(bytes, &|_, _, _| Ok(())).expect("readable JPEG") {
@@ -197,4 +199,60 @@ fn a_released_tree_without_manifest_is_read_unchecked_and_damage_is_still_refuse
     std::fs::write(&victim, &bytes).unwrap();
     let err = set.chunk(&cell, 0..3).unwrap_err().to_string();
     assert!(err.contains("00000001.JPEG") && err.contains("cannot decode JPEG"), "{err}");
+}
+
+#[test]
+fn robustness_from_our_tree_scores_the_jpeg_85_round_trips() {
+    use lcr_verify::data::{self, DatasetKind, ImageSet};
+    use lcr_verify::robustness::{
+        self, Classifier, EvalOptions, LoadedModel, NearestClassMean, RobustnessRequest,
+    };
+    use lcr_verify::run_dir::RunDir;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("set");
+    let mut req = request(&out, Some(LayoutKind::ImagenetC));
+    req.corruptions = Some("contrast,jpeg_compression".into());
+    corrupt::run(&req, false).unwrap();
+
+    let ds = data::load(DatasetKind::Mnist, None).unwrap();
+    let model = NearestClassMean::fit(&ds.train.take(2000)).unwrap();
+    let (m, checksum, test) = (model.clone(), ds.checksum.clone(), ds.test.clone());
+    let load = move |_: &Path| {
+        let dataset = serde_json::json!({ "name": "mnist", "checksum": checksum });
+        Ok(LoadedModel { classifier: Box::new(m.clone()), test: test.clone(), dataset })
+    };
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    let args = RobustnessRequest { from: Some(out.clone()), seed: 11, ..Default::default() };
+    let report =
+        robustness::run(&RunDir::new(&run_dir), &args, &load, &EvalOptions { chunk: 5, progress: false })
+            .unwrap();
+    assert!(report.source.contains("every file checked"), "{}", report.source);
+    // Its manifest says which suite and which test images: no AlexNet normalisation for a cifar-c set, and the
+    // clean error on the first 12 test images.
+    assert_eq!((report.suite, report.normalisation.kind.as_str()), (Suite::CifarC, "none"));
+    assert!(report.clean_error.is_some());
+
+    // The same errors from the corruptions applied in memory, each image through the JPEG-85 round trip.
+    let clean = ds.test.take(12);
+    let corruptor = Corruptor::new(Table::Cifar);
+    for score in &report.corruptions {
+        let c: Corruption = score.name.parse().unwrap();
+        for s in [1u8, 5] {
+            let set = corruptor.corrupt_set(&clean, c, s, 11, 0, &|| {}).unwrap();
+            let pixels: Vec<u8> =
+                (0..12).flat_map(|i| jpeg_codec::jpeg_round_trip(set.image(i), 28, 28, 1, Q85)).collect();
+            let jpeg = ImageSet::new(28, 28, 1, pixels, set.labels.clone()).unwrap();
+            let wrong =
+                model.predict(&jpeg).unwrap().iter().zip(&jpeg.labels).filter(|(p, l)| p != l).count();
+            let want = wrong as f64 / 12.0;
+            assert!(
+                (score.errors[&s] - want).abs() < ERROR_EPS,
+                "{} s{s}: {} vs {want}",
+                score.name,
+                score.errors[&s]
+            );
+        }
+    }
 }

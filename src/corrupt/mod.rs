@@ -41,6 +41,7 @@ mod jpeg_color;
 mod jpeg_dct;
 pub mod jpeg_file;
 mod jpeg_huffman;
+mod jpeg_read;
 mod jpeg_tables;
 mod kinds;
 pub mod layout;

@@ -71,8 +71,9 @@ pub struct CorruptRequest {
     /// Output directory for the corrupted sets (new or empty).
     pub out: Option<PathBuf>,
     /// The file layout written to `out` (default: MNIST-C for the mnist-c suite, CIFAR-10-C otherwise);
-    /// `imagenet-c` writes the released ImageNet-C tree of quality-85 JPEGs.
-    #[serde(default)]
+    /// `imagenet-c` writes the released ImageNet-C tree of quality-85 JPEGs. Left out of serialised requests
+    /// when unset, so that records of requests without it stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<LayoutKind>,
     /// A PNG grid of one image under every corruption and severity is written to this `.png` file.
     pub preview: Option<PathBuf>,

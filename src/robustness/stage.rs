@@ -295,7 +295,7 @@ fn on_disk(
     let manifest = match disk.layout() {
         Layout::CifarC(c) => c.manifest.as_ref(),
         Layout::MnistC(m) => m.manifest.as_ref(),
-        Layout::ImagenetC(_) => None,
+        Layout::ImagenetC(i) => i.manifest.as_ref(),
     };
     let (clean, clean_note) = match manifest {
         // A set written by `corrupt --limit N` holds the first N test images: compare with those.
@@ -350,9 +350,9 @@ fn on_disk(
         }
     };
     // A real ImageNet-C tree follows the ImageNet-C protocol: AlexNet normalises CE unless a reference model is
-    // named.
-    let alexnet = req.alexnet || (req.reference.is_none() && matches!(disk.layout(), Layout::ImagenetC(_)));
+    // named. A tree lcr-verify wrote for another suite (its manifest says which) is not ImageNet-C's data.
     let imagenet_c = matches!(disk.layout(), Layout::ImagenetC(_));
+    let alexnet = req.alexnet || (req.reference.is_none() && imagenet_c && suite == Suite::ImagenetC);
     Ok(Images { source: Box::new(disk), suite, clean, clean_note, alexnet, imagenet_c })
 }
 
@@ -364,6 +364,7 @@ fn from_suite(dir: &Path, disk: &OnDisk, asked: Option<Suite>) -> Result<Suite> 
     let (known, how) = match disk.layout() {
         Layout::CifarC(c) if c.manifest.is_some() => (true, "its manifest.json"),
         Layout::MnistC(m) if m.manifest.is_some() => (true, "its manifest.json"),
+        Layout::ImagenetC(i) if i.manifest.is_some() => (true, "its manifest.json"),
         Layout::CifarC(_) => (false, "its CIFAR-10-C layout"),
         Layout::MnistC(_) => (true, "its MNIST-C layout"),
         Layout::ImagenetC(_) => (true, "its ImageNet-C layout"),
