@@ -193,10 +193,10 @@ impl DiskFilter {
 fn running_sums<const C: usize>(row: &[f32], out: &mut [f32]) {
     let mut acc = [0.0f32; C];
     for (px, o) in row.chunks_exact(C).zip(out.chunks_exact_mut(C)) {
-        for ch in 0..C {
-            acc[ch] += px[ch];
-            o[ch] = acc[ch];
+        for (a, &v) in acc.iter_mut().zip(px) {
+            *a += v;
         }
+        o.copy_from_slice(&acc);
     }
 }
 
