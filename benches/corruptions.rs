@@ -1,7 +1,8 @@
 //! Throughput of every corruption, one image at a time (single thread), at 32 px with the CIFAR table and at
 //! 224 px with the ImageNet table, severity 3. Criterion reports elements per second = images per second.
 //!
-//! `cargo bench --bench corruptions` (filter: `cargo bench --bench corruptions -- 224px/frost`).
+//! `cargo bench --bench corruptions` (filter: `cargo bench --bench corruptions -- 224px/frost`); the group
+//! `224px-defocus` times defocus blur at each severity.
 //!
 //! The `jpeg-files` group times the ImageNet-C file path at 224 px: compressing an image at quality 85 and
 //! writing the JPEG bytes (what `corrupt --layout imagenet-c` does per image), and decoding those bytes (what
@@ -66,5 +67,25 @@ fn jpeg_files(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, corruptions, jpeg_files);
+/// Defocus blur at every severity of the ImageNet table at 224 px: s1–s3 take the two-stage route (disk box
+/// sums, then the small Gaussian), s4–s5 (where the disk touches its grid) the run-by-run one.
+fn defocus_severities(c: &mut Criterion) {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photos224_images.npy");
+    let pixels = npy::read(&path).expect("fixture").data;
+    let image = &pixels[..224 * 224 * 3];
+    let corruptor = Corruptor::new(Table::ImageNet);
+    let mut group = c.benchmark_group("224px-defocus");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    for severity in 1..=5u8 {
+        let prepared = corruptor.prepare(Corruption::DefocusBlur, severity, 224, 224).expect("parameters");
+        group.bench_function(format!("s{severity}"), |b| {
+            b.iter(|| black_box(prepared.apply_u8(224, 224, 3, black_box(image), 0, 0).expect("corrupt")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, corruptions, jpeg_files, defocus_severities);
 criterion_main!(benches);

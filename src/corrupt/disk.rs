@@ -137,12 +137,13 @@ impl DiskFilter {
         let plen = (pw + 1) * c;
         let mut prefix = vec![0.0f32; ph * plen];
         for (row, pre) in padded.chunks_exact(pw * c).zip(prefix.chunks_exact_mut(plen)) {
-            // Running sums kept in registers (reading back the value just stored would wait on the store).
-            let mut acc = [0.0f32; 4];
-            for (px, out) in row.chunks_exact(c).zip(pre[c..].chunks_exact_mut(c)) {
-                for ((a, &v), o) in acc.iter_mut().zip(px).zip(out) {
-                    *a += v;
-                    *o = *a;
+            match c {
+                1 => running_sums::<1>(row, &mut pre[1..]),
+                3 => running_sums::<3>(row, &mut pre[3..]),
+                _ => {
+                    for k in 0..pw * c {
+                        pre[k + c] = pre[k] + row[k];
+                    }
                 }
             }
         }
@@ -184,6 +185,18 @@ impl DiskFilter {
             }
         }
         out
+    }
+}
+
+/// `out[k] = Σ_{j ≤ k, j ≡ k mod C} row[j]`: running sums of each of `C` interleaved channels, kept in registers
+/// (reading back a value just stored would wait on the store).
+fn running_sums<const C: usize>(row: &[f32], out: &mut [f32]) {
+    let mut acc = [0.0f32; C];
+    for (px, o) in row.chunks_exact(C).zip(out.chunks_exact_mut(C)) {
+        for (a, &v) in acc.iter_mut().zip(px) {
+            *a += v;
+        }
+        o.copy_from_slice(&acc);
     }
 }
 

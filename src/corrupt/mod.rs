@@ -279,7 +279,7 @@ impl Prepared {
             Params::SpeckleNoise { sigma } => return Ok(noise::speckle_u8(pixels, *sigma, &mut rng)),
             Params::ImpulseNoise { amount } => return Ok(noise::impulse_u8(pixels, *amount, &mut rng)),
             Params::Fog { strength, decay, map_size } => {
-                return Ok(weather::fog_u8(pixels, h, w, c, *strength, *decay, *map_size, &mut rng));
+                return Ok(weather::fog_u8(pixels, [h, w, c], *strength, *decay, *map_size, &mut rng));
             }
             Params::ShotNoise { .. } => {
                 let table = self.shot.as_ref().expect("prepare builds the table");

@@ -102,13 +102,11 @@ pub fn fog(img: &Image, strength: f32, decay: f64, map_size: usize, rng: &mut Ch
     out
 }
 
-/// [`fog`] on 8-bit HWC pixels, returning the truncated bytes: the same plasma and the same `f32` arithmetic on
+/// [`fog`] on 8-bit HWC pixels of shape `[h, w, c]`, returning the truncated bytes: the same plasma and the same `f32` arithmetic on
 /// the byte levels, without the float image in between.
 pub fn fog_u8(
     px: &[u8],
-    h: usize,
-    w: usize,
-    c: usize,
+    [h, w, c]: [usize; 3],
     strength: f32,
     decay: f64,
     map_size: usize,
