@@ -30,7 +30,7 @@ pub struct SolveOptions {
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        SolveOptions { rel_gap: 1e-5, mu: 12.0, max_newton: 400 }
+        SolveOptions { rel_gap: 1e-4, mu: 20.0, max_newton: 400 }
     }
 }
 
@@ -172,80 +172,76 @@ fn spectral_estimate(w: &DMatrix<f64>) -> f64 {
     s
 }
 
-/// Minimises ρ over S(ρ, λ) ⪰ 0 approximately; see the module documentation.
-pub fn solve(form: &LipForm, opts: &SolveOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<Solution> {
+/// Minimises ρ over S(ρ, λ) ⪰ 0 approximately; see the module documentation. `warm` is a feasible point
+/// (ρ, λ) of the exact form (e.g. the sequential bound's), used when it is strictly feasible for the solver.
+pub fn solve(
+    form: &LipForm,
+    opts: &SolveOptions,
+    warm: Option<(f64, Vec<f64>)>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Solution> {
     let (rf, was_reduced) = reduced(form);
     let o = rf.offsets();
     let n = *o.last().expect("non-empty");
     let n0 = rf.input_dim;
     let m = n - n0;
-    let depth = rf.depth();
     let wl = rf.weights.last().expect("non-empty");
     let g0 = wl.tr_mul(wl);
     let phi = |t: f64, rho: f64, lam: &[f64], inv: bool| {
         barrier_and_inverse(dense_lmi(&rf, &g0, rho, lam), inv).map(|(b, x)| (t * rho + b, x))
     };
-    let spectral: Vec<f64> = rf.weights.iter().map(spectral_estimate).collect();
-    let frob: Vec<f64> = rf.weights.iter().map(|w| w.norm()).collect();
-    let (mut rho, mut lam) = start(&rf, &spectral, 1.5);
-    if phi(1.0, rho, &lam, false).is_none() {
-        (rho, lam) = start(&rf, &frob, 1.5);
+    // Start: the warm point inflated by 10 % (S(sρ, sλ) = sS_h − G₀ gains (s − 1)S_h), else the product point.
+    let mut start_point = None;
+    if let Some((r, l)) = warm {
+        let (r, l) = (1.1 * r, l.iter().map(|v| 1.1 * v).collect::<Vec<f64>>());
+        if phi(1.0, r, &l, false).is_some() {
+            start_point = Some((r, l, 0.25));
+        }
     }
-    if phi(1.0, rho, &lam, false).is_none() {
+    if start_point.is_none() {
+        let spectral: Vec<f64> = rf.weights.iter().map(spectral_estimate).collect();
+        let frob: Vec<f64> = rf.weights.iter().map(|w| w.norm()).collect();
+        for norms in [&spectral, &frob] {
+            let (r, l) = start(&rf, norms, 1.5);
+            if phi(1.0, r, &l, false).is_some() {
+                start_point = Some((r, l, 1.0));
+                break;
+            }
+        }
+    }
+    let Some((mut rho, mut lam, distance)) = start_point else {
         return Err(Error::Solver {
             solver: "LipSDP barrier",
             status: "no strictly feasible start".into(),
-            context: "the inflated product-of-norms point was not positive definite".into(),
+            context: "neither the warm point nor the inflated product-of-norms point was positive definite".into(),
         });
-    }
-    let mut t = n as f64 / rho.max(f64::MIN_POSITIVE);
+    };
+    // t such that the central point's gap n/t is about the start's distance to the optimum.
+    let mut t = n as f64 / (distance * rho).max(f64::MIN_POSITIVE);
     let (mut steps, mut centring) = (0usize, 0usize);
+    let (mut f0, mut x) = phi(t, rho, &lam, true).expect("the start is feasible");
     loop {
         centring += 1;
-        // Centring: Newton's method on φ_t.
+        // Centring: damped Newton steps on the self-concordant φ_t (Nesterov & Nemirovski; Boyd &
+        // Vandenberghe §9.6): step 1/(1 + δ) while the decrement δ > 1/2, full steps after.
         loop {
             if steps >= opts.max_newton {
                 let gap = n as f64 / t;
-                return Ok(Solution { rho, lambda: lam, newton_steps: steps, centring_steps: centring, gap, converged: false, reduced: was_reduced });
+                return Ok(Solution {
+                    rho,
+                    lambda: lam,
+                    newton_steps: steps,
+                    centring_steps: centring,
+                    gap,
+                    converged: false,
+                    reduced: was_reduced,
+                });
             }
-            let (f0, x) = phi(t, rho, &lam, true).expect("current point is feasible");
-            let x = x.expect("inverse requested");
+            let xi = x.as_ref().expect("inverse requested");
             steps += 1;
-            // Z = X·Ḡ with Ḡ's columns g_p = e_p − w̄_p.
-            let mut z = x.columns(n0, m).into_owned();
-            for k in 1..depth {
-                let w = &rf.weights[k - 1];
-                let xw = x.columns(o[k - 1], o[k] - o[k - 1]) * w.transpose();
-                let mut zk = z.columns_mut(o[k] - n0, o[k + 1] - o[k]);
-                zk -= xw;
-            }
-            let a = x.view((n0, n0), (m, m));
-            let zh = z.rows(n0, m).into_owned();
-            let mut b = zh.clone();
-            for k in 1..depth {
-                let w = &rf.weights[k - 1];
-                let wz = w * z.rows(o[k - 1], o[k] - o[k - 1]);
-                let mut bk = b.rows_mut(o[k] - n0, o[k + 1] - o[k]);
-                bk -= wz;
-            }
+            let (g, h) = gradient_and_hessian(&rf, &o, xi, t);
             let dim = m + 1;
-            let mut h = DMatrix::zeros(dim, dim);
-            let mut g = DVector::zeros(dim);
-            g[0] = t - (0..n0).map(|i| x[(i, i)]).sum::<f64>();
-            h[(0, 0)] = x.view((0, 0), (n0, n0)).iter().map(|v| v * v).sum::<f64>();
-            for p in 0..m {
-                g[p + 1] = -2.0 * zh[(p, p)];
-                let hr: f64 = (0..n0).map(|a_| x[(n0 + p, a_)] * z[(a_, p)]).sum();
-                h[(0, p + 1)] = 2.0 * hr;
-                h[(p + 1, 0)] = 2.0 * hr;
-            }
-            for q in 0..m {
-                for p in 0..m {
-                    h[(p + 1, q + 1)] = 2.0 * (a[(p, q)] * b[(p, q)] + zh[(p, q)] * zh[(q, p)]);
-                }
-            }
-            let hs = h.clone();
-            let d = match Cholesky::new(hs) {
+            let d = match Cholesky::new(h.clone()) {
                 Some(c) => c.solve(&(-&g)),
                 None => {
                     // Regularise a numerically indefinite Hessian.
@@ -261,34 +257,84 @@ pub fn solve(form: &LipForm, opts: &SolveOptions, progress: &(dyn Fn(&str) + Syn
                 }
             };
             let dec = -g.dot(&d);
-            if !(dec > 1e-9) {
+            if !(dec > 1e-10) {
                 break;
             }
-            // Backtracking: stay feasible, Armijo decrease.
-            let mut alpha = 1.0;
+            let delta = dec.sqrt();
+            let mut alpha = if delta > 0.5 { 1.0 / (1.0 + delta) } else { 1.0 };
             let mut moved = false;
-            for _ in 0..60 {
+            for _ in 0..40 {
                 let r1 = rho + alpha * d[0];
                 let l1: Vec<f64> = lam.iter().zip(d.iter().skip(1)).map(|(l, dl)| l + alpha * dl).collect();
-                if let Some((f1, _)) = phi(t, r1, &l1, false)
-                    && f1 <= f0 - 0.25 * alpha * dec
+                if let Some((f1, x1)) = phi(t, r1, &l1, true)
+                    && f1 <= f0
                 {
-                    rho = r1;
-                    lam = l1;
+                    (rho, lam, f0, x) = (r1, l1, f1, x1);
                     moved = true;
                     break;
                 }
                 alpha *= 0.5;
             }
-            if !moved || dec < 1e-7 {
+            if !moved || dec < 1e-5 {
                 break;
             }
         }
         let gap = n as f64 / t;
         progress(&format!("LipSDP barrier: ρ = {rho:.6e}, gap bound {gap:.3e}, {steps} Newton steps"));
         if gap <= opts.rel_gap * rho {
-            return Ok(Solution { rho, lambda: lam, newton_steps: steps, centring_steps: centring, gap, converged: true, reduced: was_reduced });
+            return Ok(Solution {
+                rho,
+                lambda: lam,
+                newton_steps: steps,
+                centring_steps: centring,
+                gap,
+                converged: true,
+                reduced: was_reduced,
+            });
         }
         t *= opts.mu;
+        f0 = phi(t, rho, &lam, false).expect("the point is feasible").0;
     }
+}
+
+/// ∇φ_t and ∇²φ_t at the point with S⁻¹ = `x` (module documentation).
+fn gradient_and_hessian(rf: &LipForm, o: &[usize], x: &DMatrix<f64>, t: f64) -> (DVector<f64>, DMatrix<f64>) {
+    let n0 = rf.input_dim;
+    let n = x.nrows();
+    let m = n - n0;
+    let depth = rf.depth();
+    // Z = X·Ḡ with Ḡ's columns g_p = e_p − w̄_p.
+    let mut z = x.columns(n0, m).into_owned();
+    for k in 1..depth {
+        let w = &rf.weights[k - 1];
+        let xw = x.columns(o[k - 1], o[k] - o[k - 1]) * w.transpose();
+        let mut zk = z.columns_mut(o[k] - n0, o[k + 1] - o[k]);
+        zk -= xw;
+    }
+    let a = x.view((n0, n0), (m, m));
+    let zh = z.rows(n0, m).into_owned();
+    let mut b = zh.clone();
+    for k in 1..depth {
+        let w = &rf.weights[k - 1];
+        let wz = w * z.rows(o[k - 1], o[k] - o[k - 1]);
+        let mut bk = b.rows_mut(o[k] - n0, o[k + 1] - o[k]);
+        bk -= wz;
+    }
+    let dim = m + 1;
+    let mut h = DMatrix::zeros(dim, dim);
+    let mut g = DVector::zeros(dim);
+    g[0] = t - (0..n0).map(|i| x[(i, i)]).sum::<f64>();
+    h[(0, 0)] = x.view((0, 0), (n0, n0)).iter().map(|v| v * v).sum::<f64>();
+    for p in 0..m {
+        g[p + 1] = -2.0 * zh[(p, p)];
+        let hr: f64 = (0..n0).map(|c| x[(n0 + p, c)] * z[(c, p)]).sum();
+        h[(0, p + 1)] = 2.0 * hr;
+        h[(p + 1, 0)] = 2.0 * hr;
+    }
+    for q in 0..m {
+        for p in 0..m {
+            h[(p + 1, q + 1)] = 2.0 * (a[(p, q)] * b[(p, q)] + zh[(p, q)] * zh[(q, p)]);
+        }
+    }
+    (g, h)
 }

@@ -295,12 +295,13 @@ impl Plan {
     /// the latent's LP would double that, and its product is reported instead).
     fn bound_requests(&self, m: &ModelPlan) -> (BoundRequest, Option<BoundRequest>) {
         let cheap = BoundRequest {
-            methods: Methods { lp: false, ..Methods::default() },
+            // LipSDP-Neuron would add about a minute per function and model; the sequential bound stays.
+            methods: Methods { lp: false, lipsdp: false, ..Methods::default() },
             samples: self.sizes.bound_samples,
             ..BoundRequest::default()
         };
         let lp = m.full.then(|| BoundRequest {
-            methods: Methods { spectral: false, retention: false, lp: true, exact: false, sampled: false },
+            methods: Methods { lp: true, ..Methods::none() },
             functions: vec![Function::Surrogate],
             samples: self.sizes.bound_samples,
             ..BoundRequest::default()
