@@ -24,13 +24,18 @@ pub struct SolveOptions {
     pub rel_gap: f64,
     /// Factor by which t grows between centring steps.
     pub mu: f64,
-    /// Cap on Newton steps over all centring steps.
+    /// Cap on Newton steps over all centring steps, for a matrix of dimension at most `large_dim`.
     pub max_newton: usize,
+    /// Dimension above which `max_newton_large` applies instead.
+    pub large_dim: usize,
+    /// Cap on Newton steps for larger matrices (each step costs O(n³)); the point reached is still a feasible
+    /// point, certified as any other, only not the SDP's optimum (`converged: false`).
+    pub max_newton_large: usize,
 }
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        SolveOptions { rel_gap: 1e-4, mu: 20.0, max_newton: 400 }
+        SolveOptions { rel_gap: 1e-4, mu: 20.0, max_newton: 200, large_dim: 400, max_newton_large: 40 }
     }
 }
 
@@ -219,13 +224,13 @@ pub fn solve(
     // t such that the central point's gap n/t is about the start's distance to the optimum.
     let mut t = n as f64 / (distance * rho).max(f64::MIN_POSITIVE);
     let (mut steps, mut centring) = (0usize, 0usize);
+    let cap = if n > opts.large_dim { opts.max_newton_large } else { opts.max_newton };
     let (mut f0, mut x) = phi(t, rho, &lam, true).expect("the start is feasible");
     loop {
         centring += 1;
-        // Centring: damped Newton steps on the self-concordant φ_t (Nesterov & Nemirovski; Boyd &
-        // Vandenberghe §9.6): step 1/(1 + δ) while the decrement δ > 1/2, full steps after.
+        // Centring: Newton steps on φ_t with backtracking (Boyd & Vandenberghe §9.5, §11.3).
         loop {
-            if steps >= opts.max_newton {
+            if steps >= cap {
                 let gap = n as f64 / t;
                 return Ok(Solution {
                     rho,
@@ -260,21 +265,44 @@ pub fn solve(
             if !(dec > 1e-10) {
                 break;
             }
-            let delta = dec.sqrt();
-            let mut alpha = if delta > 0.5 { 1.0 / (1.0 + delta) } else { 1.0 };
-            let mut moved = false;
-            for _ in 0..40 {
+            // Backtracking from the full step (Armijo), then doubling while φ_t keeps falling: far from the
+            // central path the barrier is nearly linear along d and the full step is short. The inverse only at
+            // the accepted point.
+            let trial = |alpha: f64| {
                 let r1 = rho + alpha * d[0];
                 let l1: Vec<f64> = lam.iter().zip(d.iter().skip(1)).map(|(l, dl)| l + alpha * dl).collect();
-                if let Some((f1, x1)) = phi(t, r1, &l1, true)
-                    && f1 <= f0
+                phi(t, r1, &l1, false).map(|(f1, _)| (f1, r1, l1))
+            };
+            let mut alpha = 1.0;
+            let mut best = None;
+            for _ in 0..50 {
+                if let Some((f1, r1, l1)) = trial(alpha)
+                    && f1 <= f0 - 0.01 * alpha * dec
                 {
-                    (rho, lam, f0, x) = (r1, l1, f1, x1);
-                    moved = true;
+                    best = Some((f1, r1, l1));
                     break;
                 }
                 alpha *= 0.5;
             }
+            if alpha == 1.0 {
+                while alpha < 1024.0 {
+                    match trial(2.0 * alpha) {
+                        Some((f1, r1, l1)) if best.as_ref().is_some_and(|b| f1 < b.0) => {
+                            best = Some((f1, r1, l1));
+                            alpha *= 2.0;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            let moved = best.is_some();
+            if let Some((_, r1, l1)) = best {
+                let (f1, x1) = phi(t, r1, &l1, true).expect("feasible just above");
+                (rho, lam, f0, x) = (r1, l1, f1, x1);
+            }
+            progress(&format!(
+                "LipSDP barrier: Newton step {steps}, decrement {dec:.3e}, step length {alpha:.3e}, ρ = {rho:.6e}"
+            ));
             if !moved || dec < 1e-5 {
                 break;
             }
