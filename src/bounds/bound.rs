@@ -88,8 +88,10 @@ pub enum Method {
     SampledGradient,
     /// LipSDP-Neuron (Fazlyab et al. 2019): one multiplier per neuron, solved by a barrier method, value from
     /// multipliers proven feasible.
+    #[serde(rename = "lipsdp-neuron")]
     LipSdpNeuron,
     /// Layer-uniform LipSDP multipliers in closed form, layer by layer (ECLipsE-Fast-style), proven feasible.
+    #[serde(rename = "lipsdp-sequential")]
     LipSdpSequential,
 }
 

@@ -35,7 +35,7 @@ pub struct SolveOptions {
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        SolveOptions { rel_gap: 1e-4, mu: 20.0, max_newton: 200, large_dim: 400, max_newton_large: 40 }
+        SolveOptions { rel_gap: 1e-4, mu: 20.0, max_newton: 200, large_dim: 400, max_newton_large: 25 }
     }
 }
 
