@@ -70,7 +70,11 @@ fn fixture_neuron_value_is_certified() {
     // Layer-uniform multipliers are a feasible point of LipSDP-Layer: never below its optimum, never above the
     // product of norms (LS4).
     let s = sequential(&net, f, Norm::L2);
-    assert!(s.value >= FIXTURE_LAYER * (1.0 - PUBLISHED_ROUNDING), "sequential {} below LipSDP-Layer", s.value);
+    assert!(
+        s.value >= FIXTURE_LAYER * (1.0 - PUBLISHED_ROUNDING),
+        "sequential {} below LipSDP-Layer",
+        s.value
+    );
     let p = spectral_product(&net, f, Norm::L2, &SpectralOptions::default(), &|_| {}).unwrap();
     assert!((p.value - FIXTURE_PRODUCT).abs() / FIXTURE_PRODUCT <= PUBLISHED_ROUNDING, "product {}", p.value);
     assert_le(s.value, p.value, 1e-6, "sequential <= product");

@@ -16,7 +16,7 @@ use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
 use super::chain::Chain;
 use super::lipsdp_form::LipForm;
 use super::lipsdp_lmi::{LmiCertificate, certify_multipliers};
-use super::lipsdp_solve::{SolveOptions, Solution, solve};
+use super::lipsdp_solve::{Solution, SolveOptions, solve};
 use crate::error::{Error, Result};
 use crate::ir::Function;
 
@@ -72,8 +72,8 @@ fn solve_and_certify(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(Solution, LmiCertificate)> {
     let sol = solve(form, &opts.solve, super::sequential::proposal(form), progress)?;
-    let cert = certify_multipliers(form, sol.rho, &sol.lambda)
-        .map_err(|a| not_certified("lipsdp-neuron", &a))?;
+    let cert =
+        certify_multipliers(form, sol.rho, &sol.lambda).map_err(|a| not_certified("lipsdp-neuron", &a))?;
     Ok((sol, cert))
 }
 
@@ -119,7 +119,8 @@ pub fn lipsdp_bound(
     let size = json!({ "input": form.input_dim, "hidden": form.hidden(), "solver_dim": dim });
     let (value, pairs, detail) = if norm == Norm::L2 {
         let (sol, cert) = solve_and_certify(&form, opts, progress)?;
-        let detail = json!({ "size": size, "solve": solution_detail(&sol), "certificate": certificate_detail(&cert) });
+        let detail =
+            json!({ "size": size, "solve": solution_detail(&sol), "certificate": certificate_detail(&cert) });
         (cert.value, Vec::new(), detail)
     } else {
         let out = form.weights.last().expect("non-empty").nrows();

@@ -128,7 +128,12 @@ impl LipForm {
         let row = DMatrix::from_fn(1, last.ncols(), |_, c| last[(t, c)] - last[(j, c)]);
         let g1 = gamma(1);
         let err = DMatrix::from_fn(1, last.ncols(), |_, c| {
-            let prior = self.errors.last().expect("one per map").as_ref().map_or(0.0, |b| add_up(b[(t, c)], b[(j, c)]));
+            let prior = self
+                .errors
+                .last()
+                .expect("one per map")
+                .as_ref()
+                .map_or(0.0, |b| add_up(b[(t, c)], b[(j, c)]));
             add_up(add_up(prior, mul_up(g1, row[(0, c)].abs())), ETA)
         });
         let mut form = self.clone();

@@ -51,7 +51,8 @@ pub fn lmi_matrix(form: &LipForm, rho: f64, lambda: &[f64]) -> (Envelope, f64) {
                 let v = -lam * w[(i, j)];
                 m.set(p, o[k - 1] + j, v);
                 // |λ·w − fl(λ·ŵ)| ≤ λ·b + γ₁|v| + η, counted twice (symmetric entries).
-                let e = add_up(add_up(b.map_or(0.0, |b| mul_up(lam.abs(), b[(i, j)])), mul_up(g1, v.abs())), ETA);
+                let e =
+                    add_up(add_up(b.map_or(0.0, |b| mul_up(lam.abs(), b[(i, j)])), mul_up(g1, v.abs())), ETA);
                 err2 = add_up(err2, mul_up(2.0, mul_up(e, e)));
             }
         }
@@ -61,10 +62,11 @@ pub fn lmi_matrix(form: &LipForm, rho: f64, lambda: &[f64]) -> (Envelope, f64) {
     let g = wl.tr_mul(wl);
     let abs = wl.abs();
     let n = wl.nrows();
-    let mut eg = abs_product_up(&abs.transpose(), &abs).map(|v| add_up(mul_up(gamma(n), v), mul_up(n as f64, ETA)));
+    let mut eg =
+        abs_product_up(&abs.transpose(), &abs).map(|v| add_up(mul_up(gamma(n), v), mul_up(n as f64, ETA)));
     if let Some(b) = &form.errors[last] {
         let wb = &abs + b;
-        let t1 = abs_product_up(&b.transpose(), &wb.map(|v| up(v)));
+        let t1 = abs_product_up(&b.transpose(), &wb.map(up));
         let t2 = abs_product_up(&abs.transpose(), b);
         eg.zip_zip_apply(&t1, &t2, |e, x, y| *e = add_up(*e, add_up(x, y)));
     }
@@ -99,7 +101,8 @@ pub struct LmiCertificate {
 
 /// The scalings tried in turn: S(sρ, sλ) = sS(ρ, λ) + (s − 1)·blkdiag(0, …, W_LᵀW_L) ⪰ sS(ρ, λ), so a larger s
 /// never loses definiteness and gains margin where S_h(ρ, λ) = S + blkdiag(0, …, W_LᵀW_L) is definite.
-pub const SCALES: [f64; 8] = [1.0, 1.0 + 1e-10, 1.0 + 1e-8, 1.0 + 1e-6, 1.0 + 1e-5, 1.0 + 1e-4, 1.0 + 1e-3, 1.0 + 1e-2];
+pub const SCALES: [f64; 8] =
+    [1.0, 1.0 + 1e-10, 1.0 + 1e-8, 1.0 + 1e-6, 1.0 + 1e-5, 1.0 + 1e-4, 1.0 + 1e-3, 1.0 + 1e-2];
 
 /// Certifies √(sρ) for the first s in [`SCALES`] at which S(sρ, sλ) is proven PSD; `None` with the attempts
 /// when none is.

@@ -218,7 +218,8 @@ pub fn solve(
         return Err(Error::Solver {
             solver: "LipSDP barrier",
             status: "no strictly feasible start".into(),
-            context: "neither the warm point nor the inflated product-of-norms point was positive definite".into(),
+            context: "neither the warm point nor the inflated product-of-norms point was positive definite"
+                .into(),
         });
     };
     // t such that the central point's gap n/t is about the start's distance to the optimum.
@@ -262,7 +263,7 @@ pub fn solve(
                 }
             };
             let dec = -g.dot(&d);
-            if !(dec > 1e-10) {
+            if dec.is_nan() || dec <= 1e-10 {
                 break;
             }
             // Backtracking from the full step (Armijo), then doubling while φ_t keeps falling: far from the

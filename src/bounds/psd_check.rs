@@ -130,7 +130,7 @@ pub fn certify_psd(
     let absolute = mul_up(mul_up(2.0 * n as f64, add_up(n as f64, pivot_max)), ETA);
     let cholesky_error = add_up(mul_up(gamma(n + 1), frob2), absolute);
     let needed = add_up(cholesky_error, matrix_error);
-    if !(needed <= shift) {
+    if needed.is_nan() || needed > shift {
         return Err(PsdFailure::Margin { shift, needed });
     }
     Ok(PsdCertificate { shift, cholesky_error, matrix_error, lambda_min_lower: dn(shift - needed).max(0.0) })

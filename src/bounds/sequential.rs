@@ -88,11 +88,7 @@ pub(crate) fn proposal(form: &LipForm) -> Option<(f64, Vec<f64>)> {
 }
 
 /// Certifies the closed-form point for the last map `wl` (the logit map, or one margin row).
-fn certified_value(
-    form: &LipForm,
-    ts: &[f64],
-    y_inv: &DMatrix<f64>,
-) -> Result<(f64, serde_json::Value)> {
+fn certified_value(form: &LipForm, ts: &[f64], y_inv: &DMatrix<f64>) -> Result<(f64, serde_json::Value)> {
     let wl = form.weights.last().expect("non-empty");
     let c = lambda_max(&(wl * y_inv * wl.transpose()));
     let lambda: Vec<f64> =
@@ -107,7 +103,12 @@ fn certified_value(
 /// Theorems LS1, LS2, LS4 (proofs/lipsdp.md); checked by tests/lipsdp.rs::certified_values_hold_on_sampled_pairs,
 /// tests/lipsdp.rs::bounds_sit_above_the_exact_value and
 /// tests/lipsdp.rs::sequential_is_at_most_the_product_and_at_least_lipsdp.
-pub fn sequential_bound(chain: &Chain, function: Function, norm: Norm, opts: &SequentialOptions) -> Result<Bound> {
+pub fn sequential_bound(
+    chain: &Chain,
+    function: Function,
+    norm: Norm,
+    opts: &SequentialOptions,
+) -> Result<Bound> {
     let start = Instant::now();
     if !matches!(norm, Norm::L2 | Norm::L2Margin) {
         return Err(Error::not_applicable("lipsdp-sequential", "the sequential bound is an ℓ2 bound only"));
