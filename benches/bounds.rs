@@ -2,7 +2,9 @@
 //!
 //! `cargo bench --bench bounds` — conv bracket on 64→64 3×3 at 32×32; Gram bound of a 784×256 dense layer;
 //! LipLP (all pairs) on a 16-16-16-3 MLP; one LipLP pair on a 784-100-100-10 MLP with Clarabel; all 45 pairs of
-//! the global LipLP on a 784-384-384-10 MLP (the default MLP's shape) with the backward pass (theorem L4).
+//! the global LipLP on a 784-384-384-10 MLP (the default MLP's shape) with the backward pass (theorem L4);
+//! LipSDP-Neuron and the sequential LipSDP bound (ℓ2) on a 784-100-100-10 MLP, the sequential bound also on
+//! 784-384-384-10.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lcr_verify::bounds::Norm;
@@ -89,5 +91,25 @@ fn lp(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, conv, lp);
+fn lipsdp(c: &mut Criterion) {
+    use lcr_verify::bounds::lipsdp::{LipSdpOptions, lipsdp_bound};
+    use lcr_verify::bounds::sequential::{SequentialOptions, sequential_bound};
+    let f = Function::Surrogate;
+    let small = Chain::from_net(&mlp(&[784, 100, 100, 10], 4), f, 1 << 20).unwrap();
+    let wide = Chain::from_net(&mlp(&[784, 384, 384, 10], 5), f, 1 << 20).unwrap();
+    let mut group = c.benchmark_group("lipsdp");
+    group.sample_size(10);
+    group.bench_function("neuron_l2_784-100-100-10", |b| {
+        b.iter(|| lipsdp_bound(&small, f, Norm::L2, &LipSdpOptions::default(), &|_| {}).unwrap())
+    });
+    group.bench_function("sequential_l2_784-100-100-10", |b| {
+        b.iter(|| sequential_bound(&small, f, Norm::L2, &SequentialOptions::default()).unwrap())
+    });
+    group.bench_function("sequential_l2_784-384-384-10", |b| {
+        b.iter(|| sequential_bound(&wide, f, Norm::L2, &SequentialOptions::default()).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, conv, lp, lipsdp);
 criterion_main!(benches);

@@ -102,7 +102,7 @@ fn inapplicable_methods_are_skipped_with_a_reason() {
 fn a_bad_local_lp_request_is_refused_not_skipped() {
     let mut r = rng(65);
     let net = random_mlp(&mut r, &[4, 5, 3], ActKind::Relu, true);
-    let lp_only = Methods { spectral: false, retention: false, lp: true, exact: false, sampled: false };
+    let lp_only = Methods { lp: true, ..Methods::none() };
     let s = sample(3, 4);
     for radius in [-0.1, f64::NAN, f64::INFINITY] {
         let opts =
@@ -208,7 +208,7 @@ fn a_bound_request_is_checked_before_any_work() {
     // The request is recorded as readable JSON and read back equal.
     let json = serde_json::to_value(&good).unwrap();
     assert_eq!(json["norms"].as_str(), Some("linf"));
-    assert_eq!(json["methods"], serde_json::json!(["spectral", "retention", "lp", "exact", "sampled"]));
+    assert_eq!(json["methods"], serde_json::json!(["spectral", "retention", "lp", "exact", "sampled", "lipsdp", "sequential"]));
     assert_eq!(json["functions"], serde_json::json!(["surrogate", "latent"]));
     assert_eq!(serde_json::from_value::<BoundRequest>(json).unwrap(), good);
 }

@@ -86,6 +86,13 @@ pub enum Method {
     ExactRegions,
     /// Largest gradient (or Jacobian) norm seen at sample points: a lower bound.
     SampledGradient,
+    /// LipSDP-Neuron (Fazlyab et al. 2019): one multiplier per neuron, solved by a barrier method, value from
+    /// multipliers proven feasible.
+    #[serde(rename = "lipsdp-neuron")]
+    LipSdpNeuron,
+    /// Layer-uniform LipSDP multipliers in closed form, layer by layer (ECLipsE-Fast-style), proven feasible.
+    #[serde(rename = "lipsdp-sequential")]
+    LipSdpSequential,
 }
 
 impl Method {
@@ -101,6 +108,8 @@ impl Method {
             Method::ExactPatterns => "exact-patterns",
             Method::ExactRegions => "exact-regions",
             Method::SampledGradient => "sampled-gradient",
+            Method::LipSdpNeuron => "lipsdp-neuron",
+            Method::LipSdpSequential => "lipsdp-sequential",
         }
     }
 }

@@ -6,10 +6,12 @@ use super::bound::{Bound, Method, Norm};
 use super::chain::Chain;
 use super::exact::{ExactOptions, exact_patterns};
 use super::layer_norm::SpectralOptions;
+use super::lipsdp::{LipSdpOptions, lipsdp_bound};
 use super::lp::{LpMode, LpOptions, lp_bound};
 use super::regions::{RegionOptions, region_witnesses, regions_bound};
 use super::retention::{RetentionOptions, retention_bounds};
 use super::sampled::{SampledOptions, sampled_gradient};
+use super::sequential::{SequentialOptions, sequential_bound};
 use super::spectral::spectral_product;
 use crate::error::{Error, Result};
 use crate::ir::{Function, Net};
@@ -29,16 +31,42 @@ pub struct Methods {
     pub exact: bool,
     /// Sampled-gradient lower bounds (feed-forward nets).
     pub sampled: bool,
+    /// LipSDP-Neuron ℓ2 bounds (feed-forward nets within the SDP size limit).
+    pub lipsdp: bool,
+    /// The closed-form sequential LipSDP ℓ2 bound (feed-forward nets).
+    pub sequential: bool,
 }
 
 impl Default for Methods {
     fn default() -> Self {
-        Methods { spectral: true, retention: true, lp: true, exact: true, sampled: true }
+        Methods {
+            spectral: true,
+            retention: true,
+            lp: true,
+            exact: true,
+            sampled: true,
+            lipsdp: true,
+            sequential: true,
+        }
     }
 }
 
 impl Methods {
-    /// The names of the methods switched on (`spectral`, `retention`, `lp`, `exact`, `sampled`).
+    /// No method switched on (a base for a list).
+    pub fn none() -> Self {
+        Methods {
+            spectral: false,
+            retention: false,
+            lp: false,
+            exact: false,
+            sampled: false,
+            lipsdp: false,
+            sequential: false,
+        }
+    }
+
+    /// The names of the methods switched on (`spectral`, `retention`, `lp`, `exact`, `sampled`, `lipsdp`,
+    /// `sequential`).
     pub fn names(&self) -> Vec<&'static str> {
         [
             (self.spectral, "spectral"),
@@ -46,6 +74,8 @@ impl Methods {
             (self.lp, "lp"),
             (self.exact, "exact"),
             (self.sampled, "sampled"),
+            (self.lipsdp, "lipsdp"),
+            (self.sequential, "sequential"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -63,7 +93,7 @@ impl TryFrom<Vec<String>> for Methods {
     type Error = String;
 
     fn try_from(names: Vec<String>) -> Result<Self, String> {
-        let mut m = Methods { spectral: false, retention: false, lp: false, exact: false, sampled: false };
+        let mut m = Methods::none();
         for n in &names {
             let on = match n.as_str() {
                 "spectral" => &mut m.spectral,
@@ -71,9 +101,11 @@ impl TryFrom<Vec<String>> for Methods {
                 "lp" => &mut m.lp,
                 "exact" => &mut m.exact,
                 "sampled" => &mut m.sampled,
+                "lipsdp" => &mut m.lipsdp,
+                "sequential" => &mut m.sequential,
                 other => {
                     return Err(format!(
-                        "unknown method `{other}` (spectral, retention, lp, exact, sampled)"
+                        "unknown method `{other}` (spectral, retention, lp, exact, sampled, lipsdp, sequential)"
                     ));
                 }
             };
@@ -112,6 +144,10 @@ pub struct BoundOptions {
     pub regions: RegionOptions,
     /// Sampled-gradient options.
     pub sampled: SampledOptions,
+    /// LipSDP-Neuron options.
+    pub lipsdp: LipSdpOptions,
+    /// Sequential-bound options.
+    pub sequential: SequentialOptions,
 }
 
 impl Default for BoundOptions {
@@ -130,6 +166,8 @@ impl Default for BoundOptions {
             exact: ExactOptions::default(),
             regions: RegionOptions::default(),
             sampled: SampledOptions::default(),
+            lipsdp: LipSdpOptions::default(),
+            sequential: SequentialOptions::default(),
         }
     }
 }
@@ -261,7 +299,7 @@ pub fn compute_bounds(
                 )?;
             }
         }
-        if !(m.lp || m.exact || m.sampled) {
+        if !(m.lp || m.exact || m.sampled || m.lipsdp || m.sequential) {
             continue;
         }
         let chain = match Chain::from_net(net, f, opts.max_unrolled) {
@@ -271,6 +309,8 @@ pub fn compute_bounds(
                     (m.lp, Method::LpGlobal),
                     (m.exact, Method::ExactPatterns),
                     (m.sampled, Method::SampledGradient),
+                    (m.sequential, Method::LipSdpSequential),
+                    (m.lipsdp, Method::LipSdpNeuron),
                 ] {
                     if on {
                         out.skipped.push(Skipped {
@@ -292,6 +332,19 @@ pub fn compute_bounds(
                 progress(&format!("sampled gradients, {} {}", f.name(), norm.name()));
                 let b = sampled_gradient(&chain, f, norm, sample.unwrap_or(&[]), &opts.sampled);
                 out.take(Method::SampledGradient, Some(f), Some(norm), b)?;
+            }
+        }
+        let l2_norms = opts.norms.iter().filter(|n| matches!(n, Norm::L2 | Norm::L2Margin));
+        for &norm in l2_norms {
+            if m.sequential {
+                progress(&format!("sequential LipSDP bound, {} {}", f.name(), norm.name()));
+                let b = sequential_bound(&chain, f, norm, &opts.sequential);
+                out.take(Method::LipSdpSequential, Some(f), Some(norm), b)?;
+            }
+            if m.lipsdp {
+                progress(&format!("LipSDP-Neuron, {} {}", f.name(), norm.name()));
+                let b = lipsdp_bound(&chain, f, norm, &opts.lipsdp, progress);
+                out.take(Method::LipSdpNeuron, Some(f), Some(norm), b)?;
             }
         }
         if m.exact {

@@ -9,6 +9,8 @@
 //! | [`Method::ExactPatterns`] | surrogate, latent | certified (exact FGL) | enumeration over activation patterns, tiny nets |
 //! | [`Method::ExactRegions`] | surrogate, latent | lower (= L when complete) | enumeration of the linear regions that exist, tiny nets |
 //! | [`Method::SampledGradient`] | surrogate, latent | lower | gradient norms at sample points |
+//! | [`Method::LipSdpNeuron`] | surrogate, latent | certified | LipSDP-Neuron (ℓ2) by a barrier method, multipliers proven feasible by a rounded Cholesky check |
+//! | [`Method::LipSdpSequential`] | surrogate, latent | certified | closed-form layer-by-layer LipSDP multipliers (ℓ2), proven feasible by the same check |
 //!
 //! The stage is [`run`]: a [`BoundRequest`] in, `RUN_DIR/bounds.json` (a [`BoundsFile`]) out, with
 //! [`reusable`] saying when an earlier file stands for it; underneath, [`compute_bounds`] runs every method on
@@ -24,14 +26,20 @@ pub use crate::float;
 pub mod gram;
 pub mod interval;
 pub mod layer_norm;
+pub mod lipsdp;
+pub mod lipsdp_form;
+pub mod lipsdp_lmi;
+pub mod lipsdp_solve;
 pub mod lp;
 pub mod lp_backward;
 pub mod lp_model;
 pub mod lp_solve;
 pub mod power;
+pub mod psd_check;
 pub mod regions;
 pub mod retention;
 pub mod sampled;
+pub mod sequential;
 mod solve_status;
 pub mod spectral;
 mod stage;

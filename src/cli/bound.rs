@@ -24,6 +24,11 @@ pub enum MethodArg {
     Exact,
     /// Lower bounds from gradient norms at the sample points.
     Sampled,
+    /// Certified LipSDP-Neuron ℓ2 bounds (an SDP solved in pure Rust, multipliers checked; MLPs up to ~1600
+    /// input + hidden units after reduction).
+    Lipsdp,
+    /// Certified closed-form layer-by-layer LipSDP ℓ2 bounds (no solver; cheap).
+    Sequential,
 }
 
 /// The input norm of the bounds.
@@ -117,6 +122,8 @@ impl BoundArgs {
                 lp: on(MethodArg::Lp),
                 exact: on(MethodArg::Exact),
                 sampled: on(MethodArg::Sampled),
+                lipsdp: on(MethodArg::Lipsdp),
+                sequential: on(MethodArg::Sequential),
             };
         }
         req.norms = match self.norm {

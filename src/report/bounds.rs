@@ -103,6 +103,8 @@ fn norm_rank(n: Norm) -> usize {
 fn method_rank(m: Method) -> usize {
     [
         Method::SpectralProduct,
+        Method::LipSdpSequential,
+        Method::LipSdpNeuron,
         Method::LpGlobal,
         Method::LpLocal,
         Method::ExactPatterns,
