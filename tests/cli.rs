@@ -495,8 +495,8 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
         all
     };
     let first = snapshot();
-    // The LP bound runs on every seed, for both Lipschitz functions, and the radii come from the same methods
-    // on every seed.
+    // The LP and the sequential LipSDP bound run on every seed, for both Lipschitz functions, and the radii come
+    // from the same methods on every seed.
     for model in ["lcr-s1", "lcr-s2"] {
         let b: serde_json::Value =
             serde_json::from_slice(&fs::read(mnist.join(model).join("bounds.json")).unwrap()).unwrap();
@@ -507,12 +507,16 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
                 .iter()
                 .any(|x| x["method"] == "lp-global" && x["function"] == function);
             assert!(has_lp, "{model} {function}");
+            let has_sequential = b["bounds"].as_array().unwrap().iter().any(|x| {
+                x["method"] == "lipsdp-sequential" && x["function"] == function && x["norm"] == "l2-margin"
+            });
+            assert!(has_sequential, "{model} {function}");
         }
         let c: serde_json::Value =
             serde_json::from_slice(&fs::read(mnist.join(model).join("certificates.json")).unwrap()).unwrap();
         assert_eq!(
             c["provenance"]["request"]["bound_methods"],
-            serde_json::json!(["spectral-product", "lp-global"])
+            serde_json::json!(["spectral-product", "lipsdp-sequential", "lp-global"])
         );
     }
 

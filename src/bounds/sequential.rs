@@ -14,6 +14,7 @@
 use std::time::Instant;
 
 use nalgebra::{Cholesky, DMatrix, DVector};
+use rayon::prelude::*;
 use serde_json::json;
 
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
@@ -134,13 +135,15 @@ pub fn sequential_bound(
         (v, Vec::new(), json!({ "size": size, "layer_multipliers": ts, "l2": d }))
     } else {
         let out = form.weights.last().expect("non-empty").nrows();
-        let mut pairs = Vec::new();
-        for t in 0..out {
-            for j in t + 1..out {
+        // One certificate per class pair, independent of each other: in parallel.
+        let wanted: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
+        let pairs = wanted
+            .par_iter()
+            .map(|&(t, j)| {
                 let (value, _) = certified_value(&form.margin(t, j), &ts, &y_inv)?;
-                pairs.push(PairConstant { t, j, value });
-            }
-        }
+                Ok(PairConstant { t, j, value })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let value = pairs.iter().map(|p| p.value).fold(0.0, f64::max);
         (value, pairs, json!({ "size": size, "layer_multipliers": ts }))
     };

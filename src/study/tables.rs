@@ -72,7 +72,8 @@ pub fn summary(out: &StudyOutcome) -> Vec<String> {
     lines.extend([
         String::new(),
         "Lipschitz constant of the surrogate (hardtanh for sign), worst class-pair margin; certified radii from the \
-         spectral product on every seed (median over correctly classified certified images, pixel units p/255):"
+         smallest certified constant of each class pair (spectral product, sequential LipSDP in ℓ2, global LP in \
+         ℓ∞) on every seed (median over correctly classified certified images, pixel units p/255):"
             .into(),
         String::new(),
         "| dataset | model | sampled ℓ∞ (lower) | LP ℓ∞ (certified) | product ℓ∞ (certified) | median radius ℓ2 surrogate | median radius ℓ∞ surrogate | median radius ℓ2 deployed |".into(),
