@@ -34,6 +34,7 @@ fn all_methods_run_on_a_small_binary_mlp() {
         Method::ExactPatterns,
         Method::ExactRegions,
         Method::SampledGradient,
+        Method::GradientAscent,
         Method::RetentionReleased,
         Method::RetentionConverged,
         Method::RetentionNormalised,
@@ -43,7 +44,10 @@ fn all_methods_run_on_a_small_binary_mlp() {
     for b in &out.bounds {
         assert!(b.value.is_finite() && b.value >= 0.0, "{:?}", b.method);
         let expected = match b.method {
-            Method::SampledGradient | Method::RetentionNormalised | Method::ExactRegions => Soundness::Lower,
+            Method::SampledGradient
+            | Method::GradientAscent
+            | Method::RetentionNormalised
+            | Method::ExactRegions => Soundness::Lower,
             Method::RetentionReleased | Method::RetentionConverged => Soundness::Estimate,
             _ => Soundness::Certified,
         };
@@ -55,6 +59,9 @@ fn all_methods_run_on_a_small_binary_mlp() {
             out.bounds.iter().find(|b| b.method == m && b.function == f && b.norm == n).map(|b| b.value)
         };
         let lower = get(Method::SampledGradient, Norm::LinfMargin).unwrap();
+        let climbed = get(Method::GradientAscent, Norm::LinfMargin).unwrap();
+        assert_le(climbed, get(Method::ExactPatterns, Norm::LinfMargin).unwrap(), 0.0, "ascent <= exact");
+        assert!(climbed > 0.0 && lower > 0.0, "both lower bounds found a usable point");
         for m in [Method::SpectralProduct, Method::LpGlobal, Method::ExactPatterns] {
             assert_le(lower, get(m, Norm::LinfMargin).unwrap(), 0.0, "lower <= certified");
         }
@@ -210,7 +217,16 @@ fn a_bound_request_is_checked_before_any_work() {
     assert_eq!(json["norms"].as_str(), Some("linf"));
     assert_eq!(
         json["methods"],
-        serde_json::json!(["spectral", "retention", "lp", "exact", "sampled", "lipsdp", "sequential"])
+        serde_json::json!([
+            "spectral",
+            "retention",
+            "lp",
+            "exact",
+            "sampled",
+            "ascent",
+            "lipsdp",
+            "sequential"
+        ])
     );
     assert_eq!(json["functions"], serde_json::json!(["surrogate", "latent"]));
     assert_eq!(serde_json::from_value::<BoundRequest>(json).unwrap(), good);

@@ -4,11 +4,13 @@ mod common;
 use common::*;
 use lcr_verify::Error;
 use lcr_verify::bounds::Norm;
+use lcr_verify::bounds::ascent::{AscentOptions, gradient_ascent};
 use lcr_verify::bounds::chain::Chain;
 use lcr_verify::bounds::exact::{ExactOptions, exact_patterns};
 use lcr_verify::bounds::sampled::{SampledOptions, sampled_gradient};
 use lcr_verify::ir::{Function, Layer};
 use nalgebra::{DMatrix, SVD};
+use rand::Rng;
 
 const F: Function = Function::Surrogate;
 
@@ -100,6 +102,49 @@ fn sampled_lower_bounds_stay_below_the_exact_value() {
             }
         }
     }
+}
+
+#[test]
+fn gradient_ascent_stays_below_the_exact_value_and_above_the_sample() {
+    let mut r = rng(34);
+    let (mut nets, mut climbed_higher) = (0, 0);
+    for act in [ActKind::Relu, ActKind::HardTanh, ActKind::Sign] {
+        for dims in [vec![3, 5, 5, 3], vec![6, 8, 8, 3]] {
+            for _ in 0..3 {
+                let net = random_mlp(&mut r, &dims, act, true);
+                let c = chain(&net);
+                let sample: Vec<Vec<f64>> =
+                    (0..4).map(|_| (0..dims[0]).map(|_| r.random_range(-1.0..1.0)).collect()).collect();
+                for norm in [Norm::L2, Norm::L2Margin, Norm::LinfMargin, Norm::L1Margin] {
+                    let e = exact_patterns(&c, F, norm, &ExactOptions::default()).unwrap().value;
+                    let on_sample = sampled_gradient(
+                        &c,
+                        F,
+                        norm,
+                        &sample,
+                        &SampledOptions { random_points: 0, ..Default::default() },
+                    )
+                    .unwrap()
+                    .value;
+                    let a = gradient_ascent(&c, F, norm, &sample, &AscentOptions::default()).unwrap();
+                    assert_le(a.value, e, 0.0, "ascent lower <= exact");
+                    // The sample points are candidates too.
+                    assert_le(on_sample, a.value, 0.0, "sample <= ascent");
+                    for p in &a.pairs {
+                        assert_le(p.value, e, 0.0, "pair <= exact");
+                    }
+                    nets += 1;
+                    if a.value > on_sample * (1.0 + 1e-9) {
+                        climbed_higher += 1;
+                    }
+                }
+            }
+        }
+    }
+    // The climb must find more than its start points on most nets (a climb that never moves would pass the
+    // inequalities above).
+    eprintln!("ascent beat its sample on {climbed_higher} of {nets} (net, norm) cases");
+    assert!(climbed_higher * 2 > nets, "ascent beat its sample on {climbed_higher} of {nets}");
 }
 
 #[test]

@@ -86,6 +86,8 @@ pub enum Method {
     ExactRegions,
     /// Largest gradient (or Jacobian) norm seen at sample points: a lower bound.
     SampledGradient,
+    /// Largest gradient (or Jacobian) norm at points found by climbing a smoothed gradient norm: a lower bound.
+    GradientAscent,
     /// LipSDP-Neuron (Fazlyab et al. 2019): one multiplier per neuron, solved by a barrier method, value from
     /// multipliers proven feasible.
     #[serde(rename = "lipsdp-neuron")]
@@ -108,6 +110,7 @@ impl Method {
             Method::ExactPatterns => "exact-patterns",
             Method::ExactRegions => "exact-regions",
             Method::SampledGradient => "sampled-gradient",
+            Method::GradientAscent => "gradient-ascent",
             Method::LipSdpNeuron => "lipsdp-neuron",
             Method::LipSdpSequential => "lipsdp-sequential",
         }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ascent::{AscentOptions, gradient_ascent};
 use super::bound::{Bound, Method, Norm};
 use super::chain::Chain;
 use super::exact::{ExactOptions, exact_patterns};
@@ -31,6 +32,8 @@ pub struct Methods {
     pub exact: bool,
     /// Sampled-gradient lower bounds (feed-forward nets).
     pub sampled: bool,
+    /// Gradient-ascent lower bounds (feed-forward nets).
+    pub ascent: bool,
     /// LipSDP-Neuron ℓ2 bounds (feed-forward nets within the SDP size limit).
     pub lipsdp: bool,
     /// The closed-form sequential LipSDP ℓ2 bound (feed-forward nets).
@@ -45,6 +48,7 @@ impl Default for Methods {
             lp: true,
             exact: true,
             sampled: true,
+            ascent: true,
             lipsdp: true,
             sequential: true,
         }
@@ -60,13 +64,14 @@ impl Methods {
             lp: false,
             exact: false,
             sampled: false,
+            ascent: false,
             lipsdp: false,
             sequential: false,
         }
     }
 
-    /// The names of the methods switched on (`spectral`, `retention`, `lp`, `exact`, `sampled`, `lipsdp`,
-    /// `sequential`).
+    /// The names of the methods switched on (`spectral`, `retention`, `lp`, `exact`, `sampled`, `ascent`,
+    /// `lipsdp`, `sequential`).
     pub fn names(&self) -> Vec<&'static str> {
         [
             (self.spectral, "spectral"),
@@ -74,6 +79,7 @@ impl Methods {
             (self.lp, "lp"),
             (self.exact, "exact"),
             (self.sampled, "sampled"),
+            (self.ascent, "ascent"),
             (self.lipsdp, "lipsdp"),
             (self.sequential, "sequential"),
         ]
@@ -101,11 +107,13 @@ impl TryFrom<Vec<String>> for Methods {
                 "lp" => &mut m.lp,
                 "exact" => &mut m.exact,
                 "sampled" => &mut m.sampled,
+                "ascent" => &mut m.ascent,
                 "lipsdp" => &mut m.lipsdp,
                 "sequential" => &mut m.sequential,
                 other => {
                     return Err(format!(
-                        "unknown method `{other}` (spectral, retention, lp, exact, sampled, lipsdp, sequential)"
+                        "unknown method `{other}` (spectral, retention, lp, exact, sampled, ascent, lipsdp, \
+                         sequential)"
                     ));
                 }
             };
@@ -144,6 +152,8 @@ pub struct BoundOptions {
     pub regions: RegionOptions,
     /// Sampled-gradient options.
     pub sampled: SampledOptions,
+    /// Gradient-ascent options.
+    pub ascent: AscentOptions,
     /// LipSDP-Neuron options.
     pub lipsdp: LipSdpOptions,
     /// Sequential-bound options.
@@ -166,6 +176,7 @@ impl Default for BoundOptions {
             exact: ExactOptions::default(),
             regions: RegionOptions::default(),
             sampled: SampledOptions::default(),
+            ascent: AscentOptions::default(),
             lipsdp: LipSdpOptions::default(),
             sequential: SequentialOptions::default(),
         }
@@ -299,7 +310,7 @@ pub fn compute_bounds(
                 )?;
             }
         }
-        if !(m.lp || m.exact || m.sampled || m.lipsdp || m.sequential) {
+        if !(m.lp || m.exact || m.sampled || m.ascent || m.lipsdp || m.sequential) {
             continue;
         }
         let chain = match Chain::from_net(net, f, opts.max_unrolled) {
@@ -309,6 +320,7 @@ pub fn compute_bounds(
                     (m.lp, Method::LpGlobal),
                     (m.exact, Method::ExactPatterns),
                     (m.sampled, Method::SampledGradient),
+                    (m.ascent, Method::GradientAscent),
                     (m.sequential, Method::LipSdpSequential),
                     (m.lipsdp, Method::LipSdpNeuron),
                 ] {
@@ -332,6 +344,13 @@ pub fn compute_bounds(
                 progress(&format!("sampled gradients, {} {}", f.name(), norm.name()));
                 let b = sampled_gradient(&chain, f, norm, sample.unwrap_or(&[]), &opts.sampled);
                 out.take(Method::SampledGradient, Some(f), Some(norm), b)?;
+            }
+        }
+        if m.ascent {
+            for &norm in &opts.norms {
+                progress(&format!("gradient ascent, {} {}", f.name(), norm.name()));
+                let b = gradient_ascent(&chain, f, norm, sample.unwrap_or(&[]), &opts.ascent);
+                out.take(Method::GradientAscent, Some(f), Some(norm), b)?;
             }
         }
         let l2_norms = opts.norms.iter().filter(|n| matches!(n, Norm::L2 | Norm::L2Margin));

@@ -9,6 +9,7 @@
 //! | [`Method::ExactPatterns`] | surrogate, latent | certified (exact FGL) | enumeration over activation patterns, tiny nets |
 //! | [`Method::ExactRegions`] | surrogate, latent | lower (= L when complete) | enumeration of the linear regions that exist, tiny nets |
 //! | [`Method::SampledGradient`] | surrogate, latent | lower | gradient norms at sample points |
+//! | [`Method::GradientAscent`] | surrogate, latent | lower | gradient norms at points found by ascent on a smoothed gradient norm |
 //! | [`Method::LipSdpNeuron`] | surrogate, latent | certified | LipSDP-Neuron (ℓ2) by a barrier method, multipliers proven feasible by a rounded Cholesky check |
 //! | [`Method::LipSdpSequential`] | surrogate, latent | certified | closed-form layer-by-layer LipSDP multipliers (ℓ2), proven feasible by the same check |
 //!
@@ -16,6 +17,7 @@
 //! [`reusable`] saying when an earlier file stands for it; underneath, [`compute_bounds`] runs every method on
 //! a [`crate::ir::Net`]. Every certified function names its theorem in `proofs/`.
 
+pub mod ascent;
 mod bound;
 pub mod chain;
 mod compute;

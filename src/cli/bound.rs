@@ -24,6 +24,8 @@ pub enum MethodArg {
     Exact,
     /// Lower bounds from gradient norms at the sample points.
     Sampled,
+    /// Lower bounds from gradient norms at points found by ascent on a smoothed gradient norm.
+    Ascent,
     /// Certified LipSDP-Neuron ℓ2 bounds (an SDP solved in pure Rust, multipliers checked; MLPs up to ~1600
     /// input + hidden units after reduction).
     Lipsdp,
@@ -122,6 +124,7 @@ impl BoundArgs {
                 lp: on(MethodArg::Lp),
                 exact: on(MethodArg::Exact),
                 sampled: on(MethodArg::Sampled),
+                ascent: on(MethodArg::Ascent),
                 lipsdp: on(MethodArg::Lipsdp),
                 sequential: on(MethodArg::Sequential),
             };

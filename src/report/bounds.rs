@@ -110,6 +110,7 @@ fn method_rank(m: Method) -> usize {
         Method::ExactPatterns,
         Method::ExactRegions,
         Method::SampledGradient,
+        Method::GradientAscent,
         Method::RetentionReleased,
         Method::RetentionConverged,
         Method::RetentionNormalised,

@@ -288,12 +288,13 @@ impl Plan {
         Ok(())
     }
 
-    /// The bound call of every model: every method but LipSDP-Neuron for both Lipschitz functions (the global LP
-    /// of the default MLP takes about a second per function, LipSDP-Neuron about a minute, so it is left to
-    /// `bound`; the exact methods skip networks beyond their size, with the reason).
+    /// The bound call of every model: every method but LipSDP-Neuron and the gradient ascent for both Lipschitz
+    /// functions (the global LP of the default MLP takes about a second per function; LipSDP-Neuron about a
+    /// minute and the ascent about ten seconds per function and norm, so they are left to `bound`; the exact
+    /// methods skip networks beyond their size, with the reason).
     fn bound_request(&self) -> BoundRequest {
         BoundRequest {
-            methods: Methods { lipsdp: false, ..Methods::default() },
+            methods: Methods { lipsdp: false, ascent: false, ..Methods::default() },
             samples: self.sizes.bound_samples,
             ..BoundRequest::default()
         }
