@@ -28,28 +28,27 @@ pub struct Mapping {
 
 /// Reads `spec` as one of the architectures (see the module documentation).
 pub fn map(spec: &NetSpec) -> Result<Mapping> {
-    let layers = without_redundant_flatten(&spec.layers);
-    refuse_unused_kinds(spec, "", &layers)?;
-    let config = infer(spec, &layers)?;
+    refuse_unused_kinds(spec, "", &spec.layers)?;
+    let config = infer(spec, &spec.layers)?;
     let model = config.model_spec();
     let template = template(&model);
     let mut m = Mapping { config, model, renames: Vec::new(), constants: Vec::new() };
-    compare(spec, "", &layers, &template, &mut m)?;
+    compare(spec, "the spec", &positions("", &spec.layers, true), &template, &mut m)?;
     Ok(m)
 }
 
-/// The layers with every flatten that receives a flat input left out (the identity; PyTorch's `view` after a
-/// global pooling).
-fn without_redundant_flatten(layers: &[SpecLayer]) -> Vec<SpecLayer> {
+/// The layers with their positions; with `top`, every flatten that receives a flat input is left out (the
+/// identity: PyTorch's `view` after a global pooling).
+fn positions<'a>(prefix: &str, layers: &'a [SpecLayer], top: bool) -> Vec<(String, &'a SpecLayer)> {
     let mut flat = false;
     let mut out = Vec::new();
-    for l in layers {
+    for (i, l) in layers.iter().enumerate() {
         match l {
-            SpecLayer::Flatten if flat => continue,
+            SpecLayer::Flatten if flat && top => continue,
             SpecLayer::Flatten | SpecLayer::Dense { .. } | SpecLayer::GlobalAvgPool => flat = true,
             _ => {}
         }
-        out.push(l.clone());
+        out.push((child(prefix, i), l));
     }
     out
 }
@@ -284,33 +283,41 @@ fn summary(m: &ModelSpec) -> String {
     )
 }
 
-fn compare(spec: &NetSpec, prefix: &str, user: &[SpecLayer], arch: &[SpecLayer], m: &mut Mapping) -> Result<()> {
+/// Compares the user's layers (with their positions) with the architecture's; `owner` names the list in messages
+/// when it is empty.
+fn compare(
+    spec: &NetSpec,
+    owner: &str,
+    user: &[(String, &SpecLayer)],
+    arch: &[SpecLayer],
+    m: &mut Mapping,
+) -> Result<()> {
     let err = |layer: String, problem: String| Error::Import {
         path: spec.path.clone(),
         layer,
         problem: format!("{problem}; the spec reads as {}", summary(&m.model)),
     };
     for i in 0..user.len().max(arch.len()) {
-        let at = child(prefix, i);
-        let (u, a) = match (user.get(i), arch.get(i)) {
+        let ((at, u), a) = match (user.get(i), arch.get(i)) {
             (Some(u), Some(a)) => (u, a),
-            (Some(u), None) => return Err(err(label(&at, u), "the architecture has no more layers here".into())),
+            (Some((at, u)), None) => {
+                return Err(err(label(at, u), "the architecture has no more layers here".into()));
+            }
             (None, Some(a)) => {
-                let after = if prefix.is_empty() { "the spec".to_string() } else { format!("layer {prefix}") };
-                return Err(err(
-                    format!("layer {at}"),
-                    format!("{after} ends here, but the architecture goes on with {}", describe(a)),
-                ));
+                let last = user.last().map_or(owner.to_string(), |(at, l)| label(at, l));
+                return Err(err(last, format!("the layers end here, but the architecture goes on with {}", describe(a))));
             }
             (None, None) => unreachable!("i is below the longer length"),
         };
         if let (SpecLayer::Residual { body, shortcut }, SpecLayer::Residual { body: ab, shortcut: asc }) = (u, a) {
-            compare(spec, &format!("{at}.body"), body, ab, m)?;
-            compare(spec, &format!("{at}.shortcut"), shortcut, asc, m)?;
+            let here = label(at, u);
+            compare(spec, &format!("{here}, its body"), &positions(&format!("{at}.body"), body, false), ab, m)?;
+            let side = positions(&format!("{at}.shortcut"), shortcut, false);
+            compare(spec, &format!("{here}, its shortcut"), &side, asc, m)?;
             continue;
         }
         if bare(u) != bare(a) {
-            return Err(err(label(&at, u), format!("the architecture has {} here", describe(a))));
+            return Err(err(label(at, u), format!("the architecture has {} here", describe(a))));
         }
         rename(u, a, m);
     }
