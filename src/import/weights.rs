@@ -56,7 +56,8 @@ impl Walk<'_> {
 
     fn layer(&mut self, at: &str, layer: &SpecLayer, shape: Vec<usize>) -> Result<Vec<usize>> {
         let here = label(at, layer);
-        let err = |problem: String| Error::Import { path: self.path.to_path_buf(), layer: here.clone(), problem };
+        let path = self.path;
+        let err = |problem: String| Error::Import { path: path.to_path_buf(), layer: here.clone(), problem };
         let image = |shape: &[usize]| -> Result<[usize; 3]> {
             <[usize; 3]>::try_from(shape).map_err(|_| err(format!("needs an image [c, h, w], receives {shape:?}")))
         };
@@ -67,7 +68,7 @@ impl Walk<'_> {
         };
         Ok(match layer {
             SpecLayer::Dense { name, out, bias, .. } => {
-                let [d] = shape[..] else {
+                let &[d] = shape.as_slice() else {
                     return Err(err(format!("needs a flat input, receives {shape:?} (a flatten layer first?)")));
                 };
                 self.need(&here, format!("{name}.weight"), vec![*out, d]);
@@ -155,7 +156,7 @@ pub fn read(path: &Path, expected: &[Expected], ignore: &[String]) -> Result<Wei
                 format!("tensor `{key}` has shape {:?}, the spec needs {:?}", view.shape(), e.shape),
             ));
         }
-        let values = match view.dtype() {
+        let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => {
                 view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
             }
@@ -183,7 +184,6 @@ pub fn read(path: &Path, expected: &[Expected], ignore: &[String]) -> Result<Wei
                 ));
             }
         };
-        let values: Vec<f32> = values;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(err(&e.layer, format!("tensor `{key}` holds a non-finite value ({}) at index {i}", values[i])));
         }
