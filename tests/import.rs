@@ -332,6 +332,124 @@ fn run_eval(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// A small binary CNN with `nn.Sequential` names: XNOR-Net scaling (`mean`), sign(0) = +1, max pooling and a
+/// BatchNorm without affine parameters.
+const CNN_SPEC: &str = r#"sign_zero = "plus-one"
+ignore = ["*.num_batches_tracked"]
+
+[[layers]]
+kind = "conv"
+name = "features.0"
+out = 4
+kernel = 3
+padding = 1
+bias = false
+[[layers]]
+kind = "maxpool"
+kernel = 2
+[[layers]]
+kind = "batchnorm"
+name = "features.2"
+affine = false
+[[layers]]
+kind = "sign"
+[[layers]]
+kind = "conv"
+name = "features.4"
+out = 6
+kernel = 3
+padding = 1
+bias = false
+binary = "mean"
+[[layers]]
+kind = "maxpool"
+kernel = 2
+stride = 2
+[[layers]]
+kind = "batchnorm"
+name = "features.6"
+[[layers]]
+kind = "flatten"
+[[layers]]
+kind = "sign"
+[[layers]]
+kind = "dense"
+name = "classifier"
+out = 10
+"#;
+
+fn max_pool2(x: &[f64], c: usize, h: usize, w: usize) -> Vec<f64> {
+    let (h2, w2) = (h / 2, w / 2);
+    let mut y = vec![f64::NEG_INFINITY; c * h2 * w2];
+    for ch in 0..c {
+        for i in 0..h2 {
+            for j in 0..w2 {
+                for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let v = x[(ch * h + 2 * i + a) * w + 2 * j + b];
+                    let t = &mut y[(ch * h2 + i) * w2 + j];
+                    *t = t.max(v);
+                }
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn an_imported_cnn_with_mean_scaling_computes_the_forward_its_spec_describes() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 40, 30, 44);
+    let rng = &mut ChaCha8Rng::seed_from_u64(11);
+    let mut sd = StateDict::default();
+    let stem = sd.random("features.0.weight", &[4, 1, 3, 3], -0.6, 0.6, rng);
+    let bn0 = Bn {
+        gamma: vec![1.0; 4],
+        beta: vec![0.0; 4],
+        mean: sd.random("features.2.running_mean", &[4], -0.3, 0.3, rng),
+        var: sd.random("features.2.running_var", &[4], 0.5, 2.0, rng),
+    };
+    let latent = sd.random("features.4.weight", &[6, 4, 3, 3], -1.0, 1.0, rng);
+    let bn1 = sd.batchnorm("features.6", 6, rng);
+    let head = sd.random("classifier.weight", &[10, 294], -0.2, 0.2, rng);
+    let bias = sd.random("classifier.bias", &[10], -0.2, 0.2, rng);
+    let (spec, weights, out) = (root.path().join("cnn.toml"), root.path().join("cnn.safetensors"), root.path().join("run"));
+    fs::write(&spec, format!("{MNIST_HEAD}{CNN_SPEC}")).unwrap();
+    sd.save(&weights);
+    let o = import(&spec, &weights, &out, &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let (model, meta) = RunDir::new(&out).load_model(&Device::Cpu).unwrap();
+    assert_eq!((meta.spec.arch, meta.spec.widths.clone()), (Arch::Cnn, vec![4, 6]));
+    let record: serde_json::Value = serde_json::from_slice(&fs::read(out.join("import.json")).unwrap()).unwrap();
+    assert_eq!(record["constants"], serde_json::json!(["bn0.gamma", "bn0.beta"]));
+    // XNOR-Net's binary weight: mean |w| of the output channel times sign(w).
+    let binary: Vec<f64> = latent
+        .chunks(36)
+        .flat_map(|row| {
+            let alpha = row.iter().map(|v| v.abs() as f64).sum::<f64>() / 36.0;
+            row.iter().map(move |&v| if v >= 0.0 { alpha } else { -alpha })
+        })
+        .collect();
+    let sign = |v: &f64| if *v >= 0.0 { 1.0 } else { -1.0 };
+    let dataset = data::load(DatasetKind::Mnist, Some(&data)).unwrap();
+    let indices: Vec<usize> = (0..dataset.test.len()).collect();
+    let logits = deployed_logits(&model, &dataset.test, &meta.normalization, &indices).unwrap().to_vec2::<f64>().unwrap();
+    for (i, got) in logits.iter().enumerate() {
+        let (h, _, _) = conv(&normalised(&dataset.test, i), (1, 28, 28), &widen(&stem), 4, 3, 1);
+        let mut h = max_pool2(&h, 4, 28, 28);
+        batchnorm(&mut h, 14 * 14, &bn0);
+        let signs: Vec<f64> = h.iter().map(sign).collect();
+        let (h, _, _) = conv(&signs, (4, 14, 14), &binary, 6, 3, 1);
+        let mut h = max_pool2(&h, 6, 14, 14);
+        batchnorm(&mut h, 7 * 7, &bn1);
+        let signs: Vec<f64> = h.iter().map(sign).collect();
+        for k in 0..10 {
+            let want = bias[k] as f64 + (0..294).map(|j| head[k * 294 + j] as f64 * signs[j]).sum::<f64>();
+            assert!((got[k] - want).abs() <= LOGIT_TOL * want.abs().max(1.0), "image {i} logit {k}: {} vs {want}", got[k]);
+        }
+    }
+}
+
 // ---- a network trained here, re-keyed as PyTorch would name it ----------------------------------------------
 
 /// The MLP 784-8-8-10 as an `nn.Sequential` (flatten is not a module, so the linear layer is `net.0`).
