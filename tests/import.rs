@@ -51,7 +51,12 @@ impl StateDict {
             mean: self.random(&format!("{name}.running_mean"), &[n], -0.5, 0.5, rng),
             var: self.random(&format!("{name}.running_var"), &[n], 0.5, 2.0, rng),
         };
-        self.0.push((format!("{name}.num_batches_tracked"), Dtype::I64, vec![], 17i64.to_le_bytes().to_vec()));
+        self.0.push((
+            format!("{name}.num_batches_tracked"),
+            Dtype::I64,
+            vec![],
+            17i64.to_le_bytes().to_vec(),
+        ));
         bn
     }
 
@@ -97,7 +102,17 @@ fn stderr(o: &Output) -> String {
 fn import(spec: &Path, weights: &Path, out: &Path, data: &Path) -> Output {
     let p = |p: &Path| p.to_str().unwrap().to_string();
     bin()
-        .args(["import", "--spec", &p(spec), "--weights", &p(weights), "--out", &p(out), "--data-dir", &p(data)])
+        .args([
+            "import",
+            "--spec",
+            &p(spec),
+            "--weights",
+            &p(weights),
+            "--out",
+            &p(out),
+            "--data-dir",
+            &p(data),
+        ])
         .output()
         .unwrap()
 }
@@ -109,7 +124,14 @@ fn normalised(set: &ImageSet, i: usize) -> Vec<f64> {
 // ---- the forward of the spec, written out -------------------------------------------------------------------
 
 /// PyTorch's `nn.Conv2d` (no bias) on a `[c, h, w]` map: (output, h', w').
-fn conv(x: &[f64], (c, h, w): (usize, usize, usize), k: &[f64], o: usize, ks: usize, s: usize) -> (Vec<f64>, usize, usize) {
+fn conv(
+    x: &[f64],
+    (c, h, w): (usize, usize, usize),
+    k: &[f64],
+    o: usize,
+    ks: usize,
+    s: usize,
+) -> (Vec<f64>, usize, usize) {
     let p = ks / 2;
     let (h2, w2) = ((h + 2 * p - ks) / s + 1, (w + 2 * p - ks) / s + 1);
     let mut y = vec![0.0; o * h2 * w2];
@@ -120,9 +142,11 @@ fn conv(x: &[f64], (c, h, w): (usize, usize, usize), k: &[f64], o: usize, ks: us
                 for ic in 0..c {
                     for a in 0..ks {
                         for b in 0..ks {
-                            let (r, q) = ((s * i + a) as isize - p as isize, (s * j + b) as isize - p as isize);
+                            let (r, q) =
+                                ((s * i + a) as isize - p as isize, (s * j + b) as isize - p as isize);
                             if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
-                                acc += k[((oc * c + ic) * ks + a) * ks + b] * x[(ic * h + r as usize) * w + q as usize];
+                                acc += k[((oc * c + ic) * ks + a) * ks + b]
+                                    * x[(ic * h + r as usize) * w + q as usize];
                             }
                         }
                     }
@@ -251,14 +275,23 @@ impl TinyResNet {
         TinyResNet {
             stem: sd.random("conv1.weight", &[4, 1, 3, 3], -0.6, 0.6, rng),
             bn1: sd.batchnorm("bn1", 4, rng),
-            unit1: (sd.random("layer1.0.conv1.weight", &[4, 4, 3, 3], -1.0, 1.0, rng), sd.batchnorm("layer1.0.bn1", 4, rng)),
-            unit2: (sd.random("layer2.0.conv1.weight", &[8, 4, 3, 3], -1.0, 1.0, rng), sd.batchnorm("layer2.0.bn1", 8, rng)),
+            unit1: (
+                sd.random("layer1.0.conv1.weight", &[4, 4, 3, 3], -1.0, 1.0, rng),
+                sd.batchnorm("layer1.0.bn1", 4, rng),
+            ),
+            unit2: (
+                sd.random("layer2.0.conv1.weight", &[8, 4, 3, 3], -1.0, 1.0, rng),
+                sd.batchnorm("layer2.0.bn1", 8, rng),
+            ),
             short: (
                 sd.random("layer2.0.shortcut.0.weight", &[8, 4, 1, 1], -1.0, 1.0, rng),
                 sd.batchnorm("layer2.0.shortcut.1", 8, rng),
             ),
             bn2: sd.batchnorm("bn2", 8, rng),
-            linear: (sd.random("linear.weight", &[10, 8], -1.0, 1.0, rng), sd.random("linear.bias", &[10], -0.3, 0.3, rng)),
+            linear: (
+                sd.random("linear.weight", &[10, 8], -1.0, 1.0, rng),
+                sd.random("linear.bias", &[10], -0.3, 0.3, rng),
+            ),
         }
     }
 
@@ -279,7 +312,8 @@ impl TinyResNet {
         batchnorm(&mut side, h2 * w2, &self.short.1);
         let mut h: Vec<f64> = body.iter().zip(&side).map(|(a, b)| a + b).collect();
         clamp(&mut h);
-        let mut pooled: Vec<f64> = h.chunks(h2 * w2).map(|c| c.iter().sum::<f64>() / (h2 * w2) as f64).collect();
+        let mut pooled: Vec<f64> =
+            h.chunks(h2 * w2).map(|c| c.iter().sum::<f64>() / (h2 * w2) as f64).collect();
         batchnorm(&mut pooled, 1, &self.bn2);
         let (w, b) = (&self.linear.0, &self.linear.1);
         (0..10).map(|o| b[o] as f64 + (0..8).map(|i| w[o * 8 + i] as f64 * pooled[i]).sum::<f64>()).collect()
@@ -292,7 +326,8 @@ fn an_imported_resnet_computes_the_forward_its_spec_describes() {
     let data = write_mnist_like(&root.path().join("data"), 40, 30, 41);
     let mut sd = StateDict::default();
     let net = TinyResNet::new(&mut sd, 7);
-    let (spec, weights, out) = (root.path().join("net.toml"), root.path().join("net.safetensors"), root.path().join("run"));
+    let (spec, weights, out) =
+        (root.path().join("net.toml"), root.path().join("net.safetensors"), root.path().join("run"));
     fs::write(&spec, format!("{MNIST_HEAD}{RESNET_SPEC}")).unwrap();
     sd.save(&weights);
     let o = import(&spec, &weights, &out, &data);
@@ -304,7 +339,10 @@ fn an_imported_resnet_computes_the_forward_its_spec_describes() {
     assert_eq!(meta.spec.weight_scaling, WeightScaling::Irnet);
     let dataset = data::load(DatasetKind::Mnist, Some(&data)).unwrap();
     let indices: Vec<usize> = (0..dataset.test.len()).collect();
-    let logits = deployed_logits(&model, &dataset.test, &meta.normalization, &indices).unwrap().to_vec2::<f64>().unwrap();
+    let logits = deployed_logits(&model, &dataset.test, &meta.normalization, &indices)
+        .unwrap()
+        .to_vec2::<f64>()
+        .unwrap();
     let ir = lcr_verify::export::export(&model).unwrap();
     for (i, got) in logits.iter().enumerate() {
         let x = normalised(&dataset.test, i);
@@ -312,16 +350,28 @@ fn an_imported_resnet_computes_the_forward_its_spec_describes() {
         let through_ir = ir.forward(&x, Function::Deployed).unwrap();
         for k in 0..10 {
             let tol = LOGIT_TOL * want[k].abs().max(1.0);
-            assert!((got[k] - want[k]).abs() <= tol, "image {i} logit {k}: imported {} vs spec {}", got[k], want[k]);
-            assert!((through_ir[k] - want[k]).abs() <= tol, "image {i} logit {k}: IR {} vs spec {}", through_ir[k], want[k]);
+            assert!(
+                (got[k] - want[k]).abs() <= tol,
+                "image {i} logit {k}: imported {} vs spec {}",
+                got[k],
+                want[k]
+            );
+            assert!(
+                (through_ir[k] - want[k]).abs() <= tol,
+                "image {i} logit {k}: IR {} vs spec {}",
+                through_ir[k],
+                want[k]
+            );
         }
     }
     // The run directory says where the network came from, and the accuracy is the one eval reports.
-    let record: serde_json::Value = serde_json::from_slice(&fs::read(out.join("import.json")).unwrap()).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("import.json")).unwrap()).unwrap();
     assert_eq!(record["tensors"]["layer2.0.shortcut.1.weight"], "s1.u0.down.bn.gamma");
     assert_eq!(record["ignored"].as_array().unwrap().len(), 5);
     let eval = run_eval(&out);
-    let metrics: serde_json::Value = serde_json::from_slice(&fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(eval["accuracy"], metrics["final"]["test_accuracy"]);
     assert_eq!(eval["dataset_matches_model"], true);
 }
@@ -412,7 +462,8 @@ fn an_imported_cnn_with_mean_scaling_computes_the_forward_its_spec_describes() {
     let bn1 = sd.batchnorm("features.6", 6, rng);
     let head = sd.random("classifier.weight", &[10, 294], -0.2, 0.2, rng);
     let bias = sd.random("classifier.bias", &[10], -0.2, 0.2, rng);
-    let (spec, weights, out) = (root.path().join("cnn.toml"), root.path().join("cnn.safetensors"), root.path().join("run"));
+    let (spec, weights, out) =
+        (root.path().join("cnn.toml"), root.path().join("cnn.safetensors"), root.path().join("run"));
     fs::write(&spec, format!("{MNIST_HEAD}{CNN_SPEC}")).unwrap();
     sd.save(&weights);
     let o = import(&spec, &weights, &out, &data);
@@ -420,7 +471,8 @@ fn an_imported_cnn_with_mean_scaling_computes_the_forward_its_spec_describes() {
 
     let (model, meta) = RunDir::new(&out).load_model(&Device::Cpu).unwrap();
     assert_eq!((meta.spec.arch, meta.spec.widths.clone()), (Arch::Cnn, vec![4, 6]));
-    let record: serde_json::Value = serde_json::from_slice(&fs::read(out.join("import.json")).unwrap()).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("import.json")).unwrap()).unwrap();
     assert_eq!(record["constants"], serde_json::json!(["bn0.gamma", "bn0.beta"]));
     // XNOR-Net's binary weight: mean |w| of the output channel times sign(w).
     let binary: Vec<f64> = latent
@@ -433,7 +485,10 @@ fn an_imported_cnn_with_mean_scaling_computes_the_forward_its_spec_describes() {
     let sign = |v: &f64| if *v >= 0.0 { 1.0 } else { -1.0 };
     let dataset = data::load(DatasetKind::Mnist, Some(&data)).unwrap();
     let indices: Vec<usize> = (0..dataset.test.len()).collect();
-    let logits = deployed_logits(&model, &dataset.test, &meta.normalization, &indices).unwrap().to_vec2::<f64>().unwrap();
+    let logits = deployed_logits(&model, &dataset.test, &meta.normalization, &indices)
+        .unwrap()
+        .to_vec2::<f64>()
+        .unwrap();
     for (i, got) in logits.iter().enumerate() {
         let (h, _, _) = conv(&normalised(&dataset.test, i), (1, 28, 28), &widen(&stem), 4, 3, 1);
         let mut h = max_pool2(&h, 4, 28, 28);
@@ -445,7 +500,11 @@ fn an_imported_cnn_with_mean_scaling_computes_the_forward_its_spec_describes() {
         let signs: Vec<f64> = h.iter().map(sign).collect();
         for k in 0..10 {
             let want = bias[k] as f64 + (0..294).map(|j| head[k * 294 + j] as f64 * signs[j]).sum::<f64>();
-            assert!((got[k] - want).abs() <= LOGIT_TOL * want.abs().max(1.0), "image {i} logit {k}: {} vs {want}", got[k]);
+            assert!(
+                (got[k] - want).abs() <= LOGIT_TOL * want.abs().max(1.0),
+                "image {i} logit {k}: {} vs {want}",
+                got[k]
+            );
         }
     }
 }
@@ -505,7 +564,16 @@ fn torch_key(key: &str) -> String {
 }
 
 fn bound_values(dir: &Path) -> BTreeMap<String, f64> {
-    let o = run(&["bound", dir.to_str().unwrap(), "--methods", "spectral,lp,exact", "--samples", "16", "--json", "--quiet"]);
+    let o = run(&[
+        "bound",
+        dir.to_str().unwrap(),
+        "--methods",
+        "spectral,lp,exact",
+        "--samples",
+        "16",
+        "--json",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     v["bounds"]
@@ -522,7 +590,8 @@ fn a_network_trained_here_and_renamed_imports_as_the_same_network() {
     let data = write_mnist_like(&root.path().join("data"), 100, 30, 42);
     let trained = root.path().join("trained");
     let d = data.to_str().unwrap();
-    let args = ["train", "--data-dir", d, "--epochs", "1", "--batch-size", "20", "--widths", "8,8", "--quiet"];
+    let args =
+        ["train", "--data-dir", d, "--epochs", "1", "--batch-size", "20", "--widths", "8,8", "--quiet"];
     let o = bin().args(args).args(["--out", trained.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let (_, tensors): (ModelMeta, _) = read_tensors(&RunDir::new(&trained).model(), &Device::Cpu).unwrap();
@@ -533,7 +602,8 @@ fn a_network_trained_here_and_renamed_imports_as_the_same_network() {
     for bn in ["net.1", "net.4"] {
         sd.0.push((format!("{bn}.num_batches_tracked"), Dtype::I64, vec![], 5i64.to_le_bytes().to_vec()));
     }
-    let (spec, weights, out) = (root.path().join("mlp.toml"), root.path().join("mlp.safetensors"), root.path().join("imported"));
+    let (spec, weights, out) =
+        (root.path().join("mlp.toml"), root.path().join("mlp.safetensors"), root.path().join("imported"));
     fs::write(&spec, format!("{MNIST_HEAD}{MLP_SPEC}")).unwrap();
     sd.save(&weights);
     let o = import(&spec, &weights, &out, &data);
@@ -551,7 +621,10 @@ fn a_network_trained_here_and_renamed_imports_as_the_same_network() {
     let indices: Vec<usize> = (0..dataset.test.len()).collect();
     let logits = |dir: &Path| {
         let (model, meta) = RunDir::new(dir).load_model(&Device::Cpu).unwrap();
-        deployed_logits(&model, &dataset.test, &meta.normalization, &indices).unwrap().to_vec2::<f64>().unwrap()
+        deployed_logits(&model, &dataset.test, &meta.normalization, &indices)
+            .unwrap()
+            .to_vec2::<f64>()
+            .unwrap()
     };
     assert_eq!(logits(&trained), logits(&out));
     let (a, b) = (bound_values(&trained), bound_values(&out));
@@ -600,29 +673,97 @@ fn bad_specs_and_mismatched_weights_are_refused_naming_the_layer_and_tensor() {
     let mut nan = vec![0.5f32; 80];
     nan[3] = f32::NAN;
     let cases: Vec<(&str, String, StateDict, Vec<&str>)> = vec![
-        ("missing", spec_text.clone(), good.without("net.4.running_var"), vec!["layer 5 `net.4` (batchnorm)", "`net.4.running_var`", "missing"]),
-        ("extra", spec_text.clone(), good.replaced("net.7.weight", Dtype::F32, &[2], f32_bytes(&[1.0, 2.0])), vec!["`net.7.weight`", "ignore"]),
+        (
+            "missing",
+            spec_text.clone(),
+            good.without("net.4.running_var"),
+            vec!["layer 5 `net.4` (batchnorm)", "`net.4.running_var`", "missing"],
+        ),
+        (
+            "extra",
+            spec_text.clone(),
+            good.replaced("net.7.weight", Dtype::F32, &[2], f32_bytes(&[1.0, 2.0])),
+            vec!["`net.7.weight`", "ignore"],
+        ),
         (
             "not-ignored",
             spec_text.replace("ignore = [\"*.num_batches_tracked\"]\n", ""),
             good.clone(),
             vec!["layer 2 `net.1` (batchnorm)", "`net.1.num_batches_tracked`", "ignore"],
         ),
-        ("shape", spec_text.clone(), good.replaced("net.3.weight", Dtype::F32, &[4, 16], f32_bytes(&[0.5; 64])), vec!["layer 4 `net.3` (dense)", "`net.3.weight`", "[4, 16]", "[8, 8]"]),
-        ("dtype", spec_text.clone(), good.replaced("net.0.weight", Dtype::F16, &[8, 784], vec![0; 8 * 784 * 2]), vec!["layer 1 `net.0` (dense)", "`net.0.weight`", "F16"]),
-        ("f64", spec_text.clone(), good.replaced("net.6.bias", Dtype::F64, &[10], [0.1f64; 10].iter().flat_map(|v| v.to_le_bytes()).collect()), vec!["`net.6.bias`", "F64"]),
-        ("nan", spec_text.clone(), good.replaced("net.6.weight", Dtype::F32, &[10, 8], f32_bytes(&nan)), vec!["layer 7 `net.6` (dense)", "`net.6.weight`", "non-finite", "index 3"]),
-        ("variance", spec_text.clone(), good.replaced("net.1.running_var", Dtype::F32, &[8], f32_bytes(&[-1.0; 8])), vec!["`net.1.running_var`", "negative"]),
-        ("kind", spec_text.replacen("kind = \"sign\"", "kind = \"prelu\"\nname = \"act\"", 1), good.clone(), vec!["layer 3 `act`", "unknown layer kind `prelu`"]),
-        ("relu", spec_text.replacen("kind = \"sign\"", "kind = \"relu\"", 1), good.clone(), vec!["layer 3 (relu)", "none of them"]),
-        ("arch", spec_text.replacen("[[layers]]\nkind = \"sign\"\n", "", 1), good.clone(), vec!["layer 3 `net.3` (dense)", "{ kind = \"sign\" }"]),
-        ("input", spec_text.replace("input = [1, 28, 28]", "input = [1, 32, 32]"), good.clone(), vec!["key `input`", "[1, 28, 28]"]),
+        (
+            "shape",
+            spec_text.clone(),
+            good.replaced("net.3.weight", Dtype::F32, &[4, 16], f32_bytes(&[0.5; 64])),
+            vec!["layer 4 `net.3` (dense)", "`net.3.weight`", "[4, 16]", "[8, 8]"],
+        ),
+        (
+            "dtype",
+            spec_text.clone(),
+            good.replaced("net.0.weight", Dtype::F16, &[8, 784], vec![0; 8 * 784 * 2]),
+            vec!["layer 1 `net.0` (dense)", "`net.0.weight`", "F16"],
+        ),
+        (
+            "f64",
+            spec_text.clone(),
+            good.replaced(
+                "net.6.bias",
+                Dtype::F64,
+                &[10],
+                [0.1f64; 10].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+            vec!["`net.6.bias`", "F64"],
+        ),
+        (
+            "nan",
+            spec_text.clone(),
+            good.replaced("net.6.weight", Dtype::F32, &[10, 8], f32_bytes(&nan)),
+            vec!["layer 7 `net.6` (dense)", "`net.6.weight`", "non-finite", "index 3"],
+        ),
+        (
+            "variance",
+            spec_text.clone(),
+            good.replaced("net.1.running_var", Dtype::F32, &[8], f32_bytes(&[-1.0; 8])),
+            vec!["`net.1.running_var`", "negative"],
+        ),
+        (
+            "kind",
+            spec_text.replacen("kind = \"sign\"", "kind = \"prelu\"\nname = \"act\"", 1),
+            good.clone(),
+            vec!["layer 3 `act`", "unknown layer kind `prelu`"],
+        ),
+        (
+            "relu",
+            spec_text.replacen("kind = \"sign\"", "kind = \"relu\"", 1),
+            good.clone(),
+            vec!["layer 3 (relu)", "none of them"],
+        ),
+        (
+            "arch",
+            spec_text.replacen("[[layers]]\nkind = \"sign\"\n", "", 1),
+            good.clone(),
+            vec!["layer 3 `net.3` (dense)", "{ kind = \"sign\" }"],
+        ),
+        (
+            "input",
+            spec_text.replace("input = [1, 28, 28]", "input = [1, 32, 32]"),
+            good.clone(),
+            vec!["key `input`", "[1, 28, 28]"],
+        ),
         ("sign-zero", spec_text.replace("sign_zero = \"plus-one\"\n", ""), good.clone(), vec!["sign_zero"]),
-        ("scaling", spec_text.replace("binary = \"plain\"", "binary = \"ternary\""), good.clone(), vec!["layer 4 `net.3` (dense)", "ternary"]),
+        (
+            "scaling",
+            spec_text.replace("binary = \"plain\"", "binary = \"ternary\""),
+            good.clone(),
+            vec!["layer 4 `net.3` (dense)", "ternary"],
+        ),
     ];
     for (name, spec_text, sd, needles) in cases {
-        let (spec, weights, out) =
-            (root.path().join(format!("{name}.toml")), root.path().join(format!("{name}.safetensors")), root.path().join(name));
+        let (spec, weights, out) = (
+            root.path().join(format!("{name}.toml")),
+            root.path().join(format!("{name}.safetensors")),
+            root.path().join(name),
+        );
         fs::write(&spec, &spec_text).unwrap();
         sd.save(&weights);
         let o = import(&spec, &weights, &out, &data);

@@ -27,7 +27,11 @@ pub struct ImportArgs {
 
 /// Runs `lcr-verify import`: everything is checked, and the network evaluated, before `--out` is touched.
 pub fn run(args: &ImportArgs) -> Result<Outcome> {
-    let req = ImportRequest { spec: args.spec.clone(), weights: args.weights.clone(), data_dir: args.data_dir.clone() };
+    let req = ImportRequest {
+        spec: args.spec.clone(),
+        weights: args.weights.clone(),
+        data_dir: args.data_dir.clone(),
+    };
     import::check_out(&args.out)?;
     let prepared = import::prepare(&req)?;
     let _lock = super::lock(&args.out, true)?;

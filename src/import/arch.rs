@@ -112,7 +112,9 @@ fn contains_sign(layers: &[SpecLayer]) -> bool {
 fn infer(spec: &NetSpec, layers: &[SpecLayer]) -> Result<TrainConfig> {
     let err = |problem: String| Error::Import { path: spec.path.clone(), layer: "layers".into(), problem };
     if !contains_sign(layers) {
-        return Err(err("no sign layer: a run directory holds a binary network with sign activations".into()));
+        return Err(
+            err("no sign layer: a run directory holds a binary network with sign activations".into()),
+        );
     }
     let mut params = Vec::new();
     weighted(layers, &mut params);
@@ -196,7 +198,11 @@ pub fn template(m: &ModelSpec) -> Vec<SpecLayer> {
         Arch::Mlp => {
             t.extend([SpecLayer::Flatten, dense("fc0", w[0], false, bin(!m.real_first)), bn("bn0")]);
             for (k, &width) in w.iter().enumerate().skip(1) {
-                t.extend([SpecLayer::Sign, dense(&format!("fc{k}"), width, false, bin(true)), bn(&format!("bn{k}"))]);
+                t.extend([
+                    SpecLayer::Sign,
+                    dense(&format!("fc{k}"), width, false, bin(true)),
+                    bn(&format!("bn{k}")),
+                ]);
             }
             t.extend([SpecLayer::Sign, dense("head", m.classes, true, bin(!m.real_last))]);
         }
@@ -206,7 +212,11 @@ pub fn template(m: &ModelSpec) -> Vec<SpecLayer> {
                 let c = conv(&format!("conv{k}"), width, 3, 1, bin(true));
                 t.extend([SpecLayer::Sign, c, pool.clone(), bn(&format!("bn{k}"))]);
             }
-            t.extend([SpecLayer::Flatten, SpecLayer::Sign, dense("head", m.classes, true, bin(!m.real_last))]);
+            t.extend([
+                SpecLayer::Flatten,
+                SpecLayer::Sign,
+                dense("head", m.classes, true, bin(!m.real_last)),
+            ]);
         }
         Arch::Resnet => {
             t.extend([conv("stem.conv", w[0], 3, 1, bin(!m.real_first)), bn("stem.bn"), SpecLayer::HardTanh]);
@@ -215,10 +225,16 @@ pub fn template(m: &ModelSpec) -> Vec<SpecLayer> {
                 for u in 0..m.blocks {
                     let name = format!("s{s}.u{u}");
                     let stride = if s > 0 && u == 0 { 2 } else { 1 };
-                    let body =
-                        vec![SpecLayer::Sign, conv(&format!("{name}.conv"), width, 3, stride, bin(true)), bn(&format!("{name}.bn"))];
+                    let body = vec![
+                        SpecLayer::Sign,
+                        conv(&format!("{name}.conv"), width, 3, stride, bin(true)),
+                        bn(&format!("{name}.bn")),
+                    ];
                     let shortcut = if stride != 1 || channels != width {
-                        vec![conv(&format!("{name}.down.conv"), width, 1, stride, None), bn(&format!("{name}.down.bn"))]
+                        vec![
+                            conv(&format!("{name}.down.conv"), width, 1, stride, None),
+                            bn(&format!("{name}.down.bn")),
+                        ]
                     } else {
                         Vec::new()
                     };
@@ -226,7 +242,11 @@ pub fn template(m: &ModelSpec) -> Vec<SpecLayer> {
                     channels = width;
                 }
             }
-            t.extend([SpecLayer::GlobalAvgPool, bn("head_bn"), dense("head", m.classes, true, bin(!m.real_last))]);
+            t.extend([
+                SpecLayer::GlobalAvgPool,
+                bn("head_bn"),
+                dense("head", m.classes, true, bin(!m.real_last)),
+            ]);
         }
     }
     t
@@ -272,7 +292,8 @@ fn bare(l: &SpecLayer) -> SpecLayer {
 }
 
 fn summary(m: &ModelSpec) -> String {
-    let units = if m.arch == Arch::Resnet { format!(", {} units per stage", m.blocks) } else { String::new() };
+    let units =
+        if m.arch == Arch::Resnet { format!(", {} units per stage", m.blocks) } else { String::new() };
     format!(
         "lcr-verify's {} architecture (widths {:?}{units}, {} first layer, {} classifier, {} scaling)",
         m.arch.name(),
@@ -292,10 +313,11 @@ fn compare(
     arch: &[SpecLayer],
     m: &mut Mapping,
 ) -> Result<()> {
+    let reads_as = summary(&m.model);
     let err = |layer: String, problem: String| Error::Import {
         path: spec.path.clone(),
         layer,
-        problem: format!("{problem}; the spec reads as {}", summary(&m.model)),
+        problem: format!("{problem}; the spec reads as {reads_as}"),
     };
     for i in 0..user.len().max(arch.len()) {
         let ((at, u), a) = match (user.get(i), arch.get(i)) {
@@ -305,13 +327,24 @@ fn compare(
             }
             (None, Some(a)) => {
                 let last = user.last().map_or(owner.to_string(), |(at, l)| label(at, l));
-                return Err(err(last, format!("the layers end here, but the architecture goes on with {}", describe(a))));
+                return Err(err(
+                    last,
+                    format!("the layers end here, but the architecture goes on with {}", describe(a)),
+                ));
             }
             (None, None) => unreachable!("i is below the longer length"),
         };
-        if let (SpecLayer::Residual { body, shortcut }, SpecLayer::Residual { body: ab, shortcut: asc }) = (u, a) {
+        if let (SpecLayer::Residual { body, shortcut }, SpecLayer::Residual { body: ab, shortcut: asc }) =
+            (u, a)
+        {
             let here = label(at, u);
-            compare(spec, &format!("{here}, its body"), &positions(&format!("{at}.body"), body, false), ab, m)?;
+            compare(
+                spec,
+                &format!("{here}, its body"),
+                &positions(&format!("{at}.body"), body, false),
+                ab,
+                m,
+            )?;
             let side = positions(&format!("{at}.shortcut"), shortcut, false);
             compare(spec, &format!("{here}, its shortcut"), &side, asc, m)?;
             continue;

@@ -107,9 +107,9 @@ impl SpecLayer {
     /// The key prefix of a layer with tensors.
     pub fn name(&self) -> Option<&str> {
         match self {
-            SpecLayer::Dense { name, .. } | SpecLayer::Conv { name, .. } | SpecLayer::BatchNorm { name, .. } => {
-                Some(name)
-            }
+            SpecLayer::Dense { name, .. }
+            | SpecLayer::Conv { name, .. }
+            | SpecLayer::BatchNorm { name, .. } => Some(name),
             _ => None,
         }
     }
@@ -228,7 +228,12 @@ impl NetSpec {
         if raw.input != [c, h, w] {
             return Err(top(
                 "input",
-                format!("{:?}, but {} images are {:?} (channels, height, width)", raw.input, raw.dataset, [c, h, w]),
+                format!(
+                    "{:?}, but {} images are {:?} (channels, height, width)",
+                    raw.input,
+                    raw.dataset,
+                    [c, h, w]
+                ),
             ));
         }
         if raw.classes != raw.dataset.classes() {
@@ -316,7 +321,11 @@ fn parse_layer(path: &Path, at: &str, table: &toml::Table) -> Result<SpecLayer> 
         }
     };
     let positive = |value: Option<usize>, default: usize, key: &str| -> Result<usize> {
-        if value == Some(0) { Err(err(format!("`{key}` must be at least 1"))) } else { Ok(value.unwrap_or(default)) }
+        if value == Some(0) {
+            Err(err(format!("`{key}` must be at least 1")))
+        } else {
+            Ok(value.unwrap_or(default))
+        }
     };
     let name = || -> Result<String> {
         match &raw.name {
@@ -368,7 +377,11 @@ fn parse_layer(path: &Path, at: &str, table: &toml::Table) -> Result<SpecLayer> 
             let body = raw.body.as_deref().ok_or_else(|| err("needs `body`, a list of layers".into()))?;
             SpecLayer::Residual {
                 body: parse_layers(path, &format!("{at}.body"), body)?,
-                shortcut: parse_layers(path, &format!("{at}.shortcut"), raw.shortcut.as_deref().unwrap_or(&[]))?,
+                shortcut: parse_layers(
+                    path,
+                    &format!("{at}.shortcut"),
+                    raw.shortcut.as_deref().unwrap_or(&[]),
+                )?,
             }
         }
         "maxpool" => {
@@ -412,13 +425,15 @@ mod tests {
 
     #[test]
     fn bad_layers_are_named() {
-        let e = parse("[[layers]]\nkind = \"flatten\"\n[[layers]]\nkind = \"prelu\"\nname = \"act\"\n").unwrap_err();
+        let e = parse("[[layers]]\nkind = \"flatten\"\n[[layers]]\nkind = \"prelu\"\nname = \"act\"\n")
+            .unwrap_err();
         assert!(e.to_string().contains("layer 1 `act`: unknown layer kind `prelu`"), "{e}");
         let e = parse("[[layers]]\nkind = \"dense\"\nname = \"fc\"\nout = 3\nstride = 2\n").unwrap_err();
         assert!(e.to_string().contains("layer 0 `fc` (dense): key `stride` does not apply"), "{e}");
         let e = parse("[[layers]]\nkind = \"conv\"\nname = \"c\"\nkernel = 3\n").unwrap_err();
         assert!(e.to_string().contains("needs `out`"), "{e}");
-        let e = parse("[[layers]]\nkind = \"residual\"\nbody = [ { kind = \"dense\", out = 2 } ]\n").unwrap_err();
+        let e =
+            parse("[[layers]]\nkind = \"residual\"\nbody = [ { kind = \"dense\", out = 2 } ]\n").unwrap_err();
         assert!(e.to_string().contains("layer 0.body.0 (dense): needs `name`"), "{e}");
         let e = parse("[[layers]]\nkind = \"batchnorm\"\nname = \"bn\"\neps = 1e-3\n").unwrap_err();
         assert!(e.to_string().contains("eps = 0.001"), "{e}");

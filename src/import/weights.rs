@@ -31,7 +31,10 @@ pub fn expected(spec: &NetSpec) -> Result<Vec<Expected>> {
         return Err(Error::Import {
             path: spec.path.clone(),
             layer: "layers".into(),
-            problem: format!("the network ends with shape {shape:?}, not one value per class ([{}])", spec.classes),
+            problem: format!(
+                "the network ends with shape {shape:?}, not one value per class ([{}])",
+                spec.classes
+            ),
         });
     }
     Ok(walk.out)
@@ -59,17 +62,22 @@ impl Walk<'_> {
         let path = self.path;
         let err = |problem: String| Error::Import { path: path.to_path_buf(), layer: here.clone(), problem };
         let image = |shape: &[usize]| -> Result<[usize; 3]> {
-            <[usize; 3]>::try_from(shape).map_err(|_| err(format!("needs an image [c, h, w], receives {shape:?}")))
+            <[usize; 3]>::try_from(shape)
+                .map_err(|_| err(format!("needs an image [c, h, w], receives {shape:?}")))
         };
         let window = |size: usize, pad: usize, k: usize, s: usize| -> Result<usize> {
             (size + 2 * pad).checked_sub(k).map(|d| d / s + 1).ok_or_else(|| {
-                err(format!("its {k}×{k} window does not fit the {size}-pixel map (padding {pad}): input {shape:?}"))
+                err(format!(
+                    "its {k}×{k} window does not fit the {size}-pixel map (padding {pad}): input {shape:?}"
+                ))
             })
         };
         Ok(match layer {
             SpecLayer::Dense { name, out, bias, .. } => {
                 let &[d] = shape.as_slice() else {
-                    return Err(err(format!("needs a flat input, receives {shape:?} (a flatten layer first?)")));
+                    return Err(err(format!(
+                        "needs a flat input, receives {shape:?} (a flatten layer first?)"
+                    )));
                 };
                 self.need(&here, format!("{name}.weight"), vec![*out, d]);
                 if *bias {
@@ -148,7 +156,10 @@ pub fn read(path: &Path, expected: &[Expected], ignore: &[String]) -> Result<Wei
     for e in expected {
         let key = &e.key;
         let Ok(view) = st.tensor(key) else {
-            return Err(err(&e.layer, format!("tensor `{key}` (shape {:?}) is missing from the weights", e.shape)));
+            return Err(err(
+                &e.layer,
+                format!("tensor `{key}` (shape {:?}) is missing from the weights", e.shape),
+            ));
         };
         if view.shape() != e.shape {
             return Err(err(
@@ -185,7 +196,10 @@ pub fn read(path: &Path, expected: &[Expected], ignore: &[String]) -> Result<Wei
             }
         };
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(err(&e.layer, format!("tensor `{key}` holds a non-finite value ({}) at index {i}", values[i])));
+            return Err(err(
+                &e.layer,
+                format!("tensor `{key}` holds a non-finite value ({}) at index {i}", values[i]),
+            ));
         }
         if key.ends_with(".running_var")
             && let Some(v) = values.iter().find(|v| **v < 0.0)
