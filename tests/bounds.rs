@@ -208,10 +208,7 @@ fn a_bound_request_is_checked_before_any_work() {
     // The request is recorded as readable JSON and read back equal.
     let json = serde_json::to_value(&good).unwrap();
     assert_eq!(json["norms"].as_str(), Some("linf"));
-    assert_eq!(
-        json["methods"],
-        serde_json::json!(["spectral", "retention", "lp", "exact", "sampled", "lipsdp", "sequential"])
-    );
+    assert_eq!(json["methods"], serde_json::json!(["spectral", "retention", "lp", "exact", "sampled", "lipsdp", "sequential"]));
     assert_eq!(json["functions"], serde_json::json!(["surrogate", "latent"]));
     assert_eq!(serde_json::from_value::<BoundRequest>(json).unwrap(), good);
 }
