@@ -568,7 +568,7 @@ fn bound_values(dir: &Path) -> BTreeMap<String, f64> {
         "bound",
         dir.to_str().unwrap(),
         "--methods",
-        "spectral,lp,exact",
+        "spectral,lp",
         "--samples",
         "16",
         "--json",
