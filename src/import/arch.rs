@@ -295,12 +295,16 @@ fn summary(m: &ModelSpec) -> String {
     let units =
         if m.arch == Arch::Resnet { format!(", {} units per stage", m.blocks) } else { String::new() };
     format!(
-        "lcr-verify's {} architecture (widths {:?}{units}, {} first layer, {} classifier, {} scaling)",
+        "lcr-verify's {} architecture (widths {:?}{units}, {} first layer, {} classifier, {})",
         m.arch.name(),
         m.widths,
         if m.real_first { "real" } else { "binary" },
         if m.real_last { "real" } else { "binary" },
-        m.weight_scaling.name()
+        match m.weight_scaling {
+            WeightScaling::None => "plain sign weights",
+            WeightScaling::Mean => "XNOR-Net weight scaling",
+            WeightScaling::Irnet => "IR-Net weight scaling",
+        }
     )
 }
 
