@@ -10,6 +10,7 @@
 //! sign_zero = "zero"                   # sign(0) = 0 as torch.sign, or "plus-one"
 //! normalization = { mean = [0.1307], std = [0.3081] }   # x = (p/255 − mean)/std per channel
 //! ignore = ["*.num_batches_tracked"]   # tensors in the file that no layer uses (`*` matches anything)
+//! # data_dir = "data/mnist"           # optional: the dataset's directory (`--data-dir` overrides it)
 //!
 //! [[layers]]
 //! kind = "flatten"
