@@ -3,14 +3,18 @@
 //! or weights file is refused, naming the layer and the tensor, with nothing written.
 
 mod common;
+#[path = "import/reference.rs"]
+mod reference;
+#[path = "import/torch.rs"]
+mod torch;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use candle_core::Device;
-use common::{bin, write_mnist_like};
+use common::{bin, cifar_batch, write_mnist_like};
 use lcr_verify::data::{self, DatasetKind, ImageSet};
 use lcr_verify::eval::deployed_logits;
 use lcr_verify::import::{NetSpec, arch, weights};
@@ -19,74 +23,16 @@ use lcr_verify::model::io::{ModelMeta, read_tensors};
 use lcr_verify::model::{Arch, WeightScaling};
 use lcr_verify::run_dir::RunDir;
 use lcr_verify::train::RawConfig;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 
 /// Largest difference allowed between the imported network's logits and the forward written here, relative to
 /// max(1, |logit|): both sum the same `f32` weights in `f64`, in different orders.
 const LOGIT_TOL: f64 = 1e-9;
 
-/// A PyTorch-style state dict: (key, type, shape, little-endian bytes), written as `save_file` writes it.
-#[derive(Clone, Default)]
-struct StateDict(Vec<(String, Dtype, Vec<usize>, Vec<u8>)>);
-
-impl StateDict {
-    fn f32(&mut self, key: &str, shape: &[usize], values: &[f32]) {
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.0.push((key.into(), Dtype::F32, shape.to_vec(), bytes));
-    }
-
-    fn random(&mut self, key: &str, shape: &[usize], lo: f32, hi: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
-        let values: Vec<f32> = (0..shape.iter().product()).map(|_| rng.random_range(lo..hi)).collect();
-        self.f32(key, shape, &values);
-        values
-    }
-
-    /// A BatchNorm layer's tensors with `num_batches_tracked`.
-    fn batchnorm(&mut self, name: &str, n: usize, rng: &mut ChaCha8Rng) -> Bn {
-        let bn = Bn {
-            gamma: self.random(&format!("{name}.weight"), &[n], 0.5, 1.5, rng),
-            beta: self.random(&format!("{name}.bias"), &[n], -0.5, 0.5, rng),
-            mean: self.random(&format!("{name}.running_mean"), &[n], -0.5, 0.5, rng),
-            var: self.random(&format!("{name}.running_var"), &[n], 0.5, 2.0, rng),
-        };
-        self.0.push((
-            format!("{name}.num_batches_tracked"),
-            Dtype::I64,
-            vec![],
-            17i64.to_le_bytes().to_vec(),
-        ));
-        bn
-    }
-
-    fn without(&self, key: &str) -> StateDict {
-        StateDict(self.0.iter().filter(|t| t.0 != key).cloned().collect())
-    }
-
-    fn replaced(&self, key: &str, dtype: Dtype, shape: &[usize], bytes: Vec<u8>) -> StateDict {
-        let mut out = self.without(key);
-        out.0.push((key.into(), dtype, shape.to_vec(), bytes));
-        out
-    }
-
-    fn save(&self, path: &Path) {
-        let views: Vec<(String, TensorView<'_>)> = self
-            .0
-            .iter()
-            .map(|(k, d, s, b)| (k.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
-            .collect();
-        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-        fs::write(path, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
-    }
-}
-
-struct Bn {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-    mean: Vec<f32>,
-    var: Vec<f32>,
-}
+use reference::{Reference, batchnorm, conv, irnet, max_pool2, torch_sign, widen};
+use torch::{Bn, StateDict, f32_bytes};
 
 const MNIST_HEAD: &str = "dataset = \"mnist\"\ninput = [1, 28, 28]\nclasses = 10\n\
                           normalization = { mean = [0.1307], std = [0.3081] }\n";
@@ -122,80 +68,6 @@ fn normalised(set: &ImageSet, i: usize) -> Vec<f64> {
 }
 
 // ---- the forward of the spec, written out -------------------------------------------------------------------
-
-/// PyTorch's `nn.Conv2d` (no bias) on a `[c, h, w]` map: (output, h', w').
-fn conv(
-    x: &[f64],
-    (c, h, w): (usize, usize, usize),
-    k: &[f64],
-    o: usize,
-    ks: usize,
-    s: usize,
-) -> (Vec<f64>, usize, usize) {
-    let p = ks / 2;
-    let (h2, w2) = ((h + 2 * p - ks) / s + 1, (w + 2 * p - ks) / s + 1);
-    let mut y = vec![0.0; o * h2 * w2];
-    for oc in 0..o {
-        for i in 0..h2 {
-            for j in 0..w2 {
-                let mut acc = 0.0;
-                for ic in 0..c {
-                    for a in 0..ks {
-                        for b in 0..ks {
-                            let (r, q) =
-                                ((s * i + a) as isize - p as isize, (s * j + b) as isize - p as isize);
-                            if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
-                                acc += k[((oc * c + ic) * ks + a) * ks + b]
-                                    * x[(ic * h + r as usize) * w + q as usize];
-                            }
-                        }
-                    }
-                }
-                y[(oc * h2 + i) * w2 + j] = acc;
-            }
-        }
-    }
-    (y, h2, w2)
-}
-
-/// Eval-mode BatchNorm over channels of `per` values each.
-fn batchnorm(x: &mut [f64], per: usize, bn: &Bn) {
-    for (i, v) in x.iter_mut().enumerate() {
-        let c = i / per;
-        let (g, b, m, var) = (bn.gamma[c] as f64, bn.beta[c] as f64, bn.mean[c] as f64, bn.var[c] as f64);
-        *v = (*v - m) / (var + 1e-5).sqrt() * g + b;
-    }
-}
-
-/// torch.sign.
-fn torch_sign(v: f64) -> f64 {
-    if v > 0.0 {
-        1.0
-    } else if v < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
-}
-
-/// IR-Net's binary weight per output channel: standardise, sign, times 2^round(log2 mean|ŵ|).
-fn irnet(w: &[f32], out: usize) -> Vec<f64> {
-    let n = w.len() / out;
-    let mut b = Vec::with_capacity(w.len());
-    for row in w.chunks(n) {
-        let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
-        let mean = row.iter().sum::<f64>() / n as f64;
-        let std = (row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
-        let standard: Vec<f64> = row.iter().map(|v| (v - mean) / std).collect();
-        let scale = 2f64.powf((standard.iter().map(|v| v.abs()).sum::<f64>() / n as f64).log2().round());
-        b.extend(standard.iter().map(|v| torch_sign(*v) * scale));
-    }
-    b
-}
-
-fn widen(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
-}
 
 /// A small IR-Net-style ResNet with PyTorch's names: a real stem, one unit per stage, a real 1×1 stride-2
 /// projection shortcut, global pooling, BatchNorm1d and a real classifier.
@@ -428,23 +300,6 @@ name = "classifier"
 out = 10
 "#;
 
-fn max_pool2(x: &[f64], c: usize, h: usize, w: usize) -> Vec<f64> {
-    let (h2, w2) = (h / 2, w / 2);
-    let mut y = vec![f64::NEG_INFINITY; c * h2 * w2];
-    for ch in 0..c {
-        for i in 0..h2 {
-            for j in 0..w2 {
-                for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                    let v = x[(ch * h + 2 * i + a) * w + 2 * j + b];
-                    let t = &mut y[(ch * h2 + i) * w2 + j];
-                    *t = t.max(v);
-                }
-            }
-        }
-    }
-    y
-}
-
 #[test]
 fn an_imported_cnn_with_mean_scaling_computes_the_forward_its_spec_describes() {
     let root = tempfile::tempdir().unwrap();
@@ -660,10 +515,6 @@ fn random_mlp() -> StateDict {
     sd
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 #[test]
 fn bad_specs_and_mismatched_weights_are_refused_naming_the_layer_and_tensor() {
     let root = tempfile::tempdir().unwrap();
@@ -818,4 +669,72 @@ fn the_example_specs_read_as_the_architectures_they_describe() {
     renamed.sort();
     assert_eq!(needed, renamed);
     assert!(m.renames.contains(&("layer3.2.bn2.running_var".into(), "s2.u5.bn.running_var".into())));
+}
+
+#[test]
+fn the_irnet_resnet20_example_imports_and_computes_the_forward_its_spec_describes() {
+    let root = tempfile::tempdir().unwrap();
+    let cifar = root.path().join("cifar");
+    fs::create_dir(&cifar).unwrap();
+    for i in 1..=5u8 {
+        fs::write(cifar.join(format!("data_batch_{i}.bin")), cifar_batch(&[i, 3])).unwrap();
+    }
+    fs::write(cifar.join("test_batch.bin"), cifar_batch(&[0, 1, 2, 3, 4, 5])).unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/import/irnet-resnet20.toml");
+    let spec = NetSpec::from_file(&path).unwrap();
+    // Random weights under IR-Net's keys, as its state_dict() holds them.
+    let rng = &mut ChaCha8Rng::seed_from_u64(20);
+    let mut sd = StateDict::default();
+    let mut values = BTreeMap::new();
+    for e in weights::expected(&spec).unwrap() {
+        let batchnorm_scale = e.layer.ends_with("(batchnorm)") && e.key.ends_with(".weight");
+        let (lo, hi) = match () {
+            _ if e.key.ends_with(".running_var") => (0.5, 2.0),
+            _ if batchnorm_scale => (0.5, 1.5),
+            _ => (-0.5, 0.5),
+        };
+        values.insert(e.key.clone(), sd.random(&e.key, &e.shape, lo, hi, rng));
+        if let Some(prefix) = e.key.strip_suffix(".running_var") {
+            sd.0.push((
+                format!("{prefix}.num_batches_tracked"),
+                Dtype::I64,
+                vec![],
+                1i64.to_le_bytes().to_vec(),
+            ));
+        }
+    }
+    let (weights, out) = (root.path().join("irnet20.safetensors"), root.path().join("run"));
+    sd.save(&weights);
+    let o = import(&path, &weights, &out, &cifar);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let (model, meta) = RunDir::new(&out).load_model(&Device::Cpu).unwrap();
+    assert_eq!((meta.spec.arch, meta.spec.blocks), (Arch::Resnet, 6));
+    let dataset = data::load(DatasetKind::Cifar10, Some(&cifar)).unwrap();
+    let indices: Vec<usize> = (0..dataset.test.len()).collect();
+    let logits = deployed_logits(&model, &dataset.test, &meta.normalization, &indices)
+        .unwrap()
+        .to_vec2::<f64>()
+        .unwrap();
+    let reference = Reference { tensors: &values, sign_zero: spec.sign_zero };
+    let n = &spec.normalization;
+    for (i, got) in logits.iter().enumerate() {
+        let img = dataset.test.image(i);
+        let mut x = vec![0.0; 3 * 32 * 32];
+        for (p, &v) in img.iter().enumerate() {
+            let (pixel, ch) = (p / 3, p % 3);
+            x[ch * 1024 + pixel] = f64::from((v as f32 / 255.0 - n.mean[ch]) / n.std[ch]);
+        }
+        let (want, shape) = reference.forward(&spec.layers, x, vec![3, 32, 32]);
+        assert_eq!(shape, [10]);
+        for k in 0..10 {
+            let tol = LOGIT_TOL * want[k].abs().max(1.0);
+            assert!(
+                (got[k] - want[k]).abs() <= tol,
+                "image {i} logit {k}: imported {} vs spec {}",
+                got[k],
+                want[k]
+            );
+        }
+    }
 }
