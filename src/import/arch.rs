@@ -7,7 +7,8 @@
 //! layer: the first layer that differs is refused, with the layer the architecture has there. A match gives the
 //! renaming of every tensor into the architecture's own keys.
 
-use super::spec::{NetSpec, SpecLayer, child, label};
+use super::layer::{SpecLayer, child, label};
+use super::spec::NetSpec;
 use crate::error::{Error, Result};
 use crate::model::{Arch, ModelSpec, WeightScaling};
 use crate::train::{RawConfig, TrainConfig};

@@ -48,6 +48,7 @@
 //! came from and how every tensor was renamed). Anything refused leaves the output directory untouched.
 
 pub mod arch;
+pub mod layer;
 pub mod spec;
 pub mod weights;
 
@@ -67,7 +68,8 @@ use crate::run_dir::RunDir;
 use crate::train::{FinalMetrics, Metrics};
 
 pub use arch::Mapping;
-pub use spec::{NetSpec, SpecLayer};
+pub use layer::SpecLayer;
+pub use spec::NetSpec;
 
 /// The layout of [`ImportRecord`] this build writes.
 pub const IMPORT_FORMAT: u32 = 1;

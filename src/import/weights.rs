@@ -6,7 +6,8 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
-use super::spec::{NetSpec, SpecLayer, child, label};
+use super::layer::{SpecLayer, child, label};
+use super::spec::NetSpec;
 use crate::error::{Error, Result};
 use crate::fsio;
 
