@@ -596,6 +596,12 @@ fn bad_specs_and_mismatched_weights_are_refused_naming_the_layer_and_tensor() {
             vec!["layer 3 `net.3` (dense)", "{ kind = \"sign\" }"],
         ),
         (
+            "duplicate",
+            spec_text.replacen("name = \"net.3\"", "name = \"net.0\"", 1),
+            good.clone(),
+            vec!["layer 4 `net.0` (dense)", "`net.0.weight`", "layer 1 `net.0` (dense)", "distinct names"],
+        ),
+        (
             "input",
             spec_text.replace("input = [1, 28, 28]", "input = [1, 32, 32]"),
             good.clone(),

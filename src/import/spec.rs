@@ -13,6 +13,11 @@ use crate::model::WeightScaling;
 use crate::model::batchnorm::BN_EPS;
 
 use super::layer::{SpecLayer, child};
+use crate::model::MAX_WIDTH;
+
+/// The largest kernel, stride or padding a spec may give (far above any real network's, low enough that no size
+/// computed from it overflows).
+pub const MAX_WINDOW: usize = 1 << 12;
 
 /// A checked spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,6 +203,16 @@ fn parse_layer(path: &Path, at: &str, table: &toml::Table) -> Result<SpecLayer> 
     let mut fields = table.clone();
     fields.remove("kind");
     let raw = RawLayer::deserialize(fields).map_err(|e| err(e.message().trim_end().to_string()))?;
+    for (key, value, limit) in [
+        ("out", raw.out, MAX_WIDTH),
+        ("kernel", raw.kernel, MAX_WINDOW),
+        ("stride", raw.stride, MAX_WINDOW),
+        ("padding", raw.padding, MAX_WINDOW),
+    ] {
+        if let Some(v) = value.filter(|v| *v > limit) {
+            return Err(err(format!("`{key}` = {v} exceeds {limit}, the largest lcr-verify takes")));
+        }
+    }
     let required = |value: Option<usize>, key: &str| -> Result<usize> {
         match value {
             Some(0) => Err(err(format!("`{key}` must be at least 1"))),
@@ -322,5 +337,8 @@ mod tests {
         assert!(e.to_string().contains("layer 0.body.0 (dense): needs `name`"), "{e}");
         let e = parse("[[layers]]\nkind = \"batchnorm\"\nname = \"bn\"\neps = 1e-3\n").unwrap_err();
         assert!(e.to_string().contains("eps = 0.001"), "{e}");
+        let e = parse("[[layers]]\nkind = \"conv\"\nname = \"c\"\nout = 4\nkernel = 3\npadding = 99999999\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("`padding` = 99999999 exceeds"), "{e}");
     }
 }

@@ -54,8 +54,20 @@ impl Walk<'_> {
         Ok(shape)
     }
 
-    fn need(&mut self, layer: &str, key: String, shape: Vec<usize>) {
+    /// Records that `layer` needs the tensor `key`; a key two layers claim is refused (their names collide).
+    fn need(&mut self, layer: &str, key: String, shape: Vec<usize>) -> Result<()> {
+        if let Some(other) = self.out.iter().find(|e| e.key == key) {
+            return Err(Error::Import {
+                path: self.path.to_path_buf(),
+                layer: layer.to_string(),
+                problem: format!(
+                    "tensor `{key}` is already the tensor of {}: give the layers distinct names",
+                    other.layer
+                ),
+            });
+        }
         self.out.push(Expected { key, shape, layer: layer.to_string() });
+        Ok(())
     }
 
     fn layer(&mut self, at: &str, layer: &SpecLayer, shape: Vec<usize>) -> Result<Vec<usize>> {
@@ -80,9 +92,9 @@ impl Walk<'_> {
                         "needs a flat input, receives {shape:?} (a flatten layer first?)"
                     )));
                 };
-                self.need(&here, format!("{name}.weight"), vec![*out, d]);
+                self.need(&here, format!("{name}.weight"), vec![*out, d])?;
                 if *bias {
-                    self.need(&here, format!("{name}.bias"), vec![*out]);
+                    self.need(&here, format!("{name}.bias"), vec![*out])?;
                 }
                 vec![*out]
             }
@@ -90,20 +102,20 @@ impl Walk<'_> {
                 let [c, h, w] = image(&shape)?;
                 let (h2, w2) =
                     (window(h, *padding, *kernel, *stride)?, window(w, *padding, *kernel, *stride)?);
-                self.need(&here, format!("{name}.weight"), vec![*out, c, *kernel, *kernel]);
+                self.need(&here, format!("{name}.weight"), vec![*out, c, *kernel, *kernel])?;
                 if *bias {
-                    self.need(&here, format!("{name}.bias"), vec![*out]);
+                    self.need(&here, format!("{name}.bias"), vec![*out])?;
                 }
                 vec![*out, h2, w2]
             }
             SpecLayer::BatchNorm { name, affine } => {
                 let features = shape[0];
                 if *affine {
-                    self.need(&here, format!("{name}.weight"), vec![features]);
-                    self.need(&here, format!("{name}.bias"), vec![features]);
+                    self.need(&here, format!("{name}.weight"), vec![features])?;
+                    self.need(&here, format!("{name}.bias"), vec![features])?;
                 }
-                self.need(&here, format!("{name}.running_mean"), vec![features]);
-                self.need(&here, format!("{name}.running_var"), vec![features]);
+                self.need(&here, format!("{name}.running_mean"), vec![features])?;
+                self.need(&here, format!("{name}.running_var"), vec![features])?;
                 shape
             }
             SpecLayer::Sign | SpecLayer::HardTanh | SpecLayer::Relu => shape,
@@ -124,7 +136,12 @@ impl Walk<'_> {
                 vec![c, window(h, 0, *kernel, *stride)?, window(w, 0, *kernel, *stride)?]
             }
             SpecLayer::GlobalAvgPool => vec![image(&shape)?[0]],
-            SpecLayer::Flatten => vec![shape.iter().product()],
+            SpecLayer::Flatten => vec![
+                shape
+                    .iter()
+                    .try_fold(1usize, |a, &d| a.checked_mul(d))
+                    .ok_or_else(|| err(format!("the size of its input {shape:?} overflows")))?,
+            ],
         })
     }
 }
