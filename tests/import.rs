@@ -241,6 +241,11 @@ fn an_imported_resnet_computes_the_forward_its_spec_describes() {
         serde_json::from_slice(&fs::read(out.join("import.json")).unwrap()).unwrap();
     assert_eq!(record["tensors"]["layer2.0.shortcut.1.weight"], "s1.u0.down.bn.gamma");
     assert_eq!(record["ignored"].as_array().unwrap().len(), 5);
+    let digest = |p: &Path| lcr_verify::fsio::sha256_hex(&fs::read(p).unwrap());
+    assert_eq!(
+        (record["spec_sha256"].as_str(), record["weights_sha256"].as_str()),
+        (Some(&*digest(&spec)), Some(&*digest(&weights)))
+    );
     let eval = run_eval(&out);
     let metrics: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("metrics.json")).unwrap()).unwrap();

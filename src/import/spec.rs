@@ -40,6 +40,8 @@ pub struct NetSpec {
     pub ignore: Vec<String>,
     /// The layers in order.
     pub layers: Vec<SpecLayer>,
+    /// SHA-256 of the text parsed.
+    pub sha256: String,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +164,7 @@ impl NetSpec {
             normalization: Normalization { mean: raw.normalization.mean, std: raw.normalization.std },
             ignore: raw.ignore,
             layers,
+            sha256: crate::fsio::sha256_hex(text.as_bytes()),
         })
     }
 }

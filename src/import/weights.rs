@@ -153,6 +153,8 @@ pub struct Weights {
     pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     /// Keys in the file that the spec's `ignore` patterns leave out.
     pub ignored: Vec<String>,
+    /// SHA-256 of the file's bytes as read.
+    pub sha256: String,
 }
 
 /// Reads the safetensors file `path` and checks it against `expected`: every expected tensor present, of type
@@ -258,7 +260,7 @@ pub fn read(path: &Path, expected: &[Expected], ignore: &[String]) -> Result<Wei
         };
         return Err(err(owner.as_deref().unwrap_or("weights"), problem));
     }
-    Ok(Weights { tensors, ignored })
+    Ok(Weights { tensors, ignored, sha256: fsio::sha256_hex(&bytes) })
 }
 
 /// Whether `name` matches `pattern`, in which `*` stands for any run of characters (none included).
