@@ -652,6 +652,65 @@ fn bad_specs_and_mismatched_weights_are_refused_naming_the_layer_and_tensor() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// Mutated specs and weights files (bytes changed, lines dropped or doubled) are refused or read, never a panic,
+/// and every refusal names its file.
+#[test]
+fn mutated_specs_and_weights_never_panic() {
+    use rand::Rng;
+    let root = tempfile::tempdir().unwrap();
+    let rng = &mut ChaCha8Rng::seed_from_u64(5);
+    let text = format!("{MNIST_HEAD}{MLP_SPEC}");
+    let lines: Vec<&str> = text.lines().collect();
+    let path = root.path().join("net.toml");
+    for _ in 0..400 {
+        let mut mutated: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        for _ in 0..rng.random_range(1..4) {
+            let i = rng.random_range(0..mutated.len());
+            match rng.random_range(0..3) {
+                0 => drop(mutated.remove(i)),
+                1 => mutated.insert(i, mutated[i].clone()),
+                _ => {
+                    let mut bytes = mutated[i].clone().into_bytes();
+                    if !bytes.is_empty() {
+                        let j = rng.random_range(0..bytes.len());
+                        let chars = b"0123456789-=[]{}\",.\" abz_*";
+                        bytes[j] = chars[rng.random_range(0..chars.len())];
+                    }
+                    mutated[i] = String::from_utf8_lossy(&bytes).into_owned();
+                }
+            }
+        }
+        let outcome = NetSpec::from_text(&path, &mutated.join("\n")).and_then(|spec| {
+            weights::expected(&spec)?;
+            arch::map(&spec)
+        });
+        if let Err(e) = outcome {
+            assert!(e.to_string().contains("net.toml"), "{e}");
+        }
+    }
+    let spec = NetSpec::from_text(&path, &text).unwrap();
+    let expected = weights::expected(&spec).unwrap();
+    let file = root.path().join("w.safetensors");
+    random_mlp().save(&file);
+    let good = fs::read(&file).unwrap();
+    for _ in 0..400 {
+        let mut bytes = good.clone();
+        for _ in 0..rng.random_range(1..4) {
+            // Mostly the header, where a change means something.
+            let end = if rng.random_bool(0.8) { 600.min(bytes.len()) } else { bytes.len() };
+            let i = rng.random_range(0..end);
+            bytes[i] = rng.random();
+        }
+        if rng.random_bool(0.1) {
+            bytes.truncate(rng.random_range(0..bytes.len()));
+        }
+        fs::write(&file, &bytes).unwrap();
+        if let Err(e) = weights::read(&file, &expected, &spec.ignore) {
+            assert!(e.to_string().contains("w.safetensors"), "{e}");
+        }
+    }
+}
+
 // ---- the example specs ---------------------------------------------------------------------------------------
 
 fn example(name: &str) -> NetSpec {
