@@ -99,6 +99,20 @@ pub enum Error {
         context: String,
     },
 
+    // === Imported networks ===
+    /// The spec or the weights of a network to import are refused: a layer that cannot be used, or a tensor that
+    /// is missing, left over, or of the wrong shape, type or value.
+    #[error("{path}: {layer}: {problem}")]
+    Import {
+        /// The spec or weights file at fault.
+        path: PathBuf,
+        /// Where in the spec: a layer (its position, tensor prefix and kind, e.g. ``layer 4 `layer1.0.conv1`
+        /// (conv)``), or the top-level key concerned.
+        layer: String,
+        /// What is wrong, naming the tensor when one is at fault.
+        problem: String,
+    },
+
     // === Numerics ===
     /// An iterative routine stopped at its iteration cap without converging.
     #[error("{method} did not converge within {iterations} iterations ({context})")]

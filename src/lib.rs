@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! datasets/ --data--> Dataset --train (candle)--> run/model.safetensors + config.toml + metrics.json
+//! weights.safetensors + spec.toml (a network trained elsewhere) --import--> run/ as if trained here
 //! run/model --eval--> accuracy of the deployed (binarised, eval-mode) network
 //! run/model --export--> Net (the verification IR) --bound--> run/bounds.json
 //! Net + bounds.json --certify--> run/certificates.json (a certified radius per test image, function and norm)
@@ -18,7 +19,8 @@
 //! [`train::train`], [`eval::evaluate_run`], [`bounds::run`] with [`bounds::BoundRequest`],
 //! [`certify::run`] with [`certify::CertifyRequest`], [`attack::run`] with [`attack::AttackRequest`],
 //! [`corrupt::run`] with [`corrupt::CorruptRequest`], [`robustness::run`] with
-//! [`robustness::RobustnessRequest`], [`report::run`] with [`report::ReportRequest`]; the paths of a run
+//! [`robustness::RobustnessRequest`], [`report::run`] with [`report::ReportRequest`], [`import::run`] with
+//! [`import::ImportRequest`]; the paths of a run
 //! directory are [`run_dir::RunDir`]'s. The command line ([`cli`]) only turns flags into requests, takes the lock
 //! of each directory it writes ([`lock::RunLock`]) and prints results; a program that calls the stages takes the
 //! locks itself.
@@ -38,6 +40,7 @@ pub mod error;
 pub mod float;
 pub mod format;
 pub mod fsio;
+pub mod import;
 pub mod ir;
 pub mod robustness;
 pub mod study;

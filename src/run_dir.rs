@@ -9,6 +9,7 @@
 //! RUN_DIR/corruption.json          the robustness under corruptions, one report per suite (`robustness`)
 //! RUN_DIR/certificates.json        per-sample certified radii (`certify`)
 //! RUN_DIR/empirical.json           attacks and the soundness audit (`attack`)
+//! RUN_DIR/import.json              where an imported network came from (`import`; trained runs have none)
 //! RUN_DIR/.lock                    while a command writes the directory: its holder ([`crate::lock`])
 //! ```
 //!
@@ -83,6 +84,11 @@ impl RunDir {
     /// `empirical.json`.
     pub fn empirical(&self) -> PathBuf {
         self.root.join("empirical.json")
+    }
+
+    /// `import.json`.
+    pub fn import_record(&self) -> PathBuf {
+        self.root.join("import.json")
     }
 
     /// Loads the trained model in `f64` (the type evaluation and verification use).

@@ -7,6 +7,7 @@ mod choice;
 mod corrupt;
 mod eval;
 mod export;
+mod import;
 mod number;
 mod report;
 mod robustness;
@@ -57,6 +58,9 @@ pub enum Command {
     /// A run's network as an ONNX graph (one function, double precision), and optionally VNN-LIB local-robustness
     /// properties for other verifiers.
     Export(export::ExportArgs),
+    /// A network trained elsewhere (a safetensors file with PyTorch's key names and a TOML spec of its layers),
+    /// checked tensor by tensor and written as a run directory that every stage reads.
+    Import(import::ImportArgs),
 }
 
 /// What a command concluded, mapped to the exit status by `main`.
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Robustness(args) => robustness::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Import(args) => import::run(&args),
     }
 }
 
