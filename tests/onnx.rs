@@ -53,6 +53,48 @@ fn run_ort(dir: &Path, model: &[u8], x: &[f64], n: usize, shape: &[usize]) -> Op
     Some(bytes.chunks(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())
 }
 
+/// Parses `path` with the VNN-COMP reader (`read_vnnlib_simple` of the `vnnlib` package on PyPI, which
+/// `.ci/run` installs) and checks that it finds one input box, equal to `lows`/`highs`, and one output
+/// disjunction over the 9 other classes. Skipped with a note where the package is missing (unless
+/// `LCR_VERIFY_REQUIRE_ONNXRUNTIME=1`, which requires it too).
+fn read_with_the_standard_reader(path: &Path, lows: &[f64], highs: &[f64]) {
+    let probe = Command::new("python3").args(["-c", "from vnnlib.compat import read_vnnlib_simple"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var("LCR_VERIFY_REQUIRE_ONNXRUNTIME").as_deref() != Ok("1"),
+            "LCR_VERIFY_REQUIRE_ONNXRUNTIME=1 but python3 cannot import vnnlib.compat"
+        );
+        eprintln!("note: python3 with the vnnlib package not found; the VNN-LIB reader check is skipped");
+        return;
+    }
+    let script = format!(
+        "from vnnlib.compat import read_vnnlib_simple\n\
+         spec = read_vnnlib_simple(r'{p}', {n}, 10)\n\
+         assert len(spec) == 1, len(spec)\n\
+         box, outs = spec[0]\n\
+         print(len(outs))\n\
+         for lo, hi in box: print(repr(float(lo)), repr(float(hi)))\n",
+        p = path.display(),
+        n = lows.len()
+    );
+    let o = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(o.status.success(), "read_vnnlib_simple failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    // One disjunct per class the label could lose to.
+    assert_eq!(lines.next(), Some("9"), "{text}");
+    let parsed: Vec<(f64, f64)> = lines
+        .map(|l| {
+            let mut it = l.split(' ').map(|v| v.parse::<f64>().unwrap());
+            (it.next().unwrap(), it.next().unwrap())
+        })
+        .collect();
+    assert_eq!(parsed.len(), lows.len());
+    for (k, (lo, hi)) in parsed.iter().enumerate() {
+        assert_eq!((*lo, *hi), (lows[k], highs[k]), "X_{k}");
+    }
+}
+
 /// The exported graph of every function against the IR's forward pass on `n` random inputs (and, first, the
 /// zero input, where a layer with zero rows feeds sign(0)).
 fn agrees(net: &Net, n: usize, seed: u64) -> bool {
@@ -170,6 +212,7 @@ fn export_writes_onnx_and_vnnlib_boxes_holding_the_test_images() {
     let width = 2.0 * 0.01 / f64::from(0.3081f32);
     let widest = lows.iter().zip(&highs).map(|(l, h)| h - l).fold(0.0, f64::max);
     assert!(widest <= width + 1e-9, "{widest} > {width}");
+    read_with_the_standard_reader(&props.join("prop_0.vnnlib"), &lows, &highs);
 
     // Refused before anything is written: a radius without a directory, and a bad radius.
     let other = root.path().join("other.onnx");

@@ -9,13 +9,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
+use lcr_verify::bounds::ascent::{AscentOptions, gradient_ascent};
 use lcr_verify::bounds::chain::Chain;
 use lcr_verify::bounds::exact::{ExactOptions, exact_patterns};
 use lcr_verify::bounds::layer_norm::SpectralOptions;
+use lcr_verify::bounds::lipsdp::{LipSdpOptions, lipsdp_bound};
 use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
 use lcr_verify::bounds::regions::{RegionOptions, exact_regions};
 use lcr_verify::bounds::retention::{RetentionOptions, retention_bounds};
 use lcr_verify::bounds::sampled::{SampledOptions, sampled_gradient};
+use lcr_verify::bounds::sequential::{SequentialOptions, sequential_bound};
 use lcr_verify::bounds::spectral::spectral_product;
 use lcr_verify::bounds::{Method, Norm};
 use lcr_verify::ir::{Function, Net};
@@ -113,6 +116,22 @@ fn measure() -> BTreeMap<String, f64> {
         let l2 = values(&net, f, Norm::L2, 200, case);
         push("l2_product_over_exact", l2.product / l2.exact);
         push("l2_lower_over_exact", l2.lower / l2.exact);
+        // The climbing lower bound and the LipSDP bounds (their own seeds: `r` is not drawn from).
+        let chain = Chain::from_net(&net, f, 1 << 20).unwrap();
+        let climbed = gradient_ascent(
+            &chain,
+            f,
+            Norm::LinfMargin,
+            &[],
+            &AscentOptions { seed: case, ..Default::default() },
+        )
+        .unwrap()
+        .value;
+        push("linf_ascent_over_exact", climbed / li.exact);
+        let seq = sequential_bound(&chain, f, Norm::L2, &SequentialOptions::default()).unwrap().value;
+        push("l2_sequential_over_exact", seq / l2.exact);
+        let sdp = lipsdp_bound(&chain, f, Norm::L2, &LipSdpOptions::default(), &|_| {}).unwrap().value;
+        push("l2_lipsdp_over_exact", sdp / l2.exact);
         let sample: Vec<Vec<f64>> =
             (0..64).map(|_| (0..4).map(|_| r.random::<f64>() * 2.0 - 1.0).collect()).collect();
         let rb = retention_bounds(
@@ -197,5 +216,12 @@ fn golden_tightness_ratios() {
     );
     assert!(golden["linf_lower_over_exact"].value <= 1.0 && golden["l2_lower_over_exact"].value <= 1.0);
     assert!(golden["retention_normalised_over_exact_sigma"].value <= 1.0);
+    assert!(golden["linf_lower_over_exact"].value <= golden["linf_ascent_over_exact"].value + 1e-9);
+    assert!(golden["linf_ascent_over_exact"].value <= 1.0);
+    assert!(
+        golden["l2_lipsdp_over_exact"].value >= 1.0
+            && golden["l2_lipsdp_over_exact"].value <= golden["l2_sequential_over_exact"].value
+            && golden["l2_sequential_over_exact"].value <= golden["l2_product_over_exact"].value
+    );
     assert!(golden["l2_fgl_over_regions"].value >= 1.0 && golden["linf_fgl_over_regions"].value >= 1.0);
 }
