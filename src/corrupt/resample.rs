@@ -341,12 +341,29 @@ fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Ve
             orow.copy_from_slice(&px[y0 * row_len..(y0 + 1) * row_len]);
             continue;
         }
-        acc.iter_mut().for_each(|a| *a = half);
-        for (j, &kv) in taps.of(o).iter().enumerate() {
-            let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
-            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * i32::from(v));
+        let k = taps.of(o);
+        match k.len() {
+            // One or two weights (bilinear upscaling): both rows in one pass, no accumulator in memory.
+            1 => {
+                let (k0, r0) = (k[0], &px[y0 * row_len..(y0 + 1) * row_len]);
+                orow.iter_mut().zip(r0).for_each(|(d, &a)| *d = clip8(half + k0 * i32::from(a)));
+            }
+            2 => {
+                let (k0, k1) = (k[0], k[1]);
+                let (r0, r1) = px[y0 * row_len..(y0 + 2) * row_len].split_at(row_len);
+                for ((d, &a), &b) in orow.iter_mut().zip(r0).zip(r1) {
+                    *d = clip8(half + k0 * i32::from(a) + k1 * i32::from(b));
+                }
+            }
+            _ => {
+                acc.iter_mut().for_each(|a| *a = half);
+                for (j, &kv) in k.iter().enumerate() {
+                    let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
+                    acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * i32::from(v));
+                }
+                orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = clip8(a));
+            }
         }
-        orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = clip8(a));
     }
     out
 }
