@@ -182,16 +182,20 @@ impl Taps {
         let stride = (2.0 * support + 2.0).ceil() as usize;
         let n = outputs.len();
         let mut taps = Taps { first: Vec::with_capacity(n), len: Vec::with_capacity(n), weights: vec![0; n * stride], stride };
+        // Buffers reused from one output to the next.
+        let (mut k, mut fixed): (Vec<f64>, Vec<i32>) = (Vec::with_capacity(stride), Vec::with_capacity(stride));
         for (o, i) in outputs.enumerate() {
             let center = (i as f64 + 0.5) * scale;
             let xmin = ((center - support + 0.5).floor().max(0.0)) as usize;
             let xmax = ((center + support + 0.5).floor() as usize).min(n_in);
-            let mut k: Vec<f64> = (xmin..xmax).map(|x| f((x as f64 - center + 0.5) / filterscale)).collect();
+            k.clear();
+            k.extend((xmin..xmax).map(|x| f((x as f64 - center + 0.5) / filterscale)));
             let sum: f64 = k.iter().sum();
             if sum != 0.0 {
                 k.iter_mut().for_each(|v| *v /= sum);
             }
-            let fixed: Vec<i32> = k.iter().map(|&v| (v * one + if v < 0.0 { -0.5 } else { 0.5 }) as i32).collect();
+            fixed.clear();
+            fixed.extend(k.iter().map(|&v| (v * one + if v < 0.0 { -0.5 } else { 0.5 }) as i32));
             let lead = fixed.iter().take_while(|&&v| v == 0).count();
             let used = fixed.len() - lead - fixed[lead..].iter().rev().take_while(|&&v| v == 0).count();
             taps.first.push(xmin + lead);
@@ -355,6 +359,8 @@ fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Ve
                     *d = clip8(half + k0 * i32::from(a) + k1 * i32::from(b));
                 }
             }
+            3 => cols_fused::<3>(orow, &px[y0 * row_len..(y0 + 3) * row_len], k),
+            4 => cols_fused::<4>(orow, &px[y0 * row_len..(y0 + 4) * row_len], k),
             _ => {
                 acc.iter_mut().for_each(|a| *a = half);
                 for (j, &kv) in k.iter().enumerate() {
@@ -366,6 +372,22 @@ fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Ve
         }
     }
     out
+}
+
+/// One output row of the vertical pass from the `K` consecutive rows in `rows` and their weights `k`, all
+/// weights per value in one pass (the same sums as accumulating row by row).
+fn cols_fused<const K: usize>(orow: &mut [u8], rows: &[u8], k: &[i32]) {
+    let half = 1i32 << (PIL_PRECISION_BITS - 1);
+    let n = orow.len();
+    let r: [&[u8]; K] = std::array::from_fn(|j| &rows[j * n..(j + 1) * n]);
+    let k: [i32; K] = std::array::from_fn(|j| k[j]);
+    for (i, d) in orow.iter_mut().enumerate() {
+        let mut a = half;
+        for j in 0..K {
+            a += k[j] * i32::from(r[j][i]);
+        }
+        *d = clip8(a);
+    }
 }
 
 /// A 2×3 affine map `(x, y) ↦ (a·x + b·y + c, d·x + e·y + f)`, in pixel coordinates (x = column).
