@@ -145,8 +145,10 @@ pub fn motion_plane(src: &[f32], h: usize, w: usize, kernel: &[(isize, isize, f3
             let (left, rest) = dst.split_at_mut(lo);
             let (middle, right) = rest.split_at_mut(hi - lo);
             left.iter_mut().for_each(|d| *d += k * row[0]);
-            let inside = &row[(lo as isize + ox) as usize..(hi as isize + ox) as usize];
-            middle.iter_mut().zip(inside).for_each(|(d, v)| *d += k * v);
+            if lo < hi {
+                let inside = &row[(lo as isize + ox) as usize..(hi as isize + ox) as usize];
+                middle.iter_mut().zip(inside).for_each(|(d, v)| *d += k * v);
+            }
             right.iter_mut().for_each(|d| *d += k * row[w - 1]);
         }
     }
@@ -211,6 +213,24 @@ mod tests {
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn motion_taps_past_the_edges_read_the_edge_pixels() {
+        let (h, w) = (4, 5);
+        let src: Vec<f32> = (0..h * w).map(|i| i as f32 * 0.37).collect();
+        let kernel = [(0, 0, 0.25), (-7, 1, 0.125), (3, -2, 0.5), (6, 0, 0.0625), (-2, 5, 0.0625)];
+        let mut want = vec![0.0f32; h * w];
+        for &(ox, oy, k) in &kernel {
+            for y in 0..h {
+                for x in 0..w {
+                    let sx = (x as isize + ox).clamp(0, w as isize - 1) as usize;
+                    let sy = (y as isize + oy).clamp(0, h as isize - 1) as usize;
+                    want[y * w + x] += k * src[sy * w + sx];
+                }
+            }
+        }
+        assert_eq!(motion_plane(&src, h, w, &kernel), want);
     }
 
     #[test]
