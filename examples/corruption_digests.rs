@@ -8,7 +8,9 @@
 //! `cargo run --release --example corruption_digests > before.txt`, change the code, run again, `diff`.
 
 use lcr_verify::corrupt::resample::{self, PilFilter};
-use lcr_verify::corrupt::{Corruption, Corruptor, Image, Table, decode, image_rng, jpeg_codec, jpeg_file, npy};
+use lcr_verify::corrupt::{
+    Corruption, Corruptor, Image, Table, decode, image_rng, jpeg_codec, jpeg_file, npy,
+};
 use sha2::{Digest, Sha256};
 
 fn main() -> lcr_verify::Result<()> {
@@ -61,7 +63,11 @@ fn main() -> lcr_verify::Result<()> {
             }
             let mut resized = Sha256::new();
             for px in &images {
-                for (filter, out) in [(PilFilter::Bilinear, side * 8 / 7), (PilFilter::Bilinear, side * 3 / 7), (PilFilter::Box, side / 3)] {
+                for (filter, out) in [
+                    (PilFilter::Bilinear, side * 8 / 7),
+                    (PilFilter::Bilinear, side * 3 / 7),
+                    (PilFilter::Box, side / 3),
+                ] {
                     resized.update(resample::pil_resize(px, side, side, channels, out, out + 3, filter));
                 }
             }

@@ -119,7 +119,13 @@ fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize) -> (usize, us
     };
     // Only the centre crop of the resized image is computed (the same pixels as resizing, then cropping).
     let (top, left) = ((nh - s) / 2, (nw - s) / 2);
-    let out =
-        resample::pil_resize_window(raw, [h, w, c], [nh, nw], top..top + s, left..left + s, PilFilter::Bilinear);
+    let out = resample::pil_resize_window(
+        raw,
+        [h, w, c],
+        [nh, nw],
+        top..top + s,
+        left..left + s,
+        PilFilter::Bilinear,
+    );
     (s, s, out)
 }

@@ -181,9 +181,15 @@ impl Taps {
         let one = f64::from(1u32 << PIL_PRECISION_BITS);
         let stride = (2.0 * support + 2.0).ceil() as usize;
         let n = outputs.len();
-        let mut taps = Taps { first: Vec::with_capacity(n), len: Vec::with_capacity(n), weights: vec![0; n * stride], stride };
+        let mut taps = Taps {
+            first: Vec::with_capacity(n),
+            len: Vec::with_capacity(n),
+            weights: vec![0; n * stride],
+            stride,
+        };
         // Buffers reused from one output to the next.
-        let (mut k, mut fixed): (Vec<f64>, Vec<i32>) = (Vec::with_capacity(stride), Vec::with_capacity(stride));
+        let (mut k, mut fixed): (Vec<f64>, Vec<i32>) =
+            (Vec::with_capacity(stride), Vec::with_capacity(stride));
         for (o, i) in outputs.enumerate() {
             let center = (i as f64 + 0.5) * scale;
             let xmin = ((center - support + 0.5).floor().max(0.0)) as usize;
@@ -293,7 +299,8 @@ fn pil_pass_rows(px: &[u8], w: usize, c: usize, taps: &Taps) -> Vec<u8> {
             let k = taps.of(o);
             let src = &row[x0 * c..(x0 + k.len()) * c];
             for (ch, d) in dst.iter_mut().enumerate() {
-                let acc = k.iter().zip(src.chunks_exact(c)).fold(half, |a, (&kv, p)| a + kv * i32::from(p[ch]));
+                let acc =
+                    k.iter().zip(src.chunks_exact(c)).fold(half, |a, (&kv, p)| a + kv * i32::from(p[ch]));
                 *d = clip8(acc);
             }
         }
@@ -542,7 +549,8 @@ mod tests {
                 for (oh, ow) in [(43, 61), (37, 20), (11, 53), (37, 53), (64, 64)] {
                     let full = pil_resize(&px, h, w, c, oh, ow, filter);
                     for (rows, cols) in [(0..oh, 0..ow), (3..oh - 2, 1..ow - 4), (oh / 2..oh / 2 + 1, 0..1)] {
-                        let win = pil_resize_window(&px, [h, w, c], [oh, ow], rows.clone(), cols.clone(), filter);
+                        let win =
+                            pil_resize_window(&px, [h, w, c], [oh, ow], rows.clone(), cols.clone(), filter);
                         let crop: Vec<u8> = rows
                             .clone()
                             .flat_map(|y| full[(y * ow + cols.start) * c..(y * ow + cols.end) * c].to_vec())
