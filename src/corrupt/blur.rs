@@ -133,14 +133,23 @@ pub fn motion_kernel(radius: f32, sigma: f32, angle_deg: f64) -> Vec<(isize, isi
 /// dropped, so no weight is lost on small images.
 pub fn motion_plane(src: &[f32], h: usize, w: usize, kernel: &[(isize, isize, f32)]) -> Vec<f32> {
     let mut out = vec![0.0f32; h * w];
+    let wi = w as isize;
     for &(ox, oy, k) in kernel {
-        let xs: Vec<usize> = (0..w).map(|x| (x as isize + ox).clamp(0, w as isize - 1) as usize).collect();
-        for y in 0..h {
+        // Columns `lo..hi` read `x + ox` inside the row (a contiguous slice); those left of it read the first
+        // pixel, those right of it the last (the replicated edge).
+        let hi = (wi - ox).clamp(0, wi) as usize;
+        let lo = ((-ox).clamp(0, wi) as usize).min(hi);
+        for (y, dst) in out.chunks_exact_mut(w).enumerate() {
             let sy = (y as isize + oy).clamp(0, h as isize - 1) as usize;
             let row = &src[sy * w..(sy + 1) * w];
-            for (d, &sx) in out[y * w..(y + 1) * w].iter_mut().zip(&xs) {
-                *d += k * row[sx];
+            let (left, rest) = dst.split_at_mut(lo);
+            let (middle, right) = rest.split_at_mut(hi - lo);
+            left.iter_mut().for_each(|d| *d += k * row[0]);
+            if lo < hi {
+                let inside = &row[(lo as isize + ox) as usize..(hi as isize + ox) as usize];
+                middle.iter_mut().zip(inside).for_each(|(d, v)| *d += k * v);
             }
+            right.iter_mut().for_each(|d| *d += k * row[w - 1]);
         }
     }
     out
@@ -204,6 +213,24 @@ mod tests {
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn motion_taps_past_the_edges_read_the_edge_pixels() {
+        let (h, w) = (4, 5);
+        let src: Vec<f32> = (0..h * w).map(|i| i as f32 * 0.37).collect();
+        let kernel = [(0, 0, 0.25), (-7, 1, 0.125), (3, -2, 0.5), (6, 0, 0.0625), (-2, 5, 0.0625)];
+        let mut want = vec![0.0f32; h * w];
+        for &(ox, oy, k) in &kernel {
+            for y in 0..h {
+                for x in 0..w {
+                    let sx = (x as isize + ox).clamp(0, w as isize - 1) as usize;
+                    let sy = (y as isize + oy).clamp(0, h as isize - 1) as usize;
+                    want[y * w + x] += k * src[sy * w + sx];
+                }
+            }
+        }
+        assert_eq!(motion_plane(&src, h, w, &kernel), want);
     }
 
     #[test]

@@ -33,9 +33,18 @@ pub fn contrast(img: &Image, factor: f32) -> Image {
 /// 256 levels, then one lookup table per channel (the same formula on the same `f32` values).
 pub fn contrast_u8(px: &[u8], c: usize, factor: f32) -> Vec<u8> {
     let mut hist = vec![[0u64; 256]; c];
-    for p in px.chunks_exact(c) {
-        for (hc, &v) in hist.iter_mut().zip(p) {
-            hc[usize::from(v)] += 1;
+    if c == 3 {
+        let [h0, h1, h2] = &mut hist[..] else { unreachable!("three channels") };
+        for p in px.chunks_exact(3) {
+            h0[usize::from(p[0])] += 1;
+            h1[usize::from(p[1])] += 1;
+            h2[usize::from(p[2])] += 1;
+        }
+    } else {
+        for p in px.chunks_exact(c) {
+            for (hc, &v) in hist.iter_mut().zip(p) {
+                hc[usize::from(v)] += 1;
+            }
         }
     }
     let n = (px.len() / c) as f64;
@@ -49,6 +58,14 @@ pub fn contrast_u8(px: &[u8], c: usize, factor: f32) -> Vec<u8> {
         })
         .collect();
     let mut out = px.to_vec();
+    if let [l0, l1, l2] = &luts[..] {
+        for p in out.chunks_exact_mut(3) {
+            p[0] = l0[usize::from(p[0])];
+            p[1] = l1[usize::from(p[1])];
+            p[2] = l2[usize::from(p[2])];
+        }
+        return out;
+    }
     for p in out.chunks_exact_mut(c) {
         for (v, lut) in p.iter_mut().zip(&luts) {
             *v = lut[usize::from(*v)];

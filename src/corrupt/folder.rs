@@ -117,11 +117,15 @@ fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize) -> (usize, us
     } else {
         (((h as f64 * short as f64 / w as f64).round() as usize).max(short), short)
     };
-    let resized = resample::pil_resize(raw, h, w, c, nh, nw, PilFilter::Bilinear);
+    // Only the centre crop of the resized image is computed (the same pixels as resizing, then cropping).
     let (top, left) = ((nh - s) / 2, (nw - s) / 2);
-    let mut out = Vec::with_capacity(s * s * c);
-    for y in top..top + s {
-        out.extend_from_slice(&resized[(y * nw + left) * c..(y * nw + left + s) * c]);
-    }
+    let out = resample::pil_resize_window(
+        raw,
+        [h, w, c],
+        [nh, nw],
+        top..top + s,
+        left..left + s,
+        PilFilter::Bilinear,
+    );
     (s, s, out)
 }

@@ -251,7 +251,8 @@ fn decode_files(
 /// Writes a corrupted set in the ImageNet-C layout: one JPEG of quality [`RELEASE_QUALITY`] per image, in
 /// `<corruption>/<severity>/<class>/<index>.JPEG` (the index zero-padded to 8 digits, so names sort in set
 /// order), every class folder created in every severity folder (so the labels read back from the sorted folder
-/// names are the labels written), then `manifest.json`. Each file is written to a temporary and renamed.
+/// names are the labels written), then `manifest.json`. Each file is written to a temporary and renamed; the
+/// files are made durable together, before the manifest is written.
 #[derive(Debug)]
 pub struct ImagenetCWriter {
     dir: PathBuf,
@@ -323,7 +324,7 @@ impl ImagenetCWriter {
                         let rel = format!("{name}/{s}/{class}/{i:08}.{EXTENSION}");
                         let coef = super::jpeg_codec::jpeg_compress(px, h, w, c, RELEASE_QUALITY);
                         let file = super::jpeg_file::write(&coef);
-                        fsio::write_atomic(&self.dir.join(&rel), &file)?;
+                        fsio::write_renamed_unsynced(&self.dir.join(&rel), &file)?;
                         Ok((rel, fsio::sha256_hex(&file)))
                     })
                     .collect::<Result<_>>()?;
@@ -342,8 +343,11 @@ impl ImagenetCWriter {
         Ok(())
     }
 
-    /// Writes the manifest.
+    /// Makes the image files durable (they are written without a sync each: see
+    /// [`fsio::write_renamed_unsynced`]), then writes the manifest.
     pub fn finish(self) -> Result<Manifest> {
+        let files: Vec<PathBuf> = self.manifest.files.keys().map(|rel| self.dir.join(rel)).collect();
+        fsio::sync_files(&self.dir, &files)?;
         fsio::write_json_atomic(&self.dir.join(MANIFEST), &self.manifest)?;
         Ok(self.manifest)
     }

@@ -94,26 +94,35 @@ pub fn downsample_h2v2(p: &Plane) -> Plane {
 /// padding column): the two outputs of column `i` are `(3·s[i] + s[i−1] + 8) >> 4` and `(3·s[i] + s[i+1] + 7)
 /// >> 4`, with `4·s` at the two image edges.
 fn fancy_row(s: &[u32], n: usize, out: &mut [u8]) {
-    let mut push = |k: usize, v: u32| {
+    let push = |out: &mut [u8], k: usize, v: u32| {
         if k < out.len() {
             out[k] = (v >> 4) as u8;
         }
     };
-    push(0, s[0] * 4 + 8);
-    push(1, s[0] * 3 + s[1] + 7);
-    for i in 1..n.max(2) - 1 {
-        push(2 * i, s[i] * 3 + s[i - 1] + 8);
-        push(2 * i + 1, s[i] * 3 + s[i + 1] + 7);
+    push(out, 0, s[0] * 4 + 8);
+    push(out, 1, s[0] * 3 + s[1] + 7);
+    let interior = n.max(2) - 1;
+    if 2 * interior <= out.len() {
+        // Columns 1 … n − 2 all inside `out`: without a bounds check per sample.
+        for (pair, w) in out[2..2 * interior].chunks_exact_mut(2).zip(s.windows(3)) {
+            pair[0] = ((w[1] * 3 + w[0] + 8) >> 4) as u8;
+            pair[1] = ((w[1] * 3 + w[2] + 7) >> 4) as u8;
+        }
+    } else {
+        for i in 1..interior {
+            push(out, 2 * i, s[i] * 3 + s[i - 1] + 8);
+            push(out, 2 * i + 1, s[i] * 3 + s[i + 1] + 7);
+        }
     }
     if n >= 2 {
         let i = n - 1;
-        push(2 * i, s[i] * 3 + s[i - 1] + 8);
-        push(2 * i + 1, s[i] * 4 + 7);
+        push(out, 2 * i, s[i] * 3 + s[i - 1] + 8);
+        push(out, 2 * i + 1, s[i] * 4 + 7);
     } else {
         // One column: libjpeg's first step already read the padding column; its "last column" step then
         // treats that column as the current one.
-        push(2, s[1] * 3 + s[0] + 8);
-        push(3, s[1] * 4 + 7);
+        push(out, 2, s[1] * 3 + s[0] + 8);
+        push(out, 3, s[1] * 4 + 7);
     }
 }
 

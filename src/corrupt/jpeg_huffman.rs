@@ -4,6 +4,9 @@
 //! The coded blocks are lossless: decoding a file recovers exactly the quantised coefficients that were
 //! written, so the entropy stage never changes a pixel.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 /// A Huffman table as DHT stores it: how many codes of each length 1…16, and the symbols in code order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HuffTable {
@@ -44,17 +47,18 @@ impl HuffTable {
         let mut freq: Vec<u64> = counts.iter().map(|&c| u64::from(c)).chain([1]).collect();
         let mut size = [0usize; 257];
         let mut next: [Option<usize>; 257] = [None; 257];
-        loop {
-            // The two least frequent live symbols (ties to the larger index, as Annex K's Figure K.1 reads).
-            let least = |skip: Option<usize>| {
-                (0..257)
-                    .filter(|&i| freq[i] > 0 && Some(i) != skip)
-                    .min_by_key(|&i| (freq[i], usize::MAX - i))
-            };
-            let Some(c1) = least(None) else { break };
-            let Some(c2) = least(Some(c1)) else { break };
+        // The live symbols by (frequency, larger index first): popping twice gives the two least frequent,
+        // ties to the larger index, as Annex K's Figure K.1 reads (a heap instead of two scans per merge).
+        let key = |f: u64, i: usize| Reverse((f, usize::MAX - i));
+        let mut live: BinaryHeap<Reverse<(u64, usize)>> =
+            (0..257).filter(|&i| freq[i] > 0).map(|i| key(freq[i], i)).collect();
+        while live.len() >= 2 {
+            let Some(Reverse((_, a))) = live.pop() else { break };
+            let Some(Reverse((_, b))) = live.pop() else { break };
+            let (c1, c2) = (usize::MAX - a, usize::MAX - b);
             freq[c1] += freq[c2];
             freq[c2] = 0;
+            live.push(key(freq[c1], c1));
             // Every symbol of both merged trees gets one bit longer; the trees are chained.
             let mut i = c1;
             loop {

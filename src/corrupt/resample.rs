@@ -156,31 +156,72 @@ pub enum PilFilter {
 /// Fixed-point bits of PIL's resampling coefficients (`PRECISION_BITS = 32 − 8 − 2`).
 const PIL_PRECISION_BITS: u32 = 22;
 
-/// PIL's per-axis coefficients (`precompute_coeffs` in `Resample.c`): for output `i`, the first input index
-/// and the normalised weights, converted to PIL's fixed point (`⌊k · 2²² + ½⌋`, sign-symmetric).
-fn pil_coeffs(n_in: usize, n_out: usize, filter: PilFilter) -> Vec<(usize, Vec<i32>)> {
-    let scale = n_in as f64 / n_out as f64;
-    let filterscale = scale.max(1.0);
-    let (support, f): (f64, fn(f64) -> f64) = match filter {
-        PilFilter::Box => (0.5, |x| if x > -0.5 && x <= 0.5 { 1.0 } else { 0.0 }),
-        PilFilter::Bilinear => (1.0, |x: f64| (1.0 - x.abs()).max(0.0)),
-    };
-    let support = support * filterscale;
-    let one = f64::from(1u32 << PIL_PRECISION_BITS);
-    (0..n_out)
-        .map(|i| {
+/// PIL's coefficients of one axis (`precompute_coeffs` in `Resample.c`) for a range of outputs: for each, the
+/// first input index and the normalised weights in PIL's fixed point (`⌊k · 2²² + ½⌋`, sign-symmetric), with
+/// the zero weights at either end left out (they add nothing to PIL's sums), stored at a fixed stride.
+struct Taps {
+    /// First input index of each output.
+    first: Vec<usize>,
+    /// Number of weights of each output.
+    len: Vec<usize>,
+    /// `stride` weights per output, the first `len` of them used.
+    weights: Vec<i32>,
+    stride: usize,
+}
+
+impl Taps {
+    fn new(n_in: usize, n_out: usize, outputs: std::ops::Range<usize>, filter: PilFilter) -> Taps {
+        let scale = n_in as f64 / n_out as f64;
+        let filterscale = scale.max(1.0);
+        let (support, f): (f64, fn(f64) -> f64) = match filter {
+            PilFilter::Box => (0.5, |x| if x > -0.5 && x <= 0.5 { 1.0 } else { 0.0 }),
+            PilFilter::Bilinear => (1.0, |x: f64| (1.0 - x.abs()).max(0.0)),
+        };
+        let support = support * filterscale;
+        let one = f64::from(1u32 << PIL_PRECISION_BITS);
+        let stride = (2.0 * support + 2.0).ceil() as usize;
+        let n = outputs.len();
+        let mut taps = Taps {
+            first: Vec::with_capacity(n),
+            len: Vec::with_capacity(n),
+            weights: vec![0; n * stride],
+            stride,
+        };
+        // Buffers reused from one output to the next.
+        let (mut k, mut fixed): (Vec<f64>, Vec<i32>) =
+            (Vec::with_capacity(stride), Vec::with_capacity(stride));
+        for (o, i) in outputs.enumerate() {
             let center = (i as f64 + 0.5) * scale;
             let xmin = ((center - support + 0.5).floor().max(0.0)) as usize;
             let xmax = ((center + support + 0.5).floor() as usize).min(n_in);
-            let mut k: Vec<f64> = (xmin..xmax).map(|x| f((x as f64 - center + 0.5) / filterscale)).collect();
+            k.clear();
+            k.extend((xmin..xmax).map(|x| f((x as f64 - center + 0.5) / filterscale)));
             let sum: f64 = k.iter().sum();
             if sum != 0.0 {
                 k.iter_mut().for_each(|v| *v /= sum);
             }
-            let fixed = k.iter().map(|&v| (v * one + if v < 0.0 { -0.5 } else { 0.5 }) as i32).collect();
-            (xmin, fixed)
-        })
-        .collect()
+            fixed.clear();
+            fixed.extend(k.iter().map(|&v| (v * one + if v < 0.0 { -0.5 } else { 0.5 }) as i32));
+            let lead = fixed.iter().take_while(|&&v| v == 0).count();
+            let used = fixed.len() - lead - fixed[lead..].iter().rev().take_while(|&&v| v == 0).count();
+            taps.first.push(xmin + lead);
+            taps.len.push(used);
+            taps.weights[o * stride..o * stride + used].copy_from_slice(&fixed[lead..lead + used]);
+        }
+        taps
+    }
+
+    /// The weights of output `o`.
+    #[inline]
+    fn of(&self, o: usize) -> &[i32] {
+        &self.weights[o * self.stride..o * self.stride + self.len[o]]
+    }
+
+    /// Whether output `o` copies one input (a single weight of one).
+    #[inline]
+    fn is_copy(&self, o: usize) -> bool {
+        self.len[o] == 1 && self.weights[o * self.stride] == 1 << PIL_PRECISION_BITS
+    }
 }
 
 /// PIL's `Image.resize((out_w, out_h), filter)` on 8-bit HWC pixels, in PIL's integer arithmetic: horizontal
@@ -194,11 +235,42 @@ pub fn pil_resize(
     out_w: usize,
     filter: PilFilter,
 ) -> Vec<u8> {
-    let horizontal = if out_w != w { pil_pass_rows(px, h, w, c, out_w, filter) } else { px.to_vec() };
-    if out_h == h {
-        return horizontal;
+    pil_resize_window(px, [h, w, c], [out_h, out_w], 0..out_h, 0..out_w, filter)
+}
+
+/// The rows `rows` and columns `cols` of [`pil_resize`] to `out_h × out_w` (a crop of the resized image),
+/// computed without the rest of it: the horizontal pass runs only on the input rows the vertical pass reads
+/// and only for the columns kept. Every kept pixel has the value the full resize gives it.
+pub fn pil_resize_window(
+    px: &[u8],
+    [h, w, c]: [usize; 3],
+    [out_h, out_w]: [usize; 2],
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    filter: PilFilter,
+) -> Vec<u8> {
+    debug_assert_eq!(px.len(), h * w * c);
+    let vertical = (out_h != h).then(|| Taps::new(h, out_h, rows.clone(), filter));
+    // The input rows the vertical pass reads (or the kept rows themselves when there is none).
+    let (r0, r1) = match &vertical {
+        Some(t) => {
+            let lo = (0..rows.len()).map(|o| t.first[o]).min().unwrap_or(0);
+            let hi = (0..rows.len()).map(|o| t.first[o] + t.len[o]).max().unwrap_or(0);
+            (lo, hi.max(lo))
+        }
+        None => (rows.start, rows.end),
+    };
+    let row_len = cols.len() * c;
+    let band = &px[r0 * w * c..r1 * w * c];
+    let horizontal = if out_w != w {
+        pil_pass_rows(band, w, c, &Taps::new(w, out_w, cols, filter))
+    } else {
+        band.chunks_exact(w * c).flat_map(|r| &r[cols.start * c..cols.end * c]).copied().collect()
+    };
+    match vertical {
+        Some(t) => pil_pass_cols(&horizontal, r0, row_len, &t),
+        None => horizontal,
     }
-    pil_pass_cols(&horizontal, h, out_w * c, out_h, filter)
 }
 
 /// PIL's `clip8`: the accumulator (which starts at ½ in fixed point) shifted down and clamped to a byte.
@@ -207,50 +279,122 @@ fn clip8(acc: i32) -> u8 {
     (acc >> PIL_PRECISION_BITS).clamp(0, 255) as u8
 }
 
-fn pil_pass_rows(px: &[u8], h: usize, w: usize, c: usize, out_w: usize, filter: PilFilter) -> Vec<u8> {
-    let coeffs = pil_coeffs(w, out_w, filter);
+/// The horizontal pass over whole rows of `w` pixels of `c` channels.
+fn pil_pass_rows(px: &[u8], w: usize, c: usize, taps: &Taps) -> Vec<u8> {
+    let widest = taps.len.iter().copied().max().unwrap_or(0);
+    if c == 3 && w >= 4 {
+        match widest {
+            0..=2 => return rows_rgb_fixed::<2>(px, w, taps),
+            3 => return rows_rgb_fixed::<3>(px, w, taps),
+            4 => return rows_rgb_fixed::<4>(px, w, taps),
+            _ => {}
+        }
+    }
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
-    let mut out = vec![0u8; h * out_w * c];
-    for (row, orow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(out_w * c)) {
-        for ((x0, k), dst) in coeffs.iter().zip(orow.chunks_exact_mut(c)) {
-            if k.len() == 1 && k[0] == 1 << PIL_PRECISION_BITS {
-                // A single full-weight tap (box upscaling): the pixel itself.
-                dst.iter_mut().zip(&row[x0 * c..(x0 + 1) * c]).for_each(|(d, &s)| *d = s);
-                continue;
-            }
+    let n_out = taps.first.len();
+    let mut out = vec![0u8; px.len() / (w * c) * n_out * c];
+    for (row, orow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(n_out * c)) {
+        for (o, dst) in orow.chunks_exact_mut(c).enumerate() {
+            let x0 = taps.first[o];
+            let k = taps.of(o);
             let src = &row[x0 * c..(x0 + k.len()) * c];
-            let mut acc = [half; 4];
-            for (kv, p) in k.iter().zip(src.chunks_exact(c)) {
-                for (a, &v) in acc.iter_mut().zip(p) {
-                    *a += kv * i32::from(v);
-                }
-            }
-            for (d, a) in dst.iter_mut().zip(acc) {
-                *d = clip8(a);
+            for (ch, d) in dst.iter_mut().enumerate() {
+                let acc =
+                    k.iter().zip(src.chunks_exact(c)).fold(half, |a, (&kv, p)| a + kv * i32::from(p[ch]));
+                *d = clip8(acc);
             }
         }
     }
     out
 }
 
-fn pil_pass_cols(px: &[u8], h: usize, row_len: usize, out_h: usize, filter: PilFilter) -> Vec<u8> {
-    let coeffs = pil_coeffs(h, out_h, filter);
+/// [`pil_pass_rows`] on RGB rows when no output has more than `K` weights (`K ≤ w`): every output reads `K`
+/// pixels from a start moved left where needed to stay inside the row, its weights shifted to match and padded
+/// with zeros, so that the inner loop has a fixed length (a zero weight adds nothing: the same sums).
+fn rows_rgb_fixed<const K: usize>(px: &[u8], w: usize, taps: &Taps) -> Vec<u8> {
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
-    let mut out = vec![0u8; out_h * row_len];
+    let n_out = taps.first.len();
+    let (starts, weights): (Vec<usize>, Vec<[i32; K]>) = (0..n_out)
+        .map(|o| {
+            let start = taps.first[o].min(w - K);
+            let shift = taps.first[o] - start;
+            let mut k = [0i32; K];
+            k[shift..shift + taps.len[o]].copy_from_slice(taps.of(o));
+            (start, k)
+        })
+        .unzip();
+    let mut out = vec![0u8; px.len() / (w * 3) * n_out * 3];
+    for (row, orow) in px.chunks_exact(w * 3).zip(out.chunks_exact_mut(n_out * 3)) {
+        for ((&x0, k), dst) in starts.iter().zip(&weights).zip(orow.chunks_exact_mut(3)) {
+            let src = &row[x0 * 3..x0 * 3 + 3 * K];
+            let mut acc = [half; 3];
+            for (t, &kv) in k.iter().enumerate() {
+                for (ch, a) in acc.iter_mut().enumerate() {
+                    *a += kv * i32::from(src[t * 3 + ch]);
+                }
+            }
+            dst.copy_from_slice(&acc.map(clip8));
+        }
+    }
+    out
+}
+
+/// The vertical pass: output row `o` from the rows `taps.first[o]…` of `px`, whose first row is input row
+/// `first_row`; rows are `row_len` values long.
+fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Vec<u8> {
+    let half = 1i32 << (PIL_PRECISION_BITS - 1);
+    let n_out = taps.first.len();
+    let mut out = vec![0u8; n_out * row_len];
     let mut acc = vec![0i32; row_len];
-    for ((y0, k), orow) in coeffs.iter().zip(out.chunks_exact_mut(row_len)) {
-        if k.len() == 1 && k[0] == 1 << PIL_PRECISION_BITS {
+    for (o, orow) in out.chunks_exact_mut(row_len).enumerate() {
+        let y0 = taps.first[o] - first_row;
+        if taps.is_copy(o) {
             orow.copy_from_slice(&px[y0 * row_len..(y0 + 1) * row_len]);
             continue;
         }
-        acc.iter_mut().for_each(|a| *a = half);
-        for (j, &kv) in k.iter().enumerate() {
-            let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
-            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * i32::from(v));
+        let k = taps.of(o);
+        match k.len() {
+            // One or two weights (bilinear upscaling): both rows in one pass, no accumulator in memory.
+            1 => {
+                let (k0, r0) = (k[0], &px[y0 * row_len..(y0 + 1) * row_len]);
+                orow.iter_mut().zip(r0).for_each(|(d, &a)| *d = clip8(half + k0 * i32::from(a)));
+            }
+            2 => {
+                let (k0, k1) = (k[0], k[1]);
+                let (r0, r1) = px[y0 * row_len..(y0 + 2) * row_len].split_at(row_len);
+                for ((d, &a), &b) in orow.iter_mut().zip(r0).zip(r1) {
+                    *d = clip8(half + k0 * i32::from(a) + k1 * i32::from(b));
+                }
+            }
+            3 => cols_fused::<3>(orow, &px[y0 * row_len..(y0 + 3) * row_len], k),
+            4 => cols_fused::<4>(orow, &px[y0 * row_len..(y0 + 4) * row_len], k),
+            _ => {
+                acc.iter_mut().for_each(|a| *a = half);
+                for (j, &kv) in k.iter().enumerate() {
+                    let src = &px[(y0 + j) * row_len..(y0 + j + 1) * row_len];
+                    acc.iter_mut().zip(src).for_each(|(a, &v)| *a += kv * i32::from(v));
+                }
+                orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = clip8(a));
+            }
         }
-        orow.iter_mut().zip(&acc).for_each(|(d, &a)| *d = clip8(a));
     }
     out
+}
+
+/// One output row of the vertical pass from the `K` consecutive rows in `rows` and their weights `k`, all
+/// weights per value in one pass (the same sums as accumulating row by row).
+fn cols_fused<const K: usize>(orow: &mut [u8], rows: &[u8], k: &[i32]) {
+    let half = 1i32 << (PIL_PRECISION_BITS - 1);
+    let n = orow.len();
+    let r: [&[u8]; K] = std::array::from_fn(|j| &rows[j * n..(j + 1) * n]);
+    let k: [i32; K] = std::array::from_fn(|j| k[j]);
+    for (i, d) in orow.iter_mut().enumerate() {
+        let mut a = half;
+        for j in 0..K {
+            a += k[j] * i32::from(r[j][i]);
+        }
+        *d = clip8(a);
+    }
 }
 
 /// A 2×3 affine map `(x, y) ↦ (a·x + b·y + c, d·x + e·y + f)`, in pixel coordinates (x = column).
@@ -394,6 +538,28 @@ mod tests {
         let out = pil_resize(&px, 4, 4, 1, 2, 2, PilFilter::Box);
         // Block means: (0+10+40+50)/4 = 25, (20+30+60+70)/4 = 45, ...
         assert_eq!(out, vec![25, 45, 105, 125]);
+    }
+
+    #[test]
+    fn a_resize_window_is_the_crop_of_the_whole_resize() {
+        let (h, w) = (37, 53);
+        for c in [1, 3] {
+            let px: Vec<u8> = (0..h * w * c).map(|i| ((i * 7919) % 251) as u8).collect();
+            for filter in [PilFilter::Box, PilFilter::Bilinear] {
+                for (oh, ow) in [(43, 61), (37, 20), (11, 53), (37, 53), (64, 64)] {
+                    let full = pil_resize(&px, h, w, c, oh, ow, filter);
+                    for (rows, cols) in [(0..oh, 0..ow), (3..oh - 2, 1..ow - 4), (oh / 2..oh / 2 + 1, 0..1)] {
+                        let win =
+                            pil_resize_window(&px, [h, w, c], [oh, ow], rows.clone(), cols.clone(), filter);
+                        let crop: Vec<u8> = rows
+                            .clone()
+                            .flat_map(|y| full[(y * ow + cols.start) * c..(y * ow + cols.end) * c].to_vec())
+                            .collect();
+                        assert_eq!(win, crop, "{filter:?} c={c} {oh}x{ow} {rows:?} {cols:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,227 @@
+"""Images per CPU-second at 224 px, severity 3, one thread: `lcr-verify corrupt` end to end against the corruption
+functions of hendrycks/robustness `ImageNet-C/create_c/make_imagenet_c.py` (not shipped here: pass the path of a
+copy), on the same folder of photographs.
+
+    data   DIR [N]                     writes N (default 64) 224-px photographs as JPEG files (quality 90) in class
+                                       folders DIR/<class>/<name>.jpg: crops of the two fixture photos and of the
+                                       colour photographs bundled with scikit-image, some mirrored
+    rust   DIR OUT.json [BIN] [R]      times `BIN corrupt --dataset DIR --crop 224 --suite imagenet-c
+                                       --corruptions X --severities 3 --out D` for every corruption X, in the default
+                                       layout (one .npy per corruption) and with `--layout imagenet-c` (one JPEG-85
+                                       file per image), RAYON_NUM_THREADS=1; the CPU time (user + sys) of the child
+                                       process, best of R runs (default 3). Nothing is subtracted: process start,
+                                       listing, reading, decoding, resizing and cropping the inputs, corrupting,
+                                       writing, hashing and the manifest all count.
+    python PATH/make_imagenet_c.py DIR OUT.json [R]
+                                       times the reference on the same files, image by image, in three parts: the
+                                       loader (PIL open, convert('RGB'), resize of the shorter side to 256 with
+                                       PIL bilinear, centre crop 224: torchvision's Resize(256) + CenterCrop(224)
+                                       on a PIL image), the corruption function at severity 3, and the save the
+                                       reference does (np.uint8, PIL JPEG quality 85, optimize=True, to a file);
+                                       CPU time of this process (time.process_time), best of R runs (default 3;
+                                       glass blur, at about one image per second, is run once)
+    table  RUST.json PYTHON.json       prints the Markdown table: images per CPU-second and ratios
+
+Setup (outside the repository): the virtual environment of scripts/reference_imagenet_c.py, plus ImageMagick 6's
+MagickWand library for motion blur and snow (Debian: apt-get install libmagickwand-6.q16-6). Run from the
+repository root with one thread for every library:
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 venv/bin/python scripts/bench_cli_224.py data /tmp/photos224
+    venv/bin/python scripts/bench_cli_224.py rust /tmp/photos224 rust.json target/release/lcr-verify
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 venv/bin/python scripts/bench_cli_224.py python \\
+        PATH/make_imagenet_c.py /tmp/photos224 python.json
+    venv/bin/python scripts/bench_cli_224.py table rust.json python.json
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+ALL = ['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'motion_blur', 'zoom_blur',
+       'snow', 'frost', 'fog', 'brightness', 'contrast', 'elastic_transform', 'pixelate', 'jpeg_compression',
+       'speckle_noise', 'gaussian_blur', 'spatter', 'saturate']
+SEVERITY = 3
+LAYOUTS = {'npy': [], 'imagenet-c': ['--layout', 'imagenet-c']}
+
+
+def cmd_data(out, n):
+    """Writes `n` 224-px photographs, cut from real photographs at several scales and positions."""
+    import numpy as np
+    import skimage
+    from PIL import Image
+
+    sources = {'astronaut': Image.fromarray(np.load('tests/fixtures/photos224_images.npy')[0]),
+               'coffee': Image.fromarray(np.load('tests/fixtures/photos224_images.npy')[1])}
+    bundled = os.path.join(os.path.dirname(skimage.__file__), 'data')
+    for f in ['chelsea.png', 'rocket.jpg', 'motorcycle_left.png', 'hubble_deep_field.jpg', 'ihc.png', 'retina.jpg',
+              'coffee.png', 'astronaut.png']:
+        sources[f.split('.')[0] + '_full'] = Image.open(os.path.join(bundled, f)).convert('RGB')
+    names = sorted(sources)
+    # (side as a fraction of the shorter side, horizontal and vertical position in [0, 1], mirrored)
+    cuts = [(1.0, 0.5, 0.5, False), (0.7, 0.2, 0.3, False), (0.7, 0.8, 0.7, True), (0.5, 0.3, 0.8, False),
+            (0.5, 0.7, 0.2, True), (0.85, 0.1, 0.9, True), (0.6, 0.5, 0.5, True), (0.4, 0.9, 0.1, False)]
+    written = 0
+    for k in range(n):
+        name = names[k % len(names)]
+        side_f, fx, fy, mirror = cuts[(k // len(names)) % len(cuts)]
+        img = sources[name]
+        w, h = img.size
+        s = max(32, int(min(w, h) * side_f))
+        left, top = int((w - s) * fx), int((h - s) * fy)
+        crop = img.crop((left, top, left + s, top + s)).resize((224, 224), Image.BILINEAR)
+        if mirror:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        folder = os.path.join(out, name)
+        os.makedirs(folder, exist_ok=True)
+        crop.save(os.path.join(folder, f'{k:04d}.jpg'), quality=90)
+        written += 1
+    print(f'wrote {written} photographs of 224x224 px to {out}')
+
+
+def files_of(tree):
+    return sorted(os.path.join(r, f) for r, _, fs in os.walk(tree) for f in fs if f.lower().endswith(('.jpg', '.png')))
+
+
+def child_cpu(argv, env):
+    """Runs `argv`, returns the user + sys CPU seconds of the child (os.wait4 rusage)."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        sys.exit(f'{" ".join(argv)} failed ({proc.returncode}): {err}')
+    return usage.ru_utime + usage.ru_stime
+
+
+def cmd_rust(tree, out, binary, repeats):
+    n = len(files_of(tree))
+    env = dict(os.environ, RAYON_NUM_THREADS='1')
+    result = {'images': n, 'binary': binary, 'repeats': repeats, 'cpu_s': {}}
+    scratch = tempfile.mkdtemp(prefix='bench-cli-224-')
+    try:
+        for name in ALL:
+            result['cpu_s'][name] = {}
+            for layout, extra in LAYOUTS.items():
+                times = []
+                for r in range(repeats):
+                    dest = os.path.join(scratch, f'{name}-{layout}-{r}')
+                    argv = [binary, 'corrupt', '--dataset', tree, '--crop', '224', '--suite', 'imagenet-c',
+                            '--corruptions', name, '--severities', str(SEVERITY), '--out', dest, '--quiet'] + extra
+                    times.append(child_cpu(argv, env))
+                    shutil.rmtree(dest)
+                result['cpu_s'][name][layout] = min(times)
+            row = result['cpu_s'][name]
+            print(f"{name:18s} npy {n / row['npy']:8.1f} img/cpu-s   imagenet-c {n / row['imagenet-c']:8.1f} img/cpu-s",
+                  flush=True)
+            json.dump(result, open(out, 'w'), indent=1)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def load_reference(path):
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    from reference_imagenet_c import load_reference as load
+    return load(path)
+
+
+def loader(path):
+    """The reference loader and transform: pil_loader, then torchvision Resize(256) and CenterCrop(224)."""
+    from PIL import Image
+    with open(path, 'rb') as f:
+        img = Image.open(f).convert('RGB')
+    w, h = img.size
+    if w <= h:
+        nw, nh = 256, int(256 * h / w)
+    else:
+        nw, nh = int(256 * w / h), 256
+    img = img.resize((nw, nh), Image.BILINEAR)
+    left, top = int(round((nw - 224) / 2.0)), int(round((nh - 224) / 2.0))
+    return img.crop((left, top, left + 224, top + 224))
+
+
+def cmd_python(ref, tree, out, repeats):
+    import numpy as np
+    from PIL import Image
+    mod = load_reference(ref)
+    files = files_of(tree)
+    n = len(files)
+    frost_dir = os.path.abspath('datasets/frost')
+    result = {'images': n, 'repeats': repeats, 'cpu_s': {}}
+    scratch = tempfile.mkdtemp(prefix='bench-py-224-')
+    try:
+        for name in ALL:
+            best = None
+            for _ in range(1 if name == 'glass_blur' else repeats):
+                np.random.seed(0)
+                here = os.getcwd()
+                if name == 'frost':
+                    os.chdir(frost_dir)  # the reference reads ./frostN.* on every call
+                try:
+                    parts = {'load': 0.0, 'function': 0.0, 'save': 0.0}
+                    for k, path in enumerate(files):
+                        t0 = time.process_time()
+                        img = loader(path)
+                        t1 = time.process_time()
+                        x = getattr(mod, name)(img, SEVERITY)
+                        t2 = time.process_time()
+                        Image.fromarray(np.uint8(x)).save(os.path.join(scratch, f'{k}.JPEG'), quality=85,
+                                                          optimize=True)
+                        t3 = time.process_time()
+                        parts['load'] += t1 - t0
+                        parts['function'] += t2 - t1
+                        parts['save'] += t3 - t2
+                finally:
+                    os.chdir(here)
+                if best is None or sum(parts.values()) < sum(best.values()):
+                    best = parts
+            result['cpu_s'][name] = best
+            f, l, s = best['function'], best['load'], best['save']
+            print(f'{name:18s} function {n / f:8.1f}   load+function {n / (l + f):8.1f}   '
+                  f'load+function+save {n / (l + f + s):8.1f} img/cpu-s', flush=True)
+            json.dump(result, open(out, 'w'), indent=1)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def cmd_table(rust_path, py_path):
+    rust, py = json.load(open(rust_path)), json.load(open(py_path))
+    nr, npy_ = rust['images'], py['images']
+    print('| corruption | ours, .npy | Python, load + function | ratio | Python, function only | ratio '
+          '| ours, JPEG-85 tree | Python, load + function + save | ratio |')
+    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for name in ALL:
+        r, p = rust['cpu_s'][name], py['cpu_s'][name]
+        ours_npy, ours_jpeg = nr / r['npy'], nr / r['imagenet-c']
+        fn = npy_ / p['function']
+        lf = npy_ / (p['load'] + p['function'])
+        lfs = npy_ / (p['load'] + p['function'] + p['save'])
+        print(f'| {name} | {ours_npy:,.0f} | {lf:,.1f} | {ours_npy / lf:.1f}× | {fn:,.1f} | {ours_npy / fn:.1f}× '
+              f'| {ours_jpeg:,.0f} | {lfs:,.1f} | {ours_jpeg / lfs:.1f}× |')
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    what = sys.argv[1]
+    if what == 'data':
+        cmd_data(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 64)
+    elif what == 'rust':
+        binary = sys.argv[4] if len(sys.argv) > 4 else 'target/release/lcr-verify'
+        cmd_rust(sys.argv[2], sys.argv[3], binary, int(sys.argv[5]) if len(sys.argv) > 5 else 3)
+    elif what == 'python':
+        cmd_python(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 3)
+    elif what == 'table':
+        cmd_table(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(f'unknown mode {what}: data, rust, python or table')
+
+
+if __name__ == '__main__':
+    main()
