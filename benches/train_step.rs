@@ -1,4 +1,5 @@
-//! One training step (batch 128) of the default MLP and CNN, without and with the LCR regulariser.
+//! One training step (batch 128) of the default MLP, CNN and ResNet, without and with the LCR regulariser:
+//! `train_step/{mlp,cnn,resnet}/{baseline,lcr}` (`cargo bench --bench train_step -- resnet` for one of them).
 //!
 //! Inputs are seeded random tensors of MNIST's shape; the cost of a step does not depend on pixel values.
 
@@ -9,7 +10,8 @@ use lcr_verify::model::{Ctx, Model};
 use lcr_verify::train::{Optimizer, RawConfig, StepSpec, train_step};
 
 /// (name, architecture config) of the benchmarked networks: each architecture's defaults.
-const WORKLOADS: [(&str, &str); 2] = [("mlp", "arch = \"mlp\""), ("cnn", "arch = \"cnn\"")];
+const WORKLOADS: [(&str, &str); 3] =
+    [("mlp", "arch = \"mlp\""), ("cnn", "arch = \"cnn\""), ("resnet", "arch = \"resnet\"")];
 const BATCH: usize = 128;
 
 fn bench(c: &mut Criterion) {
