@@ -24,7 +24,7 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, Scope, Soundness};
+use super::bound::{Bound, Method, Norm, Scope, Soundness, class_pairs};
 use super::chain::{Act, Chain, Step};
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
@@ -215,7 +215,7 @@ fn climb(
 ) -> Vec<Vec<f64>> {
     let mut x = starts;
     let mut out = Vec::new();
-    let last = opts.steps.max(1);
+    let last = opts.steps;
     for k in 0..last {
         let frac = k as f64 / last as f64;
         let tau = opts.tau.0 * (opts.tau.1 / opts.tau.0).powf(frac);
@@ -253,7 +253,7 @@ pub fn gradient_ascent(
     opts.check()?;
     let start = Instant::now();
     let out = chain.output_dim();
-    let pairs: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
+    let pairs = class_pairs(out);
     let climb_norm = if norm == Norm::L2 { Norm::L2Margin } else { norm };
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     // Column list: (pair index, start point).

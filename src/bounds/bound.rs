@@ -162,6 +162,11 @@ pub struct PairConstant {
     pub value: f64,
 }
 
+/// Every unordered class pair (t, j) with t < j of `classes` classes, in the order pair lists are stored.
+pub fn class_pairs(classes: usize) -> Vec<(usize, usize)> {
+    (0..classes).flat_map(|t| (t + 1..classes).map(move |j| (t, j))).collect()
+}
+
 /// One bound with its provenance: one entry of `bounds.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bound {

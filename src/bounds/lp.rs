@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
 use super::chain::Chain;
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, forward, stability};
@@ -267,10 +267,7 @@ pub fn lp_bound(
     let unstable: usize = stable.iter().map(|s| s.iter().filter(|d| d.is_none()).count()).sum();
     let fwd = boxes.as_ref().map(|b| Forward { boxes: b });
     let out = chain.output_dim();
-    let pairs: Vec<(usize, usize)> = opts
-        .pairs
-        .clone()
-        .unwrap_or_else(|| (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect());
+    let pairs: Vec<(usize, usize)> = opts.pairs.clone().unwrap_or_else(|| class_pairs(out));
     if pairs.is_empty() {
         // A bound over no pair would read as a bound over every pair (its value, 0, is their maximum).
         return Err(Error::config("lp pairs", "an empty list of class pairs bounds nothing"));

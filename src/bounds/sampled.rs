@@ -14,7 +14,7 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
 use super::chain::{Chain, Step};
 use super::exact::dual_norm_up;
 use super::float::{add_up, dn, norm2_dn, sqrt_up, sum_sq_up};
@@ -91,7 +91,7 @@ pub(crate) fn witness_lower(
     points: &[Vec<f64>],
 ) -> (f64, usize, Vec<PairConstant>) {
     let out = chain.output_dim();
-    let pairs: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
+    let pairs = class_pairs(out);
     let unit = |i: usize, j: Option<usize>| -> Vec<f64> {
         (0..out)
             .map(|k| {

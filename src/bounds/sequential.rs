@@ -17,7 +17,7 @@ use nalgebra::{Cholesky, DMatrix, DVector};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
 use super::chain::Chain;
 use super::lipsdp::{certificate_detail, not_certified};
 use super::lipsdp_form::LipForm;
@@ -136,8 +136,7 @@ pub fn sequential_bound(
     } else {
         let out = form.weights.last().expect("non-empty").nrows();
         // One certificate per class pair, independent of each other: in parallel.
-        let wanted: Vec<(usize, usize)> = (0..out).flat_map(|t| (t + 1..out).map(move |j| (t, j))).collect();
-        let pairs = wanted
+        let pairs = class_pairs(out)
             .par_iter()
             .map(|&(t, j)| {
                 let (value, _) = certified_value(&form.margin(t, j), &ts, &y_inv)?;

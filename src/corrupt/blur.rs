@@ -12,6 +12,18 @@ use super::image::Image;
 use super::interleaved;
 use super::resample;
 
+/// The sample coordinates of the disk's grid (−8…8 up to r = 8, else −r, −r + 1, … over ⌈2r + 1⌉ points) and the
+/// side of the anti-aliasing Gaussian's kernel (3, or 5 on the larger grids), as the original script lays them out.
+pub(crate) fn disk_grid(radius: f32) -> (Vec<f64>, usize) {
+    if radius <= 8.0 {
+        ((-8..=8).map(f64::from).collect(), 3)
+    } else {
+        let r = f64::from(radius);
+        let n = (2.0 * r + 1.0).ceil() as usize;
+        ((0..n).map(|i| -r + i as f64).collect(), 5)
+    }
+}
+
 /// The defocus kernel: an aliased disk `X² + Y² ≤ r²` on the integer grid `−8…8` (or `−r…r` when `r > 8`),
 /// normalised to sum one, then smoothed by OpenCV's `GaussianBlur` (3×3, or 5×5 when `r > 8`, σ = `alias`,
 /// reflect-101 border) and, as in the reference, **not** renormalised: where the disk reaches the edge of its
@@ -21,13 +33,7 @@ use super::resample;
 ///
 /// For the CIFAR table's `r < 1` only the centre tap survives, so the kernel is a 3×3 Gaussian of σ = `alias`.
 pub fn disk_kernel(radius: f32, alias: f32) -> (Vec<f32>, usize) {
-    let (grid, ksize): (Vec<f64>, usize) = if radius <= 8.0 {
-        ((-8..=8).map(f64::from).collect(), 3)
-    } else {
-        let r = f64::from(radius);
-        let n = (2.0 * r + 1.0).ceil() as usize;
-        ((0..n).map(|i| -r + i as f64).collect(), 5)
-    };
+    let (grid, ksize) = disk_grid(radius);
     let n = grid.len();
     let r2 = f64::from(radius).powi(2);
     let mut k: Vec<f32> = Vec::with_capacity(n * n);

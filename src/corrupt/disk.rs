@@ -43,13 +43,7 @@ impl DiskFilter {
     /// The decomposition of [`super::blur::disk_kernel`]`(radius, alias)`, or `None` when its grid has an even
     /// side (a non-integer radius above 8: no tables use one) and the kernel must be applied tap by tap.
     pub fn new(radius: f32, alias: f32) -> Option<DiskFilter> {
-        let (grid, ksize): (Vec<f64>, usize) = if radius <= 8.0 {
-            ((-8..=8).map(f64::from).collect(), 3)
-        } else {
-            let r = f64::from(radius);
-            let n = (2.0 * r + 1.0).ceil() as usize;
-            ((0..n).map(|i| -r + i as f64).collect(), 5)
-        };
+        let (grid, ksize) = super::blur::disk_grid(radius);
         let n = grid.len();
         if n % 2 == 0 {
             return None;
