@@ -274,3 +274,55 @@ fn solver_statuses_are_recorded_by_name() {
         assert!(from.starts_with("box bound"), "{s}: {from}");
     }
 }
+
+#[test]
+fn domain_scope_holds_inside_the_domain() {
+    let mut r = rng(41);
+    let (lo, hi) = (vec![-1.0; 4], vec![1.0; 4]);
+    let mut tighter = 0;
+    for i in 0..6 {
+        let act = if i % 2 == 0 { ActKind::HardTanh } else { ActKind::Relu };
+        let mut net = random_mlp(&mut r, &[4, 8, 8, 3], act, true);
+        saturate_first_layer(&mut net, 1.0);
+        let c = chain(&net);
+        let mode = LpMode::Domain { lo: lo.clone(), hi: hi.clone() };
+        for norm in [Norm::LinfMargin, Norm::L1Margin] {
+            let global = lp_bound(&c, F, norm, &LpMode::Global, &LpOptions::default(), &|_| {}).unwrap();
+            let b = lp_bound(&c, F, norm, &mode, &LpOptions::default(), &|_| {}).unwrap();
+            assert_eq!(
+                (b.scope, b.method),
+                (lcr_verify::bounds::Scope::Domain, lcr_verify::bounds::Method::LpGlobal)
+            );
+            assert!(b.detail["unstable_units"].as_u64().unwrap() < 16, "net {i}: no unit fixed by the box");
+            for p in &b.pairs {
+                let g = global.pair_value(p.t, p.j).unwrap();
+                assert_le(p.value, g, OUTWARD, "domain <= network, pair by pair");
+                tighter += usize::from(p.value < g * (1.0 - 1e-6));
+            }
+            for _ in 0..300 {
+                let y: Vec<f64> = (0..4).map(|_| 2.0 * r.random::<f64>() - 1.0).collect();
+                let z: Vec<f64> = (0..4).map(|_| 2.0 * r.random::<f64>() - 1.0).collect();
+                let (fy, fz) = (net.forward(&y, F).unwrap(), net.forward(&z, F).unwrap());
+                let d = match norm {
+                    Norm::LinfMargin => y.iter().zip(&z).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max),
+                    _ => y.iter().zip(&z).map(|(a, b)| (a - b).abs()).sum(),
+                };
+                for p in &b.pairs {
+                    let dm = ((fy[p.t] - fy[p.j]) - (fz[p.t] - fz[p.j])).abs();
+                    assert_le(dm, p.value * d, ROUNDING, "domain Lipschitz inequality");
+                }
+            }
+        }
+    }
+    assert!(tighter > 10, "the domain scope was tighter on only {tighter} pairs");
+    // A domain of the wrong length, or with an empty coordinate, is refused.
+    let net = random_mlp(&mut r, &[4, 8, 3], ActKind::HardTanh, true);
+    for mode in [
+        LpMode::Domain { lo: vec![0.0; 3], hi: vec![1.0; 3] },
+        LpMode::Domain { lo: vec![0.0, 0.0, 2.0, 0.0], hi: vec![1.0; 4] },
+        LpMode::Domain { lo: vec![f64::NEG_INFINITY; 4], hi: vec![1.0; 4] },
+    ] {
+        let e = lp_bound(&chain(&net), F, Norm::LinfMargin, &mode, &LpOptions::default(), &|_| {});
+        assert!(matches!(e, Err(Error::Config { .. })), "{mode:?}");
+    }
+}

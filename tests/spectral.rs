@@ -190,3 +190,90 @@ fn spectral_is_below_frobenius_per_layer() {
         assert_le(part.lower.unwrap(), part.value, 0.0, "layer lower <= upper");
     }
 }
+
+/// Relative agreement of the pruned net's outputs with the original's on the domain (the folded bias rounds
+/// differently from the product it replaces).
+const PRUNED_AGREE: f64 = 1e-12;
+
+#[test]
+fn pruned_net_agrees_on_the_domain() {
+    use lcr_verify::bounds::chain::Chain;
+    use lcr_verify::bounds::saturation::{pruned_net, saturated_units};
+    let mut r = rng(52);
+    for (i, act) in [ActKind::HardTanh, ActKind::Relu, ActKind::Sign].into_iter().enumerate() {
+        let mut net = random_mlp(&mut r, &[5, 8, 7, 3], act, true);
+        saturate_first_layer(&mut net, 1.0);
+        for f in [Function::Surrogate, Function::Latent] {
+            let chain = Chain::from_net(&net, f, 1 << 20).unwrap();
+            let sat = saturated_units(&chain, &[-1.0; 5], &[1.0; 5]);
+            let pruned: usize = sat.iter().flatten().filter(|s| s.is_some()).count();
+            // Every other first-layer unit is pushed beyond the kinks; ReLU units pushed up stay live.
+            assert!(pruned >= if i == 1 { 2 } else { 4 }, "net {i}: {pruned} saturated units");
+            let g = pruned_net(&net, f, &sat).unwrap();
+            for _ in 0..200 {
+                let x: Vec<f64> = (0..5).map(|_| 2.0 * r.random::<f64>() - 1.0).collect();
+                let (a, b) = (net.forward(&x, f).unwrap(), g.forward(&x, f).unwrap());
+                for (a, b) in a.iter().zip(&b) {
+                    assert!((a - b).abs() <= PRUNED_AGREE * (1.0 + a.abs()), "net {i} {f:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn domain_product_holds_inside_the_domain() {
+    use lcr_verify::bounds::Scope;
+    use lcr_verify::bounds::chain::Chain;
+    use lcr_verify::bounds::saturation::domain_product;
+    let mut r = rng(53);
+    let domain = (vec![-1.0; 6], vec![1.0; 6]);
+    let mut tighter = 0;
+    for i in 0..4 {
+        let act = if i % 2 == 0 { ActKind::HardTanh } else { ActKind::Relu };
+        let mut net = random_mlp(&mut r, &[6, 10, 8, 4], act, true);
+        saturate_first_layer(&mut net, 1.0);
+        let f = Function::Surrogate;
+        let chain = Chain::from_net(&net, f, 1 << 20).unwrap();
+        for norm in [Norm::L2, Norm::L2Margin, Norm::LinfMargin] {
+            let opts = SpectralOptions::default();
+            let whole = spectral_product(&net, f, norm, &opts, &|_| {}).unwrap();
+            let b = domain_product(&net, &chain, f, norm, &domain, &opts, &|_| {}).unwrap();
+            assert_eq!(b.scope, Scope::Domain);
+            assert!(b.detail["saturated_units"].as_u64().unwrap() > 0);
+            assert_le(b.value, whole.value, OUTWARD, "domain product <= network product");
+            tighter += usize::from(b.value < whole.value * (1.0 - 1e-6));
+            for _ in 0..300 {
+                let y: Vec<f64> = (0..6).map(|_| 2.0 * r.random::<f64>() - 1.0).collect();
+                let z: Vec<f64> = (0..6).map(|_| 2.0 * r.random::<f64>() - 1.0).collect();
+                let (fy, fz) = (net.forward(&y, f).unwrap(), net.forward(&z, f).unwrap());
+                let diff = |p: f64| -> f64 {
+                    if p.is_infinite() {
+                        y.iter().zip(&z).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+                    } else {
+                        y.iter().zip(&z).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
+                    }
+                };
+                match norm {
+                    Norm::L2 => {
+                        let d: f64 = fy.iter().zip(&fz).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+                        assert_le(d, b.value * diff(2.0), ROUNDING, "domain product, l2");
+                    }
+                    _ => {
+                        let d = diff(if norm == Norm::LinfMargin { f64::INFINITY } else { 2.0 });
+                        for p in &b.pairs {
+                            let dm = ((fy[p.t] - fy[p.j]) - (fz[p.t] - fz[p.j])).abs();
+                            assert_le(dm, p.value * d, ROUNDING, "domain product, margins");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(tighter >= 8, "pruning tightened only {tighter} of 12 products");
+    // A net with a convolution is declined with the layer named.
+    let cnn = tiny_cnn(4);
+    let sat = vec![vec![None; 108], vec![None; 36]];
+    let e = lcr_verify::bounds::saturation::pruned_net(&cnn, Function::Surrogate, &sat);
+    assert!(matches!(e, Err(lcr_verify::Error::NotApplicable { .. })), "{e:?}");
+}

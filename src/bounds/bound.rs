@@ -129,6 +129,22 @@ pub enum Scope {
     /// The Lipschitz constant of the network restricted to the input box given in `detail.mode` (local LP
     /// entries): valid for pairs of inputs inside that box only.
     LocalBox,
+    /// The Lipschitz constant of the network restricted to the input domain, the normalised pixel box recorded in
+    /// `detail.domain`: valid for pairs of inputs that both lie in it (every image a perturbation of a valid image
+    /// can be). Units that the box keeps on one piece of their activation are fixed.
+    Domain,
+}
+
+impl Scope {
+    /// The name used in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Network => "network",
+            Scope::BinaryLayerProduct => "binary-layer-product",
+            Scope::LocalBox => "local-box",
+            Scope::Domain => "domain",
+        }
+    }
 }
 
 /// One layer's contribution to a bound.

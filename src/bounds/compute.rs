@@ -12,6 +12,7 @@ use super::lp::{LpMode, LpOptions, lp_bound};
 use super::regions::{RegionOptions, region_witnesses, regions_bound};
 use super::retention::{RetentionOptions, retention_bounds};
 use super::sampled::{SampledOptions, sampled_gradient};
+use super::saturation::domain_product;
 use super::sequential::{SequentialOptions, sequential_bound};
 use super::spectral::spectral_product;
 use crate::error::{Error, Result};
@@ -138,6 +139,9 @@ pub struct BoundOptions {
     pub lp_local_radius: Option<f64>,
     /// Input domain for the local LP box (e.g. (0, 1) for pixels).
     pub lp_domain: Option<(f64, f64)>,
+    /// The input domain D, per coordinate (the normalised pixel box): with it, the methods with a domain scope
+    /// also bound the Lipschitz constant over D ([`super::Scope::Domain`]).
+    pub domain: Option<(Vec<f64>, Vec<f64>)>,
     /// Largest unrolled convolution (entries) for the chain methods.
     pub max_unrolled: usize,
     /// Per-layer spectral options.
@@ -169,6 +173,7 @@ impl Default for BoundOptions {
             lp_norms: vec![Norm::LinfMargin],
             lp_local_radius: None,
             lp_domain: None,
+            domain: None,
             max_unrolled: 4_000_000,
             spectral: SpectralOptions::default(),
             retention: RetentionOptions::default(),
@@ -238,8 +243,9 @@ impl Bounds {
     }
 }
 
-/// A local bound no larger than the global bound of the same function and norm: every pair constant above the
-/// global one is replaced by it. The global constant holds on all of the input space, so on every ball too, and
+/// A local (or domain-scope) bound no larger than the global bound of the same function and norm: every pair
+/// constant above the global one is replaced by it. The global constant holds on all of the input space, so on
+/// every ball and on the domain too, and
 /// the smaller of two valid bounds is valid; the entry's `detail.capped_by_global` says when this happened and
 /// what the local LP gave.
 pub fn capped_by_global(mut local: Bound, global: &Bound) -> Bound {
@@ -260,7 +266,7 @@ pub fn capped_by_global(mut local: Bound, global: &Bound) -> Bound {
         local.detail["capped_by_global"] = serde_json::json!({
             "local_lp_value": before,
             "pairs_capped": capped,
-            "note": "the global bound holds on every ball, so where the local LP gave more, the global constant stands",
+            "note": "the global bound holds on every ball and on the domain, so where this LP gave more, the global constant stands",
         });
     }
     local
@@ -310,13 +316,15 @@ pub fn compute_bounds(
                 )?;
             }
         }
-        if !(m.lp || m.exact || m.sampled || m.ascent || m.lipsdp || m.sequential) {
+        let domain_product_on = m.spectral && opts.domain.is_some();
+        if !(m.lp || m.exact || m.sampled || m.ascent || m.lipsdp || m.sequential || domain_product_on) {
             continue;
         }
         let chain = match Chain::from_net(net, f, opts.max_unrolled) {
             Ok(c) => Some(c),
             Err(e @ (Error::TooLarge { .. } | Error::NotApplicable { .. })) => {
                 for (on, method) in [
+                    (domain_product_on, Method::SpectralProduct),
                     (m.lp, Method::LpGlobal),
                     (m.exact, Method::ExactPatterns),
                     (m.sampled, Method::SampledGradient),
@@ -339,6 +347,13 @@ pub fn compute_bounds(
             Err(e) => return Err(e),
         };
         let Some(chain) = chain else { continue };
+        if let (true, Some(domain)) = (m.spectral, &opts.domain) {
+            for &norm in &opts.norms {
+                progress(&format!("spectral product over the domain, {} {}", f.name(), norm.name()));
+                let b = domain_product(net, &chain, f, norm, domain, &opts.spectral, progress);
+                out.take(Method::SpectralProduct, Some(f), Some(norm), b)?;
+            }
+        }
         if m.sampled {
             for &norm in &opts.norms {
                 progress(&format!("sampled gradients, {} {}", f.name(), norm.name()));
@@ -391,6 +406,15 @@ pub fn compute_bounds(
                 let global = lp_bound(&chain, f, norm, &LpMode::Global, &opts.lp, progress);
                 let cap = global.as_ref().ok().cloned();
                 out.take(Method::LpGlobal, Some(f), Some(norm), global)?;
+                if let Some((lo, hi)) = &opts.domain {
+                    let mode = LpMode::Domain { lo: lo.clone(), hi: hi.clone() };
+                    let on_domain =
+                        lp_bound(&chain, f, norm, &mode, &opts.lp, progress).map(|d| match &cap {
+                            Some(g) => capped_by_global(d, g),
+                            None => d,
+                        });
+                    out.take(Method::LpGlobal, Some(f), Some(norm), on_domain)?;
+                }
                 if let (Some(r), Some(x)) = (opts.lp_local_radius, sample.and_then(|s| s.first())) {
                     let mode = LpMode::Local { center: x.clone(), radius: r, domain: opts.lp_domain };
                     let local = lp_bound(&chain, f, norm, &mode, &opts.lp, progress);

@@ -110,13 +110,13 @@ impl BoundsFile {
     }
 
     /// This file's entries over those of `earlier` (bounds of the same model file): an earlier bound is kept unless
-    /// this file has a bound of the same method, function and norm (then this file's stand, all of them); an
+    /// this file has a bound of the same method, function, norm and scope (then this file's stand, all of them); an
     /// earlier skipped entry is kept unless this file tried the same method and function (a bound or a skipped
-    /// entry, for that norm or for all). Kept entries come first, in their order. A local LP bound is then held
-    /// to the global LP bound of the same function and norm (see [`super::capped_by_global`]), whichever call
-    /// made each. `meta.earlier.kept_entries` counts what was kept.
+    /// entry, for that norm or for all). Kept entries come first, in their order. A local LP bound and a
+    /// domain-scope LP bound are then held to the network-scope LP bound of the same function and norm (see
+    /// [`super::capped_by_global`]), whichever call made each. `meta.earlier.kept_entries` counts what was kept.
     pub fn merged_over(mut self, earlier: BoundsFile) -> BoundsFile {
-        let key = |b: &Bound| (b.method, b.function, b.norm);
+        let key = |b: &Bound| (b.method, b.function, b.norm, b.scope);
         let recomputed = |b: &Bound| self.bounds.iter().any(|n| key(n) == key(b));
         let kept: Vec<Bound> = earlier.bounds.into_iter().filter(|b| !recomputed(b)).collect();
         let tried = |s: &Skipped| {
@@ -130,9 +130,16 @@ impl BoundsFile {
         self.meta["earlier"] = serde_json::json!({ "kept_entries": kept.len() + kept_skipped.len() });
         self.bounds = kept.into_iter().chain(self.bounds).collect();
         self.skipped = kept_skipped.into_iter().chain(self.skipped).collect();
-        let globals: Vec<Bound> =
-            self.bounds.iter().filter(|b| b.method == Method::LpGlobal).cloned().collect();
-        for b in self.bounds.iter_mut().filter(|b| b.method == Method::LpLocal) {
+        let globals: Vec<Bound> = self
+            .bounds
+            .iter()
+            .filter(|b| b.method == Method::LpGlobal && b.scope == super::Scope::Network)
+            .cloned()
+            .collect();
+        let held = |b: &Bound| {
+            b.method == Method::LpLocal || (b.method == Method::LpGlobal && b.scope == super::Scope::Domain)
+        };
+        for b in self.bounds.iter_mut().filter(|b| held(b)) {
             if let Some(g) = globals.iter().find(|g| (g.function, g.norm) == (b.function, b.norm)) {
                 *b = super::capped_by_global(b.clone(), g);
             }
@@ -187,6 +194,7 @@ pub fn render_table(bounds: &[Bound], skipped: &[Skipped]) -> String {
             super::Scope::Network => "network",
             super::Scope::BinaryLayerProduct => "binary-layer product",
             super::Scope::LocalBox => "local box",
+            super::Scope::Domain => "domain",
         };
         let _ = writeln!(
             s,

@@ -39,6 +39,15 @@ pub enum LpMode {
         /// Optional bounds every input coordinate satisfies.
         domain: Option<(f64, f64)>,
     },
+    /// Over the input domain D = [lo, hi] (the normalised pixel box): the units the interval boxes over D keep on
+    /// one piece of their activation are fixed, with no forward rows, so the backward pass still gives the
+    /// multipliers (theorem L5).
+    Domain {
+        /// Lower end of every input coordinate.
+        lo: Vec<f64>,
+        /// Upper end of every input coordinate.
+        hi: Vec<f64>,
+    },
 }
 
 /// Which method provides the multipliers of the dual bound (all pure Rust). In files: `"backward"`,
@@ -236,12 +245,35 @@ fn input_box(chain: &Chain, mode: &LpMode) -> Result<Option<Interval>> {
             }
             Ok(Some(Interval::new(lo, hi)))
         }
+        LpMode::Domain { lo, hi } => {
+            if lo.len() != chain.input_dim || hi.len() != chain.input_dim {
+                return Err(Error::config(
+                    "lp domain",
+                    format!(
+                        "needs {} lower and upper ends, got {} and {}",
+                        chain.input_dim,
+                        lo.len(),
+                        hi.len()
+                    ),
+                ));
+            }
+            if let Some(i) =
+                (0..lo.len()).find(|&i| !(lo[i].is_finite() && hi[i].is_finite() && lo[i] <= hi[i]))
+            {
+                return Err(Error::config(
+                    "lp domain",
+                    format!("coordinate {i}: [{}, {}] is not a finite interval", lo[i], hi[i]),
+                ));
+            }
+            Ok(Some(Interval::new(lo.clone(), hi.clone())))
+        }
     }
 }
 
 /// The certified LP bound of `chain` for margin norm `norm` (ℓ∞ or ℓ1 inputs).
 ///
-/// Theorems L0–L3 (proofs/lp.md); checked by tests/lp.rs::local_is_tighter_and_holds_inside_its_box.
+/// Theorems L0–L3 and, in domain mode, L5 (proofs/lp.md); checked by
+/// tests/lp.rs::local_is_tighter_and_holds_inside_its_box and tests/lp.rs::domain_scope_holds_inside_the_domain.
 pub fn lp_bound(
     chain: &Chain,
     function: Function,
@@ -265,7 +297,8 @@ pub fn lp_bound(
     let boxes = ibox.as_ref().map(|b| forward(chain, b));
     let stable: Vec<Stability> = stability(chain, boxes.as_deref());
     let unstable: usize = stable.iter().map(|s| s.iter().filter(|d| d.is_none()).count()).sum();
-    let fwd = boxes.as_ref().map(|b| Forward { boxes: b });
+    // Domain mode keeps only the stability the boxes prove (L5): no forward rows.
+    let fwd = boxes.as_ref().filter(|_| !matches!(mode, LpMode::Domain { .. })).map(|b| Forward { boxes: b });
     let out = chain.output_dim();
     let pairs: Vec<(usize, usize)> = opts.pairs.clone().unwrap_or_else(|| class_pairs(out));
     if pairs.is_empty() {
@@ -308,14 +341,20 @@ pub fn lp_bound(
     let mode_json = match mode {
         LpMode::Global => json!("global"),
         LpMode::Local { radius, domain, .. } => json!({ "local_radius": radius, "domain": domain }),
+        LpMode::Domain { lo, hi } => json!({ "domain": domain_summary(lo, hi) }),
+    };
+    let (method, scope) = match mode {
+        LpMode::Global => (Method::LpGlobal, Scope::Network),
+        LpMode::Local { .. } => (Method::LpLocal, Scope::LocalBox),
+        LpMode::Domain { .. } => (Method::LpGlobal, Scope::Domain),
     };
     Ok(Bound {
         request: None,
-        method: if ibox.is_some() { Method::LpLocal } else { Method::LpGlobal },
+        method,
         function,
         soundness: Soundness::Certified,
         norm,
-        scope: if ibox.is_some() { Scope::LocalBox } else { Scope::Network },
+        scope,
         value: best,
         pairs: constants,
         per_layer: Vec::new(),
@@ -326,6 +365,14 @@ pub fn lp_bound(
             "per_pair": rows,
         }),
     })
+}
+
+/// A domain box in a few numbers: the envelope of its ends and whether every coordinate has the same interval.
+pub(crate) fn domain_summary(lo: &[f64], hi: &[f64]) -> serde_json::Value {
+    let min = lo.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = hi.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let uniform = lo.iter().all(|&l| l == lo[0]) && hi.iter().all(|&h| h == hi[0]);
+    json!({ "coordinates": lo.len(), "lowest": min, "highest": max, "uniform": uniform })
 }
 
 /// How many LPs each backend gave the multipliers of, and the largest relative gap measured (certified value

@@ -13,6 +13,11 @@
 //! | [`Method::LipSdpNeuron`] | surrogate, latent | certified | LipSDP-Neuron (ℓ2) by a barrier method, multipliers proven feasible by a rounded Cholesky check |
 //! | [`Method::LipSdpSequential`] | surrogate, latent | certified | closed-form layer-by-layer LipSDP multipliers (ℓ2), proven feasible by the same check |
 //!
+//! Scope ([`Scope`]): every constant above holds over all of ℝⁿ (`network`) unless labelled otherwise. With a
+//! domain (the normalised pixel box), the global LP and the spectral product of dense nets also give `domain`
+//! constants, valid for pairs of inputs inside the box: the LP with the units the box keeps on one activation
+//! piece fixed (theorem L5), the product with saturated units pruned ([`saturation`], theorem S11).
+//!
 //! The stage is [`run`]: a [`BoundRequest`] in, `RUN_DIR/bounds.json` (a [`BoundsFile`]) out, with
 //! [`reusable`] saying when an earlier file stands for it; underneath, [`compute_bounds`] runs every method on
 //! a [`crate::ir::Net`]. Every certified function names its theorem in `proofs/`.
@@ -41,6 +46,7 @@ pub mod psd_check;
 pub mod regions;
 pub mod retention;
 pub mod sampled;
+pub mod saturation;
 pub mod sequential;
 mod solve_status;
 pub mod spectral;

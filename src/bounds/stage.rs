@@ -78,6 +78,10 @@ pub struct BoundRequest {
     pub lp_backend: Option<LpBackend>,
     /// Dataset directory, when not the one the run was trained on.
     pub data_dir: Option<PathBuf>,
+    /// Also the constants over the input domain (the normalised pixel box), for the methods that have a
+    /// [`super::Scope::Domain`] form.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub domain_scope: bool,
 }
 
 impl Default for BoundRequest {
@@ -91,6 +95,7 @@ impl Default for BoundRequest {
             lp_max_nnz: None,
             lp_backend: None,
             data_dir: None,
+            domain_scope: false,
         }
     }
 }
@@ -144,6 +149,9 @@ impl BoundRequest {
             domain.0.iter().copied().fold(f64::INFINITY, f64::min),
             domain.1.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         ));
+        if self.domain_scope {
+            o.domain = Some(domain.clone());
+        }
         if let Some(n) = self.lp_max_nnz {
             o.lp.max_nnz = n;
         }

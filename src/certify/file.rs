@@ -35,6 +35,8 @@ pub fn from_file(r: FileRadius) -> f64 {
 pub mod method {
     /// Surrogate/latent: min over j of m_tj/L_tj with certified network-scope constants (theorem V2).
     pub const MARGIN: &str = "margin";
+    /// Surrogate/latent: the same with domain-scope constants as well; covers the ball's domain inputs (theorem V8).
+    pub const MARGIN_DOMAIN: &str = "margin-domain";
     /// Surrogate/latent, ℓ∞, small nets: bisection with local LP constants (theorem V6).
     pub const LOCAL_LP: &str = "local-lp";
     /// Deployed: no unit of the first sign layer changes sign (theorem V3).

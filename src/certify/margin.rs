@@ -5,7 +5,8 @@
 //! among the given bounds of the function: for ℓ2 inputs the `l2-margin` entries (per pair, or the entry's value
 //! for every pair when it lists none) and √2 times the `l2` logit-map entries (Tsuzuku et al. 2018; √2 and the
 //! product rounded up); for ℓ∞ inputs the `linf-margin` entries. `lower` and `estimate` bounds and `local-box`
-//! entries never enter. The quotient is rounded down; L_tj = L_jt because m_jt = −m_tj.
+//! entries never enter; `domain` entries enter only the domain table (theorem V8), whose radii cover the inputs of
+//! the ball that lie in the domain. The quotient is rounded down; L_tj = L_jt because m_jt = −m_tj.
 
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -44,9 +45,46 @@ impl PairTable {
         norm: InputNorm,
         classes: usize,
     ) -> Result<Self> {
+        Self::collect(bounds, function, norm, classes, &[Scope::Network])
+    }
+
+    /// The same with the `domain`-scope constants as well (the smaller of the two per pair): the table of
+    /// theorem V8, whose radii speak about inputs in the domain only.
+    ///
+    /// Theorem V8 (proofs/certify.md); checked by tests/certify.rs::domain_margin_radii_hold_inside_the_domain.
+    pub fn from_bounds_on_domain(
+        bounds: &[Bound],
+        function: Function,
+        norm: InputNorm,
+        classes: usize,
+    ) -> Result<Self> {
+        Self::collect(bounds, function, norm, classes, &[Scope::Network, Scope::Domain])
+    }
+
+    /// Whether `bounds` hold a certified domain-scope constant that [`PairTable::from_bounds_on_domain`] would
+    /// read for `function` and `norm`.
+    pub fn has_domain_constants(bounds: &[Bound], function: Function, norm: InputNorm) -> bool {
+        bounds.iter().any(|b| {
+            b.function == function
+                && b.soundness == Soundness::Certified
+                && b.scope == Scope::Domain
+                && matches!(
+                    (norm, b.norm),
+                    (InputNorm::L2, Norm::L2Margin | Norm::L2) | (InputNorm::Linf, Norm::LinfMargin)
+                )
+        })
+    }
+
+    fn collect(
+        bounds: &[Bound],
+        function: Function,
+        norm: InputNorm,
+        classes: usize,
+        scopes: &[Scope],
+    ) -> Result<Self> {
         let mut table = PairTable { classes, function, norm, entries: vec![None; classes * classes] };
         for b in bounds {
-            if b.function != function || b.soundness != Soundness::Certified || b.scope != Scope::Network {
+            if b.function != function || b.soundness != Soundness::Certified || !scopes.contains(&b.scope) {
                 continue;
             }
             let factor = match (norm, b.norm) {

@@ -220,11 +220,17 @@ impl Work<'_> {
             .filter(|b| self.bound_methods.is_none_or(|m| m.contains(&b.method)))
             .cloned()
             .collect();
-        let mut tables = Vec::new();
+        // (table, coverage): the network-scope table of each norm, and beside it the domain table (V8) where
+        // bounds.json holds domain-scope constants.
+        let mut tables: Vec<(PairTable, Coverage)> = Vec::new();
         for &norm in norms {
             let t = PairTable::from_bounds(&allowed, f, norm, self.net.classes)?;
             if t.covers_every_pair() {
-                tables.push(t);
+                tables.push((t, Coverage::Network));
+                if PairTable::has_domain_constants(&allowed, f, norm) {
+                    let d = PairTable::from_bounds_on_domain(&allowed, f, norm, self.net.classes)?;
+                    tables.push((d, Coverage::Domain));
+                }
             } else {
                 out.skip(
                     f,
@@ -245,7 +251,7 @@ impl Work<'_> {
             let points = PointLogits::new(self.net, f, &self.cols(&r))?;
             let radii: Vec<Vec<f64>> = tables
                 .iter()
-                .map(|t| {
+                .map(|(t, _)| {
                     Ok(margin_radii_at(&points, t, &self.labels[r.clone()])?
                         .iter()
                         .map(|m| m.radius)
@@ -258,18 +264,26 @@ impl Work<'_> {
         })?;
         let seconds = start.elapsed().as_secs_f64();
         out.predictions.push((f, per.iter().map(|p| p.0).collect()));
-        for (i, t) in tables.iter().enumerate() {
+        for (i, (t, coverage)) in tables.iter().enumerate() {
+            let (method, theorem) = match coverage {
+                Coverage::Network => (method::MARGIN, "V2"),
+                Coverage::Domain => (method::MARGIN_DOMAIN, "V8"),
+            };
             out.radii.push(Radii {
                 function: f,
                 norm: t.norm(),
-                method: method::MARGIN,
-                coverage: Coverage::Network,
-                theorem: "V2",
+                method,
+                coverage: *coverage,
+                theorem,
                 radius: per.iter().map(|p| p.1[i]).collect(),
                 seconds,
             });
         }
-        if let Some(t) = tables.iter().find(|t| t.norm() == InputNorm::Linf) {
+        let network_linf = tables
+            .iter()
+            .find(|(t, c)| t.norm() == InputNorm::Linf && *c == Coverage::Network)
+            .map(|(t, _)| t);
+        if let Some(t) = network_linf {
             let start = Instant::now();
             let opts = LocalLpOptions { domain: Some(self.domain.clone()), ..Default::default() };
             let local = batched(self.labels.len(), |r| {

@@ -90,6 +90,11 @@ pub struct BoundArgs {
     /// Where the LP's multipliers come from (default: backward).
     #[arg(long, value_enum)]
     pub lp_backend: Option<LpBackendArg>,
+    /// Also bound over the input domain, the pixel box (entries of scope `domain` beside the `network` ones, for
+    /// the methods that have one: the LP and the product with saturation pruning); `certify` then adds
+    /// domain-coverage margin radii.
+    #[arg(long)]
+    pub domain_scope: bool,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -114,6 +119,7 @@ impl BoundArgs {
                 LpBackendArg::MicrolpDual => LpBackend::MicrolpDual,
             }),
             data_dir: self.data_dir.clone(),
+            domain_scope: self.domain_scope,
             ..BoundRequest::default()
         };
         if let Some(list) = &self.methods {

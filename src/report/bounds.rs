@@ -122,11 +122,7 @@ fn method_rank(m: Method) -> usize {
 
 /// The scope's name, as in `bounds.json`.
 fn scope_name(s: Scope) -> &'static str {
-    match s {
-        Scope::Network => "network",
-        Scope::BinaryLayerProduct => "binary-layer-product",
-        Scope::LocalBox => "local-box",
-    }
+    s.name()
 }
 
 /// Every bound key of a group's runs, in display order.

@@ -178,3 +178,15 @@ pub fn tiny_cnn(seed: u64) -> Net {
         ],
     }
 }
+
+/// Pushes every other unit of the first dense layer far beyond the kinks for inputs in [−m, m]ⁿ: its bias moves
+/// by ±(4 + m·Σ|w|), so after an affine map with scale ≥ 0.5 and |shift| ≤ 0.5 (as [`random_mlp`] draws them) its
+/// pre-activation stays above 1.25 or below −1.25 on the whole box.
+pub fn saturate_first_layer(net: &mut Net, m: f64) {
+    let Some(Layer::Dense { weight, bias, .. }) = net.layers.first_mut() else { panic!("dense first layer") };
+    let b = bias.get_or_insert_with(|| DVector::zeros(weight.nrows()));
+    for u in (0..weight.nrows()).step_by(2) {
+        let reach = 4.0 + m * weight.row(u).iter().map(|w| w.abs()).sum::<f64>();
+        b[u] += if u % 4 == 0 { reach } else { -reach };
+    }
+}
