@@ -767,3 +767,48 @@ fn an_empty_pair_list_bounds_nothing() {
     let r = margin_radii(&net, Function::Surrogate, &table, &columns(&[vec![0.5, 0.0]]), &[0]).unwrap();
     assert_eq!(r[0].radius, 0.0);
 }
+
+#[test]
+fn domain_margin_radii_hold_inside_the_domain() {
+    use lcr_verify::bounds::chain::Chain;
+    use lcr_verify::bounds::lp::{LpMode, LpOptions, lp_bound};
+    let mut r = rng(17);
+    let dom = (vec![-1.0; 5], vec![1.0; 5]);
+    let mut gained = 0;
+    for i in 0..3 {
+        let mut net = random_mlp(&mut r, &[5, 8, 6, 4], ActKind::HardTanh, true);
+        common::saturate_first_layer(&mut net, 1.0);
+        let f = Function::Surrogate;
+        let chain = Chain::from_net(&net, f, 1 << 20).unwrap();
+        let opts = LpOptions::default();
+        let global = lp_bound(&chain, f, Norm::LinfMargin, &LpMode::Global, &opts, &|_| {}).unwrap();
+        let mode = LpMode::Domain { lo: dom.0.clone(), hi: dom.1.clone() };
+        let on_domain = lp_bound(&chain, f, Norm::LinfMargin, &mode, &opts, &|_| {}).unwrap();
+        assert_eq!(on_domain.scope, Scope::Domain);
+        let bounds = vec![global, on_domain];
+        let x = random_inputs(&mut r, 5, 24);
+        let labels = predictions(&net, f, &x);
+        // The network table ignores the domain constant; the domain table takes the smaller of the two.
+        let network = PairTable::from_bounds(&bounds, f, InputNorm::Linf, 4).unwrap();
+        let domain = PairTable::from_bounds_on_domain(&bounds, f, InputNorm::Linf, 4).unwrap();
+        assert!(PairTable::has_domain_constants(&bounds, f, InputNorm::Linf));
+        assert!(!PairTable::has_domain_constants(&bounds, f, InputNorm::L2));
+        assert_eq!(network, PairTable::from_bounds(&bounds[..1], f, InputNorm::Linf, 4).unwrap());
+        let base = margin_radii(&net, f, &network, &x, &labels).unwrap();
+        let wide = margin_radii(&net, f, &domain, &x, &labels).unwrap();
+        for (k, (a, b)) in wide.iter().zip(&base).enumerate() {
+            assert!(a.radius >= b.radius, "net {i} sample {k}");
+            gained += usize::from(a.radius > b.radius);
+        }
+        assert_sound(
+            (&net, f),
+            &x,
+            &labels,
+            &radii(&wide, |m| m.radius),
+            InputNorm::Linf,
+            Some(&dom),
+            "domain margin",
+        );
+    }
+    assert!(gained > 10, "domain constants widened only {gained} radii");
+}

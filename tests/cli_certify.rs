@@ -53,7 +53,7 @@ fn trained(root: &Path) -> PathBuf {
         out.to_str().unwrap(),
     ]);
     ok(&o);
-    ok(&run(&["bound", out.to_str().unwrap(), "--methods", "spectral,lp", "--quiet"]));
+    ok(&run(&["bound", out.to_str().unwrap(), "--methods", "spectral,lp", "--domain-scope", "--quiet"]));
     out
 }
 
@@ -88,10 +88,19 @@ fn certificates_hold_against_attacks_and_corruptions() {
         "surrogate/l2/margin",
         "surrogate/linf/local-lp",
         "latent/linf/margin",
+        "surrogate/linf/margin-domain",
+        "latent/l2/margin-domain",
     ] {
         assert!(methods.iter().any(|x| x == m), "{m} missing from {methods:?}");
     }
     assert_eq!(cert["samples"].as_array().unwrap().len(), 40);
+    // Domain constants are never above the network ones, so the domain radii never fall below the margin radii.
+    for s in cert["samples"].as_array().unwrap() {
+        for (f, norm) in [("surrogate", "linf"), ("latent", "l2")] {
+            let r = &s["radius"][f][norm];
+            assert!(radius(&r["margin-domain"]) >= radius(&r["margin"]), "{f} {norm}: {s}");
+        }
+    }
     // Per sample: bound propagation never below sign stability; every certificate of the deployed net at most the
     // exact minimal perturbation's upper side.
     let (mut positive, mut bracketed) = (0, 0);
