@@ -49,8 +49,15 @@ fn conv(layer: &Conv2d, ctx: &Ctx, in_shape: [usize; 3]) -> Result<Layer> {
     })
 }
 
-fn affine(bn: &BatchNorm) -> Result<Layer> {
+/// γ and β of every BatchNorm, in the order of the net's affine layers (depth first).
+type Norms = Vec<(Vec<f64>, Vec<f64>)>;
+
+fn affine(bn: &BatchNorm, norms: &mut Norms) -> Result<Layer> {
     let (scale, shift) = bn.folded()?;
+    let values = |v: &candle_core::Var| -> Result<Vec<f64>> {
+        Ok(v.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?)
+    };
+    norms.push((values(&bn.gamma)?, values(&bn.beta)?));
     Ok(Layer::Affine { scale, shift })
 }
 
@@ -60,6 +67,14 @@ fn pool() -> Layer {
 
 /// The model as a verification net (`f64`, eval-mode BatchNorm folded).
 pub fn export(model: &Model) -> Result<Net> {
+    Ok(export_with_norms(model)?.0)
+}
+
+/// [`export`], with the γ and β of every BatchNorm in the order of the net's affine layers (depth first), for
+/// refitting their statistics (`crate::latent_bn`).
+pub fn export_with_norms(model: &Model) -> Result<(Net, Vec<(Vec<f64>, Vec<f64>)>)> {
+    let mut norms = Norms::new();
+    let n = &mut norms;
     let converted;
     let model = if model.store.dtype() == DType::F64 {
         model
@@ -75,20 +90,20 @@ pub fn export(model: &Model) -> Result<Net> {
             let m = model.as_mlp().expect("an MLP spec builds an MLP");
             layers.push(Layer::Flatten);
             layers.push(dense(&m.first, &ctx)?);
-            layers.push(affine(&m.norms[0])?);
+            layers.push(affine(&m.norms[0], n)?);
             for (fc, bn) in m.hidden.iter().zip(&m.norms[1..]) {
-                layers.extend([Layer::Sign, dense(fc, &ctx)?, affine(bn)?]);
+                layers.extend([Layer::Sign, dense(fc, &ctx)?, affine(bn, n)?]);
             }
             layers.extend([Layer::Sign, dense(&m.head, &ctx)?]);
         }
         Arch::Cnn => {
             let m = model.as_cnn().expect("a CNN spec builds a CNN");
             let [c, h, w] = spec.input;
-            layers.extend([conv(&m.stem, &ctx, [c, h, w])?, pool(), affine(&m.norms[0])?]);
+            layers.extend([conv(&m.stem, &ctx, [c, h, w])?, pool(), affine(&m.norms[0], n)?]);
             let mut channels = spec.widths[0];
             for (k, (cv, bn)) in m.convs.iter().zip(&m.norms[1..]).enumerate() {
                 let (h, w) = m.sizes[k];
-                layers.extend([Layer::Sign, conv(cv, &ctx, [channels, h, w])?, pool(), affine(bn)?]);
+                layers.extend([Layer::Sign, conv(cv, &ctx, [channels, h, w])?, pool(), affine(bn, n)?]);
                 channels = spec.widths[k + 1];
             }
             layers.extend([Layer::Flatten, Layer::Sign, dense(&m.head, &ctx)?]);
@@ -96,13 +111,14 @@ pub fn export(model: &Model) -> Result<Net> {
         Arch::Resnet => {
             let m = model.as_resnet().expect("a ResNet spec builds a ResNet");
             let [c, mut h, mut w] = spec.input;
-            layers.extend([conv(&m.stem, &ctx, [c, h, w])?, affine(&m.stem_norm)?, Layer::HardTanh]);
+            layers.extend([conv(&m.stem, &ctx, [c, h, w])?, affine(&m.stem_norm, n)?, Layer::HardTanh]);
             let mut channels = spec.widths[0];
             for unit in &m.units {
                 let out_channels = unit.conv.weight.dims()[0];
-                let body = vec![Layer::Sign, conv(&unit.conv, &ctx, [channels, h, w])?, affine(&unit.norm)?];
+                let body =
+                    vec![Layer::Sign, conv(&unit.conv, &ctx, [channels, h, w])?, affine(&unit.norm, n)?];
                 let shortcut = match &unit.down {
-                    Some(d) => vec![conv(&d.conv, &ctx, [channels, h, w])?, affine(&d.norm)?],
+                    Some(d) => vec![conv(&d.conv, &ctx, [channels, h, w])?, affine(&d.norm, n)?],
                     None => Vec::new(),
                 };
                 layers.extend([Layer::Residual { body, shortcut }, Layer::HardTanh]);
@@ -111,11 +127,11 @@ pub fn export(model: &Model) -> Result<Net> {
                 w = (w + 2 * unit.conv.padding - 3) / s + 1;
                 channels = out_channels;
             }
-            layers.extend([Layer::GlobalAvgPool, affine(&m.head_norm)?, dense(&m.head, &ctx)?]);
+            layers.extend([Layer::GlobalAvgPool, affine(&m.head_norm, n)?, dense(&m.head, &ctx)?]);
         }
     }
     let net =
         Net { input_shape: spec.input.to_vec(), classes: spec.classes, sign_zero: spec.sign_zero, layers };
     net.validate()?;
-    Ok(net)
+    Ok((net, norms))
 }

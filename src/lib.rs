@@ -49,6 +49,7 @@ pub use error::{Error, Result};
 pub mod cli;
 pub mod eval;
 pub mod export;
+pub mod latent_bn;
 pub mod lcr;
 pub mod lock;
 pub mod model;

@@ -33,7 +33,7 @@ use crate::certify::{certified_accuracy, default_grid};
 use crate::error::{Error, Result};
 use crate::export::export;
 use crate::float::{mul_up, up};
-use crate::ir::{Function, InputNorm, Net, Verdict, columns, verdict};
+use crate::ir::{Function, InputNorm, Verdict, columns, verdict};
 use crate::run_dir::RunDir;
 
 /// Which attack the stage runs.
@@ -183,7 +183,8 @@ fn pixel_distance(norm: InputNorm, x: &[f64], y: &[f64], std: &[f64]) -> f64 {
 
 /// The stage's inputs, loaded and checked.
 struct Setup {
-    net: Net,
+    /// The exported net, and the refitted latent one when the run has `latent_bn.json`.
+    nets: crate::latent_bn::FunctionNets,
     xs: Vec<Vec<f64>>,
     labels: Vec<usize>,
     domain: (Vec<f64>, Vec<f64>),
@@ -209,9 +210,19 @@ fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
     let domain = meta.normalization.input_box(h, w);
     let std: Vec<f64> =
         meta.normalization.std.iter().flat_map(|&s| std::iter::repeat_n(s as f64, h * w)).collect();
+    let nets = crate::latent_bn::FunctionNets::of_run(run, net)?;
     let (certificates, audit_note) = if crate::fsio::exists(&run.certificates())? {
         let c = CertificatesFile::read(&run.certificates())?;
         c.check_matches(&run.certificates(), &model_sha, &dataset.checksum)?;
+        if req.functions.contains(&Function::Latent)
+            && crate::latent_bn::recorded_sha256(&c.provenance["latent_function"]) != nets.latent_sha256()
+        {
+            return Err(Error::format(
+                run.certificates(),
+                "its latent certificates are about the latent function with other BatchNorm statistics than the \
+                 run's latent_bn.json now gives: re-run `lcr-verify bound` and `lcr-verify certify`",
+            ));
+        }
         (Some(c), None)
     } else {
         (None, Some(format!("{} not found: run `lcr-verify certify` first", run.certificates().display())))
@@ -230,9 +241,10 @@ fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
         },
         "samples": format!("first {n} test images"),
         "request": req,
+        "latent_function": nets.latent_note(),
     });
     Ok(Setup {
-        net,
+        nets,
         xs,
         labels,
         domain,
@@ -253,7 +265,7 @@ impl Setup {
     }
 
     fn attack_one(&self, req: &AttackRequest, i: usize, f: Function, norm: InputNorm) -> Result<Found> {
-        let target = Target::new(&self.net, f, norm, &self.domain, req.seed)?;
+        let target = Target::new(self.nets.get(f), f, norm, &self.domain, req.seed)?;
         let sample = Sample { x: &self.xs[i], label: self.labels[i], index: i as u64 };
         let eps: Vec<f64> = req.budgets(norm).iter().map(|e| e / self.min_std).collect();
         let mut best = None;
@@ -336,8 +348,8 @@ fn run_stage(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)
             let x = columns(std::slice::from_ref(&s.xs[i]));
             let mut preds = Vec::new();
             for &f in &functions {
-                let b = s.net.enclose_points(&x, f)?;
-                let c = (0..s.net.classes).max_by(|&a, &c| b.lo[(a, 0)].total_cmp(&b.lo[(c, 0)]));
+                let b = s.nets.get(f).enclose_points(&x, f)?;
+                let c = (0..s.nets.net.classes).max_by(|&a, &c| b.lo[(a, 0)].total_cmp(&b.lo[(c, 0)]));
                 preds.push(c.filter(|&c| verdict(&b, 0, c) == Verdict::Keeps));
             }
             let found =
@@ -472,7 +484,7 @@ fn assemble(
             audits.push(count);
             for b in bad {
                 let a = per[b].1[c].best.as_ref().expect("a violation has an example");
-                let logits = s.net.forward(&a.point, f)?;
+                let logits = s.nets.get(f).forward(&a.point, f)?;
                 let predicted =
                     (0..logits.len()).max_by(|&p, &q| logits[p].total_cmp(&logits[q])).unwrap_or(0);
                 let (radius, method) = s.certified(b, f, norm).expect("certified");
@@ -578,7 +590,9 @@ pub fn reusable(run: &RunDir, req: &AttackRequest) -> Result<Option<EmpiricalFil
     };
     let p = &earlier.provenance;
     let recorded = serde_json::from_value::<AttackRequest>(p["request"].clone()).ok();
+    let latent = crate::latent_bn::file_sha256(run)?;
     let same = p["model_sha256"].as_str() == Some(model.as_str())
+        && crate::latent_bn::recorded_sha256(&p["latent_function"]) == latent.as_deref()
         && p["certificates_sha256"].as_str() == certificates.as_deref()
         && recorded.as_ref() == Some(req);
     Ok(same.then_some(earlier))

@@ -192,8 +192,27 @@ fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync))
     let x = meta.normalization.tensor(&dataset.test, &indices[..n.min(2)], &Device::Cpu)?;
     let stages = model.forward(&x.to_dtype(DType::F64)?, &Ctx::deployed(meta.spec.sign_zero))?.stages;
     let started = Instant::now();
-    let result =
-        compute_bounds(&net, &req.options(stages, &domain), (n > 0).then_some(&sample[..]), progress)?;
+    let nets = crate::latent_bn::FunctionNets::of_run(run, net)?;
+    let opts = req.options(stages, &domain);
+    let sample = (n > 0).then_some(&sample[..]);
+    let result = match &nets.latent {
+        // The latent function on its refitted net, every other on the exported one.
+        Some((latent, _, _)) if opts.functions.contains(&Function::Latent) => {
+            let others = BoundOptions {
+                functions: opts.functions.iter().copied().filter(|f| *f != Function::Latent).collect(),
+                ..opts.clone()
+            };
+            let mut only_latent = BoundOptions { functions: vec![Function::Latent], ..opts.clone() };
+            only_latent.methods.retention = false;
+            let mut all = compute_bounds(&nets.net, &others, sample, progress)?;
+            let l = compute_bounds(latent, &only_latent, sample, progress)?;
+            all.bounds.extend(l.bounds);
+            all.skipped.extend(l.skipped);
+            all
+        }
+        _ => compute_bounds(&nets.net, &opts, sample, progress)?,
+    };
+    let net = &nets.net;
     let model_sha256 = crate::fsio::file_sha256(&run.model())?;
     let provenance = json!({
         "run_dir": run.root().display().to_string(),
@@ -214,9 +233,10 @@ fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync))
         "norm": req.norms.describe(),
         "lp_local_radius": req.lp_local_radius,
         "request": req,
+        "latent_function": nets.latent_note(),
         "seconds": started.elapsed().as_secs_f64(),
     });
-    let mut file = BoundsFile::new(&net, result, n, provenance);
+    let mut file = BoundsFile::new(net, result, n, provenance);
     for b in &mut file.bounds {
         b.request = Some(req.clone());
     }
@@ -225,7 +245,15 @@ fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync))
     }
     let file = match earlier_of_model(&run.bounds(), &model_sha256)? {
         None => file,
-        Some(Ok(earlier)) => file.merged_over(earlier),
+        Some(Ok(mut earlier)) => {
+            // Latent entries of an earlier call are about another latent net when the BatchNorm refit changed.
+            let then = crate::latent_bn::recorded_sha256(&earlier.meta["latent_function"]).map(String::from);
+            if then.as_deref() != nets.latent_sha256() {
+                earlier.bounds.retain(|b| b.function != Function::Latent);
+                earlier.skipped.retain(|s| s.function != Some(Function::Latent));
+            }
+            file.merged_over(earlier)
+        }
         Some(Err(replaced)) => {
             let mut file = file;
             file.meta["earlier"] = json!({ "replaced": replaced });
@@ -278,6 +306,9 @@ pub fn reusable(run: &RunDir, req: &BoundRequest) -> Result<Option<BoundsFile>> 
     let earlier = BoundsFile::read(&path)?;
     let same_model =
         earlier.meta["model_sha256"].as_str() == Some(crate::fsio::file_sha256(&run.model())?.as_str());
+    let latent = crate::latent_bn::file_sha256(run)?;
+    let same_latent =
+        crate::latent_bn::recorded_sha256(&earlier.meta["latent_function"]) == latent.as_deref();
     let recorded = serde_json::from_value::<BoundRequest>(earlier.meta["request"].clone()).ok();
-    Ok((same_model && recorded.as_ref() == Some(req)).then_some(earlier))
+    Ok((same_model && same_latent && recorded.as_ref() == Some(req)).then_some(earlier))
 }

@@ -121,6 +121,8 @@ struct Radii {
 /// The work of the stage, on loaded inputs.
 struct Work<'a> {
     net: &'a Net,
+    /// The nets of the Lipschitz functions (the latent one refitted when the run has `latent_bn.json`).
+    nets: &'a crate::latent_bn::FunctionNets,
     x: &'a DMatrix<f64>,
     labels: &'a [usize],
     domain: &'a (Vec<f64>, Vec<f64>),
@@ -224,11 +226,11 @@ impl Work<'_> {
         // bounds.json holds domain-scope constants.
         let mut tables: Vec<(PairTable, Coverage)> = Vec::new();
         for &norm in norms {
-            let t = PairTable::from_bounds(&allowed, f, norm, self.net.classes)?;
+            let t = PairTable::from_bounds(&allowed, f, norm, self.nets.get(f).classes)?;
             if t.covers_every_pair() {
                 tables.push((t, Coverage::Network));
                 if PairTable::has_domain_constants(&allowed, f, norm) {
-                    let d = PairTable::from_bounds_on_domain(&allowed, f, norm, self.net.classes)?;
+                    let d = PairTable::from_bounds_on_domain(&allowed, f, norm, self.nets.get(f).classes)?;
                     tables.push((d, Coverage::Domain));
                 }
             } else {
@@ -248,7 +250,7 @@ impl Work<'_> {
         (self.progress)(&format!("{}: predictions and margin radii", f.name()));
         let start = Instant::now();
         let per: Vec<(Option<usize>, Vec<f64>)> = batched(self.labels.len(), |r| {
-            let points = PointLogits::new(self.net, f, &self.cols(&r))?;
+            let points = PointLogits::new(self.nets.get(f), f, &self.cols(&r))?;
             let radii: Vec<Vec<f64>> = tables
                 .iter()
                 .map(|(t, _)| {
@@ -287,7 +289,7 @@ impl Work<'_> {
             let start = Instant::now();
             let opts = LocalLpOptions { domain: Some(self.domain.clone()), ..Default::default() };
             let local = batched(self.labels.len(), |r| {
-                Ok(vec![local_lp_radii(self.net, f, t, &self.cols(&r), &self.labels[r], &opts)?])
+                Ok(vec![local_lp_radii(self.nets.get(f), f, t, &self.cols(&r), &self.labels[r], &opts)?])
             })?;
             match local.into_iter().collect::<Applicable<Vec<_>>>() {
                 Ok(parts) => {
@@ -360,6 +362,17 @@ fn run_stage(
             ),
         ));
     }
+    let nets = crate::latent_bn::FunctionNets::of_run(run, net.clone())?;
+    if let Some(b) = &bounds
+        && req.functions.contains(&Function::Latent)
+        && crate::latent_bn::recorded_sha256(&b.meta["latent_function"]) != nets.latent_sha256()
+    {
+        return Err(Error::format(
+            run.bounds(),
+            "its latent bounds are about the latent function with other BatchNorm statistics than the run's \
+             latent_bn.json now gives: re-run `lcr-verify bound`",
+        ));
+    }
     let dataset = run.load_dataset(&meta, req.data_dir.as_deref())?;
     let n = req.samples.unwrap_or(usize::MAX).min(dataset.test.len());
     let indices: Vec<usize> = (0..n).collect();
@@ -370,6 +383,7 @@ fn run_stage(
     let domain = meta.normalization.input_box(h, w);
     let work = Work {
         net: &net,
+        nets: &nets,
         x: &x,
         labels: &labels,
         domain: &domain,
@@ -404,6 +418,7 @@ fn run_stage(
         },
         "samples": format!("first {n} test images"),
         "request": req,
+        "latent_function": nets.latent_note(),
         "seconds": started.elapsed().as_secs_f64(),
     });
     let file = assemble(&out, &labels, &meta.normalization, net.input_len(), provenance)?;
@@ -532,7 +547,9 @@ pub fn reusable(run: &RunDir, req: &CertifyRequest) -> Result<Option<Certificate
     };
     let p = &earlier.provenance;
     let recorded = serde_json::from_value::<CertifyRequest>(p["request"].clone()).ok();
+    let latent = crate::latent_bn::file_sha256(run)?;
     let same = p["model_sha256"].as_str() == Some(model.as_str())
+        && crate::latent_bn::recorded_sha256(&p["latent_function"]) == latent.as_deref()
         && p["bounds_sha256"].as_str() == bounds.as_deref()
         && recorded.as_ref() == Some(req);
     Ok(same.then_some(earlier))

@@ -8,6 +8,7 @@ mod corrupt;
 mod eval;
 mod export;
 mod import;
+mod latent_bn;
 mod number;
 mod report;
 mod robustness;
@@ -40,6 +41,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Accuracy of a run's deployed (binarised, eval-mode) network on the test split.
     Eval(eval::EvalArgs),
+    /// Refit a run's BatchNorm statistics for the latent function (latent weights, hardtanh) on training images,
+    /// so that its bounds and radii are about a network that classifies; later stages use them.
+    LatentBn(latent_bn::LatentBnArgs),
     /// Lipschitz bounds of a run's network: spectral, retention-matrix, LP and exact, with their soundness.
     Bound(bound::BoundArgs),
     /// Certified robustness radii per test sample: margin radii (surrogate, latent), sign stability, bound
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Run(args) => run::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::LatentBn(args) => latent_bn::run(&args),
         Command::Bound(args) => bound::run(&args),
         Command::Certify(args) => certify::run(&args),
         Command::Attack(args) => attack::run(&args),

@@ -41,6 +41,7 @@ mod backward;
 mod conv;
 mod enclose;
 mod forward;
+mod refit;
 mod sign;
 pub(crate) mod validate;
 
@@ -52,6 +53,7 @@ pub use enclose::{
     BoxBatch, InputNorm, Perturbation, Verdict, columns, margin_lower, pair_margin_lower, verdict,
 };
 pub use forward::{Forward, Point};
+pub use refit::{ChannelMoments, affine_count};
 pub use sign::{SignZero, sign};
 pub(crate) use validate::layer_output;
 
