@@ -169,6 +169,21 @@ pub fn run(args: &BoundArgs) -> Result<Outcome> {
         super::emit(serde_json::to_string_pretty(&file).expect("serialisable"))?;
     } else {
         super::emit(bounds::render_table(&file.bounds, &file.skipped))?;
+        let latent = &file.meta["latent_function"];
+        if file.bounds.iter().any(|b| b.function == Function::Latent) {
+            super::emit(match latent["test_accuracy"].as_f64() {
+                Some(a) => format!(
+                    "latent function: BatchNorm {}; test accuracy {:.2}% ({:.2}% with the deployed statistics)",
+                    latent["batchnorm"].as_str().unwrap_or("refitted"),
+                    100.0 * a,
+                    100.0 * latent["test_accuracy_with_deployed_statistics"].as_f64().unwrap_or(f64::NAN)
+                ),
+                None => format!(
+                    "latent function: BatchNorm {}",
+                    latent["batchnorm"].as_str().unwrap_or("as deployed")
+                ),
+            })?;
+        }
         let kept = file.meta["earlier"]["kept_entries"].as_u64().unwrap_or(0);
         let kept = if kept > 0 {
             format!(" (with {kept} entries of earlier calls, each with its request)")
