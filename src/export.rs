@@ -50,7 +50,7 @@ fn conv(layer: &Conv2d, ctx: &Ctx, in_shape: [usize; 3]) -> Result<Layer> {
 }
 
 /// γ and β of every BatchNorm, in the order of the net's affine layers (depth first).
-type Norms = Vec<(Vec<f64>, Vec<f64>)>;
+pub type Norms = Vec<(Vec<f64>, Vec<f64>)>;
 
 fn affine(bn: &BatchNorm, norms: &mut Norms) -> Result<Layer> {
     let (scale, shift) = bn.folded()?;
@@ -72,7 +72,7 @@ pub fn export(model: &Model) -> Result<Net> {
 
 /// [`export`], with the γ and β of every BatchNorm in the order of the net's affine layers (depth first), for
 /// refitting their statistics (`crate::latent_bn`).
-pub fn export_with_norms(model: &Model) -> Result<(Net, Vec<(Vec<f64>, Vec<f64>)>)> {
+pub fn export_with_norms(model: &Model) -> Result<(Net, Norms)> {
     let mut norms = Norms::new();
     let n = &mut norms;
     let converted;
