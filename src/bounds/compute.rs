@@ -138,6 +138,9 @@ pub struct BoundOptions {
     pub lp_local_radius: Option<f64>,
     /// Input domain for the local LP box (e.g. (0, 1) for pixels).
     pub lp_domain: Option<(f64, f64)>,
+    /// Hold the local LP bound to the global one ([`capped_by_global`]); off only where the pairs of one call
+    /// are a part of the whole (a shard: the merge caps the joined bounds).
+    pub lp_cap_local: bool,
     /// Largest unrolled convolution (entries) for the chain methods.
     pub max_unrolled: usize,
     /// Per-layer spectral options.
@@ -169,6 +172,7 @@ impl Default for BoundOptions {
             lp_norms: vec![Norm::LinfMargin],
             lp_local_radius: None,
             lp_domain: None,
+            lp_cap_local: true,
             max_unrolled: 4_000_000,
             spectral: SpectralOptions::default(),
             retention: RetentionOptions::default(),
@@ -395,8 +399,8 @@ pub fn compute_bounds(
                     let mode = LpMode::Local { center: x.clone(), radius: r, domain: opts.lp_domain };
                     let local = lp_bound(&chain, f, norm, &mode, &opts.lp, progress);
                     let local = local.map(|l| match &cap {
-                        Some(g) => capped_by_global(l, g),
-                        None => l,
+                        Some(g) if opts.lp_cap_local => capped_by_global(l, g),
+                        _ => l,
                     });
                     out.take(Method::LpLocal, Some(f), Some(norm), local)?;
                 }

@@ -42,6 +42,7 @@ pub mod regions;
 pub mod retention;
 pub mod sampled;
 pub mod sequential;
+pub mod shard;
 mod solve_status;
 pub mod spectral;
 mod stage;

@@ -27,6 +27,9 @@ pub fn merge_run(run: &RunDir) -> Result<Vec<Merged>> {
         return Err(Error::format(run.root(), "no such run directory"));
     }
     let mut done = Vec::new();
+    if let Some((_, partials)) = crate::bounds::shard::merge(run)? {
+        done.push(Merged { stage: "bound", written: run.bounds(), partials, violation_records: Vec::new() });
+    }
     if let Some((_, partials)) = crate::certify::shard::merge(run)? {
         done.push(Merged {
             stage: "certify",
