@@ -42,6 +42,11 @@ pub fn merge_run(run: &RunDir) -> Result<Vec<Merged>> {
         let violation_records = file.violation_records.clone();
         done.push(Merged { stage: "attack", written: run.empirical(), partials, violation_records });
     }
+    if let Some((report, partials)) = crate::robustness::shard::merge(run, &crate::robustness::load_deployed)?
+    {
+        let violation_records = report.audit.as_ref().map_or(Vec::new(), |a| a.records().to_vec());
+        done.push(Merged { stage: "robustness", written: run.corruption(), partials, violation_records });
+    }
     if done.is_empty() {
         return Err(Error::format(
             run.root(),
