@@ -82,8 +82,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A trained 8-8 MLP on generated MNIST-like data with `tests` test images, in `root/run`.
-fn trained(root: &Path, tests: usize) -> PathBuf {
+/// A trained MLP of hidden `widths` on generated MNIST-like data with `tests` test images, in `root/run`.
+fn trained(root: &Path, tests: usize, widths: &str) -> PathBuf {
     let data = write_mnist_like(&root.join("data"), 120, tests, 5);
     let out = root.join("run");
     let o = run(&[
@@ -95,7 +95,7 @@ fn trained(root: &Path, tests: usize) -> PathBuf {
         "--batch-size",
         "20",
         "--widths",
-        "8,8",
+        widths,
         "--quiet",
         "--out",
         out.to_str().unwrap(),
@@ -145,12 +145,75 @@ fn merged_equals_unsharded(root: &Path, base: &Path, name: &str, stage: &str, ar
 }
 
 #[test]
-fn certify_merged_equals_unsharded() {
+fn merged_equals_unsharded_for_every_stage() {
     let root = tempfile::tempdir().unwrap();
-    let dir = trained(root.path(), 600);
+    let r = root.path();
+    // 16 units in the first sign layer: certify lists its exact method as skipped (too many units).
+    let dir = trained(r, 300, "16,16");
     let d = dir.to_str().unwrap();
+    // bound: LP (global and local, whose merge caps it) split over the 45 class pairs, the rest on shard 0.
+    let bound = ["--methods", "spectral,lp,sampled", "--lp-local-radius", "0.5", "--samples", "20"];
+    merged_equals_unsharded(r, &dir, "bound", "bound", &bound, 4);
     ok(&run(&["bound", d, "--methods", "spectral,lp", "--quiet"]));
-    // 600 samples are 3 blocks of 256: shards of 2 (blocks 0, 2 and 1) and of 4 (one shard without samples).
-    merged_equals_unsharded(root.path(), &dir, "c2", "certify", &[], 2);
-    merged_equals_unsharded(root.path(), &dir, "c4", "certify", &["--norm", "linf"], 4);
+    // certify: 300 samples are 2 blocks of 256; 3 shards leave one without samples.
+    let certify = ["--functions", "deployed,surrogate", "--norm", "l2"];
+    merged_equals_unsharded(r, &dir, "certify", "certify", &certify, 3);
+    ok(&run(&["certify", d, "--functions", "deployed,surrogate", "--norm", "l2", "--quiet"]));
+    // attack (with its audit against the certificates): 30 samples over 4 shards.
+    let attack = ["--samples", "30", "--norm", "l2", "--steps", "5"];
+    merged_equals_unsharded(r, &dir, "attack", "attack", &attack, 4);
+    // robustness (with the corruption audit): the suite's cells over 3 shards.
+    merged_equals_unsharded(r, &dir, "robustness", "robustness", &["--limit", "40"], 3);
+}
+
+#[test]
+fn bad_shards_and_mismatched_partials_are_refused_with_nothing_written() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = trained(root.path(), 40, "8,8");
+    let d = dir.to_str().unwrap();
+    let before = tree(&dir);
+    for bad in ["4/4", "0/0", "-1/2", "a/2", "1", "1/2/3", "", "2/x"] {
+        let o = run(&["attack", d, "--samples", "4", &format!("--shard={bad}"), "--quiet"]);
+        assert_eq!(o.status.code(), Some(2), "--shard {bad}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"), "--shard {bad}");
+    }
+    refused(&run(&["merge", d]), "no partial file");
+    assert_eq!(tree(&dir), before, "nothing written");
+    let attack = |extra: &[&str]| {
+        let mut a = vec!["attack", d, "--samples", "6", "--norm", "linf", "--steps", "2", "--quiet"];
+        a.extend_from_slice(extra);
+        ok(&run(&a));
+    };
+    // A missing shard.
+    attack(&["--shard", "0/3"]);
+    attack(&["--shard", "2/3"]);
+    let partials = tree(&dir);
+    refused(&run(&["merge", d]), "empirical.shard-1-of-3.json");
+    // Another request for the missing shard.
+    attack(&["--shard", "1/3", "--seed", "7"]);
+    refused(&run(&["merge", d]), "another request");
+    // Another count beside them.
+    fs::remove_file(dir.join("empirical.shard-1-of-3.json")).unwrap();
+    attack(&["--shard", "1/2"]);
+    refused(&run(&["merge", d]), "one count");
+    fs::remove_file(dir.join("empirical.shard-1-of-2.json")).unwrap();
+    // A renamed file.
+    fs::copy(dir.join("empirical.shard-0-of-3.json"), dir.join("empirical.shard-1-of-3.json")).unwrap();
+    refused(&run(&["merge", d]), "its name says shard 1/3");
+    fs::remove_file(dir.join("empirical.shard-1-of-3.json")).unwrap();
+    assert_eq!(tree(&dir), partials, "refused merges write nothing and keep the partial files");
+    // The model changed after the shards ran.
+    attack(&["--shard", "1/3"]);
+    let model = dir.join("model.safetensors");
+    let bytes = fs::read(&model).unwrap();
+    let mut other = bytes.clone();
+    other.push(b' ');
+    fs::write(&model, &other).unwrap();
+    let o = run(&["merge", d]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!dir.join("empirical.json").exists());
+    fs::write(&model, &bytes).unwrap();
+    ok(&run(&["merge", d]));
+    assert!(dir.join("empirical.json").exists());
+    assert!(!dir.join("empirical.shard-0-of-3.json").exists(), "merged partial files are removed");
 }
