@@ -76,6 +76,9 @@ impl<T: Serialize> Partial<T> {
     }
 }
 
+/// A checked set of partial files, in shard order, each with its path.
+pub type Parts<T> = Vec<(PathBuf, Partial<T>)>;
+
 /// The partial files of `STEM` in `dir`, sorted by name; a name that starts like one but is not
 /// `STEM.shard-I-of-N.json` is an error.
 pub fn list(dir: &Path, stem: &str) -> Result<Vec<(Shard, PathBuf)>> {
@@ -103,11 +106,7 @@ pub fn list(dir: &Path, stem: &str) -> Result<Vec<(Shard, PathBuf)>> {
 
 /// Reads and checks every partial file of `STEM` in `dir` for `stage` (see the module documentation); `None`
 /// when there is none. The result is in shard order, with the path of each file.
-pub fn collect<T: DeserializeOwned>(
-    dir: &Path,
-    stem: &str,
-    stage: &str,
-) -> Result<Option<Vec<(PathBuf, Partial<T>)>>> {
+pub fn collect<T: DeserializeOwned>(dir: &Path, stem: &str, stage: &str) -> Result<Option<Parts<T>>> {
     let files = list(dir, stem)?;
     let Some((first, first_path)) = files.first().cloned() else { return Ok(None) };
     if let Some((s, p)) = files.iter().find(|(s, _)| s.count != first.count) {
