@@ -43,6 +43,7 @@ pub mod fsio;
 pub mod import;
 pub mod ir;
 pub mod robustness;
+pub mod shard;
 pub mod study;
 
 pub use error::{Error, Result};

@@ -59,6 +59,7 @@ pub mod loss;
 pub mod minimal;
 pub mod noise;
 pub mod pgd;
+pub mod shard;
 mod stage;
 pub mod sweep;
 mod target;

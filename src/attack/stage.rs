@@ -166,11 +166,19 @@ fn stage_decision() -> DecisionConfig {
 }
 
 /// What one (sample, function, norm) attack gave.
-struct Found {
-    best: Option<Adversarial>,
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct Found {
+    /// The closest confirmed example (in a shard's partial file its point only where it contradicts a
+    /// certificate: the audit's violation record needs it, nothing else does).
+    pub(super) best: Option<Adversarial>,
+    /// Its distance in pixel units.
+    pub(super) pixel: Option<f64>,
     /// Per budget of the fixed-budget attacks: success.
-    success: Vec<bool>,
+    pub(super) success: Vec<bool>,
 }
+
+/// Per sample: the proven prediction of each function, and what each (function, norm) attack gave.
+pub(super) type PerSample = (Vec<Option<usize>>, Vec<Found>);
 
 /// ‖y − x‖ in pixel units (each coordinate scaled by its channel's deviation), rounded up.
 fn pixel_distance(norm: InputNorm, x: &[f64], y: &[f64], std: &[f64]) -> f64 {
@@ -182,7 +190,7 @@ fn pixel_distance(norm: InputNorm, x: &[f64], y: &[f64], std: &[f64]) -> f64 {
 }
 
 /// The stage's inputs, loaded and checked.
-struct Setup {
+pub(super) struct Setup {
     /// The exported net, and the refitted latent one when the run has `latent_bn.json`.
     nets: crate::latent_bn::FunctionNets,
     xs: Vec<Vec<f64>>,
@@ -196,7 +204,7 @@ struct Setup {
     provenance: serde_json::Value,
 }
 
-fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
+pub(super) fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
     let model_sha = crate::fsio::file_sha256(&run.model())?;
@@ -317,7 +325,78 @@ impl Setup {
             let d = best.as_ref().map_or(f64::INFINITY, |a| a.distance);
             success = eps.iter().map(|&e| d <= e).collect();
         }
-        Ok(Found { best, success })
+        let pixel = best.as_ref().map(|a| pixel_distance(norm, &self.xs[i], &a.point, &self.std));
+        Ok(Found { best, pixel, success })
+    }
+
+    /// The number of samples attacked.
+    pub(super) fn samples(&self) -> usize {
+        self.xs.len()
+    }
+
+    /// The digests of what the stage read (a partial file records them; a merge checks them).
+    pub(super) fn inputs(&self) -> serde_json::Value {
+        let p = &self.provenance;
+        json!({
+            "model_sha256": p["model_sha256"],
+            "certificates_sha256": p["certificates_sha256"],
+            "dataset_checksum": p["dataset_checksum"],
+            "latent_bn_sha256": p["latent_function"]["latent_bn_sha256"],
+        })
+    }
+
+    /// Whether an example at `distance` from sample i contradicts its certificate for (f, norm).
+    pub(super) fn contradicts(&self, i: usize, f: Function, norm: InputNorm, distance: f64) -> bool {
+        self.certified(i, f, norm).is_some_and(|(r, _)| {
+            RadiusPair { sample: i, certified: r, empirical: Some(distance) }.violates()
+        })
+    }
+
+    /// The functions attacked (sorted) and every (function, norm) combination, in the stage's order.
+    pub(super) fn combos(req: &AttackRequest) -> (Vec<Function>, Vec<(Function, InputNorm)>) {
+        let mut functions = req.functions.clone();
+        functions.sort();
+        let combos = functions.iter().flat_map(|&f| req.norms.iter().map(move |&nm| (f, nm))).collect();
+        (functions, combos)
+    }
+
+    /// Attacks the samples `only` (all when `None`), each on its own: what a sample gets depends on its
+    /// test-set index and the request's seed, never on the other samples.
+    pub(super) fn compute(
+        &self,
+        req: &AttackRequest,
+        only: &[usize],
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Vec<PerSample>> {
+        let (functions, combos) = Self::combos(req);
+        let n = only.len();
+        progress(&format!(
+            "{} attack on {n} samples, {} function/norm pairs",
+            req.attack.name(),
+            combos.len()
+        ));
+        let done = AtomicUsize::new(0);
+        let step = (n / 20).max(1);
+        only.par_iter()
+            .map(|&i| -> Result<_> {
+                let x = columns(std::slice::from_ref(&self.xs[i]));
+                let mut preds = Vec::new();
+                for &f in &functions {
+                    let b = self.nets.get(f).enclose_points(&x, f)?;
+                    let c = (0..self.nets.net.classes).max_by(|&a, &c| b.lo[(a, 0)].total_cmp(&b.lo[(c, 0)]));
+                    preds.push(c.filter(|&c| verdict(&b, 0, c) == Verdict::Keeps));
+                }
+                let found = combos
+                    .iter()
+                    .map(|&(f, nm)| self.attack_one(req, i, f, nm))
+                    .collect::<Result<Vec<_>>>()?;
+                let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if k.is_multiple_of(step) || k == n {
+                    progress(&format!("attacked {k}/{n} samples"));
+                }
+                Ok((preds, found))
+            })
+            .collect()
     }
 }
 
@@ -334,47 +413,24 @@ fn run_stage(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)
     req.check()?;
     let started = Instant::now();
     let s = setup(run, req)?;
-    let n = s.xs.len();
-    let mut functions = req.functions.clone();
-    functions.sort();
-    let combos: Vec<(Function, InputNorm)> =
-        functions.iter().flat_map(|&f| req.norms.iter().map(move |&nm| (f, nm))).collect();
-    progress(&format!("{} attack on {n} samples, {} function/norm pairs", req.attack.name(), combos.len()));
-    let done = AtomicUsize::new(0);
-    let step = (n / 20).max(1);
-    let per: Vec<(Vec<Option<usize>>, Vec<Found>)> = (0..n)
-        .into_par_iter()
-        .map(|i| -> Result<_> {
-            let x = columns(std::slice::from_ref(&s.xs[i]));
-            let mut preds = Vec::new();
-            for &f in &functions {
-                let b = s.nets.get(f).enclose_points(&x, f)?;
-                let c = (0..s.nets.net.classes).max_by(|&a, &c| b.lo[(a, 0)].total_cmp(&b.lo[(c, 0)]));
-                preds.push(c.filter(|&c| verdict(&b, 0, c) == Verdict::Keeps));
-            }
-            let found =
-                combos.iter().map(|&(f, nm)| s.attack_one(req, i, f, nm)).collect::<Result<Vec<_>>>()?;
-            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if k.is_multiple_of(step) || k == n {
-                progress(&format!("attacked {k}/{n} samples"));
-            }
-            Ok((preds, found))
-        })
-        .collect::<Result<_>>()?;
-    let file = assemble(run, req, &s, &functions, &combos, &per, started)?;
+    let all: Vec<usize> = (0..s.samples()).collect();
+    let per = s.compute(req, &all, progress)?;
+    let file = assemble(run, req, &s, &per, started.elapsed().as_secs_f64())?;
     file.write(&run.empirical())?;
     Ok(file)
 }
 
-fn assemble(
+/// The file of what was found for every sample, with `seconds` as the stage's time; writes the audit's
+/// violation records (and clears earlier ones).
+pub(super) fn assemble(
     run: &RunDir,
     req: &AttackRequest,
     s: &Setup,
-    functions: &[Function],
-    combos: &[(Function, InputNorm)],
-    per: &[(Vec<Option<usize>>, Vec<Found>)],
-    started: Instant,
+    per: &[PerSample],
+    seconds: f64,
 ) -> Result<EmpiricalFile> {
+    let (functions, combos) = Setup::combos(req);
+    let (functions, combos) = (&functions[..], &combos[..]);
     let n = s.xs.len();
     let radius_of = |i: usize, c: usize| per[i].1[c].best.as_ref().map_or(f64::INFINITY, |a| a.distance);
     let correct = |i: usize, f: Function| {
@@ -394,10 +450,7 @@ fn assemble(
         for (c, &(f, norm)) in combos.iter().enumerate() {
             let best = found[c].best.as_ref();
             e.radius.entry(f).or_default().insert(norm, best.map(|a| a.distance));
-            e.radius_pixel
-                .entry(f)
-                .or_default()
-                .insert(norm, best.map(|a| pixel_distance(norm, &s.xs[i], &a.point, &s.std)));
+            e.radius_pixel.entry(f).or_default().insert(norm, found[c].pixel);
             e.found_by
                 .entry(f)
                 .or_default()
@@ -421,12 +474,7 @@ fn assemble(
             correct: ok.len(),
             median_radius: med,
             median_radius_pixel: med.and_then(|_| {
-                let pix = ok.iter().map(|&i| {
-                    per[i].1[c]
-                        .best
-                        .as_ref()
-                        .map_or(f64::MAX, |a| pixel_distance(norm, &s.xs[i], &a.point, &s.std))
-                });
+                let pix = ok.iter().map(|&i| per[i].1[c].pixel.unwrap_or(f64::MAX));
                 median(pix).filter(|m| *m < f64::MAX)
             }),
         });
@@ -513,7 +561,7 @@ fn assemble(
         .map(|v| Ok(v.write(run.root())?.display().to_string()))
         .collect::<Result<Vec<String>>>()?;
     let mut provenance = s.provenance.clone();
-    provenance["seconds"] = json!(started.elapsed().as_secs_f64());
+    provenance["seconds"] = json!(seconds);
     provenance["attack_settings"] =
         json!({ "pgd": req.pgd(), "decision": stage_decision(), "minimal_rounds": 8 });
     Ok(EmpiricalFile {

@@ -93,6 +93,22 @@ pub struct CorruptionAuditReport {
     pub violation_records: Vec<String>,
 }
 
+/// What an audit of some of a suite's cells found (a shard's share, see [`CorruptionAudit::part`]): their cell
+/// entries and violations, and per sample how many of their images were seen and kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditPart {
+    /// The cells' entries, per cell one per certificate entry, in the order the cells were audited.
+    pub cells: Vec<CellAudit>,
+    /// Per sample: how many of its corrupted images the deployed network kept.
+    pub kept: Vec<u32>,
+    /// Per sample: how many of its corrupted images were seen.
+    pub seen: Vec<u32>,
+    /// Cells audited.
+    pub n_cells: u32,
+    /// The violations, in the order found.
+    pub violations: Vec<Violation>,
+}
+
 /// What an open cell collects for one certificate entry: (radius, kept) pairs and distance/radius ratios.
 type OpenCell = (Vec<(f64, f64)>, Vec<f64>);
 
@@ -298,6 +314,53 @@ impl<'a> CorruptionAudit<'a> {
             let (r, kept): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
             cell.correlation = spearman(&r, &kept);
         }
+    }
+
+    /// What was audited so far (closed cells only), for a merge with the other cells' parts ([`Self::resume`]).
+    pub fn part(self) -> AuditPart {
+        AuditPart {
+            cells: self.cells,
+            kept: self.kept,
+            seen: self.seen,
+            n_cells: self.n_cells,
+            violations: self.violations,
+        }
+    }
+
+    /// Takes in the parts of a fresh audit's cells, as if it had audited them itself: `rank` gives a cell's
+    /// position in the suite (corruption, severity), which orders the cell entries and the violations (a
+    /// violation's `source` names its cell as `corruption-sSEVERITY`). `Err` with the index of a part whose
+    /// sample count differs from this audit's.
+    pub fn resume(
+        &mut self,
+        parts: Vec<AuditPart>,
+        rank: &dyn Fn(&str, u8) -> usize,
+    ) -> std::result::Result<(), usize> {
+        let n = self.samples();
+        if let Some(k) = parts.iter().position(|p| p.kept.len() != n || p.seen.len() != n) {
+            return Err(k);
+        }
+        let mut cells = Vec::new();
+        let mut violations = Vec::new();
+        for p in parts {
+            for i in 0..n {
+                self.kept[i] += p.kept[i];
+                self.seen[i] += p.seen[i];
+            }
+            self.n_cells += p.n_cells;
+            cells.extend(p.cells);
+            violations.extend(p.violations);
+        }
+        // Stable sorts: within a cell, the order of the audit.
+        cells.sort_by_key(|c: &CellAudit| rank(&c.corruption, c.severity));
+        let of_source = |v: &Violation| {
+            let (c, s) = v.source.rsplit_once("-s").unwrap_or((v.source.as_str(), "0"));
+            rank(c, s.parse().unwrap_or(0))
+        };
+        violations.sort_by_key(of_source);
+        self.cells.extend(cells);
+        self.violations.extend(violations);
+        Ok(())
     }
 
     /// The report and the violations found.

@@ -142,6 +142,9 @@ pub struct BoundOptions {
     /// The input domain D, per coordinate (the normalised pixel box): with it, the methods with a domain scope
     /// also bound the Lipschitz constant over D ([`super::Scope::Domain`]).
     pub domain: Option<(Vec<f64>, Vec<f64>)>,
+    /// Hold the local LP bound to the global one ([`capped_by_global`]); off only where the pairs of one call
+    /// are a part of the whole (a shard: the merge caps the joined bounds).
+    pub lp_cap_local: bool,
     /// Largest unrolled convolution (entries) for the chain methods.
     pub max_unrolled: usize,
     /// Per-layer spectral options.
@@ -174,6 +177,7 @@ impl Default for BoundOptions {
             lp_local_radius: None,
             lp_domain: None,
             domain: None,
+            lp_cap_local: true,
             max_unrolled: 4_000_000,
             spectral: SpectralOptions::default(),
             retention: RetentionOptions::default(),
@@ -419,8 +423,8 @@ pub fn compute_bounds(
                     let mode = LpMode::Local { center: x.clone(), radius: r, domain: opts.lp_domain };
                     let local = lp_bound(&chain, f, norm, &mode, &opts.lp, progress);
                     let local = local.map(|l| match &cap {
-                        Some(g) => capped_by_global(l, g),
-                        None => l,
+                        Some(g) if opts.lp_cap_local => capped_by_global(l, g),
+                        _ => l,
                     });
                     out.take(Method::LpLocal, Some(f), Some(norm), local)?;
                 }

@@ -333,11 +333,6 @@ pub fn lp_bound(
             Ok((value, json!({ "pair": [t, j], "value": value, "lp": detail })))
         })
         .collect::<Result<_>>()?;
-    let best = solved.iter().fold(0.0f64, |m, (v, _)| m.max(*v));
-    let constants: Vec<PairConstant> =
-        pairs.iter().zip(&solved).map(|(&(t, j), &(value, _))| PairConstant { t, j, value }).collect();
-    let rows: Vec<serde_json::Value> = solved.into_iter().map(|(_, r)| r).collect();
-    let summary = backends_used(&rows);
     let mode_json = match mode {
         LpMode::Global => json!("global"),
         LpMode::Local { radius, domain, .. } => json!({ "local_radius": radius, "domain": domain }),
@@ -348,23 +343,91 @@ pub fn lp_bound(
         LpMode::Local { .. } => (Method::LpLocal, Scope::LocalBox),
         LpMode::Domain { .. } => (Method::LpGlobal, Scope::Domain),
     };
-    Ok(Bound {
-        request: None,
-        method,
-        function,
-        soundness: Soundness::Certified,
-        norm,
-        scope,
-        value: best,
-        pairs: constants,
-        per_layer: Vec::new(),
-        seconds: start.elapsed().as_secs_f64(),
-        detail: json!({
-            "mode": mode_json, "backend": opts.backend.name(), "backends_used": summary,
-            "hidden_units": h, "unstable_units": unstable,
-            "per_pair": rows,
-        }),
-    })
+    let parts = PairParts { function, norm, method, scope, mode: mode_json, hidden: h, unstable };
+    Ok(parts.bound(opts.backend.name(), &pairs, solved, start.elapsed().as_secs_f64()))
+}
+
+/// What an LP bound's entry says besides its pairs: the same for every subset of the pairs.
+struct PairParts {
+    function: Function,
+    norm: Norm,
+    method: Method,
+    scope: Scope,
+    mode: serde_json::Value,
+    hidden: usize,
+    unstable: usize,
+}
+
+impl PairParts {
+    /// The entry of the pairs `pairs` with their (value, detail row) `solved`, in that order.
+    fn bound(
+        self,
+        backend: &str,
+        pairs: &[(usize, usize)],
+        solved: Vec<(f64, serde_json::Value)>,
+        seconds: f64,
+    ) -> Bound {
+        let best = solved.iter().fold(0.0f64, |m, (v, _)| m.max(*v));
+        let constants: Vec<PairConstant> =
+            pairs.iter().zip(&solved).map(|(&(t, j), &(value, _))| PairConstant { t, j, value }).collect();
+        let rows: Vec<serde_json::Value> = solved.into_iter().map(|(_, r)| r).collect();
+        let summary = backends_used(&rows);
+        Bound {
+            request: None,
+            method: self.method,
+            function: self.function,
+            soundness: Soundness::Certified,
+            norm: self.norm,
+            scope: self.scope,
+            value: best,
+            pairs: constants,
+            per_layer: Vec::new(),
+            seconds,
+            detail: json!({
+                "mode": self.mode, "backend": backend, "backends_used": summary,
+                "hidden_units": self.hidden, "unstable_units": self.unstable,
+                "per_pair": rows,
+            }),
+        }
+    }
+}
+
+/// One LP bound from entries of the same method, function, norm and LP over disjoint sets of class pairs (the
+/// shards of a split): the pairs in class-pair order, the value their maximum, the detail as [`lp_bound`] writes
+/// it for all of them at once, the seconds summed. `None` when the entries do not fit together (no entry,
+/// another method or LP, a pair twice, a detail that is not [`lp_bound`]'s).
+pub fn join_pairs(parts: &[Bound]) -> Option<Bound> {
+    let first = parts.first()?;
+    let d = &first.detail;
+    let mut rows: Vec<((usize, usize), f64, serde_json::Value)> = Vec::new();
+    for b in parts {
+        let same = (b.method, b.function, b.norm, b.scope)
+            == (first.method, first.function, first.norm, first.scope)
+            && ["mode", "backend", "hidden_units", "unstable_units"].iter().all(|k| b.detail[k] == d[k]);
+        let per_pair = b.detail["per_pair"].as_array()?;
+        if !same || per_pair.len() != b.pairs.len() {
+            return None;
+        }
+        for (p, row) in b.pairs.iter().zip(per_pair) {
+            rows.push(((p.t, p.j), p.value, row.clone()));
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    if rows.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    let parts_of = PairParts {
+        function: first.function,
+        norm: first.norm,
+        method: first.method,
+        scope: first.scope,
+        mode: d["mode"].clone(),
+        hidden: usize::try_from(d["hidden_units"].as_u64()?).ok()?,
+        unstable: usize::try_from(d["unstable_units"].as_u64()?).ok()?,
+    };
+    let pairs: Vec<(usize, usize)> = rows.iter().map(|r| r.0).collect();
+    let solved = rows.into_iter().map(|r| (r.1, r.2)).collect();
+    Some(parts_of.bound(d["backend"].as_str()?, &pairs, solved, parts.iter().map(|b| b.seconds).sum()))
 }
 
 /// A domain box in a few numbers: the envelope of its ends and whether every coordinate has the same interval.

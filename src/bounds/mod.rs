@@ -48,6 +48,7 @@ pub mod retention;
 pub mod sampled;
 pub mod saturation;
 pub mod sequential;
+pub mod shard;
 mod solve_status;
 pub mod spectral;
 mod stage;

@@ -13,7 +13,7 @@ use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::compute::{BoundOptions, Methods, compute_bounds};
+use super::compute::{BoundOptions, Bounds, Methods, compute_bounds};
 use super::lp::LpBackend;
 use super::{BOUNDS_FORMAT, BoundsFile, Norm};
 use crate::error::{Error, Result};
@@ -178,6 +178,30 @@ pub fn run(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -
 
 fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<BoundsFile> {
     req.check()?;
+    let loaded = load(run, req)?;
+    let started = Instant::now();
+    let result = loaded.compute(&loaded.options, progress)?;
+    loaded.write(run, req, result, started.elapsed().as_secs_f64())
+}
+
+/// The stage's inputs, loaded and checked: the net, the first `samples` test images, the options of
+/// [`compute_bounds`] the request makes, and what the provenance records.
+pub(super) struct Loaded {
+    pub(super) net: crate::ir::Net,
+    /// The refitted latent net when the run has `latent_bn.json` (with the file and its SHA-256).
+    latent: Option<(crate::ir::Net, crate::latent_bn::LatentBnFile, String)>,
+    sample: Vec<Vec<f64>>,
+    /// The options of [`compute_bounds`] for the request.
+    pub(super) options: BoundOptions,
+    model_seed: u64,
+    model_sha256: String,
+    dataset: &'static str,
+    dataset_checksum: String,
+    normalization: crate::data::Normalization,
+}
+
+/// Loads what [`run`] works on.
+pub(super) fn load(run: &RunDir, req: &BoundRequest) -> Result<Loaded> {
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
     let dataset = run.load_dataset(&meta, req.data_dir.as_deref())?;
@@ -191,77 +215,118 @@ fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync))
     // The model's own stage list, for the per-stage retention matrices.
     let x = meta.normalization.tensor(&dataset.test, &indices[..n.min(2)], &Device::Cpu)?;
     let stages = model.forward(&x.to_dtype(DType::F64)?, &Ctx::deployed(meta.spec.sign_zero))?.stages;
-    let started = Instant::now();
-    let nets = crate::latent_bn::FunctionNets::of_run(run, net)?;
-    let opts = req.options(stages, &domain);
-    let sample = (n > 0).then_some(&sample[..]);
-    let result = match &nets.latent {
-        // The latent function on its refitted net, every other on the exported one.
-        Some((latent, _, _)) if opts.functions.contains(&Function::Latent) => {
-            let others = BoundOptions {
-                functions: opts.functions.iter().copied().filter(|f| *f != Function::Latent).collect(),
-                ..opts.clone()
-            };
-            let mut only_latent = BoundOptions { functions: vec![Function::Latent], ..opts.clone() };
-            only_latent.methods.retention = false;
-            let mut all = compute_bounds(&nets.net, &others, sample, progress)?;
-            let l = compute_bounds(latent, &only_latent, sample, progress)?;
-            all.bounds.extend(l.bounds);
-            all.skipped.extend(l.skipped);
-            all
-        }
-        _ => compute_bounds(&nets.net, &opts, sample, progress)?,
-    };
-    let net = &nets.net;
-    let model_sha256 = crate::fsio::file_sha256(&run.model())?;
-    let provenance = json!({
-        "run_dir": run.root().display().to_string(),
-        "model_seed": meta.seed,
-        "model_sha256": model_sha256,
-        "dataset": meta.dataset.name(),
-        "dataset_checksum": meta.dataset_checksum,
-        // Every constant is about the network's input, the normalised image x = (p/255 − mean)/std per channel:
-        // in pixel units (p/255) an ℓp constant L becomes at most L / min(std).
-        "input_space": {
-            "kind": "normalised",
-            "mean": meta.normalization.mean,
-            "std": meta.normalization.std,
-            "pixel_scale": 1.0 / 255.0,
-        },
-        "sample": format!("first {n} test images"),
-        "methods": req.methods.names(),
-        "norm": req.norms.describe(),
-        "lp_local_radius": req.lp_local_radius,
-        "request": req,
-        "latent_function": nets.latent_note(),
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    let mut file = BoundsFile::new(net, result, n, provenance);
-    for b in &mut file.bounds {
-        b.request = Some(req.clone());
+    let latent = crate::latent_bn::load(run, &net)?;
+    Ok(Loaded {
+        options: req.options(stages, &domain),
+        net,
+        latent,
+        sample,
+        model_seed: meta.seed,
+        model_sha256: crate::fsio::file_sha256(&run.model())?,
+        dataset: meta.dataset.name(),
+        dataset_checksum: meta.dataset_checksum.clone(),
+        normalization: meta.normalization.clone(),
+    })
+}
+
+impl Loaded {
+    /// The digests of what the stage read (a partial file records them; a merge checks them).
+    pub(super) fn inputs(&self) -> serde_json::Value {
+        json!({
+            "model_sha256": self.model_sha256,
+            "dataset_checksum": self.dataset_checksum,
+            "latent_bn_sha256": self.latent.as_ref().map(|l| &l.2),
+        })
     }
-    for s in &mut file.skipped {
-        s.request = Some(req.clone());
-    }
-    let file = match earlier_of_model(&run.bounds(), &model_sha256)? {
-        None => file,
-        Some(Ok(mut earlier)) => {
-            // Latent entries of an earlier call are about another latent net when the BatchNorm refit changed.
-            let then = crate::latent_bn::recorded_sha256(&earlier.meta["latent_function"]).map(String::from);
-            if then.as_deref() != nets.latent_sha256() {
-                earlier.bounds.retain(|b| b.function != Function::Latent);
-                earlier.skipped.retain(|s| s.function != Some(Function::Latent));
+
+    /// [`compute_bounds`] with `options` on the loaded net and sample.
+    /// The latent function is bounded on its refitted net when the run has one, every other on the exported net.
+    pub(super) fn compute(&self, options: &BoundOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<Bounds> {
+        let n = self.sample.len();
+        let sample = (n > 0).then_some(&self.sample[..]);
+        match &self.latent {
+            Some((latent, _, _)) if options.functions.contains(&Function::Latent) => {
+                let others = BoundOptions {
+                    functions: options.functions.iter().copied().filter(|f| *f != Function::Latent).collect(),
+                    ..options.clone()
+                };
+                let mut only_latent = BoundOptions { functions: vec![Function::Latent], ..options.clone() };
+                only_latent.methods.retention = false;
+                let mut all = compute_bounds(&self.net, &others, sample, progress)?;
+                let l = compute_bounds(latent, &only_latent, sample, progress)?;
+                all.bounds.extend(l.bounds);
+                all.skipped.extend(l.skipped);
+                Ok(all)
             }
-            file.merged_over(earlier)
+            _ => compute_bounds(&self.net, options, sample, progress),
         }
-        Some(Err(replaced)) => {
-            let mut file = file;
-            file.meta["earlier"] = json!({ "replaced": replaced });
-            file
+    }
+
+    /// What the latent function's BatchNorm is (see [`crate::latent_bn::FunctionNets::latent_note`]).
+    fn latent_note(&self) -> serde_json::Value {
+        crate::latent_bn::FunctionNets { net: self.net.clone(), latent: self.latent.clone() }.latent_note()
+    }
+
+    /// Writes `RUN_DIR/bounds.json` from `result` (over an earlier file about the same model, see [`run`]),
+    /// with `seconds` as the stage's time.
+    pub(super) fn write(
+        &self,
+        run: &RunDir,
+        req: &BoundRequest,
+        result: Bounds,
+        seconds: f64,
+    ) -> Result<BoundsFile> {
+        let n = self.sample.len();
+        let model_sha256 = &self.model_sha256;
+        let provenance = json!({
+            "run_dir": run.root().display().to_string(),
+            "model_seed": self.model_seed,
+            "model_sha256": model_sha256,
+            "dataset": self.dataset,
+            "dataset_checksum": self.dataset_checksum,
+            // Every constant is about the network's input, the normalised image x = (p/255 − mean)/std per
+            // channel: in pixel units (p/255) an ℓp constant L becomes at most L / min(std).
+            "input_space": {
+                "kind": "normalised",
+                "mean": self.normalization.mean,
+                "std": self.normalization.std,
+                "pixel_scale": 1.0 / 255.0,
+            },
+            "sample": format!("first {n} test images"),
+            "methods": req.methods.names(),
+            "norm": req.norms.describe(),
+            "lp_local_radius": req.lp_local_radius,
+            "request": req,
+            "latent_function": self.latent_note(),
+            "seconds": seconds,
+        });
+        let mut file = BoundsFile::new(&self.net, result, n, provenance);
+        for b in &mut file.bounds {
+            b.request = Some(req.clone());
         }
-    };
-    file.write(&run.bounds())?;
-    Ok(file)
+        for s in &mut file.skipped {
+            s.request = Some(req.clone());
+        }
+        let file = match earlier_of_model(&run.bounds(), model_sha256)? {
+            None => file,
+            Some(Ok(mut earlier)) => {
+                // Latent entries of an earlier call are about another latent net when the refit changed.
+                let then = crate::latent_bn::recorded_sha256(&earlier.meta["latent_function"]);
+                if then != self.latent.as_ref().map(|l| l.2.as_str()) {
+                    earlier.bounds.retain(|b| b.function != Function::Latent);
+                    earlier.skipped.retain(|s| s.function != Some(Function::Latent));
+                }
+                file.merged_over(earlier)
+            }
+            Some(Err(replaced)) => {
+                let mut file = file;
+                file.meta["earlier"] = json!({ "replaced": replaced });
+                file
+            }
+        };
+        file.write(&run.bounds())?;
+        Ok(file)
+    }
 }
 
 /// The earlier `bounds.json` at `path`: `Ok` when it is about the model with digest `sha` and in the current

@@ -27,6 +27,7 @@ mod margin;
 mod prefix;
 mod propagation;
 mod region;
+pub mod shard;
 mod stability;
 mod stage;
 

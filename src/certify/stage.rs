@@ -38,6 +38,10 @@ use crate::run_dir::RunDir;
 /// Samples per batch (each batch is one set of matrix products per layer; batches run in parallel).
 const CHUNK: usize = 256;
 
+/// The unit of a sharded run: blocks of [`CHUNK`] consecutive samples, the unsharded run's batches (a sample's
+/// enclosure is exact to the bit only within the same batch: small batches take other matrix-product paths).
+pub(super) const BLOCK: usize = CHUNK;
+
 /// Everything that decides a run's certificates. Recorded as `provenance.request` in `certificates.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertifyRequest {
@@ -108,18 +112,20 @@ fn proven(b: &BoxBatch, k: usize) -> Option<usize> {
 }
 
 /// What one method gave for every sample, before it is written out.
-struct Radii {
-    function: Function,
-    norm: InputNorm,
-    method: &'static str,
-    coverage: Coverage,
-    theorem: &'static str,
-    radius: Vec<f64>,
-    seconds: f64,
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct Radii {
+    pub(super) function: Function,
+    pub(super) norm: InputNorm,
+    pub(super) method: String,
+    pub(super) coverage: Coverage,
+    pub(super) theorem: String,
+    #[serde(with = "crate::shard::partial::radii")]
+    pub(super) radius: Vec<f64>,
+    pub(super) seconds: f64,
 }
 
 /// The work of the stage, on loaded inputs.
-struct Work<'a> {
+pub(super) struct Work<'a> {
     net: &'a Net,
     /// The nets of the Lipschitz functions (the latent one refitted when the run has `latent_bn.json`).
     nets: &'a crate::latent_bn::FunctionNets,
@@ -161,9 +167,9 @@ impl Work<'_> {
                 None => out.radii.push(Radii {
                     function: f,
                     norm,
-                    method: method::SIGN_STABILITY,
+                    method: method::SIGN_STABILITY.into(),
                     coverage: Coverage::Network,
-                    theorem: "V3",
+                    theorem: "V3".into(),
                     radius: bp.iter().map(|p| p.stability.unwrap_or(0.0)).collect(),
                     seconds,
                 }),
@@ -177,9 +183,9 @@ impl Work<'_> {
             out.radii.push(Radii {
                 function: f,
                 norm,
-                method: method::BOUND_PROPAGATION,
+                method: method::BOUND_PROPAGATION.into(),
                 coverage,
-                theorem: "V4",
+                theorem: "V4".into(),
                 radius: bp.iter().map(|p| p.radius).collect(),
                 seconds,
             });
@@ -195,13 +201,13 @@ impl Work<'_> {
                     out.radii.push(Radii {
                         function: f,
                         norm,
-                        method: method::EXACT,
+                        method: method::EXACT.into(),
                         coverage: Coverage::Domain,
-                        theorem: "V5",
+                        theorem: "V5".into(),
                         radius: all.iter().map(|e| e.lower).collect(),
                         seconds: start.elapsed().as_secs_f64(),
                     });
-                    out.exact.push((norm, all.iter().map(|e| (e.lower, e.upper)).collect()));
+                    out.exact.push((norm, all.iter().map(|e| (to_file(e.lower), e.upper)).collect()));
                 }
                 Err(na) => out.skip(f, Some(norm), method::EXACT, &na.reason),
             }
@@ -226,11 +232,11 @@ impl Work<'_> {
         // bounds.json holds domain-scope constants.
         let mut tables: Vec<(PairTable, Coverage)> = Vec::new();
         for &norm in norms {
-            let t = PairTable::from_bounds(&allowed, f, norm, self.nets.get(f).classes)?;
+            let t = PairTable::from_bounds(&allowed, f, norm, self.net.classes)?;
             if t.covers_every_pair() {
                 tables.push((t, Coverage::Network));
                 if PairTable::has_domain_constants(&allowed, f, norm) {
-                    let d = PairTable::from_bounds_on_domain(&allowed, f, norm, self.nets.get(f).classes)?;
+                    let d = PairTable::from_bounds_on_domain(&allowed, f, norm, self.net.classes)?;
                     tables.push((d, Coverage::Domain));
                 }
             } else {
@@ -274,9 +280,9 @@ impl Work<'_> {
             out.radii.push(Radii {
                 function: f,
                 norm: t.norm(),
-                method,
+                method: method.into(),
                 coverage: *coverage,
-                theorem,
+                theorem: theorem.into(),
                 radius: per.iter().map(|p| p.1[i]).collect(),
                 seconds,
             });
@@ -297,9 +303,9 @@ impl Work<'_> {
                     out.radii.push(Radii {
                         function: f,
                         norm: InputNorm::Linf,
-                        method: method::LOCAL_LP,
+                        method: method::LOCAL_LP.into(),
                         coverage: Coverage::Domain,
-                        theorem: "V6",
+                        theorem: "V6".into(),
                         radius: parts.into_iter().flatten().map(|l| l.radius).collect(),
                         seconds: start.elapsed().as_secs_f64(),
                     });
@@ -311,17 +317,18 @@ impl Work<'_> {
     }
 }
 
-/// The exact minimal perturbation of one sample: the certified lower side and the distance of a proven
-/// misclassified input.
-type ExactBracket = (f64, Option<f64>);
+/// The exact minimal perturbation of one sample: the certified lower side (`None` for +∞, as in the file) and
+/// the distance of a proven misclassified input.
+pub(super) type ExactBracket = (Option<f64>, Option<f64>);
 
-/// What the stage computed, before it is written out.
-#[derive(Default)]
-struct Outcome {
-    predictions: Vec<(Function, Vec<Option<usize>>)>,
-    radii: Vec<Radii>,
-    exact: Vec<(InputNorm, Vec<ExactBracket>)>,
-    skipped: Vec<SkippedMethod>,
+/// What the stage computed, before it is written out: per-sample vectors in sample order (a shard's partial
+/// file holds the same for its samples).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct Outcome {
+    pub(super) predictions: Vec<(Function, Vec<Option<usize>>)>,
+    pub(super) radii: Vec<Radii>,
+    pub(super) exact: Vec<(InputNorm, Vec<ExactBracket>)>,
+    pub(super) skipped: Vec<SkippedMethod>,
 }
 
 impl Outcome {
@@ -346,6 +353,32 @@ fn run_stage(
 ) -> Result<CertificatesFile> {
     req.check()?;
     let started = Instant::now();
+    let loaded = load(run, req)?;
+    let out = loaded.compute(req, None, progress)?;
+    let file = loaded.file(run, req, &out, started.elapsed().as_secs_f64())?;
+    file.write(&run.certificates())?;
+    Ok(file)
+}
+
+/// The stage's inputs, loaded and checked: the net, the run's bounds about the same model file, the first N
+/// test images (normalised, one per column) and their labels.
+pub(super) struct Loaded {
+    net: Net,
+    /// The exported net again, with the refitted latent net when the run has `latent_bn.json`.
+    nets: crate::latent_bn::FunctionNets,
+    model_sha: String,
+    bounds: Option<BoundsFile>,
+    bounds_sha: Option<String>,
+    dataset: &'static str,
+    dataset_checksum: String,
+    normalization: Normalization,
+    x: DMatrix<f64>,
+    labels: Vec<usize>,
+    domain: (Vec<f64>, Vec<f64>),
+}
+
+/// Loads what [`run`] works on; bounds about another model file are refused.
+pub(super) fn load(run: &RunDir, req: &CertifyRequest) -> Result<Loaded> {
     let (model, meta) = run.load_model(&Device::Cpu)?;
     let net = export(&model).map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
     let model_sha = crate::fsio::file_sha256(&run.model())?;
@@ -362,6 +395,7 @@ fn run_stage(
             ),
         ));
     }
+    let bounds_sha = if bounds.is_some() { Some(crate::fsio::file_sha256(&run.bounds())?) } else { None };
     let nets = crate::latent_bn::FunctionNets::of_run(run, net.clone())?;
     if let Some(b) = &bounds
         && req.functions.contains(&Function::Latent)
@@ -381,49 +415,112 @@ fn run_stage(
     let labels: Vec<usize> = dataset.test.labels[..n].iter().map(|&l| l as usize).collect();
     let (h, w) = (dataset.test.height, dataset.test.width);
     let domain = meta.normalization.input_box(h, w);
-    let work = Work {
-        net: &net,
-        nets: &nets,
-        x: &x,
-        labels: &labels,
-        domain: &domain,
-        bounds: bounds.as_ref(),
-        bound_methods: req.bound_methods.as_deref(),
-        progress,
-    };
-    let mut out = Outcome::default();
-    let mut functions = req.functions.clone();
-    functions.sort();
-    for &f in &functions {
-        match f {
-            Function::Deployed => work.deployed(&req.norms, &mut out)?,
-            _ => work.lipschitz(f, &req.norms, &mut out)?,
-        }
+    Ok(Loaded {
+        net,
+        nets,
+        model_sha,
+        bounds,
+        bounds_sha,
+        dataset: meta.dataset.name(),
+        dataset_checksum: dataset.checksum,
+        normalization: meta.normalization,
+        x,
+        labels,
+        domain,
+    })
+}
+
+impl Loaded {
+    /// The number of samples certified.
+    pub(super) fn samples(&self) -> usize {
+        self.labels.len()
     }
-    let min_std = meta.normalization.min_std();
-    let provenance = json!({
-        "run_dir": run.root().display().to_string(),
-        "model_sha256": model_sha,
-        "bounds_sha256": if bounds.is_some() { Some(crate::fsio::file_sha256(&run.bounds())?) } else { None },
-        "dataset": meta.dataset.name(),
-        "dataset_checksum": dataset.checksum,
-        "input_space": {
-            "kind": "normalised",
-            "mean": meta.normalization.mean,
-            "std": meta.normalization.std,
-            "min_std": min_std,
-            "pixel": "a normalised radius r covers every pixel-scale (p/255) perturbation of norm below (r − e)·min_std, e the f32 rounding of the normalisation (theorem V7)",
-            "fed_rounding": { "l2": meta.normalization.fed_rounding(InputNorm::L2, net.input_len()), "linf": meta.normalization.fed_rounding(InputNorm::Linf, net.input_len()) },
-            "domain": "valid pixels p/255 in [0, 1], normalised (methods with coverage `domain` speak of these inputs only)",
-        },
-        "samples": format!("first {n} test images"),
-        "request": req,
-        "latent_function": nets.latent_note(),
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    let file = assemble(&out, &labels, &meta.normalization, net.input_len(), provenance)?;
-    file.write(&run.certificates())?;
-    Ok(file)
+
+    /// The digests of what the stage read (a partial file records them; a merge checks them).
+    pub(super) fn inputs(&self) -> serde_json::Value {
+        json!({
+            "model_sha256": self.model_sha,
+            "bounds_sha256": self.bounds_sha,
+            "dataset_checksum": self.dataset_checksum,
+            "latent_bn_sha256": self.nets.latent_sha256(),
+        })
+    }
+
+    /// Runs every requested function and norm on the samples `only` (increasing indices; all when `None`). The
+    /// samples are enclosed in batches of [`CHUNK`]: a shard's samples are whole batches of the unsharded run
+    /// ([`BLOCK`]), so each is computed exactly as there.
+    pub(super) fn compute(
+        &self,
+        req: &CertifyRequest,
+        only: Option<&[usize]>,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Outcome> {
+        let subset;
+        let (x, labels) = match only {
+            None => (&self.x, &self.labels[..]),
+            Some(ks) => {
+                let cols: Vec<_> = ks.iter().map(|&k| self.x.column(k)).collect();
+                subset =
+                    (DMatrix::from_columns(&cols), ks.iter().map(|&k| self.labels[k]).collect::<Vec<_>>());
+                (&subset.0, &subset.1[..])
+            }
+        };
+        let work = Work {
+            net: &self.net,
+            nets: &self.nets,
+            x,
+            labels,
+            domain: &self.domain,
+            bounds: self.bounds.as_ref(),
+            bound_methods: req.bound_methods.as_deref(),
+            progress,
+        };
+        let mut out = Outcome::default();
+        let mut functions = req.functions.clone();
+        functions.sort();
+        for &f in &functions {
+            match f {
+                Function::Deployed => work.deployed(&req.norms, &mut out)?,
+                _ => work.lipschitz(f, &req.norms, &mut out)?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The file of what was computed for every sample, with `seconds` as the stage's time.
+    pub(super) fn file(
+        &self,
+        run: &RunDir,
+        req: &CertifyRequest,
+        out: &Outcome,
+        seconds: f64,
+    ) -> Result<CertificatesFile> {
+        let n = self.samples();
+        let net = &self.net;
+        let meta_norm = &self.normalization;
+        let min_std = meta_norm.min_std();
+        let provenance = json!({
+            "run_dir": run.root().display().to_string(),
+            "model_sha256": self.model_sha,
+            "bounds_sha256": self.bounds_sha,
+            "dataset": self.dataset,
+            "dataset_checksum": self.dataset_checksum,
+            "input_space": {
+                "kind": "normalised",
+                "mean": meta_norm.mean,
+                "std": meta_norm.std,
+                "min_std": min_std,
+                "pixel": "a normalised radius r covers every pixel-scale (p/255) perturbation of norm below (r − e)·min_std, e the f32 rounding of the normalisation (theorem V7)",
+                "fed_rounding": { "l2": meta_norm.fed_rounding(InputNorm::L2, net.input_len()), "linf": meta_norm.fed_rounding(InputNorm::Linf, net.input_len()) },
+                "domain": "valid pixels p/255 in [0, 1], normalised (methods with coverage `domain` speak of these inputs only)",
+            },
+            "samples": format!("first {n} test images"),
+            "request": req,
+            "latent_function": self.nets.latent_note(),
+            "seconds": seconds,
+        });
+        assemble(out, &self.labels, meta_norm, net.input_len(), provenance)
+    }
 }
 
 /// The file from what the stage computed; pixel units by theorem V7 (`normalization`, `inputs` coordinates).
@@ -450,7 +547,7 @@ fn assemble(
             exact: out
                 .exact
                 .iter()
-                .map(|(norm, e)| (*norm, ExactEntry { lower: to_file(e[i].0), upper: e[i].1 }))
+                .map(|(norm, e)| (*norm, ExactEntry { lower: e[i].0, upper: e[i].1 }))
                 .collect(),
         })
         .collect();
@@ -463,14 +560,14 @@ fn assemble(
                 .or_default()
                 .entry(r.norm)
                 .or_default()
-                .insert(r.method.into(), to_file(v));
+                .insert(r.method.clone(), to_file(v));
         }
         let med = median(r.radius.iter().map(|&v| if v.is_finite() { v } else { f64::MAX }));
         let grid = default_grid(r.norm);
         curves.push(CurveEntry {
             function: r.function,
             norm: r.norm,
-            method: r.method.into(),
+            method: r.method.clone(),
             certified_accuracy: certified_accuracy(&pixels(&r.radius, r.norm), &grid, 1.0)?
                 .iter()
                 .map(|p| p.accuracy)
@@ -480,10 +577,10 @@ fn assemble(
         methods.push(MethodEntry {
             function: r.function,
             norm: r.norm,
-            method: r.method.into(),
+            method: r.method.clone(),
             soundness: Soundness::Certified,
             coverage: r.coverage,
-            theorem: r.theorem.into(),
+            theorem: r.theorem.clone(),
             certified: r.radius.iter().filter(|&&v| v > 0.0).count(),
             median_radius: med.filter(|m| *m < f64::MAX),
             median_radius_pixel: med.filter(|m| *m < f64::MAX).map(|m| pixel(m, r.norm)),

@@ -46,6 +46,10 @@ pub struct AttackArgs {
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Attack only this shard's samples (sample k to shard k mod N; counted from 0) and write
+    /// empirical.shard-I-of-N.json; `lcr-verify merge` joins the shards and audits.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
     /// Print empirical.json to standard output instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -84,6 +88,12 @@ pub fn run(args: &AttackArgs) -> Result<Outcome> {
     // The request is checked before the directory is taken, the stage checks it again.
     let req = args.request();
     req.check()?;
+    if let Some(shard) = args.shard {
+        // A shard writes only its own partial file: shards of one run directory run side by side, unlocked.
+        let path = attack::shard::run_shard(&run, &req, shard, &super::progress_lines(args.quiet))?;
+        super::emit(format!("shard {shard} written to {}", path.display()))?;
+        return Ok(Outcome::Success);
+    }
     let _lock = super::lock(&args.run_dir, false)?;
     let file = attack::run(&run, &req, &super::progress_lines(args.quiet))?;
     if args.json {

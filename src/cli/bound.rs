@@ -98,6 +98,10 @@ pub struct BoundArgs {
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Solve only this shard's class pairs of the LP (pair k to shard k mod N; counted from 0; shard 0 also
+    /// runs every other method) and write bounds.shard-I-of-N.json; `lcr-verify merge` joins the shards.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
     /// Print bounds.json to standard output instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -160,6 +164,12 @@ pub fn run(args: &BoundArgs) -> Result<Outcome> {
     // The request is checked before the directory is taken, the stage checks it again.
     let req = args.request();
     req.check()?;
+    if let Some(shard) = args.shard {
+        // A shard writes only its own partial file: shards of one run directory run side by side, unlocked.
+        let path = bounds::shard::run_shard(&run, &req, shard, &super::progress_lines(args.quiet))?;
+        super::emit(format!("shard {shard} written to {}", path.display()))?;
+        return Ok(Outcome::Success);
+    }
     let _lock = super::lock(&args.run_dir, false)?;
     let file = bounds::run(&run, &req, &super::progress_lines(args.quiet))?;
     if let Some(why) = file.meta["earlier"]["replaced"].as_str() {

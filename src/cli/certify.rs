@@ -29,6 +29,10 @@ pub struct CertifyArgs {
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Certify only this shard's samples (blocks of 256, block b to shard b mod N; counted from 0) and write
+    /// certificates.shard-I-of-N.json; `lcr-verify merge` joins the shards.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
     /// Print certificates.json to standard output instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +65,12 @@ pub fn run(args: &CertifyArgs) -> Result<Outcome> {
     // The request is checked before the directory is taken, the stage checks it again.
     let req = args.request();
     req.check()?;
+    if let Some(shard) = args.shard {
+        // A shard writes only its own partial file: shards of one run directory run side by side, unlocked.
+        let path = certify::shard::run_shard(&run, &req, shard, &super::progress_lines(args.quiet))?;
+        super::emit(format!("shard {shard} written to {}", path.display()))?;
+        return Ok(Outcome::Success);
+    }
     let _lock = super::lock(&args.run_dir, false)?;
     let file = certify::run(&run, &req, &super::progress_lines(args.quiet))?;
     if args.json {

@@ -9,6 +9,7 @@ mod eval;
 mod export;
 mod import;
 mod latent_bn;
+mod merge;
 mod number;
 mod report;
 mod robustness;
@@ -65,6 +66,9 @@ pub enum Command {
     /// A network trained elsewhere (a safetensors file with PyTorch's key names and a TOML spec of its layers),
     /// checked tensor by tensor and written as a run directory that every stage reads.
     Import(import::ImportArgs),
+    /// Join the partial files that `bound`, `certify`, `attack` and `robustness` write with `--shard i/N` into
+    /// the file an unsharded run writes.
+    Merge(merge::MergeArgs),
 }
 
 /// What a command concluded, mapped to the exit status by `main`.
@@ -91,6 +95,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Report(args) => report::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Merge(args) => merge::run(&args),
     }
 }
 

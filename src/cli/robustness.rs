@@ -25,6 +25,10 @@ pub struct RobustnessArgs {
     /// Normalise CE by this run's model, evaluated on the same corrupted images.
     #[arg(long)]
     pub reference: Option<PathBuf>,
+    /// Evaluate only this shard's cells (corruption × severity; cell k to shard k mod N; counted from 0) and
+    /// write corruption.shard-I-of-N.json; `lcr-verify merge` joins the shards and audits.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
     /// Print the report as JSON on standard output (the table then goes to standard error).
     #[arg(long)]
     pub json: bool,
@@ -75,8 +79,14 @@ pub fn run(args: &RobustnessArgs) -> Result<Outcome> {
     // The request is checked before the directory is taken, the stage checks it again.
     let req = args.request();
     req.check()?;
-    let _lock = super::lock(&args.run_dir, false)?;
     let options = EvalOptions { chunk: args.chunk, progress: !args.quiet };
+    if let Some(shard) = args.shard {
+        // A shard writes only its own partial file: shards of one run directory run side by side, unlocked.
+        let path = robustness::shard::run_shard(&run, &req, &load_deployed, &options, shard)?;
+        super::emit(format!("shard {shard} written to {}", path.display()))?;
+        return Ok(Outcome::Success);
+    }
+    let _lock = super::lock(&args.run_dir, false)?;
     let report = robustness::run(&run, &req, &load_deployed, &options)?;
     if args.json {
         // Machine-readable output alone on stdout; the table goes to stderr.

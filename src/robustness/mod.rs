@@ -27,6 +27,8 @@ pub use self::nearest::NearestClassMean;
 pub use self::source::{Generated, OnDisk, Source};
 pub use self::stage::{RobustnessRequest, model_digest, reusable, run};
 
+pub mod shard;
+
 use crate::audit::corruption::{CorruptionAudit, CorruptionAuditReport};
 use crate::corrupt::{Corruption, Suite};
 use crate::data::ImageSet;
@@ -92,10 +94,28 @@ pub fn evaluate(
     source: &dyn Source,
     clean: Option<&ImageSet>,
     options: &EvalOptions,
-    mut audit: Option<&mut CorruptionAudit<'_>>,
+    audit: Option<&mut CorruptionAudit<'_>>,
 ) -> Result<Vec<ErrorTable>> {
-    let cells = source.cells();
-    if let Some(cell) = cells.iter().find(|c| c.images == 0) {
+    evaluate_cells(models, source, clean, options, audit, None)
+}
+
+/// [`evaluate`] on the cells `only` of `source` (indices into [`Source::cells`], increasing; all when `None`):
+/// a shard's share. Every cell is evaluated on its own (a generated cell's images are drawn from the seed, the
+/// corruption, the severity and the image index), so a cell gives the same numbers in any share.
+pub fn evaluate_cells(
+    models: &[&dyn Classifier],
+    source: &dyn Source,
+    clean: Option<&ImageSet>,
+    options: &EvalOptions,
+    mut audit: Option<&mut CorruptionAudit<'_>>,
+    only: Option<&[usize]>,
+) -> Result<Vec<ErrorTable>> {
+    let all = source.cells();
+    let cells: Vec<&Cell> = match only {
+        None => all.iter().collect(),
+        Some(ks) => ks.iter().filter_map(|&k| all.get(k)).collect(),
+    };
+    if let Some(cell) = all.iter().find(|c| c.images == 0) {
         return Err(Error::config(
             "from",
             format!(
@@ -117,7 +137,7 @@ pub fn evaluate(
         }
         bar.inc(clean.len() as u64);
     }
-    for cell in &cells {
+    for &cell in &cells {
         bar.set_message(format!("{} s{}", cell.corruption, cell.severity));
         let mut wrong = vec![0usize; models.len()];
         let mut start = 0;
@@ -300,6 +320,19 @@ pub fn run_suite(run: &SuiteRun<'_>, audit: Option<&mut CorruptionAudit<'_>>) ->
     };
     let clean = run.clean.or(own_clean.as_ref());
     let tables = evaluate(&models, run.source, clean, &run.options, audit)?;
+    Ok(score_suite(run, &tables, started.elapsed().as_secs_f64()))
+}
+
+/// The clean set [`run_suite`] evaluates: the given one, else the source's own (if any).
+pub fn suite_clean(run: &SuiteRun<'_>) -> Result<Option<ImageSet>> {
+    match run.clean {
+        Some(c) => Ok(Some(c.clone())),
+        None => run.source.clean(),
+    }
+}
+
+/// The report of `tables` (the model's, then the reference's), with `seconds` as the evaluation's time.
+pub fn score_suite(run: &SuiteRun<'_>, tables: &[ErrorTable], seconds: f64) -> SuiteReport {
     let benchmark: Vec<&str> = run.suite.benchmark().iter().map(|c| c.as_str()).collect();
     let (baseline, normalisation) = match (run.reference, run.alexnet) {
         (Some(r), _) => (
@@ -331,7 +364,7 @@ pub fn run_suite(run: &SuiteRun<'_>, audit: Option<&mut CorruptionAudit<'_>>) ->
         ),
     };
     let scores = metrics::score(&tables[0], &benchmark, baseline.as_ref());
-    Ok(SuiteReport {
+    SuiteReport {
         suite: run.suite,
         source: run.source.describe(),
         model: run.model.describe(),
@@ -340,10 +373,10 @@ pub fn run_suite(run: &SuiteRun<'_>, audit: Option<&mut CorruptionAudit<'_>>) ->
         totals: scores.totals,
         normalisation,
         reference_errors: run.reference.map(|_| tables[1].clone()),
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         audit: None,
         provenance: serde_json::Value::Null,
-    })
+    }
 }
 
 /// Whether `name` is one of the suite's benchmark corruptions.

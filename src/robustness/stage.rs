@@ -173,6 +173,23 @@ pub fn run(
     options: &EvalOptions,
 ) -> Result<SuiteReport> {
     req.check()?;
+    let p = prepare(run, req, loader)?;
+    let mut audit = p.new_audit()?;
+    let report = run_suite(&p.suite_run(options), audit.as_mut())?;
+    p.finish(run, req, report, audit)
+}
+
+/// The stage's inputs, loaded and checked: the models, the corrupted images and what the audit needs (or why it
+/// does not run).
+pub(super) struct Prepared {
+    model: LoadedModel,
+    reference: Option<LoadedModel>,
+    images: Images,
+    audit_parts: std::result::Result<AuditInputs, String>,
+}
+
+/// Loads what [`run`] works on.
+pub(super) fn prepare(run: &RunDir, req: &RobustnessRequest, loader: &dyn ModelLoader) -> Result<Prepared> {
     let model = loader.load(run.root())?;
     let reference = req.reference.as_deref().map(|r| loader.load(r)).transpose()?;
     if let (Some(r), Some(dir)) = (&reference, &req.reference) {
@@ -210,54 +227,88 @@ pub fn run(
     let aligned = images.clean.is_some() && !images.imagenet_c;
     let checksum = model.dataset.get("checksum").and_then(|c| c.as_str()).unwrap_or_default();
     let audit_parts = audit_inputs(run, aligned, checksum)?;
-    let mut audit = match &audit_parts {
-        Ok(parts) => Some(CorruptionAudit::new(
-            &parts.net,
-            &parts.normalization,
-            images.clean.as_ref().expect("aligned sets have their clean images"),
-            parts.certificates.best_radii(),
-        )?),
-        Err(_) => None,
-    };
-    let mut report = run_suite(
-        &SuiteRun {
-            model: model.classifier.as_ref(),
-            reference: reference.as_ref().map(|r| r.classifier.as_ref()),
-            source: images.source.as_ref(),
-            suite: images.suite,
-            clean: images.clean.as_ref(),
-            alexnet: images.alexnet,
+    Ok(Prepared { model, reference, images, audit_parts })
+}
+
+impl Prepared {
+    /// The evaluation of the suite with `options`.
+    pub(super) fn suite_run(&self, options: &EvalOptions) -> SuiteRun<'_> {
+        SuiteRun {
+            model: self.model.classifier.as_ref(),
+            reference: self.reference.as_ref().map(|r| r.classifier.as_ref()),
+            source: self.images.source.as_ref(),
+            suite: self.images.suite,
+            clean: self.images.clean.as_ref(),
+            alexnet: self.images.alexnet,
             options: options.clone(),
-        },
-        audit.as_mut(),
-    )?;
-    report.audit = Some(match (audit, &audit_parts) {
-        (Some(a), _) => {
-            let (mut r, violations) = a.finish();
-            crate::audit::clear_records(run.root(), crate::audit::ViolationKind::Corruption)?;
-            for v in &violations {
-                r.violation_records.push(v.write(run.root())?.display().to_string());
-            }
-            AuditOutcome::Ran(r)
         }
-        (None, Err(why)) => AuditOutcome::NotRun(why.clone()),
-        (None, Ok(_)) => unreachable!("an audit exists whenever its inputs do"),
-    });
-    report.provenance = serde_json::json!({
-        "run_dir": run.root().display().to_string(),
-        "model_sha256": model_digest(run.root()),
-        "reference_sha256": req.reference.as_deref().and_then(model_digest),
-        "dataset": model.dataset,
-        "reference_run_dir": req.reference.as_ref().map(|r| r.display().to_string()),
-        "request": req,
-        "certificates_sha256": certificates_digest(run)?,
-    });
-    if let Some(note) = images.clean_note.filter(|_| report.clean_error.is_none()) {
-        report.provenance["clean_note"] =
-            serde_json::Value::String(format!("clean error not evaluated: {note}"));
     }
-    CorruptionFile::merge_and_write(&run.corruption(), report.clone())?;
-    Ok(report)
+
+    /// A fresh corruption audit, when its inputs exist.
+    pub(super) fn new_audit(&self) -> Result<Option<CorruptionAudit<'_>>> {
+        match &self.audit_parts {
+            Ok(parts) => Ok(Some(CorruptionAudit::new(
+                &parts.net,
+                &parts.normalization,
+                self.images.clean.as_ref().expect("aligned sets have their clean images"),
+                parts.certificates.best_radii(),
+            )?)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The digests of what the stage read (a partial file records them; a merge checks them).
+    pub(super) fn inputs(&self, run: &RunDir, req: &RobustnessRequest) -> Result<serde_json::Value> {
+        Ok(serde_json::json!({
+            "model_sha256": model_digest(run.root()),
+            "reference_sha256": req.reference.as_deref().and_then(model_digest),
+            "certificates_sha256": certificates_digest(run)?,
+            "dataset": self.model.dataset,
+        }))
+    }
+
+    /// Closes the audit (writing its violation records), records the provenance and merges the report into
+    /// `RUN_DIR/corruption.json`.
+    pub(super) fn finish(
+        &self,
+        run: &RunDir,
+        req: &RobustnessRequest,
+        mut report: SuiteReport,
+        audit: Option<CorruptionAudit<'_>>,
+    ) -> Result<SuiteReport> {
+        report.audit = Some(match (audit, &self.audit_parts) {
+            (Some(a), _) => {
+                let (mut r, violations) = a.finish();
+                crate::audit::clear_records(run.root(), crate::audit::ViolationKind::Corruption)?;
+                for v in &violations {
+                    r.violation_records.push(v.write(run.root())?.display().to_string());
+                }
+                AuditOutcome::Ran(r)
+            }
+            (None, Err(why)) => AuditOutcome::NotRun(why.clone()),
+            (None, Ok(_)) => unreachable!("an audit exists whenever its inputs do"),
+        });
+        report.provenance = serde_json::json!({
+            "run_dir": run.root().display().to_string(),
+            "model_sha256": model_digest(run.root()),
+            "reference_sha256": req.reference.as_deref().and_then(model_digest),
+            "dataset": self.model.dataset,
+            "reference_run_dir": req.reference.as_ref().map(|r| r.display().to_string()),
+            "request": req,
+            "certificates_sha256": certificates_digest(run)?,
+        });
+        if let Some(note) = self.images.clean_note.as_ref().filter(|_| report.clean_error.is_none()) {
+            report.provenance["clean_note"] =
+                serde_json::Value::String(format!("clean error not evaluated: {note}"));
+        }
+        CorruptionFile::merge_and_write(&run.corruption(), report.clone())?;
+        Ok(report)
+    }
+
+    /// The corrupted images.
+    pub(super) fn source(&self) -> &dyn Source {
+        self.images.source.as_ref()
+    }
 }
 
 /// A set read from `dir`: its images must have the shape and labels of every model evaluated; the clean set is
