@@ -36,16 +36,16 @@ pub(crate) fn v3() -> Option<pulp::x86::V3> {
 }
 
 /// Runs `f` compiled for x86-64-v3 when the processor supports it (and `LCR_VERIFY_PORTABLE` is not set), as
-/// built otherwise. Only code inlined into `f` gets the wider instructions: the loops it calls are marked
-/// `#[inline(always)]`, and so must the closure be (`wide(#[inline(always)] || …)`): a closure left to the
-/// inliner is compiled on its own, for the baseline.
+/// built otherwise. Only code inlined into `f` gets the wider instructions, so `f` is a type whose
+/// [`pulp::NullaryFnOnce::call`] and the loops it runs are `#[inline(always)]`: a closure would be compiled on
+/// its own, for the baseline, and only called from the x86-64-v3 function.
 #[inline(always)]
-pub fn wide<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn wide<F: pulp::NullaryFnOnce>(f: F) -> F::Output {
     #[cfg(target_arch = "x86_64")]
     if !portable_forced() {
         if let Some(v3) = pulp::x86::V3::try_new() {
             return v3.vectorize(f);
         }
     }
-    f()
+    f.call()
 }
