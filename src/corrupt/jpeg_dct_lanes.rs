@@ -390,7 +390,7 @@ mod tests {
             // Small coefficients (real images), large ones near the bound, and damaged-file extremes.
             let range = [64, 2048, 1 << 15][case % 3];
             let coef: [i16; BLOCK] = std::array::from_fn(|i| {
-                if i > 0 && next() % 3 == 0 {
+                if i > 0 && next().is_multiple_of(3) {
                     0
                 } else {
                     ((next() % (2 * range)) as i64 - range as i64) as i16

@@ -42,10 +42,8 @@ pub(crate) fn v3() -> Option<pulp::x86::V3> {
 #[inline(always)]
 pub(crate) fn wide<F: pulp::NullaryFnOnce>(f: F) -> F::Output {
     #[cfg(target_arch = "x86_64")]
-    if !portable_forced() {
-        if let Some(v3) = pulp::x86::V3::try_new() {
-            return v3.vectorize(f);
-        }
+    if let Some(v3) = v3() {
+        return v3.vectorize(f);
     }
     f.call()
 }
