@@ -9,8 +9,74 @@
 
 use super::filter::{self, Border};
 
+/// Outputs summed in registers at a time by [`taps_into`].
+const CHUNK: usize = 32;
+
+/// `dst[i] = Σ_t k_t · src(t)[i]`, the taps in kernel order from zero, `CHUNK` outputs at a time kept in
+/// registers (each output sums the same products in the same order as the tap-by-tap loop `dst += k_t ·
+/// src(t)`). `src(t)` is `None` for a tap that reads only zeros (it adds nothing).
+#[inline(always)]
+fn taps_into<'a>(dst: &mut [f32], kernel: &[f32], src: impl Fn(usize) -> Option<&'a [f32]>) {
+    let n = dst.len();
+    let mut start = 0;
+    while start + CHUNK <= n {
+        let mut acc = [0.0f32; CHUNK];
+        for (t, &k) in kernel.iter().enumerate() {
+            if let Some(s) = src(t) {
+                let s: &[f32; CHUNK] = s[start..start + CHUNK].try_into().expect("a chunk");
+                for i in 0..CHUNK {
+                    acc[i] += k * s[i];
+                }
+            }
+        }
+        dst[start..start + CHUNK].copy_from_slice(&acc);
+        start += CHUNK;
+    }
+    let tail = &mut dst[start..];
+    tail.fill(0.0);
+    for (t, &k) in kernel.iter().enumerate() {
+        if let Some(s) = src(t) {
+            tail.iter_mut().zip(&s[start..]).for_each(|(d, v)| *d += k * v);
+        }
+    }
+}
+
+/// [`rows`] or [`cols`] with their arguments, run by [`super::wide::wide`].
+struct Correlate<'a> {
+    src: &'a [f32],
+    dims: [usize; 3],
+    kernel: &'a [f32],
+    border: Border,
+    along_rows: bool,
+}
+
+impl pulp::NullaryFnOnce for Correlate<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn call(self) -> Vec<f32> {
+        let Correlate { src, dims: [h, w, c], kernel, border, along_rows } = self;
+        if along_rows {
+            rows_body(src, h, w, c, kernel, border)
+        } else {
+            cols_body(src, h, w, c, kernel, border)
+        }
+    }
+}
+
 /// Correlates every row of the `h × w × c` image `src` with `kernel` (odd length, centred).
 pub fn rows(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: Border) -> Vec<f32> {
+    super::wide::wide(Correlate { src, dims: [h, w, c], kernel, border, along_rows: true })
+}
+
+/// Correlates every column of the `h × w × c` image `src` with `kernel` (odd length, centred).
+pub fn cols(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: Border) -> Vec<f32> {
+    super::wide::wide(Correlate { src, dims: [h, w, c], kernel, border, along_rows: false })
+}
+
+/// [`rows`]'s body.
+#[inline(always)]
+fn rows_body(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: Border) -> Vec<f32> {
     debug_assert_eq!(src.len(), h * w * c);
     if kernel.len() == 1 {
         return src.iter().map(|v| v * kernel[0]).collect();
@@ -25,16 +91,15 @@ pub fn rows(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: B
     let mut out = vec![0.0f32; h * rowlen];
     for (row, dst) in src.chunks_exact(rowlen).zip(out.chunks_exact_mut(rowlen)) {
         fill_padded(&mut padded, row, c, r, &idx);
-        for (t, &k) in kernel.iter().enumerate() {
-            let s = &padded[t * c..t * c + rowlen];
-            dst.iter_mut().zip(s).for_each(|(d, v)| *d += k * v);
-        }
+        let padded = &padded;
+        taps_into(dst, kernel, |t| Some(&padded[t * c..t * c + rowlen]));
     }
     out
 }
 
-/// Correlates every column of the `h × w × c` image `src` with `kernel` (odd length, centred).
-pub fn cols(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: Border) -> Vec<f32> {
+/// [`cols`]'s body.
+#[inline(always)]
+fn cols_body(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: Border) -> Vec<f32> {
     debug_assert_eq!(src.len(), h * w * c);
     if kernel.len() == 1 {
         return src.iter().map(|v| v * kernel[0]).collect();
@@ -46,12 +111,9 @@ pub fn cols(src: &[f32], h: usize, w: usize, c: usize, kernel: &[f32], border: B
     let rowlen = w * c;
     let mut out = vec![0.0f32; h * rowlen];
     for (y, dst) in out.chunks_exact_mut(rowlen).enumerate() {
-        for (t, &k) in kernel.iter().enumerate() {
-            if let Some(sy) = border.index(y as isize + t as isize - r, h) {
-                let s = &src[sy * rowlen..(sy + 1) * rowlen];
-                dst.iter_mut().zip(s).for_each(|(d, v)| *d += k * v);
-            }
-        }
+        taps_into(dst, kernel, |t| {
+            border.index(y as isize + t as isize - r, h).map(|sy| &src[sy * rowlen..(sy + 1) * rowlen])
+        });
     }
     out
 }

@@ -13,6 +13,8 @@
 
 use super::jpeg_color::{self, Plane};
 use super::jpeg_dct;
+#[cfg(target_arch = "x86_64")]
+use super::jpeg_dct_lanes;
 use super::jpeg_tables::{self, BLOCK};
 
 /// One component's quantised DCT blocks.
@@ -58,9 +60,14 @@ fn blocks(n: usize) -> usize {
 /// Forward DCT and quantisation of every block of a plane already padded to whole blocks.
 fn encode_plane(p: &Plane, h: usize, v: usize, table: [u16; BLOCK]) -> Component {
     let (bw, bh) = (p.width / 8, p.height / 8);
-    let mut out = Vec::with_capacity(bw * bh);
-    let mut d = [0i32; BLOCK];
     let quantizer = jpeg_dct::Quantizer::new(&table);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(s) = super::wide::v3() {
+        let blocks = jpeg_dct_lanes::forward_plane(s, p, &quantizer);
+        return Component { h, v, table, blocks_w: bw, blocks_h: bh, blocks };
+    }
+    let mut blocks = Vec::with_capacity(bw * bh);
+    let mut d = [0i32; BLOCK];
     for by in 0..bh {
         for bx in 0..bw {
             for r in 0..8 {
@@ -72,10 +79,10 @@ fn encode_plane(p: &Plane, h: usize, v: usize, table: [u16; BLOCK]) -> Component
             jpeg_dct::fdct_islow(&mut d);
             let mut q = [0i16; BLOCK];
             quantizer.quantize(&d, &mut q);
-            out.push(q);
+            blocks.push(q);
         }
     }
-    Component { h, v, table, blocks_w: bw, blocks_h: bh, blocks: out }
+    Component { h, v, table, blocks_w: bw, blocks_h: bh, blocks }
 }
 
 /// Compresses 8-bit HWC pixels (`channels` 1 or 3, both sides at least 1) at `quality` (1…100) as libjpeg does
@@ -134,6 +141,11 @@ impl Coefficients {
     fn idct_plane(c: &Component) -> Plane {
         let (w, h) = (c.blocks_w * 8, c.blocks_h * 8);
         let mut data = vec![0u8; w * h];
+        #[cfg(target_arch = "x86_64")]
+        if let Some(s) = super::wide::v3() {
+            jpeg_dct_lanes::inverse_plane(s, c, &mut data);
+            return Plane { width: w, height: h, data };
+        }
         for (i, block) in c.blocks.iter().enumerate() {
             let (by, bx) = (i / c.blocks_w, i % c.blocks_w);
             jpeg_dct::idct_islow(block, &c.table, &mut data[by * 8 * w + bx * 8..], w);

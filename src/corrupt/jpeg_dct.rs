@@ -14,23 +14,23 @@
 use super::jpeg_tables::BLOCK;
 
 /// Fractional bits of the rotation constants.
-const CONST_BITS: u32 = 13;
+pub(super) const CONST_BITS: u32 = 13;
 /// Extra bits kept between the two passes.
-const PASS1_BITS: u32 = 2;
+pub(super) const PASS1_BITS: u32 = 2;
 
 // The constants `round(c · 2^13)` of the LLM factorisation, named by their value as libjpeg does.
-const FIX_0_298631336: i32 = 2446;
-const FIX_0_390180644: i32 = 3196;
-const FIX_0_541196100: i32 = 4433;
-const FIX_0_765366865: i32 = 6270;
-const FIX_0_899976223: i32 = 7373;
-const FIX_1_175875602: i32 = 9633;
-const FIX_1_501321110: i32 = 12299;
-const FIX_1_847759065: i32 = 15137;
-const FIX_1_961570560: i32 = 16069;
-const FIX_2_053119869: i32 = 16819;
-const FIX_2_562915447: i32 = 20995;
-const FIX_3_072711026: i32 = 25172;
+pub(super) const FIX_0_298631336: i32 = 2446;
+pub(super) const FIX_0_390180644: i32 = 3196;
+pub(super) const FIX_0_541196100: i32 = 4433;
+pub(super) const FIX_0_765366865: i32 = 6270;
+pub(super) const FIX_0_899976223: i32 = 7373;
+pub(super) const FIX_1_175875602: i32 = 9633;
+pub(super) const FIX_1_501321110: i32 = 12299;
+pub(super) const FIX_1_847759065: i32 = 15137;
+pub(super) const FIX_1_961570560: i32 = 16069;
+pub(super) const FIX_2_053119869: i32 = 16819;
+pub(super) const FIX_2_562915447: i32 = 20995;
+pub(super) const FIX_3_072711026: i32 = 25172;
 
 /// `x / 2^n` rounded half up (libjpeg's `DESCALE`: add half, arithmetic shift).
 #[inline]
@@ -96,8 +96,8 @@ pub fn fdct_islow(d: &mut [i32; BLOCK]) {
 /// DCT of 8-bit samples stays below 2¹⁴ in magnitude) and `d = 8Q ≤ 2¹⁹`.
 #[derive(Clone, Debug)]
 pub struct Quantizer {
-    half: [u32; BLOCK],
-    magic: [u32; BLOCK],
+    pub(super) half: [u32; BLOCK],
+    pub(super) magic: [u32; BLOCK],
 }
 
 impl Quantizer {
@@ -109,6 +109,7 @@ impl Quantizer {
     }
 
     /// Quantises forward-DCT output `d` into `out`.
+    #[inline(always)]
     pub fn quantize(&self, d: &[i32; BLOCK], out: &mut [i16; BLOCK]) {
         for k in 0..BLOCK {
             let x = d[k];
@@ -124,7 +125,7 @@ impl Quantizer {
 /// libjpeg's post-IDCT range limit: the descaled value `v` (centred on 0) plus 128, clamped to 0…255 for
 /// `|v| ≤ 512`, and wrapped modulo 1024 beyond (the `RANGE_MASK` table lookup; only corrupt data reaches it).
 #[inline]
-fn range_limit(v: i32) -> u8 {
+pub(super) fn range_limit(v: i32) -> u8 {
     match v & 1023 {
         j @ 0..128 => (j + 128) as u8,
         128..512 => 255,
@@ -191,7 +192,7 @@ fn odd_part64(i0: i64, i1: i64, i2: i64, i3: i64) -> [i64; 4] {
 
 /// One 1-D inverse pass, before the descale: the 8 outputs scaled by 2^CONST_BITS.
 #[inline]
-fn idct_1d(x: [i64; 8]) -> [i64; 8] {
+pub(super) fn idct_1d(x: [i64; 8]) -> [i64; 8] {
     let f = i64::from;
     let z1 = (x[2] + x[6]) * f(FIX_0_541196100);
     let t2 = z1 - x[6] * f(FIX_1_847759065);

@@ -39,6 +39,8 @@ mod interleaved;
 pub mod jpeg_codec;
 mod jpeg_color;
 mod jpeg_dct;
+#[cfg(target_arch = "x86_64")]
+mod jpeg_dct_lanes;
 pub mod jpeg_file;
 mod jpeg_huffman;
 mod jpeg_read;
@@ -54,6 +56,7 @@ pub mod resample;
 mod spatter;
 mod stage;
 mod weather;
+pub mod wide;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

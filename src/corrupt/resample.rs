@@ -250,6 +250,22 @@ pub fn pil_resize_window(
     filter: PilFilter,
 ) -> Vec<u8> {
     debug_assert_eq!(px.len(), h * w * c);
+    super::wide::wide(
+        #[inline(always)]
+        || resize_window(px, [h, w, c], [out_h, out_w], rows, cols, filter),
+    )
+}
+
+/// [`pil_resize_window`]'s body, inlined into its vectorised versions.
+#[inline(always)]
+fn resize_window(
+    px: &[u8],
+    [h, w, c]: [usize; 3],
+    [out_h, out_w]: [usize; 2],
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    filter: PilFilter,
+) -> Vec<u8> {
     let vertical = (out_h != h).then(|| Taps::new(h, out_h, rows.clone(), filter));
     // The input rows the vertical pass reads (or the kept rows themselves when there is none).
     let (r0, r1) = match &vertical {
@@ -280,6 +296,7 @@ fn clip8(acc: i32) -> u8 {
 }
 
 /// The horizontal pass over whole rows of `w` pixels of `c` channels.
+#[inline(always)]
 fn pil_pass_rows(px: &[u8], w: usize, c: usize, taps: &Taps) -> Vec<u8> {
     let widest = taps.len.iter().copied().max().unwrap_or(0);
     if c == 3 && w >= 4 {
@@ -311,6 +328,7 @@ fn pil_pass_rows(px: &[u8], w: usize, c: usize, taps: &Taps) -> Vec<u8> {
 /// [`pil_pass_rows`] on RGB rows when no output has more than `K` weights (`K ≤ w`): every output reads `K`
 /// pixels from a start moved left where needed to stay inside the row, its weights shifted to match and padded
 /// with zeros, so that the inner loop has a fixed length (a zero weight adds nothing: the same sums).
+#[inline(always)]
 fn rows_rgb_fixed<const K: usize>(px: &[u8], w: usize, taps: &Taps) -> Vec<u8> {
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
     let n_out = taps.first.len();
@@ -341,6 +359,7 @@ fn rows_rgb_fixed<const K: usize>(px: &[u8], w: usize, taps: &Taps) -> Vec<u8> {
 
 /// The vertical pass: output row `o` from the rows `taps.first[o]…` of `px`, whose first row is input row
 /// `first_row`; rows are `row_len` values long.
+#[inline(always)]
 fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Vec<u8> {
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
     let n_out = taps.first.len();
@@ -383,6 +402,7 @@ fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Ve
 
 /// One output row of the vertical pass from the `K` consecutive rows in `rows` and their weights `k`, all
 /// weights per value in one pass (the same sums as accumulating row by row).
+#[inline(always)]
 fn cols_fused<const K: usize>(orow: &mut [u8], rows: &[u8], k: &[i32]) {
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
     let n = orow.len();
