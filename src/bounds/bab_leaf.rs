@@ -16,7 +16,7 @@ use nalgebra::{DMatrix, DVector};
 use super::chain::{Act, Chain, Step};
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, linear};
-use super::lp_backward::backward_pass;
+use super::lp_backward::backward_multipliers;
 use super::lp_model::{Objective, StepRows, Unit, build_with_layout};
 
 /// A unit not fixed to a piece.
@@ -186,15 +186,15 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces) -> Option<Evaluated> 
         .collect();
     let grads = backward(chain, c, &stable);
     let (lp, layout) = build_with_layout(chain, c, &grads, &stable, None, Objective::SumAbs);
-    let pass = backward_pass(&lp, &layout).expect("a global-mode LP has no forward rows");
-    let bound = lp.dual_bound(&pass.multipliers).min(lp.box_bound());
+    let (multipliers, _) = backward_multipliers(&lp, &layout).expect("a global-mode LP has no forward rows");
+    let bound = lp.dual_bound(&multipliers).min(lp.box_bound());
     // The unstable unit whose relaxation costs the dual bound most (ties: the larger hull gap, then the first).
     let mut best: Option<(f64, f64, Split)> = None;
     for (ai, &(k, a)) in acts.iter().enumerate() {
         let StepRows::Act(units) = &layout.steps[k] else { continue };
         for (i, unit) in units.iter().enumerate() {
             let Unit::Switch { first, pl, ph, .. } = *unit else { continue };
-            let cost: f64 = (first..first + 4).map(|r| pass.multipliers[r].max(0.0) * lp.rows[r].rhs).sum();
+            let cost: f64 = (first..first + 4).map(|r| multipliers[r].max(0.0) * lp.rows[r].rhs).sum();
             let gap = if ph > pl { -pl * ph / (ph - pl) } else { 0.0 };
             let better = best.as_ref().is_none_or(|(bc, bg, _)| (cost, gap) > (*bc, *bg));
             if better {

@@ -76,6 +76,9 @@ pub struct BoundRequest {
     /// The LP's source of multipliers, when not the default ([`LpBackend::Backward`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lp_backend: Option<LpBackend>,
+    /// The branch and bound's time budget per class pair in seconds, when not the default (60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bab_seconds: Option<f64>,
     /// Dataset directory, when not the one the run was trained on.
     pub data_dir: Option<PathBuf>,
 }
@@ -90,6 +93,7 @@ impl Default for BoundRequest {
             lp_local_radius: None,
             lp_max_nnz: None,
             lp_backend: None,
+            bab_seconds: None,
             data_dir: None,
         }
     }
@@ -107,6 +111,9 @@ impl BoundRequest {
         }
         if let Some(r) = self.lp_local_radius.filter(|r| !(r.is_finite() && *r > 0.0)) {
             return Err(Error::config("lp_local_radius", format!("{r} must be a positive number")));
+        }
+        if let Some(s) = self.bab_seconds.filter(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(Error::config("bab_seconds", format!("{s} must be a positive number of seconds")));
         }
         Ok(())
     }
@@ -149,6 +156,9 @@ impl BoundRequest {
         }
         if let Some(b) = self.lp_backend {
             o.lp.backend = b;
+        }
+        if let Some(s) = self.bab_seconds {
+            o.bab.seconds_per_pair = s;
         }
         o.retention.stage_ends = Some(stage_ends);
         o

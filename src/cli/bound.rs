@@ -94,6 +94,10 @@ pub struct BoundArgs {
     /// Where the LP's multipliers come from (default: backward).
     #[arg(long, value_enum)]
     pub lp_backend: Option<LpBackendArg>,
+    /// Time budget of the branch and bound (`--methods bab`) per class pair, in seconds (default 60); the value
+    /// is certified whenever it stops.
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
+    pub bab_seconds: Option<f64>,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -117,6 +121,7 @@ impl BoundArgs {
                 LpBackendArg::Clarabel => LpBackend::Clarabel,
                 LpBackendArg::MicrolpDual => LpBackend::MicrolpDual,
             }),
+            bab_seconds: self.bab_seconds,
             data_dir: self.data_dir.clone(),
             ..BoundRequest::default()
         };
