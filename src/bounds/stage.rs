@@ -79,6 +79,10 @@ pub struct BoundRequest {
     /// The branch and bound's time budget per class pair in seconds, when not the default (60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bab_seconds: Option<f64>,
+    /// The branch and bound's node budget per class pair, when not the default (200,000). A tree stopped by its
+    /// node budget alone is deterministic; one stopped by time depends on the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bab_nodes: Option<usize>,
     /// Dataset directory, when not the one the run was trained on.
     pub data_dir: Option<PathBuf>,
 }
@@ -94,6 +98,7 @@ impl Default for BoundRequest {
             lp_max_nnz: None,
             lp_backend: None,
             bab_seconds: None,
+            bab_nodes: None,
             data_dir: None,
         }
     }
@@ -159,6 +164,9 @@ impl BoundRequest {
         }
         if let Some(s) = self.bab_seconds {
             o.bab.seconds_per_pair = s;
+        }
+        if let Some(n) = self.bab_nodes {
+            o.bab.max_nodes = n;
         }
         o.retention.stage_ends = Some(stage_ends);
         o

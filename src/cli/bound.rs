@@ -98,6 +98,10 @@ pub struct BoundArgs {
     /// is certified whenever it stops.
     #[arg(long, allow_negative_numbers = true, value_parser = super::number::real)]
     pub bab_seconds: Option<f64>,
+    /// Node budget of the branch and bound per class pair (default 200000); with a large `--bab-seconds` the
+    /// result no longer depends on the machine's speed.
+    #[arg(long, allow_negative_numbers = true, value_parser = super::number::positive)]
+    pub bab_nodes: Option<usize>,
     /// Dataset directory (default: the one the run was trained on).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -122,6 +126,7 @@ impl BoundArgs {
                 LpBackendArg::MicrolpDual => LpBackend::MicrolpDual,
             }),
             bab_seconds: self.bab_seconds,
+            bab_nodes: self.bab_nodes,
             data_dir: self.data_dir.clone(),
             ..BoundRequest::default()
         };
