@@ -165,6 +165,24 @@ fn compute_bounds_runs_bab_when_asked_for_by_name() {
     }
 }
 
+#[test]
+fn bad_budgets_are_refused() {
+    use lcr_verify::bounds::BoundRequest;
+    for s in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let err = BoundRequest { bab_seconds: Some(s), ..Default::default() }.check().unwrap_err();
+        assert!(err.to_string().contains("bab_seconds"), "{err}");
+    }
+    assert!(
+        BoundRequest { bab_seconds: Some(0.5), bab_nodes: Some(10), ..Default::default() }.check().is_ok()
+    );
+    let c = Chain::from_net(&abs_net(), F, 1 << 20).unwrap();
+    let bad = BabOptions { seconds_per_pair: f64::NAN, ..Default::default() };
+    assert!(bab_bound(&c, F, Norm::LinfMargin, &bad, &|_| {}).is_err());
+    let pairs = BabOptions { pairs: Some(vec![(1, 0)]), ..Default::default() };
+    assert!(bab_bound(&c, F, Norm::LinfMargin, &pairs, &|_| {}).is_err());
+    assert!(bab_bound(&c, F, Norm::L2, &BabOptions::default(), &|_| {}).is_err(), "ℓ∞ margins only");
+}
+
 /// Measurement (ignored): the 24 seeded 4-8-8-3 sign nets of the tightness suite (`tests/tightness.rs`, seed 51),
 /// BaB with `BAB_SECONDS` per pair (default 10), against FGL and the global LP.
 #[test]
