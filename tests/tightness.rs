@@ -10,6 +10,7 @@ use std::path::Path;
 
 use common::*;
 use lcr_verify::bounds::ascent::{AscentOptions, gradient_ascent};
+use lcr_verify::bounds::bab::{BabOptions, bab_bound};
 use lcr_verify::bounds::chain::Chain;
 use lcr_verify::bounds::exact::{ExactOptions, exact_patterns};
 use lcr_verify::bounds::layer_norm::SpectralOptions;
@@ -128,6 +129,13 @@ fn measure() -> BTreeMap<String, f64> {
         .unwrap()
         .value;
         push("linf_ascent_over_exact", climbed / li.exact);
+        // Branch and bound on the first 8 nets, with a node budget (no time budget: deterministic).
+        if case < 8 {
+            let bo = BabOptions { seconds_per_pair: 1e9, max_nodes: 20_000, ..Default::default() };
+            let b = bab_bound(&chain, f, Norm::LinfMargin, &bo, &|_| {}).unwrap();
+            push("linf_bab_over_exact", b.value / li.exact);
+            push("linf_bab_lower_over_exact", b.detail["lower"].as_f64().unwrap() / li.exact);
+        }
         let seq = sequential_bound(&chain, f, Norm::L2, &SequentialOptions::default()).unwrap().value;
         push("l2_sequential_over_exact", seq / l2.exact);
         let sdp = lipsdp_bound(&chain, f, Norm::L2, &LipSdpOptions::default(), &|_| {}).unwrap().value;
@@ -218,6 +226,10 @@ fn golden_tightness_ratios() {
     assert!(golden["retention_normalised_over_exact_sigma"].value <= 1.0);
     assert!(golden["linf_lower_over_exact"].value <= golden["linf_ascent_over_exact"].value + 1e-9);
     assert!(golden["linf_ascent_over_exact"].value <= 1.0);
+    assert!(
+        golden["linf_bab_lower_over_exact"].value <= 1.0
+            && golden["linf_bab_over_exact"].value <= golden["linf_lp_over_exact"].value
+    );
     assert!(
         golden["l2_lipsdp_over_exact"].value >= 1.0
             && golden["l2_lipsdp_over_exact"].value <= golden["l2_sequential_over_exact"].value

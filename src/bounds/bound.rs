@@ -79,6 +79,9 @@ pub enum Method {
     LpGlobal,
     /// LipLP relaxation over a box around an input, value from a dual bound.
     LpLocal,
+    /// Branch and bound on the LipLP relaxation: the maximum of certified leaf bounds over a cover of the input
+    /// space, with a witnessed lower bound in its details.
+    LpBab,
     /// Exact maximum over all activation patterns (FGL), by enumeration.
     ExactPatterns,
     /// Maximum over the linear regions that exist, each witnessed by an interior point: a lower bound equal
@@ -107,6 +110,7 @@ impl Method {
             Method::RetentionNormalised => "retention-normalised",
             Method::LpGlobal => "lp-global",
             Method::LpLocal => "lp-local",
+            Method::LpBab => "lp-bab",
             Method::ExactPatterns => "exact-patterns",
             Method::ExactRegions => "exact-regions",
             Method::SampledGradient => "sampled-gradient",

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ascent::{AscentOptions, gradient_ascent};
+use super::bab::{BabOptions, bab_bound};
 use super::bound::{Bound, Method, Norm};
 use super::chain::Chain;
 use super::exact::{ExactOptions, exact_patterns};
@@ -39,6 +40,9 @@ pub struct Methods {
     pub lipsdp: bool,
     /// The closed-form sequential LipSDP ℓ2 bound (feed-forward nets).
     pub sequential: bool,
+    /// Branch and bound on the LipLP relaxation, `lp-bab` (ℓ∞ margins; budgeted per pair, so not in the
+    /// default list: it runs when asked for by name).
+    pub bab: bool,
 }
 
 impl Default for Methods {
@@ -52,6 +56,7 @@ impl Default for Methods {
             ascent: true,
             lipsdp: true,
             sequential: true,
+            bab: false,
         }
     }
 }
@@ -68,11 +73,12 @@ impl Methods {
             ascent: false,
             lipsdp: false,
             sequential: false,
+            bab: false,
         }
     }
 
     /// The names of the methods switched on (`spectral`, `retention`, `lp`, `exact`, `sampled`, `ascent`,
-    /// `lipsdp`, `sequential`).
+    /// `lipsdp`, `sequential`, `bab`).
     pub fn names(&self) -> Vec<&'static str> {
         [
             (self.spectral, "spectral"),
@@ -83,6 +89,7 @@ impl Methods {
             (self.ascent, "ascent"),
             (self.lipsdp, "lipsdp"),
             (self.sequential, "sequential"),
+            (self.bab, "bab"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -111,10 +118,11 @@ impl TryFrom<Vec<String>> for Methods {
                 "ascent" => &mut m.ascent,
                 "lipsdp" => &mut m.lipsdp,
                 "sequential" => &mut m.sequential,
+                "bab" | "lp-bab" => &mut m.bab,
                 other => {
                     return Err(format!(
                         "unknown method `{other}` (spectral, retention, lp, exact, sampled, ascent, lipsdp, \
-                         sequential)"
+                         sequential, bab)"
                     ));
                 }
             };
@@ -165,6 +173,8 @@ pub struct BoundOptions {
     pub lipsdp: LipSdpOptions,
     /// Sequential-bound options.
     pub sequential: SequentialOptions,
+    /// Branch-and-bound budgets.
+    pub bab: BabOptions,
 }
 
 impl Default for BoundOptions {
@@ -188,6 +198,7 @@ impl Default for BoundOptions {
             ascent: AscentOptions::default(),
             lipsdp: LipSdpOptions::default(),
             sequential: SequentialOptions::default(),
+            bab: BabOptions::default(),
         }
     }
 }
@@ -321,7 +332,8 @@ pub fn compute_bounds(
             }
         }
         let domain_product_on = m.spectral && opts.domain.is_some();
-        if !(m.lp || m.exact || m.sampled || m.ascent || m.lipsdp || m.sequential || domain_product_on) {
+        let chain_methods = m.lp || m.exact || m.sampled || m.ascent || m.lipsdp || m.sequential || m.bab;
+        if !(chain_methods || domain_product_on) {
             continue;
         }
         let chain = match Chain::from_net(net, f, opts.max_unrolled) {
@@ -335,6 +347,7 @@ pub fn compute_bounds(
                     (m.ascent, Method::GradientAscent),
                     (m.sequential, Method::LipSdpSequential),
                     (m.lipsdp, Method::LipSdpNeuron),
+                    (m.bab, Method::LpBab),
                 ] {
                     if on {
                         out.skipped.push(Skipped {
@@ -428,6 +441,13 @@ pub fn compute_bounds(
                     });
                     out.take(Method::LpLocal, Some(f), Some(norm), local)?;
                 }
+            }
+        }
+        if m.bab {
+            for &norm in &opts.lp_norms {
+                progress(&format!("branch and bound, {} {}", f.name(), norm.name()));
+                let b = bab_bound(&chain, f, norm, &opts.bab, progress);
+                out.take(Method::LpBab, Some(f), Some(norm), b)?;
             }
         }
     }

@@ -42,7 +42,7 @@ impl Interval {
 }
 
 /// y = W x + b over a box (`transpose` uses Wᵀ and no offset).
-fn linear(w: &DMatrix<f64>, b: Option<&DVector<f64>>, x: &Interval, transpose: bool) -> Interval {
+pub(crate) fn linear(w: &DMatrix<f64>, b: Option<&DVector<f64>>, x: &Interval, transpose: bool) -> Interval {
     let (m, r) = x.mid_rad();
     let (mv, rv) = (DVector::from_vec(m), DVector::from_vec(r));
     let (c, n_out, n) =

@@ -78,6 +78,19 @@ fn coef(row: &Row, v: usize) -> f64 {
 /// Theorem L4 (proofs/lp.md); checked by tests/lp.rs::backward_pass_matches_the_simplex_optimum and
 /// tests/lp.rs::backward_pass_matches_clarabel_on_medium_nets.
 pub fn backward_pass(lp: &LpProblem, layout: &Layout) -> Option<BackwardPass> {
+    let (w, upper) = backward_multipliers(lp, layout)?;
+    let x = primal_point(lp, layout, &upper);
+    let primal_value = x.iter().zip(&lp.obj).map(|(x, c)| x * c).sum();
+    let infeasibility = infeasibility(lp, &x);
+    Some(BackwardPass { multipliers: w, x, primal_value, infeasibility })
+}
+
+/// The multipliers of theorem L4 alone (one per row), and per activation step and unit whether the dual took the
+/// upper side of the hull; `None` for a local-mode LP. [`backward_pass`] without its primal point: for callers
+/// that need only the certified bound of theorem L2.
+///
+/// Theorem L4 (proofs/lp.md); checked by tests/lp_backward.rs::backward_pass_matches_the_simplex_optimum.
+pub fn backward_multipliers(lp: &LpProblem, layout: &Layout) -> Option<(Vec<f64>, Vec<Vec<bool>>)> {
     if layout.forward || layout.grads.len() != layout.steps.len() + 1 {
         return None;
     }
@@ -136,10 +149,7 @@ pub fn backward_pass(lp: &LpProblem, layout: &Layout) -> Option<BackwardPass> {
             }
         }
     }
-    let x = primal_point(lp, layout, &upper);
-    let primal_value = x.iter().zip(&lp.obj).map(|(x, c)| x * c).sum();
-    let infeasibility = infeasibility(lp, &x);
-    Some(BackwardPass { multipliers: w, x, primal_value, infeasibility })
+    Some((w, upper))
 }
 
 /// The point from c to γ_0 with the hull side of every switch taken from `upper`.

@@ -6,6 +6,7 @@
 //! | [`Method::RetentionReleased`], [`Method::RetentionConverged`] | deployed activations | estimate | the LCR-BNN proxies of each binary layer / stage, with their ratio to the exact σ |
 //! | [`Method::RetentionNormalised`] | deployed activations | lower | σ(XᵀY/N)/σ(XᵀX/N) with Y = A·X: a proven lower bound on each binary layer's σ(A) |
 //! | [`Method::LpGlobal`], [`Method::LpLocal`] | surrogate, latent | certified | LipLP relaxation, value from a dual bound with outward rounding |
+//! | [`Method::LpBab`] | surrogate, latent | certified (lower bound in `detail`) | branch and bound on the LipLP relaxation, best-first over activation pieces, budgeted per pair; max of leaf dual bounds, witnessed lower bound |
 //! | [`Method::ExactPatterns`] | surrogate, latent | certified (exact FGL) | enumeration over activation patterns, tiny nets |
 //! | [`Method::ExactRegions`] | surrogate, latent | lower (= L when complete) | enumeration of the linear regions that exist, tiny nets |
 //! | [`Method::SampledGradient`] | surrogate, latent | lower | gradient norms at sample points |
@@ -23,6 +24,8 @@
 //! a [`crate::ir::Net`]. Every certified function names its theorem in `proofs/`.
 
 pub mod ascent;
+pub mod bab;
+pub mod bab_leaf;
 mod bound;
 pub mod chain;
 mod compute;

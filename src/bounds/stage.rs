@@ -76,6 +76,13 @@ pub struct BoundRequest {
     /// The LP's source of multipliers, when not the default ([`LpBackend::Backward`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lp_backend: Option<LpBackend>,
+    /// The branch and bound's time budget per class pair in seconds, when not the default (60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bab_seconds: Option<f64>,
+    /// The branch and bound's node budget per class pair, when not the default (200,000). A tree stopped by its
+    /// node budget alone is deterministic; one stopped by time depends on the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bab_nodes: Option<usize>,
     /// Dataset directory, when not the one the run was trained on.
     pub data_dir: Option<PathBuf>,
     /// Also the constants over the input domain (the normalised pixel box), for the methods that have a
@@ -94,6 +101,8 @@ impl Default for BoundRequest {
             lp_local_radius: None,
             lp_max_nnz: None,
             lp_backend: None,
+            bab_seconds: None,
+            bab_nodes: None,
             data_dir: None,
             domain_scope: false,
         }
@@ -112,6 +121,9 @@ impl BoundRequest {
         }
         if let Some(r) = self.lp_local_radius.filter(|r| !(r.is_finite() && *r > 0.0)) {
             return Err(Error::config("lp_local_radius", format!("{r} must be a positive number")));
+        }
+        if let Some(s) = self.bab_seconds.filter(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(Error::config("bab_seconds", format!("{s} must be a positive number of seconds")));
         }
         Ok(())
     }
@@ -157,6 +169,12 @@ impl BoundRequest {
         }
         if let Some(b) = self.lp_backend {
             o.lp.backend = b;
+        }
+        if let Some(s) = self.bab_seconds {
+            o.bab.seconds_per_pair = s;
+        }
+        if let Some(n) = self.bab_nodes {
+            o.bab.max_nodes = n;
         }
         o.retention.stage_ends = Some(stage_ends);
         o

@@ -107,6 +107,7 @@ fn method_rank(m: Method) -> usize {
         Method::LipSdpNeuron,
         Method::LpGlobal,
         Method::LpLocal,
+        Method::LpBab,
         Method::ExactPatterns,
         Method::ExactRegions,
         Method::SampledGradient,

@@ -1,0 +1,313 @@
+//! Branch and bound on the LipLP relaxation (`lp-bab`): an anytime certified upper bound that closes on the
+//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B3, `proofs/bab.md`).
+//!
+//! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
+//! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
+//! z ≤ −1 | −1 ≤ z ≤ 1 | z ≥ 1), which fixes their slopes and cuts their intervals, and is bounded by the certified
+//! dual bound of its LipLP relaxation ([`super::bab_leaf`]). The children of a node cover it, so at any moment the
+//! maximum of the bounds of the leaves (open, finished, or dropped because their bound is below the proven lower
+//! bound) is a certified upper bound on L_tj (B1); leaves whose interval cuts are empty are proven empty and
+//! drop out. A leaf where every slope is known is a pattern: its bound is the pattern's gradient norm up to
+//! rounding, and the Chebyshev centre of its region, checked by theorem E2, is a witness of a proven lower
+//! bound (B3). The value therefore converges to the maximum over the patterns that interval propagation does not
+//! refute — between the true L and FGL (the maximum over all patterns) — and the witnesses climb to the true L
+//! from below; `detail.per_pair` reports both, the gap, the nodes and whether the tree closed.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::ascent::{AscentOptions, gradient_ascent};
+use super::bab_leaf::{FREE, Pieces, activations, evaluate, witness_candidate};
+use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
+use super::chain::Chain;
+use super::sampled::witness_lower;
+use crate::error::{Error, Result};
+use crate::ir::Function;
+
+/// Budgets and switches of the branch and bound.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BabOptions {
+    /// Wall-clock seconds per class pair (the tree stops there; its value is still certified).
+    pub seconds_per_pair: f64,
+    /// Nodes evaluated per class pair.
+    pub max_nodes: usize,
+    /// Stop a pair when upper ≤ (1 + this) × lower.
+    pub gap_tolerance: f64,
+    /// Half-width of the input box searched for witness points of pattern leaves.
+    pub witness_radius: f64,
+    /// Start the lower bounds from gradient ascent (theorem E2) with these options.
+    pub ascent: Option<AscentOptions>,
+    /// Largest number of activation units accepted.
+    pub max_hidden: usize,
+    /// Only these class pairs (t < j); `None` = all pairs.
+    pub pairs: Option<Vec<(usize, usize)>>,
+}
+
+impl Default for BabOptions {
+    fn default() -> Self {
+        BabOptions {
+            seconds_per_pair: 60.0,
+            max_nodes: 200_000,
+            gap_tolerance: 1e-4,
+            witness_radius: 1e3,
+            ascent: Some(AscentOptions::default()),
+            max_hidden: 1024,
+            pairs: None,
+        }
+    }
+}
+
+/// An open node: its bound (the heap's key) and its pieces.
+struct Node {
+    bound: f64,
+    pieces: Pieces,
+    split: super::bab_leaf::Split,
+}
+
+impl PartialEq for Node {
+    fn eq(&self, o: &Self) -> bool {
+        self.bound.total_cmp(&o.bound) == Ordering::Equal
+    }
+}
+impl Eq for Node {}
+impl PartialOrd for Node {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Node {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.bound.total_cmp(&o.bound)
+    }
+}
+
+/// The outcome of one pair's tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairResult {
+    /// The certified upper bound (theorem B1).
+    pub upper: f64,
+    /// The proven lower bound (theorem B3; with the ascent's start).
+    pub lower: f64,
+    /// Whether no open leaf remains that could lower `upper` (the upper side has reached its limit, B1).
+    pub closed: bool,
+    /// Nodes evaluated.
+    pub nodes: usize,
+    /// The details for `bounds.json`.
+    pub detail: serde_json::Value,
+}
+
+/// The state of one pair's tree.
+struct Tree<'a> {
+    chain: &'a Chain,
+    c: Vec<f64>,
+    k_pair: usize,
+    opts: &'a BabOptions,
+    heap: BinaryHeap<Node>,
+    lower: f64,
+    /// Largest bound of a pattern leaf (finished: no split left).
+    finished_max: f64,
+    /// Largest bound of a leaf dropped because its bound was ≤ the lower bound.
+    dropped_max: f64,
+    nodes: usize,
+    patterns: usize,
+    witnessed: usize,
+    empty: usize,
+    dropped: usize,
+}
+
+impl Tree<'_> {
+    /// Evaluates a node and sends it to the heap, to the finished patterns, or drops it; `cap` is its parent's
+    /// bound (valid on the child's region too).
+    fn place(&mut self, pieces: Pieces, cap: f64) {
+        self.nodes += 1;
+        let Some(ev) = evaluate(self.chain, &self.c, &pieces) else {
+            self.empty += 1;
+            return;
+        };
+        let bound = ev.bound.min(cap);
+        match ev.split {
+            Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split }),
+            Some(_) => {
+                self.dropped += 1;
+                self.dropped_max = self.dropped_max.max(bound);
+            }
+            None => {
+                self.patterns += 1;
+                self.finished_max = self.finished_max.max(bound);
+                if bound <= self.lower {
+                    return; // a witness could not raise the lower bound
+                }
+                let x = ev.pattern.and_then(|p| witness_candidate(self.chain, &p, self.opts.witness_radius));
+                if let Some(x) = x {
+                    let (_, used, pairs) = witness_lower(self.chain, Norm::LinfMargin, &[x]);
+                    if used == 1 {
+                        self.witnessed += 1;
+                        self.lower = self.lower.max(pairs[self.k_pair].value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The tree of one class pair, margin c = e_t − e_j, starting from the proven lower bound `start_lower`.
+///
+/// Theorems B1–B3 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
+pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabOptions) -> PairResult {
+    let start = Instant::now();
+    let out = chain.output_dim();
+    let mut c = vec![0.0; out];
+    (c[t], c[j]) = (1.0, -1.0);
+    let k_pair = class_pairs(out).iter().position(|&p| p == (t, j)).expect("a pair of the chain");
+    let root: Pieces = activations(chain).iter().map(|&(k, _)| vec![FREE; chain.width_before(k)]).collect();
+    let mut tr = Tree {
+        chain,
+        c,
+        k_pair,
+        opts,
+        heap: BinaryHeap::new(),
+        lower: start_lower,
+        finished_max: 0.0,
+        dropped_max: 0.0,
+        nodes: 0,
+        patterns: 0,
+        witnessed: 0,
+        empty: 0,
+        dropped: 0,
+    };
+    tr.place(root, f64::INFINITY);
+    // Upper side settled when no open leaf's bound exceeds the finished and dropped leaves'; the open leaves are
+    // still explored while they can raise the lower bound.
+    let settled = |tr: &Tree| tr.heap.peek().is_none_or(|n| n.bound <= tr.finished_max.max(tr.dropped_max));
+    let stop = loop {
+        let upper = tr.heap.peek().map_or(0.0, |n| n.bound).max(tr.finished_max).max(tr.dropped_max);
+        if upper <= tr.lower * (1.0 + opts.gap_tolerance) {
+            break "gap tolerance";
+        }
+        if tr.heap.is_empty() {
+            break "tree exhausted";
+        }
+        if tr.nodes >= opts.max_nodes {
+            break "node budget";
+        }
+        if start.elapsed().as_secs_f64() >= opts.seconds_per_pair {
+            break "time budget";
+        }
+        let node = tr.heap.pop().expect("non-empty");
+        if node.bound <= tr.lower {
+            tr.dropped += 1;
+            tr.dropped_max = tr.dropped_max.max(node.bound);
+            continue;
+        }
+        for &p in &node.split.pieces {
+            let mut child = node.pieces.clone();
+            child[node.split.act][node.split.unit] = p;
+            tr.place(child, node.bound);
+        }
+    };
+    let open_max = tr.heap.peek().map_or(0.0, |n| n.bound);
+    let upper = open_max.max(tr.finished_max).max(tr.dropped_max);
+    let (lower, closed, gap) = (tr.lower, settled(&tr), upper - tr.lower);
+    let detail = json!({
+        "pair": [t, j], "upper": upper, "lower": lower, "gap": gap,
+        "relative_gap": (lower > 0.0).then(|| gap / lower), "closed": closed, "stopped_by": stop,
+        "nodes": tr.nodes, "open_leaves": tr.heap.len(), "pattern_leaves": tr.patterns,
+        "witnessed_patterns": tr.witnessed, "empty_leaves": tr.empty, "dropped_leaves": tr.dropped,
+        "seconds": start.elapsed().as_secs_f64(),
+    });
+    PairResult { upper, lower, closed, nodes: tr.nodes, detail }
+}
+
+/// The certified branch-and-bound bound of `chain` (ℓ∞ inputs, pairwise margins, network scope).
+///
+/// Theorems B1–B3 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
+/// tests/bab.rs::order_holds_on_random_nets.
+pub fn bab_bound(
+    chain: &Chain,
+    function: Function,
+    norm: Norm,
+    opts: &BabOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Bound> {
+    let start = Instant::now();
+    if norm != Norm::LinfMargin {
+        return Err(Error::not_applicable("lp-bab", "branch and bound is implemented for ℓ∞ margins only"));
+    }
+    let h = chain.hidden_units();
+    if h > opts.max_hidden {
+        return Err(Error::TooLarge {
+            method: "lp-bab",
+            problem: format!("{h} activation units (limit {})", opts.max_hidden),
+        });
+    }
+    if !(opts.seconds_per_pair >= 0.0 && opts.gap_tolerance >= 0.0 && opts.witness_radius > 0.0) {
+        return Err(Error::config(
+            "lp-bab options",
+            "budgets, tolerance and witness radius must be ≥ 0 (radius > 0)",
+        ));
+    }
+    let out = chain.output_dim();
+    let all = class_pairs(out);
+    let pairs = opts.pairs.clone().unwrap_or_else(|| all.clone());
+    if pairs.is_empty() {
+        return Err(Error::config("lp-bab pairs", "an empty list of class pairs bounds nothing"));
+    }
+    if let Some(&(t, j)) = pairs.iter().find(|&&(t, j)| t >= j || j >= out) {
+        return Err(Error::config("lp-bab pairs", format!("pair ({t}, {j}) is not t < j below {out}")));
+    }
+    // Proven lower bounds to start from (E2), one per pair.
+    let start_lower: Vec<f64> = match &opts.ascent {
+        Some(a) => {
+            let b = gradient_ascent(chain, function, norm, &[], a)?;
+            pairs.iter().map(|&(t, j)| b.pair_value(t, j).unwrap_or(0.0)).collect()
+        }
+        None => vec![0.0; pairs.len()],
+    };
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<PairResult> = pairs
+        .par_iter()
+        .zip(&start_lower)
+        .map(|(&(t, j), &lo)| {
+            let r = bab_pair(chain, t, j, lo, opts);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(&format!(
+                "lp-bab: pair {t}-{j}: [{:.6}, {:.6}], {} nodes ({n}/{})",
+                r.lower,
+                r.upper,
+                r.nodes,
+                pairs.len()
+            ));
+            r
+        })
+        .collect();
+    let value = results.iter().fold(0.0f64, |m, r| m.max(r.upper));
+    let lower = results.iter().fold(0.0f64, |m, r| m.max(r.lower));
+    let constants: Vec<PairConstant> =
+        pairs.iter().zip(&results).map(|(&(t, j), r)| PairConstant { t, j, value: r.upper }).collect();
+    let closed = results.iter().filter(|r| r.closed).count();
+    let nodes: usize = results.iter().map(|r| r.nodes).sum();
+    Ok(Bound {
+        request: None,
+        method: Method::LpBab,
+        function,
+        soundness: Soundness::Certified,
+        norm,
+        scope: Scope::Network,
+        value,
+        pairs: constants,
+        per_layer: Vec::new(),
+        seconds: start.elapsed().as_secs_f64(),
+        detail: json!({
+            "lower": lower, "gap": value - lower, "relative_gap": (lower > 0.0).then(|| (value - lower) / lower),
+            "lower_is": "proven lower bound on the largest pair constant (witness points, theorem E2)",
+            "pairs_closed": closed, "nodes": nodes, "seconds_per_pair": opts.seconds_per_pair,
+            "max_nodes": opts.max_nodes, "gap_tolerance": opts.gap_tolerance,
+            "converges_to": "the maximum over activation patterns not refuted by interval propagation (between L and FGL)",
+            "per_pair": results.iter().map(|r| r.detail.clone()).collect::<Vec<_>>(),
+        }),
+    })
+}

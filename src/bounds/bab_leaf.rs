@@ -1,0 +1,304 @@
+//! One node of the branch and bound of [`super::bab`]: a set of activation units fixed to pieces, its interval
+//! boxes, its certified LP bound and the unit to split next (theorems B1–B2, `proofs/bab.md`).
+//!
+//! A node is the set R of inputs x ∈ ℝⁿ (network scope) at which every fixed unit's pre-activation lies in its
+//! piece: ReLU z ≤ 0 | z ≥ 0, hardtanh z ≤ −1 | −1 ≤ z ≤ 1 | z ≥ 1. Its boxes come from outward-rounded interval
+//! propagation from the unbounded input box, each fixed unit's pre-activation interval cut to its piece; an empty
+//! cut proves R empty. Every unit whose slope is then known (fixed, or its interval inside one piece) is stable in
+//! the LipLP relaxation of [`super::lp_model`] (global mode: backward rows only), whose multipliers come from the
+//! backward pass of theorem L4 and whose value is the dual bound of theorem L2, min the box bound: a certified
+//! upper bound on sup ‖∇m‖₁ over R. The unit split next is the unstable one whose switch rows contribute most to
+//! that dual bound, |κ|·(−p̲p̄)/(p̄ − p̲) (the bound's slack from relaxing that unit).
+
+use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
+use nalgebra::{DMatrix, DVector};
+
+use super::chain::{Act, Chain, Step};
+use super::float::{dn, up};
+use super::interval::{Interval, Stability, backward, linear};
+use super::lp_backward::backward_multipliers;
+use super::lp_model::{Objective, StepRows, Unit, build_with_layout};
+
+/// A unit not fixed to a piece.
+pub const FREE: u8 = u8::MAX;
+
+/// Per activation step, per unit: the piece it is fixed to (0: ReLU z ≤ 0 or hardtanh z ≤ −1; 1: the slope-1
+/// piece, ReLU z ≥ 0 or hardtanh −1 ≤ z ≤ 1; 2: hardtanh z ≥ 1) or [`FREE`].
+pub type Pieces = Vec<Vec<u8>>;
+
+/// The closed pre-activation interval of piece `p` of `act`.
+fn piece_range(act: Act, p: u8) -> (f64, f64) {
+    let inf = f64::INFINITY;
+    match (act, p) {
+        (Act::Relu, 0) => (-inf, 0.0),
+        (Act::Relu, _) => (0.0, inf),
+        (Act::HardTanh, 0) => (-inf, -1.0),
+        (Act::HardTanh, 1) => (-1.0, 1.0),
+        (Act::HardTanh, _) => (1.0, inf),
+    }
+}
+
+/// The pieces of `act` that meet [l, u] in more than one point (a piece met in a point only is a null set).
+fn pieces_meeting(act: Act, l: f64, u: f64) -> Vec<u8> {
+    let n = if act == Act::Relu { 2 } else { 3 };
+    (0..n)
+        .filter(|&p| {
+            let (a, b) = piece_range(act, p);
+            l.max(a) < u.min(b)
+        })
+        .collect()
+}
+
+/// The piece that contains all of [l, u], if one does.
+fn piece_of(act: Act, l: f64, u: f64) -> Option<u8> {
+    let n = if act == Act::Relu { 2 } else { 3 };
+    (0..n).find(|&p| {
+        let (a, b) = piece_range(act, p);
+        a <= l && u <= b
+    })
+}
+
+/// The unit to split: activation step index (among activation steps), unit, and the pieces its interval meets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// Index of the activation step (0 = first activation).
+    pub act: usize,
+    /// The unit.
+    pub unit: usize,
+    /// Its pieces that meet its interval (at least two).
+    pub pieces: Vec<u8>,
+}
+
+/// A node evaluated: its certified bound, and either the unit to split or, when every slope is known, the full
+/// piece assignment (fixed and interval-implied) that describes its region.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluated {
+    /// The certified upper bound on sup ‖∇m‖₁ over the node's region (theorem B2).
+    pub bound: f64,
+    /// The unit to split next; `None` when every unit's slope is known (a pattern leaf).
+    pub split: Option<Split>,
+    /// For a pattern leaf, the piece of every unit.
+    pub pattern: Option<Pieces>,
+}
+
+/// y = W x + b over a box some of whose ends are infinite: rows that read an unbounded coordinate are
+/// (−∞, ∞); the others are [`linear`] over the bounded coordinates (the rest enter with weight exactly 0).
+fn linear_unbounded(w: &DMatrix<f64>, b: &DVector<f64>, x: &Interval) -> Interval {
+    let wild: Vec<usize> =
+        (0..x.lo.len()).filter(|&i| !(x.lo[i].is_finite() && x.hi[i].is_finite())).collect();
+    if wild.is_empty() {
+        return linear(w, Some(b), x, false);
+    }
+    let mut tame = x.clone();
+    for &i in &wild {
+        (tame.lo[i], tame.hi[i]) = (0.0, 0.0);
+    }
+    let mut y = linear(w, Some(b), &tame, false);
+    for r in 0..w.nrows() {
+        if wild.iter().any(|&c| w[(r, c)] != 0.0) {
+            (y.lo[r], y.hi[r]) = (f64::NEG_INFINITY, f64::INFINITY);
+        }
+    }
+    y
+}
+
+/// The boxes of every step's input and of the output over the node's region (the input unbounded), each fixed
+/// unit's pre-activation cut to its piece; `None` when a cut is empty (the region is empty).
+///
+/// Theorem B2, part (a) (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
+pub fn leaf_boxes(chain: &Chain, pieces: &Pieces) -> Option<Vec<Interval>> {
+    let n = chain.input_dim;
+    let mut boxes = vec![Interval::new(vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n])];
+    let mut act = 0;
+    for (k, step) in chain.steps.iter().enumerate() {
+        let y = match step {
+            Step::Linear { w, b } => linear_unbounded(w, b, &boxes[k]),
+            Step::Diag { s, t } => {
+                let x = &boxes[k];
+                let (mut lo, mut hi) = (Vec::with_capacity(s.len()), Vec::with_capacity(s.len()));
+                for i in 0..s.len() {
+                    if s[i] == 0.0 {
+                        lo.push(t[i]);
+                        hi.push(t[i]);
+                    } else {
+                        let (a, c) = (s[i] * x.lo[i], s[i] * x.hi[i]);
+                        lo.push(dn(dn(a.min(c)) + t[i]));
+                        hi.push(up(up(a.max(c)) + t[i]));
+                    }
+                }
+                Interval::new(lo, hi)
+            }
+            Step::Act(a) => {
+                let pre = &mut boxes[k];
+                for (i, &p) in pieces[act].iter().enumerate() {
+                    if p != FREE {
+                        let (pl, ph) = piece_range(*a, p);
+                        pre.lo[i] = pre.lo[i].max(pl);
+                        pre.hi[i] = pre.hi[i].min(ph);
+                        if pre.lo[i].is_nan() || pre.hi[i].is_nan() || pre.lo[i] > pre.hi[i] {
+                            return None;
+                        }
+                    }
+                }
+                act += 1;
+                Interval::new(
+                    pre.lo.iter().map(|&v| a.apply(v)).collect(),
+                    pre.hi.iter().map(|&v| a.apply(v)).collect(),
+                )
+            }
+        };
+        boxes.push(y);
+    }
+    Some(boxes)
+}
+
+/// The activation of each activation step, with the chain step it sits at.
+pub fn activations(chain: &Chain) -> Vec<(usize, Act)> {
+    chain
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| match s {
+            Step::Act(a) => Some((k, *a)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty.
+///
+/// Theorem B2 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
+pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces) -> Option<Evaluated> {
+    let boxes = leaf_boxes(chain, pieces)?;
+    let acts = activations(chain);
+    let stable: Vec<Stability> = acts
+        .iter()
+        .zip(pieces)
+        .map(|(&(k, a), fixed)| {
+            fixed
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, &p)| if p != FREE { Some(p == 1) } else { a.stable(boxes[k].lo[i], boxes[k].hi[i]) },
+                )
+                .collect()
+        })
+        .collect();
+    let grads = backward(chain, c, &stable);
+    let (lp, layout) = build_with_layout(chain, c, &grads, &stable, None, Objective::SumAbs);
+    let (multipliers, _) = backward_multipliers(&lp, &layout).expect("a global-mode LP has no forward rows");
+    let bound = lp.dual_bound(&multipliers).min(lp.box_bound());
+    // The unstable unit whose relaxation costs the dual bound most (ties: the larger hull gap, then the first).
+    let mut best: Option<(f64, f64, Split)> = None;
+    for (ai, &(k, a)) in acts.iter().enumerate() {
+        let StepRows::Act(units) = &layout.steps[k] else { continue };
+        for (i, unit) in units.iter().enumerate() {
+            let Unit::Switch { first, pl, ph, .. } = *unit else { continue };
+            let cost: f64 = (first..first + 4).map(|r| multipliers[r].max(0.0) * lp.rows[r].rhs).sum();
+            let gap = if ph > pl { -pl * ph / (ph - pl) } else { 0.0 };
+            let better = best.as_ref().is_none_or(|(bc, bg, _)| (cost, gap) > (*bc, *bg));
+            if better {
+                let pieces = pieces_meeting(a, boxes[k].lo[i], boxes[k].hi[i]);
+                if pieces.len() >= 2 {
+                    best = Some((cost, gap, Split { act: ai, unit: i, pieces }));
+                }
+            }
+        }
+    }
+    let split = best.map(|b| b.2);
+    let pattern = split.is_none().then(|| {
+        acts.iter()
+            .zip(pieces)
+            .map(|(&(k, a), fixed)| {
+                fixed
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &p)| {
+                        if p != FREE {
+                            p
+                        } else {
+                            piece_of(a, boxes[k].lo[i], boxes[k].hi[i]).unwrap_or(FREE)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    Some(Evaluated { bound, split, pattern })
+}
+
+/// The half-spaces aᵀx ≤ β (in floating point) describing the region of a full piece assignment: every
+/// pre-activation is affine in x once the earlier pieces are fixed. Only a search for witness points uses them:
+/// nothing proven rests on their accuracy.
+fn pattern_halfspaces(chain: &Chain, pattern: &Pieces) -> Vec<(Vec<f64>, f64)> {
+    let n = chain.input_dim;
+    let (mut m, mut off) = (DMatrix::<f64>::identity(n, n), DVector::<f64>::zeros(n));
+    let mut cons = Vec::new();
+    let mut act = 0;
+    for step in &chain.steps {
+        match step {
+            Step::Linear { w, b } => {
+                m = w * &m;
+                off = w * &off + b;
+            }
+            Step::Diag { s, t } => {
+                m.row_iter_mut().zip(s).for_each(|(mut r, s)| r *= *s);
+                off = off.component_mul(&DVector::from_column_slice(s)) + DVector::from_column_slice(t);
+            }
+            Step::Act(a) => {
+                for (i, &p) in pattern[act].iter().enumerate() {
+                    let row: Vec<f64> = m.row(i).iter().copied().collect();
+                    let (lo, hi) = piece_range(*a, p);
+                    if hi.is_finite() {
+                        cons.push((row.clone(), hi - off[i]));
+                    }
+                    if lo.is_finite() {
+                        cons.push((row.iter().map(|v| -v).collect(), off[i] - lo));
+                    }
+                    match (a, p) {
+                        (_, 1) => {}
+                        (Act::Relu, _) => {
+                            m.row_mut(i).fill(0.0);
+                            off[i] = 0.0;
+                        }
+                        (Act::HardTanh, _) => {
+                            m.row_mut(i).fill(0.0);
+                            off[i] = if p == 0 { -1.0 } else { 1.0 };
+                        }
+                    }
+                }
+                act += 1;
+            }
+        }
+    }
+    cons
+}
+
+/// A candidate witness point of a pattern leaf: the Chebyshev centre of its region within [−r, r]ⁿ (microlp),
+/// or `None` when the solver finds no interior. Only a candidate: [`super::sampled::witness_lower`] decides.
+pub fn witness_candidate(chain: &Chain, pattern: &Pieces, r: f64) -> Option<Vec<f64>> {
+    let cons = pattern_halfspaces(chain, pattern);
+    let mut vars = ProblemVariables::new();
+    let x: Vec<Variable> = (0..chain.input_dim).map(|_| vars.add(variable().min(-r).max(r))).collect();
+    let s = vars.add(variable().min(0.0).max(1.0));
+    let mut model = vars.maximise(s).using(microlp);
+    for (a, beta) in &cons {
+        let norm = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            if *beta < 0.0 {
+                return None;
+            }
+            continue;
+        }
+        let mut e = Expression::with_capacity(a.len() + 1);
+        for (xi, ai) in x.iter().zip(a).filter(|(_, ai)| **ai != 0.0) {
+            e.add_mul(*ai, *xi);
+        }
+        e.add_mul(norm, s);
+        model = model.with(e.leq(*beta));
+    }
+    match model.solve() {
+        Ok(sol) if sol.value(s) > 1e-9 => Some(x.iter().map(|&v| sol.value(v)).collect()),
+        _ => None,
+    }
+}
