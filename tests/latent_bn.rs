@@ -236,8 +236,8 @@ fn refitted_latent_net_runs_through_the_stages_and_stale_files_are_refused() {
     ok(&cli(&["bound", d, "--methods", "spectral,lp", "--quiet"]));
     let b = json(&dir.join("bounds.json"));
     assert_eq!(b["meta"]["latent_function"]["test_accuracy"].as_f64(), Some(acc));
-    ok(&cli(&["certify", d, "--quiet"]));
-    ok(&cli(&["attack", d, "--samples", "10", "--steps", "5", "--quiet"]));
+    ok(&cli(&["certify", d, "--functions", "surrogate,latent", "--samples", "10", "--quiet"]));
+    ok(&cli(&["attack", d, "--functions", "surrogate,latent", "--samples", "10", "--steps", "5", "--quiet"]));
     let emp = json(&dir.join("empirical.json"));
     let latent_audits: Vec<&serde_json::Value> =
         emp["audit"].as_array().unwrap().iter().filter(|a| a["function"] == "latent").collect();
@@ -246,11 +246,17 @@ fn refitted_latent_net_runs_through_the_stages_and_stale_files_are_refused() {
     // A new refit makes the bounds (and the certificates) about another latent net: refused, files kept.
     ok(&cli(&["latent-bn", d, "--images", "60", "--quiet"]));
     let before = std::fs::read(dir.join("certificates.json")).unwrap();
-    exit_2(&cli(&["certify", d, "--quiet"]), &["bounds.json", "latent", "re-run `lcr-verify bound`"]);
-    exit_2(&cli(&["attack", d, "--samples", "5", "--quiet"]), &["certificates.json", "latent"]);
+    exit_2(
+        &cli(&["certify", d, "--functions", "latent", "--quiet"]),
+        &["bounds.json", "latent", "re-run `lcr-verify bound`"],
+    );
+    exit_2(
+        &cli(&["attack", d, "--functions", "latent", "--samples", "5", "--quiet"]),
+        &["certificates.json", "latent"],
+    );
     assert_eq!(std::fs::read(dir.join("certificates.json")).unwrap(), before);
     ok(&cli(&["bound", d, "--methods", "spectral,lp", "--quiet"]));
-    ok(&cli(&["certify", d, "--quiet"]));
+    ok(&cli(&["certify", d, "--functions", "surrogate,latent", "--samples", "10", "--quiet"]));
     // A damaged file, or one about another model, is refused naming it.
     let good = std::fs::read(dir.join("latent_bn.json")).unwrap();
     std::fs::write(dir.join("latent_bn.json"), b"{ not json").unwrap();
@@ -258,9 +264,15 @@ fn refitted_latent_net_runs_through_the_stages_and_stale_files_are_refused() {
     let mut other = f.clone();
     other["model_sha256"] = serde_json::Value::from("0".repeat(64));
     std::fs::write(dir.join("latent_bn.json"), serde_json::to_vec(&other).unwrap()).unwrap();
-    exit_2(&cli(&["certify", d, "--quiet"]), &["latent_bn.json", "another model file"]);
+    exit_2(
+        &cli(&["certify", d, "--functions", "latent", "--quiet"]),
+        &["latent_bn.json", "another model file"],
+    );
     let mut short = serde_json::from_slice::<serde_json::Value>(&good).unwrap();
     short["layers"].as_array_mut().unwrap().pop();
     std::fs::write(dir.join("latent_bn.json"), serde_json::to_vec(&short).unwrap()).unwrap();
-    exit_2(&cli(&["attack", d, "--samples", "5", "--quiet"]), &["latent_bn.json", "BatchNorm layers"]);
+    exit_2(
+        &cli(&["attack", d, "--functions", "latent", "--samples", "5", "--quiet"]),
+        &["latent_bn.json", "BatchNorm layers"],
+    );
 }
