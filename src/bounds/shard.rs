@@ -41,7 +41,7 @@ fn run_inner(
     req.check()?;
     let started = Instant::now();
     let loaded = load(run, req)?;
-    let pairs = class_pairs(loaded.net.classes);
+    let pairs = class_pairs(loaded.nets.net.classes);
     let mine: Vec<(usize, usize)> = shard.items(pairs.len()).into_iter().map(|k| pairs[k]).collect();
     let mut opts = loaded.options.clone();
     // The local LP is held to the global one only once all pairs are together (in the merge).
@@ -125,7 +125,7 @@ pub fn merge(run: &RunDir) -> Result<Option<(BoundsFile, Vec<PathBuf>)>> {
         .map_err(|e| Error::format(path, format!("its request is not a bound request: {e}")))?;
     let loaded = load(run, &req)?;
     partial::check_inputs(&parts, &loaded.inputs())?;
-    let pairs = class_pairs(loaded.net.classes).len();
+    let pairs = class_pairs(loaded.nets.net.classes).len();
     if head.items != pairs {
         return Err(Error::format(path, format!("split {} class pairs, the model has {pairs}", head.items)));
     }

@@ -205,9 +205,8 @@ fn run_stage(run: &RunDir, req: &BoundRequest, progress: &(dyn Fn(&str) + Sync))
 /// The stage's inputs, loaded and checked: the net, the first `samples` test images, the options of
 /// [`compute_bounds`] the request makes, and what the provenance records.
 pub(super) struct Loaded {
-    pub(super) net: crate::ir::Net,
-    /// The refitted latent net when the run has `latent_bn.json` (with the file and its SHA-256).
-    latent: Option<(crate::ir::Net, crate::latent_bn::LatentBnFile, String)>,
+    /// The exported net, with the refitted latent net when the run has `latent_bn.json`.
+    pub(super) nets: crate::latent_bn::FunctionNets,
     sample: Vec<Vec<f64>>,
     /// The options of [`compute_bounds`] for the request.
     pub(super) options: BoundOptions,
@@ -233,11 +232,9 @@ pub(super) fn load(run: &RunDir, req: &BoundRequest) -> Result<Loaded> {
     // The model's own stage list, for the per-stage retention matrices.
     let x = meta.normalization.tensor(&dataset.test, &indices[..n.min(2)], &Device::Cpu)?;
     let stages = model.forward(&x.to_dtype(DType::F64)?, &Ctx::deployed(meta.spec.sign_zero))?.stages;
-    let latent = crate::latent_bn::load(run, &net)?;
     Ok(Loaded {
         options: req.options(stages, &domain),
-        net,
-        latent,
+        nets: crate::latent_bn::FunctionNets::of_run(run, net)?,
         sample,
         model_seed: meta.seed,
         model_sha256: crate::fsio::file_sha256(&run.model())?,
@@ -253,7 +250,7 @@ impl Loaded {
         json!({
             "model_sha256": self.model_sha256,
             "dataset_checksum": self.dataset_checksum,
-            "latent_bn_sha256": self.latent.as_ref().map(|l| &l.2),
+            "latent_bn_sha256": self.nets.latent_sha256(),
         })
     }
 
@@ -262,7 +259,7 @@ impl Loaded {
     pub(super) fn compute(&self, options: &BoundOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<Bounds> {
         let n = self.sample.len();
         let sample = (n > 0).then_some(&self.sample[..]);
-        match &self.latent {
+        match &self.nets.latent {
             Some((latent, _, _)) if options.functions.contains(&Function::Latent) => {
                 let others = BoundOptions {
                     functions: options.functions.iter().copied().filter(|f| *f != Function::Latent).collect(),
@@ -270,19 +267,14 @@ impl Loaded {
                 };
                 let mut only_latent = BoundOptions { functions: vec![Function::Latent], ..options.clone() };
                 only_latent.methods.retention = false;
-                let mut all = compute_bounds(&self.net, &others, sample, progress)?;
+                let mut all = compute_bounds(&self.nets.net, &others, sample, progress)?;
                 let l = compute_bounds(latent, &only_latent, sample, progress)?;
                 all.bounds.extend(l.bounds);
                 all.skipped.extend(l.skipped);
                 Ok(all)
             }
-            _ => compute_bounds(&self.net, options, sample, progress),
+            _ => compute_bounds(&self.nets.net, options, sample, progress),
         }
-    }
-
-    /// What the latent function's BatchNorm is (see [`crate::latent_bn::FunctionNets::latent_note`]).
-    fn latent_note(&self) -> serde_json::Value {
-        crate::latent_bn::FunctionNets { net: self.net.clone(), latent: self.latent.clone() }.latent_note()
     }
 
     /// Writes `RUN_DIR/bounds.json` from `result` (over an earlier file about the same model, see [`run`]),
@@ -315,10 +307,10 @@ impl Loaded {
             "norm": req.norms.describe(),
             "lp_local_radius": req.lp_local_radius,
             "request": req,
-            "latent_function": self.latent_note(),
+            "latent_function": self.nets.latent_note(),
             "seconds": seconds,
         });
-        let mut file = BoundsFile::new(&self.net, result, n, provenance);
+        let mut file = BoundsFile::new(&self.nets.net, result, n, provenance);
         for b in &mut file.bounds {
             b.request = Some(req.clone());
         }
@@ -330,7 +322,7 @@ impl Loaded {
             Some(Ok(mut earlier)) => {
                 // Latent entries of an earlier call are about another latent net when the refit changed.
                 let then = crate::latent_bn::recorded_sha256(&earlier.meta["latent_function"]);
-                if then != self.latent.as_ref().map(|l| l.2.as_str()) {
+                if then != self.nets.latent_sha256() {
                     earlier.bounds.retain(|b| b.function != Function::Latent);
                     earlier.skipped.retain(|s| s.function != Some(Function::Latent));
                 }

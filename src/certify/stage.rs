@@ -363,8 +363,7 @@ fn run_stage(
 /// The stage's inputs, loaded and checked: the net, the run's bounds about the same model file, the first N
 /// test images (normalised, one per column) and their labels.
 pub(super) struct Loaded {
-    net: Net,
-    /// The exported net again, with the refitted latent net when the run has `latent_bn.json`.
+    /// The exported net, with the refitted latent net when the run has `latent_bn.json`.
     nets: crate::latent_bn::FunctionNets,
     model_sha: String,
     bounds: Option<BoundsFile>,
@@ -396,7 +395,7 @@ pub(super) fn load(run: &RunDir, req: &CertifyRequest) -> Result<Loaded> {
         ));
     }
     let bounds_sha = if bounds.is_some() { Some(crate::fsio::file_sha256(&run.bounds())?) } else { None };
-    let nets = crate::latent_bn::FunctionNets::of_run(run, net.clone())?;
+    let nets = crate::latent_bn::FunctionNets::of_run(run, net)?;
     if let Some(b) = &bounds
         && req.functions.contains(&Function::Latent)
         && crate::latent_bn::recorded_sha256(&b.meta["latent_function"]) != nets.latent_sha256()
@@ -411,12 +410,11 @@ pub(super) fn load(run: &RunDir, req: &CertifyRequest) -> Result<Loaded> {
     let n = req.samples.unwrap_or(usize::MAX).min(dataset.test.len());
     let indices: Vec<usize> = (0..n).collect();
     let values = meta.normalization.values(&dataset.test, &indices)?;
-    let x = DMatrix::from_iterator(net.input_len(), n, values.iter().map(|&v| v as f64));
+    let x = DMatrix::from_iterator(nets.net.input_len(), n, values.iter().map(|&v| v as f64));
     let labels: Vec<usize> = dataset.test.labels[..n].iter().map(|&l| l as usize).collect();
     let (h, w) = (dataset.test.height, dataset.test.width);
     let domain = meta.normalization.input_box(h, w);
     Ok(Loaded {
-        net,
         nets,
         model_sha,
         bounds,
@@ -466,7 +464,7 @@ impl Loaded {
             }
         };
         let work = Work {
-            net: &self.net,
+            net: &self.nets.net,
             nets: &self.nets,
             x,
             labels,
@@ -496,7 +494,7 @@ impl Loaded {
         seconds: f64,
     ) -> Result<CertificatesFile> {
         let n = self.samples();
-        let net = &self.net;
+        let net = &self.nets.net;
         let meta_norm = &self.normalization;
         let min_std = meta_norm.min_std();
         let provenance = json!({
