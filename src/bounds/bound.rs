@@ -98,6 +98,9 @@ pub enum Method {
     /// Layer-uniform LipSDP multipliers in closed form, layer by layer (ECLipsE-Fast-style), proven feasible.
     #[serde(rename = "lipsdp-sequential")]
     LipSdpSequential,
+    /// ℓ∞ margin constants from certified ℓ2 ones of the same function and scope: √n times the smallest per
+    /// pair (‖x‖₂ ≤ √n‖x‖∞).
+    NormConversion,
 }
 
 impl Method {
@@ -117,6 +120,7 @@ impl Method {
             Method::GradientAscent => "gradient-ascent",
             Method::LipSdpNeuron => "lipsdp-neuron",
             Method::LipSdpSequential => "lipsdp-sequential",
+            Method::NormConversion => "norm-conversion",
         }
     }
 }

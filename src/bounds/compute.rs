@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ascent::{AscentOptions, gradient_ascent};
 use super::bab::{BabOptions, bab_bound};
-use super::bound::{Bound, Method, Norm};
+use super::bound::{Bound, Method, Norm, Scope};
 use super::chain::Chain;
+use super::conversion::linf_from_l2;
 use super::exact::{ExactOptions, exact_patterns};
 use super::layer_norm::SpectralOptions;
 use super::lipsdp::{LipSdpOptions, lipsdp_bound};
@@ -448,6 +449,16 @@ pub fn compute_bounds(
                 progress(&format!("branch and bound, {} {}", f.name(), norm.name()));
                 let b = bab_bound(&chain, f, norm, &opts.bab, progress);
                 out.take(Method::LpBab, Some(f), Some(norm), b)?;
+            }
+        }
+    }
+    // ℓ∞ margin constants from the ℓ2 entries just computed, where ℓ∞ margins were asked for (theorem S12).
+    if opts.norms.contains(&Norm::LinfMargin) {
+        for &f in opts.functions.iter().filter(|f| **f != Function::Deployed) {
+            for scope in [Scope::Network, Scope::Domain] {
+                if let Some(b) = linf_from_l2(&out.bounds, f, scope, net.input_len(), net.classes) {
+                    out.bounds.push(b);
+                }
             }
         }
     }

@@ -13,6 +13,7 @@
 //! | [`Method::GradientAscent`] | surrogate, latent | lower | gradient norms at points found by ascent on a smoothed gradient norm |
 //! | [`Method::LipSdpNeuron`] | surrogate, latent | certified | LipSDP-Neuron (ℓ2) by a barrier method, multipliers proven feasible by a rounded Cholesky check |
 //! | [`Method::LipSdpSequential`] | surrogate, latent | certified | closed-form layer-by-layer LipSDP multipliers (ℓ2), proven feasible by the same check |
+//! | [`Method::NormConversion`] | surrogate, latent | certified | ℓ∞ margin constants √n·L₂ from the certified ℓ2 entries computed with them ([`conversion`]) |
 //!
 //! Scope ([`Scope`]): every constant above holds over all of ℝⁿ (`network`) unless labelled otherwise. With a
 //! domain (the normalised pixel box), the global LP and the spectral product of dense nets also give `domain`
@@ -30,6 +31,7 @@ mod bound;
 pub mod chain;
 mod compute;
 pub mod conv_norm;
+pub mod conversion;
 pub mod exact;
 mod file;
 pub use crate::float;

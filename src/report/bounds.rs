@@ -108,6 +108,7 @@ fn method_rank(m: Method) -> usize {
         Method::LpGlobal,
         Method::LpLocal,
         Method::LpBab,
+        Method::NormConversion,
         Method::ExactPatterns,
         Method::ExactRegions,
         Method::SampledGradient,
