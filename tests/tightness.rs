@@ -12,6 +12,7 @@ use common::*;
 use lcr_verify::bounds::ascent::{AscentOptions, gradient_ascent};
 use lcr_verify::bounds::bab::{BabOptions, bab_bound};
 use lcr_verify::bounds::chain::Chain;
+use lcr_verify::bounds::conversion::linf_from_l2;
 use lcr_verify::bounds::exact::{ExactOptions, exact_patterns};
 use lcr_verify::bounds::layer_norm::SpectralOptions;
 use lcr_verify::bounds::lipsdp::{LipSdpOptions, lipsdp_bound};
@@ -21,7 +22,7 @@ use lcr_verify::bounds::retention::{RetentionOptions, retention_bounds};
 use lcr_verify::bounds::sampled::{SampledOptions, sampled_gradient};
 use lcr_verify::bounds::sequential::{SequentialOptions, sequential_bound};
 use lcr_verify::bounds::spectral::spectral_product;
-use lcr_verify::bounds::{Method, Norm};
+use lcr_verify::bounds::{Method, Norm, Scope};
 use lcr_verify::ir::{Function, Net};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,10 @@ fn measure() -> BTreeMap<String, f64> {
             push("linf_bab_over_exact", b.value / li.exact);
             push("linf_bab_lower_over_exact", b.detail["lower"].as_f64().unwrap() / li.exact);
         }
+        // √n times the sequential margin constants (n = 4 inputs here, so a factor 2).
+        let seq_margins = sequential_bound(&chain, f, Norm::L2Margin, &SequentialOptions::default()).unwrap();
+        let converted = linf_from_l2(&[seq_margins], f, Scope::Network, 4, 3).unwrap().value;
+        push("linf_conversion_over_exact", converted / li.exact);
         let seq = sequential_bound(&chain, f, Norm::L2, &SequentialOptions::default()).unwrap().value;
         push("l2_sequential_over_exact", seq / l2.exact);
         let sdp = lipsdp_bound(&chain, f, Norm::L2, &LipSdpOptions::default(), &|_| {}).unwrap().value;
@@ -226,6 +231,7 @@ fn golden_tightness_ratios() {
     assert!(golden["retention_normalised_over_exact_sigma"].value <= 1.0);
     assert!(golden["linf_lower_over_exact"].value <= golden["linf_ascent_over_exact"].value + 1e-9);
     assert!(golden["linf_ascent_over_exact"].value <= 1.0);
+    assert!(golden["linf_ascent_over_exact"].value <= golden["linf_conversion_over_exact"].value);
     assert!(
         golden["linf_bab_lower_over_exact"].value <= 1.0
             && golden["linf_bab_over_exact"].value <= golden["linf_lp_over_exact"].value
