@@ -164,6 +164,27 @@ pub fn fit(
     Ok(file)
 }
 
+/// The run's `latent_bn.json` as it stands when it is of this format and about the run's model file (so that a
+/// resumed study keeps the file its later stages recorded), otherwise a new [`fit`] on `train_images` images. A
+/// file that cannot be read as a `latent_bn.json` is an error naming it.
+pub fn ensure(
+    run: &RunDir,
+    train_images: usize,
+    data_dir: Option<&std::path::Path>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<LatentBnFile> {
+    let p = path(run);
+    if crate::fsio::exists(&p)? {
+        let (bytes, _) = crate::fsio::read_with_sha256(&p)?;
+        let file: LatentBnFile =
+            serde_json::from_slice(&bytes).map_err(|e| Error::format(&p, e.to_string()))?;
+        if file.format == LATENT_BN_FORMAT && file.model_sha256 == crate::fsio::file_sha256(&run.model())? {
+            return Ok(file);
+        }
+    }
+    fit(run, train_images, data_dir, progress)
+}
+
 /// The latent net of `net` (the run's exported model) when the run has a `latent_bn.json`, with the file and its
 /// SHA-256: `None` without one.
 /// A file about another model file, of another format, or that does not fit the net's affine layers is an error

@@ -201,6 +201,25 @@ fn json(p: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
+/// The corruption audit's counts about the latent function, of every suite in a `corruption.json`.
+fn latent_checks(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Array(checks)) = m.get("checks") {
+                    out.extend(checks.iter().filter(|c| c["function"] == "latent").cloned());
+                }
+                stack.extend(m.values());
+            }
+            serde_json::Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
+    out
+}
+
 #[test]
 fn refitted_latent_net_runs_through_the_stages_and_stale_files_are_refused() {
     let root = tempfile::tempdir().unwrap();
@@ -243,6 +262,14 @@ fn refitted_latent_net_runs_through_the_stages_and_stale_files_are_refused() {
         emp["audit"].as_array().unwrap().iter().filter(|a| a["function"] == "latent").collect();
     assert!(!latent_audits.is_empty());
     assert!(latent_audits.iter().all(|a| a["violations"] == 0), "{latent_audits:?}");
+    // The corruption audit reads the latent certificates on the refitted net too: saturate leaves a gray image
+    // as it is, so every certified image is checked at distance 0.
+    let robustness =
+        ["robustness", d, "--suite", "cifar-c", "--corruptions", "saturate", "--severities", "1", "--quiet"];
+    ok(&cli(&robustness));
+    let checks = latent_checks(&json(&dir.join("corruption.json")));
+    assert!(checks.iter().any(|c| c["checked"].as_u64() > Some(0)), "{checks:?}");
+    assert!(checks.iter().all(|c| c["violations"] == 0), "{checks:?}");
     // A new refit makes the bounds (and the certificates) about another latent net: refused, files kept.
     ok(&cli(&["latent-bn", d, "--images", "60", "--quiet"]));
     let before = std::fs::read(dir.join("certificates.json")).unwrap();
@@ -254,6 +281,7 @@ fn refitted_latent_net_runs_through_the_stages_and_stale_files_are_refused() {
         &cli(&["attack", d, "--functions", "latent", "--samples", "5", "--quiet"]),
         &["certificates.json", "latent"],
     );
+    exit_2(&cli(&robustness), &["certificates.json", "latent"]);
     assert_eq!(std::fs::read(dir.join("certificates.json")).unwrap(), before);
     ok(&cli(&["bound", d, "--methods", "spectral,lp", "--quiet"]));
     ok(&cli(&["certify", d, "--functions", "surrogate,latent", "--samples", "10", "--quiet"]));

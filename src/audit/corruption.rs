@@ -115,6 +115,8 @@ type OpenCell = (Vec<(f64, f64)>, Vec<f64>);
 /// Accumulates the audit while the corruption evaluation runs, chunk by chunk.
 pub struct CorruptionAudit<'a> {
     net: &'a Net,
+    /// The net the `latent` function is evaluated on when it is not `net` (BatchNorm refitted for it).
+    latent: Option<&'a Net>,
     normalization: &'a Normalization,
     clean: Vec<Vec<f64>>,
     labels: Vec<usize>,
@@ -144,6 +146,7 @@ impl<'a> CorruptionAudit<'a> {
         let labels = clean_set.labels[..n].iter().map(|&l| l as usize).collect();
         Ok(CorruptionAudit {
             net,
+            latent: None,
             normalization,
             clean,
             labels,
@@ -155,6 +158,21 @@ impl<'a> CorruptionAudit<'a> {
             n_cells: 0,
             violations: Vec::new(),
         })
+    }
+
+    /// The same audit with the `latent` function evaluated on `latent` (the net with BatchNorm refitted for it,
+    /// [`crate::latent_bn`]), as the certificates were; `None` keeps `net` for every function.
+    pub fn with_latent(mut self, latent: Option<&'a Net>) -> Self {
+        self.latent = latent;
+        self
+    }
+
+    /// The net `f` is evaluated on, of `net` and the `latent` one.
+    fn net_of(net: &'a Net, latent: Option<&'a Net>, f: Function) -> &'a Net {
+        match (latent, f) {
+            (Some(l), Function::Latent) => l,
+            _ => net,
+        }
     }
 
     /// Clean samples covered.
@@ -229,7 +247,7 @@ impl<'a> CorruptionAudit<'a> {
                 .par_chunks(ENCLOSURE_BATCH)
                 .map(|ks| -> Result<Vec<(usize, Verdict)>> {
                     let xs: Vec<Vec<f64>> = ks.iter().map(|&k| dists[k].0.clone()).collect();
-                    let out = self.net.enclose_points(&columns(&xs), f)?;
+                    let out = Self::net_of(self.net, self.latent, f).enclose_points(&columns(&xs), f)?;
                     Ok(ks
                         .iter()
                         .enumerate()
@@ -244,6 +262,7 @@ impl<'a> CorruptionAudit<'a> {
             verdicts.push((f, per));
         }
         let first_cell = self.cells.len() - self.certs.len();
+        let (net, latent) = (self.net, self.latent);
         for (k, (x, d)) in dists.iter().enumerate() {
             let i = start + k;
             let kept = predictions[k] as usize == self.labels[i];
@@ -265,7 +284,8 @@ impl<'a> CorruptionAudit<'a> {
                         match verdicts.iter().find(|(g, _)| *g == cert.function).and_then(|(_, v)| v[k]) {
                             Some(v) => v,
                             None => verdict(
-                                &self.net.enclose_points(&columns(std::slice::from_ref(x)), cert.function)?,
+                                &Self::net_of(net, latent, cert.function)
+                                    .enclose_points(&columns(std::slice::from_ref(x)), cert.function)?,
                                 0,
                                 self.labels[i],
                             ),
@@ -275,7 +295,8 @@ impl<'a> CorruptionAudit<'a> {
                         Verdict::Unknown => cell.undecided += 1,
                         Verdict::Loses => {
                             cell.violations += 1;
-                            let logits = self.net.forward(x, cert.function)?;
+                            let logits =
+                                Self::net_of(net, latent, cert.function).forward(x, cert.function)?;
                             let predicted = (0..logits.len())
                                 .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
                                 .unwrap_or(0);

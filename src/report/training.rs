@@ -22,6 +22,16 @@ pub fn headlines() -> Vec<Metric> {
             Style::percent(2, Nearest),
             |r: &RunData| r.metrics.final_.as_ref().map(|f| f.test_accuracy),
         ),
+        Metric::new(
+            "latent test accuracy, BatchNorm refitted (%)",
+            Some(Function::Latent),
+            Soundness::Measured,
+            Style::percent(2, Nearest),
+            |r: &RunData| {
+                let note = &r.bounds.get()?.meta["latent_function"];
+                note["test_accuracy"].as_f64()
+            },
+        ),
         Metric::new("epochs", None, Soundness::Measured, Style::fixed(0, Nearest), |r: &RunData| {
             Some(r.metrics.epochs.len() as f64)
         }),

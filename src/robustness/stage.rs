@@ -88,9 +88,10 @@ struct Images {
     imagenet_c: bool,
 }
 
-/// What the corruption audit needs: the run's net, its normalisation and its certificates.
+/// What the corruption audit needs: the run's nets (the latent one refitted where the run has it), its
+/// normalisation and its certificates.
 struct AuditInputs {
-    net: crate::ir::Net,
+    nets: crate::latent_bn::FunctionNets,
     normalization: crate::data::Normalization,
     certificates: crate::certify::CertificatesFile,
 }
@@ -119,7 +120,19 @@ fn audit_inputs(
     let (model, meta) = run.load_model(&candle_core::Device::Cpu)?;
     let net = crate::export::export(&model)
         .map_err(|e| Error::Model { path: run.model(), problem: e.to_string() })?;
-    Ok(Ok(AuditInputs { net, normalization: meta.normalization, certificates }))
+    let nets = crate::latent_bn::FunctionNets::of_run(run, net)?;
+    let has_latent = certificates.best_radii().iter().any(|c| c.function == crate::ir::Function::Latent);
+    if has_latent
+        && crate::latent_bn::recorded_sha256(&certificates.provenance["latent_function"])
+            != nets.latent_sha256()
+    {
+        return Err(Error::format(
+            run.certificates(),
+            "its latent certificates are about the latent function with other BatchNorm statistics than the \
+             run's latent_bn.json now gives: re-run `lcr-verify bound` and `lcr-verify certify`",
+        ));
+    }
+    Ok(Ok(AuditInputs { nets, normalization: meta.normalization, certificates }))
 }
 
 /// The SHA-256 of the run's `certificates.json`, when it has one.
@@ -247,12 +260,15 @@ impl Prepared {
     /// A fresh corruption audit, when its inputs exist.
     pub(super) fn new_audit(&self) -> Result<Option<CorruptionAudit<'_>>> {
         match &self.audit_parts {
-            Ok(parts) => Ok(Some(CorruptionAudit::new(
-                &parts.net,
-                &parts.normalization,
-                self.images.clean.as_ref().expect("aligned sets have their clean images"),
-                parts.certificates.best_radii(),
-            )?)),
+            Ok(parts) => Ok(Some(
+                CorruptionAudit::new(
+                    &parts.nets.net,
+                    &parts.normalization,
+                    self.images.clean.as_ref().expect("aligned sets have their clean images"),
+                    parts.certificates.best_radii(),
+                )?
+                .with_latent(parts.nets.latent.as_ref().map(|l| &l.0)),
+            )),
             Err(_) => Ok(None),
         }
     }

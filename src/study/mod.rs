@@ -471,6 +471,9 @@ fn study_one(plan: &Plan, m: &ModelPlan, progress: &Progress) -> Result<ModelRes
     ));
     train::train(&m.config, &m.dir, &TrainOptions { resume, stop_after: None, progress: progress.bars })?;
     let accuracy = crate::eval::evaluate_run(&run, None)?.accuracy;
+    // The latent function with BatchNorm statistics of its own, so that its bounds and radii are about a network
+    // that classifies.
+    crate::latent_bn::ensure(&run, crate::latent_bn::DEFAULT_IMAGES, None, say)?;
 
     let req = plan.bound_request();
     let bounds = match crate::bounds::reusable(&run, &req)? {

@@ -244,7 +244,11 @@ pub fn write_bounds(dir: &Path, s: Spec) {
     let file = BoundsFile {
         format: BOUNDS_FORMAT,
         version: "0.1.0".into(),
-        meta: json!({ "model_sha256": s.model_sha256(), "dataset": "mnist" }),
+        meta: json!({
+            "model_sha256": s.model_sha256(),
+            "dataset": "mnist",
+            "latent_function": { "test_accuracy": 0.95 - 0.1 * shrink + jitter / 100.0 },
+        }),
         net: NetSummary {
             input_shape: vec![1, 28, 28],
             classes: 10,
