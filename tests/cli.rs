@@ -516,8 +516,20 @@ fn the_study_runs_end_to_end_and_reuses_only_matching_stages() {
             serde_json::from_slice(&fs::read(mnist.join(model).join("certificates.json")).unwrap()).unwrap();
         assert_eq!(
             c["provenance"]["request"]["bound_methods"],
-            serde_json::json!(["spectral-product", "lipsdp-sequential", "lp-global"])
+            serde_json::json!(["spectral-product", "lipsdp-sequential", "lp-global", "norm-conversion"])
         );
+        // The ℓ∞ constants converted from the ℓ2 ones are there for both functions, and the latent function was
+        // refitted before its bounds.
+        for function in ["surrogate", "latent"] {
+            assert!(
+                b["bounds"].as_array().unwrap().iter().any(|x| x["method"] == "norm-conversion"
+                    && x["function"] == function
+                    && x["norm"] == "linf-margin"),
+                "{model} {function}"
+            );
+        }
+        assert!(mnist.join(model).join("latent_bn.json").exists(), "{model}");
+        assert!(b["meta"]["latent_function"]["test_accuracy"].is_number(), "{model}");
     }
 
     // A second run reuses every stage: the same files, byte for byte, and the same tables.
