@@ -148,3 +148,30 @@ fn compute_bounds_converts_only_when_linf_margins_are_asked_for() {
     // ℓ∞ alone: no ℓ2 entry to convert.
     assert_eq!(count(vec![Norm::LinfMargin]), 0);
 }
+
+#[test]
+fn convolutional_nets_get_converted_constants_that_hold() {
+    // Chains do not cover residual nets: the products alone feed the conversion there.
+    let mut r = rng(93);
+    for net in [tiny_cnn(5), tiny_resnet(6)] {
+        let d = net.input_len();
+        let methods = Methods { spectral: true, ..Methods::none() };
+        let opts = BoundOptions { methods, ..Default::default() };
+        let bounds = compute_bounds(&net, &opts, None, &|_| {}).unwrap().bounds;
+        for f in [Function::Surrogate, Function::Latent] {
+            let conv = pick(&bounds, Method::NormConversion, f, Norm::LinfMargin);
+            let pairs = net.classes * (net.classes - 1) / 2;
+            assert_eq!(conv.pairs.len(), pairs);
+            for _ in 0..100 {
+                let x: Vec<f64> = (0..d).map(|_| 2.0 * r.random::<f64>() - 1.0).collect();
+                let eps = if r.random::<bool>() { 1e-3 } else { 0.2 };
+                let y: Vec<f64> = x.iter().map(|v| v + if r.random::<bool>() { eps } else { -eps }).collect();
+                let (fx, fy) = (net.forward(&x, f).unwrap(), net.forward(&y, f).unwrap());
+                for p in &conv.pairs {
+                    let dm = ((fx[p.t] - fx[p.j]) - (fy[p.t] - fy[p.j])).abs();
+                    assert_le(dm, p.value * eps, ROUNDING, &format!("{f:?} pair ({}, {})", p.t, p.j));
+                }
+            }
+        }
+    }
+}
