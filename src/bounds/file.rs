@@ -171,6 +171,21 @@ fn note(b: &Bound) -> String {
     if let Some(side) = d.get("side").and_then(|s| s.as_str()) {
         return format!("side {side}, {}", d["granularity"].as_str().unwrap_or(""));
     }
+    if let (Some(n), Some(from)) = (d.get("input_dimension"), d.get("from").and_then(|f| f.as_array())) {
+        let sources: Vec<String> = from
+            .iter()
+            .filter(|f| f["pairs_taken"].as_u64() != Some(0))
+            .map(|f| {
+                format!(
+                    "{} {} ({} pairs)",
+                    f["method"].as_str().unwrap_or("?"),
+                    f["norm"].as_str().unwrap_or("?"),
+                    f["pairs_taken"]
+                )
+            })
+            .collect();
+        return format!("√{n} × {}", sources.join(", "));
+    }
     if let Some(l) = d.get("leaves") {
         return format!("{l} patterns");
     }
