@@ -9,6 +9,7 @@
 pub mod batchnorm;
 pub mod binarize;
 mod bn_op;
+mod clamp_op;
 mod cnn;
 pub mod conv_gemm;
 pub mod conv_op;
