@@ -36,7 +36,9 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(macs));
         group.bench_function(format!("{name}/forward"), |b| b.iter(|| conv_gemm::forward(&g, &x, &w)));
         group.bench_function(format!("{name}/input_grad"), |b| b.iter(|| conv_gemm::input_grad(&g, &dy, &w)));
-        group.bench_function(format!("{name}/weight_grad"), |b| b.iter(|| conv_gemm::weight_grad(&g, &x, &dy)));
+        group.bench_function(format!("{name}/weight_grad"), |b| {
+            b.iter(|| conv_gemm::weight_grad(&g, &x, &dy))
+        });
     }
     group.finish();
 }

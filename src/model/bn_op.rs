@@ -190,15 +190,17 @@ impl NormalizeGrad<'_> {
             .collect();
         let mut out = vec![T::zero(); x.len() + 2 * c];
         let (dx, tail) = out.split_at_mut(x.len());
-        dx.par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(dy.par_chunks(c * s))).for_each(|(dx, (x, dy))| {
-            for (ch, &(a, b, e)) in coefficients.iter().enumerate() {
-                let mu = self.mean[ch];
-                let range = ch * s..(ch + 1) * s;
-                for ((d, xv), gv) in dx[range.clone()].iter_mut().zip(&x[range.clone()]).zip(&dy[range]) {
-                    *d = T::from_f64(a * gv.to_f64() - b - e * (xv.to_f64() - mu));
+        dx.par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(dy.par_chunks(c * s))).for_each(
+            |(dx, (x, dy))| {
+                for (ch, &(a, b, e)) in coefficients.iter().enumerate() {
+                    let mu = self.mean[ch];
+                    let range = ch * s..(ch + 1) * s;
+                    for ((d, xv), gv) in dx[range.clone()].iter_mut().zip(&x[range.clone()]).zip(&dy[range]) {
+                        *d = T::from_f64(a * gv.to_f64() - b - e * (xv.to_f64() - mu));
+                    }
                 }
-            }
-        });
+            },
+        );
         for (ch, &(dbeta, dgamma)) in sums.iter().enumerate() {
             tail[ch] = T::from_f64(dgamma);
             tail[c + ch] = T::from_f64(dbeta);
