@@ -144,7 +144,7 @@ fn valid(side: usize, out: usize, tap: usize, g: &ConvShape) -> (usize, usize) {
 }
 
 /// Writes im2col(x) of one image into columns `offset..offset + pixels` of `col` (row stride `ld`).
-fn im2col<T: Real>(g: &ConvShape, x: &[T], col: &mut [T], ld: usize, offset: usize) {
+pub(super) fn im2col<T: Real>(g: &ConvShape, x: &[T], col: &mut [T], ld: usize, offset: usize) {
     let (k, s, p) = (g.kernel, g.stride, g.padding);
     let (oh, ow, w) = (g.out_height(), g.out_width(), g.width);
     for c in 0..g.c_in {
@@ -177,7 +177,7 @@ fn im2col<T: Real>(g: &ConvShape, x: &[T], col: &mut [T], ld: usize, offset: usi
 }
 
 /// dx += col2im(columns `offset..offset + pixels` of `col`) for one image: the adjoint of [`im2col`].
-fn col2im_add<T: Real>(g: &ConvShape, col: &[T], ld: usize, offset: usize, dx: &mut [T]) {
+pub(super) fn col2im_add<T: Real>(g: &ConvShape, col: &[T], ld: usize, offset: usize, dx: &mut [T]) {
     let (k, s, p) = (g.kernel, g.stride, g.padding);
     let (oh, ow, w) = (g.out_height(), g.out_width(), g.width);
     for c in 0..g.c_in {

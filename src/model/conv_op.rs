@@ -9,7 +9,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
-use super::conv_gemm::{self, ConvShape};
+use super::conv_fast;
+use super::conv_gemm::ConvShape;
 use super::kernel::float_op2;
 use crate::error::Result;
 
@@ -47,7 +48,7 @@ impl CustomOp2 for Conv {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = conv_shape(l1, l2, self.stride, self.padding)?;
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, w| conv_gemm::forward(&g, x, w));
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, w| conv_fast::forward(&g, x, w));
         Ok((out, Shape::from((g.batch, g.c_out, g.out_height(), g.out_width()))))
     }
 
@@ -93,7 +94,7 @@ impl CustomOp2 for InputGrad {
         if l1.dims() != [g.batch, g.c_out, g.out_height(), g.out_width()] {
             candle_core::bail!("{}: output gradient {:?} does not fit {g:?}", self.name(), l1.dims());
         }
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |dy, w| conv_gemm::input_grad(&g, dy, w));
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |dy, w| conv_fast::input_grad(&g, dy, w));
         Ok((out, self.input.clone()))
     }
 }
@@ -121,7 +122,7 @@ impl CustomOp2 for WeightGrad {
         if l2.dims() != [g.batch, g.c_out, g.out_height(), g.out_width()] {
             candle_core::bail!("{}: output gradient {:?} does not fit {g:?}", self.name(), l2.dims());
         }
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, dy| conv_gemm::weight_grad(&g, x, dy));
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, dy| conv_fast::weight_grad(&g, x, dy));
         Ok((out, self.kernel.clone()))
     }
 }

@@ -11,7 +11,10 @@ pub mod binarize;
 mod bn_op;
 mod clamp_op;
 mod cnn;
+pub mod conv_fast;
 pub mod conv_gemm;
+#[cfg(target_arch = "x86_64")]
+mod conv_kernels;
 pub mod conv_op;
 pub mod io;
 mod kernel;
