@@ -11,7 +11,8 @@
 //!   loads [`NV`] vectors of a row of B and multiplies them with [`MR`] broadcast entries of A into
 //!   [`MR`]·[`NV`] accumulators (12 of the 16 vector registers), the classic register-blocked kernel.
 //! * [`Dots`]: out[r, c] = Σ_q A_r[q]·B_c[q] for [`DR`] rows of A and [`DC`] rows of B at a time, summed over
-//!   several images: the kernel gradient Σ dy·X̃ᵀ without transposing anything.
+//!   several images: the kernel gradient Σ dy·X̃ᵀ without transposing anything. Each step holds [`DC`] vectors
+//!   of B and streams [`DR`] vectors of A through [`DR`]·[`DC`] accumulators.
 //!
 //! Sums run in a fixed order (vector lanes, then the lanes added by pulp's fixed reduction), so the results do
 //! not depend on threads or on where the operands lie in memory. Everything runs inside
@@ -29,7 +30,7 @@ pub const NV: usize = 2;
 /// Rows of A per block of [`Dots`].
 pub const DR: usize = 4;
 /// Rows of B per block of [`Dots`].
-pub const DC: usize = 2;
+pub const DC: usize = 3;
 
 /// `f32` and `f64` with their AVX2 vectors (8 and 4 lanes).
 pub trait Lanes: Real + bytemuck::Pod {
@@ -195,11 +196,11 @@ impl<T: Lanes> NullaryFnOnce for Dots<'_, T> {
                         &bytemuck::cast_slice::<T, T::V>(&src[at..at + len])[..n]
                     });
                     for i in 0..n {
-                        let x: [T::V; DR] = std::array::from_fn(|r| av[r][i]);
-                        for (c, b) in bv.iter().enumerate() {
-                            let y = b[i];
-                            for (acc, &x) in acc.iter_mut().zip(&x) {
-                                acc[c] = T::fma(s, x, y, acc[c]);
+                        let y: [T::V; DC] = std::array::from_fn(|c| bv[c][i]);
+                        for (acc, a) in acc.iter_mut().zip(&av) {
+                            let x = a[i];
+                            for (acc, &y) in acc.iter_mut().zip(&y) {
+                                *acc = T::fma(s, x, y, *acc);
                             }
                         }
                     }
