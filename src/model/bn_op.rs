@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use super::kernel::{contiguous, float_op1, float_op2};
 
 /// (batch, channels, values per channel and sample) of an `(n, c)` or `(n, c, h, w)` layout.
-fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
+pub(super) fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
     let d = l.dims();
     match d.len() {
         2 => Ok((d[0], d[1], 1)),
@@ -29,7 +29,7 @@ fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
 }
 
 /// The values of an `f32` or `f64` parameter vector, as `f64`.
-fn float_params(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Vec<f64>> {
+pub(super) fn float_params(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Vec<f64>> {
     Ok(match s {
         CpuStorage::F32(_) => contiguous::<f32>(s, l, op)?.iter().map(|v| *v as f64).collect(),
         CpuStorage::F64(_) => contiguous::<f64>(s, l, op)?.to_vec(),
@@ -98,6 +98,19 @@ pub struct Normalize {
     pub batch: bool,
 }
 
+impl Normalize {
+    /// The per-channel (μ, γ·r, β) of the affine map y = (x − μ)·(γ·r) + β.
+    pub(super) fn coefficients(&self, gamma: &[f64], beta: &[f64]) -> Vec<(f64, f64, f64)> {
+        (0..gamma.len()).map(|ch| (self.mean[ch], gamma[ch] * self.inv_std[ch], beta[ch])).collect()
+    }
+}
+
+/// y = (x − μ)·scale + shift, rounded to `T`.
+#[inline(always)]
+pub(super) fn affine<T: WithDType>(x: T, (mu, scale, shift): (f64, f64, f64)) -> T {
+    T::from_f64((x.to_f64() - mu) * scale + shift)
+}
+
 fn normalize<T: WithDType>(
     op: &Normalize,
     x: &[T],
@@ -105,12 +118,12 @@ fn normalize<T: WithDType>(
     beta: &[f64],
     (_, c, s): (usize, usize, usize),
 ) -> Vec<T> {
+    let coefficients = op.coefficients(gamma, beta);
     let mut out = vec![T::zero(); x.len()];
     out.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(out, x)| {
-        for ch in 0..c {
-            let (mu, scale, shift) = (op.mean[ch], gamma[ch] * op.inv_std[ch], beta[ch]);
+        for (ch, &k) in coefficients.iter().enumerate() {
             for (o, v) in out[ch * s..(ch + 1) * s].iter_mut().zip(&x[ch * s..(ch + 1) * s]) {
-                *o = T::from_f64((v.to_f64() - mu) * scale + shift);
+                *o = affine(*v, k);
             }
         }
     });
@@ -157,11 +170,15 @@ impl CustomOp3 for Normalize {
 }
 
 /// (x, dy) ↦ [dx (flattened), dγ, dβ].
-struct NormalizeGrad<'a> {
-    mean: &'a [f64],
-    inv_std: &'a [f64],
-    batch: bool,
-    gamma: &'a [f64],
+pub(super) struct NormalizeGrad<'a> {
+    /// Per-channel mean.
+    pub mean: &'a [f64],
+    /// Per-channel 1/√(σ² + ε).
+    pub inv_std: &'a [f64],
+    /// Batch statistics (train mode).
+    pub batch: bool,
+    /// Per-channel γ.
+    pub gamma: &'a [f64],
 }
 
 impl NormalizeGrad<'_> {

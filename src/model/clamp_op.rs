@@ -12,10 +12,10 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
 
-use super::kernel::{float_op1, float_op2};
+use super::kernel::{float_op1, float_op2, par_map, par_map2};
 
 /// h′(x) of hardtanh, with ½ at the kinks.
-fn slope<T: WithDType>(x: T) -> T {
+pub(super) fn slope<T: WithDType>(x: T) -> T {
     let (one, minus_one) = (T::one(), T::zero() - T::one());
     if x > minus_one && x < one {
         one
@@ -27,7 +27,7 @@ fn slope<T: WithDType>(x: T) -> T {
 }
 
 /// clamp(x, −1, 1).
-fn clamp<T: WithDType>(x: T) -> T {
+pub(super) fn clamp<T: WithDType>(x: T) -> T {
     let (one, minus_one) = (T::one(), T::zero() - T::one());
     if x > one {
         one
@@ -47,7 +47,7 @@ impl CustomOp1 for HardTanh {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = float_op1!(self.name(), s, l, |x| x.iter().map(|&v| clamp(v)).collect());
+        let out = float_op1!(self.name(), s, l, |x| par_map(x, clamp));
         Ok((out, l.shape().clone()))
     }
 
@@ -74,11 +74,7 @@ impl CustomOp2 for HardTanhGrad {
         if l1.dims() != l2.dims() {
             candle_core::bail!("{}: gradient {:?} and input {:?} differ", self.name(), l1.dims(), l2.dims());
         }
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| g
-            .iter()
-            .zip(x)
-            .map(|(&g, &x)| g * slope(x))
-            .collect());
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| par_map2(g, x, |g, x| g * slope(x)));
         Ok((out, l1.shape().clone()))
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod batchnorm;
 pub mod binarize;
+mod bn_clamp_op;
 mod bn_op;
 mod clamp_op;
 mod cnn;
