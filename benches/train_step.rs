@@ -20,6 +20,7 @@ fn bench(c: &mut Criterion) {
         // SAFETY: set before candle starts any thread; criterion runs benchmarks on this thread.
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
+    keep_freed_memory();
     let device = Device::Cpu;
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);
@@ -49,6 +50,18 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// As the `lcr-verify` binary does for `train` and `run` (see `keep_freed_memory` in src/main.rs): freed
+/// activations stay in the heap for the next step instead of coming back from the kernel as fresh pages.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; criterion runs benchmarks on this thread, and no other
+    // thread allocates yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }
 
 criterion_group!(benches, bench);

@@ -21,7 +21,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    if matches!(parsed.command, Command::Corrupt(_) | Command::Robustness(_)) {
+    if matches!(
+        parsed.command,
+        Command::Corrupt(_) | Command::Robustness(_) | Command::Train(_) | Command::Run(_)
+    ) {
         keep_freed_memory();
     }
     match cli::run(parsed) {

@@ -116,3 +116,28 @@ fn cnn_and_resnet_train_on_tiny_data() {
         assert!(m.final_.unwrap().test_accuracy > 0.0);
     }
 }
+
+/// Convolutional training splits its work over threads (images, groups of images, channels); the model it ends
+/// with is the same bytes on one, two or three threads, and run after run.
+#[test]
+fn cnn_and_resnet_models_are_the_same_bytes_on_any_thread_count() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_mnist_like(&root.path().join("data"), 60, 20, 16);
+    for arch in ["cnn", "resnet"] {
+        let text = format!(
+            "data_dir = {:?}\narch = \"{arch}\"\nwidths = [4, 8]\nblocks = 1\nepochs = 1\nbatch_size = 20\nlcr_weight = 0.01\n",
+            data.display().to_string()
+        );
+        let cfg = toml::from_str::<RawConfig>(&text).unwrap().check().unwrap();
+        let model = |threads: usize, name: &str| {
+            let out = root.path().join(format!("{arch}-{name}"));
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| run(&cfg, &out, None, false));
+            fs::read(out.join("model.safetensors")).unwrap()
+        };
+        let one = model(1, "one");
+        assert_eq!(one, model(1, "again"), "{arch}: two runs differ");
+        assert_eq!(one, model(2, "two"), "{arch}: two threads differ from one");
+        assert_eq!(one, model(3, "three"), "{arch}: three threads differ from one");
+    }
+}

@@ -8,6 +8,8 @@
 use candle_core::{DType, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
+use super::binarize::hardtanh;
+use super::bn_clamp_op::NormalizeClamp;
 use super::bn_op::{ChannelStats, Normalize};
 use super::store::{Init, ParamStore};
 use crate::error::Result;
@@ -77,8 +79,9 @@ impl BatchNorm {
         blend(&self.running_var, var, unbiased)
     }
 
-    fn forward_fused(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let x = x.contiguous()?;
+    /// The statistics the layer normalises with, as (μ, 1/√(σ² + ε)) per channel: the batch's in train mode
+    /// (the running ones are updated), the running ones in eval mode.
+    fn statistics(&self, x: &Tensor, train: bool) -> Result<Normalize> {
         let (mean, var) = if train {
             let stats = x.apply_op1_no_bwd(&ChannelStats)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
             self.update_running(&stats[0], &stats[1], x.elem_count() / self.channels)?;
@@ -89,8 +92,34 @@ impl BatchNorm {
             (values(&self.running_mean)?, values(&self.running_var)?)
         };
         let inv_std = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
-        let op = Normalize { mean, inv_std, batch: train };
+        Ok(Normalize { mean, inv_std, batch: train })
+    }
+
+    fn forward_fused(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        let op = self.statistics(&x, train)?;
         Ok(x.apply_op3(self.gamma.as_tensor(), self.beta.as_tensor(), op)?)
+    }
+
+    /// hardtanh(BN(z) + shortcut), or hardtanh(BN(z)) without a shortcut: the end of a ResNet unit.
+    ///
+    /// On the CPU this is one fused kernel ([`NormalizeClamp`]) with the composition's values and gradients;
+    /// elsewhere the composition of [`BatchNorm::forward`], an addition and [`hardtanh`].
+    pub fn forward_clamped(&self, z: &Tensor, shortcut: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        if !(z.device().is_cpu() && matches!(z.dtype(), DType::F32 | DType::F64)) {
+            let y = self.forward(z, train)?;
+            return hardtanh(&match shortcut {
+                Some(s) => (y + s)?,
+                None => y,
+            });
+        }
+        let z = z.contiguous()?;
+        let op = NormalizeClamp(self.statistics(&z, train)?);
+        let gb = Tensor::cat(&[self.gamma.as_tensor(), self.beta.as_tensor()], 0)?;
+        Ok(match shortcut {
+            Some(s) => z.apply_op3(&s.contiguous()?, &gb, op)?,
+            None => z.apply_op2(&gb, op)?,
+        })
     }
 
     /// The same layer composed from generic tensor operations (any device).

@@ -9,14 +9,17 @@
 //! * fixed (running) statistics: dx = γ·r·dy;
 //! * dγ = Σ dy·x̂, dβ = Σ dy.
 //!
-//! A test holds these equal to the generic form's values and gradients.
+//! The sums run over each channel with [`LANES`] accumulators in `f64` (vectorisable; the order is fixed), one
+//! channel per rayon task, and the element-wise passes one image per task, so the results do not depend on the
+//! number of threads. A test holds these equal to the generic form's values and gradients.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
+use rayon::prelude::*;
 
 use super::kernel::{contiguous, float_op1, float_op2};
 
 /// (batch, channels, values per channel and sample) of an `(n, c)` or `(n, c, h, w)` layout.
-fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
+pub(super) fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
     let d = l.dims();
     match d.len() {
         2 => Ok((d[0], d[1], 1)),
@@ -26,7 +29,7 @@ fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
 }
 
 /// The values of an `f32` or `f64` parameter vector, as `f64`.
-fn float_params(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Vec<f64>> {
+pub(super) fn float_params(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Vec<f64>> {
     Ok(match s {
         CpuStorage::F32(_) => contiguous::<f32>(s, l, op)?.iter().map(|v| *v as f64).collect(),
         CpuStorage::F64(_) => contiguous::<f64>(s, l, op)?.to_vec(),
@@ -37,26 +40,39 @@ fn float_params(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Vec
 /// Per-channel mean and biased variance, as a `(2, c)` tensor (no gradient).
 pub struct ChannelStats;
 
-fn stats<T: WithDType>(x: &[T], (n, c, s): (usize, usize, usize)) -> Vec<T> {
-    let m = (n * s) as f64;
-    let mut sum = vec![0f64; c];
-    for b in 0..n {
-        for ch in 0..c {
-            sum[ch] += x[(b * c + ch) * s..(b * c + ch + 1) * s].iter().map(|v| v.to_f64()).sum::<f64>();
+/// Independent partial sums per channel plane: enough to keep the vector units busy, in a fixed order.
+const LANES: usize = 8;
+
+/// Σ f(v) over `values` in `f64`, in [`LANES`] interleaved partial sums added at the end.
+fn lane_sum<T: WithDType>(values: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder().iter().map(|v| f(v.to_f64())).sum::<f64>();
+    for chunk in chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += f(v.to_f64());
         }
     }
-    let mean: Vec<f64> = sum.iter().map(|v| v / m).collect();
-    let mut sq = vec![0f64; c];
-    for b in 0..n {
-        for ch in 0..c {
-            let mu = mean[ch];
-            sq[ch] += x[(b * c + ch) * s..(b * c + ch + 1) * s]
-                .iter()
-                .map(|v| (v.to_f64() - mu).powi(2))
-                .sum::<f64>();
-        }
-    }
-    mean.iter().chain(sq.iter().map(|v| v / m).collect::<Vec<_>>().iter()).map(|v| T::from_f64(*v)).collect()
+    acc.iter().sum::<f64>() + rest
+}
+
+/// The planes of channel `ch`, image by image.
+fn planes<T>(x: &[T], ch: usize, (n, c, s): (usize, usize, usize)) -> impl Iterator<Item = &[T]> {
+    (0..n).map(move |b| &x[(b * c + ch) * s..(b * c + ch + 1) * s])
+}
+
+fn stats<T: WithDType>(x: &[T], g: (usize, usize, usize)) -> Vec<T> {
+    let m = (g.0 * g.2) as f64;
+    let moments: Vec<(f64, f64)> = (0..g.1)
+        .into_par_iter()
+        .map(|ch| {
+            let mean = planes(x, ch, g).map(|p| lane_sum(p, |v| v)).sum::<f64>() / m;
+            let var = planes(x, ch, g).map(|p| lane_sum(p, |v| (v - mean) * (v - mean))).sum::<f64>() / m;
+            (mean, var)
+        })
+        .collect();
+    let (mean, var): (Vec<f64>, Vec<f64>) = moments.into_iter().unzip();
+    mean.iter().chain(&var).map(|v| T::from_f64(*v)).collect()
 }
 
 impl CustomOp1 for ChannelStats {
@@ -82,24 +98,35 @@ pub struct Normalize {
     pub batch: bool,
 }
 
+impl Normalize {
+    /// The per-channel (μ, γ·r, β) of the affine map y = (x − μ)·(γ·r) + β.
+    pub(super) fn coefficients(&self, gamma: &[f64], beta: &[f64]) -> Vec<(f64, f64, f64)> {
+        (0..gamma.len()).map(|ch| (self.mean[ch], gamma[ch] * self.inv_std[ch], beta[ch])).collect()
+    }
+}
+
+/// y = (x − μ)·scale + shift, rounded to `T`.
+#[inline(always)]
+pub(super) fn affine<T: WithDType>(x: T, (mu, scale, shift): (f64, f64, f64)) -> T {
+    T::from_f64((x.to_f64() - mu) * scale + shift)
+}
+
 fn normalize<T: WithDType>(
     op: &Normalize,
     x: &[T],
     gamma: &[f64],
     beta: &[f64],
-    (n, c, s): (usize, usize, usize),
+    (_, c, s): (usize, usize, usize),
 ) -> Vec<T> {
-    let mut out = Vec::with_capacity(x.len());
-    for b in 0..n {
-        for ch in 0..c {
-            let (mu, r, g, bt) = (op.mean[ch], op.inv_std[ch], gamma[ch], beta[ch]);
-            out.extend(
-                x[(b * c + ch) * s..(b * c + ch + 1) * s]
-                    .iter()
-                    .map(|v| T::from_f64(g * ((v.to_f64() - mu) * r) + bt)),
-            );
+    let coefficients = op.coefficients(gamma, beta);
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(out, x)| {
+        for (ch, &k) in coefficients.iter().enumerate() {
+            for (o, v) in out[ch * s..(ch + 1) * s].iter_mut().zip(&x[ch * s..(ch + 1) * s]) {
+                *o = affine(*v, k);
+            }
         }
-    }
+    });
     out
 }
 
@@ -143,48 +170,74 @@ impl CustomOp3 for Normalize {
 }
 
 /// (x, dy) ↦ [dx (flattened), dγ, dβ].
-struct NormalizeGrad<'a> {
-    mean: &'a [f64],
-    inv_std: &'a [f64],
-    batch: bool,
-    gamma: &'a [f64],
+pub(super) struct NormalizeGrad<'a> {
+    /// Per-channel mean.
+    pub mean: &'a [f64],
+    /// Per-channel 1/√(σ² + ε).
+    pub inv_std: &'a [f64],
+    /// Batch statistics (train mode).
+    pub batch: bool,
+    /// Per-channel γ.
+    pub gamma: &'a [f64],
 }
 
 impl NormalizeGrad<'_> {
-    fn run<T: WithDType>(&self, x: &[T], dy: &[T], (n, c, s): (usize, usize, usize)) -> Vec<T> {
-        let m = (n * s) as f64;
-        let (mut dgamma, mut dbeta) = (vec![0f64; c], vec![0f64; c]);
-        for b in 0..n {
-            for ch in 0..c {
-                let (mu, r) = (self.mean[ch], self.inv_std[ch]);
-                let range = (b * c + ch) * s..(b * c + ch + 1) * s;
-                for (xv, g) in x[range.clone()].iter().zip(&dy[range]) {
-                    let g = g.to_f64();
-                    dbeta[ch] += g;
-                    dgamma[ch] += g * (xv.to_f64() - mu) * r;
+    fn run<T: WithDType>(&self, x: &[T], dy: &[T], g: (usize, usize, usize)) -> Vec<T> {
+        let (_, c, s) = g;
+        let m = (g.0 * s) as f64;
+        // dβ = Σ dy and dγ = Σ dy·x̂ = r·Σ dy·(x − μ), per channel.
+        let sums: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (mut dbeta, mut centred) = (0f64, 0f64);
+                for (xp, gp) in planes(x, ch, g).zip(planes(dy, ch, g)) {
+                    dbeta += lane_sum(gp, |v| v);
+                    centred += lane_dot(gp, xp, self.mean[ch]);
                 }
-            }
-        }
-        let mut out = Vec::with_capacity(x.len() + 2 * c);
-        for b in 0..n {
-            for ch in 0..c {
-                let (mu, r, gm) = (self.mean[ch], self.inv_std[ch], self.gamma[ch]);
-                let range = (b * c + ch) * s..(b * c + ch + 1) * s;
-                for (xv, g) in x[range.clone()].iter().zip(&dy[range]) {
-                    let g = g.to_f64();
-                    let v = if self.batch {
-                        let xhat = (xv.to_f64() - mu) * r;
-                        gm * r / m * (m * g - dbeta[ch] - xhat * dgamma[ch])
-                    } else {
-                        gm * r * g
-                    };
-                    out.push(T::from_f64(v));
+                (dbeta, centred * self.inv_std[ch])
+            })
+            .collect();
+        // dx = a·dy − b − e·(x − μ) with a = γ·r, and in batch mode b = a·dβ/M, e = a·r·dγ/M.
+        let coefficients: Vec<(f64, f64, f64)> = (0..c)
+            .map(|ch| {
+                let a = self.gamma[ch] * self.inv_std[ch];
+                let (dbeta, dgamma) = sums[ch];
+                if self.batch { (a, a * dbeta / m, a * self.inv_std[ch] * dgamma / m) } else { (a, 0.0, 0.0) }
+            })
+            .collect();
+        let mut out = vec![T::zero(); x.len() + 2 * c];
+        let (dx, tail) = out.split_at_mut(x.len());
+        dx.par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(dy.par_chunks(c * s))).for_each(
+            |(dx, (x, dy))| {
+                for (ch, &(a, b, e)) in coefficients.iter().enumerate() {
+                    let mu = self.mean[ch];
+                    let range = ch * s..(ch + 1) * s;
+                    for ((d, xv), gv) in dx[range.clone()].iter_mut().zip(&x[range.clone()]).zip(&dy[range]) {
+                        *d = T::from_f64(a * gv.to_f64() - b - e * (xv.to_f64() - mu));
+                    }
                 }
-            }
+            },
+        );
+        for (ch, &(dbeta, dgamma)) in sums.iter().enumerate() {
+            tail[ch] = T::from_f64(dgamma);
+            tail[c + ch] = T::from_f64(dbeta);
         }
-        out.extend(dgamma.iter().chain(&dbeta).map(|v| T::from_f64(*v)));
         out
     }
+}
+
+/// Σ a·(b − shift) over two equal-length slices in `f64`, in [`LANES`] interleaved partial sums.
+fn lane_dot<T: WithDType>(a: &[T], b: &[T], shift: f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let term = |u: &T, v: &T| u.to_f64() * (v.to_f64() - shift);
+    let rest = ca.remainder().iter().zip(cb.remainder()).map(|(u, v)| term(u, v)).sum::<f64>();
+    for (u, v) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += term(&u[i], &v[i]);
+        }
+    }
+    acc.iter().sum::<f64>() + rest
 }
 
 impl CustomOp2 for NormalizeGrad<'_> {

@@ -1,6 +1,20 @@
 //! What the fused CPU kernels share: contiguous views of candle's storages and the `f32`/`f64` dispatch.
 
 use candle_core::{CpuStorage, Layout, WithDType};
+use rayon::prelude::*;
+
+/// Values per rayon task in the element-wise maps (small inputs stay on one thread).
+const MAP_GRAIN: usize = 1 << 14;
+
+/// `f` applied to every value, in parallel (element-wise, so the result does not depend on the threads).
+pub(super) fn par_map<T: WithDType, U: WithDType>(x: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    x.par_iter().with_min_len(MAP_GRAIN).map(|&v| f(v)).collect()
+}
+
+/// `f` applied to every pair of values of two equal-length slices, in parallel.
+pub(super) fn par_map2<T: WithDType, U: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> U + Sync) -> Vec<U> {
+    a.par_iter().zip(b).with_min_len(MAP_GRAIN).map(|(&u, &v)| f(u, v)).collect()
+}
 
 /// The values of a contiguous operand (every kernel makes its operands contiguous before it is applied).
 pub(super) fn contiguous<'a, T: WithDType>(

@@ -163,10 +163,7 @@ impl Conv2d {
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let x_in = input(x, self.binary, ctx)?;
         let w = self.weight_in(ctx)?;
-        if self.stride == 1 {
-            // The first layer's input is data: it needs no gradient.
-            return super::conv_op::conv2d_s1(&x_in, &w, self.padding, x_in.track_op());
-        }
-        Ok(x_in.conv2d(&w, self.padding, self.stride, 1, 1)?)
+        // The first layer's input is data: it needs no gradient.
+        super::conv_op::conv2d(&x_in, &w, self.stride, self.padding, x_in.track_op())
     }
 }

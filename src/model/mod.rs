@@ -8,9 +8,15 @@
 
 pub mod batchnorm;
 pub mod binarize;
+mod bn_clamp_op;
 mod bn_op;
+mod clamp_op;
 mod cnn;
-mod conv_op;
+pub mod conv_fast;
+pub mod conv_gemm;
+#[cfg(target_arch = "x86_64")]
+mod conv_kernels;
+pub mod conv_op;
 pub mod io;
 mod kernel;
 pub mod layers;

@@ -13,7 +13,6 @@ use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 
 use super::batchnorm::BatchNorm;
-use super::binarize::hardtanh;
 use super::layers::{Binary, Conv2d, Ctx, Linear};
 use super::store::ParamStore;
 use super::{Forward, ModelSpec};
@@ -98,16 +97,16 @@ impl ResNet {
     }
 
     pub(super) fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Forward> {
-        let mut h = hardtanh(&self.stem_norm.forward(&self.stem.forward(x, ctx)?, ctx.train)?)?;
+        let mut h = self.stem_norm.forward_clamped(&self.stem.forward(x, ctx)?, None, ctx.train)?;
         let mut points = vec![h.clone()];
         let mut stages = Vec::new();
         for unit in &self.units {
-            let body = unit.norm.forward(&unit.conv.forward(&h, ctx)?, ctx.train)?;
+            let body = unit.conv.forward(&h, ctx)?;
             let shortcut = match &unit.down {
                 Some(d) => d.norm.forward(&d.conv.forward(&h, ctx)?, ctx.train)?,
                 None => h.clone(),
             };
-            h = hardtanh(&(body + shortcut)?)?;
+            h = unit.norm.forward_clamped(&body, Some(&shortcut), ctx.train)?;
             points.push(h.clone());
             if unit.ends_stage {
                 stages.push(points.len() - 1);

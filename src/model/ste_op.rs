@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType as T64};
 
-use super::kernel::{float_op1, float_op2};
+use super::kernel::{float_op1, float_op2, par_map, par_map2};
 
 use super::binarize::{SignZero, Ste, SteKind};
 
@@ -43,10 +43,10 @@ impl CustomOp1 for SignSte {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let zero = self.zero;
-        let out = float_op1!(self.name(), s, l, |x| x
-            .iter()
-            .map(|v| T64::from_f64(crate::ir::sign(v.to_f64(), zero)))
-            .collect());
+        let out = float_op1!(self.name(), s, l, |x| par_map(x, |v| T64::from_f64(crate::ir::sign(
+            v.to_f64(),
+            zero
+        ))));
         Ok((out, l.shape().clone()))
     }
 
@@ -74,11 +74,12 @@ impl CustomOp2 for SteGrad {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let ste = self.ste;
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| g
-            .iter()
-            .zip(x)
-            .map(|(g, x)| T64::from_f64(g.to_f64() * ste_derivative(x.to_f64(), &ste)))
-            .collect());
+        if l1.dims() != l2.dims() {
+            candle_core::bail!("{}: gradient {:?} and input {:?} differ", self.name(), l1.dims(), l2.dims());
+        }
+        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| par_map2(g, x, |g, x| {
+            T64::from_f64(g.to_f64() * ste_derivative(x.to_f64(), &ste))
+        }));
         Ok((out, l1.shape().clone()))
     }
 }
