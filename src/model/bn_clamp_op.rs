@@ -24,22 +24,25 @@ const PLAIN_GRAD: &str = "batchnorm-hardtanh-grad";
 /// clamp(BN(z) + s, −1, 1) for `(z, s, [γ; β])`, or clamp(BN(z), −1, 1) for `(z, [γ; β])`.
 pub struct NormalizeClamp(pub Normalize);
 
-/// out[i] = f(i, k_c) for every value i (index into the NCHW tensors) with k_c the coefficients of i's channel,
-/// images in parallel.
+/// out = f(k_c, a, b, s) plane by plane (k_c the coefficients of the plane's channel, s the shortcut's plane if
+/// any), images in parallel.
 fn map_planes<T: WithDType>(
-    (n, c, s): (usize, usize, usize),
+    (_, c, s): (usize, usize, usize),
     k: &[(f64, f64, f64)],
-    f: impl Fn(usize, (f64, f64, f64)) -> T + Sync,
+    (a, b, shortcut): (&[T], &[T], Option<&[T]>),
+    f: impl Fn((f64, f64, f64), &[T], &[T], Option<&[T]>, &mut [T]) + Sync,
 ) -> Vec<T> {
-    let mut out = vec![T::zero(); n * c * s];
-    out.par_chunks_mut((c * s).max(1)).enumerate().for_each(|(b, out)| {
-        for (ch, plane) in out.chunks_exact_mut(s.max(1)).enumerate() {
-            let at = (b * c + ch) * s;
-            for (i, o) in plane.iter_mut().enumerate() {
-                *o = f(at + i, k[ch]);
+    let (image, plane) = ((c * s).max(1), s.max(1));
+    let mut out = vec![T::zero(); a.len()];
+    out.par_chunks_mut(image).zip(a.par_chunks(image).zip(b.par_chunks(image))).enumerate().for_each(
+        |(n, (out, (a, b)))| {
+            let planes = out.chunks_exact_mut(plane).zip(a.chunks_exact(plane).zip(b.chunks_exact(plane)));
+            for (ch, (out, (a, b))) in planes.enumerate() {
+                let sp = shortcut.map(|sc| &sc[n * image + ch * plane..n * image + (ch + 1) * plane]);
+                f(k[ch], a, b, sp, out);
             }
-        }
-    });
+        },
+    );
     out
 }
 
@@ -67,7 +70,18 @@ impl NormalizeClamp {
         gb: &[f64],
         g: (usize, usize, usize),
     ) -> Vec<T> {
-        map_planes(g, &self.coefficients(gb), |i, k| clamp(Self::pre(z[i], s.map(|s| s[i]), k)))
+        map_planes(g, &self.coefficients(gb), (z, z, s), |k, z, _, s, out| match s {
+            Some(s) => {
+                for ((o, &z), &s) in out.iter_mut().zip(z).zip(s) {
+                    *o = clamp(Self::pre(z, Some(s), k));
+                }
+            }
+            None => {
+                for (o, &z) in out.iter_mut().zip(z) {
+                    *o = clamp(Self::pre(z, None, k));
+                }
+            }
+        })
     }
 
     /// (dz, ds, d[γ; β]) from the output gradient.
@@ -172,7 +186,18 @@ struct ClampGrad {
 
 impl ClampGrad {
     fn run<T: WithDType>(&self, g: &[T], z: &[T], s: Option<&[T]>, geo: (usize, usize, usize)) -> Vec<T> {
-        map_planes(geo, &self.k, |i, k| g[i] * slope(NormalizeClamp::pre(z[i], s.map(|s| s[i]), k)))
+        map_planes(geo, &self.k, (g, z, s), |k, g, z, s, out| match s {
+            Some(s) => {
+                for (((o, &g), &z), &s) in out.iter_mut().zip(g).zip(z).zip(s) {
+                    *o = g * slope(NormalizeClamp::pre(z, Some(s), k));
+                }
+            }
+            None => {
+                for ((o, &g), &z) in out.iter_mut().zip(g).zip(z) {
+                    *o = g * slope(NormalizeClamp::pre(z, None, k));
+                }
+            }
+        })
     }
 }
 

@@ -3,15 +3,16 @@
 //!
 //! Two routes, chosen from the shape alone:
 //!
-//! * **direct** (stride 1, wide enough maps): each image is copied once into zero-padded planes of width
+//! * **direct** (stride 1, maps wide enough that the padding adds little): each image is copied once into zero-padded planes of width
 //!   w' = w + 2p, and row (c, a, b) of its patch matrix is that copy read from offset c·plane + a·w' + b. The
 //!   products then run over output pixels in the padded width (oh·w' columns, of which the w' − ow last of each
 //!   row are discarded), so no patch matrix is written or read. The input gradient is the same convolution of
 //!   the output gradient padded by k − 1 − p with the kernel flipped in space and its channel axes swapped; the
-//!   kernel gradient is [`Dots`] of the output gradient (laid out in the padded width, zero in the discarded
-//!   columns) with the shifted rows of the padded input.
-//! * **columns** (stride 2, 7×7 maps where the padding would waste too much): im2col of a group of images side
-//!   by side, as in [`conv_gemm`](super::conv_gemm), with the products on the vector kernels.
+//!   kernel gradient is [`Dots`](super::conv_kernels::Dots) of the output gradient (laid out in the padded width, zero in the discarded
+//!   columns) with the shifted rows of the padded input, image after image; on 7×7 maps those rows are too
+//!   short, and the kernel gradient takes the columns route.
+//! * **columns** (stride 2, and the kernel gradient of small maps): im2col of a group of images side by side,
+//!   as in [`conv_gemm`](super::conv_gemm), with the products on the vector kernels.
 //!
 //! Work is split over images (forward and input gradient) and over fixed groups of images whose kernel-gradient
 //! parts are added in group order, so every result is the same bit for bit whatever the number of threads.
@@ -78,8 +79,12 @@ mod vector {
     const GRADIENT_IMAGES: usize = 8;
     /// Columns aimed at per product on the columns route (images side by side).
     const TARGET_COLUMNS: usize = 512;
-    /// The direct route is taken while the padded width adds at most this fraction of columns.
-    const MAX_PADDING_WASTE: f64 = 0.2;
+    /// The direct route is taken while the padded width adds at most this fraction of columns (7×7 maps padded
+    /// to 9 columns still gain).
+    const MAX_PADDING_WASTE: f64 = 0.3;
+    /// Output values per image (in the padded width) from which the kernel gradient takes the direct route
+    /// (measured: 14×14 maps and larger gain, 7×7 maps lose to image groups on the columns route).
+    const MIN_DIRECT_GRADIENT_ROW: usize = 128;
 
     fn round_up(v: usize, m: usize) -> usize {
         v.div_ceil(m) * m
@@ -127,11 +132,17 @@ mod vector {
         }
     }
 
-    /// Whether `g` takes the direct route.
+    /// Whether the forward pass and the input gradient of `g` take the direct route.
     fn direct(g: &ConvShape) -> bool {
         g.stride == 1
             && g.padding < g.kernel
             && (g.width + 2 * g.padding) as f64 <= (1.0 + MAX_PADDING_WASTE) * g.out_width() as f64
+    }
+
+    /// Whether the kernel gradient of `g` takes the direct route: its dot products run over one image's
+    /// padded rows, which must be long enough to amortise each block's reductions.
+    fn direct_gradient(g: &ConvShape) -> bool {
+        direct(g) && g.out_height() * (g.width + 2 * g.padding) >= MIN_DIRECT_GRADIENT_ROW
     }
 
     /// Values the padded copy needs so that every row read at `base` for `ld` columns lies inside it.
@@ -287,7 +298,7 @@ mod vector {
     pub(super) fn weight_grad<T: Element>(s: V3, g: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
         let (patch, pix) = (g.c_in * g.kernel * g.kernel, g.out_height() * g.out_width());
         let (in_len, out_len, rows) = (g.c_in * g.height * g.width, g.c_out * pix, round_up(g.c_out, DR));
-        let direct = direct(g);
+        let direct = direct_gradient(g);
         let n = if direct { GRADIENT_IMAGES } else { group(g) };
         let parts: Vec<Vec<T>> = (0..g.batch.div_ceil(n))
             .into_par_iter()
@@ -358,7 +369,11 @@ mod vector {
 
     /// Which route `g` takes (for tests and benches).
     pub(super) fn route(g: &ConvShape) -> &'static str {
-        if direct(g) { "direct" } else { "columns" }
+        match (direct(g), direct_gradient(g)) {
+            (true, true) => "direct",
+            (true, false) => "direct, columns for the kernel gradient",
+            _ => "columns",
+        }
     }
 }
 

@@ -8,12 +8,26 @@ const MAP_GRAIN: usize = 1 << 14;
 
 /// `f` applied to every value, in parallel (element-wise, so the result does not depend on the threads).
 pub(super) fn par_map<T: WithDType, U: WithDType>(x: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U> {
-    x.par_iter().with_min_len(MAP_GRAIN).map(|&v| f(v)).collect()
+    let mut out = vec![U::zero(); x.len()];
+    out.par_chunks_mut(MAP_GRAIN).zip(x.par_chunks(MAP_GRAIN)).for_each(|(out, x)| {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = f(v);
+        }
+    });
+    out
 }
 
 /// `f` applied to every pair of values of two equal-length slices, in parallel.
 pub(super) fn par_map2<T: WithDType, U: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> U + Sync) -> Vec<U> {
-    a.par_iter().zip(b).with_min_len(MAP_GRAIN).map(|(&u, &v)| f(u, v)).collect()
+    let mut out = vec![U::zero(); a.len()];
+    out.par_chunks_mut(MAP_GRAIN).zip(a.par_chunks(MAP_GRAIN).zip(b.par_chunks(MAP_GRAIN))).for_each(
+        |(out, (a, b))| {
+            for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
+                *o = f(u, v);
+            }
+        },
+    );
+    out
 }
 
 /// The values of a contiguous operand (every kernel makes its operands contiguous before it is applied).

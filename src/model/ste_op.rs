@@ -28,6 +28,29 @@ pub fn ste_derivative(x: f64, ste: &Ste) -> f64 {
     }
 }
 
+/// [`crate::ir::sign`] in the operand's type: +1 above zero, −1 below, the convention's value at zero (and
+/// for NaN, as there).
+#[inline(always)]
+fn typed_sign<T: T64>(v: T, zero: SignZero) -> T {
+    if v > T::zero() {
+        T::one()
+    } else if v < T::zero() {
+        T::zero() - T::one()
+    } else {
+        match zero {
+            SignZero::PlusOne => T::one(),
+            SignZero::Zero => T::zero(),
+        }
+    }
+}
+
+/// g·s′(x) of the clipped identity in the operand's type: g·1 for |x| ≤ 1, g·0 otherwise (as through f64).
+#[inline(always)]
+fn clipped<T: T64>(g: T, x: T) -> T {
+    let (one, minus_one) = (T::one(), T::zero() - T::one());
+    g * if x >= minus_one && x <= one { one } else { T::zero() }
+}
+
 /// sign(x) forward, g·s′(x) backward.
 pub struct SignSte {
     /// sign(0) convention.
@@ -43,10 +66,7 @@ impl CustomOp1 for SignSte {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let zero = self.zero;
-        let out = float_op1!(self.name(), s, l, |x| par_map(x, |v| T64::from_f64(crate::ir::sign(
-            v.to_f64(),
-            zero
-        ))));
+        let out = float_op1!(self.name(), s, l, |x| par_map(x, |v| typed_sign(v, zero)));
         Ok((out, l.shape().clone()))
     }
 
@@ -77,9 +97,15 @@ impl CustomOp2 for SteGrad {
         if l1.dims() != l2.dims() {
             candle_core::bail!("{}: gradient {:?} and input {:?} differ", self.name(), l1.dims(), l2.dims());
         }
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| par_map2(g, x, |g, x| {
-            T64::from_f64(g.to_f64() * ste_derivative(x.to_f64(), &ste))
-        }));
+        let out = match ste.kind {
+            // g·1 or g·0 exactly, in the operand's type (the same values as through f64).
+            SteKind::Clipped => {
+                float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| par_map2(g, x, |g, x| { clipped(g, x) }))
+            }
+            SteKind::Ede => float_op2!(self.name(), (s1, l1), (s2, l2), |g, x| par_map2(g, x, |g, x| {
+                T64::from_f64(g.to_f64() * ste_derivative(x.to_f64(), &ste))
+            })),
+        };
         Ok((out, l1.shape().clone()))
     }
 }
