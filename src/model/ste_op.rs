@@ -50,6 +50,14 @@ fn typed_sign<T: T64>(v: T, zero: SignZero) -> T {
     }
 }
 
+/// sign(x) of every value, in parallel; one loop per convention, so that the loop body has no branch.
+pub(super) fn signs<T: T64>(x: &[T], zero: SignZero) -> Vec<T> {
+    match zero {
+        SignZero::PlusOne => par_map(x, |v| typed_sign(v, SignZero::PlusOne)),
+        SignZero::Zero => par_map(x, |v| typed_sign(v, SignZero::Zero)),
+    }
+}
+
 /// g·s′(x) of the clipped identity in the operand's type: g·1 for |x| ≤ 1, g·0 otherwise (as through f64).
 #[inline(always)]
 fn clipped<T: T64>(g: T, x: T) -> T {
@@ -72,15 +80,7 @@ impl CustomOp1 for SignSte {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let zero = self.zero;
-        // One loop per convention, so that the loop body has no branch.
-        let out = match zero {
-            SignZero::PlusOne => {
-                float_op1!(self.name(), s, l, |x| par_map(x, |v| typed_sign(v, SignZero::PlusOne)))
-            }
-            SignZero::Zero => {
-                float_op1!(self.name(), s, l, |x| par_map(x, |v| typed_sign(v, SignZero::Zero)))
-            }
-        };
+        let out = float_op1!(self.name(), s, l, |x| signs(x, zero));
         Ok((out, l.shape().clone()))
     }
 
@@ -91,8 +91,9 @@ impl CustomOp1 for SignSte {
 }
 
 /// g·s′(x) for (g, x).
-struct SteGrad {
-    ste: Ste,
+pub(super) struct SteGrad {
+    /// Estimator.
+    pub ste: Ste,
 }
 
 impl CustomOp2 for SteGrad {
