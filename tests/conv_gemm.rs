@@ -208,3 +208,52 @@ fn results_are_the_same_bytes_run_after_run_and_for_any_thread_count() {
         }
     }
 }
+
+/// A binary-input layer takes its signs inside the convolution: the same values and gradients as binarising
+/// first, bit for bit, for both sign(0) conventions and both estimators.
+#[test]
+fn signs_inside_the_convolution_equal_binarising_first() {
+    use lcr_verify::model::binarize::{SignZero, Ste, SteKind, binarize};
+    use lcr_verify::model::conv_op::conv2d_signed;
+    let dev = Device::Cpu;
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let estimators = [Ste::clipped(), Ste::for_epoch(SteKind::Ede, 3, 10, 0.1, 10.0)];
+    for case in [(3, 4, 5, 9, 9, 3, 1, 1), (4, 3, 6, 10, 10, 3, 2, 1)] {
+        let g = shape(case);
+        // Exact zeros among the inputs, so that the sign(0) convention matters.
+        let mut xs = random(g.batch * g.c_in * g.height * g.width, &mut rng);
+        xs.iter_mut().step_by(7).for_each(|v| *v = 0.0);
+        let ws = random(g.c_out * g.c_in * g.kernel * g.kernel, &mut rng);
+        let probe = random(g.batch * g.c_out * g.out_height() * g.out_width(), &mut rng);
+        for dtype in [DType::F32, DType::F64] {
+            for zero in [SignZero::PlusOne, SignZero::Zero] {
+                for ste in estimators {
+                    let tensor = |v: &[f64], dims: &[usize]| {
+                        Tensor::from_slice(v, dims, &dev).unwrap().to_dtype(dtype).unwrap()
+                    };
+                    let x = Var::from_tensor(&tensor(&xs, &[g.batch, g.c_in, g.height, g.width])).unwrap();
+                    let w = Var::from_tensor(&tensor(&ws, &[g.c_out, g.c_in, g.kernel, g.kernel])).unwrap();
+                    let probe = tensor(&probe, &[g.batch, g.c_out, g.out_height(), g.out_width()]);
+                    let fused =
+                        conv2d_signed(x.as_tensor(), w.as_tensor(), (g.stride, g.padding), zero, &ste);
+                    let signed = binarize(x.as_tensor(), zero, &ste).unwrap();
+                    let plain = conv2d(&signed, w.as_tensor(), g.stride, g.padding, true).unwrap();
+                    let fused = fused.unwrap();
+                    let flat = |t: &Tensor| {
+                        t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()
+                    };
+                    assert_eq!(flat(&fused), flat(&plain), "{g:?} {dtype:?} {zero:?}");
+                    let ga = (&fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+                    let gb = (&plain * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+                    for v in [x.as_tensor(), w.as_tensor()] {
+                        assert_eq!(
+                            flat(ga.get(v).unwrap()),
+                            flat(gb.get(v).unwrap()),
+                            "{g:?} {dtype:?} {zero:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

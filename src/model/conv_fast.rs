@@ -121,14 +121,20 @@ mod vector {
 
         /// Copies the planes of `src` into `dst`, zero around and after them.
         fn fill<T: Element>(&self, src: &[T], dst: &mut [T]) {
-            dst.fill(T::zero());
             let (h, w, p, row) = (self.height, self.width, self.pad, self.row());
-            for (c, plane) in src.chunks_exact(h * w).enumerate() {
-                for (i, line) in plane.chunks_exact(w).enumerate() {
-                    let at = c * self.plane() + (i + p) * row + p;
-                    dst[at..at + w].copy_from_slice(line);
+            let (planes, tail) = dst.split_at_mut(self.planes * self.plane());
+            for (padded, plane) in planes.chunks_exact_mut(self.plane()).zip(src.chunks_exact(h * w)) {
+                let (top, rest) = padded.split_at_mut(p * row);
+                let (middle, bottom) = rest.split_at_mut(h * row);
+                top.fill(T::zero());
+                bottom.fill(T::zero());
+                for (line, values) in middle.chunks_exact_mut(row).zip(plane.chunks_exact(w)) {
+                    line[..p].fill(T::zero());
+                    line[p..p + w].copy_from_slice(values);
+                    line[p + w..].fill(T::zero());
                 }
             }
+            tail.fill(T::zero());
         }
     }
 
@@ -182,6 +188,23 @@ mod vector {
         }
     }
 
+    /// Planes of `height × width` (`src`) laid out as rows of `ld` values in which each line of the plane takes
+    /// `row` values: the lines first, zero in the `row − width` values after each line, after the last line and
+    /// in the rows past the planes.
+    fn widen<T: Element>(src: &[T], (height, width): (usize, usize), row: usize, ld: usize, dst: &mut [T]) {
+        let planes = src.chunks_exact(height * width);
+        let count = planes.len();
+        for (out, plane) in dst.chunks_exact_mut(ld).zip(planes) {
+            let (lines, tail) = out.split_at_mut(height * row);
+            for (line, values) in lines.chunks_exact_mut(row).zip(plane.chunks_exact(width)) {
+                line[..width].copy_from_slice(values);
+                line[width..].fill(T::zero());
+            }
+            tail.fill(T::zero());
+        }
+        dst[count * ld..].fill(T::zero());
+    }
+
     /// Images per group on the columns route.
     fn group(g: &ConvShape) -> usize {
         (TARGET_COLUMNS / (g.out_height() * g.out_width())).clamp(1, g.batch.max(1))
@@ -190,10 +213,13 @@ mod vector {
     /// im2col of images `first..first + n` side by side in `col` (patch rows of `ld`, zero past the images).
     fn columns<T: Element>(g: &ConvShape, x: &[T], first: usize, n: usize, ld: usize, col: &mut Vec<T>) {
         let (pix, len) = (g.out_height() * g.out_width(), g.c_in * g.height * g.width);
-        col.clear();
+        // im2col writes every value of its columns: only the columns past the images need zeros.
         col.resize(g.c_in * g.kernel * g.kernel * ld, T::zero());
         for i in 0..n {
             im2col(g, &x[(first + i) * len..(first + i + 1) * len], col, ld, i * pix);
+        }
+        for row in col.chunks_exact_mut(ld) {
+            row[n * pix..].fill(T::zero());
         }
     }
 
@@ -208,7 +234,7 @@ mod vector {
         buf: &mut Vec<T>,
     ) {
         let pix = g.out_height() * g.out_width();
-        buf.clear();
+        // Every value of the images' columns is written below: zeros go past them and below c_out only.
         buf.resize(rows * ld, T::zero());
         for (i, image) in
             dy[first * g.c_out * pix..(first + n) * g.c_out * pix].chunks_exact(g.c_out * pix).enumerate()
@@ -216,6 +242,9 @@ mod vector {
             for (c, row) in image.chunks_exact(pix).enumerate() {
                 buf[c * ld + i * pix..c * ld + (i + 1) * pix].copy_from_slice(row);
             }
+        }
+        for (c, row) in buf.chunks_exact_mut(ld).enumerate() {
+            row[if c < g.c_out { n * pix } else { 0 }..].fill(T::zero());
         }
     }
 
@@ -314,9 +343,8 @@ mod vector {
                         let base = input.base(g.kernel);
                         let ld = round_up(g.out_height() * input.row(), T::N);
                         let step = padded_len(&input, &base, ld);
-                        src.clear();
+                        // Both buffers are written in full below (fill and widen write their zeros).
                         src.resize(images * step, T::zero());
-                        grad.clear();
                         grad.resize(images * rows * ld, T::zero());
                         for i in 0..images {
                             let image = first + i;
@@ -325,12 +353,8 @@ mod vector {
                                 &mut src[i * step..(i + 1) * step],
                             );
                             let d = &dy[image * out_len..(image + 1) * out_len];
-                            for (c, plane) in d.chunks_exact(pix).enumerate() {
-                                for (r, line) in plane.chunks_exact(g.out_width()).enumerate() {
-                                    let at = i * rows * ld + c * ld + r * input.row();
-                                    grad[at..at + line.len()].copy_from_slice(line);
-                                }
-                            }
+                            let rows_of_image = &mut grad[i * rows * ld..(i + 1) * rows * ld];
+                            widen(d, (g.out_height(), g.out_width()), input.row(), ld, rows_of_image);
                         }
                         (base, ld, ld, rows * ld, step, images)
                     } else {

@@ -166,8 +166,9 @@ pub(super) fn im2col<T: Real>(g: &ConvShape, x: &[T], col: &mut [T], ld: usize, 
                     if s == 1 {
                         out[lo..hi].copy_from_slice(&src[lo + b - p..hi + b - p]);
                     } else {
-                        for (v, o) in out[lo..hi].iter_mut().zip(lo..) {
-                            *v = src[s * o + b - p];
+                        let taken = src[s * lo + b - p..].iter().step_by(s);
+                        for (v, x) in out[lo..hi].iter_mut().zip(taken) {
+                            *v = *x;
                         }
                     }
                 }
@@ -196,8 +197,8 @@ pub(super) fn col2im_add<T: Real>(g: &ConvShape, col: &[T], ld: usize, offset: u
                             *d += *v;
                         }
                     } else {
-                        for o in lo..hi {
-                            dst[s * o + b - p] += from[o];
+                        for (d, v) in dst[s * lo + b - p..].iter_mut().step_by(s).zip(&from[lo..hi]) {
+                            *d += *v;
                         }
                     }
                 }

@@ -9,9 +9,11 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
+use super::binarize::{SignZero, Ste, binarize};
 use super::conv_fast;
 use super::conv_gemm::ConvShape;
 use super::kernel::float_op2;
+use super::ste_op::{SteGrad, signs};
 use crate::error::Result;
 
 /// The shape of conv(x, w) from the operands' layouts.
@@ -28,11 +30,12 @@ fn conv_shape(lx: &Layout, lw: &Layout, stride: usize, padding: usize) -> candle
     Ok(g)
 }
 
-/// y = conv(x, w).
+/// y = conv(x, w), or conv(sign(x), w) with the estimator's gradient for x.
 struct Conv {
     stride: usize,
     padding: usize,
     input_grad: bool,
+    sign: Option<(SignZero, Ste)>,
 }
 
 impl CustomOp2 for Conv {
@@ -48,7 +51,12 @@ impl CustomOp2 for Conv {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = conv_shape(l1, l2, self.stride, self.padding)?;
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, w| conv_fast::forward(&g, x, w));
+        let out = match self.sign {
+            Some((zero, _)) => {
+                float_op2!(self.name(), (s1, l1), (s2, l2), |x, w| conv_fast::forward(&g, &signs(x, zero), w))
+            }
+            None => float_op2!(self.name(), (s1, l1), (s2, l2), |x, w| conv_fast::forward(&g, x, w)),
+        };
         Ok((out, Shape::from((g.batch, g.c_out, g.out_height(), g.out_width()))))
     }
 
@@ -62,11 +70,17 @@ impl CustomOp2 for Conv {
         let grad = grad.contiguous()?;
         let (stride, padding) = (self.stride, self.padding);
         let dx = if self.input_grad {
-            Some(grad.apply_op2_no_bwd(w, &InputGrad { stride, padding, input: x.shape().clone() })?)
+            let dx = grad.apply_op2_no_bwd(w, &InputGrad { stride, padding, input: x.shape().clone() })?;
+            Some(match self.sign {
+                Some((_, ste)) => dx.apply_op2_no_bwd(x, &SteGrad { ste })?,
+                None => dx,
+            })
         } else {
             None
         };
-        let dw = x.apply_op2_no_bwd(&grad, &WeightGrad { stride, padding, kernel: w.shape().clone() })?;
+        let sign = self.sign.map(|(zero, _)| zero);
+        let dw =
+            x.apply_op2_no_bwd(&grad, &WeightGrad { stride, padding, kernel: w.shape().clone(), sign })?;
         Ok((dx, Some(dw)))
     }
 }
@@ -99,11 +113,12 @@ impl CustomOp2 for InputGrad {
     }
 }
 
-/// dW from (x, dy); `kernel` is the shape of W.
+/// dW from (x, dy) (or from (sign(x), dy)); `kernel` is the shape of W.
 struct WeightGrad {
     stride: usize,
     padding: usize,
     kernel: Shape,
+    sign: Option<SignZero>,
 }
 
 impl CustomOp2 for WeightGrad {
@@ -122,7 +137,14 @@ impl CustomOp2 for WeightGrad {
         if l2.dims() != [g.batch, g.c_out, g.out_height(), g.out_width()] {
             candle_core::bail!("{}: output gradient {:?} does not fit {g:?}", self.name(), l2.dims());
         }
-        let out = float_op2!(self.name(), (s1, l1), (s2, l2), |x, dy| conv_fast::weight_grad(&g, x, dy));
+        let out = match self.sign {
+            Some(zero) => float_op2!(self.name(), (s1, l1), (s2, l2), |x, dy| conv_fast::weight_grad(
+                &g,
+                &signs(x, zero),
+                dy
+            )),
+            None => float_op2!(self.name(), (s1, l1), (s2, l2), |x, dy| conv_fast::weight_grad(&g, x, dy)),
+        };
         Ok((out, self.kernel.clone()))
     }
 }
@@ -131,7 +153,27 @@ impl CustomOp2 for WeightGrad {
 /// forward and backward passes are [`conv_gemm`]'s; elsewhere candle's operation.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize, input_grad: bool) -> Result<Tensor> {
     if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-        return Ok(x.contiguous()?.apply_op2(&w.contiguous()?, Conv { stride, padding, input_grad })?);
+        let op = Conv { stride, padding, input_grad, sign: None };
+        return Ok(x.contiguous()?.apply_op2(&w.contiguous()?, op)?);
     }
     Ok(x.conv2d(w, padding, stride, 1, 1)?)
+}
+
+/// conv2d(sign(x), w) with the estimator `ste`'s gradient for x: a binary-input layer. On the CPU in
+/// `f32`/`f64` the signs are taken inside the convolution, so that they are no tensor of the graph (whose
+/// gradient candle would sum into a fresh tensor of zeros); elsewhere [`binarize`] then [`conv2d`]. The two
+/// give the same values and gradients, bit for bit.
+pub fn conv2d_signed(
+    x: &Tensor,
+    w: &Tensor,
+    (stride, padding): (usize, usize),
+    zero: SignZero,
+    ste: &Ste,
+) -> Result<Tensor> {
+    let input_grad = x.track_op();
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        let op = Conv { stride, padding, input_grad, sign: Some((zero, *ste)) };
+        return Ok(x.contiguous()?.apply_op2(&w.contiguous()?, op)?);
+    }
+    conv2d(&binarize(x, zero, ste)?, w, stride, padding, input_grad)
 }

@@ -161,8 +161,12 @@ impl Conv2d {
 
     /// Applies the layer to `(n, c, h, w)`.
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        let x_in = input(x, self.binary, ctx)?;
         let w = self.weight_in(ctx)?;
+        if self.binary.input && ctx.binarize {
+            let geometry = (self.stride, self.padding);
+            return super::conv_op::conv2d_signed(x, &w, geometry, ctx.sign_zero, &ctx.ste);
+        }
+        let x_in = input(x, self.binary, ctx)?;
         // The first layer's input is data: it needs no gradient.
         super::conv_op::conv2d(&x_in, &w, self.stride, self.padding, x_in.track_op())
     }

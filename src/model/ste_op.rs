@@ -28,19 +28,33 @@ pub fn ste_derivative(x: f64, ste: &Ste) -> f64 {
     }
 }
 
-/// [`crate::ir::sign`] in the operand's type: +1 above zero, −1 below, the convention's value at zero (and
-/// for NaN, as there).
+/// [`crate::ir::sign`] in the operand's type: +1 above zero, −1 below, the convention's value at zero (and for
+/// NaN, as there). Written as selects, not branches: signs of activations are as good as random, and a branch
+/// per value mispredicted half the time.
 #[inline(always)]
 fn typed_sign<T: T64>(v: T, zero: SignZero) -> T {
-    if v > T::zero() {
-        T::one()
-    } else if v < T::zero() {
-        T::zero() - T::one()
-    } else {
-        match zero {
-            SignZero::PlusOne => T::one(),
-            SignZero::Zero => T::zero(),
+    let (one, minus_one) = (T::one(), T::zero() - T::one());
+    match zero {
+        SignZero::PlusOne => {
+            if v < T::zero() {
+                minus_one
+            } else {
+                one
+            }
         }
+        SignZero::Zero => {
+            let above = if v > T::zero() { one } else { T::zero() };
+            let below = if v < T::zero() { one } else { T::zero() };
+            above - below
+        }
+    }
+}
+
+/// sign(x) of every value, in parallel; one loop per convention, so that the loop body has no branch.
+pub(super) fn signs<T: T64>(x: &[T], zero: SignZero) -> Vec<T> {
+    match zero {
+        SignZero::PlusOne => par_map(x, |v| typed_sign(v, SignZero::PlusOne)),
+        SignZero::Zero => par_map(x, |v| typed_sign(v, SignZero::Zero)),
     }
 }
 
@@ -66,7 +80,7 @@ impl CustomOp1 for SignSte {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let zero = self.zero;
-        let out = float_op1!(self.name(), s, l, |x| par_map(x, |v| typed_sign(v, zero)));
+        let out = float_op1!(self.name(), s, l, |x| signs(x, zero));
         Ok((out, l.shape().clone()))
     }
 
@@ -77,8 +91,9 @@ impl CustomOp1 for SignSte {
 }
 
 /// g·s′(x) for (g, x).
-struct SteGrad {
-    ste: Ste,
+pub(super) struct SteGrad {
+    /// Estimator.
+    pub ste: Ste,
 }
 
 impl CustomOp2 for SteGrad {
