@@ -24,8 +24,11 @@ const LAYERS: [(&str, usize, usize, usize, usize, usize, usize); 9] = [
     ("resnet_s2", 64, 64, 7, 3, 1, 1),
 ];
 
-/// (shape, x, w, dy, multiply-adds) of each layer, seeded.
-fn workloads() -> Vec<(&'static str, ConvShape, Vec<f32>, Vec<f32>, Vec<f32>, u64)> {
+/// (name, shape, x, w, dy, multiply-adds) of a layer.
+type Workload = (&'static str, ConvShape, Vec<f32>, Vec<f32>, Vec<f32>, u64);
+
+/// Every layer's workload, seeded.
+fn workloads() -> Vec<Workload> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut values = |len: usize| (0..len).map(|_| rng.random_range(-1f32..1.0)).collect::<Vec<f32>>();
     LAYERS

@@ -1,5 +1,7 @@
 //! The training convolutions on the vector kernels of [`conv_kernels`](super::conv_kernels), with
-//! [`conv_gemm`](super::conv_gemm)'s portable path where AVX2 and FMA are missing.
+//! [`conv_gemm`](super::conv_gemm)'s portable path where AVX2 and FMA are missing or `LCR_VERIFY_PORTABLE=1`
+//! asks for it (the two paths sum in different orders: their results differ in the last bits, each is
+//! deterministic).
 //!
 //! Two routes, chosen from the shape alone:
 //!
@@ -31,7 +33,7 @@ impl Element for f64 {}
 /// y = conv(x, w) (shapes as in [`conv_gemm::forward`]).
 pub fn forward<T: Element>(g: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(s) = pulp::x86::V3::try_new() {
+    if let Some(s) = vector_token() {
         return vector::forward(s, g, x, w);
     }
     conv_gemm::forward(g, x, w)
@@ -40,7 +42,7 @@ pub fn forward<T: Element>(g: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
 /// dx from dy (shapes as in [`conv_gemm::input_grad`]).
 pub fn input_grad<T: Element>(g: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(s) = pulp::x86::V3::try_new() {
+    if let Some(s) = vector_token() {
         return vector::input_grad(s, g, dy, w);
     }
     conv_gemm::input_grad(g, dy, w)
@@ -49,10 +51,20 @@ pub fn input_grad<T: Element>(g: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
 /// dW from x and dy (shapes as in [`conv_gemm::weight_grad`]).
 pub fn weight_grad<T: Element>(g: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(s) = pulp::x86::V3::try_new() {
+    if let Some(s) = vector_token() {
         return vector::weight_grad(s, g, x, dy);
     }
     conv_gemm::weight_grad(g, x, dy)
+}
+
+/// The AVX2 and FMA token of the vector kernels, unless the processor lacks them or `LCR_VERIFY_PORTABLE` (set,
+/// and not `0`) asks for the portable path, as it does for the corruptions.
+#[cfg(target_arch = "x86_64")]
+fn vector_token() -> Option<pulp::x86::V3> {
+    static PORTABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let portable =
+        *PORTABLE.get_or_init(|| std::env::var_os("LCR_VERIFY_PORTABLE").is_some_and(|v| v != "0"));
+    if portable { None } else { pulp::x86::V3::try_new() }
 }
 
 /// Adds the parts in order: the sum is the same whatever thread computed which part.
@@ -404,7 +416,7 @@ mod vector {
 /// Which route the vector kernels take for `g`: `"direct"`, `"columns"`, or `"portable"` without AVX2 and FMA.
 pub fn route(g: &ConvShape) -> &'static str {
     #[cfg(target_arch = "x86_64")]
-    if pulp::x86::V3::try_new().is_some() {
+    if vector_token().is_some() {
         return vector::route(g);
     }
     let _ = g;
