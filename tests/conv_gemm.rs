@@ -16,13 +16,12 @@ const F32_TOL: f64 = 1e-5;
 /// The same in `f64`.
 const F64_TOL: f64 = 1e-13;
 
-/// (batch, c_in, c_out, height, width, kernel, stride, padding): the models' shapes (3×3 stride 1 and 2 with
-/// padding 1, 1×1 stride 2 without), odd and non-square sizes, padding 0, single-image and multi-image groups
-/// (7×7 maps group ten images, 28×28 maps one); between them they take every route of the vector kernels
-/// (checked below).
 /// (batch, c_in, c_out, height, width, kernel, stride, padding).
 type Case = (usize, usize, usize, usize, usize, usize, usize, usize);
 
+/// The models' shapes (3×3 stride 1 and 2 with padding 1, 1×1 stride 2 without), odd and non-square sizes,
+/// padding 0, single-image and multi-image groups (7×7 maps group ten images, 28×28 maps one); between them they
+/// take every route of the vector kernels (checked below).
 const CASES: [Case; 13] = [
     (3, 2, 5, 7, 9, 3, 1, 1),
     (13, 3, 4, 7, 7, 3, 2, 1),
