@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::bn_op::{Normalize, NormalizeGrad, affine, float_params, geometry};
 use super::clamp_op::{clamp, slope};
-use super::kernel::{contiguous, float_op1, float_op2};
+use super::kernel::{contiguous, float_op1, float_op2, zeros};
 
 const RESIDUAL: &str = "batchnorm-residual-hardtanh";
 const PLAIN: &str = "batchnorm-hardtanh";
@@ -33,7 +33,7 @@ fn map_planes<T: WithDType>(
     f: impl Fn((f64, f64, f64), &[T], &[T], Option<&[T]>, &mut [T]) + Sync,
 ) -> Vec<T> {
     let (image, plane) = ((c * s).max(1), s.max(1));
-    let mut out = vec![T::zero(); a.len()];
+    let mut out = zeros(a.len(), T::zero());
     out.par_chunks_mut(image).zip(a.par_chunks(image).zip(b.par_chunks(image))).enumerate().for_each(
         |(n, (out, (a, b)))| {
             let planes = out.chunks_exact_mut(plane).zip(a.chunks_exact(plane).zip(b.chunks_exact(plane)));

@@ -85,6 +85,7 @@ mod vector {
 
     use super::super::conv_gemm::{ConvShape, col2im_add, im2col};
     use super::super::conv_kernels::{DC, DR, Dots, Product, pack, strip};
+    use super::super::kernel::zeros;
     use super::{Element, sum_in_order};
 
     /// Images per part of the kernel gradient on the direct route.
@@ -264,7 +265,7 @@ mod vector {
         let (patch, pix) = (g.c_in * g.kernel * g.kernel, g.out_height() * g.out_width());
         let (in_len, out_len) = (g.c_in * g.height * g.width, g.c_out * pix);
         let kernel = pack(g.c_out, patch, |r, k| w[r * patch + k]);
-        let mut y = vec![T::zero(); g.batch * out_len];
+        let mut y = zeros(g.batch * out_len, T::zero());
         if direct(g) {
             let input = Padded { planes: g.c_in, height: g.height, width: g.width, pad: g.padding };
             let size = (g.out_height(), g.out_width());
@@ -296,7 +297,7 @@ mod vector {
     pub(super) fn input_grad<T: Element>(s: V3, g: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
         let (k, patch, pix) = (g.kernel, g.c_in * g.kernel * g.kernel, g.out_height() * g.out_width());
         let (in_len, out_len) = (g.c_in * g.height * g.width, g.c_out * pix);
-        let mut dx = vec![T::zero(); g.batch * in_len];
+        let mut dx = zeros(g.batch * in_len, T::zero());
         if direct(g) {
             // dx[c, u, v] = Σ_{o, a, b} w[o, c, k−1−a, k−1−b] · dy[o, u + a − (k−1−p), v + b − (k−1−p)].
             let flipped = pack(g.c_in, g.c_out * k * k, |c, r| {
