@@ -1,5 +1,5 @@
-//! Criterion benches of the training convolutions (src/model/conv_fast.rs, the path the layers take, as `conv/…`;
-//! the portable path of src/model/conv_gemm.rs as `conv_portable/…`) on every convolution shape of
+//! Criterion benches of the training convolutions (src/model/conv_fast.rs, the path the layers take, as
+//! `conv/…`; the portable path of src/model/conv_gemm.rs as `conv_portable/…`) on every convolution shape of
 //! the default CNN and ResNet at batch 128, f32: `conv/{layer}/{forward,input_grad,weight_grad}`
 //! (`cargo bench --bench conv -- resnet_s0` for one layer). Each reports its throughput in multiply-adds.
 

@@ -2,8 +2,8 @@
 //! out = clamp(BN(z) + s, −1, 1), the end of every ResNet unit (and, without s, of its stem).
 //!
 //! Composed from [`Normalize`], an addition and [`HardTanh`](super::clamp_op::HardTanh), the unit costs three
-//! activation-sized outputs forward, and backward candle sums the gradient of each of them into a fresh tensor of
-//! zeros; on a ResNet step those sums were a sixth of the time. Here the forward pass is one sweep, and the
+//! activation-sized outputs forward, and backward candle sums the gradient of each of them into a fresh tensor
+//! of zeros (all such sums together were a sixth of a ResNet step). Here the forward pass is one sweep, and the
 //! backward pass one sweep for g′ = g·h′(BN(z) + s) (the gradient of s) followed by [`NormalizeGrad`] on g′.
 //! The arithmetic is the composition's, operation for operation (the same rounding to `T` after the affine
 //! map, the same addition, the same kinks of h′), so values and gradients are the composition's bit for bit; a
