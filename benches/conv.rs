@@ -1,5 +1,5 @@
-//! Criterion benches of the training convolutions (src/model/conv_fast.rs, the path the layers take, as `conv/…`;
-//! the portable path of src/model/conv_gemm.rs as `conv_portable/…`) on every convolution shape of
+//! Criterion benches of the training convolutions (src/model/conv_fast.rs, the path the layers take, as
+//! `conv/…`; the portable path of src/model/conv_gemm.rs as `conv_portable/…`) on every convolution shape of
 //! the default CNN and ResNet at batch 128, f32: `conv/{layer}/{forward,input_grad,weight_grad}`
 //! (`cargo bench --bench conv -- resnet_s0` for one layer). Each reports its throughput in multiply-adds.
 
@@ -24,10 +24,10 @@ const LAYERS: [(&str, usize, usize, usize, usize, usize, usize); 9] = [
     ("resnet_s2", 64, 64, 7, 3, 1, 1),
 ];
 
-/// One layer's workload: (name, shape, x, w, dy, multiply-adds).
+/// (name, shape, x, w, dy, multiply-adds) of a layer.
 type Workload = (&'static str, ConvShape, Vec<f32>, Vec<f32>, Vec<f32>, u64);
 
-/// The workload of each layer, seeded.
+/// Every layer's workload, seeded.
 fn workloads() -> Vec<Workload> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut values = |len: usize| (0..len).map(|_| rng.random_range(-1f32..1.0)).collect::<Vec<f32>>();

@@ -45,10 +45,11 @@ fn main() -> ExitCode {
 /// Keeps memory the process frees for its next allocations instead of handing it back to the system.
 ///
 /// The corruption stages allocate and free image-sized buffers (0.6 MB for a 224-px float image) for every
-/// image. glibc's allocator serves blocks above its mmap threshold with fresh mappings and trims the top of the
+/// image, and training allocates and frees activation-sized tensors (6 MiB in the ResNet's first stage) at every
+/// step. glibc's allocator serves blocks above its mmap threshold with fresh mappings and trims the top of the
 /// heap as soon as a little more than that lies free there, so each such buffer came back from the kernel as
 /// fresh zeroed pages, one page fault per 4 KiB: measured, half of the CPU time of `corrupt --corruptions
-/// defocus_blur` at 224 px was the kernel's. A fixed mmap threshold of 64 MiB (a fixed value also stops glibc
+/// defocus_blur` at 224 px was the kernel's, and 45 % of a ResNet training step's. A fixed mmap threshold of 64 MiB (a fixed value also stops glibc
 /// from moving it) and no trimming below 1 GiB keep these buffers in the heap; memory freed stays with the
 /// process until it exits.
 fn keep_freed_memory() {

@@ -19,10 +19,9 @@ const F64_TOL: f64 = 1e-13;
 /// (batch, c_in, c_out, height, width, kernel, stride, padding).
 type Case = (usize, usize, usize, usize, usize, usize, usize, usize);
 
-/// The cases, as [`Case`]s: the models' shapes (3×3 stride 1 and 2 with
-/// padding 1, 1×1 stride 2 without), odd and non-square sizes, padding 0, single-image and multi-image groups
-/// (7×7 maps group ten images, 28×28 maps one); between them they take every route of the vector kernels
-/// (checked below).
+/// The models' shapes (3×3 stride 1 and 2 with padding 1, 1×1 stride 2 without), odd and non-square sizes,
+/// padding 0, single-image and multi-image groups (7×7 maps group ten images, 28×28 maps one); between them they
+/// take every route of the vector kernels (checked below).
 const CASES: [Case; 13] = [
     (3, 2, 5, 7, 9, 3, 1, 1),
     (13, 3, 4, 7, 7, 3, 2, 1),
@@ -39,7 +38,7 @@ const CASES: [Case; 13] = [
     (2, 3, 4, 16, 16, 3, 1, 1),
 ];
 
-fn shape(case: (usize, usize, usize, usize, usize, usize, usize, usize)) -> ConvShape {
+fn shape(case: Case) -> ConvShape {
     let (batch, c_in, c_out, height, width, kernel, stride, padding) = case;
     ConvShape { batch, c_in, height, width, c_out, kernel, stride, padding }
 }

@@ -2,8 +2,8 @@
 //! out = clamp(BN(z) + s, −1, 1), the end of every ResNet unit (and, without s, of its stem).
 //!
 //! Composed from [`Normalize`], an addition and [`HardTanh`](super::clamp_op::HardTanh), the unit costs three
-//! activation-sized outputs forward, and backward candle sums the gradient of each of them into a fresh tensor of
-//! zeros; on a ResNet step those sums were a sixth of the time. Here the forward pass is one sweep, and the
+//! activation-sized outputs forward, and backward candle sums the gradient of each of them into a fresh tensor
+//! of zeros (all such sums together were a sixth of a ResNet step). Here the forward pass is one sweep, and the
 //! backward pass one sweep for g′ = g·h′(BN(z) + s) (the gradient of s) followed by [`NormalizeGrad`] on g′.
 //! The arithmetic is the composition's, operation for operation (the same rounding to `T` after the affine
 //! map, the same addition, the same kinks of h′), so values and gradients are the composition's bit for bit; a
@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::bn_op::{Normalize, NormalizeGrad, affine, float_params, geometry};
 use super::clamp_op::{clamp, slope};
-use super::kernel::{contiguous, float_op1, float_op2};
+use super::kernel::{contiguous, float_op1, float_op2, zeros};
 
 const RESIDUAL: &str = "batchnorm-residual-hardtanh";
 const PLAIN: &str = "batchnorm-hardtanh";
@@ -33,7 +33,7 @@ fn map_planes<T: WithDType>(
     f: impl Fn((f64, f64, f64), &[T], &[T], Option<&[T]>, &mut [T]) + Sync,
 ) -> Vec<T> {
     let (image, plane) = ((c * s).max(1), s.max(1));
-    let mut out = vec![T::zero(); a.len()];
+    let mut out = zeros(a.len(), T::zero());
     out.par_chunks_mut(image).zip(a.par_chunks(image).zip(b.par_chunks(image))).enumerate().for_each(
         |(n, (out, (a, b)))| {
             let planes = out.chunks_exact_mut(plane).zip(a.chunks_exact(plane).zip(b.chunks_exact(plane)));

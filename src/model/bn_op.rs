@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::kernel::{contiguous, float_op1, float_op2};
+use super::kernel::{contiguous, float_op1, float_op2, zeros};
 
 /// (batch, channels, values per channel and sample) of an `(n, c)` or `(n, c, h, w)` layout.
 pub(super) fn geometry(l: &Layout) -> candle_core::Result<(usize, usize, usize)> {
@@ -119,7 +119,7 @@ fn normalize<T: WithDType>(
     (_, c, s): (usize, usize, usize),
 ) -> Vec<T> {
     let coefficients = op.coefficients(gamma, beta);
-    let mut out = vec![T::zero(); x.len()];
+    let mut out = zeros(x.len(), T::zero());
     out.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(out, x)| {
         for (ch, &k) in coefficients.iter().enumerate() {
             for (o, v) in out[ch * s..(ch + 1) * s].iter_mut().zip(&x[ch * s..(ch + 1) * s]) {
@@ -205,7 +205,7 @@ impl NormalizeGrad<'_> {
                 if self.batch { (a, a * dbeta / m, a * self.inv_std[ch] * dgamma / m) } else { (a, 0.0, 0.0) }
             })
             .collect();
-        let mut out = vec![T::zero(); x.len() + 2 * c];
+        let mut out = zeros(x.len() + 2 * c, T::zero());
         let (dx, tail) = out.split_at_mut(x.len());
         dx.par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(dy.par_chunks(c * s))).for_each(
             |(dx, (x, dy))| {

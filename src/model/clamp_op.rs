@@ -1,9 +1,9 @@
 //! A fused CPU kernel for hardtanh(x) = clamp(x, −1, 1).
 //!
 //! candle's `clamp` is `maximum` then `minimum`, and the backward pass of each builds two equality masks,
-//! converts them, adds, multiplies and divides: ten element-wise passes over the activation, plus the gradient of
-//! the constant bounds, which made up about a third of a ResNet training step. Here the forward pass is one sweep
-//! and the backward pass one sweep computing g·h′(x) with candle's convention at the kinks:
+//! converts them, adds, multiplies and divides: ten element-wise passes over the activation, plus the gradient
+//! of the constant bounds, which made up about a third of a ResNet training step. Here the forward pass is one
+//! sweep and the backward pass one sweep computing g·h′(x) with candle's convention at the kinks:
 //!
 //! h′(x) = 1 for |x| < 1, ½ for |x| = 1 (the two arguments of the max or min tie and share the gradient),
 //! 0 for |x| > 1.

@@ -1,37 +1,41 @@
 //! The training convolutions on the vector kernels of [`conv_kernels`](super::conv_kernels), with
-//! [`conv_gemm`](super::conv_gemm)'s portable path where AVX2 and FMA are missing.
+//! [`conv_gemm`](super::conv_gemm)'s portable path where AVX2 and FMA are missing or `LCR_VERIFY_PORTABLE=1`
+//! asks for it (the two paths sum in different orders: their results differ in the last bits, each is
+//! deterministic).
 //!
-//! Two routes, chosen from the shape alone:
+//! Two routes, chosen from the shape alone (the buffers of both are laid out by
+//! [`conv_layout`](super::conv_layout)):
 //!
-//! * **direct** (stride 1, maps wide enough that the padding adds little): each image is copied once into zero-padded planes of width
-//!   w' = w + 2p, and row (c, a, b) of its patch matrix is that copy read from offset c·plane + a·w' + b. The
-//!   products then run over output pixels in the padded width (oh·w' columns, of which the w' − ow last of each
-//!   row are discarded), so no patch matrix is written or read. The input gradient is the same convolution of
-//!   the output gradient padded by k − 1 − p with the kernel flipped in space and its channel axes swapped; the
-//!   kernel gradient is [`Dots`](super::conv_kernels::Dots) of the output gradient (laid out in the padded width, zero in the discarded
-//!   columns) with the shifted rows of the padded input, image after image; on 7×7 maps those rows are too
-//!   short, and the kernel gradient takes the columns route.
+//! * **direct** (stride 1, maps wide enough that the padding adds little): each image is copied once into
+//!   zero-padded planes of width w' = w + 2p, and row (c, a, b) of its patch matrix is that copy read from
+//!   offset c·plane + a·w' + b. The products then run over output pixels in the padded width (oh·w' columns,
+//!   of which the w' − ow last of each row are discarded), so no patch matrix is written or read. The input
+//!   gradient is the same convolution of the output gradient padded by k − 1 − p with the kernel flipped in
+//!   space and its channel axes swapped; the kernel gradient is [`Dots`](super::conv_kernels::Dots) of the
+//!   output gradient (laid out in the padded width, zero in the discarded columns) with the shifted rows of the
+//!   padded input, image after image; on 7×7 maps those rows are too short, and the kernel gradient takes the
+//!   columns route.
 //! * **columns** (stride 2, and the kernel gradient of small maps): im2col of a group of images side by side,
 //!   as in [`conv_gemm`](super::conv_gemm), with the products on the vector kernels.
 //!
 //! Work is split over images (forward and input gradient) and over fixed groups of images whose kernel-gradient
 //! parts are added in group order, so every result is the same bit for bit whatever the number of threads.
 
-use super::conv_gemm::{self, ConvShape, Real};
+use super::conv_gemm::{self, ConvShape};
 
 /// The element types of the convolutions: `f32` and `f64` (with their vector kernels on x86-64).
 #[cfg(target_arch = "x86_64")]
 pub trait Element: super::conv_kernels::Lanes {}
 /// The element types of the convolutions: `f32` and `f64`.
 #[cfg(not(target_arch = "x86_64"))]
-pub trait Element: Real {}
+pub trait Element: conv_gemm::Real {}
 impl Element for f32 {}
 impl Element for f64 {}
 
 /// y = conv(x, w) (shapes as in [`conv_gemm::forward`]).
 pub fn forward<T: Element>(g: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(s) = pulp::x86::V3::try_new() {
+    if let Some(s) = vector_token() {
         return vector::forward(s, g, x, w);
     }
     conv_gemm::forward(g, x, w)
@@ -40,7 +44,7 @@ pub fn forward<T: Element>(g: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
 /// dx from dy (shapes as in [`conv_gemm::input_grad`]).
 pub fn input_grad<T: Element>(g: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(s) = pulp::x86::V3::try_new() {
+    if let Some(s) = vector_token() {
         return vector::input_grad(s, g, dy, w);
     }
     conv_gemm::input_grad(g, dy, w)
@@ -49,21 +53,20 @@ pub fn input_grad<T: Element>(g: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
 /// dW from x and dy (shapes as in [`conv_gemm::weight_grad`]).
 pub fn weight_grad<T: Element>(g: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(s) = pulp::x86::V3::try_new() {
+    if let Some(s) = vector_token() {
         return vector::weight_grad(s, g, x, dy);
     }
     conv_gemm::weight_grad(g, x, dy)
 }
 
-/// Adds the parts in order: the sum is the same whatever thread computed which part.
-fn sum_in_order<T: Real>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
-    let mut sum = vec![T::zero(); len];
-    for part in parts {
-        for (s, v) in sum.iter_mut().zip(part) {
-            *s += v;
-        }
-    }
-    sum
+/// The AVX2 and FMA token of the vector kernels, unless the processor lacks them or `LCR_VERIFY_PORTABLE` (set,
+/// and not `0`) asks for the portable path, as it does for the corruptions.
+#[cfg(target_arch = "x86_64")]
+fn vector_token() -> Option<pulp::x86::V3> {
+    static PORTABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let portable =
+        *PORTABLE.get_or_init(|| std::env::var_os("LCR_VERIFY_PORTABLE").is_some_and(|v| v != "0"));
+    if portable { None } else { pulp::x86::V3::try_new() }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -71,9 +74,22 @@ mod vector {
     use pulp::x86::V3;
     use rayon::prelude::*;
 
-    use super::super::conv_gemm::{ConvShape, col2im_add, im2col};
+    use super::super::conv_gemm::{ConvShape, col2im_add};
     use super::super::conv_kernels::{DC, DR, Dots, Product, pack, strip};
-    use super::{Element, sum_in_order};
+    use super::super::conv_layout::{Padded, columns, gather, padded_len, round_up, widen};
+    use super::super::kernel::zeros;
+    use super::Element;
+
+    /// Adds the parts in order: the sum is the same whatever thread computed which part.
+    fn sum_in_order<T: Element>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
+        let mut sum = vec![T::zero(); len];
+        for part in parts {
+            for (s, v) in sum.iter_mut().zip(part) {
+                *s += v;
+            }
+        }
+        sum
+    }
 
     /// Images per part of the kernel gradient on the direct route.
     const GRADIENT_IMAGES: usize = 8;
@@ -85,58 +101,6 @@ mod vector {
     /// Output values per image (in the padded width) from which the kernel gradient takes the direct route
     /// (measured: 14×14 maps and larger gain, 7×7 maps lose to image groups on the columns route).
     const MIN_DIRECT_GRADIENT_ROW: usize = 128;
-
-    fn round_up(v: usize, m: usize) -> usize {
-        v.div_ceil(m) * m
-    }
-
-    /// Zero-padded planes: `planes` planes of `height × width` with `pad` zeros around each.
-    #[derive(Clone, Copy)]
-    struct Padded {
-        planes: usize,
-        height: usize,
-        width: usize,
-        pad: usize,
-    }
-
-    impl Padded {
-        fn row(&self) -> usize {
-            self.width + 2 * self.pad
-        }
-
-        fn plane(&self) -> usize {
-            (self.height + 2 * self.pad) * self.row()
-        }
-
-        /// Start of row (c, a, b) of the patch matrix of a k×k kernel, c over the planes.
-        fn base(&self, k: usize) -> Vec<usize> {
-            let mut base = Vec::with_capacity(self.planes * k * k);
-            for c in 0..self.planes {
-                for a in 0..k {
-                    base.extend((0..k).map(|b| c * self.plane() + a * self.row() + b));
-                }
-            }
-            base
-        }
-
-        /// Copies the planes of `src` into `dst`, zero around and after them.
-        fn fill<T: Element>(&self, src: &[T], dst: &mut [T]) {
-            let (h, w, p, row) = (self.height, self.width, self.pad, self.row());
-            let (planes, tail) = dst.split_at_mut(self.planes * self.plane());
-            for (padded, plane) in planes.chunks_exact_mut(self.plane()).zip(src.chunks_exact(h * w)) {
-                let (top, rest) = padded.split_at_mut(p * row);
-                let (middle, bottom) = rest.split_at_mut(h * row);
-                top.fill(T::zero());
-                bottom.fill(T::zero());
-                for (line, values) in middle.chunks_exact_mut(row).zip(plane.chunks_exact(w)) {
-                    line[..p].fill(T::zero());
-                    line[p..p + w].copy_from_slice(values);
-                    line[p + w..].fill(T::zero());
-                }
-            }
-            tail.fill(T::zero());
-        }
-    }
 
     /// Whether the forward pass and the input gradient of `g` take the direct route.
     fn direct(g: &ConvShape) -> bool {
@@ -151,11 +115,6 @@ mod vector {
         direct(g) && g.out_height() * (g.width + 2 * g.padding) >= MIN_DIRECT_GRADIENT_ROW
     }
 
-    /// Values the padded copy needs so that every row read at `base` for `ld` columns lies inside it.
-    fn padded_len(p: &Padded, base: &[usize], ld: usize) -> usize {
-        (p.planes * p.plane()).max(base.last().map_or(0, |b| b + ld))
-    }
-
     /// out = A·src rows at `base`, for the blocks of `a` (packed), `ld` columns.
     fn product<T: Element>(s: V3, a: &[T], src: &[T], base: &[usize], ld: usize, out: &mut Vec<T>) {
         out.resize(a.len() / base.len() * ld, T::zero());
@@ -163,7 +122,7 @@ mod vector {
     }
 
     /// conv(src) for one image on the direct route: `input` describes `src` unpadded, `kernel` is packed with
-    /// one row per output plane, rows of the result go to `dst` (`out_planes` planes of `height × width`).
+    /// one row per output plane, and the result goes to `dst` (planes of `height × width`).
     #[allow(clippy::too_many_arguments)]
     fn direct_image<T: Element>(
         s: V3,
@@ -188,71 +147,16 @@ mod vector {
         }
     }
 
-    /// Planes of `height × width` (`src`) laid out as rows of `ld` values in which each line of the plane takes
-    /// `row` values: the lines first, zero in the `row − width` values after each line, after the last line and
-    /// in the rows past the planes.
-    fn widen<T: Element>(src: &[T], (height, width): (usize, usize), row: usize, ld: usize, dst: &mut [T]) {
-        let planes = src.chunks_exact(height * width);
-        let count = planes.len();
-        for (out, plane) in dst.chunks_exact_mut(ld).zip(planes) {
-            let (lines, tail) = out.split_at_mut(height * row);
-            for (line, values) in lines.chunks_exact_mut(row).zip(plane.chunks_exact(width)) {
-                line[..width].copy_from_slice(values);
-                line[width..].fill(T::zero());
-            }
-            tail.fill(T::zero());
-        }
-        dst[count * ld..].fill(T::zero());
-    }
-
     /// Images per group on the columns route.
     fn group(g: &ConvShape) -> usize {
         (TARGET_COLUMNS / (g.out_height() * g.out_width())).clamp(1, g.batch.max(1))
-    }
-
-    /// im2col of images `first..first + n` side by side in `col` (patch rows of `ld`, zero past the images).
-    fn columns<T: Element>(g: &ConvShape, x: &[T], first: usize, n: usize, ld: usize, col: &mut Vec<T>) {
-        let (pix, len) = (g.out_height() * g.out_width(), g.c_in * g.height * g.width);
-        // im2col writes every value of its columns: only the columns past the images need zeros.
-        col.resize(g.c_in * g.kernel * g.kernel * ld, T::zero());
-        for i in 0..n {
-            im2col(g, &x[(first + i) * len..(first + i + 1) * len], col, ld, i * pix);
-        }
-        for row in col.chunks_exact_mut(ld) {
-            row[n * pix..].fill(T::zero());
-        }
-    }
-
-    /// The output gradient of images `first..first + n` as `rows` rows of `ld` (zero past the images and
-    /// below `c_out`).
-    fn gather<T: Element>(
-        g: &ConvShape,
-        dy: &[T],
-        first: usize,
-        n: usize,
-        (rows, ld): (usize, usize),
-        buf: &mut Vec<T>,
-    ) {
-        let pix = g.out_height() * g.out_width();
-        // Every value of the images' columns is written below: zeros go past them and below c_out only.
-        buf.resize(rows * ld, T::zero());
-        for (i, image) in
-            dy[first * g.c_out * pix..(first + n) * g.c_out * pix].chunks_exact(g.c_out * pix).enumerate()
-        {
-            for (c, row) in image.chunks_exact(pix).enumerate() {
-                buf[c * ld + i * pix..c * ld + (i + 1) * pix].copy_from_slice(row);
-            }
-        }
-        for (c, row) in buf.chunks_exact_mut(ld).enumerate() {
-            row[if c < g.c_out { n * pix } else { 0 }..].fill(T::zero());
-        }
     }
 
     pub(super) fn forward<T: Element>(s: V3, g: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
         let (patch, pix) = (g.c_in * g.kernel * g.kernel, g.out_height() * g.out_width());
         let (in_len, out_len) = (g.c_in * g.height * g.width, g.c_out * pix);
         let kernel = pack(g.c_out, patch, |r, k| w[r * patch + k]);
-        let mut y = vec![T::zero(); g.batch * out_len];
+        let mut y = zeros(g.batch * out_len, T::zero());
         if direct(g) {
             let input = Padded { planes: g.c_in, height: g.height, width: g.width, pad: g.padding };
             let size = (g.out_height(), g.out_width());
@@ -284,7 +188,7 @@ mod vector {
     pub(super) fn input_grad<T: Element>(s: V3, g: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
         let (k, patch, pix) = (g.kernel, g.c_in * g.kernel * g.kernel, g.out_height() * g.out_width());
         let (in_len, out_len) = (g.c_in * g.height * g.width, g.c_out * pix);
-        let mut dx = vec![T::zero(); g.batch * in_len];
+        let mut dx = zeros(g.batch * in_len, T::zero());
         if direct(g) {
             // dx[c, u, v] = Σ_{o, a, b} w[o, c, k−1−a, k−1−b] · dy[o, u + a − (k−1−p), v + b − (k−1−p)].
             let flipped = pack(g.c_in, g.c_out * k * k, |c, r| {
@@ -404,7 +308,7 @@ mod vector {
 /// Which route the vector kernels take for `g`: `"direct"`, `"columns"`, or `"portable"` without AVX2 and FMA.
 pub fn route(g: &ConvShape) -> &'static str {
     #[cfg(target_arch = "x86_64")]
-    if pulp::x86::V3::try_new().is_some() {
+    if vector_token().is_some() {
         return vector::route(g);
     }
     let _ = g;

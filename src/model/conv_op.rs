@@ -1,11 +1,12 @@
 //! The convolution layers' candle operation on the CPU: forward pass and both gradients from
-//! [`conv_gemm`](super::conv_gemm).
+//! [`conv_fast`](super::conv_fast).
 //!
 //! candle's own CPU convolution computes the input gradient with `conv_transpose2d`, a direct loop of short dot
-//! products (for stride 2 it was most of a ResNet training step), and the kernel gradient as a convolution of the
-//! input with the output gradient, whose im2col tiles hold only the k² output pixels. Here all three are one
-//! im2col and one matrix product per group of images. `input_grad = false` skips the input gradient altogether
-//! (the first layer's input is data). On other devices and element types candle's operation is used.
+//! products (for stride 2 it was most of a ResNet training step), and the kernel gradient as a convolution of
+//! the input with the output gradient, whose im2col tiles hold only the k² output pixels. Here all three are
+//! matrix products on our kernels. `input_grad = false` skips the input gradient altogether (the first layer's
+//! input is data), and [`conv2d_signed`] takes the signs of a binary layer's input inside the operation. On
+//! other devices and element types candle's operations are used.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 

@@ -16,6 +16,8 @@ pub mod conv_fast;
 pub mod conv_gemm;
 #[cfg(target_arch = "x86_64")]
 mod conv_kernels;
+#[cfg(target_arch = "x86_64")]
+mod conv_layout;
 pub mod conv_op;
 pub mod io;
 mod kernel;

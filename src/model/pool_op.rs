@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::kernel::{float_op1, float_op2};
+use super::kernel::{float_op1, float_op2, zeros};
 use crate::error::Result;
 
 /// Planes per rayon task (a 28×28 plane is 3 KiB of `f32`).
@@ -28,7 +28,7 @@ fn first_max<T: WithDType>(a: T, b: T, c: T, d: T) -> (usize, T) {
 
 fn forward<T: WithDType>(x: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
     let (oh, ow) = (h / 2, w / 2);
-    let mut out = vec![T::zero(); planes * oh * ow];
+    let mut out = zeros(planes * oh * ow, T::zero());
     let per_task = PLANES_PER_TASK * oh * ow;
     out.par_chunks_mut(per_task.max(1)).zip(x.par_chunks((PLANES_PER_TASK * h * w).max(1))).for_each(
         |(out, x)| {
@@ -47,7 +47,7 @@ fn forward<T: WithDType>(x: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
 
 fn backward<T: WithDType>(x: &[T], g: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
     let (oh, ow) = (h / 2, w / 2);
-    let mut out = vec![T::zero(); planes * h * w];
+    let mut out = zeros(planes * h * w, T::zero());
     let per_task = PLANES_PER_TASK * h * w;
     let inputs = x.par_chunks(per_task.max(1)).zip(g.par_chunks((PLANES_PER_TASK * oh * ow).max(1)));
     out.par_chunks_mut(per_task.max(1)).zip(inputs).for_each(|(out, (x, g))| {
