@@ -108,6 +108,9 @@ fn lipsdp(c: &mut Criterion) {
     group.bench_function("sequential_l2_784-384-384-10", |b| {
         b.iter(|| sequential_bound(&wide, f, Norm::L2, &SequentialOptions::default()).unwrap())
     });
+    group.bench_function("sequential_l2-margin_784-384-384-10", |b| {
+        b.iter(|| sequential_bound(&wide, f, Norm::L2Margin, &SequentialOptions::default()).unwrap())
+    });
     group.finish();
 }
 

@@ -45,6 +45,7 @@ pub mod ir;
 pub mod robustness;
 pub mod shard;
 pub mod study;
+pub mod wide;
 
 pub use error::{Error, Result};
 pub mod cli;

@@ -38,21 +38,26 @@ pub fn lmi_matrix(form: &LipForm, rho: f64, lambda: &[f64]) -> (Envelope, f64) {
     let g1 = gamma(1);
     let mut err2 = 0.0f64;
     for i in 0..form.input_dim {
-        m.set(i, i, rho);
+        m.set_lower(i, i, rho);
     }
     for k in 1..depth {
-        let w = &form.weights[k - 1];
-        let b = form.errors[k - 1].as_ref();
-        for i in 0..w.nrows() {
+        // Transposed once, so that row i of W_k (column i of Wᵀ) is contiguous.
+        let wt = form.weights[k - 1].transpose();
+        let bt = form.errors[k - 1].as_ref().map(|b| b.transpose());
+        for i in 0..wt.ncols() {
             let p = o[k] + i;
             let lam = lambda[p - form.input_dim];
-            m.set(p, p, 2.0 * lam);
-            for j in 0..w.ncols() {
-                let v = -lam * w[(i, j)];
-                m.set(p, o[k - 1] + j, v);
+            m.set_lower(p, p, 2.0 * lam);
+            let w_row = wt.column(i);
+            let b_row = bt.as_ref().map(|b| b.column(i));
+            for j in 0..wt.nrows() {
+                let v = -lam * w_row[j];
+                m.set_lower(p, o[k - 1] + j, v);
                 // |λ·w − fl(λ·ŵ)| ≤ λ·b + γ₁|v| + η, counted twice (symmetric entries).
-                let e =
-                    add_up(add_up(b.map_or(0.0, |b| mul_up(lam.abs(), b[(i, j)])), mul_up(g1, v.abs())), ETA);
+                let e = add_up(
+                    add_up(b_row.as_ref().map_or(0.0, |b| mul_up(lam.abs(), b[j])), mul_up(g1, v.abs())),
+                    ETA,
+                );
                 err2 = add_up(err2, mul_up(2.0, mul_up(e, e)));
             }
         }
@@ -75,7 +80,7 @@ pub fn lmi_matrix(form: &LipForm, rho: f64, lambda: &[f64]) -> (Envelope, f64) {
         for j in 0..=i {
             let old = m.get(base + i, base + j);
             let v = old - g[(i, j)];
-            m.set(base + i, base + j, v);
+            m.set_lower(base + i, base + j, v);
             let e = add_up(eg[(i, j)], mul_up(g1, v.abs()));
             let copies = if i == j { 1.0 } else { 2.0 };
             err2 = add_up(err2, mul_up(copies, mul_up(e, e)));

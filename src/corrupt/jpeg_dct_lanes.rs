@@ -1,5 +1,5 @@
 //! The islow DCTs of [`super::jpeg_dct`] and libjpeg's quantiser with AVX2 (x86-64, chosen at run time by
-//! [`super::wide::v3`]): a block's eight columns, or rows, at a time in 32-bit lanes, like libjpeg-turbo's own
+//! [`crate::wide::v3`]): a block's eight columns, or rows, at a time in 32-bit lanes, like libjpeg-turbo's own
 //! AVX2 code. The results are those of `jpeg_dct`, bit for bit.
 //!
 //! Why 32 bits give the same integers. Every step of a 1-D pass before its final descale is an addition, a

@@ -56,7 +56,7 @@ pub mod resample;
 mod spatter;
 mod stage;
 mod weather;
-pub mod wide;
+pub use crate::wide;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

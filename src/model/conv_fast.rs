@@ -60,13 +60,10 @@ pub fn weight_grad<T: Element>(g: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
 }
 
 /// The AVX2 and FMA token of the vector kernels, unless the processor lacks them or `LCR_VERIFY_PORTABLE` (set,
-/// and not `0`) asks for the portable path, as it does for the corruptions.
+/// and not `0`) asks for the portable path, as it does for the corruptions ([`crate::wide::v3`]).
 #[cfg(target_arch = "x86_64")]
 fn vector_token() -> Option<pulp::x86::V3> {
-    static PORTABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let portable =
-        *PORTABLE.get_or_init(|| std::env::var_os("LCR_VERIFY_PORTABLE").is_some_and(|v| v != "0"));
-    if portable { None } else { pulp::x86::V3::try_new() }
+    crate::wide::v3()
 }
 
 #[cfg(target_arch = "x86_64")]
