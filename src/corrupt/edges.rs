@@ -16,15 +16,32 @@ pub struct CannySettings {
     pub l2: bool,
     /// Whether pixels on the image border may be edges (scikit-image excludes them).
     pub border_edges: bool,
+    /// Non-maximum suppression across a diagonal: `true` keeps a pixel only when its magnitude is strictly
+    /// greater than both diagonal neighbours (OpenCV); `false` strictly greater than the first and at least the
+    /// second, as across rows and columns. The difference decides small blobs: on a 2×2 plateau every pixel
+    /// ties with a diagonal neighbour, so OpenCV finds no edge there at all.
+    pub strict_diagonal: bool,
 }
 
 impl CannySettings {
     /// OpenCV's `Canny(img_u8, 50, 150)` (values on the 0…255 scale, no smoothing, L1 magnitude).
-    pub const OPENCV_50_150: CannySettings =
-        CannySettings { sigma: 0.0, low: 50.0, high: 150.0, l2: false, border_edges: true };
+    pub const OPENCV_50_150: CannySettings = CannySettings {
+        sigma: 0.0,
+        low: 50.0,
+        high: 150.0,
+        l2: false,
+        border_edges: true,
+        strict_diagonal: true,
+    };
     /// scikit-image's `feature.canny(img)` defaults on a `[0, 1]` image: σ = 1, thresholds 0.1 and 0.2.
-    pub const SKIMAGE_DEFAULT: CannySettings =
-        CannySettings { sigma: 1.0, low: 0.1, high: 0.2, l2: true, border_edges: false };
+    pub const SKIMAGE_DEFAULT: CannySettings = CannySettings {
+        sigma: 1.0,
+        low: 0.1,
+        high: 0.2,
+        l2: true,
+        border_edges: false,
+        strict_diagonal: false,
+    };
 }
 
 /// Canny edge map (1 on edges, 0 elsewhere): optional Gaussian smoothing, 3×3 Sobel gradients, non-maximum
@@ -81,15 +98,16 @@ pub fn canny(src: &[f32], h: usize, w: usize, s: &CannySettings) -> Vec<u8> {
             }
             let (ax, ay) = (gx[i].abs(), gy[i].abs());
             let (yi, xi) = (y as isize, x as isize);
-            let (a, b) = if ay <= ax * TAN_22_5 {
-                (at(yi, xi - 1), at(yi, xi + 1))
+            // The two neighbours across the edge, and whether a tie with the second one suppresses.
+            let (a, b, strict) = if ay <= ax * TAN_22_5 {
+                (at(yi, xi - 1), at(yi, xi + 1), false)
             } else if ay >= ax * TAN_67_5 {
-                (at(yi - 1, xi), at(yi + 1, xi))
+                (at(yi - 1, xi), at(yi + 1, xi), false)
             } else {
                 let sgn = if (gx[i] > 0.0) == (gy[i] > 0.0) { 1 } else { -1 };
-                (at(yi - 1, xi - sgn), at(yi + 1, xi + sgn))
+                (at(yi - 1, xi - sgn), at(yi + 1, xi + sgn), s.strict_diagonal)
             };
-            if m > a && m >= b {
+            if m > a && (m > b || (m == b && !strict)) {
                 state[i] = if m > s.high { 2 } else { 1 };
             }
         }
@@ -223,6 +241,37 @@ mod tests {
         for y in 1..h - 1 {
             let row: Vec<u8> = e[y * w..(y + 1) * w].to_vec();
             assert_eq!(row.iter().map(|&v| v as usize).sum::<usize>(), 1, "row {y}: {row:?}");
+        }
+    }
+
+    /// A plateau of 176 on zeros, `n × n` at (3, 3) in an 8 × 8 image, through the OpenCV settings.
+    fn plateau_edges(n: usize) -> Vec<u8> {
+        let img: Vec<f32> = (0..64)
+            .map(|i| if (3..3 + n).contains(&(i / 8)) && (3..3 + n).contains(&(i % 8)) { 176.0 } else { 0.0 })
+            .collect();
+        canny(&img, 8, 8, &CannySettings::OPENCV_50_150)
+    }
+
+    #[test]
+    fn opencv_finds_no_edge_on_a_two_by_two_plateau() {
+        // `cv2.Canny(a, 50, 150)` (OpenCV 4.10) on this image is all zero: each of the four pixels has a
+        // diagonal gradient and ties with its diagonal neighbour inside the plateau.
+        assert!(plateau_edges(2).iter().all(|&e| e == 0));
+    }
+
+    #[test]
+    fn opencv_edges_of_a_three_by_three_plateau() {
+        // Rows 2-5 of `cv2.Canny(a, 50, 150)` (OpenCV 4.10); the other rows are zero.
+        let want: [[u8; 8]; 4] = [
+            [0, 0, 0, 0, 1, 0, 0, 0],
+            [0, 0, 0, 1, 0, 1, 0, 0],
+            [0, 0, 1, 0, 0, 1, 0, 0],
+            [0, 0, 0, 1, 1, 1, 0, 0],
+        ];
+        let e = plateau_edges(3);
+        for (y, row) in e.chunks_exact(8).enumerate() {
+            let expect = if (2..6).contains(&y) { want[y - 2] } else { [0; 8] };
+            assert_eq!(row, expect, "row {y}");
         }
     }
 }

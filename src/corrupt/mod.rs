@@ -73,6 +73,7 @@ pub use self::kinds::{
     Corruption, Suite, Table, mnist_c_severity, parse_corruption_list, parse_severity_list,
 };
 pub use self::params::Params;
+pub use self::spatter::drop_shading;
 pub use self::stage::{CleanSet, CorruptOutcome, CorruptRequest, Split, load_clean, plan, run};
 pub use self::weather::plasma_fractal;
 

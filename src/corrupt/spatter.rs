@@ -33,9 +33,8 @@ pub struct SpatterParams {
 
 /// Spatter. A liquid layer `L ~ N(μ, σ)` is blurred (σ = `blur`, nearest border) and cleared below the threshold.
 ///
-/// - Water: `L` is stored as 8 bits; its Canny edges (OpenCV, 50/150) give a distance map `D` (chamfer, capped at
-///   20, 3×3 box blur, 8 bits, histogram-equalised, embossed with `[[−2,−1,0],[−1,1,1],[0,1,2]]`, box blur rounded to 8 bits); the
-///   drop opacity is `m = intensity · L·D / max(L·D)` and `x' = clip(x + m · water)`.
+/// - Water: `L` is stored as 8 bits and shaded by its edges, `D =` [`drop_shading`]`(L)`; the drop opacity is
+///   `m = intensity · L·D / max(L·D)` and `x' = clip(x + m · water)`.
 /// - Mud: `m` = Gaussian blur (σ = intensity) of the mask `L > threshold`, zeroed below 0.8;
 ///   `x' = clip(x·(1 − m) + m · mud)`.
 ///
@@ -75,21 +74,7 @@ pub fn spatter(img: &Image, p: &SpatterParams, rng: &mut ChaCha8Rng) -> Image {
     }
     let layer_u8: Vec<u8> = layer.iter().map(|&v| (v * 255.0).clamp(0.0, 255.0) as u8).collect();
     let as_f32: Vec<f32> = layer_u8.iter().map(|&v| f32::from(v)).collect();
-    let edge = edges::canny(&as_f32, h, w, &CannySettings::OPENCV_50_150);
-    let zero: Vec<bool> = edge.iter().map(|&e| e == 1).collect();
-    let dist: Vec<f32> = edges::distance_transform(&zero, h, w).into_iter().map(|d| d.min(20.0)).collect();
-    let dist: Vec<u8> = filter::box3(&dist, h, w).into_iter().map(|v| v.clamp(0.0, 255.0) as u8).collect();
-    let dist = edges::equalize_hist(&dist);
-    let emboss = filter::SparseKernel::from_dense(&[-2.0, -1.0, 0.0, -1.0, 1.0, 1.0, 0.0, 1.0, 2.0], 3, 3);
-    let dist_f: Vec<f32> = dist.iter().map(|&v| f32::from(v)).collect();
-    let embossed: Vec<f32> = emboss
-        .correlate(&dist_f, h, w, Border::Reflect101)
-        .into_iter()
-        .map(|v| v.round().clamp(0.0, 255.0))
-        .collect();
-    // OpenCV's `blur` of an 8-bit image returns 8 bits: the box mean is rounded before the reference turns it
-    // into floats.
-    let dist: Vec<f32> = filter::box3(&embossed, h, w).into_iter().map(f32::round).collect();
+    let dist: Vec<f32> = drop_shading(&layer_u8, h, w).into_iter().map(f32::from).collect();
     let m: Vec<f32> = as_f32.iter().zip(&dist).map(|(l, d)| l * d).collect();
     let max = m.iter().copied().fold(0.0f32, f32::max);
     if max <= 0.0 {
@@ -103,4 +88,26 @@ pub fn spatter(img: &Image, p: &SpatterParams, rng: &mut ChaCha8Rng) -> Image {
         }
     }
     out
+}
+
+/// The shading of the water drops from the 8-bit liquid layer `L` (`h × w`), as the reference computes it with
+/// OpenCV: `D = 255 − Canny(L, 50, 150)`, its 5×5 chamfer distance map capped at 20, a 3×3 box blur truncated to
+/// 8 bits, `equalizeHist`, the emboss kernel `[[−2,−1,0],[−1,1,1],[0,1,2]]` (`filter2D` to 8 bits, rounded and
+/// saturated, reflect-101 border), and a last 3×3 box blur, which OpenCV rounds to 8 bits for an 8-bit image.
+/// Byte-exact with OpenCV 4.10 (`tests/corrupt_spatter.rs`).
+pub fn drop_shading(layer: &[u8], h: usize, w: usize) -> Vec<u8> {
+    let as_f32: Vec<f32> = layer.iter().map(|&v| f32::from(v)).collect();
+    let edge = edges::canny(&as_f32, h, w, &CannySettings::OPENCV_50_150);
+    let zero: Vec<bool> = edge.iter().map(|&e| e == 1).collect();
+    let dist: Vec<f32> = edges::distance_transform(&zero, h, w).into_iter().map(|d| d.min(20.0)).collect();
+    let dist: Vec<u8> = filter::box3(&dist, h, w).into_iter().map(|v| v.clamp(0.0, 255.0) as u8).collect();
+    let dist = edges::equalize_hist(&dist);
+    let emboss = filter::SparseKernel::from_dense(&[-2.0, -1.0, 0.0, -1.0, 1.0, 1.0, 0.0, 1.0, 2.0], 3, 3);
+    let dist_f: Vec<f32> = dist.iter().map(|&v| f32::from(v)).collect();
+    let embossed: Vec<f32> = emboss
+        .correlate(&dist_f, h, w, Border::Reflect101)
+        .into_iter()
+        .map(|v| v.round().clamp(0.0, 255.0))
+        .collect();
+    filter::box3(&embossed, h, w).into_iter().map(|v| v.round() as u8).collect()
 }
