@@ -140,55 +140,69 @@ pub fn canny(src: &[f32], h: usize, w: usize, s: &CannySettings) -> Vec<u8> {
 /// OpenCV's `distanceTransform(·, DIST_L2, 5)`: the 5×5 chamfer distance to the nearest zero pixel, with weights
 /// 1 (axial), 1.4 (diagonal) and 2.1969 (knight moves). Pixels with no zero pixel anywhere get `f32::MAX`.
 pub fn distance_transform(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
+    super::wide::wide(Chamfer { zero, h, w })
+}
+
+/// [`distance_transform`]'s arguments, run by [`super::wide::wide`].
+struct Chamfer<'a> {
+    zero: &'a [bool],
+    h: usize,
+    w: usize,
+}
+
+impl pulp::NullaryFnOnce for Chamfer<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn call(self) -> Vec<f32> {
+        chamfer(self.zero, self.h, self.w)
+    }
+}
+
+/// The smaller of two values that are never NaN (one compare and select, which vectorises).
+#[inline(always)]
+fn min2(a: f32, b: f32) -> f32 {
+    if b < a { b } else { a }
+}
+
+/// The two chamfer passes. The image is padded by 2 on every side with +∞ (a neighbour outside is never the
+/// minimum, as the reference skips it). Each pass takes, row by row, the minimum over the seven neighbours in
+/// the rows already done (independent across x: one loop over equal-length slices, vectorised), then the one
+/// along the row in scan order. Every candidate is one `f32` addition of a weight to a neighbour, and the
+/// minimum is exact, so the order of the comparisons does not change the result.
+#[inline(always)]
+fn chamfer(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
     const A: f32 = 1.0;
-    const B: f32 = 1.4;
-    const C: f32 = 2.1969;
-    // The image padded by 2 on every side with +∞ (a neighbour outside is never the minimum, as the reference
-    // skips it). Each pass takes, row by row, the minimum over the seven neighbours in the rows already done
-    // (independent across x, so vectorisable), then the one along the row in scan order. `min` is exact, so the
-    // order of the comparisons does not change the result.
     let pw = w + 4;
     let mut d = vec![f32::INFINITY; (h + 4) * pw];
     for (y, row) in zero.chunks_exact(w).enumerate() {
-        for (x, &z) in row.iter().enumerate() {
-            d[(y + 2) * pw + x + 2] = if z { 0.0 } else { f32::MAX };
+        for (v, &z) in d[(y + 2) * pw + 2..][..w].iter_mut().zip(row) {
+            *v = if z { 0.0 } else { f32::MAX };
         }
     }
     let mut tmp = vec![0.0f32; w];
+    // Forward: rows y − 1 and y − 2, then from the left.
     for y in 2..h + 2 {
         let (done, rest) = d.split_at_mut(y * pw);
         let (r1, r2) = (&done[(y - 1) * pw..y * pw], &done[(y - 2) * pw..(y - 1) * pw]);
         let cur = &mut rest[..pw];
-        for (x, t) in (2..w + 2).zip(tmp.iter_mut()) {
-            *t = cur[x]
-                .min(r1[x] + A)
-                .min(r1[x - 1] + B)
-                .min(r1[x + 1] + B)
-                .min(r2[x - 1] + C)
-                .min(r2[x + 1] + C)
-                .min(r1[x - 2] + C)
-                .min(r1[x + 2] + C);
-        }
-        for (x, &t) in (2..w + 2).zip(&tmp) {
-            cur[x] = t.min(cur[x - 1] + A);
+        from_rows(&mut tmp, &cur[2..w + 2], r1, r2);
+        let mut prev = cur[1];
+        for (v, &t) in cur[2..w + 2].iter_mut().zip(&tmp) {
+            prev = min2(t, prev + A);
+            *v = prev;
         }
     }
+    // Backward: rows y + 1 and y + 2 (mirrored, so the same neighbour offsets), then from the right.
     for y in (2..h + 2).rev() {
         let (upto, below) = d.split_at_mut((y + 1) * pw);
         let (r1, r2) = (&below[..pw], &below[pw..2 * pw]);
         let cur = &mut upto[y * pw..];
-        for (x, t) in (2..w + 2).zip(tmp.iter_mut()) {
-            *t = cur[x]
-                .min(r1[x] + A)
-                .min(r1[x + 1] + B)
-                .min(r1[x - 1] + B)
-                .min(r2[x + 1] + C)
-                .min(r2[x - 1] + C)
-                .min(r1[x + 2] + C)
-                .min(r1[x - 2] + C);
-        }
-        for (x, &t) in (2..w + 2).zip(&tmp).rev() {
-            cur[x] = t.min(cur[x + 1] + A);
+        from_rows(&mut tmp, &cur[2..w + 2], r1, r2);
+        let mut prev = cur[w + 2];
+        for (v, &t) in cur[2..w + 2].iter_mut().zip(&tmp).rev() {
+            prev = min2(t, prev + A);
+            *v = prev;
         }
     }
     let mut out = Vec::with_capacity(h * w);
@@ -196,6 +210,25 @@ pub fn distance_transform(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
         out.extend(d[y * pw + 2..y * pw + w + 2].iter().map(|&v| if v.is_finite() { v } else { f32::MAX }));
     }
     out
+}
+
+/// `tmp[x] = min(cur[x], r1[x] + A, r1[x ± 1] + B, r2[x ± 1] + C, r1[x ± 2] + C)` for the padded rows `r1`
+/// (adjacent) and `r2` (two away), `x` running over the `w` interior columns.
+#[inline(always)]
+fn from_rows(tmp: &mut [f32], cur: &[f32], r1: &[f32], r2: &[f32]) {
+    const A: f32 = 1.0;
+    const B: f32 = 1.4;
+    const C: f32 = 2.1969;
+    let w = tmp.len();
+    let (cur, r1m2, r1m1, r10, r1p1, r1p2) =
+        (&cur[..w], &r1[..w], &r1[1..w + 1], &r1[2..w + 2], &r1[3..w + 3], &r1[4..w + 4]);
+    let (r2m1, r2p1) = (&r2[1..w + 1], &r2[3..w + 3]);
+    for x in 0..w {
+        let v = min2(cur[x], r10[x] + A);
+        let v = min2(v, min2(r1m1[x] + B, r1p1[x] + B));
+        let v = min2(v, min2(r2m1[x] + C, r2p1[x] + C));
+        tmp[x] = min2(v, min2(r1m2[x] + C, r1p2[x] + C));
+    }
 }
 
 /// OpenCV's `equalizeHist` on 8-bit values: `lut[v] = round(255 · (cdf(v) − cdf(v₀)) / (N − cdf(v₀)))` with
