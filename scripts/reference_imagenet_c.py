@@ -1,5 +1,5 @@
 """Runs the corruption functions of hendrycks/robustness `ImageNet-C/create_c/make_imagenet_c.py` (Apache-2.0,
-not shipped here: pass the path of a copy) on 224-px images, for three purposes:
+not shipped here: pass the path of a copy) on 224-px images, for four purposes:
 
     time   DIR       images per CPU-second per corruption at severity 3, one thread, reading each PNG of the
                      class-folder tree DIR and saving the result as the reference saver does (JPEG quality 85,
@@ -8,6 +8,11 @@ not shipped here: pass the path of a copy) on 224-px images, for three purposes:
                      kept on the rows listed by `golden_rows()` (uint8, shape (7, 5, 2, len(rows), 224, 3))
     damage OUT.json  mean |corrupted - clean| (0..1 scale, after np.uint8) per severity for the random
                      corruptions, over several seeds on the two fixture photos, with the per-draw spread
+    spatter OUT      the water drops of spatter (severities 1-3) as OpenCV computes them: for a few seeded
+                     draws, the 8-bit liquid layer that enters cv2.Canny and the 8-bit result of the last
+                     cv2.blur, recorded while the unmodified function runs; OUT_224.npy on the first fixture
+                     photo (uint8 (4, 2, 224, 224): s1 twice, s2, s3) and OUT_32.npy on its 32-px thumbnail
+                     (uint8 (12, 2, 32, 32): s1-s3, four draws each)
 
 The module's top-level imports of torch/torchvision are replaced by empty stand-ins (they serve only its data
 loader), and scikit-image >= 0.19's `channel_axis=-1` stands in for the removed `multichannel=True`; the
@@ -38,7 +43,7 @@ RANDOM = ['gaussian_noise', 'shot_noise', 'impulse_noise', 'speckle_noise', 'gla
           'frost', 'fog', 'elastic_transform', 'spatter']
 # Seeds per photo for the damage statistics: more where one draw varies much (which frost photo, which plasma).
 SEEDS = {'gaussian_noise': 4, 'shot_noise': 4, 'impulse_noise': 4, 'speckle_noise': 4, 'glass_blur': 3,
-         'motion_blur': 60, 'snow': 20, 'frost': 200, 'fog': 60, 'elastic_transform': 60, 'spatter': 100}
+         'motion_blur': 60, 'snow': 20, 'frost': 200, 'fog': 60, 'elastic_transform': 60, 'spatter': 400}
 ALL = ['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'motion_blur', 'zoom_blur',
        'snow', 'frost', 'fog', 'brightness', 'contrast', 'elastic_transform', 'pixelate', 'jpeg_compression',
        'speckle_noise', 'gaussian_blur', 'spatter', 'saturate']
@@ -153,6 +158,42 @@ def cmd_damage(mod, out, names):
         json.dump(result, open(out, 'w'), indent=1)
 
 
+class Recorder:
+    """Stands in for the cv2 module inside the reference module: passes every call through, keeping the
+    input of Canny and the output of the last blur."""
+
+    def __init__(self, cv2):
+        self.cv2, self.canny_in, self.blur_out = cv2, None, None
+
+    def __getattr__(self, name):
+        return getattr(self.cv2, name)
+
+    def Canny(self, img, *args):
+        self.canny_in = img.copy()
+        return self.cv2.Canny(img, *args)
+
+    def blur(self, img, *args):
+        self.blur_out = self.cv2.blur(img, *args)
+        return self.blur_out
+
+
+def cmd_spatter(mod, out):
+    import cv2
+    rec = Recorder(cv2)
+    mod.cv2 = rec
+    photo = photos()[0]
+    thumb = np.asarray(Image.fromarray(photo).resize((32, 32), Image.BILINEAR))
+    for img, draws, suffix in [(photo, [(1, 0), (1, 1), (2, 0), (3, 0)], '224'),
+                               (thumb, [(s, seed) for s in (1, 2, 3) for seed in range(4)], '32')]:
+        res = []
+        for s, seed in draws:
+            np.random.seed(seed)
+            mod.spatter(Image.fromarray(img), s)
+            res.append(np.stack([rec.canny_in, rec.blur_out]))
+        np.save(f'{out}_{suffix}.npy', np.stack(res).astype(np.uint8))
+    mod.cv2 = cv2
+
+
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
@@ -165,8 +206,10 @@ def main():
         cmd_golden(mod, arg)
     elif what == 'damage':
         cmd_damage(mod, arg, names or RANDOM)
+    elif what == 'spatter':
+        cmd_spatter(mod, arg)
     else:
-        sys.exit(f'unknown mode {what}: time, golden or damage')
+        sys.exit(f'unknown mode {what}: time, golden, damage or spatter')
 
 
 if __name__ == '__main__':

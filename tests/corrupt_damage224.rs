@@ -23,21 +23,14 @@ const REFERENCE_DAMAGE: [(Corruption, [f64; 5], u64); 11] = [
     (Corruption::Frost, [0.22495, 0.27307, 0.29991, 0.29124, 0.3061], 500),
     (Corruption::Fog, [0.18922, 0.21028, 0.22736, 0.2285, 0.23968], 100),
     (Corruption::ElasticTransform, [0.16768, 0.21645, 0.07052, 0.07231, 0.07855], 200),
-    (Corruption::Spatter, [0.00323, 0.01729, 0.02953, 0.03284, 0.05312], 200),
+    (Corruption::Spatter, [0.00322, 0.0173, 0.0296, 0.03287, 0.05323], 200),
 ];
 
 /// Relative tolerance on a mean damage. The reference means carry a sampling error of at most ~2 % (one
 /// standard error, from the spread of its draws), ours less, so 5 % is about 2.5 standard errors; a real
-/// departure (copying instead of swapping in glass blur, a lost motion-blur tap) moves the damage by far more.
+/// departure (copying instead of swapping in glass blur, a lost motion-blur tap, a tie rule of OpenCV's Canny
+/// that spatter s1's small drops depend on) moves the damage by far more.
 const DAMAGE_REL: f64 = 0.05;
-
-/// Rows where ours departs by more than [`DAMAGE_REL`], with the bound they are held to instead. Spatter s1 (the
-/// faintest water: blur σ = 4 leaves about 3 % of the layer above its threshold) does 12 % more damage than the
-/// reference over 400 draws, against a sampling error of about 2.5 %, while s2–s5 agree within 0.5 %. The
-/// cause is not found yet (the rounding of the last box blur to 8 bits, now mimicked, moves it by < 0.1 %);
-/// the suspects are the Canny edges and the distance map of the sparse blobs, whose maximum normalises the
-/// drop opacity.
-const KNOWN_GAPS: [(Corruption, u8, f64); 1] = [(Corruption::Spatter, 1, 0.15)];
 
 #[test]
 fn random_corruptions_do_as_much_damage_as_the_reference_at_224px() {
@@ -67,8 +60,7 @@ fn random_corruptions_do_as_much_damage_as_the_reference_at_224px() {
                 "{c} s{s}: ours {ours:.5}, reference {w:.5} ({:+.1}%)",
                 100.0 * (ours / w - 1.0)
             ));
-            let rel = KNOWN_GAPS.iter().find(|g| g.0 == c && g.1 == s).map_or(DAMAGE_REL, |g| g.2);
-            if (ours - w).abs() > rel * w {
+            if (ours - w).abs() > DAMAGE_REL * w {
                 report.push(table.last().unwrap().clone());
             }
         }

@@ -16,15 +16,32 @@ pub struct CannySettings {
     pub l2: bool,
     /// Whether pixels on the image border may be edges (scikit-image excludes them).
     pub border_edges: bool,
+    /// Non-maximum suppression across a diagonal: `true` keeps a pixel only when its magnitude is strictly
+    /// greater than both diagonal neighbours (OpenCV); `false` strictly greater than the first and at least the
+    /// second, as across rows and columns. The difference decides small blobs: on a 2×2 plateau every pixel
+    /// ties with a diagonal neighbour, so OpenCV finds no edge there at all.
+    pub strict_diagonal: bool,
 }
 
 impl CannySettings {
     /// OpenCV's `Canny(img_u8, 50, 150)` (values on the 0…255 scale, no smoothing, L1 magnitude).
-    pub const OPENCV_50_150: CannySettings =
-        CannySettings { sigma: 0.0, low: 50.0, high: 150.0, l2: false, border_edges: true };
+    pub const OPENCV_50_150: CannySettings = CannySettings {
+        sigma: 0.0,
+        low: 50.0,
+        high: 150.0,
+        l2: false,
+        border_edges: true,
+        strict_diagonal: true,
+    };
     /// scikit-image's `feature.canny(img)` defaults on a `[0, 1]` image: σ = 1, thresholds 0.1 and 0.2.
-    pub const SKIMAGE_DEFAULT: CannySettings =
-        CannySettings { sigma: 1.0, low: 0.1, high: 0.2, l2: true, border_edges: false };
+    pub const SKIMAGE_DEFAULT: CannySettings = CannySettings {
+        sigma: 1.0,
+        low: 0.1,
+        high: 0.2,
+        l2: true,
+        border_edges: false,
+        strict_diagonal: false,
+    };
 }
 
 /// Canny edge map (1 on edges, 0 elsewhere): optional Gaussian smoothing, 3×3 Sobel gradients, non-maximum
@@ -81,15 +98,16 @@ pub fn canny(src: &[f32], h: usize, w: usize, s: &CannySettings) -> Vec<u8> {
             }
             let (ax, ay) = (gx[i].abs(), gy[i].abs());
             let (yi, xi) = (y as isize, x as isize);
-            let (a, b) = if ay <= ax * TAN_22_5 {
-                (at(yi, xi - 1), at(yi, xi + 1))
+            // The two neighbours across the edge, and whether a tie with the second one suppresses.
+            let (a, b, strict) = if ay <= ax * TAN_22_5 {
+                (at(yi, xi - 1), at(yi, xi + 1), false)
             } else if ay >= ax * TAN_67_5 {
-                (at(yi - 1, xi), at(yi + 1, xi))
+                (at(yi - 1, xi), at(yi + 1, xi), false)
             } else {
                 let sgn = if (gx[i] > 0.0) == (gy[i] > 0.0) { 1 } else { -1 };
-                (at(yi - 1, xi - sgn), at(yi + 1, xi + sgn))
+                (at(yi - 1, xi - sgn), at(yi + 1, xi + sgn), s.strict_diagonal)
             };
-            if m > a && m >= b {
+            if m > a && (m > b || (m == b && !strict)) {
                 state[i] = if m > s.high { 2 } else { 1 };
             }
         }
@@ -122,55 +140,69 @@ pub fn canny(src: &[f32], h: usize, w: usize, s: &CannySettings) -> Vec<u8> {
 /// OpenCV's `distanceTransform(·, DIST_L2, 5)`: the 5×5 chamfer distance to the nearest zero pixel, with weights
 /// 1 (axial), 1.4 (diagonal) and 2.1969 (knight moves). Pixels with no zero pixel anywhere get `f32::MAX`.
 pub fn distance_transform(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
+    super::wide::wide(Chamfer { zero, h, w })
+}
+
+/// [`distance_transform`]'s arguments, run by [`super::wide::wide`].
+struct Chamfer<'a> {
+    zero: &'a [bool],
+    h: usize,
+    w: usize,
+}
+
+impl pulp::NullaryFnOnce for Chamfer<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn call(self) -> Vec<f32> {
+        chamfer(self.zero, self.h, self.w)
+    }
+}
+
+/// The smaller of two values that are never NaN (one compare and select, which vectorises).
+#[inline(always)]
+fn min2(a: f32, b: f32) -> f32 {
+    if b < a { b } else { a }
+}
+
+/// The two chamfer passes. The image is padded by 2 on every side with +∞ (a neighbour outside is never the
+/// minimum, as the reference skips it). Each pass takes, row by row, the minimum over the seven neighbours in
+/// the rows already done (independent across x: one loop over equal-length slices, vectorised), then the one
+/// along the row in scan order. Every candidate is one `f32` addition of a weight to a neighbour, and the
+/// minimum is exact, so the order of the comparisons does not change the result.
+#[inline(always)]
+fn chamfer(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
     const A: f32 = 1.0;
-    const B: f32 = 1.4;
-    const C: f32 = 2.1969;
-    // The image padded by 2 on every side with +∞ (a neighbour outside is never the minimum, as the reference
-    // skips it). Each pass takes, row by row, the minimum over the seven neighbours in the rows already done
-    // (independent across x, so vectorisable), then the one along the row in scan order. `min` is exact, so the
-    // order of the comparisons does not change the result.
     let pw = w + 4;
     let mut d = vec![f32::INFINITY; (h + 4) * pw];
     for (y, row) in zero.chunks_exact(w).enumerate() {
-        for (x, &z) in row.iter().enumerate() {
-            d[(y + 2) * pw + x + 2] = if z { 0.0 } else { f32::MAX };
+        for (v, &z) in d[(y + 2) * pw + 2..][..w].iter_mut().zip(row) {
+            *v = if z { 0.0 } else { f32::MAX };
         }
     }
     let mut tmp = vec![0.0f32; w];
+    // Forward: rows y − 1 and y − 2, then from the left.
     for y in 2..h + 2 {
         let (done, rest) = d.split_at_mut(y * pw);
         let (r1, r2) = (&done[(y - 1) * pw..y * pw], &done[(y - 2) * pw..(y - 1) * pw]);
         let cur = &mut rest[..pw];
-        for (x, t) in (2..w + 2).zip(tmp.iter_mut()) {
-            *t = cur[x]
-                .min(r1[x] + A)
-                .min(r1[x - 1] + B)
-                .min(r1[x + 1] + B)
-                .min(r2[x - 1] + C)
-                .min(r2[x + 1] + C)
-                .min(r1[x - 2] + C)
-                .min(r1[x + 2] + C);
-        }
-        for (x, &t) in (2..w + 2).zip(&tmp) {
-            cur[x] = t.min(cur[x - 1] + A);
+        from_rows(&mut tmp, &cur[2..w + 2], r1, r2);
+        let mut prev = cur[1];
+        for (v, &t) in cur[2..w + 2].iter_mut().zip(&tmp) {
+            prev = min2(t, prev + A);
+            *v = prev;
         }
     }
+    // Backward: rows y + 1 and y + 2 (mirrored, so the same neighbour offsets), then from the right.
     for y in (2..h + 2).rev() {
         let (upto, below) = d.split_at_mut((y + 1) * pw);
         let (r1, r2) = (&below[..pw], &below[pw..2 * pw]);
         let cur = &mut upto[y * pw..];
-        for (x, t) in (2..w + 2).zip(tmp.iter_mut()) {
-            *t = cur[x]
-                .min(r1[x] + A)
-                .min(r1[x + 1] + B)
-                .min(r1[x - 1] + B)
-                .min(r2[x + 1] + C)
-                .min(r2[x - 1] + C)
-                .min(r1[x + 2] + C)
-                .min(r1[x - 2] + C);
-        }
-        for (x, &t) in (2..w + 2).zip(&tmp).rev() {
-            cur[x] = t.min(cur[x + 1] + A);
+        from_rows(&mut tmp, &cur[2..w + 2], r1, r2);
+        let mut prev = cur[w + 2];
+        for (v, &t) in cur[2..w + 2].iter_mut().zip(&tmp).rev() {
+            prev = min2(t, prev + A);
+            *v = prev;
         }
     }
     let mut out = Vec::with_capacity(h * w);
@@ -178,6 +210,25 @@ pub fn distance_transform(zero: &[bool], h: usize, w: usize) -> Vec<f32> {
         out.extend(d[y * pw + 2..y * pw + w + 2].iter().map(|&v| if v.is_finite() { v } else { f32::MAX }));
     }
     out
+}
+
+/// `tmp[x] = min(cur[x], r1[x] + A, r1[x ± 1] + B, r2[x ± 1] + C, r1[x ± 2] + C)` for the padded rows `r1`
+/// (adjacent) and `r2` (two away), `x` running over the `w` interior columns.
+#[inline(always)]
+fn from_rows(tmp: &mut [f32], cur: &[f32], r1: &[f32], r2: &[f32]) {
+    const A: f32 = 1.0;
+    const B: f32 = 1.4;
+    const C: f32 = 2.1969;
+    let w = tmp.len();
+    let (cur, r1m2, r1m1, r10, r1p1, r1p2) =
+        (&cur[..w], &r1[..w], &r1[1..w + 1], &r1[2..w + 2], &r1[3..w + 3], &r1[4..w + 4]);
+    let (r2m1, r2p1) = (&r2[1..w + 1], &r2[3..w + 3]);
+    for x in 0..w {
+        let v = min2(cur[x], r10[x] + A);
+        let v = min2(v, min2(r1m1[x] + B, r1p1[x] + B));
+        let v = min2(v, min2(r2m1[x] + C, r2p1[x] + C));
+        tmp[x] = min2(v, min2(r1m2[x] + C, r1p2[x] + C));
+    }
 }
 
 /// OpenCV's `equalizeHist` on 8-bit values: `lut[v] = round(255 · (cdf(v) − cdf(v₀)) / (N − cdf(v₀)))` with
@@ -223,6 +274,37 @@ mod tests {
         for y in 1..h - 1 {
             let row: Vec<u8> = e[y * w..(y + 1) * w].to_vec();
             assert_eq!(row.iter().map(|&v| v as usize).sum::<usize>(), 1, "row {y}: {row:?}");
+        }
+    }
+
+    /// A plateau of 176 on zeros, `n × n` at (3, 3) in an 8 × 8 image, through the OpenCV settings.
+    fn plateau_edges(n: usize) -> Vec<u8> {
+        let img: Vec<f32> = (0..64)
+            .map(|i| if (3..3 + n).contains(&(i / 8)) && (3..3 + n).contains(&(i % 8)) { 176.0 } else { 0.0 })
+            .collect();
+        canny(&img, 8, 8, &CannySettings::OPENCV_50_150)
+    }
+
+    #[test]
+    fn opencv_finds_no_edge_on_a_two_by_two_plateau() {
+        // `cv2.Canny(a, 50, 150)` (OpenCV 4.10) on this image is all zero: each of the four pixels has a
+        // diagonal gradient and ties with its diagonal neighbour inside the plateau.
+        assert!(plateau_edges(2).iter().all(|&e| e == 0));
+    }
+
+    #[test]
+    fn opencv_edges_of_a_three_by_three_plateau() {
+        // Rows 2-5 of `cv2.Canny(a, 50, 150)` (OpenCV 4.10); the other rows are zero.
+        let want: [[u8; 8]; 4] = [
+            [0, 0, 0, 0, 1, 0, 0, 0],
+            [0, 0, 0, 1, 0, 1, 0, 0],
+            [0, 0, 1, 0, 0, 1, 0, 0],
+            [0, 0, 0, 1, 1, 1, 0, 0],
+        ];
+        let e = plateau_edges(3);
+        for (y, row) in e.chunks_exact(8).enumerate() {
+            let expect = if (2..6).contains(&y) { want[y - 2] } else { [0; 8] };
+            assert_eq!(row, expect, "row {y}");
         }
     }
 }

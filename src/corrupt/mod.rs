@@ -54,6 +54,7 @@ pub mod params;
 pub mod preview;
 pub mod resample;
 mod spatter;
+mod spatter_shading;
 mod stage;
 mod weather;
 pub use crate::wide;
@@ -73,6 +74,7 @@ pub use self::kinds::{
     Corruption, Suite, Table, mnist_c_severity, parse_corruption_list, parse_severity_list,
 };
 pub use self::params::Params;
+pub use self::spatter_shading::drop_shading;
 pub use self::stage::{CleanSet, CorruptOutcome, CorruptRequest, Split, load_clean, plan, run};
 pub use self::weather::plasma_fractal;
 
@@ -281,6 +283,7 @@ impl Prepared {
             Params::GaussianNoise { sigma } => return Ok(noise::gaussian_u8(pixels, *sigma, &mut rng)),
             Params::SpeckleNoise { sigma } => return Ok(noise::speckle_u8(pixels, *sigma, &mut rng)),
             Params::ImpulseNoise { amount } => return Ok(noise::impulse_u8(pixels, *amount, &mut rng)),
+            Params::Spatter(p) => return Ok(spatter::spatter_u8(pixels, h, w, c, p, &mut rng)),
             Params::Fog { strength, decay, map_size } => {
                 return Ok(weather::fog_u8(pixels, [h, w, c], *strength, *decay, *map_size, &mut rng));
             }
