@@ -21,9 +21,11 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
-use super::bab_leaf::{FREE, Pieces, activations, evaluate, witness_candidate};
+use super::bab_leaf::{FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
+use super::bab_region::{Verdict, check_region};
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
 use super::chain::Chain;
+use super::first_layer::FirstLayer;
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
 use crate::ir::Function;
@@ -45,6 +47,11 @@ pub struct BabOptions {
     pub max_hidden: usize,
     /// Only these class pairs (t < j); `None` = all pairs.
     pub pairs: Option<Vec<(usize, usize)>>,
+    /// Solve each node's region LP: drop nodes proven to have no interior (B4, B5) and try its point as a
+    /// witness.
+    pub regions: bool,
+    /// Largest input dimension for region LPs over ℝⁿ (a first layer proven onto works over ℝᵐ instead, B6).
+    pub region_max_inputs: usize,
 }
 
 impl Default for BabOptions {
@@ -57,6 +64,8 @@ impl Default for BabOptions {
             ascent: Some(AscentOptions::default()),
             max_hidden: 1024,
             pairs: None,
+            regions: true,
+            region_max_inputs: 64,
         }
     }
 }
@@ -117,6 +126,16 @@ struct Tree<'a> {
     witnessed: usize,
     empty: usize,
     dropped: usize,
+    /// Region LPs: on, and over the first pre-activations when the first layer is proven onto.
+    regions: bool,
+    first: Option<FirstLayer>,
+    region_lps: usize,
+    /// Nodes dropped because their region LP proved them empty.
+    region_empty: usize,
+    /// Region LPs that neither found an interior point nor proved emptiness.
+    region_unknown: usize,
+    /// Witness points from region LPs that raised the lower bound.
+    region_witnesses: usize,
 }
 
 impl Tree<'_> {
@@ -129,6 +148,25 @@ impl Tree<'_> {
             return;
         };
         let bound = ev.bound.min(cap);
+        let mut lp_point = None;
+        if self.regions && bound > self.lower {
+            let boxes = leaf_boxes(self.chain, &pieces).expect("evaluate found the boxes non-empty");
+            self.region_lps += 1;
+            match check_region(self.chain, self.first.as_ref(), &pieces, &boxes) {
+                Verdict::Empty => {
+                    self.region_empty += 1;
+                    return;
+                }
+                Verdict::Open { input, .. } => lp_point = Some(input),
+                Verdict::Unknown => self.region_unknown += 1,
+            }
+        }
+        if ev.split.is_some()
+            && let Some(x) = &lp_point
+            && self.witness(x)
+        {
+            self.region_witnesses += 1;
+        }
         match ev.split {
             Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split }),
             Some(_) => {
@@ -141,16 +179,25 @@ impl Tree<'_> {
                 if bound <= self.lower {
                     return; // a witness could not raise the lower bound
                 }
-                let x = ev.pattern.and_then(|p| witness_candidate(self.chain, &p, self.opts.witness_radius));
-                if let Some(x) = x {
-                    let (_, used, pairs) = witness_lower(self.chain, Norm::LinfMargin, &[x]);
-                    if used == 1 {
-                        self.witnessed += 1;
-                        self.lower = self.lower.max(pairs[self.k_pair].value);
-                    }
+                let x = lp_point.or_else(|| {
+                    ev.pattern.and_then(|p| witness_candidate(self.chain, &p, self.opts.witness_radius))
+                });
+                if let Some(x) = x
+                    && self.witness(&x)
+                {
+                    self.witnessed += 1;
                 }
             }
         }
+    }
+
+    /// Raises the lower bound with the proven value at x (E2); whether x was certified.
+    fn witness(&mut self, x: &[f64]) -> bool {
+        let (_, used, pairs) = witness_lower(self.chain, Norm::LinfMargin, &[x.to_vec()]);
+        if used == 1 {
+            self.lower = self.lower.max(pairs[self.k_pair].value);
+        }
+        used == 1
     }
 }
 
@@ -164,6 +211,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
     (c[t], c[j]) = (1.0, -1.0);
     let k_pair = class_pairs(out).iter().position(|&p| p == (t, j)).expect("a pair of the chain");
     let root: Pieces = activations(chain).iter().map(|&(k, _)| vec![FREE; chain.width_before(k)]).collect();
+    let first = if opts.regions { FirstLayer::of(chain) } else { None };
+    let regions = opts.regions && (first.is_some() || chain.input_dim <= opts.region_max_inputs);
     let mut tr = Tree {
         chain,
         c,
@@ -178,6 +227,12 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         witnessed: 0,
         empty: 0,
         dropped: 0,
+        regions,
+        first,
+        region_lps: 0,
+        region_empty: 0,
+        region_unknown: 0,
+        region_witnesses: 0,
     };
     tr.place(root, f64::INFINITY);
     // Upper side settled when no open leaf's bound exceeds the finished and dropped leaves'; the open leaves are
@@ -217,6 +272,13 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         "relative_gap": (lower > 0.0).then(|| gap / lower), "closed": closed, "stopped_by": stop,
         "nodes": tr.nodes, "open_leaves": tr.heap.len(), "pattern_leaves": tr.patterns,
         "witnessed_patterns": tr.witnessed, "empty_leaves": tr.empty, "dropped_leaves": tr.dropped,
+        "region_lps": tr.region_lps, "region_empty": tr.region_empty, "region_unknown": tr.region_unknown,
+        "region_witnesses": tr.region_witnesses,
+        "region_space": if !tr.regions { "off".to_string() } else if let Some(f) = &tr.first {
+            format!("first pre-activations (ℝ^{})", f.width())
+        } else {
+            format!("input (ℝ^{})", chain.input_dim)
+        },
         "seconds": start.elapsed().as_secs_f64(),
     });
     PairResult { upper, lower, closed, nodes: tr.nodes, detail }
