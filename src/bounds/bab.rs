@@ -1,5 +1,5 @@
 //! Branch and bound on the LipLP relaxation (`lp-bab`): an anytime certified upper bound that closes on the
-//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B3, `proofs/bab.md`).
+//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B6, `proofs/bab.md`).
 //!
 //! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
 //! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
@@ -7,11 +7,13 @@
 //! dual bound of its LipLP relaxation ([`super::bab_leaf`]). The children of a node cover it, so at any moment the
 //! maximum of the bounds of the leaves (open, finished, or dropped because their bound is below the proven lower
 //! bound) is a certified upper bound on L_tj (B1); leaves whose interval cuts are empty are proven empty and
-//! drop out. A leaf where every slope is known is a pattern: its bound is the pattern's gradient norm up to
-//! rounding, and the Chebyshev centre of its region, checked by theorem E2, is a witness of a proven lower
-//! bound (B3). The value therefore converges to the maximum over the patterns that interval propagation does not
-//! refute — between the true L and FGL (the maximum over all patterns) — and the witnesses climb to the true L
-//! from below; `detail.per_pair` reports both, the gap, the nodes and whether the tree closed.
+//! drop out, and so do leaves whose region LP proves that no open set of inputs realises their pieces
+//! ([`super::bab_region`], B4 with the certificate of B5; over the first layer's pre-activations when that layer
+//! is proven onto, B6). The point of every region LP with a positive margin is tried as a witness of a proven
+//! lower bound (B3). A leaf where every slope is known is a pattern whose region LP is exact, so a closed tree
+//! whose pattern leaves are all decided has the maximum over the patterns realised on open sets — the true
+//! constant — and the witnesses reach it from below; `detail.per_pair` reports both, the gap, the nodes, the
+//! region LPs and whether the tree closed.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -134,7 +136,7 @@ struct Tree<'a> {
     region_empty: usize,
     /// Region LPs that neither found an interior point nor proved emptiness.
     region_unknown: usize,
-    /// Witness points from region LPs that raised the lower bound.
+    /// Points of inner nodes' region LPs certified as witnesses (E2).
     region_witnesses: usize,
 }
 
@@ -148,26 +150,8 @@ impl Tree<'_> {
             return;
         };
         let bound = ev.bound.min(cap);
-        let mut lp_point = None;
-        if self.regions && bound > self.lower {
-            let boxes = leaf_boxes(self.chain, &pieces).expect("evaluate found the boxes non-empty");
-            self.region_lps += 1;
-            match check_region(self.chain, self.first.as_ref(), &pieces, &boxes) {
-                Verdict::Empty => {
-                    self.region_empty += 1;
-                    return;
-                }
-                Verdict::Open { input, .. } => lp_point = Some(input),
-                Verdict::Unknown => self.region_unknown += 1,
-            }
-        }
-        if ev.split.is_some()
-            && let Some(x) = &lp_point
-            && self.witness(x)
-        {
-            self.region_witnesses += 1;
-        }
         match ev.split {
+            // An inner node's region LP waits until it is popped (most nodes never are).
             Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split }),
             Some(_) => {
                 self.dropped += 1;
@@ -175,10 +159,17 @@ impl Tree<'_> {
             }
             None => {
                 self.patterns += 1;
-                self.finished_max = self.finished_max.max(bound);
-                if bound <= self.lower {
-                    return; // a witness could not raise the lower bound
+                if bound <= self.lower.max(self.finished_max) {
+                    // Neither the upper side nor the lower bound can change.
+                    self.finished_max = self.finished_max.max(bound);
+                    return;
                 }
+                let lp_point = match self.region(&pieces) {
+                    Some(Verdict::Empty) => return,
+                    Some(Verdict::Open { input, .. }) => Some(input),
+                    _ => None,
+                };
+                self.finished_max = self.finished_max.max(bound);
                 let x = lp_point.or_else(|| {
                     ev.pattern.and_then(|p| witness_candidate(self.chain, &p, self.opts.witness_radius))
                 });
@@ -189,6 +180,22 @@ impl Tree<'_> {
                 }
             }
         }
+    }
+
+    /// The node's region LP when region LPs are on (B4–B6), with the counters kept.
+    fn region(&mut self, pieces: &Pieces) -> Option<Verdict> {
+        if !self.regions {
+            return None;
+        }
+        let boxes = leaf_boxes(self.chain, pieces).expect("evaluate found the boxes non-empty");
+        self.region_lps += 1;
+        let v = check_region(self.chain, self.first.as_ref(), pieces, &boxes);
+        match &v {
+            Verdict::Empty => self.region_empty += 1,
+            Verdict::Unknown => self.region_unknown += 1,
+            Verdict::Open { .. } => {}
+        }
+        Some(v)
     }
 
     /// Raises the lower bound with the proven value at x (E2); whether x was certified.
@@ -203,7 +210,8 @@ impl Tree<'_> {
 
 /// The tree of one class pair, margin c = e_t − e_j, starting from the proven lower bound `start_lower`.
 ///
-/// Theorems B1–B3 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
+/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
+/// tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabOptions) -> PairResult {
     let start = Instant::now();
     let out = chain.output_dim();
@@ -258,6 +266,15 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
             tr.dropped_max = tr.dropped_max.max(node.bound);
             continue;
         }
+        match tr.region(&node.pieces) {
+            Some(Verdict::Empty) => continue,
+            Some(Verdict::Open { input, .. }) => {
+                if tr.witness(&input) {
+                    tr.region_witnesses += 1;
+                }
+            }
+            _ => {}
+        }
         for &p in &node.split.pieces {
             let mut child = node.pieces.clone();
             child[node.split.act][node.split.unit] = p;
@@ -286,8 +303,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
 
 /// The certified branch-and-bound bound of `chain` (ℓ∞ inputs, pairwise margins, network scope).
 ///
-/// Theorems B1–B3 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
-/// tests/bab.rs::order_holds_on_random_nets.
+/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
+/// tests/bab.rs::order_holds_on_random_nets and tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_bound(
     chain: &Chain,
     function: Function,
@@ -368,7 +385,11 @@ pub fn bab_bound(
             "lower_is": "proven lower bound on the largest pair constant (witness points, theorem E2)",
             "pairs_closed": closed, "nodes": nodes, "seconds_per_pair": opts.seconds_per_pair,
             "max_nodes": opts.max_nodes, "gap_tolerance": opts.gap_tolerance,
-            "converges_to": "the maximum over activation patterns not refuted by interval propagation (between L and FGL)",
+            "converges_to": if opts.regions {
+                "the maximum over activation patterns not refuted by intervals or region LPs (L when every pattern leaf's LP is decided)"
+            } else {
+                "the maximum over activation patterns not refuted by interval propagation (between L and FGL)"
+            },
             "per_pair": results.iter().map(|r| r.detail.clone()).collect::<Vec<_>>(),
         }),
     })
