@@ -26,7 +26,7 @@ use super::ascent::{AscentOptions, gradient_ascent};
 use super::bab_leaf::{FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
 use super::bab_region::{Verdict, check_region};
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
-use super::chain::Chain;
+use super::chain::{Act, Chain};
 use super::first_layer::FirstLayer;
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
@@ -77,6 +77,47 @@ struct Node {
     bound: f64,
     pieces: Pieces,
     split: super::bab_leaf::Split,
+    /// An input inside the node's region with every fixed unit off its kinks (no region LP needed).
+    point: Option<Inside>,
+}
+
+/// An input and the piece of every unit there (`FREE` where a pre-activation is near a kink).
+#[derive(Clone)]
+struct Inside {
+    x: Vec<f64>,
+    pieces: Pieces,
+}
+
+/// Relative distance to a kink below which a floating-point pre-activation's piece is taken as unknown.
+const NEAR_KINK: f64 = 1e-9;
+
+impl Inside {
+    /// The pieces of `chain` at x (floating-point forward pass; only a heuristic, nothing proven rests on it).
+    fn at(chain: &Chain, x: Vec<f64>) -> Inside {
+        let trace = chain.trace(&x);
+        let pieces = activations(chain)
+            .iter()
+            .map(|&(k, a)| {
+                let kinks: &[f64] = if a == Act::Relu { &[0.0] } else { &[-1.0, 1.0] };
+                trace[k]
+                    .iter()
+                    .map(|&z| {
+                        if kinks.iter().any(|k| (z - k).abs() <= NEAR_KINK * (1.0 + z.abs())) {
+                            FREE
+                        } else {
+                            kinks.iter().filter(|&&k| z > k).count() as u8
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Inside { x, pieces }
+    }
+
+    /// Whether every fixed unit of `node` has its piece at x.
+    fn realises(&self, node: &Pieces) -> bool {
+        node.iter().zip(&self.pieces).all(|(n, p)| n.iter().zip(p).all(|(a, b)| *a == FREE || (a == b)))
+    }
 }
 
 impl PartialEq for Node {
@@ -143,7 +184,7 @@ struct Tree<'a> {
 impl Tree<'_> {
     /// Evaluates a node and sends it to the heap, to the finished patterns, or drops it; `cap` is its parent's
     /// bound (valid on the child's region too).
-    fn place(&mut self, pieces: Pieces, cap: f64) {
+    fn place(&mut self, pieces: Pieces, cap: f64, point: Option<Inside>) {
         self.nodes += 1;
         let Some(ev) = evaluate(self.chain, &self.c, &pieces) else {
             self.empty += 1;
@@ -152,7 +193,7 @@ impl Tree<'_> {
         let bound = ev.bound.min(cap);
         match ev.split {
             // An inner node's region LP waits until it is popped (most nodes never are).
-            Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split }),
+            Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split, point }),
             Some(_) => {
                 self.dropped += 1;
                 self.dropped_max = self.dropped_max.max(bound);
@@ -164,10 +205,13 @@ impl Tree<'_> {
                     self.finished_max = self.finished_max.max(bound);
                     return;
                 }
-                let lp_point = match self.region(&pieces) {
-                    Some(Verdict::Empty) => return,
-                    Some(Verdict::Open { input, .. }) => Some(input),
-                    _ => None,
+                let lp_point = match point {
+                    Some(p) => Some(p.x), // inside the region: no LP needed
+                    None => match self.region(&pieces) {
+                        Some(Verdict::Empty) => return,
+                        Some(Verdict::Open { input, .. }) => Some(input),
+                        _ => None,
+                    },
                 };
                 self.finished_max = self.finished_max.max(bound);
                 let x = lp_point.or_else(|| {
@@ -242,7 +286,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         region_unknown: 0,
         region_witnesses: 0,
     };
-    tr.place(root, f64::INFINITY);
+    tr.place(root, f64::INFINITY, None);
     // Upper side settled when no open leaf's bound exceeds the finished and dropped leaves'; the open leaves are
     // still explored while they can raise the lower bound.
     let settled = |tr: &Tree| tr.heap.peek().is_none_or(|n| n.bound <= tr.finished_max.max(tr.dropped_max));
@@ -266,19 +310,25 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
             tr.dropped_max = tr.dropped_max.max(node.bound);
             continue;
         }
-        match tr.region(&node.pieces) {
-            Some(Verdict::Empty) => continue,
-            Some(Verdict::Open { input, .. }) => {
-                if tr.witness(&input) {
-                    tr.region_witnesses += 1;
+        // A point inside the node, inherited or from its region LP; the child whose piece it has inherits it.
+        let point = match node.point {
+            Some(p) => Some(p),
+            None => match tr.region(&node.pieces) {
+                Some(Verdict::Empty) => continue,
+                Some(Verdict::Open { input, .. }) => {
+                    if tr.witness(&input) {
+                        tr.region_witnesses += 1;
+                    }
+                    Some(Inside::at(chain, input)).filter(|p| p.realises(&node.pieces))
                 }
-            }
-            _ => {}
-        }
+                _ => None,
+            },
+        };
         for &p in &node.split.pieces {
             let mut child = node.pieces.clone();
             child[node.split.act][node.split.unit] = p;
-            tr.place(child, node.bound);
+            let inherit = point.as_ref().filter(|q| q.pieces[node.split.act][node.split.unit] == p).cloned();
+            tr.place(child, node.bound, inherit);
         }
     };
     let open_max = tr.heap.peek().map_or(0.0, |n| n.bound);
