@@ -1,5 +1,5 @@
 //! Branch and bound on the LipLP relaxation (`lp-bab`): an anytime certified upper bound that closes on the
-//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B3, `proofs/bab.md`).
+//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B6, `proofs/bab.md`).
 //!
 //! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
 //! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
@@ -7,11 +7,13 @@
 //! dual bound of its LipLP relaxation ([`super::bab_leaf`]). The children of a node cover it, so at any moment the
 //! maximum of the bounds of the leaves (open, finished, or dropped because their bound is below the proven lower
 //! bound) is a certified upper bound on L_tj (B1); leaves whose interval cuts are empty are proven empty and
-//! drop out. A leaf where every slope is known is a pattern: its bound is the pattern's gradient norm up to
-//! rounding, and the Chebyshev centre of its region, checked by theorem E2, is a witness of a proven lower
-//! bound (B3). The value therefore converges to the maximum over the patterns that interval propagation does not
-//! refute — between the true L and FGL (the maximum over all patterns) — and the witnesses climb to the true L
-//! from below; `detail.per_pair` reports both, the gap, the nodes and whether the tree closed.
+//! drop out, and so do leaves whose region LP proves that no open set of inputs realises their pieces
+//! ([`super::bab_region`], B4 with the certificate of B5; over the first layer's pre-activations when that layer
+//! is proven onto, B6). The point of every region LP with a positive margin is tried as a witness of a proven
+//! lower bound (B3). A leaf where every slope is known is a pattern whose region LP is exact, so a closed tree
+//! whose pattern leaves are all decided has the maximum over the patterns realised on open sets — the true
+//! constant — and the witnesses reach it from below; `detail.per_pair` reports both, the gap, the nodes, the
+//! region LPs and whether the tree closed.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -21,9 +23,11 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
-use super::bab_leaf::{FREE, Pieces, activations, evaluate, witness_candidate};
+use super::bab_leaf::{FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
+use super::bab_region::{Verdict, check_region};
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
-use super::chain::Chain;
+use super::chain::{Act, Chain};
+use super::first_layer::FirstLayer;
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
 use crate::ir::Function;
@@ -45,6 +49,11 @@ pub struct BabOptions {
     pub max_hidden: usize,
     /// Only these class pairs (t < j); `None` = all pairs.
     pub pairs: Option<Vec<(usize, usize)>>,
+    /// Solve each node's region LP: drop nodes proven to have no interior (B4, B5) and try its point as a
+    /// witness.
+    pub regions: bool,
+    /// Largest input dimension for region LPs over ℝⁿ (a first layer proven onto works over ℝᵐ instead, B6).
+    pub region_max_inputs: usize,
 }
 
 impl Default for BabOptions {
@@ -57,6 +66,8 @@ impl Default for BabOptions {
             ascent: Some(AscentOptions::default()),
             max_hidden: 1024,
             pairs: None,
+            regions: true,
+            region_max_inputs: 64,
         }
     }
 }
@@ -66,6 +77,47 @@ struct Node {
     bound: f64,
     pieces: Pieces,
     split: super::bab_leaf::Split,
+    /// An input inside the node's region with every fixed unit off its kinks (no region LP needed).
+    point: Option<Inside>,
+}
+
+/// An input and the piece of every unit there (`FREE` where a pre-activation is near a kink).
+#[derive(Clone)]
+struct Inside {
+    x: Vec<f64>,
+    pieces: Pieces,
+}
+
+/// Relative distance to a kink below which a floating-point pre-activation's piece is taken as unknown.
+const NEAR_KINK: f64 = 1e-9;
+
+impl Inside {
+    /// The pieces of `chain` at x (floating-point forward pass; only a heuristic, nothing proven rests on it).
+    fn at(chain: &Chain, x: Vec<f64>) -> Inside {
+        let trace = chain.trace(&x);
+        let pieces = activations(chain)
+            .iter()
+            .map(|&(k, a)| {
+                let kinks: &[f64] = if a == Act::Relu { &[0.0] } else { &[-1.0, 1.0] };
+                trace[k]
+                    .iter()
+                    .map(|&z| {
+                        if kinks.iter().any(|k| (z - k).abs() <= NEAR_KINK * (1.0 + z.abs())) {
+                            FREE
+                        } else {
+                            kinks.iter().filter(|&&k| z > k).count() as u8
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Inside { x, pieces }
+    }
+
+    /// Whether every fixed unit of `node` has its piece at x.
+    fn realises(&self, node: &Pieces) -> bool {
+        node.iter().zip(&self.pieces).all(|(n, p)| n.iter().zip(p).all(|(a, b)| *a == FREE || (a == b)))
+    }
 }
 
 impl PartialEq for Node {
@@ -117,12 +169,22 @@ struct Tree<'a> {
     witnessed: usize,
     empty: usize,
     dropped: usize,
+    /// Region LPs: on, and over the first pre-activations when the first layer is proven onto.
+    regions: bool,
+    first: Option<FirstLayer>,
+    region_lps: usize,
+    /// Nodes dropped because their region LP proved them empty.
+    region_empty: usize,
+    /// Region LPs that neither found an interior point nor proved emptiness.
+    region_unknown: usize,
+    /// Points of inner nodes' region LPs certified as witnesses (E2).
+    region_witnesses: usize,
 }
 
 impl Tree<'_> {
     /// Evaluates a node and sends it to the heap, to the finished patterns, or drops it; `cap` is its parent's
     /// bound (valid on the child's region too).
-    fn place(&mut self, pieces: Pieces, cap: f64) {
+    fn place(&mut self, pieces: Pieces, cap: f64, point: Option<Inside>) {
         self.nodes += 1;
         let Some(ev) = evaluate(self.chain, &self.c, &pieces) else {
             self.empty += 1;
@@ -130,33 +192,70 @@ impl Tree<'_> {
         };
         let bound = ev.bound.min(cap);
         match ev.split {
-            Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split }),
+            // An inner node's region LP waits until it is popped (most nodes never are).
+            Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split, point }),
             Some(_) => {
                 self.dropped += 1;
                 self.dropped_max = self.dropped_max.max(bound);
             }
             None => {
                 self.patterns += 1;
-                self.finished_max = self.finished_max.max(bound);
-                if bound <= self.lower {
-                    return; // a witness could not raise the lower bound
+                if bound <= self.lower.max(self.finished_max) {
+                    // Neither the upper side nor the lower bound can change.
+                    self.finished_max = self.finished_max.max(bound);
+                    return;
                 }
-                let x = ev.pattern.and_then(|p| witness_candidate(self.chain, &p, self.opts.witness_radius));
-                if let Some(x) = x {
-                    let (_, used, pairs) = witness_lower(self.chain, Norm::LinfMargin, &[x]);
-                    if used == 1 {
-                        self.witnessed += 1;
-                        self.lower = self.lower.max(pairs[self.k_pair].value);
-                    }
+                let lp_point = match point {
+                    Some(p) => Some(p.x), // inside the region: no LP needed
+                    None => match self.region(&pieces) {
+                        Some(Verdict::Empty) => return,
+                        Some(Verdict::Open { input, .. }) => Some(input),
+                        _ => None,
+                    },
+                };
+                self.finished_max = self.finished_max.max(bound);
+                let x = lp_point.or_else(|| {
+                    ev.pattern.and_then(|p| witness_candidate(self.chain, &p, self.opts.witness_radius))
+                });
+                if let Some(x) = x
+                    && self.witness(&x)
+                {
+                    self.witnessed += 1;
                 }
             }
         }
+    }
+
+    /// The node's region LP when region LPs are on (B4–B6), with the counters kept.
+    fn region(&mut self, pieces: &Pieces) -> Option<Verdict> {
+        if !self.regions {
+            return None;
+        }
+        let boxes = leaf_boxes(self.chain, pieces).expect("evaluate found the boxes non-empty");
+        self.region_lps += 1;
+        let v = check_region(self.chain, self.first.as_ref(), pieces, &boxes);
+        match &v {
+            Verdict::Empty => self.region_empty += 1,
+            Verdict::Unknown => self.region_unknown += 1,
+            Verdict::Open { .. } => {}
+        }
+        Some(v)
+    }
+
+    /// Raises the lower bound with the proven value at x (E2); whether x was certified.
+    fn witness(&mut self, x: &[f64]) -> bool {
+        let (_, used, pairs) = witness_lower(self.chain, Norm::LinfMargin, &[x.to_vec()]);
+        if used == 1 {
+            self.lower = self.lower.max(pairs[self.k_pair].value);
+        }
+        used == 1
     }
 }
 
 /// The tree of one class pair, margin c = e_t − e_j, starting from the proven lower bound `start_lower`.
 ///
-/// Theorems B1–B3 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
+/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
+/// tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabOptions) -> PairResult {
     let start = Instant::now();
     let out = chain.output_dim();
@@ -164,6 +263,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
     (c[t], c[j]) = (1.0, -1.0);
     let k_pair = class_pairs(out).iter().position(|&p| p == (t, j)).expect("a pair of the chain");
     let root: Pieces = activations(chain).iter().map(|&(k, _)| vec![FREE; chain.width_before(k)]).collect();
+    let first = if opts.regions { FirstLayer::of(chain) } else { None };
+    let regions = opts.regions && (first.is_some() || chain.input_dim <= opts.region_max_inputs);
     let mut tr = Tree {
         chain,
         c,
@@ -178,8 +279,14 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         witnessed: 0,
         empty: 0,
         dropped: 0,
+        regions,
+        first,
+        region_lps: 0,
+        region_empty: 0,
+        region_unknown: 0,
+        region_witnesses: 0,
     };
-    tr.place(root, f64::INFINITY);
+    tr.place(root, f64::INFINITY, None);
     // Upper side settled when no open leaf's bound exceeds the finished and dropped leaves'; the open leaves are
     // still explored while they can raise the lower bound.
     let settled = |tr: &Tree| tr.heap.peek().is_none_or(|n| n.bound <= tr.finished_max.max(tr.dropped_max));
@@ -203,10 +310,25 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
             tr.dropped_max = tr.dropped_max.max(node.bound);
             continue;
         }
+        // A point inside the node, inherited or from its region LP; the child whose piece it has inherits it.
+        let point = match node.point {
+            Some(p) => Some(p),
+            None => match tr.region(&node.pieces) {
+                Some(Verdict::Empty) => continue,
+                Some(Verdict::Open { input, .. }) => {
+                    if tr.witness(&input) {
+                        tr.region_witnesses += 1;
+                    }
+                    Some(Inside::at(chain, input)).filter(|p| p.realises(&node.pieces))
+                }
+                _ => None,
+            },
+        };
         for &p in &node.split.pieces {
             let mut child = node.pieces.clone();
             child[node.split.act][node.split.unit] = p;
-            tr.place(child, node.bound);
+            let inherit = point.as_ref().filter(|q| q.pieces[node.split.act][node.split.unit] == p).cloned();
+            tr.place(child, node.bound, inherit);
         }
     };
     let open_max = tr.heap.peek().map_or(0.0, |n| n.bound);
@@ -217,6 +339,13 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         "relative_gap": (lower > 0.0).then(|| gap / lower), "closed": closed, "stopped_by": stop,
         "nodes": tr.nodes, "open_leaves": tr.heap.len(), "pattern_leaves": tr.patterns,
         "witnessed_patterns": tr.witnessed, "empty_leaves": tr.empty, "dropped_leaves": tr.dropped,
+        "region_lps": tr.region_lps, "region_empty": tr.region_empty, "region_unknown": tr.region_unknown,
+        "region_witnesses": tr.region_witnesses,
+        "region_space": if !tr.regions { "off".to_string() } else if let Some(f) = &tr.first {
+            format!("first pre-activations (ℝ^{})", f.width())
+        } else {
+            format!("input (ℝ^{})", chain.input_dim)
+        },
         "seconds": start.elapsed().as_secs_f64(),
     });
     PairResult { upper, lower, closed, nodes: tr.nodes, detail }
@@ -224,8 +353,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
 
 /// The certified branch-and-bound bound of `chain` (ℓ∞ inputs, pairwise margins, network scope).
 ///
-/// Theorems B1–B3 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
-/// tests/bab.rs::order_holds_on_random_nets.
+/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
+/// tests/bab.rs::order_holds_on_random_nets and tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_bound(
     chain: &Chain,
     function: Function,
@@ -306,7 +435,11 @@ pub fn bab_bound(
             "lower_is": "proven lower bound on the largest pair constant (witness points, theorem E2)",
             "pairs_closed": closed, "nodes": nodes, "seconds_per_pair": opts.seconds_per_pair,
             "max_nodes": opts.max_nodes, "gap_tolerance": opts.gap_tolerance,
-            "converges_to": "the maximum over activation patterns not refuted by interval propagation (between L and FGL)",
+            "converges_to": if opts.regions {
+                "the maximum over activation patterns not refuted by intervals or region LPs (L when every pattern leaf's LP is decided)"
+            } else {
+                "the maximum over activation patterns not refuted by interval propagation (between L and FGL)"
+            },
             "per_pair": results.iter().map(|r| r.detail.clone()).collect::<Vec<_>>(),
         }),
     })

@@ -27,7 +27,7 @@ pub const FREE: u8 = u8::MAX;
 pub type Pieces = Vec<Vec<u8>>;
 
 /// The closed pre-activation interval of piece `p` of `act`.
-fn piece_range(act: Act, p: u8) -> (f64, f64) {
+pub(crate) fn piece_range(act: Act, p: u8) -> (f64, f64) {
     let inf = f64::INFINITY;
     match (act, p) {
         (Act::Relu, 0) => (-inf, 0.0),
@@ -50,7 +50,7 @@ fn pieces_meeting(act: Act, l: f64, u: f64) -> Vec<u8> {
 }
 
 /// The piece that contains all of [l, u], if one does.
-fn piece_of(act: Act, l: f64, u: f64) -> Option<u8> {
+pub(crate) fn piece_of(act: Act, l: f64, u: f64) -> Option<u8> {
     let n = if act == Act::Relu { 2 } else { 3 };
     (0..n).find(|&p| {
         let (a, b) = piece_range(act, p);
