@@ -298,8 +298,8 @@ mod tests {
         let first: Vec<usize> = (0..n).map(|i| if i < 20 { 0 } else { (i / 7) * 5 }.min(i)).collect();
         let mut m = Envelope::zeros(first.clone());
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for i in 0..n {
-            for j in first[i]..i {
+        for (i, &start) in first.iter().enumerate() {
+            for j in start..i {
                 state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 m.set(i, j, ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5);
             }
