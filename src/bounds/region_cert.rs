@@ -60,7 +60,7 @@ pub fn verified_solve(m: &DMatrix<f64>, c: &[f64], beta: &[f64]) -> Option<(Vec<
         }
     }
     let alpha = row_sum.iter().copied().fold(0.0f64, f64::max);
-    if !(alpha < 1.0) {
+    if alpha.is_nan() || alpha >= 1.0 {
         return None;
     }
     let q: Vec<f64> =

@@ -136,8 +136,8 @@ pub fn non_constant(chain: &Chain, first: Option<&FirstLayer>, known: &[Vec<Opti
         None => (Rows { val: None, err: DMatrix::zeros(0, 0) }, 0, 0),
         Some(fl) => {
             let m = fl.width();
-            for u in 0..m {
-                c[0][u] = if fl.free[u] { 1.0 } else { 0.0 };
+            for (cu, &free) in c[0][..m].iter_mut().zip(&fl.free) {
+                *cu = if free { 1.0 } else { 0.0 };
             }
             if acts.len() > 1 {
                 second_layer(chain, fl, known, &mut c[1]);
