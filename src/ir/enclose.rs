@@ -16,6 +16,7 @@
 use nalgebra::DMatrix;
 
 use super::forward::max_pool;
+use super::matvec;
 use super::{ConvGeometry, Function, Kernel, Layer, Net, SignZero, conv2d, layer_output, layer_path, sign};
 use crate::error::{Error, Result};
 use crate::float::{ETA, dn, gamma, up};
@@ -171,31 +172,23 @@ fn affine_map(
     BoxBatch { lo, hi, shape: out_shape }
 }
 
-/// |W|·V without forming |W| (for a few columns, where building |W| would cost more than the product): one
-/// pass over W's columns, each entry's absolute value times V's row. A sum of the same products in another
-/// order, so theorem F5 applies unchanged.
-fn abs_product(w: &DMatrix<f64>, v: &DMatrix<f64>) -> DMatrix<f64> {
-    let rows = w.nrows();
-    let mut out = DMatrix::zeros(rows, v.ncols());
-    for k in 0..v.ncols() {
-        let dst = &mut out.as_mut_slice()[k * rows..(k + 1) * rows];
-        for (j, col) in w.column_iter().enumerate() {
-            let vj = v[(j, k)];
-            if vj == 0.0 {
-                continue;
-            }
-            for (d, a) in dst.iter_mut().zip(col.iter()) {
-                *d += a.abs() * vj;
-            }
-        }
-    }
-    out
-}
-
 fn dense(w: &DMatrix<f64>, b: Option<&nalgebra::DVector<f64>>, x: &BoxBatch) -> BoxBatch {
     let bias = |i: usize| b.map_or(0.0, |b| b[i]);
+    // A few columns: one matrix-vector product each, and |W|v without forming |W| (building it would cost more
+    // than the products; theorem F5 holds for the sum in any order).
     if x.samples() <= 4 {
-        return affine_map(x, w.ncols(), &bias, &|m| w * m, &|v| abs_product(w, v), vec![w.nrows()]);
+        let each = |m: &DMatrix<f64>, f: fn(&DMatrix<f64>, &[f64]) -> Vec<f64>| {
+            let cols: Vec<f64> = m.column_iter().flat_map(|c| f(w, c.as_slice())).collect();
+            DMatrix::from_vec(w.nrows(), m.ncols(), cols)
+        };
+        return affine_map(
+            x,
+            w.ncols(),
+            &bias,
+            &|m| each(m, matvec::mul),
+            &|v| each(v, matvec::abs_mul),
+            vec![w.nrows()],
+        );
     }
     let abs = w.abs();
     affine_map(x, w.ncols(), &bias, &|m| w * m, &|v| &abs * v, vec![w.nrows()])

@@ -98,11 +98,11 @@ pub(crate) fn apply(
     let y = match layer {
         Layer::Dense { bias, .. } => {
             let w = layer.dense_weight(function).expect("dense");
-            let mut y = w * nalgebra::DVector::from_vec(x);
+            let mut y = super::matvec::mul(w, &x);
             if let Some(b) = bias {
-                y += b;
+                y.iter_mut().zip(b.iter()).for_each(|(v, b)| *v += b);
             }
-            y.data.into()
+            y
         }
         Layer::Conv2d { bias, stride, padding, in_shape, .. } => {
             let k = layer.conv_kernel(function).expect("conv");

@@ -41,6 +41,7 @@ mod backward;
 mod conv;
 mod enclose;
 mod forward;
+pub mod matvec;
 mod refit;
 mod sign;
 pub(crate) mod validate;
