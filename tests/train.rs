@@ -18,7 +18,7 @@ fn config(data: &std::path::Path, extra: &str) -> TrainConfig {
 }
 
 fn run(cfg: &TrainConfig, out: &std::path::Path, stop_after: Option<usize>, resume: bool) -> Metrics {
-    let opts = TrainOptions { resume, stop_after, progress: false };
+    let opts = TrainOptions { resume, stop_after, progress: false, label: String::new() };
     train::train(cfg, out, &opts).unwrap().metrics
 }
 

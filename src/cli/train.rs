@@ -140,7 +140,12 @@ impl TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<Outcome> {
     let cfg = args.config()?;
     let _lock = super::lock(&args.out, true)?;
-    let opts = TrainOptions { resume: args.resume, stop_after: args.stop_after, progress: !args.quiet };
+    let opts = TrainOptions {
+        resume: args.resume,
+        stop_after: args.stop_after,
+        progress: !args.quiet,
+        label: String::new(),
+    };
     let outcome = train::train(&cfg, &args.out, &opts)?;
     if let Some(f) = &outcome.metrics.final_ {
         super::emit(format!(

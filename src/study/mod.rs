@@ -6,7 +6,8 @@
 //! StudyRequest --plan--> Plan: OUT/<dataset>/<name>-s<seed>/  (name: baseline, lcr or lcr-<λ>)
 //!                              OUT/<dataset>/corrupted/{mnist-c,cifar-c}/  (generated once, shared)
 //!                              OUT/report/
-//! Plan --run--> per model: train -> eval -> bound -> certify -> attack (first seed) -> robustness (both sets)
+//! Plan --run--> per model: train -> eval -> bound -> certify -> attack (first seed) -> robustness (both sets),
+//!               the models of one dataset and seed side by side
 //!           --> report (wall-clock columns left out, so a resumed study writes the same bytes)
 //! ```
 //!
@@ -21,6 +22,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use self::tables::summary;
+use rayon::prelude::*;
+
 use crate::attack::{AttackRequest, EmpiricalFile};
 use crate::bounds::{BoundRequest, BoundsFile, Method, Methods};
 use crate::certify::{CertificatesFile, CertifyRequest};
@@ -409,15 +412,20 @@ pub struct Progress<'a> {
     pub bars: bool,
 }
 
-/// Runs the planned study: shared corrupted sets first, then every model, then the report. The caller holds
+/// Runs the planned study: shared corrupted sets first, then the models, then the report. The caller holds
 /// the locks of [`Plan::dirs`] and has called [`Plan::check_reusable`] (and [`Plan::clear`] to start over).
+///
+/// The models of one dataset and seed (the baseline and its LCR models) run side by side, each on the shared
+/// thread pool: every stage of a model reads only its own directory and the shared sets, and gives the same
+/// bytes whatever runs beside it; only an LCR model's corruption tables wait for its baseline's, whose CE
+/// normalises them. Each line of progress names its model.
 pub fn run(plan: &Plan, progress: &Progress) -> Result<StudyOutcome> {
     for set in &plan.sets {
         corrupted_set(plan, set, progress)?;
     }
     let mut models = Vec::new();
-    for m in &plan.models {
-        models.push(study_one(plan, m, progress)?);
+    for group in plan.models.chunk_by(|a, b| a.dataset == b.dataset && a.seed == b.seed) {
+        models.extend(study_group(plan, group, progress)?);
     }
     (progress.say)(&format!("== report -> {}", plan.report.display()));
     let dirs: Vec<PathBuf> = plan.models.iter().map(|m| m.dir.clone()).collect();
@@ -425,6 +433,35 @@ pub fn run(plan: &Plan, progress: &Progress) -> Result<StudyOutcome> {
     let report = crate::report::build(runs)?.without_wall_clock();
     let report = crate::report::write(&report, &[], &plan.report)?;
     Ok(StudyOutcome { models, report })
+}
+
+/// The models of one dataset and seed, side by side: each baseline (no reference) to its end, each LCR model up
+/// to its corruption tables, which follow once every baseline of the group is done.
+fn study_group(plan: &Plan, group: &[ModelPlan], progress: &Progress) -> Result<Vec<ModelResult>> {
+    let side_by_side = group.len() > 1;
+    let parts: Vec<Result<(ModelResult, String)>> = group
+        .par_iter()
+        .map(|m| {
+            let label = if side_by_side { format!("[{}] ", m.name) } else { String::new() };
+            let say = |line: &str| (progress.say)(&format!("{label}{line}"));
+            let labelled = Progress { say: &say, bars: progress.bars };
+            let mut r = study_model(plan, m, &labelled, &label)?;
+            if m.reference.is_none() {
+                r.suites = study_suites(plan, m, &labelled)?;
+            }
+            Ok((r, label))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(group.len());
+    for (part, m) in parts.into_iter().zip(group) {
+        let (mut r, label) = part?;
+        if m.reference.is_some() {
+            let say = |line: &str| (progress.say)(&format!("{label}{line}"));
+            r.suites = study_suites(plan, m, &Progress { say: &say, bars: progress.bars })?;
+        }
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// The shared corrupted set `set`: kept when its manifest says it is the one asked for (a manifest is written
@@ -456,7 +493,9 @@ fn corrupted_set(plan: &Plan, set: &SetPlan, progress: &Progress) -> Result<()> 
     Ok(())
 }
 
-fn study_one(plan: &Plan, m: &ModelPlan, progress: &Progress) -> Result<ModelResult> {
+/// One model from training to its attacks (the corruption tables are [`study_suites`]); `label` starts its
+/// training's progress lines.
+fn study_model(plan: &Plan, m: &ModelPlan, progress: &Progress, label: &str) -> Result<ModelResult> {
     let say = progress.say;
     let run = RunDir::new(&m.dir);
     let resume = fsio::exists(&run.model())? || fsio::exists(&run.checkpoint())?;
@@ -469,7 +508,11 @@ fn study_one(plan: &Plan, m: &ModelPlan, progress: &Progress) -> Result<ModelRes
         m.lambda,
         m.dir.display()
     ));
-    train::train(&m.config, &m.dir, &TrainOptions { resume, stop_after: None, progress: progress.bars })?;
+    train::train(
+        &m.config,
+        &m.dir,
+        &TrainOptions { resume, stop_after: None, progress: progress.bars, label: label.to_string() },
+    )?;
     let accuracy = crate::eval::evaluate_run(&run, None)?.accuracy;
     // The latent function with BatchNorm statistics of its own, so that its bounds and radii are about a network
     // that classifies.
@@ -506,6 +549,13 @@ fn study_one(plan: &Plan, m: &ModelPlan, progress: &Progress) -> Result<ModelRes
         None
     };
 
+    Ok(ModelResult { plan: m.clone(), accuracy, bounds, certificates, empirical, suites: Vec::new() })
+}
+
+/// The corruption tables of model `m` on each shared set of its dataset (an LCR model's CE is normalised by its
+/// baseline's tables, which must exist).
+fn study_suites(plan: &Plan, m: &ModelPlan, progress: &Progress) -> Result<Vec<SuiteReport>> {
+    let run = RunDir::new(&m.dir);
     let mut suites = Vec::new();
     for set in plan.sets.iter().filter(|s| s.dataset == m.dataset) {
         let req = RobustnessRequest {
@@ -517,11 +567,11 @@ fn study_one(plan: &Plan, m: &ModelPlan, progress: &Progress) -> Result<ModelRes
         suites.push(match crate::robustness::reusable(&run, &req)? {
             Some(r) => r,
             None => {
-                say(&format!("== {}: {} with the corruption audit", m.name, set.suite.as_str()));
+                (progress.say)(&format!("== {}: {} with the corruption audit", m.name, set.suite.as_str()));
                 let options = EvalOptions { chunk: 2000, progress: progress.bars };
                 crate::robustness::run(&run, &req, &load_deployed, &options)?
             }
         });
     }
-    Ok(ModelResult { plan: m.clone(), accuracy, bounds, certificates, empirical, suites })
+    Ok(suites)
 }

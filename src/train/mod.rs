@@ -41,6 +41,8 @@ pub struct TrainOptions {
     pub stop_after: Option<usize>,
     /// Draw progress bars on standard error.
     pub progress: bool,
+    /// Written before every progress line (e.g. `[baseline-s1] `), for trainings that run side by side.
+    pub label: String,
 }
 
 /// What a training call produced.
@@ -157,16 +159,16 @@ fn flip_ratios(
         .collect()
 }
 
-fn progress_bar(enabled: bool, len: usize, epoch: usize, epochs: usize) -> ProgressBar {
+fn progress_bar(enabled: bool, label: &str, len: usize, epoch: usize, epochs: usize) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(len as u64),
         if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
     );
-    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
         .expect("valid template")
         .progress_chars("=> ");
     bar.set_style(style);
-    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar.set_prefix(format!("{label}epoch {epoch}/{epochs}"));
     bar
 }
 
@@ -386,7 +388,7 @@ impl Trainer<'_> {
             let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
             rng.set_stream(epoch as u64 + 1);
             order.shuffle(&mut rng);
-            let bar = progress_bar(self.opts.progress, batches, epoch + 1, cfg.epochs);
+            let bar = progress_bar(self.opts.progress, &self.opts.label, batches, epoch + 1, cfg.epochs);
             let (mut ce_sum, mut lcr_sum, mut correct, mut lr) = (0.0, 0.0, 0usize, cfg.lr);
             for chunk in order.chunks(cfg.batch_size) {
                 let idx = Tensor::new(chunk, &device)?;
@@ -418,7 +420,12 @@ impl Trainer<'_> {
                     && done.is_multiple_of(batches.div_ceil(4))
                 {
                     // Not a terminal: a plain line at each quarter of the epoch instead of a bar.
-                    eprintln!("epoch {}/{}: {done}/{batches} batches, {message}", epoch + 1, cfg.epochs);
+                    eprintln!(
+                        "{}epoch {}/{}: {done}/{batches} batches, {message}",
+                        self.opts.label,
+                        epoch + 1,
+                        cfg.epochs
+                    );
                 }
                 bar.set_message(message);
             }
@@ -441,7 +448,8 @@ impl Trainer<'_> {
             };
             if self.opts.progress {
                 eprintln!(
-                    "epoch {}/{}: ce {:.4}, lcr {}, train {:.2}%, test {:.2}% ({:.1} s)",
+                    "{}epoch {}/{}: ce {:.4}, lcr {}, train {:.2}%, test {:.2}% ({:.1} s)",
+                    self.opts.label,
                     m.epoch,
                     cfg.epochs,
                     m.ce,
