@@ -83,7 +83,8 @@ impl pulp::NullaryFnOnce for Mul<'_> {
 
 /// y ← W₋₀x₀, then y ← W₋ⱼxⱼ + y for j = 1, …, n − 1 (|W| with `ABS`), [`COLUMN_SWEEP`] columns per pass over y:
 /// each pass reads that many contiguous columns side by side and y once, and adds the columns' products to
-/// each yᵢ one after the other, so every yᵢ still sees its products in column order.
+/// each yᵢ one after the other, so every yᵢ still sees its products in column order (`y += p` is `p + y`: IEEE
+/// addition is commutative, to the sign of zero).
 #[inline(always)]
 fn columns<const ABS: bool>(w: &[f64], rows: usize, x: &[f64], y: &mut [f64]) {
     let entry = |v: f64| if ABS { v.abs() } else { v };
@@ -97,17 +98,17 @@ fn columns<const ABS: bool>(w: &[f64], rows: usize, x: &[f64], y: &mut [f64]) {
         let (x0, x1, x2, x3) = (x[j], x[j + 1], x[j + 2], x[j + 3]);
         for (i, yi) in y.iter_mut().enumerate() {
             let mut v = *yi;
-            v = entry(c0[i]) * x0 + v;
-            v = entry(c1[i]) * x1 + v;
-            v = entry(c2[i]) * x2 + v;
-            v = entry(c3[i]) * x3 + v;
+            v += entry(c0[i]) * x0;
+            v += entry(c1[i]) * x1;
+            v += entry(c2[i]) * x2;
+            v += entry(c3[i]) * x3;
             *yi = v;
         }
         j += COLUMN_SWEEP;
     }
     for (k, &xk) in x.iter().enumerate().skip(j) {
         for (yi, &wi) in y.iter_mut().zip(column(k)) {
-            *yi = entry(wi) * xk + *yi;
+            *yi += entry(wi) * xk;
         }
     }
 }
