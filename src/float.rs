@@ -15,20 +15,35 @@ pub const U: f64 = f64::EPSILON / 2.0;
 /// The smallest positive subnormal, 2⁻¹⁰⁷⁴: a bound on the absolute error of one underflowing product.
 pub const ETA: f64 = f64::from_bits(1);
 
-/// The next float above `x` (an upper bound on any real that rounds to `x`).
+/// The next float above `x` (an upper bound on any real that rounds to `x`): `x.next_up()`, written without
+/// branches so that loops of it vectorise (`tests` below check it against the standard library on every class
+/// of float).
 ///
 /// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn up(x: f64) -> f64 {
-    x.next_up()
+    const SIGN: u64 = 1 << 63;
+    const INF: u64 = 0x7ff0_0000_0000_0000;
+    let bits = x.to_bits();
+    let abs = bits & !SIGN;
+    // ±0 steps to the smallest positive subnormal, a positive float one unit up, a negative one unit down (in
+    // magnitude); NaN and +∞ have nothing above them and stay.
+    let stepped = if abs == 0 {
+        1
+    } else if bits == abs {
+        bits.wrapping_add(1)
+    } else {
+        bits.wrapping_sub(1)
+    };
+    f64::from_bits(if abs > INF || bits == INF { bits } else { stepped })
 }
 
-/// The next float below `x`.
+/// The next float below `x`: `x.next_down()`, as −[`up`](−x).
 ///
 /// Theorem F1 (proofs/float.md); checked by tests/spectral.rs::gram_upper_bounds_and_matches_svd.
 #[inline]
 pub fn dn(x: f64) -> f64 {
-    x.next_down()
+    -up(-x)
 }
 
 /// An upper bound on γ_n = nu/(1 − nu); infinite when nu ≥ 1/2.
@@ -143,4 +158,42 @@ pub fn abs_norms_up(m: &DMatrix<f64>) -> (f64, f64) {
 pub fn pow2(e: i32) -> f64 {
     assert!((-1022..=1023).contains(&e), "2^{e} is not a normal f64");
     f64::from_bits(((e + 1023) as u64) << 52)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{dn, up};
+
+    #[test]
+    fn steps_are_the_standard_librarys_on_every_class_of_float() {
+        let mut special = vec![
+            0.0,
+            -0.0,
+            f64::from_bits(1),
+            -f64::from_bits(1),
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7ff8_0000_0000_0001),
+            1.0,
+            -1.0,
+            f64::EPSILON,
+        ];
+        let mut z = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..100_000 {
+            z ^= z << 13;
+            z ^= z >> 7;
+            z ^= z << 17;
+            special.push(f64::from_bits(z));
+        }
+        for x in special {
+            assert_eq!(up(x).to_bits(), x.next_up().to_bits(), "up({x:e}) [{:#x}]", x.to_bits());
+            assert_eq!(dn(x).to_bits(), x.next_down().to_bits(), "dn({x:e}) [{:#x}]", x.to_bits());
+        }
+    }
 }

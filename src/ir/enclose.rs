@@ -15,6 +15,7 @@
 
 use nalgebra::DMatrix;
 
+use super::enclose_rows::{AffineRows, Centre, Outward};
 use super::forward::max_pool;
 use super::matvec;
 use super::{ConvGeometry, Function, Kernel, Layer, Net, SignZero, conv2d, layer_output, layer_path, sign};
@@ -119,61 +120,54 @@ pub struct Perturbation {
     pub domain: Option<(Vec<f64>, Vec<f64>)>,
 }
 
-/// Midpoint and radius of [lo, hi]: lo ≤ m − r and m + r ≥ hi for floats m and r (F1).
-fn mid_rad(lo: &DMatrix<f64>, hi: &DMatrix<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
-    let m = lo.zip_map(hi, |l, h| l + (h - l) / 2.0);
-    let r = DMatrix::from_fn(m.nrows(), m.ncols(), |i, k| {
-        let (l, h, c) = (lo[(i, k)], hi[(i, k)], m[(i, k)]);
-        up((h - c).max(c - l)).max(0.0)
-    });
-    (m, r)
-}
-
 /// The enclosure of y = Ax + b for x in the boxes, where `apply(M)` computes A·M (n terms per entry) and
-/// `apply_abs(V)` computes |A|·V; `bias[i]` is row i's offset (theorems F4, F5).
+/// `apply_abs(V)` computes |A|·V; `bias[i]` is row i's offset (theorems F1, F2, F4, F5: the centre m and radius
+/// r of the boxes with lo ≤ m − r and m + r ≥ hi, c = fl(A m + b) with error ≤ γ_{n+1}(|A||m| + |b|) + (n + 1)η,
+/// and |A|v ≤ (fl(|A|v) + nη)/(1 − γ_n)); the element-wise passes are [`super::enclose_rows`].
 fn affine_map(
     x: &BoxBatch,
     n: usize,
-    bias: &dyn Fn(usize) -> f64,
+    bias: &[f64],
     apply: &dyn Fn(&DMatrix<f64>) -> DMatrix<f64>,
     apply_abs: &dyn Fn(&DMatrix<f64>) -> DMatrix<f64>,
     out_shape: Vec<usize>,
 ) -> BoxBatch {
-    let (m, r) = mid_rad(&x.lo, &x.hi);
-    // c = fl(A m + b): error ≤ γ_{n+1}(|A||m| + |b|) + (n + 1)η (F2, the bias one more term).
     let g1 = gamma(n + 1);
-    let v = r.zip_map(&m, |r, m| up(r + up(g1 * m.abs())));
+    let (mut m, mut v) =
+        (DMatrix::zeros(x.lo.nrows(), x.lo.ncols()), DMatrix::zeros(x.lo.nrows(), x.lo.ncols()));
+    crate::wide::wide(Centre {
+        lo: x.lo.as_slice(),
+        hi: x.hi.as_slice(),
+        gamma: g1,
+        m: m.as_mut_slice(),
+        v: v.as_mut_slice(),
+    });
     let c = apply(&m);
-    // |A|v ≤ (fl(|A|v) + nη)/(1 − γ_n) (F5).
     let a = apply_abs(&v);
-    let (n_eta, one_minus) = (n as f64 * ETA, dn(1.0 - gamma(n)));
-    let tail = (n + 1) as f64 * ETA;
+    // An infinite input end leaves nothing to compute with: the column's outputs are unknown.
+    let known: Vec<bool> = (0..x.samples())
+        .map(|k| x.lo.column(k).iter().chain(x.hi.column(k).iter()).all(|v| v.is_finite()))
+        .collect();
+    let bias_rad: Vec<f64> = bias.iter().map(|b| up(g1 * b.abs())).collect();
     let mut lo = c.clone();
     let mut hi = c;
-    for k in 0..lo.ncols() {
-        // An infinite input end leaves nothing to compute with: the column's outputs are unknown.
-        let known = x.lo.column(k).iter().chain(x.hi.column(k).iter()).all(|v| v.is_finite());
-        for i in 0..lo.nrows() {
-            let s = up(up(a[(i, k)] + n_eta) / one_minus);
-            let rad = up(up(s + up(g1 * bias(i).abs())) + tail);
-            let ci = lo[(i, k)] + bias(i);
-            // ci is fl(A m + b) computed with one more rounding, covered by the (n + 1)-term bound. A sum that
-            // overflowed stays infinite (or NaN) to the end, so finite results mean F2 and F5 applied; anything
-            // else is an unknown row, never a bound read off an overflowed sum.
-            if known && ci.is_finite() && rad.is_finite() && a[(i, k)].is_finite() {
-                lo[(i, k)] = dn(ci - rad);
-                hi[(i, k)] = up(ci + rad);
-            } else {
-                lo[(i, k)] = f64::NEG_INFINITY;
-                hi[(i, k)] = f64::INFINITY;
-            }
-        }
-    }
+    crate::wide::wide(Outward {
+        rows: lo.nrows(),
+        a: a.as_slice(),
+        lo: lo.as_mut_slice(),
+        hi: hi.as_mut_slice(),
+        bias,
+        bias_rad: &bias_rad,
+        n_eta: n as f64 * ETA,
+        one_minus: dn(1.0 - gamma(n)),
+        tail: (n + 1) as f64 * ETA,
+        known: &known,
+    });
     BoxBatch { lo, hi, shape: out_shape }
 }
 
 fn dense(w: &DMatrix<f64>, b: Option<&nalgebra::DVector<f64>>, x: &BoxBatch) -> BoxBatch {
-    let bias = |i: usize| b.map_or(0.0, |b| b[i]);
+    let bias = b.map_or_else(|| vec![0.0; w.nrows()], |b| b.as_slice().to_vec());
     // A few columns: one matrix-vector product each, and |W|v without forming |W| (building it would cost more
     // than the products; theorem F5 holds for the sum in any order).
     if x.samples() <= 4 {
@@ -207,7 +201,8 @@ fn conv_columns(k: &Kernel, g: &ConvGeometry, m: &DMatrix<f64>) -> DMatrix<f64> 
 fn conv(k: &Kernel, g: &ConvGeometry, b: Option<&Vec<f64>>, x: &BoxBatch) -> BoxBatch {
     let abs = Kernel { data: k.data.iter().map(|v| v.abs()).collect(), ..k.clone() };
     let per = g.out_h() * g.out_w();
-    let bias = |i: usize| b.map_or(0.0, |b| b[i / per]);
+    let rows = k.c_out * per;
+    let bias: Vec<f64> = (0..rows).map(|i| b.map_or(0.0, |b| b[i / per])).collect();
     affine_map(
         x,
         g.taps(),
@@ -221,15 +216,16 @@ fn conv(k: &Kernel, g: &ConvGeometry, b: Option<&Vec<f64>>, x: &BoxBatch) -> Box
 /// y = s ⊙ x + t per channel (or feature): both products and sums rounded outward.
 fn affine(scale: &[f64], shift: &[f64], x: &BoxBatch) -> BoxBatch {
     let per = if x.shape.len() == 3 { x.shape[1] * x.shape[2] } else { 1 };
+    let rows = x.lo.nrows();
+    let scale: Vec<f64> = (0..rows).map(|i| scale[i / per]).collect();
+    let shift: Vec<f64> = (0..rows).map(|i| shift[i / per]).collect();
     let mut out = x.clone();
-    for k in 0..x.samples() {
-        for i in 0..x.lo.nrows() {
-            let (s, t) = (scale[i / per], shift[i / per]);
-            let (a, b) = (s * x.lo[(i, k)], s * x.hi[(i, k)]);
-            out.lo[(i, k)] = dn(dn(a.min(b)) + t);
-            out.hi[(i, k)] = up(up(a.max(b)) + t);
-        }
-    }
+    crate::wide::wide(AffineRows {
+        scale: &scale,
+        shift: &shift,
+        lo: out.lo.as_mut_slice(),
+        hi: out.hi.as_mut_slice(),
+    });
     out
 }
 

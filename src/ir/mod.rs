@@ -40,6 +40,7 @@
 mod backward;
 mod conv;
 mod enclose;
+mod enclose_rows;
 mod forward;
 pub mod matvec;
 mod refit;
