@@ -1,5 +1,5 @@
 //! Branch and bound on the LipLP relaxation (`lp-bab`): an anytime certified upper bound that closes on the
-//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B6, `proofs/bab.md`).
+//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B7, `proofs/bab.md`).
 //!
 //! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
 //! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
@@ -9,8 +9,9 @@
 //! bound) is a certified upper bound on L_tj (B1); leaves whose interval cuts are empty are proven empty and
 //! drop out, and so do leaves whose region LP proves that no open set of inputs realises their pieces
 //! ([`super::bab_region`], B4 with the certificate of B5; over the first layer's pre-activations when that layer
-//! is proven onto, B6). The point of every region LP with a positive margin is tried as a witness of a proven
-//! lower bound (B3). A leaf where every slope is known is a pattern whose region LP is exact, so a closed tree
+//! is proven onto, B6). A popped node with few undecided slopes is bounded exactly over them
+//! ([`super::bab_vertex`], B7) before it is split. The point of every region LP with a positive margin is tried
+//! as a witness of a proven lower bound (B3). A leaf where every slope is known is a pattern whose region LP is exact, so a closed tree
 //! whose pattern leaves are all decided has the maximum over the patterns realised on open sets — the true
 //! constant — and the witnesses reach it from below; `detail.per_pair` reports both, the gap, the nodes, the
 //! region LPs and whether the tree closed.
@@ -282,7 +283,7 @@ impl Tree<'_> {
 
 /// The tree of one class pair, margin c = e_t − e_j, starting from the proven lower bound `start_lower`.
 ///
-/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
+/// Theorems B1–B7 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
 /// tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabOptions) -> PairResult {
     let start = Instant::now();
@@ -402,7 +403,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
 
 /// The certified branch-and-bound bound of `chain` (ℓ∞ inputs, pairwise margins, network scope).
 ///
-/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
+/// Theorems B1–B7 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
 /// tests/bab.rs::order_holds_on_random_nets and tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_bound(
     chain: &Chain,
