@@ -28,6 +28,7 @@ pub mod ascent;
 pub mod bab;
 pub mod bab_leaf;
 pub mod bab_region;
+pub mod bab_vertex;
 mod bound;
 pub mod chain;
 mod compute;
