@@ -16,7 +16,6 @@
 //! constant — and the witnesses reach it from below; `detail.per_pair` reports both, the gap, the nodes, the
 //! region LPs and whether the tree closed.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
@@ -25,10 +24,11 @@ use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
 use super::bab_leaf::{FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
+use super::bab_node::{Inside, Node};
 use super::bab_region::{Verdict, check_region, known_pieces};
 use super::bab_vertex::{vertex_bound, vertex_work};
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
-use super::chain::{Act, Chain};
+use super::chain::Chain;
 use super::first_layer::FirstLayer;
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
@@ -74,73 +74,6 @@ impl Default for BabOptions {
             region_max_inputs: 64,
             vertex_work: 4_194_304.0,
         }
-    }
-}
-
-/// An open node: its bound (the heap's key) and its pieces.
-struct Node {
-    bound: f64,
-    pieces: Pieces,
-    split: super::bab_leaf::Split,
-    /// An input inside the node's region with every fixed unit off its kinks (no region LP needed).
-    point: Option<Inside>,
-    /// Whether the vertex bound (B7) has been tried on it.
-    vertex_done: bool,
-}
-
-/// An input and the piece of every unit there (`FREE` where a pre-activation is near a kink).
-#[derive(Clone)]
-struct Inside {
-    x: Vec<f64>,
-    pieces: Pieces,
-}
-
-/// Relative distance to a kink below which a floating-point pre-activation's piece is taken as unknown.
-const NEAR_KINK: f64 = 1e-9;
-
-impl Inside {
-    /// The pieces of `chain` at x (floating-point forward pass; only a heuristic, nothing proven rests on it).
-    fn at(chain: &Chain, x: Vec<f64>) -> Inside {
-        let trace = chain.trace(&x);
-        let pieces = activations(chain)
-            .iter()
-            .map(|&(k, a)| {
-                let kinks: &[f64] = if a == Act::Relu { &[0.0] } else { &[-1.0, 1.0] };
-                trace[k]
-                    .iter()
-                    .map(|&z| {
-                        if kinks.iter().any(|k| (z - k).abs() <= NEAR_KINK * (1.0 + z.abs())) {
-                            FREE
-                        } else {
-                            kinks.iter().filter(|&&k| z > k).count() as u8
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        Inside { x, pieces }
-    }
-
-    /// Whether every fixed unit of `node` has its piece at x.
-    fn realises(&self, node: &Pieces) -> bool {
-        node.iter().zip(&self.pieces).all(|(n, p)| n.iter().zip(p).all(|(a, b)| *a == FREE || (a == b)))
-    }
-}
-
-impl PartialEq for Node {
-    fn eq(&self, o: &Self) -> bool {
-        self.bound.total_cmp(&o.bound) == Ordering::Equal
-    }
-}
-impl Eq for Node {}
-impl PartialOrd for Node {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Node {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.bound.total_cmp(&o.bound)
     }
 }
 

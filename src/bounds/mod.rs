@@ -27,6 +27,7 @@
 pub mod ascent;
 pub mod bab;
 pub mod bab_leaf;
+mod bab_node;
 pub mod bab_region;
 pub mod bab_vertex;
 mod bound;
@@ -52,7 +53,8 @@ pub mod lp_solve;
 pub mod power;
 pub mod psd_check;
 pub mod region_cert;
-pub mod region_rows;
+pub mod region_strict;
+pub mod region_unit;
 pub mod regions;
 pub mod retention;
 pub mod sampled;
