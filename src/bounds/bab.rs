@@ -26,6 +26,7 @@ use super::ascent::{AscentOptions, gradient_ascent};
 use super::bab_leaf::{FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
 use super::bab_node::{Inside, Node};
 use super::bab_region::{Verdict, check_region, known_pieces};
+use super::bab_search::{SearchOptions, witness_candidates};
 use super::bab_vertex::{vertex_bound, vertex_work};
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
 use super::chain::Chain;
@@ -58,6 +59,11 @@ pub struct BabOptions {
     pub region_max_inputs: usize,
     /// Largest work 2^k·n of the exact maximum over a popped node's k undecided slopes (B7); 0 turns it off.
     pub vertex_work: f64,
+    /// Before the tree, search the first pre-activations of an onto first layer for witness points (B3, with
+    /// [`super::bab_search`]); `None` turns it off.
+    pub search: Option<SearchOptions>,
+    /// How many of the search's best candidates are checked as witnesses.
+    pub search_witnesses: usize,
 }
 
 impl Default for BabOptions {
@@ -73,6 +79,8 @@ impl Default for BabOptions {
             regions: true,
             region_max_inputs: 64,
             vertex_work: 4_194_304.0,
+            search: Some(SearchOptions::default()),
+            search_witnesses: 4,
         }
     }
 }
@@ -122,6 +130,8 @@ struct Tree<'a> {
     /// Vertex bounds computed, and how many lowered a node's bound.
     vertex_bounds: usize,
     vertex_lowered: usize,
+    /// Search candidates certified as witnesses (E2).
+    search_witnesses: usize,
 }
 
 impl Tree<'_> {
@@ -249,7 +259,14 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         region_witnesses: 0,
         vertex_bounds: 0,
         vertex_lowered: 0,
+        search_witnesses: 0,
     };
+    if let (Some(so), Some(fl)) = (&opts.search, &tr.first) {
+        let c = tr.c.clone();
+        for (_, x) in witness_candidates(chain, fl, &c, so).into_iter().take(opts.search_witnesses) {
+            tr.search_witnesses += usize::from(tr.witness(&x));
+        }
+    }
     tr.place(root, f64::INFINITY, None);
     // Upper side settled when no open leaf's bound exceeds the finished and dropped leaves'; the open leaves are
     // still explored while they can raise the lower bound.
@@ -323,7 +340,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         "witnessed_patterns": tr.witnessed, "empty_leaves": tr.empty, "dropped_leaves": tr.dropped,
         "region_lps": tr.region_lps, "region_empty": tr.region_empty, "region_unknown": tr.region_unknown,
         "region_witnesses": tr.region_witnesses, "vertex_bounds": tr.vertex_bounds,
-        "vertex_lowered": tr.vertex_lowered,
+        "vertex_lowered": tr.vertex_lowered, "search_witnesses": tr.search_witnesses,
         "region_space": if !tr.regions { "off".to_string() } else if let Some(f) = &tr.first {
             format!("first pre-activations (ℝ^{})", f.width())
         } else {

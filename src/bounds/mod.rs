@@ -29,6 +29,7 @@ pub mod bab;
 pub mod bab_leaf;
 mod bab_node;
 pub mod bab_region;
+pub mod bab_search;
 pub mod bab_vertex;
 mod bound;
 pub mod chain;
