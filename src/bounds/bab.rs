@@ -11,10 +11,11 @@
 //! ([`super::bab_region`], B4 with the certificate of B5; over the first layer's pre-activations when that layer
 //! is proven onto, B6). A popped node with few undecided slopes is bounded exactly over them
 //! ([`super::bab_vertex`], B7) before it is split. The point of every region LP with a positive margin is tried
-//! as a witness of a proven lower bound (B3). A leaf where every slope is known is a pattern whose region LP is exact, so a closed tree
-//! whose pattern leaves are all decided has the maximum over the patterns realised on open sets — the true
-//! constant — and the witnesses reach it from below; `detail.per_pair` reports both, the gap, the nodes, the
-//! region LPs and whether the tree closed.
+//! as a witness of a proven lower bound (B3), and so, before the tree, are the best points of a local search over
+//! the pre-activations of an onto first layer ([`super::bab_search`]). A leaf where every slope is known is a
+//! pattern whose region LP is exact, so a closed tree whose pattern leaves are all decided has the maximum over
+//! the patterns realised on open sets — the true constant — and the witnesses reach it from below;
+//! `detail.per_pair` reports both, the gap, the nodes, the region LPs and whether the tree closed.
 
 use std::collections::BinaryHeap;
 use std::time::Instant;
