@@ -183,6 +183,59 @@ fn bad_budgets_are_refused() {
     assert!(bab_bound(&c, F, Norm::L2, &BabOptions::default(), &|_| {}).is_err(), "ℓ∞ margins only");
 }
 
+#[test]
+fn search_candidates_are_proven_below_the_true_constant() {
+    use lcr_verify::bounds::bab_search::{SearchOptions, witness_candidates};
+    use lcr_verify::bounds::first_layer::FirstLayer;
+    let mut r = rng(63);
+    let cases = [
+        (vec![6, 4, 4, 3], ActKind::Sign),
+        (vec![7, 5, 3, 3], ActKind::HardTanh),
+        (vec![5, 4, 4, 3], ActKind::Relu),
+        (vec![8, 5, 5, 3], ActKind::Sign),
+    ];
+    let so = SearchOptions { restarts: 8, moves: 300, seed: 3 };
+    let (mut pairs, mut reached) = (0, 0);
+    for (case, (dims, act)) in cases.iter().cycle().take(12).enumerate() {
+        let net = random_mlp(&mut r, dims, *act, true);
+        let chain = Chain::from_net(&net, F, 1 << 20).unwrap();
+        let fl = FirstLayer::of(&chain).expect("a random wide first layer has full row rank");
+        let reg = exact_regions(
+            &chain,
+            F,
+            Norm::LinfMargin,
+            &RegionOptions { max_hidden: 12, ..Default::default() },
+        )
+        .unwrap();
+        let out = chain.output_dim();
+        for t in 0..out {
+            for j in t + 1..out {
+                let ctx = format!("case {case} {dims:?} {act:?} pair {t}-{j}");
+                let mut c = vec![0.0; out];
+                (c[t], c[j]) = (1.0, -1.0);
+                let cands = witness_candidates(&chain, &fl, &c, &so);
+                assert_eq!(cands.len(), so.restarts, "{ctx}: one candidate per restart");
+                assert!(cands.windows(2).all(|w| w[0].0 >= w[1].0), "{ctx}: best first");
+                // The preimage realises the searched pattern: the gradient norm at the input is the search's value.
+                for (v, x) in &cands {
+                    let g: f64 = chain.backward(&c, &chain.patterns_at(x)).iter().map(|g| g.abs()).sum();
+                    assert!((g - v).abs() <= 1e-9 * v.max(1.0), "{ctx}: value {v} but {g} at its input");
+                }
+                let points: Vec<Vec<f64>> = cands.iter().map(|(_, x)| x.clone()).collect();
+                let sopts = SampledOptions { random_points: 0, ..Default::default() };
+                let proven = sampled_gradient(&chain, F, Norm::LinfMargin, &points, &sopts).unwrap();
+                let lower = proven.pair_value(t, j).unwrap();
+                let true_l = reg.pair_value(t, j).unwrap();
+                assert_le(lower, true_l, OUTWARD, &format!("{ctx}: proven search value <= true L"));
+                pairs += 1;
+                reached += usize::from(lower >= true_l * 0.99);
+            }
+        }
+    }
+    eprintln!("search within 1 % of the true constant on {reached} of {pairs} pairs");
+    assert!(reached * 4 >= pairs * 3, "search within 1 % of the true L on only {reached} of {pairs} pairs");
+}
+
 /// Measurement (ignored): the 24 seeded 4-8-8-3 sign nets of the tightness suite (`tests/tightness.rs`, seed 51),
 /// BaB with `BAB_SECONDS` per pair (default 10), against FGL and the global LP.
 #[test]

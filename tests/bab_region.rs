@@ -261,3 +261,60 @@ fn closed_trees_reach_the_region_enumeration() {
     eprintln!("{pairs_closed} of {pairs} pairs finished");
     assert!(pairs_closed * 10 >= pairs * 9, "only {pairs_closed} of {pairs} pairs finished");
 }
+
+#[test]
+fn vertex_bound_is_the_pattern_maximum() {
+    use lcr_verify::bounds::bab_vertex::{all_undecided, vertex_bound};
+    use lcr_verify::bounds::exact::{ExactOptions, exact_patterns};
+    let mut r = rng(75);
+    let cases = [
+        (vec![3, 5, 4, 3], ActKind::Sign, true),
+        (vec![4, 3, 4, 2], ActKind::Relu, false),
+        (vec![6, 4, 3, 3], ActKind::HardTanh, true),
+        (vec![3, 4, 3, 4, 2], ActKind::Sign, true),
+    ];
+    for (case, (dims, act, affine)) in cases.iter().cycle().take(12).enumerate() {
+        let net = random_mlp(&mut r, dims, *act, *affine);
+        let chain = Chain::from_net(&net, F, 1 << 20).unwrap();
+        let fgl = exact_patterns(&chain, F, Norm::LinfMargin, &ExactOptions::default()).unwrap();
+        let out = chain.output_dim();
+        for t in 0..out {
+            for j in t + 1..out {
+                let mut c = vec![0.0; out];
+                (c[t], c[j]) = (1.0, -1.0);
+                let ctx = format!("case {case} {dims:?} {act:?} pair {t}-{j}");
+                let vb = vertex_bound(&chain, &c, &all_undecided(&chain)).unwrap();
+                let exact = fgl.pair_value(t, j).unwrap();
+                assert!((vb - exact).abs() <= 1e-9 * exact + 1e-12, "{ctx}: vertex {vb} vs FGL {exact}");
+                // Half the slopes decided at random: brute force over the rest.
+                let slopes: Vec<Vec<Option<bool>>> = all_undecided(&chain)
+                    .iter()
+                    .map(|l| {
+                        l.iter().map(|_| (r.random::<f64>() < 0.5).then(|| r.random::<bool>())).collect()
+                    })
+                    .collect();
+                let free: Vec<(usize, usize)> = slopes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(a, l)| {
+                        l.iter().enumerate().filter(|(_, s)| s.is_none()).map(move |(i, _)| (a, i))
+                    })
+                    .collect();
+                let mut brute = 0.0f64;
+                for mask in 0u64..(1 << free.len()) {
+                    let mut pat: Vec<Vec<bool>> =
+                        slopes.iter().map(|l| l.iter().map(|s| s.unwrap_or(false)).collect()).collect();
+                    for (b, &(a, i)) in free.iter().enumerate() {
+                        pat[a][i] = mask >> b & 1 == 1;
+                    }
+                    brute = brute.max(chain.backward(&c, &pat).iter().map(|v| v.abs()).sum());
+                }
+                let vb = vertex_bound(&chain, &c, &slopes).unwrap();
+                assert!(
+                    vb >= brute && vb <= brute * (1.0 + 1e-9) + 1e-12,
+                    "{ctx}: vertex {vb} vs brute {brute}"
+                );
+            }
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Branch and bound on the LipLP relaxation (`lp-bab`): an anytime certified upper bound that closes on the
-//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B6, `proofs/bab.md`).
+//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B7, `proofs/bab.md`).
 //!
 //! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
 //! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
@@ -9,13 +9,14 @@
 //! bound) is a certified upper bound on L_tj (B1); leaves whose interval cuts are empty are proven empty and
 //! drop out, and so do leaves whose region LP proves that no open set of inputs realises their pieces
 //! ([`super::bab_region`], B4 with the certificate of B5; over the first layer's pre-activations when that layer
-//! is proven onto, B6). The point of every region LP with a positive margin is tried as a witness of a proven
-//! lower bound (B3). A leaf where every slope is known is a pattern whose region LP is exact, so a closed tree
-//! whose pattern leaves are all decided has the maximum over the patterns realised on open sets — the true
-//! constant — and the witnesses reach it from below; `detail.per_pair` reports both, the gap, the nodes, the
-//! region LPs and whether the tree closed.
+//! is proven onto, B6). A popped node with few undecided slopes is bounded exactly over them
+//! ([`super::bab_vertex`], B7) before it is split. The point of every region LP with a positive margin is tried
+//! as a witness of a proven lower bound (B3), and so, before the tree, are the best points of a local search over
+//! the pre-activations of an onto first layer ([`super::bab_search`]). A leaf where every slope is known is a
+//! pattern whose region LP is exact, so a closed tree whose pattern leaves are all decided has the maximum over
+//! the patterns realised on open sets — the true constant — and the witnesses reach it from below;
+//! `detail.per_pair` reports both, the gap, the nodes, the region LPs and whether the tree closed.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
@@ -24,9 +25,12 @@ use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
 use super::bab_leaf::{FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
-use super::bab_region::{Verdict, check_region};
+use super::bab_node::{Inside, Node};
+use super::bab_region::{Verdict, check_region, known_pieces};
+use super::bab_search::{SearchOptions, witness_candidates};
+use super::bab_vertex::{vertex_bound, vertex_work};
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
-use super::chain::{Act, Chain};
+use super::chain::Chain;
 use super::first_layer::FirstLayer;
 use super::sampled::witness_lower;
 use crate::error::{Error, Result};
@@ -54,6 +58,13 @@ pub struct BabOptions {
     pub regions: bool,
     /// Largest input dimension for region LPs over ℝⁿ (a first layer proven onto works over ℝᵐ instead, B6).
     pub region_max_inputs: usize,
+    /// Largest work 2^k·n of the exact maximum over a popped node's k undecided slopes (B7); 0 turns it off.
+    pub vertex_work: f64,
+    /// Before the tree, search the first pre-activations of an onto first layer for witness points (B3, with
+    /// [`super::bab_search`]); `None` turns it off.
+    pub search: Option<SearchOptions>,
+    /// How many of the search's best candidates are checked as witnesses.
+    pub search_witnesses: usize,
 }
 
 impl Default for BabOptions {
@@ -68,72 +79,10 @@ impl Default for BabOptions {
             pairs: None,
             regions: true,
             region_max_inputs: 64,
+            vertex_work: 4_194_304.0,
+            search: Some(SearchOptions::default()),
+            search_witnesses: 4,
         }
-    }
-}
-
-/// An open node: its bound (the heap's key) and its pieces.
-struct Node {
-    bound: f64,
-    pieces: Pieces,
-    split: super::bab_leaf::Split,
-    /// An input inside the node's region with every fixed unit off its kinks (no region LP needed).
-    point: Option<Inside>,
-}
-
-/// An input and the piece of every unit there (`FREE` where a pre-activation is near a kink).
-#[derive(Clone)]
-struct Inside {
-    x: Vec<f64>,
-    pieces: Pieces,
-}
-
-/// Relative distance to a kink below which a floating-point pre-activation's piece is taken as unknown.
-const NEAR_KINK: f64 = 1e-9;
-
-impl Inside {
-    /// The pieces of `chain` at x (floating-point forward pass; only a heuristic, nothing proven rests on it).
-    fn at(chain: &Chain, x: Vec<f64>) -> Inside {
-        let trace = chain.trace(&x);
-        let pieces = activations(chain)
-            .iter()
-            .map(|&(k, a)| {
-                let kinks: &[f64] = if a == Act::Relu { &[0.0] } else { &[-1.0, 1.0] };
-                trace[k]
-                    .iter()
-                    .map(|&z| {
-                        if kinks.iter().any(|k| (z - k).abs() <= NEAR_KINK * (1.0 + z.abs())) {
-                            FREE
-                        } else {
-                            kinks.iter().filter(|&&k| z > k).count() as u8
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        Inside { x, pieces }
-    }
-
-    /// Whether every fixed unit of `node` has its piece at x.
-    fn realises(&self, node: &Pieces) -> bool {
-        node.iter().zip(&self.pieces).all(|(n, p)| n.iter().zip(p).all(|(a, b)| *a == FREE || (a == b)))
-    }
-}
-
-impl PartialEq for Node {
-    fn eq(&self, o: &Self) -> bool {
-        self.bound.total_cmp(&o.bound) == Ordering::Equal
-    }
-}
-impl Eq for Node {}
-impl PartialOrd for Node {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Node {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.bound.total_cmp(&o.bound)
     }
 }
 
@@ -179,6 +128,11 @@ struct Tree<'a> {
     region_unknown: usize,
     /// Points of inner nodes' region LPs certified as witnesses (E2).
     region_witnesses: usize,
+    /// Vertex bounds computed, and how many lowered a node's bound.
+    vertex_bounds: usize,
+    vertex_lowered: usize,
+    /// Search candidates certified as witnesses (E2).
+    search_witnesses: usize,
 }
 
 impl Tree<'_> {
@@ -193,7 +147,9 @@ impl Tree<'_> {
         let bound = ev.bound.min(cap);
         match ev.split {
             // An inner node's region LP waits until it is popped (most nodes never are).
-            Some(split) if bound > self.lower => self.heap.push(Node { bound, pieces, split, point }),
+            Some(split) if bound > self.lower => {
+                self.heap.push(Node { bound, pieces, split, point, vertex_done: false })
+            }
             Some(_) => {
                 self.dropped += 1;
                 self.dropped_max = self.dropped_max.max(bound);
@@ -226,6 +182,23 @@ impl Tree<'_> {
         }
     }
 
+    /// The vertex bound of a node (B7) when its work is within the budget.
+    fn vertex(&mut self, pieces: &Pieces) -> Option<f64> {
+        if self.opts.vertex_work <= 0.0 {
+            return None;
+        }
+        let boxes = leaf_boxes(self.chain, pieces)?;
+        let slopes: Vec<Vec<Option<bool>>> = known_pieces(self.chain, pieces, &boxes)
+            .into_iter()
+            .map(|l| l.into_iter().map(|p| p.map(|p| p == 1)).collect())
+            .collect();
+        if vertex_work(self.chain, &slopes)? > self.opts.vertex_work {
+            return None;
+        }
+        self.vertex_bounds += 1;
+        vertex_bound(self.chain, &self.c, &slopes)
+    }
+
     /// The node's region LP when region LPs are on (B4–B6), with the counters kept.
     fn region(&mut self, pieces: &Pieces) -> Option<Verdict> {
         if !self.regions {
@@ -254,7 +227,7 @@ impl Tree<'_> {
 
 /// The tree of one class pair, margin c = e_t − e_j, starting from the proven lower bound `start_lower`.
 ///
-/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
+/// Theorems B1–B7 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
 /// tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabOptions) -> PairResult {
     let start = Instant::now();
@@ -285,7 +258,16 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         region_empty: 0,
         region_unknown: 0,
         region_witnesses: 0,
+        vertex_bounds: 0,
+        vertex_lowered: 0,
+        search_witnesses: 0,
     };
+    if let (Some(so), Some(fl)) = (&opts.search, &tr.first) {
+        let c = tr.c.clone();
+        for (_, x) in witness_candidates(chain, fl, &c, so).into_iter().take(opts.search_witnesses) {
+            tr.search_witnesses += usize::from(tr.witness(&x));
+        }
+    }
     tr.place(root, f64::INFINITY, None);
     // Upper side settled when no open leaf's bound exceeds the finished and dropped leaves'; the open leaves are
     // still explored while they can raise the lower bound.
@@ -304,11 +286,29 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         if start.elapsed().as_secs_f64() >= opts.seconds_per_pair {
             break "time budget";
         }
-        let node = tr.heap.pop().expect("non-empty");
+        let mut node = tr.heap.pop().expect("non-empty");
         if node.bound <= tr.lower {
             tr.dropped += 1;
             tr.dropped_max = tr.dropped_max.max(node.bound);
             continue;
+        }
+        // The exact maximum over the node's undecided slopes, when affordable (B7); a lower value sends the
+        // node back to the heap instead of splitting it.
+        if !node.vertex_done {
+            node.vertex_done = true;
+            if let Some(vb) = tr.vertex(&node.pieces)
+                && vb < node.bound
+            {
+                tr.vertex_lowered += 1;
+                node.bound = vb;
+                if vb <= tr.lower {
+                    tr.dropped += 1;
+                    tr.dropped_max = tr.dropped_max.max(vb);
+                } else {
+                    tr.heap.push(node);
+                }
+                continue;
+            }
         }
         // A point inside the node, inherited or from its region LP; the child whose piece it has inherits it.
         let point = match node.point {
@@ -340,7 +340,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         "nodes": tr.nodes, "open_leaves": tr.heap.len(), "pattern_leaves": tr.patterns,
         "witnessed_patterns": tr.witnessed, "empty_leaves": tr.empty, "dropped_leaves": tr.dropped,
         "region_lps": tr.region_lps, "region_empty": tr.region_empty, "region_unknown": tr.region_unknown,
-        "region_witnesses": tr.region_witnesses,
+        "region_witnesses": tr.region_witnesses, "vertex_bounds": tr.vertex_bounds,
+        "vertex_lowered": tr.vertex_lowered, "search_witnesses": tr.search_witnesses,
         "region_space": if !tr.regions { "off".to_string() } else if let Some(f) = &tr.first {
             format!("first pre-activations (ℝ^{})", f.width())
         } else {
@@ -353,7 +354,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
 
 /// The certified branch-and-bound bound of `chain` (ℓ∞ inputs, pairwise margins, network scope).
 ///
-/// Theorems B1–B6 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
+/// Theorems B1–B7 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
 /// tests/bab.rs::order_holds_on_random_nets and tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_bound(
     chain: &Chain,
@@ -373,7 +374,11 @@ pub fn bab_bound(
             problem: format!("{h} activation units (limit {})", opts.max_hidden),
         });
     }
-    if !(opts.seconds_per_pair >= 0.0 && opts.gap_tolerance >= 0.0 && opts.witness_radius > 0.0) {
+    if !(opts.seconds_per_pair >= 0.0
+        && opts.gap_tolerance >= 0.0
+        && opts.witness_radius > 0.0
+        && opts.vertex_work >= 0.0)
+    {
         return Err(Error::config(
             "lp-bab options",
             "budgets, tolerance and witness radius must be ≥ 0 (radius > 0)",
