@@ -4,7 +4,9 @@
 //! pass, no confirmation: the budget is too small to change a label), reported as steps per second:
 //! * MLP 784-384-384-10: flatten, dense (real), affine, sign, dense 384→384 (binary), affine, sign, dense head;
 //! * CNN on 1×28×28 with widths 32-64-128: [conv 3×3 → max-pool 2 → affine] per block with a sign before each
-//!   binary conv, flatten, sign, dense head (the layout `export` gives the trained CNN).
+//!   binary conv, flatten, sign, dense head (the layout `export` gives the trained CNN);
+//!
+//! and `matvec/384x784/{ir,nalgebra}`: the dense product the MLP's forward passes spend most of their time in.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lcr_verify::attack::{PgdConfig, Sample, Start, StepSchedule, Target, pgd};
@@ -118,5 +120,19 @@ fn pgd_steps(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pgd_steps);
+/// The forward pass's product with the MLP's first weight matrix, 384×784 in `f64`: `matvec/384x784/ir` (the
+/// verification IR's, `lcr_verify::ir::matvec::mul`) against `matvec/384x784/nalgebra` (the same bits).
+fn matvec(c: &mut Criterion) {
+    let mut r = ChaCha8Rng::seed_from_u64(5);
+    let w = DMatrix::from_vec(384, 784, uniform(&mut r, 384 * 784, 784));
+    let x: Vec<f64> = (0..784).map(|_| r.random::<f64>() * 2.0 - 1.0).collect();
+    let xv = DVector::from_column_slice(&x);
+    assert_eq!(lcr_verify::ir::matvec::mul(&w, &x), (&w * &xv).as_slice(), "the same products");
+    let mut group = c.benchmark_group("matvec/384x784");
+    group.bench_function("ir", |b| b.iter(|| lcr_verify::ir::matvec::mul(&w, &x)));
+    group.bench_function("nalgebra", |b| b.iter(|| &w * &xv));
+    group.finish();
+}
+
+criterion_group!(benches, pgd_steps, matvec);
 criterion_main!(benches);

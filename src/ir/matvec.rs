@@ -27,24 +27,17 @@ const COLUMN_SWEEP: usize = 4;
 ///
 /// Panics when `x.len() != w.ncols()` (callers check shapes first).
 pub fn mul(w: &DMatrix<f64>, x: &[f64]) -> Vec<f64> {
-    assert_eq!(
-        x.len(),
-        w.ncols(),
-        "matrix-vector product: x has {} entries for {} columns",
-        x.len(),
-        w.ncols()
-    );
-    let mut y = vec![0.0; w.nrows()];
-    if w.ncols() > 0 {
-        crate::wide::wide(Mul { w: w.as_slice(), rows: w.nrows(), x, y: &mut y, abs: false });
-    }
-    y
+    product(w, x, false)
 }
 
 /// y = |W|x without forming |W|: each product |Wᵢⱼ|xⱼ, summed in the order of [`mul`].
 ///
 /// Panics when `x.len() != w.ncols()`.
 pub fn abs_mul(w: &DMatrix<f64>, x: &[f64]) -> Vec<f64> {
+    product(w, x, true)
+}
+
+fn product(w: &DMatrix<f64>, x: &[f64], abs: bool) -> Vec<f64> {
     assert_eq!(
         x.len(),
         w.ncols(),
@@ -54,7 +47,7 @@ pub fn abs_mul(w: &DMatrix<f64>, x: &[f64]) -> Vec<f64> {
     );
     let mut y = vec![0.0; w.nrows()];
     if w.ncols() > 0 {
-        crate::wide::wide(Mul { w: w.as_slice(), rows: w.nrows(), x, y: &mut y, abs: true });
+        crate::wide::wide(Mul { w: w.as_slice(), rows: w.nrows(), x, y: &mut y, abs });
     }
     y
 }
