@@ -181,7 +181,12 @@ thread_local! {
 
 impl Taps {
     /// [`Taps::new`], memoised per thread: the same arguments give the same table, computed once.
-    fn cached(n_in: usize, n_out: usize, outputs: std::ops::Range<usize>, filter: PilFilter) -> std::rc::Rc<Taps> {
+    fn cached(
+        n_in: usize,
+        n_out: usize,
+        outputs: std::ops::Range<usize>,
+        filter: PilFilter,
+    ) -> std::rc::Rc<Taps> {
         let key = (n_in, n_out, outputs, filter);
         TAPS.with(|cell| {
             let mut cache = cell.borrow_mut();
