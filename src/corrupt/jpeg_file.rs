@@ -59,7 +59,7 @@ fn token(table: usize, sym: u8, extra: u32) -> Token {
 
 /// The number of extra bits that follow symbol `sym` of table `table` (T.81 F.1.2.1–2).
 fn extra_len(table: usize, sym: u8) -> u8 {
-    if table % 2 == 0 { sym } else { sym & 0x0F }
+    if table.is_multiple_of(2) { sym } else { sym & 0x0F }
 }
 
 /// The symbols of every block (T.81 F.1.2): DC differences by category, AC run/size pairs with ZRL and EOB.
