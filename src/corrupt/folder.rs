@@ -73,18 +73,16 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
             what: "images in class folders (DIR/<class>/*.png|jpg)",
         });
     }
+    if let Some(s) = crop {
+        return load_cropped(dir, &files, classes, s);
+    }
     let decoded: Vec<(usize, usize, usize, Vec<u8>, String)> = files
         .par_iter()
         .map(|(path, _)| {
             let bytes = fsio::read(path)?;
             let digest = fsio::sha256_hex(&bytes);
             let d = super::decode::decode(path, &bytes)?;
-            let (c, raw, w, h) = (d.channels, d.pixels, d.width, d.height);
-            let (h, w, raw) = match crop {
-                Some(s) => resize_crop(&raw, h, w, c, s),
-                None => (h, w, raw),
-            };
-            Ok((h, w, c, raw, digest))
+            Ok((d.height, d.width, d.channels, d.pixels, digest))
         })
         .collect::<Result<_>>()?;
     let channels = if decoded.iter().all(|d| d.2 == 1) { 1 } else { 3 };
@@ -107,6 +105,54 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
         listing.push_str(&format!("{digest}  {}\n", rel.display()));
     }
     let set = ImageSet::new(h, w, channels, pixels, files.iter().map(|f| f.1).collect())?;
+    Ok((set, classes, fsio::sha256_hex(listing.as_bytes())))
+}
+
+/// [`load_image_folder`] with `crop = Some(s)`: every image is `s × s`, so each is decoded, resized and cropped
+/// straight into its place in the set (an RGB slot of `s·s·3` values; a gray file fills the first third of its
+/// slot and is spread to RGB, or the slots compacted, once all are known) instead of being kept apart and copied.
+fn load_cropped(
+    dir: &Path,
+    files: &[(PathBuf, u8)],
+    classes: Vec<String>,
+    s: usize,
+) -> Result<(ImageSet, Vec<String>, String)> {
+    let slot = s * s * 3;
+    let mut pixels = vec![0u8; files.len() * slot];
+    let found: Vec<(usize, String)> = pixels
+        .par_chunks_mut(slot)
+        .zip(files.par_iter())
+        .map(|(dst, (path, _))| {
+            let bytes = fsio::read(path)?;
+            let digest = fsio::sha256_hex(&bytes);
+            let d = super::decode::decode(path, &bytes)?;
+            let (_, _, raw) = resize_crop(&d.pixels, d.height, d.width, d.channels, s);
+            dst[..raw.len()].copy_from_slice(&raw);
+            Ok((d.channels, digest))
+        })
+        .collect::<Result<_>>()?;
+    let channels = if found.iter().all(|f| f.0 == 1) { 1 } else { 3 };
+    let plane = s * s;
+    if channels == 1 {
+        for k in 1..files.len() {
+            pixels.copy_within(k * slot..k * slot + plane, k * plane);
+        }
+        pixels.truncate(files.len() * plane);
+    } else {
+        for (dst, _) in pixels.chunks_exact_mut(slot).zip(&found).filter(|(_, f)| f.0 == 1) {
+            // Backwards, so that no gray value is overwritten before it is spread (3i ≥ i).
+            for i in (0..plane).rev() {
+                let v = dst[i];
+                dst[3 * i..3 * i + 3].fill(v);
+            }
+        }
+    }
+    let mut listing = String::new();
+    for ((_, digest), (path, _)) in found.iter().zip(files) {
+        let rel = path.strip_prefix(dir).unwrap_or(path);
+        listing.push_str(&format!("{digest}  {}\n", rel.display()));
+    }
+    let set = ImageSet::new(s, s, channels, pixels, files.iter().map(|f| f.1).collect())?;
     Ok((set, classes, fsio::sha256_hex(listing.as_bytes())))
 }
 

@@ -47,13 +47,26 @@ pub(super) fn scan_order(c: &Coefficients) -> Vec<(usize, usize, usize)> {
     out
 }
 
-/// One coded symbol: which table (0 DC / 1 AC, then the component's table id), the symbol, and its extra bits.
-type Token = (usize, u8, u32, u8);
+/// One coded symbol, packed: the table (0 DC / 1 AC, then the component's table id) in bits 24–25, the symbol
+/// in bits 16–23 and its extra bits in bits 0–15. The number of extra bits is the symbol itself for a DC table
+/// and its low nibble for an AC table ([`extra_len`]); a baseline coefficient needs at most 11 (15 for a DC
+/// difference), so they fit.
+type Token = u32;
+
+fn token(table: usize, sym: u8, extra: u32) -> Token {
+    ((table as u32) << 24) | (u32::from(sym) << 16) | (extra & 0xFFFF)
+}
+
+/// The number of extra bits that follow symbol `sym` of table `table` (T.81 F.1.2.1–2).
+fn extra_len(table: usize, sym: u8) -> u8 {
+    if table.is_multiple_of(2) { sym } else { sym & 0x0F }
+}
 
 /// The symbols of every block (T.81 F.1.2): DC differences by category, AC run/size pairs with ZRL and EOB.
-/// Padding blocks repeat the previous DC of their component, with no AC.
+/// Padding blocks repeat the previous DC of their component, with no AC. The AC coefficients are visited
+/// through a 63-bit mask of the nonzero ones in zigzag order, so runs of zeros cost one `trailing_zeros`.
 fn tokens(c: &Coefficients) -> Vec<Token> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(c.components.iter().map(|k| k.blocks.len() * 8).sum());
     let mut pred = vec![0i32; c.components.len()];
     for (ci, r, col) in scan_order(c) {
         let k = &c.components[ci];
@@ -63,28 +76,35 @@ fn tokens(c: &Coefficients) -> Vec<Token> {
         let diff = dc - pred[ci];
         pred[ci] = dc;
         let s = category(diff);
-        out.push((2 * t, s, if diff < 0 { (diff - 1) as u32 } else { diff as u32 }, s));
+        out.push(token(2 * t, s, if diff < 0 { (diff - 1) as u32 } else { diff as u32 }));
         let Some(b) = block else {
-            out.push((2 * t + 1, 0x00, 0, 0));
+            out.push(token(2 * t + 1, 0x00, 0));
             continue;
         };
-        let mut run = 0u8;
-        for &z in &ZIGZAG[1..] {
-            let v = i32::from(b[z]);
-            if v == 0 {
-                run += 1;
-                continue;
-            }
+        let mut zz = [0i16; 64];
+        for (d, &z) in zz.iter_mut().zip(ZIGZAG.iter()) {
+            *d = b[z];
+        }
+        let mut mask = 0u64;
+        for (i, &v) in zz.iter().enumerate().skip(1) {
+            mask |= u64::from(v != 0) << i;
+        }
+        let mut next = 1u32;
+        while mask != 0 {
+            let i = mask.trailing_zeros();
+            mask &= mask - 1;
+            let mut run = i - next;
             while run >= 16 {
-                out.push((2 * t + 1, 0xF0, 0, 0));
+                out.push(token(2 * t + 1, 0xF0, 0));
                 run -= 16;
             }
+            let v = i32::from(zz[i as usize]);
             let s = category(v);
-            out.push((2 * t + 1, (run << 4) | s, if v < 0 { (v - 1) as u32 } else { v as u32 }, s));
-            run = 0;
+            out.push(token(2 * t + 1, ((run as u8) << 4) | s, if v < 0 { (v - 1) as u32 } else { v as u32 }));
+            next = i + 1;
         }
-        if run > 0 {
-            out.push((2 * t + 1, 0x00, 0, 0));
+        if next < 64 {
+            out.push(token(2 * t + 1, 0x00, 0));
         }
     }
     out
@@ -118,8 +138,8 @@ pub fn write(c: &Coefficients) -> Vec<u8> {
     segment(&mut out, 0xC0, &sof);
     let toks = tokens(c);
     let mut counts = vec![[0u32; 256]; 2 * tables];
-    for &(t, sym, _, _) in &toks {
-        counts[t][usize::from(sym)] += 1;
+    for &tok in &toks {
+        counts[(tok >> 24) as usize][((tok >> 16) & 0xFF) as usize] += 1;
     }
     let mut codes = Vec::new();
     for (t, cnt) in counts.iter().enumerate() {
@@ -142,10 +162,13 @@ pub fn write(c: &Coefficients) -> Vec<u8> {
     sos.extend([0, 63, 0]);
     segment(&mut out, 0xDA, &sos);
     let mut w = BitWriter::default();
-    for (t, sym, extra, len) in toks {
+    w.out.reserve(toks.len() * 2);
+    for tok in toks {
+        let (t, sym) = ((tok >> 24) as usize, (tok >> 16) as u8);
         let (code, size) = codes[t][usize::from(sym)];
-        w.put(u32::from(code), size);
-        w.put(extra, len);
+        let len = extra_len(t, sym);
+        // A code is at most 16 bits and its extra bits at most 15: one put of up to 31 bits.
+        w.put((u32::from(code) << len) | (tok & ((1 << len) - 1)), size + len);
     }
     out.extend(w.finish());
     out.extend([0xFF, 0xD9]);

@@ -169,7 +169,39 @@ struct Taps {
     stride: usize,
 }
 
+/// Key of a memoised [`Taps`]: input and output sizes, the outputs kept, the filter.
+type TapsKey = (usize, usize, std::ops::Range<usize>, PilFilter);
+
+/// How many coefficient tables each thread keeps (a command resizes thousands of images between a few sizes).
+const TAPS_CACHE: usize = 8;
+
+thread_local! {
+    static TAPS: std::cell::RefCell<Vec<(TapsKey, std::rc::Rc<Taps>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Taps {
+    /// [`Taps::new`], memoised per thread: the same arguments give the same table, computed once.
+    fn cached(
+        n_in: usize,
+        n_out: usize,
+        outputs: std::ops::Range<usize>,
+        filter: PilFilter,
+    ) -> std::rc::Rc<Taps> {
+        let key = (n_in, n_out, outputs, filter);
+        TAPS.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            if let Some((_, t)) = cache.iter().find(|(k, _)| *k == key) {
+                return t.clone();
+            }
+            let t = std::rc::Rc::new(Taps::new(key.0, key.1, key.2.clone(), key.3));
+            if cache.len() == TAPS_CACHE {
+                cache.remove(0);
+            }
+            cache.push((key, t.clone()));
+            t
+        })
+    }
+
     fn new(n_in: usize, n_out: usize, outputs: std::ops::Range<usize>, filter: PilFilter) -> Taps {
         let scale = n_in as f64 / n_out as f64;
         let filterscale = scale.max(1.0);
@@ -266,7 +298,7 @@ fn resize_window(
     cols: std::ops::Range<usize>,
     filter: PilFilter,
 ) -> Vec<u8> {
-    let vertical = (out_h != h).then(|| Taps::new(h, out_h, rows.clone(), filter));
+    let vertical = (out_h != h).then(|| Taps::cached(h, out_h, rows.clone(), filter));
     // The input rows the vertical pass reads (or the kept rows themselves when there is none).
     let (r0, r1) = match &vertical {
         Some(t) => {
@@ -279,7 +311,7 @@ fn resize_window(
     let row_len = cols.len() * c;
     let band = &px[r0 * w * c..r1 * w * c];
     let horizontal = if out_w != w {
-        pil_pass_rows(band, w, c, &Taps::new(w, out_w, cols, filter))
+        pil_pass_rows(band, w, c, &Taps::cached(w, out_w, cols, filter))
     } else {
         band.chunks_exact(w * c).flat_map(|r| &r[cols.start * c..cols.end * c]).copied().collect()
     };
