@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::decode::Decoded;
 use super::resample::{self, PilFilter};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
@@ -76,36 +77,45 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
     if let Some(s) = crop {
         return load_cropped(dir, &files, classes, s);
     }
-    let decoded: Vec<(usize, usize, usize, Vec<u8>, String)> = files
-        .par_iter()
-        .map(|(path, _)| {
-            let bytes = fsio::read(path)?;
-            let digest = fsio::sha256_hex(&bytes);
-            let d = super::decode::decode(path, &bytes)?;
-            Ok((d.height, d.width, d.channels, d.pixels, digest))
-        })
-        .collect::<Result<_>>()?;
-    let channels = if decoded.iter().all(|d| d.2 == 1) { 1 } else { 3 };
-    let (h, w) = (decoded[0].0, decoded[0].1);
+    let decoded: Vec<(Decoded, String)> =
+        files.par_iter().map(|(path, _)| read_decoded(path)).collect::<Result<_>>()?;
+    let channels = if decoded.iter().all(|d| d.0.channels == 1) { 1 } else { 3 };
+    let (h, w) = (decoded[0].0.height, decoded[0].0.width);
     let mut pixels = Vec::with_capacity(decoded.len() * h * w * channels);
-    let mut listing = String::new();
-    for ((dh, dw, c, raw, digest), (path, _)) in decoded.into_iter().zip(&files) {
+    for ((d, _), (path, _)) in decoded.iter().zip(&files) {
+        let (dh, dw) = (d.height, d.width);
         if (dh, dw) != (h, w) {
             return Err(Error::format(
                 path,
                 format!("image is {dw}x{dh}, the first is {w}x{h}; pass --crop SIZE"),
             ));
         }
-        if c == channels {
-            pixels.extend_from_slice(&raw);
+        if d.channels == channels {
+            pixels.extend_from_slice(&d.pixels);
         } else {
-            pixels.extend(raw.iter().flat_map(|&v| [v, v, v]));
+            pixels.extend(d.pixels.iter().flat_map(|&v| [v, v, v]));
         }
+    }
+    let listing = listing_digest(dir, &files, decoded.iter().map(|d| d.1.as_str()));
+    let set = ImageSet::new(h, w, channels, pixels, files.iter().map(|f| f.1).collect())?;
+    Ok((set, classes, listing))
+}
+
+/// A file's bytes decoded, with the SHA-256 of the bytes.
+fn read_decoded(path: &Path) -> Result<(Decoded, String)> {
+    let bytes = fsio::read(path)?;
+    let digest = fsio::sha256_hex(&bytes);
+    Ok((super::decode::decode(path, &bytes)?, digest))
+}
+
+/// The SHA-256 of the listing `<digest>  <path below dir>` of every file, one per line.
+fn listing_digest<'a>(dir: &Path, files: &[(PathBuf, u8)], digests: impl Iterator<Item = &'a str>) -> String {
+    let mut listing = String::new();
+    for (digest, (path, _)) in digests.zip(files) {
         let rel = path.strip_prefix(dir).unwrap_or(path);
         listing.push_str(&format!("{digest}  {}\n", rel.display()));
     }
-    let set = ImageSet::new(h, w, channels, pixels, files.iter().map(|f| f.1).collect())?;
-    Ok((set, classes, fsio::sha256_hex(listing.as_bytes())))
+    fsio::sha256_hex(listing.as_bytes())
 }
 
 /// [`load_image_folder`] with `crop = Some(s)`: every image is `s × s`, so each is decoded, resized and cropped
@@ -123,9 +133,7 @@ fn load_cropped(
         .par_chunks_mut(slot)
         .zip(files.par_iter())
         .map(|(dst, (path, _))| {
-            let bytes = fsio::read(path)?;
-            let digest = fsio::sha256_hex(&bytes);
-            let d = super::decode::decode(path, &bytes)?;
+            let (d, digest) = read_decoded(path)?;
             let (_, _, raw) = resize_crop(&d.pixels, d.height, d.width, d.channels, s);
             dst[..raw.len()].copy_from_slice(&raw);
             Ok((d.channels, digest))
@@ -147,13 +155,9 @@ fn load_cropped(
             }
         }
     }
-    let mut listing = String::new();
-    for ((_, digest), (path, _)) in found.iter().zip(files) {
-        let rel = path.strip_prefix(dir).unwrap_or(path);
-        listing.push_str(&format!("{digest}  {}\n", rel.display()));
-    }
+    let listing = listing_digest(dir, files, found.iter().map(|f| f.1.as_str()));
     let set = ImageSet::new(s, s, channels, pixels, files.iter().map(|f| f.1).collect())?;
-    Ok((set, classes, fsio::sha256_hex(listing.as_bytes())))
+    Ok((set, classes, listing))
 }
 
 fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize) -> (usize, usize, Vec<u8>) {

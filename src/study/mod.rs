@@ -438,23 +438,26 @@ pub fn run(plan: &Plan, progress: &Progress) -> Result<StudyOutcome> {
 /// The models of one dataset and seed, side by side: each baseline (no reference) to its end, each LCR model up
 /// to its corruption tables, which follow once every baseline of the group is done.
 fn study_group(plan: &Plan, group: &[ModelPlan], progress: &Progress) -> Result<Vec<ModelResult>> {
-    let side_by_side = group.len() > 1;
-    let parts: Vec<Result<(ModelResult, String)>> = group
+    let labels: Vec<String> = group
+        .iter()
+        .map(|m| if group.len() > 1 { format!("[{}] ", m.name) } else { String::new() })
+        .collect();
+    let parts: Vec<Result<ModelResult>> = group
         .par_iter()
-        .map(|m| {
-            let label = if side_by_side { format!("[{}] ", m.name) } else { String::new() };
+        .zip(&labels)
+        .map(|(m, label)| {
             let say = |line: &str| (progress.say)(&format!("{label}{line}"));
             let labelled = Progress { say: &say, bars: progress.bars };
-            let mut r = study_model(plan, m, &labelled, &label)?;
+            let mut r = study_model(plan, m, &labelled, label)?;
             if m.reference.is_none() {
                 r.suites = study_suites(plan, m, &labelled)?;
             }
-            Ok((r, label))
+            Ok(r)
         })
         .collect();
     let mut out = Vec::with_capacity(group.len());
-    for (part, m) in parts.into_iter().zip(group) {
-        let (mut r, label) = part?;
+    for ((part, m), label) in parts.into_iter().zip(group).zip(&labels) {
+        let mut r = part?;
         if m.reference.is_some() {
             let say = |line: &str| (progress.say)(&format!("{label}{line}"));
             r.suites = study_suites(plan, m, &Progress { say: &say, bars: progress.bars })?;
