@@ -30,6 +30,7 @@ mod region;
 pub mod shard;
 mod stability;
 mod stage;
+mod work;
 
 use serde::{Deserialize, Serialize};
 
