@@ -49,6 +49,7 @@
 //! # Ok::<(), lcr_verify::Error>(())
 //! ```
 
+mod assemble;
 mod ball;
 mod boundary;
 mod confirm;

@@ -8,7 +8,6 @@
 //! RUN_DIR/certificates.json (same model) ──────┴──> audit: certified ≤ empirical, violations/ on failure
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -18,23 +17,20 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::file::{
-    EMPIRICAL_FORMAT, EmpiricalFile, EmpiricalSummary, RatioEntry, RobustCurve, SampleEmpirical, SuccessCurve,
-};
+use super::file::EmpiricalFile;
 use super::{
     Adversarial, DecisionConfig, MinimalConfig, PgdConfig, Sample, StepSchedule, Target, closer, decision,
     fgsm, minimal, pgd,
 };
-use crate::audit::adversarial::{RadiusPair, audit};
-use crate::audit::stats::median;
-use crate::audit::{Violation, ViolationKind};
+use crate::audit::adversarial::RadiusPair;
 use crate::certify::file::CertificatesFile;
-use crate::certify::{certified_accuracy, default_grid};
 use crate::error::{Error, Result};
 use crate::export::export;
 use crate::float::{mul_up, up};
 use crate::ir::{Function, InputNorm, Verdict, columns, verdict};
 use crate::run_dir::RunDir;
+
+pub(super) use super::assemble::assemble;
 
 /// Which attack the stage runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,14 +129,14 @@ impl AttackRequest {
         Ok(())
     }
 
-    fn budgets(&self, norm: InputNorm) -> Vec<f64> {
+    pub(super) fn budgets(&self, norm: InputNorm) -> Vec<f64> {
         self.eps.clone().unwrap_or_else(|| match norm {
             InputNorm::L2 => vec![0.1, 0.3, 0.5, 1.0, 1.58, 2.0],
             InputNorm::Linf => vec![0.01, 0.03, 0.1, 0.2, 0.3],
         })
     }
 
-    fn pgd(&self) -> PgdConfig {
+    pub(super) fn pgd(&self) -> PgdConfig {
         PgdConfig {
             steps: self.steps,
             restarts: self.restarts,
@@ -153,7 +149,7 @@ impl AttackRequest {
 }
 
 /// The decision attack's budget in the stage: a few hundred label queries per sample.
-fn stage_decision() -> DecisionConfig {
+pub(super) fn stage_decision() -> DecisionConfig {
     DecisionConfig {
         directions: 8,
         ladder: 6,
@@ -192,16 +188,16 @@ fn pixel_distance(norm: InputNorm, x: &[f64], y: &[f64], std: &[f64]) -> f64 {
 /// The stage's inputs, loaded and checked.
 pub(super) struct Setup {
     /// The exported net, and the refitted latent one when the run has `latent_bn.json`.
-    nets: crate::latent_bn::FunctionNets,
-    xs: Vec<Vec<f64>>,
-    labels: Vec<usize>,
-    domain: (Vec<f64>, Vec<f64>),
-    std: Vec<f64>,
-    min_std: f64,
-    normalization: crate::data::Normalization,
-    certificates: Option<CertificatesFile>,
-    audit_note: Option<String>,
-    provenance: serde_json::Value,
+    pub(super) nets: crate::latent_bn::FunctionNets,
+    pub(super) xs: Vec<Vec<f64>>,
+    pub(super) labels: Vec<usize>,
+    pub(super) domain: (Vec<f64>, Vec<f64>),
+    pub(super) std: Vec<f64>,
+    pub(super) min_std: f64,
+    pub(super) normalization: crate::data::Normalization,
+    pub(super) certificates: Option<CertificatesFile>,
+    pub(super) audit_note: Option<String>,
+    pub(super) provenance: serde_json::Value,
 }
 
 pub(super) fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
@@ -267,7 +263,7 @@ pub(super) fn setup(run: &RunDir, req: &AttackRequest) -> Result<Setup> {
 
 impl Setup {
     /// The best certified radius of sample i for (function, norm), when certificates cover it.
-    fn certified(&self, i: usize, f: Function, norm: InputNorm) -> Option<(f64, String)> {
+    pub(super) fn certified(&self, i: usize, f: Function, norm: InputNorm) -> Option<(f64, String)> {
         let c = self.certificates.as_ref()?;
         c.pairs().contains(&(f, norm)).then(|| c.samples.get(i).map(|s| s.best(f, norm))).flatten()
     }
@@ -418,209 +414,6 @@ fn run_stage(run: &RunDir, req: &AttackRequest, progress: &(dyn Fn(&str) + Sync)
     let file = assemble(run, req, &s, &per, started.elapsed().as_secs_f64())?;
     file.write(&run.empirical())?;
     Ok(file)
-}
-
-/// The file of what was found for every sample, with `seconds` as the stage's time; writes the audit's
-/// violation records (and clears earlier ones).
-pub(super) fn assemble(
-    run: &RunDir,
-    req: &AttackRequest,
-    s: &Setup,
-    per: &[PerSample],
-    seconds: f64,
-) -> Result<EmpiricalFile> {
-    let (functions, combos) = Setup::combos(req);
-    let (functions, combos) = (&functions[..], &combos[..]);
-    let n = s.xs.len();
-    let radius_of = |i: usize, c: usize| per[i].1[c].best.as_ref().map_or(f64::INFINITY, |a| a.distance);
-    let correct = |i: usize, f: Function| {
-        let fi = functions.iter().position(|&g| g == f).expect("attacked function");
-        per[i].0[fi] == Some(s.labels[i])
-    };
-    let mut samples = Vec::with_capacity(n);
-    for (i, (preds, found)) in per.iter().enumerate() {
-        let mut e = SampleEmpirical {
-            index: i,
-            label: s.labels[i],
-            prediction: functions.iter().zip(preds).map(|(f, p)| (*f, *p)).collect(),
-            radius: BTreeMap::new(),
-            radius_pixel: BTreeMap::new(),
-            found_by: BTreeMap::new(),
-        };
-        for (c, &(f, norm)) in combos.iter().enumerate() {
-            let best = found[c].best.as_ref();
-            e.radius.entry(f).or_default().insert(norm, best.map(|a| a.distance));
-            e.radius_pixel.entry(f).or_default().insert(norm, found[c].pixel);
-            e.found_by
-                .entry(f)
-                .or_default()
-                .insert(norm, best.map_or("none", |a| a.attack.name()).to_string());
-        }
-        samples.push(e);
-    }
-    let (mut summary, mut curves, mut success, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut audits = Vec::new();
-    let mut violations = Vec::new();
-    for (c, &(f, norm)) in combos.iter().enumerate() {
-        let ok: Vec<usize> = (0..n).filter(|&i| correct(i, f)).collect();
-        let radii: Vec<f64> = (0..n).map(|i| if correct(i, f) { radius_of(i, c) } else { 0.0 }).collect();
-        let med =
-            median(ok.iter().map(|&i| radius_of(i, c)).map(|r| if r.is_finite() { r } else { f64::MAX }));
-        let med = med.filter(|m| *m < f64::MAX);
-        summary.push(EmpiricalSummary {
-            function: f,
-            norm,
-            broken: ok.iter().filter(|&&i| radius_of(i, c).is_finite()).count(),
-            correct: ok.len(),
-            median_radius: med,
-            median_radius_pixel: med.and_then(|_| {
-                let pix = ok.iter().map(|&i| per[i].1[c].pixel.unwrap_or(f64::MAX));
-                median(pix).filter(|m| *m < f64::MAX)
-            }),
-        });
-        // RA(ε) and CA(ε) on one pixel-unit grid: an empirical radius r counts as dn(r·min std) (every pixel
-        // perturbation that small stays inside the normalised ball of radius r, up to the f32 rounding that
-        // theorem V7 takes off the certified side), a certified one by theorem V7. So CA ≤ RA whenever the audit
-        // passes.
-        let grid = default_grid(norm);
-        let capped =
-            |v: &[f64]| -> Vec<f64> { v.iter().map(|r| if r.is_finite() { *r } else { f64::MAX }).collect() };
-        let ra: Vec<f64> =
-            certified_accuracy(&capped(&radii), &grid, s.min_std)?.iter().map(|p| p.accuracy).collect();
-        let covered = s.certificates.as_ref().map_or(0, |c| c.samples.len()).min(n);
-        let certs: Option<Vec<f64>> = s
-            .certificates
-            .as_ref()
-            .filter(|cf| cf.pairs().contains(&(f, norm)))
-            .map(|_| (0..covered).map(|i| s.certified(i, f, norm).map_or(0.0, |x| x.0)).collect());
-        let ca = certs
-            .as_ref()
-            .map(|cr| -> Result<Vec<f64>> {
-                // Samples beyond the certificates count as not certified.
-                let mut pix: Vec<f64> =
-                    cr.iter().map(|&r| s.normalization.pixel_radius(r, norm, s.xs[0].len())).collect();
-                pix.resize(n, 0.0);
-                Ok(certified_accuracy(&capped(&pix), &grid, 1.0)?.iter().map(|p| p.accuracy).collect())
-            })
-            .transpose()?;
-        curves.push(RobustCurve {
-            function: f,
-            norm,
-            eps_pixel: grid,
-            robust_accuracy: ra,
-            certified_accuracy: ca,
-        });
-        let budgets = req.budgets(norm);
-        let rate =
-            |k: usize| ok.iter().filter(|&&i| per[i].1[c].success[k]).count() as f64 / ok.len().max(1) as f64;
-        success.push(SuccessCurve {
-            function: f,
-            norm,
-            attack: req.attack.name().into(),
-            success_rate: (0..budgets.len()).map(rate).collect(),
-            eps_pixel: budgets,
-        });
-        if let Some(cr) = &certs {
-            let pairs: Vec<RadiusPair> = (0..cr.len())
-                .map(|i| RadiusPair {
-                    sample: i,
-                    certified: cr[i],
-                    empirical: per[i].1[c].best.as_ref().map(|a| a.distance),
-                })
-                .collect();
-            let (count, bad) = audit(f, norm, &pairs);
-            audits.push(count);
-            for b in bad {
-                let a = per[b].1[c].best.as_ref().expect("a violation has an example");
-                let logits = s.nets.get(f).forward(&a.point, f)?;
-                let predicted =
-                    (0..logits.len()).max_by(|&p, &q| logits[p].total_cmp(&logits[q])).unwrap_or(0);
-                let (radius, method) = s.certified(b, f, norm).expect("certified");
-                violations.push(Violation {
-                    kind: ViolationKind::Adversarial,
-                    sample: b,
-                    label: s.labels[b],
-                    function: f,
-                    norm,
-                    certified_radius: radius,
-                    method,
-                    distance: a.distance,
-                    clean_prediction: s.labels[b],
-                    perturbed_prediction: predicted,
-                    source: a.attack.name().to_string(),
-                    input: s.xs[b].clone(),
-                    perturbed: a.point.clone(),
-                });
-            }
-            ratios.extend(ratio_entries(s, f, norm, &|i| radius_of(i, c), n));
-        }
-    }
-    crate::audit::clear_records(run.root(), ViolationKind::Adversarial)?;
-    let records = violations
-        .iter()
-        .map(|v| Ok(v.write(run.root())?.display().to_string()))
-        .collect::<Result<Vec<String>>>()?;
-    let mut provenance = s.provenance.clone();
-    provenance["seconds"] = json!(seconds);
-    provenance["attack_settings"] =
-        json!({ "pgd": req.pgd(), "decision": stage_decision(), "minimal_rounds": 8 });
-    Ok(EmpiricalFile {
-        format: EMPIRICAL_FORMAT,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        provenance,
-        accuracy: functions
-            .iter()
-            .enumerate()
-            .map(|(fi, f)| {
-                (*f, (0..n).filter(|&i| per[i].0[fi] == Some(s.labels[i])).count() as f64 / n.max(1) as f64)
-            })
-            .collect(),
-        summary,
-        curves,
-        success,
-        audit: s.certificates.as_ref().map(|_| audits),
-        audit_note: s.audit_note.clone(),
-        ratios,
-        violation_records: records,
-        samples,
-    })
-}
-
-/// Median certified / empirical radius per certificate method (and the best), over samples with both.
-fn ratio_entries(
-    s: &Setup,
-    f: Function,
-    norm: InputNorm,
-    empirical: &dyn Fn(usize) -> f64,
-    n: usize,
-) -> Vec<RatioEntry> {
-    let Some(c) = &s.certificates else { return Vec::new() };
-    let mut methods: Vec<String> =
-        c.methods.iter().filter(|m| m.function == f && m.norm == norm).map(|m| m.method.clone()).collect();
-    methods.push("best".into());
-    methods
-        .into_iter()
-        .map(|m| {
-            let ratios: Vec<f64> = (0..n.min(c.samples.len()))
-                .filter_map(|i| {
-                    let r = if m == "best" {
-                        c.samples[i].best(f, norm).0
-                    } else {
-                        c.samples[i]
-                            .radius
-                            .get(&f)?
-                            .get(&norm)?
-                            .get(&m)
-                            .copied()
-                            .map(crate::certify::file::from_file)?
-                    };
-                    let e = empirical(i);
-                    (r > 0.0 && r.is_finite() && e.is_finite() && e > 0.0).then(|| r / e)
-                })
-                .collect();
-            RatioEntry { function: f, norm, method: m, samples: ratios.len(), median_ratio: median(ratios) }
-        })
-        .collect()
 }
 
 /// The run's `empirical.json` when it can stand for [`run`] with `req`: in the current format, about the very
