@@ -345,7 +345,7 @@ impl Prepared {
         on_image: &(dyn Fn() + Sync),
     ) -> Result<()> {
         let len = h * w * c;
-        if len == 0 || pixels.len() % len != 0 || out.len() != pixels.len() {
+        if len == 0 || !pixels.len().is_multiple_of(len) || out.len() != pixels.len() {
             return Err(Error::Shape {
                 context: "images".into(),
                 expected: vec![h, w, c],
