@@ -29,9 +29,9 @@ pub fn contrast(img: &Image, factor: f32) -> Image {
     out
 }
 
-/// [`contrast`] on 8-bit HWC pixels, returning the truncated bytes: the channel means from a histogram of the
+/// [`contrast`] on 8-bit HWC pixels, the truncated bytes written into `out` (as long as `px`): the channel means from a histogram of the
 /// 256 levels, then one lookup table per channel (the same formula on the same `f32` values).
-pub fn contrast_u8(px: &[u8], c: usize, factor: f32) -> Vec<u8> {
+pub fn contrast_into(px: &[u8], c: usize, factor: f32, out: &mut [u8]) {
     let mut hist = vec![[0u64; 256]; c];
     if c == 3 {
         let [h0, h1, h2] = &mut hist[..] else { unreachable!("three channels") };
@@ -57,21 +57,19 @@ pub fn contrast_u8(px: &[u8], c: usize, factor: f32) -> Vec<u8> {
             std::array::from_fn(|k| quantize(((k as f32 / 255.0 - m) * factor + m).clamp(0.0, 1.0)))
         })
         .collect();
-    let mut out = px.to_vec();
     if let [l0, l1, l2] = &luts[..] {
-        for p in out.chunks_exact_mut(3) {
-            p[0] = l0[usize::from(p[0])];
-            p[1] = l1[usize::from(p[1])];
-            p[2] = l2[usize::from(p[2])];
+        for (d, p) in out.chunks_exact_mut(3).zip(px.chunks_exact(3)) {
+            d[0] = l0[usize::from(p[0])];
+            d[1] = l1[usize::from(p[1])];
+            d[2] = l2[usize::from(p[2])];
         }
-        return out;
+        return;
     }
-    for p in out.chunks_exact_mut(c) {
-        for (v, lut) in p.iter_mut().zip(&luts) {
-            *v = lut[usize::from(*v)];
+    for (d, p) in out.chunks_exact_mut(c).zip(px.chunks_exact(c)) {
+        for ((v, &u), lut) in d.iter_mut().zip(p).zip(&luts) {
+            *v = lut[usize::from(u)];
         }
     }
-    out
 }
 
 /// Saturate: `S ← clip(S·a + b)` in HSV (gray images go through RGB and back to luma).
@@ -88,10 +86,17 @@ pub fn pixelate(img: &Image, factor: f32) -> Image {
 
 /// [`pixelate`] on 8-bit HWC pixels.
 pub fn pixelate_u8(px: &[u8], h: usize, w: usize, c: usize, factor: f32) -> Vec<u8> {
+    let mut out = vec![0u8; px.len()];
+    pixelate_into(px, [h, w, c], factor, &mut out);
+    out
+}
+
+/// [`pixelate_u8`] written into `out` (as long as `px`).
+pub fn pixelate_into(px: &[u8], [h, w, c]: [usize; 3], factor: f32, out: &mut [u8]) {
     let sh = ((h as f32 * factor) as usize).max(1);
     let sw = ((w as f32 * factor) as usize).max(1);
     let small = resample::pil_resize(px, h, w, c, sh, sw, PilFilter::Box);
-    resample::pil_resize(&small, sh, sw, c, h, w, PilFilter::Box)
+    resample::pil_resize_into(&small, [sh, sw, c], [h, w], PilFilter::Box, out);
 }
 
 /// JPEG compression at `quality` and decompression, as PIL's `save(…, "JPEG", quality=q)` and reload do it

@@ -134,8 +134,7 @@ fn load_cropped(
         .zip(files.par_iter())
         .map(|(dst, (path, _))| {
             let (d, digest) = read_decoded(path)?;
-            let (_, _, raw) = resize_crop(&d.pixels, d.height, d.width, d.channels, s);
-            dst[..raw.len()].copy_from_slice(&raw);
+            resize_crop(&d.pixels, d.height, d.width, d.channels, s, &mut dst[..s * s * d.channels]);
             Ok((d.channels, digest))
         })
         .collect::<Result<_>>()?;
@@ -160,7 +159,9 @@ fn load_cropped(
     Ok((set, classes, listing))
 }
 
-fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize) -> (usize, usize, Vec<u8>) {
+/// The ImageNet-C preprocessing of one decoded image (`h × w × c`) into `out` (`s · s · c` bytes): PIL's
+/// bilinear resize of the shorter side to `round(s · 256/224)`, then the centre `s × s` crop.
+fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize, out: &mut [u8]) {
     let short = (s as f64 * 256.0 / 224.0).round() as usize;
     let (nh, nw) = if h <= w {
         (short, ((w as f64 * short as f64 / h as f64).round() as usize).max(short))
@@ -169,13 +170,13 @@ fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize) -> (usize, us
     };
     // Only the centre crop of the resized image is computed (the same pixels as resizing, then cropping).
     let (top, left) = ((nh - s) / 2, (nw - s) / 2);
-    let out = resample::pil_resize_window(
+    resample::pil_resize_window_into(
         raw,
         [h, w, c],
         [nh, nw],
         top..top + s,
         left..left + s,
         PilFilter::Bilinear,
+        out,
     );
-    (s, s, out)
 }

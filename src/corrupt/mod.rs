@@ -53,6 +53,8 @@ pub mod npy;
 pub mod params;
 pub mod preview;
 pub mod resample;
+#[cfg(target_arch = "x86_64")]
+mod resample_lanes;
 mod spatter;
 mod spatter_shading;
 mod stage;
@@ -267,34 +269,53 @@ impl Prepared {
         seed: u64,
         index: u64,
     ) -> Result<Vec<u8>> {
-        if pixels.len() != h * w * c {
+        let mut out = vec![0u8; pixels.len()];
+        self.apply_u8_into([h, w, c], pixels, seed, index, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Prepared::apply_u8`] written into `out` (as long as `pixels`): the byte-native corruptions write their
+    /// result there directly.
+    pub fn apply_u8_into(
+        &self,
+        [h, w, c]: [usize; 3],
+        pixels: &[u8],
+        seed: u64,
+        index: u64,
+        out: &mut [u8],
+    ) -> Result<()> {
+        if pixels.len() != h * w * c || out.len() != pixels.len() {
             return Err(Error::Shape {
                 context: "image".into(),
                 expected: vec![h, w, c],
-                found: vec![pixels.len()],
+                found: vec![pixels.len(), out.len()],
             });
         }
         // Byte-native corruptions skip the float image (they give the same bytes as the float path).
         let mut rng = image_rng(seed, self.corruption, index);
         match &self.params {
-            Params::Pixelate { factor } => return Ok(digital::pixelate_u8(pixels, h, w, c, *factor)),
-            Params::JpegCompression { quality } => return Ok(digital::jpeg_u8(pixels, h, w, c, *quality)),
-            Params::Contrast { factor } => return Ok(digital::contrast_u8(pixels, c, *factor)),
-            Params::GaussianNoise { sigma } => return Ok(noise::gaussian_u8(pixels, *sigma, &mut rng)),
-            Params::SpeckleNoise { sigma } => return Ok(noise::speckle_u8(pixels, *sigma, &mut rng)),
-            Params::ImpulseNoise { amount } => return Ok(noise::impulse_u8(pixels, *amount, &mut rng)),
-            Params::Spatter(p) => return Ok(spatter::spatter_u8(pixels, h, w, c, p, &mut rng)),
-            Params::Fog { strength, decay, map_size } => {
-                return Ok(weather::fog_u8(pixels, [h, w, c], *strength, *decay, *map_size, &mut rng));
-            }
+            Params::Pixelate { factor } => digital::pixelate_into(pixels, [h, w, c], *factor, out),
+            Params::Contrast { factor } => digital::contrast_into(pixels, c, *factor, out),
+            Params::GaussianNoise { sigma } => noise::gaussian_into(pixels, *sigma, &mut rng, out),
+            Params::SpeckleNoise { sigma } => noise::speckle_into(pixels, *sigma, &mut rng, out),
+            Params::ImpulseNoise { amount } => noise::impulse_into(pixels, *amount, &mut rng, out),
             Params::ShotNoise { .. } => {
                 let table = self.shot.as_ref().expect("prepare builds the table");
-                return Ok(noise::shot_u8(pixels, table, &mut rng));
+                noise::shot_into(pixels, table, &mut rng, out);
             }
-            _ => {}
+            params => {
+                let bytes = match params {
+                    Params::JpegCompression { quality } => digital::jpeg_u8(pixels, h, w, c, *quality),
+                    Params::Spatter(p) => spatter::spatter_u8(pixels, h, w, c, p, &mut rng),
+                    Params::Fog { strength, decay, map_size } => {
+                        weather::fog_u8(pixels, [h, w, c], *strength, *decay, *map_size, &mut rng)
+                    }
+                    _ => self.apply(&Image::from_u8(h, w, c, pixels)?, &mut rng).to_u8(),
+                };
+                out.copy_from_slice(&bytes);
+            }
         }
-        let img = Image::from_u8(h, w, c, pixels)?;
-        Ok(self.apply(&img, &mut rng).to_u8())
+        Ok(())
     }
 
     /// Corrupts every image of `set` in parallel (see [`Corruptor::corrupt_set`]); returns the pixels.
@@ -305,17 +326,36 @@ impl Prepared {
         first_index: usize,
         on_image: &(dyn Fn() + Sync),
     ) -> Result<Vec<u8>> {
-        let len = set.image_len();
         let mut out = vec![0u8; set.pixels.len()];
-        out.par_chunks_mut(len).zip(set.pixels.par_chunks(len)).enumerate().try_for_each(
-            |(i, (dst, src))| {
-                let bytes =
-                    self.apply_u8(set.height, set.width, set.channels, src, seed, (first_index + i) as u64)?;
-                dst.copy_from_slice(&bytes);
-                on_image();
-                Ok::<(), Error>(())
-            },
-        )?;
+        let shape = [set.height, set.width, set.channels];
+        self.apply_into(shape, &set.pixels, seed, first_index, &mut out, on_image)?;
         Ok(out)
+    }
+
+    /// Corrupts the `h × w × c` images stored one after the other in `pixels`, in parallel, into `out` (as long
+    /// as `pixels`); image `i` is image `first_index + i` of the set for seeding. `on_image` is called once per
+    /// finished image.
+    pub fn apply_into(
+        &self,
+        [h, w, c]: [usize; 3],
+        pixels: &[u8],
+        seed: u64,
+        first_index: usize,
+        out: &mut [u8],
+        on_image: &(dyn Fn() + Sync),
+    ) -> Result<()> {
+        let len = h * w * c;
+        if len == 0 || !pixels.len().is_multiple_of(len) || out.len() != pixels.len() {
+            return Err(Error::Shape {
+                context: "images".into(),
+                expected: vec![h, w, c],
+                found: vec![pixels.len(), out.len()],
+            });
+        }
+        out.par_chunks_mut(len).zip(pixels.par_chunks(len)).enumerate().try_for_each(|(i, (dst, src))| {
+            self.apply_u8_into([h, w, c], src, seed, (first_index + i) as u64, dst)?;
+            on_image();
+            Ok::<(), Error>(())
+        })
     }
 }

@@ -3,6 +3,8 @@
 
 use super::filter::Border;
 use super::image::{Image, floor_i};
+#[cfg(target_arch = "x86_64")]
+use super::resample_lanes::RowPlan;
 
 /// Bilinear interpolation of a plane at real coordinates `(y, x)` (pixel centres at integers), reading outside
 /// the plane through `border` — the same as interpolating the border-extended signal.
@@ -167,6 +169,9 @@ struct Taps {
     /// `stride` weights per output, the first `len` of them used.
     weights: Vec<i32>,
     stride: usize,
+    /// The AVX2 layouts of the horizontal pass for gray and RGB rows, built when first used.
+    #[cfg(target_arch = "x86_64")]
+    lanes: [std::cell::OnceCell<Option<RowPlan>>; 2],
 }
 
 /// Key of a memoised [`Taps`]: input and output sizes, the outputs kept, the filter.
@@ -218,6 +223,8 @@ impl Taps {
             len: Vec::with_capacity(n),
             weights: vec![0; n * stride],
             stride,
+            #[cfg(target_arch = "x86_64")]
+            lanes: Default::default(),
         };
         // Buffers reused from one output to the next.
         let (mut k, mut fixed): (Vec<f64>, Vec<i32>) =
@@ -249,6 +256,17 @@ impl Taps {
         &self.weights[o * self.stride..o * self.stride + self.len[o]]
     }
 
+    /// The AVX2 layout of the horizontal pass for `c`-channel rows (gray or RGB), when there is one.
+    #[cfg(target_arch = "x86_64")]
+    fn lanes(&self, c: usize) -> Option<&RowPlan> {
+        let slot = match c {
+            1 => &self.lanes[0],
+            3 => &self.lanes[1],
+            _ => return None,
+        };
+        slot.get_or_init(|| RowPlan::new(c, self.first.len(), |o| self.first[o], |o| self.of(o))).as_ref()
+    }
+
     /// Whether output `o` copies one input (a single weight of one).
     #[inline]
     fn is_copy(&self, o: usize) -> bool {
@@ -267,7 +285,9 @@ pub fn pil_resize(
     out_w: usize,
     filter: PilFilter,
 ) -> Vec<u8> {
-    pil_resize_window(px, [h, w, c], [out_h, out_w], 0..out_h, 0..out_w, filter)
+    let mut out = vec![0u8; out_h * out_w * c];
+    pil_resize_into(px, [h, w, c], [out_h, out_w], filter, &mut out);
+    out
 }
 
 /// The rows `rows` and columns `cols` of [`pil_resize`] to `out_h × out_w` (a crop of the resized image),
@@ -281,14 +301,42 @@ pub fn pil_resize_window(
     cols: std::ops::Range<usize>,
     filter: PilFilter,
 ) -> Vec<u8> {
+    let mut out = vec![0u8; rows.len() * cols.len() * c];
+    pil_resize_window_into(px, [h, w, c], [out_h, out_w], rows, cols, filter, &mut out);
+    out
+}
+
+/// [`pil_resize_window`] written into `out` (`rows.len() · cols.len() · c` bytes), which needs no buffer of
+/// its own for the result.
+pub fn pil_resize_window_into(
+    px: &[u8],
+    [h, w, c]: [usize; 3],
+    [out_h, out_w]: [usize; 2],
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    filter: PilFilter,
+    out: &mut [u8],
+) {
     debug_assert_eq!(px.len(), h * w * c);
+    assert_eq!(out.len(), rows.len() * cols.len() * c, "the output holds the window");
     super::wide::wide(
         #[inline(always)]
-        || resize_window(px, [h, w, c], [out_h, out_w], rows, cols, filter),
+        || resize_window(px, [h, w, c], [out_h, out_w], rows, cols, filter, out),
     )
 }
 
-/// [`pil_resize_window`]'s body, inlined into its vectorised versions.
+/// [`pil_resize`] written into `out` (`out_h · out_w · c` bytes).
+pub fn pil_resize_into(
+    px: &[u8],
+    [h, w, c]: [usize; 3],
+    [out_h, out_w]: [usize; 2],
+    filter: PilFilter,
+    out: &mut [u8],
+) {
+    pil_resize_window_into(px, [h, w, c], [out_h, out_w], 0..out_h, 0..out_w, filter, out)
+}
+
+/// [`pil_resize_window_into`]'s body, inlined into its vectorised versions.
 #[inline(always)]
 fn resize_window(
     px: &[u8],
@@ -297,7 +345,8 @@ fn resize_window(
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     filter: PilFilter,
-) -> Vec<u8> {
+    out: &mut [u8],
+) {
     let vertical = (out_h != h).then(|| Taps::cached(h, out_h, rows.clone(), filter));
     // The input rows the vertical pass reads (or the kept rows themselves when there is none).
     let (r0, r1) = match &vertical {
@@ -310,14 +359,30 @@ fn resize_window(
     };
     let row_len = cols.len() * c;
     let band = &px[r0 * w * c..r1 * w * c];
-    let horizontal = if out_w != w {
-        pil_pass_rows(band, w, c, &Taps::cached(w, out_w, cols, filter))
-    } else {
-        band.chunks_exact(w * c).flat_map(|r| &r[cols.start * c..cols.end * c]).copied().collect()
-    };
     match vertical {
-        Some(t) => pil_pass_cols(&horizontal, r0, row_len, &t),
-        None => horizontal,
+        Some(t) => {
+            let mut horizontal = vec![0u8; (r1 - r0) * row_len];
+            let source = if out_w != w {
+                pil_pass_rows(band, w, c, &Taps::cached(w, out_w, cols, filter), &mut horizontal);
+                &horizontal[..]
+            } else if cols.len() == w {
+                band
+            } else {
+                copy_cols(band, w * c, cols.start * c..cols.end * c, &mut horizontal);
+                &horizontal[..]
+            };
+            pil_pass_cols(source, r0, row_len, &t, out);
+        }
+        None if out_w != w => pil_pass_rows(band, w, c, &Taps::cached(w, out_w, cols, filter), out),
+        None => copy_cols(band, w * c, cols.start * c..cols.end * c, out),
+    }
+}
+
+/// The bytes `cols` of every row (`row_len` bytes) of `px`, one after the other, into `out`.
+#[inline(always)]
+fn copy_cols(px: &[u8], row_len: usize, cols: std::ops::Range<usize>, out: &mut [u8]) {
+    for (src, dst) in px.chunks_exact(row_len).zip(out.chunks_exact_mut(cols.len())) {
+        dst.copy_from_slice(&src[cols.clone()]);
     }
 }
 
@@ -327,21 +392,32 @@ fn clip8(acc: i32) -> u8 {
     (acc >> PIL_PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// The horizontal pass over whole rows of `w` pixels of `c` channels.
+/// The horizontal pass over whole rows of `w` pixels of `c` channels, into `out` (one row of the outputs of
+/// `taps` per input row).
 #[inline(always)]
-fn pil_pass_rows(px: &[u8], w: usize, c: usize, taps: &Taps) -> Vec<u8> {
+fn pil_pass_rows(px: &[u8], w: usize, c: usize, taps: &Taps, out: &mut [u8]) {
+    debug_assert_eq!(out.len(), px.len() / (w * c) * taps.first.len() * c);
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(s), Some(plan)) = (super::wide::v3(), taps.lanes(c)) {
+        return super::resample_lanes::rows(s, plan, px, w * c, out);
+    }
+    pass_rows_scalar(px, w, c, taps, out)
+}
+
+/// [`pil_pass_rows`] without vector instructions of its own (the reference the AVX2 pass is tested against).
+#[inline(always)]
+fn pass_rows_scalar(px: &[u8], w: usize, c: usize, taps: &Taps, out: &mut [u8]) {
     let widest = taps.len.iter().copied().max().unwrap_or(0);
     if c == 3 && w >= 4 {
         match widest {
-            0..=2 => return rows_rgb_fixed::<2>(px, w, taps),
-            3 => return rows_rgb_fixed::<3>(px, w, taps),
-            4 => return rows_rgb_fixed::<4>(px, w, taps),
+            0..=2 => return rows_rgb_fixed::<2>(px, w, taps, out),
+            3 => return rows_rgb_fixed::<3>(px, w, taps, out),
+            4 => return rows_rgb_fixed::<4>(px, w, taps, out),
             _ => {}
         }
     }
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
     let n_out = taps.first.len();
-    let mut out = vec![0u8; px.len() / (w * c) * n_out * c];
     for (row, orow) in px.chunks_exact(w * c).zip(out.chunks_exact_mut(n_out * c)) {
         for (o, dst) in orow.chunks_exact_mut(c).enumerate() {
             let x0 = taps.first[o];
@@ -354,14 +430,13 @@ fn pil_pass_rows(px: &[u8], w: usize, c: usize, taps: &Taps) -> Vec<u8> {
             }
         }
     }
-    out
 }
 
 /// [`pil_pass_rows`] on RGB rows when no output has more than `K` weights (`K ≤ w`): every output reads `K`
 /// pixels from a start moved left where needed to stay inside the row, its weights shifted to match and padded
 /// with zeros, so that the inner loop has a fixed length (a zero weight adds nothing: the same sums).
 #[inline(always)]
-fn rows_rgb_fixed<const K: usize>(px: &[u8], w: usize, taps: &Taps) -> Vec<u8> {
+fn rows_rgb_fixed<const K: usize>(px: &[u8], w: usize, taps: &Taps, out: &mut [u8]) {
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
     let n_out = taps.first.len();
     let (starts, weights): (Vec<usize>, Vec<[i32; K]>) = (0..n_out)
@@ -373,7 +448,6 @@ fn rows_rgb_fixed<const K: usize>(px: &[u8], w: usize, taps: &Taps) -> Vec<u8> {
             (start, k)
         })
         .unzip();
-    let mut out = vec![0u8; px.len() / (w * 3) * n_out * 3];
     for (row, orow) in px.chunks_exact(w * 3).zip(out.chunks_exact_mut(n_out * 3)) {
         for ((&x0, k), dst) in starts.iter().zip(&weights).zip(orow.chunks_exact_mut(3)) {
             let src = &row[x0 * 3..x0 * 3 + 3 * K];
@@ -386,16 +460,13 @@ fn rows_rgb_fixed<const K: usize>(px: &[u8], w: usize, taps: &Taps) -> Vec<u8> {
             dst.copy_from_slice(&acc.map(clip8));
         }
     }
-    out
 }
 
-/// The vertical pass: output row `o` from the rows `taps.first[o]…` of `px`, whose first row is input row
-/// `first_row`; rows are `row_len` values long.
+/// The vertical pass: output row `o` (of `out`) from the rows `taps.first[o]…` of `px`, whose first row is
+/// input row `first_row`; rows are `row_len` values long.
 #[inline(always)]
-fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Vec<u8> {
+fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps, out: &mut [u8]) {
     let half = 1i32 << (PIL_PRECISION_BITS - 1);
-    let n_out = taps.first.len();
-    let mut out = vec![0u8; n_out * row_len];
     let mut acc = vec![0i32; row_len];
     for (o, orow) in out.chunks_exact_mut(row_len).enumerate() {
         let y0 = taps.first[o] - first_row;
@@ -429,7 +500,6 @@ fn pil_pass_cols(px: &[u8], first_row: usize, row_len: usize, taps: &Taps) -> Ve
             }
         }
     }
-    out
 }
 
 /// One output row of the vertical pass from the `K` consecutive rows in `rows` and their weights `k`, all
@@ -608,6 +678,39 @@ mod tests {
                             .flat_map(|y| full[(y * ow + cols.start) * c..(y * ow + cols.end) * c].to_vec())
                             .collect();
                         assert_eq!(win, crop, "{filter:?} c={c} {oh}x{ow} {rows:?} {cols:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_lane_pass_gives_the_scalar_bytes() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for c in [1, 3] {
+            for w in [4, 5, 9, 17, 31, 89, 224, 256] {
+                let rows = 3;
+                let px: Vec<u8> = (0..rows * w * c).map(|_| next() as u8).collect();
+                for n_out in [1, 2, 3, 7, 8, 11, w / 2, w * 2 / 5, w * 8 / 7, w + 3, 2 * w, 5 * w, w / 6] {
+                    for filter in [PilFilter::Box, PilFilter::Bilinear] {
+                        if n_out == 0 {
+                            continue;
+                        }
+                        let lo = (next() as usize) % n_out;
+                        for cols in [0..n_out, lo..n_out] {
+                            let taps = Taps::new(w, n_out, cols.clone(), filter);
+                            let len = rows * cols.len() * c;
+                            let (mut want, mut got) = (vec![0u8; len], vec![1u8; len]);
+                            pass_rows_scalar(&px, w, c, &taps, &mut want);
+                            pil_pass_rows(&px, w, c, &taps, &mut got);
+                            assert_eq!(got, want, "c={c} w={w} n_out={n_out} {cols:?} {filter:?}");
+                        }
                     }
                 }
             }

@@ -137,8 +137,10 @@ pub struct CorruptOutcome {
     pub images: usize,
 }
 
-/// Images corrupted per parallel batch while writing.
-const CHUNK: usize = 2000;
+/// Bytes of corrupted images held at once while writing: each severity is corrupted and written in pieces of
+/// about this size (at least a few images per thread, at most the set), all into one buffer reused from piece
+/// to piece, so that memory stays flat whatever the size of the set.
+const PIECE_BYTES: usize = 4 << 20;
 
 /// Writes the preview and/or the corrupted sets `req` asks for; `progress` shows a progress bar on standard
 /// error. Refuses a request that fails [`CorruptRequest::check`] before reading any image.
@@ -332,24 +334,20 @@ fn write_sets(
     if layout == LayoutKind::MnistC {
         writer.write_corruption("identity", &[1], &mut |_, sink| sink(&set.pixels))?;
     }
+    let len = set.image_len();
+    let per = (PIECE_BYTES / len.max(1)).max(4 * rayon::current_num_threads()).clamp(1, set.len());
+    let mut buf = vec![0u8; per * len];
     for (c, sevs) in plan {
         writer.write_corruption(c.as_str(), sevs, &mut |s, sink| {
             bar.set_message(format!("{c} s{s}"));
             let prepared = corruptor.prepare(*c, s, set.height, set.width)?;
-            let mut start = 0;
-            while start < set.len() {
-                let end = (start + CHUNK).min(set.len());
-                let part = set.pixels[start * set.image_len()..end * set.image_len()].to_vec();
-                let part = ImageSet::new(
-                    set.height,
-                    set.width,
-                    set.channels,
-                    part,
-                    set.labels[start..end].to_vec(),
-                )?;
-                let bytes = prepared.apply_bytes(&part, req.seed, start, &|| bar.inc(1))?;
-                sink(&bytes)?;
-                start = end;
+            let shape = [set.height, set.width, set.channels];
+            for start in (0..set.len()).step_by(per) {
+                let end = (start + per).min(set.len());
+                let out = &mut buf[..(end - start) * len];
+                let src = &set.pixels[start * len..end * len];
+                prepared.apply_into(shape, src, req.seed, start, out, &|| bar.inc(1))?;
+                sink(out)?;
             }
             Ok(())
         })?;
