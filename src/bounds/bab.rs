@@ -65,6 +65,9 @@ pub struct BabOptions {
     pub search: Option<SearchOptions>,
     /// How many of the search's best candidates are checked as witnesses.
     pub search_witnesses: usize,
+    /// Coordinates of the first-layer gradient box enumerated by the box bound (B8) at every node; 0 turns it
+    /// off.
+    pub box_enum: usize,
 }
 
 impl Default for BabOptions {
@@ -82,6 +85,7 @@ impl Default for BabOptions {
             vertex_work: 4_194_304.0,
             search: Some(SearchOptions::default()),
             search_witnesses: 4,
+            box_enum: 16,
         }
     }
 }
@@ -140,7 +144,7 @@ impl Tree<'_> {
     /// bound (valid on the child's region too).
     fn place(&mut self, pieces: Pieces, cap: f64, point: Option<Inside>) {
         self.nodes += 1;
-        let Some(ev) = evaluate(self.chain, &self.c, &pieces) else {
+        let Some(ev) = evaluate(self.chain, &self.c, &pieces, self.opts.box_enum) else {
             self.empty += 1;
             return;
         };
