@@ -8,7 +8,9 @@
 //! the LipLP relaxation of [`super::lp_model`] (global mode: backward rows only), whose multipliers come from the
 //! backward pass of theorem L4 and whose value is the dual bound of theorem L2, min the box bound: a certified
 //! upper bound on sup ‖∇m‖₁ over R. The unit split next is the unstable one whose switch rows contribute most to
-//! that dual bound, |κ|·(−p̲p̄)/(p̄ − p̲) (the bound's slack from relaxing that unit).
+//! that dual bound, |κ|·(−p̲p̄)/(p̄ − p̲) (the bound's slack from relaxing that unit). The node's bound is the
+//! minimum of that and the box bound of [`super::bab_box`] (theorem B8); when the box bound is the smaller, the
+//! unit split is the one that widens the box of the input gradient most.
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 use nalgebra::{DMatrix, DVector};
