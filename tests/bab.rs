@@ -24,6 +24,11 @@ fn tiny_budget(max_nodes: usize) -> BabOptions {
     BabOptions { seconds_per_pair: 1e9, max_nodes, ascent: None, ..Default::default() }
 }
 
+/// The box bound's enumeration budget for the measurements: `BAB_BOX`, else the default.
+fn box_enum() -> usize {
+    std::env::var("BAB_BOX").ok().and_then(|v| v.parse().ok()).unwrap_or(BabOptions::default().box_enum)
+}
+
 fn lower_of(b: &lcr_verify::bounds::Bound) -> f64 {
     b.detail["lower"].as_f64().unwrap()
 }
@@ -251,7 +256,7 @@ fn measure_tightness_suite() {
             (0..64).map(|_| (0..4).map(|_| r.random::<f64>() * 2.0 - 1.0).collect()).collect();
         let c = Chain::from_net(&net, F, 1 << 20).unwrap();
         let t = std::time::Instant::now();
-        let opts = BabOptions { seconds_per_pair: seconds, ..Default::default() };
+        let opts = BabOptions { seconds_per_pair: seconds, box_enum: box_enum(), ..Default::default() };
         let b = bab_bound(&c, F, Norm::LinfMargin, &opts, &|_| {}).unwrap();
         let el = t.elapsed();
         let fgl = exact_patterns(&c, F, Norm::LinfMargin, &ExactOptions::default()).unwrap().value;
@@ -287,7 +292,12 @@ fn measure_mnist_sized() {
         let c = Chain::from_net(&net, F, 1 << 20).unwrap();
         let pairs = Some(vec![(0, 1), (2, 7)]);
         let t = std::time::Instant::now();
-        let opts = BabOptions { seconds_per_pair: seconds, pairs: pairs.clone(), ..Default::default() };
+        let opts = BabOptions {
+            seconds_per_pair: seconds,
+            pairs: pairs.clone(),
+            box_enum: box_enum(),
+            ..Default::default()
+        };
         let b = bab_bound(&c, F, Norm::LinfMargin, &opts, &|_| {}).unwrap();
         let lo = LpOptions { pairs, ..Default::default() };
         let lp = lp_bound(&c, F, Norm::LinfMargin, &LpMode::Global, &lo, &|_| {}).unwrap().value;
@@ -299,6 +309,48 @@ fn measure_mnist_sized() {
         );
         for p in b.detail["per_pair"].as_array().unwrap() {
             eprintln!("   {p}");
+        }
+    }
+}
+
+/// The trained 784-32-32-10 fixtures (`tests/fixtures/mlp32/{baseline,lcr}`), surrogate, ℓ∞: the pairs named by
+/// `BAB_PAIRS` ("t-j,t-j", default 0-1) with `BAB_SECONDS` per pair (default 60).
+#[test]
+#[ignore]
+fn measure_mlp32() {
+    use lcr_verify::export::export;
+    use lcr_verify::run_dir::RunDir;
+    let seconds: f64 = std::env::var("BAB_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60.0);
+    let pairs: Vec<(usize, usize)> = std::env::var("BAB_PAIRS")
+        .unwrap_or_else(|_| "0-1".into())
+        .split(',')
+        .map(|p| {
+            let (a, b) = p.split_once('-').unwrap();
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    for name in ["baseline", "lcr"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlp32").join(name);
+        let (model, _) = RunDir::new(&dir).load_model(&candle_core::Device::Cpu).unwrap();
+        let net = export(&model).unwrap();
+        let c = Chain::from_net(&net, F, 1 << 22).unwrap();
+        let opts = BabOptions {
+            seconds_per_pair: seconds,
+            pairs: Some(pairs.clone()),
+            box_enum: box_enum(),
+            ..Default::default()
+        };
+        let b = bab_bound(&c, F, Norm::LinfMargin, &opts, &|_| {}).unwrap();
+        for p in b.detail["per_pair"].as_array().unwrap() {
+            eprintln!(
+                "{name} pair {}: upper {:.2} lower {:.2} bracket {:.3} closed {} nodes {}",
+                p["pair"],
+                p["upper"].as_f64().unwrap(),
+                p["lower"].as_f64().unwrap(),
+                p["upper"].as_f64().unwrap() / p["lower"].as_f64().unwrap(),
+                p["closed"],
+                p["nodes"]
+            );
         }
     }
 }

@@ -318,3 +318,74 @@ fn vertex_bound_is_the_pattern_maximum() {
         }
     }
 }
+
+#[test]
+fn box_bound_is_above_the_pattern_maximum() {
+    use lcr_verify::bounds::bab_box::box_bound;
+    use lcr_verify::bounds::bab_vertex::all_undecided;
+    use lcr_verify::bounds::interval::backward;
+    let mut r = rng(76);
+    let cases = [
+        (vec![9, 5, 4, 3], ActKind::Sign, true),
+        (vec![12, 3, 4, 2], ActKind::Relu, false),
+        (vec![10, 6, 3, 3], ActKind::HardTanh, true),
+        (vec![7, 4, 3, 4, 2], ActKind::Sign, true),
+        (vec![20, 6, 2], ActKind::Relu, true),
+    ];
+    let mut strict = 0;
+    for (case, (dims, act, affine)) in cases.iter().cycle().take(15).enumerate() {
+        let net = random_mlp(&mut r, dims, *act, *affine);
+        let chain = Chain::from_net(&net, F, 1 << 20).unwrap();
+        let out = chain.output_dim();
+        for t in 0..out {
+            for j in t + 1..out {
+                let mut c = vec![0.0; out];
+                (c[t], c[j]) = (1.0, -1.0);
+                let ctx = format!("case {case} {dims:?} {act:?} pair {t}-{j}");
+                for half in [false, true] {
+                    let slopes: Vec<Vec<Option<bool>>> = all_undecided(&chain)
+                        .iter()
+                        .map(|l| {
+                            l.iter()
+                                .map(|_| (half && r.random::<f64>() < 0.5).then(|| r.random::<bool>()))
+                                .collect()
+                        })
+                        .collect();
+                    let free: Vec<(usize, usize)> = slopes
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(a, l)| {
+                            l.iter().enumerate().filter(|(_, s)| s.is_none()).map(move |(i, _)| (a, i))
+                        })
+                        .collect();
+                    let mut brute = 0.0f64;
+                    for mask in 0u64..(1 << free.len()) {
+                        let mut pat: Vec<Vec<bool>> =
+                            slopes.iter().map(|l| l.iter().map(|s| s.unwrap_or(false)).collect()).collect();
+                        for (b, &(a, i)) in free.iter().enumerate() {
+                            pat[a][i] = mask >> b & 1 == 1;
+                        }
+                        brute = brute.max(chain.backward(&c, &pat).iter().map(|v| v.abs()).sum());
+                    }
+                    // The interval bound of the input gradient, which E = ∅ reproduces.
+                    let g0 = &backward(&chain, &c, &slopes)[0];
+                    let interval: f64 = g0.mag().iter().sum();
+                    let mut prev = f64::INFINITY;
+                    for e in 0..=dims[1] {
+                        let b = box_bound(&chain, &c, &slopes, e).unwrap();
+                        assert!(b >= brute, "{ctx} E={e}: box {b} below the pattern maximum {brute}");
+                        assert!(b <= prev * (1.0 + 1e-12), "{ctx} E={e}: box {b} above E−1's {prev}");
+                        if e == 0 {
+                            let tol = 1e-9 * interval;
+                            assert!((b - interval).abs() <= tol, "{ctx}: E=∅ {b} vs interval {interval}");
+                        }
+                        prev = b;
+                    }
+                    strict += usize::from(prev < interval * 0.999);
+                }
+            }
+        }
+    }
+    // The full enumeration is tighter than the interval bound on many nodes.
+    assert!(strict > 20, "the box bound never improved on the interval bound");
+}

@@ -8,11 +8,14 @@
 //! the LipLP relaxation of [`super::lp_model`] (global mode: backward rows only), whose multipliers come from the
 //! backward pass of theorem L4 and whose value is the dual bound of theorem L2, min the box bound: a certified
 //! upper bound on sup ‖∇m‖₁ over R. The unit split next is the unstable one whose switch rows contribute most to
-//! that dual bound, |κ|·(−p̲p̄)/(p̄ − p̲) (the bound's slack from relaxing that unit).
+//! that dual bound, |κ|·(−p̲p̄)/(p̄ − p̲) (the bound's slack from relaxing that unit). The node's bound is the
+//! minimum of that and the box bound of [`super::bab_box`] (theorem B8); when the box bound is the smaller, the
+//! unit split is the one that widens the box of the input gradient most.
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 use nalgebra::{DMatrix, DVector};
 
+use super::bab_box::box_bound_with;
 use super::chain::{Act, Chain, Step};
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, linear};
@@ -168,7 +171,7 @@ pub fn activations(chain: &Chain) -> Vec<(usize, Act)> {
 /// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty.
 ///
 /// Theorem B2 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
-pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces) -> Option<Evaluated> {
+pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, box_enum: usize) -> Option<Evaluated> {
     let boxes = leaf_boxes(chain, pieces)?;
     let acts = activations(chain);
     let stable: Vec<Stability> = acts
@@ -187,7 +190,15 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces) -> Option<Evaluated> 
     let grads = backward(chain, c, &stable);
     let (lp, layout) = build_with_layout(chain, c, &grads, &stable, None, Objective::SumAbs);
     let (multipliers, _) = backward_multipliers(&lp, &layout).expect("a global-mode LP has no forward rows");
-    let bound = lp.dual_bound(&multipliers).min(lp.box_bound());
+    let lp_bound = lp.dual_bound(&multipliers).min(lp.box_bound());
+    // The box bound (B8) keeps the input coordinates coupled; when it is the smaller, the split is chosen for it.
+    let boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
+    let bound = boxed.map_or(lp_bound, |b| b.min(lp_bound));
+    if boxed.is_some_and(|b| b < lp_bound)
+        && let Some(split) = box_split(chain, &acts, &boxes, &grads, &stable, box_enum)
+    {
+        return Some(Evaluated { bound, split: Some(split), pattern: None });
+    }
     // The unstable unit whose relaxation costs the dual bound most (ties: the larger hull gap, then the first).
     let mut best: Option<(f64, f64, Split)> = None;
     for (ai, &(k, a)) in acts.iter().enumerate() {
@@ -225,6 +236,67 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces) -> Option<Evaluated> 
             .collect()
     });
     Some(Evaluated { bound, split, pattern })
+}
+
+/// The undecided unit whose relaxation widens the box of the input gradient most: the magnitude of the gradient
+/// box at its output times the absolute weight mass it reaches the input through (|W| chain, units known to be
+/// flat cut off). First-layer units among the `box_enum` widest of the first layer are enumerated exactly by the
+/// box bound and count only when nothing else is left. A heuristic: only the order of the splits depends on it.
+fn box_split(
+    chain: &Chain,
+    acts: &[(usize, Act)],
+    boxes: &[Interval],
+    grads: &[Interval],
+    stable: &[Stability],
+    box_enum: usize,
+) -> Option<Split> {
+    // reach[a][k]: Σ over input coordinates of the |weight| path mass from unit k of activation a down to x.
+    let Some(Step::Linear { w, .. }) = chain.steps.first() else { return None };
+    let m = w.nrows();
+    let mut reach: Vec<Vec<f64>> = Vec::with_capacity(acts.len());
+    let mut cur: Vec<f64> = (0..m).map(|i| w.row(i).iter().map(|v| v.abs()).sum()).collect();
+    let mut k0 = 1;
+    for (ai, &(k, _)) in acts.iter().enumerate() {
+        for step in &chain.steps[k0..k] {
+            cur = match step {
+                Step::Linear { w, .. } => (0..w.nrows())
+                    .map(|r| w.row(r).iter().zip(&cur).map(|(a, b)| a.abs() * b).sum())
+                    .collect(),
+                Step::Diag { s, .. } => cur.iter().zip(s).map(|(v, s)| v * s.abs()).collect(),
+                Step::Act(_) => cur,
+            };
+        }
+        cur = cur.iter().zip(&stable[ai]).map(|(v, s)| if *s == Some(false) { 0.0 } else { *v }).collect();
+        reach.push(cur.clone());
+        k0 = k + 1;
+    }
+    let ub = &grads[1];
+    let mut first: Vec<usize> = (0..m).filter(|&i| ub.lo[i] < ub.hi[i]).collect();
+    first.sort_by(|&a, &b| {
+        ((ub.hi[b] - ub.lo[b]) * reach[0][b]).total_cmp(&((ub.hi[a] - ub.lo[a]) * reach[0][a]))
+    });
+    first.truncate(box_enum);
+    let mut best: Option<(f64, Split)> = None;
+    for (ai, &(k, a)) in acts.iter().enumerate() {
+        let g = &grads[k + 1];
+        for i in 0..stable[ai].len() {
+            if stable[ai][i].is_some() {
+                continue;
+            }
+            let pieces = pieces_meeting(a, boxes[k].lo[i], boxes[k].hi[i]);
+            if pieces.len() < 2 {
+                continue;
+            }
+            let mut score = g.lo[i].abs().max(g.hi[i].abs()) * reach[ai][i];
+            if ai == 0 && first.contains(&i) {
+                score *= 1e-6;
+            }
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, Split { act: ai, unit: i, pieces }));
+            }
+        }
+    }
+    best.map(|b| b.1)
 }
 
 /// The half-spaces aᵀx ≤ β (in floating point) describing the region of a full piece assignment: every

@@ -1,0 +1,172 @@
+//! A node bound that keeps the n input-gradient entries coupled: the box of the gradient with respect to the
+//! first dense layer's output, and the maximum of ‖W₁ᵀu‖₁ over that box (theorem B8, `proofs/bab.md`).
+//!
+//! With y = W₁x + b₁ the first dense step, ∇ₓm = W₁ᵀu where u = ∂m/∂y. Backward interval propagation
+//! ([`super::interval::backward`], with the node's known slopes) gives a box [l, h] ∋ u for every pattern of
+//! the node. The LipLP bound and the interval bound relax each input coordinate |gⱼ| on its own, so they pay for
+//! sign combinations no single u produces; here u is one point of the box for all n coordinates at once.
+//! ‖W₁ᵀu‖₁ is convex in u, so its maximum over the box is at a vertex. The coordinates of the box are split:
+//! a set E (the widest, up to a budget) is enumerated at its two ends in Gray-code order (two rows of n
+//! products per step), every other coordinate i is written u_i = μ_i + ρ_i·θ, |θ| ≤ 1, and its part is bounded
+//! per input coordinate: ‖W₁ᵀu‖₁ ≤ Σⱼ|Σ_{i∈E} W₁,ᵢⱼu_i + Σ_{i∉E} W₁,ᵢⱼμ_i| + Σ_{i∉E} ρ_i‖W₁,ᵢ‖₁. With E empty
+//! this is the interval bound of the input gradient; with E all the nondegenerate coordinates it is the exact
+//! maximum over the box. The rounding of the floating-point sums is bounded a priori, as for B7.
+
+use super::chain::{Chain, Step};
+use super::float::{ETA, add_up, dn, gamma, mul_up, up};
+use super::interval::{Interval, backward};
+
+/// Gray-code steps between two fresh evaluations of the sums.
+pub const RESET: usize = 16;
+
+/// max over the 2^|E| vertices of Σⱼ|gⱼ| in floating point, g updated by two product rows per Gray-code step.
+struct Enumerate<'a> {
+    /// Products fl(l_i·W₁,ᵢⱼ) and fl(h_i·W₁,ᵢⱼ) of each enumerated coordinate.
+    at_lo: &'a [Vec<f64>],
+    at_hi: &'a [Vec<f64>],
+    /// Products fl(μ_i·W₁,ᵢⱼ) of the other coordinates.
+    fixed: &'a [Vec<f64>],
+    n: usize,
+}
+
+impl Enumerate<'_> {
+    fn fresh(&self, on: &[bool]) -> Vec<f64> {
+        let mut g = vec![0.0; self.n];
+        for row in self.fixed {
+            g.iter_mut().zip(row).for_each(|(g, p)| *g += p);
+        }
+        for (k, &o) in on.iter().enumerate() {
+            let row = if o { &self.at_hi[k] } else { &self.at_lo[k] };
+            g.iter_mut().zip(row).for_each(|(g, p)| *g += p);
+        }
+        g
+    }
+
+    fn run(&self) -> f64 {
+        let e = self.at_lo.len();
+        let mut on = vec![false; e];
+        let mut g = self.fresh(&on);
+        let mut best = abs_sum(&g);
+        let mut since = 0;
+        for step in 1u64..(1u64 << e) {
+            let k = step.trailing_zeros() as usize;
+            on[k] = !on[k];
+            since += 1;
+            let total = if since == RESET {
+                since = 0;
+                g = self.fresh(&on);
+                abs_sum(&g)
+            } else {
+                let (out, inn) =
+                    if on[k] { (&self.at_lo[k], &self.at_hi[k]) } else { (&self.at_hi[k], &self.at_lo[k]) };
+                swap_row(&mut g, out, inn)
+            };
+            best = best.max(total);
+        }
+        best
+    }
+}
+
+/// Σⱼ|gⱼ| in floating point (four partial sums; F5 holds for any order).
+#[inline(always)]
+fn abs_sum(g: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = g.chunks_exact(4);
+    for c in &mut chunks {
+        for l in 0..4 {
+            acc[l] += c[l].abs();
+        }
+    }
+    let rest: f64 = chunks.remainder().iter().map(|v| v.abs()).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
+}
+
+/// gⱼ ← (gⱼ − outⱼ) + inⱼ, returning the new Σⱼ|gⱼ|.
+#[inline(always)]
+fn swap_row(g: &mut [f64], out: &[f64], inn: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let n4 = g.len() / 4 * 4;
+    let (gh, gt) = g.split_at_mut(n4);
+    for ((c, o), i) in gh.chunks_exact_mut(4).zip(out.chunks_exact(4)).zip(inn.chunks_exact(4)) {
+        for l in 0..4 {
+            c[l] = (c[l] - o[l]) + i[l];
+            acc[l] += c[l].abs();
+        }
+    }
+    let mut rest = 0.0;
+    for (j, v) in gt.iter_mut().enumerate() {
+        *v = (*v - out[n4 + j]) + inn[n4 + j];
+        rest += v.abs();
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
+}
+
+impl pulp::NullaryFnOnce for Enumerate<'_> {
+    type Output = f64;
+    #[inline(always)]
+    fn call(self) -> f64 {
+        self.run()
+    }
+}
+
+/// A certified upper bound on ‖∇m(x)‖₁ over every pattern that agrees with the known slopes (`None` entries of
+/// `slopes` undecided, one vector per activation step), for margin `c`, enumerating at most `max_enum`
+/// coordinates of the box; `None` when the chain does not start with a dense step.
+///
+/// Theorem B8 (proofs/bab.md); checked by tests/bab_region.rs::box_bound_is_above_the_pattern_maximum.
+pub fn box_bound(chain: &Chain, c: &[f64], slopes: &[Vec<Option<bool>>], max_enum: usize) -> Option<f64> {
+    box_bound_with(chain, &backward(chain, c, slopes), max_enum)
+}
+
+/// [`box_bound`] from the backward boxes already computed (`grads` = `interval::backward(chain, c, slopes)`).
+///
+/// Theorem B8 (proofs/bab.md); checked by tests/bab_region.rs::box_bound_is_above_the_pattern_maximum.
+pub fn box_bound_with(chain: &Chain, grads: &[Interval], max_enum: usize) -> Option<f64> {
+    let Some(Step::Linear { w, .. }) = chain.steps.first() else { return None };
+    let ub = &grads[1];
+    let (m, n) = (w.nrows(), w.ncols());
+    if ub.lo.iter().chain(&ub.hi).any(|v| !v.is_finite()) {
+        return None;
+    }
+    let row = |i: usize| -> Vec<f64> { w.row(i).iter().copied().collect() };
+    let norms: Vec<f64> = (0..m).map(|i| w.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
+    // The enumerated coordinates: the widest boxes (weighted by the row's norm), up to the budget.
+    let mut wide: Vec<usize> = (0..m).filter(|&i| ub.lo[i] < ub.hi[i]).collect();
+    wide.sort_by(|&a, &b| {
+        let (wa, wb) = ((ub.hi[a] - ub.lo[a]) * norms[a], (ub.hi[b] - ub.lo[b]) * norms[b]);
+        wb.total_cmp(&wa)
+    });
+    wide.truncate(max_enum.min(62));
+    let mut in_e = vec![false; m];
+    wide.iter().for_each(|&i| in_e[i] = true);
+    let scale = |x: f64, r: &[f64]| -> Vec<f64> { r.iter().map(|v| x * v).collect() };
+    let (mut at_lo, mut at_hi, mut fixed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut radius = 0.0f64;
+    let mut mag = vec![0.0f64; m];
+    for i in 0..m {
+        let (l, h) = (ub.lo[i], ub.hi[i]);
+        mag[i] = l.abs().max(h.abs());
+        let r = row(i);
+        if in_e[i] {
+            at_lo.push(scale(l, &r));
+            at_hi.push(scale(h, &r));
+        } else {
+            // [l, h] ⊆ [μ − ρ, μ + ρ].
+            let mu = l + (h - l) / 2.0;
+            let rho = up((h - mu).max(mu - l));
+            mag[i] = mag[i].max(mu.abs());
+            if mu != 0.0 {
+                fixed.push(scale(mu, &r));
+            }
+            radius = add_up(radius, mul_up(rho, norms[i]));
+        }
+    }
+    let best = crate::wide::wide(Enumerate { at_lo: &at_lo, at_hi: &at_hi, fixed: &fixed, n });
+    // Rounding: each gⱼ is a sum of at most N = m + 2·RESET floating-point products, unit i contributing at most
+    // 2·RESET + 1 of them, each of magnitude ≤ |W₁,ᵢⱼ|·mag_i: |g̃ⱼ − gⱼ| ≤ γ_{N+1}(2R + 1)Σᵢ|W₁,ᵢⱼ|mag_i.
+    let gk = mul_up((2 * RESET + 1) as f64, gamma(m + 2 * RESET + 1));
+    let slack = (0..m).fold(0.0f64, |s, i| add_up(s, mul_up(gk, mul_up(norms[i], mag[i]))));
+    // The float sum Σ|g̃ⱼ| of n terms (F5: Σ ≤ (fl + nη)/(1 − γ_n)), plus the slack and the radius part.
+    let best = up(up(best + mul_up(n as f64, ETA)) / dn(1.0 - gamma(n)));
+    Some(add_up(add_up(best, slack), add_up(radius, 1e-300)))
+}
