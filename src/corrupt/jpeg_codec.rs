@@ -148,6 +148,9 @@ impl pulp::NullaryFnOnce for ToRgb<'_> {
     #[inline(always)]
     fn call(self) {
         let ToRgb { y, cb, cr, h2v2, width: w, out } = self;
+        if w == 0 {
+            return;
+        }
         let mut sums = vec![0u16; cb.width];
         let (mut cb_row, mut cr_row) = (vec![0u8; w], vec![0u8; w]);
         for (r, row) in out.chunks_exact_mut(3 * w).enumerate() {

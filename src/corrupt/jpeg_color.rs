@@ -106,6 +106,7 @@ pub fn downsample_h2v2(p: &Plane) -> Plane {
     let mut data = vec![0u8; w * h];
     for (r, out) in data.chunks_exact_mut(w.max(1)).take(h).enumerate() {
         let (a, b) = (&p.data[2 * r * p.width..][..2 * w], &p.data[(2 * r + 1) * p.width..][..2 * w]);
+        let out = &mut out[..w];
         for c in 0..w {
             // At most 4 · 255 + 2: 16 bits hold it (and let the loop be vectorised).
             let sum =

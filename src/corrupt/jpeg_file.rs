@@ -106,7 +106,7 @@ fn nonzero(b: &[i16; BLOCK], v3: Simd) -> u64 {
     if let Some(s) = v3 {
         use core::arch::x86_64::__m256i;
         let a = s.avx2;
-        let zero = a._mm256_setzero_si256();
+        let zero = s.avx._mm256_setzero_si256();
         let mut mask = 0u64;
         for (h, half) in b.chunks_exact(32).enumerate() {
             let lo: [i16; 16] = half[..16].try_into().expect("16 coefficients");
