@@ -102,19 +102,34 @@ impl Plane {
 /// `h2v2_downsample`: halves an even-sized plane, each output the mean of its 2×2 cell with bias 1 on even
 /// and 2 on odd output columns.
 pub fn downsample_h2v2(p: &Plane) -> Plane {
-    let (w, h) = (p.width / 2, p.height / 2);
-    let mut data = vec![0u8; w * h];
-    for (r, out) in data.chunks_exact_mut(w.max(1)).take(h).enumerate() {
-        let (a, b) = (&p.data[2 * r * p.width..][..2 * w], &p.data[(2 * r + 1) * p.width..][..2 * w]);
-        let out = &mut out[..w];
-        for c in 0..w {
-            // At most 4 · 255 + 2: 16 bits hold it (and let the loop be vectorised).
-            let sum =
-                u16::from(a[2 * c]) + u16::from(a[2 * c + 1]) + u16::from(b[2 * c]) + u16::from(b[2 * c + 1]);
-            out[c] = ((sum + 1 + (c as u16 & 1)) >> 2) as u8;
+    crate::wide::wide(Downsample { p })
+}
+
+/// [`downsample_h2v2`]'s work, a type rather than a closure so that [`crate::wide::wide`] compiles it with the
+/// wider instructions.
+struct Downsample<'a> {
+    p: &'a Plane,
+}
+
+impl pulp::NullaryFnOnce for Downsample<'_> {
+    type Output = Plane;
+
+    #[inline(always)]
+    fn call(self) -> Plane {
+        let p = self.p;
+        let (w, h) = (p.width / 2, p.height / 2);
+        let mut data = vec![0u8; w * h];
+        for (r, out) in data.chunks_exact_mut(w.max(1)).take(h).enumerate() {
+            let (a, b) = (&p.data[2 * r * p.width..][..2 * w], &p.data[(2 * r + 1) * p.width..][..2 * w]);
+            let out = &mut out[..w];
+            for c in 0..w {
+                // At most 4 · 255 + 2: 16 bits hold it (and let the loop be vectorised).
+                let sum = u16::from(a[2 * c]) + u16::from(a[2 * c + 1]) + u16::from(b[2 * c]) + u16::from(b[2 * c + 1]);
+                out[c] = ((sum + 1 + (c as u16 & 1)) >> 2) as u8;
+            }
         }
+        Plane { width: w, height: h, data }
     }
-    Plane { width: w, height: h, data }
 }
 
 /// Horizontal fancy upsampling of one row of column sums `s` (each `3·nearest + next` vertically for h2v2),
