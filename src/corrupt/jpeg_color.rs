@@ -124,7 +124,10 @@ impl pulp::NullaryFnOnce for Downsample<'_> {
             let out = &mut out[..w];
             for c in 0..w {
                 // At most 4 · 255 + 2: 16 bits hold it (and let the loop be vectorised).
-                let sum = u16::from(a[2 * c]) + u16::from(a[2 * c + 1]) + u16::from(b[2 * c]) + u16::from(b[2 * c + 1]);
+                let sum = u16::from(a[2 * c])
+                    + u16::from(a[2 * c + 1])
+                    + u16::from(b[2 * c])
+                    + u16::from(b[2 * c + 1]);
                 out[c] = ((sum + 1 + (c as u16 & 1)) >> 2) as u8;
             }
         }

@@ -180,7 +180,11 @@ impl pulp::NullaryFnOnce for Tokens<'_> {
                 }
                 let v = i32::from(b[ZIGZAG[i as usize]]);
                 let s = category(v);
-                out.push(token(2 * t + 1, ((run as u8) << 4) | s, if v < 0 { (v - 1) as u32 } else { v as u32 }));
+                out.push(token(
+                    2 * t + 1,
+                    ((run as u8) << 4) | s,
+                    if v < 0 { (v - 1) as u32 } else { v as u32 },
+                ));
                 next = i + 1;
             }
             if next < 64 {

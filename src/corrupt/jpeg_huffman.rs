@@ -106,7 +106,8 @@ impl HuffTable {
         }
         bits[i] -= 1;
         // The symbols by code length, then by value.
-        let mut by_len: Vec<(usize, u8)> = (0..256).filter(|&s| size[s] > 0).map(|s| (size[s], s as u8)).collect();
+        let mut by_len: Vec<(usize, u8)> =
+            (0..256).filter(|&s| size[s] > 0).map(|s| (size[s], s as u8)).collect();
         by_len.sort_unstable();
         let mut vals: Vec<u8> = by_len.into_iter().map(|(_, s)| s).collect();
         let total: usize = bits[1..=16].iter().sum();
