@@ -182,7 +182,7 @@ fn fancy_row(s: &[u16], n: usize, out: &mut [u8]) {
 pub fn upsample_h2v2_row(p: &Plane, dw: usize, dh: usize, y: usize, sums: &mut [u16], out: &mut [u8]) {
     let cols = dw.max(2).min(p.width);
     let r = y / 2;
-    let other = if y % 2 == 0 { r.saturating_sub(1) } else { (r + 1).min(dh - 1) };
+    let other = if y.is_multiple_of(2) { r.saturating_sub(1) } else { (r + 1).min(dh - 1) };
     let (a, b) = (&p.data[r * p.width..][..cols], &p.data[other * p.width..][..cols]);
     let sums = &mut sums[..cols];
     for c in 0..cols {

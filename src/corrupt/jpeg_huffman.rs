@@ -167,7 +167,7 @@ impl BitWriter {
 
     /// Pads the last byte with one bits and returns the coded bytes.
     pub fn finish(mut self) -> Vec<u8> {
-        if self.n % 8 > 0 {
+        if !self.n.is_multiple_of(8) {
             let pad = 8 - self.n % 8;
             self.put((1 << pad) - 1, pad as u8);
         }
