@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use lcr_verify::corrupt::jpeg_codec::{self, Coefficients};
+use lcr_verify::corrupt::jpeg_codec::{self, Coefficients, Component};
 use lcr_verify::corrupt::jpeg_file::{self, Read};
 use lcr_verify::corrupt::layout::{self, ImagenetC, ImagenetCWriter, Layout, LayoutKind, Manifest};
 use lcr_verify::corrupt::{self, CorruptRequest, Corruption, Corruptor, Split, Suite, Table, npy};
@@ -51,6 +51,55 @@ fn written_files_round_trip_their_coefficients_at_any_size() {
         let file = jpeg_file::write(&coef);
         let back = read_coefficients(&file);
         assert_eq!(back.decode().unwrap(), coef.decode().unwrap(), "{h}x{w}x{c}");
+    }
+}
+
+/// Random blocks, written and read back, are the same blocks: sparse blocks of small values (whose codes and
+/// extra bits the reader takes in one lookup) and dense blocks of values up to ±1023 (long codes, many extra
+/// bits, stuffed 0xFF bytes), in colour 4:2:0 and gray, at sizes that leave partial MCUs.
+#[test]
+fn random_blocks_round_trip_through_a_written_file() {
+    let mut s = 17u64;
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s >> 33
+    };
+    for case in 0..40 {
+        // Sparse blocks of small values (short codes, one lookup) and dense ones of values up to ±1023
+        // (long codes, many extra bits), in colour 4:2:0 and gray.
+        let (w, h) = (8 + (next() % 60) as usize, 8 + (next() % 60) as usize);
+        let big = case % 2 == 1;
+        let mut block = || -> [i16; 64] {
+            std::array::from_fn(|i| {
+                let range = if i == 0 {
+                    1000
+                } else if big {
+                    1023
+                } else {
+                    6
+                };
+                if i > 0 && next() % if big { 2 } else { 5 } != 0 {
+                    0
+                } else {
+                    (next() % (2 * range + 1)) as i16 - range as i16
+                }
+            })
+        };
+        let gray = case % 4 == 0;
+        let mut components = Vec::new();
+        for (ci, f) in if gray { vec![1] } else { vec![2, 1, 1] }.into_iter().enumerate() {
+            let (bw, bh) =
+                if gray { (w.div_ceil(8), h.div_ceil(8)) } else { (w.div_ceil(16) * f, h.div_ceil(16) * f) };
+            let blocks = (0..bw * bh).map(|_| block()).collect();
+            let table = [1 + u16::from(ci > 0); 64];
+            components.push(Component { h: f, v: f, table, blocks_w: bw, blocks_h: bh, blocks });
+        }
+        let coef = Coefficients { width: w, height: h, components };
+        let file = jpeg_file::write(&coef);
+        match jpeg_file::read(&file, &|_, _, _| Ok(())) {
+            Ok(Read::Coefficients(back)) => assert!(back == coef, "case {case}"),
+            other => panic!("case {case}: {other:?}"),
+        }
     }
 }
 

@@ -98,19 +98,73 @@ pub fn jpeg_compress(px: &[u8], height: usize, width: usize, channels: usize, qu
     }
     let mut planes = [0, 1, 2].map(|_| vec![0u8; width * height]);
     let [ys, cbs, crs] = &mut planes;
-    for ((p, (y, cb)), cr) in px.chunks_exact(3).zip(ys.iter_mut().zip(cbs.iter_mut())).zip(crs.iter_mut()) {
-        [*y, *cb, *cr] = jpeg_color::rgb_to_ycc(p[0], p[1], p[2]);
-    }
+    crate::wide::wide(ToYcc { px, y: ys, cb: cbs, cr: crs });
     let [y, cb, cr] = planes.map(|data| Plane { width, height, data });
     let y = y.padded(blocks(width) * 8, blocks(height) * 8);
     let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
     let chroma_table = jpeg_tables::chroma_table(quality);
     let chroma = |p: Plane| {
         let small = jpeg_color::downsample_h2v2(&p.padded(blocks(cw) * 16, ch * 2));
-        encode_plane(&small.padded(small.width, blocks(ch) * 8), 1, 1, chroma_table)
+        let (sw, sh) = (small.width, blocks(ch) * 8);
+        encode_plane(&small.padded(sw, sh), 1, 1, chroma_table)
     };
     let components = vec![encode_plane(&y, 2, 2, luma_table), chroma(cb), chroma(cr)];
     Coefficients { width, height, components }
+}
+
+/// The colour conversion of [`jpeg_compress`], a type rather than a closure so that [`crate::wide::wide`]
+/// compiles it with the wider instructions.
+struct ToYcc<'a> {
+    px: &'a [u8],
+    y: &'a mut [u8],
+    cb: &'a mut [u8],
+    cr: &'a mut [u8],
+}
+
+impl pulp::NullaryFnOnce for ToYcc<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        jpeg_color::rgb_to_ycc_row(self.px, self.y, self.cb, self.cr);
+    }
+}
+
+/// The last steps of [`Coefficients::decode`] for colour: chroma rows upsampled (h2v2) or taken as they are
+/// (h1v1, or h2v1 already upsampled), then converted to RGB row by row; a type for [`crate::wide::wide`].
+struct ToRgb<'a> {
+    y: &'a Plane,
+    cb: &'a Plane,
+    cr: &'a Plane,
+    /// `Some((dw, dh))`: `cb` and `cr` are `dw × dh` chroma samples to upsample h2v2.
+    h2v2: Option<(usize, usize)>,
+    width: usize,
+    out: &'a mut [u8],
+}
+
+impl pulp::NullaryFnOnce for ToRgb<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        let ToRgb { y, cb, cr, h2v2, width: w, out } = self;
+        if w == 0 {
+            return;
+        }
+        let mut sums = vec![0u16; cb.width];
+        let (mut cb_row, mut cr_row) = (vec![0u8; w], vec![0u8; w]);
+        for (r, row) in out.chunks_exact_mut(3 * w).enumerate() {
+            let ys = &y.data[r * y.width..][..w];
+            if let Some((dw, dh)) = h2v2 {
+                jpeg_color::upsample_h2v2_row(cb, dw, dh, r, &mut sums, &mut cb_row);
+                jpeg_color::upsample_h2v2_row(cr, dw, dh, r, &mut sums, &mut cr_row);
+                jpeg_color::ycc_to_rgb_row(ys, &cb_row, &cr_row, row);
+            } else {
+                let (cbs, crs) = (&cb.data[r * cb.width..][..w], &cr.data[r * cr.width..][..w]);
+                jpeg_color::ycc_to_rgb_row(ys, cbs, crs, row);
+            }
+        }
+    }
 }
 
 /// Why coefficients cannot be decoded here.
@@ -177,26 +231,15 @@ impl Coefficients {
                 }
                 let y = Self::idct_plane(&self.components[0]);
                 let (dw, dh) = self.components[1].sampled_size(w, h, hmax, vmax);
-                let up = |c: &Component| {
-                    let p = Self::idct_plane(c);
-                    match (hmax, vmax) {
-                        (2, 2) => jpeg_color::upsample_h2v2(&p, dw, dh, w, h),
-                        (2, 1) => jpeg_color::upsample_h2v1(&p, dw, w, h),
-                        _ => p,
-                    }
-                };
-                let (cb, cr) = (up(&self.components[1]), up(&self.components[2]));
-                let mut out = vec![0u8; w * h * 3];
-                for (r, row) in out.chunks_exact_mut(w * 3).enumerate() {
-                    let (ys, cbs, crs) = (
-                        &y.data[r * y.width..][..w],
-                        &cb.data[r * cb.width..][..w],
-                        &cr.data[r * cr.width..][..w],
-                    );
-                    for (((p, &yv), &cbv), &crv) in row.chunks_exact_mut(3).zip(ys).zip(cbs).zip(crs) {
-                        p.copy_from_slice(&jpeg_color::ycc_to_rgb(yv, cbv, crv));
-                    }
+                let (mut cb, mut cr) =
+                    (Self::idct_plane(&self.components[1]), Self::idct_plane(&self.components[2]));
+                if (hmax, vmax) == (2, 1) {
+                    cb = jpeg_color::upsample_h2v1(&cb, dw, w, h);
+                    cr = jpeg_color::upsample_h2v1(&cr, dw, w, h);
                 }
+                let h2v2 = ((hmax, vmax) == (2, 2)).then_some((dw, dh));
+                let mut out = vec![0u8; w * h * 3];
+                crate::wide::wide(ToRgb { y: &y, cb: &cb, cr: &cr, h2v2, width: w, out: &mut out });
                 Ok(out)
             }
             n => Err(Unsupported::Components(n)),

@@ -20,7 +20,7 @@ const fn fix(x: f64) -> i32 {
 }
 
 /// One RGB pixel to YCbCr, as `rgb_ycc_convert` does.
-#[inline]
+#[inline(always)]
 pub fn rgb_to_ycc(r: u8, g: u8, b: u8) -> [u8; 3] {
     let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
     let cbcr_offset = 128 << SCALEBITS;
@@ -31,7 +31,7 @@ pub fn rgb_to_ycc(r: u8, g: u8, b: u8) -> [u8; 3] {
 }
 
 /// One YCbCr pixel to RGB, as `ycc_rgb_convert` does.
-#[inline]
+#[inline(always)]
 pub fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     let (y, cb, cr) = (i32::from(y), i32::from(cb) - 128, i32::from(cr) - 128);
     let clamp = |v: i32| v.clamp(0, 255) as u8;
@@ -39,6 +39,29 @@ pub fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     let g = y + ((-fix(0.34414) * cb + ONE_HALF - fix(0.71414) * cr) >> SCALEBITS);
     let b = y + ((fix(1.77200) * cb + ONE_HALF) >> SCALEBITS);
     [clamp(r), clamp(g), clamp(b)]
+}
+
+/// [`rgb_to_ycc`] of interleaved RGB pixels `px` into the planes `y`, `cb`, `cr` (as many pixels as `y`
+/// has). Written with indices so that the compiler vectorises it (eight or more pixels per step).
+#[inline(always)]
+pub fn rgb_to_ycc_row(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
+    let n = y.len();
+    let (cb, cr) = (&mut cb[..n], &mut cr[..n]);
+    for (i, p) in px.chunks_exact(3).take(n).enumerate() {
+        [y[i], cb[i], cr[i]] = rgb_to_ycc(p[0], p[1], p[2]);
+    }
+}
+
+/// [`ycc_to_rgb`] of the samples `y`, `cb`, `cr` into interleaved RGB pixels `out` (as many pixels as `out`
+/// holds), written to be vectorised like [`rgb_to_ycc_row`].
+#[inline(always)]
+pub fn ycc_to_rgb_row(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+    let n = out.len() / 3;
+    let (y, cb, cr, out) = (&y[..n], &cb[..n], &cr[..n], &mut out[..3 * n]);
+    for i in 0..n {
+        let [r, g, b] = ycc_to_rgb(y[i], cb[i], cr[i]);
+        (out[3 * i], out[3 * i + 1], out[3 * i + 2]) = (r, g, b);
+    }
 }
 
 /// A plane of 8-bit samples, row-major.
@@ -61,8 +84,11 @@ impl Plane {
 
     /// This plane grown to `width × height` by repeating its last column and last row (libjpeg's
     /// `expand_right_edge` / `expand_bottom_edge`); a larger plane is kept as is on that side.
-    pub fn padded(&self, width: usize, height: usize) -> Plane {
+    pub fn padded(self, width: usize, height: usize) -> Plane {
         let (width, height) = (width.max(self.width), height.max(self.height));
+        if (width, height) == (self.width, self.height) {
+            return self;
+        }
         let mut data = Vec::with_capacity(width * height);
         for r in 0..height {
             let row = &self.data[r.min(self.height - 1) * self.width..][..self.width];
@@ -76,25 +102,46 @@ impl Plane {
 /// `h2v2_downsample`: halves an even-sized plane, each output the mean of its 2×2 cell with bias 1 on even
 /// and 2 on odd output columns.
 pub fn downsample_h2v2(p: &Plane) -> Plane {
-    let (w, h) = (p.width / 2, p.height / 2);
-    let mut data = Vec::with_capacity(w * h);
-    for r in 0..h {
-        let (a, b) = (&p.data[2 * r * p.width..][..2 * w], &p.data[(2 * r + 1) * p.width..][..2 * w]);
-        for c in 0..w {
-            let sum =
-                u32::from(a[2 * c]) + u32::from(a[2 * c + 1]) + u32::from(b[2 * c]) + u32::from(b[2 * c + 1]);
-            data.push(((sum + 1 + (c as u32 & 1)) >> 2) as u8);
-        }
-    }
-    Plane { width: w, height: h, data }
+    crate::wide::wide(Downsample { p })
 }
 
-/// Horizontal fancy upsampling of one row of column sums `s` (each `3·nearest + next` vertically for h2v2, or
-/// `4·sample` for h2v1), `n` of them used (at least 1; `s[1]` is read when `n = 1`, as libjpeg reads the
-/// padding column): the two outputs of column `i` are `(3·s[i] + s[i−1] + 8) >> 4` and `(3·s[i] + s[i+1] + 7)
-/// >> 4`, with `4·s` at the two image edges.
-fn fancy_row(s: &[u32], n: usize, out: &mut [u8]) {
-    let push = |out: &mut [u8], k: usize, v: u32| {
+/// [`downsample_h2v2`]'s work, a type rather than a closure so that [`crate::wide::wide`] compiles it with the
+/// wider instructions.
+struct Downsample<'a> {
+    p: &'a Plane,
+}
+
+impl pulp::NullaryFnOnce for Downsample<'_> {
+    type Output = Plane;
+
+    #[inline(always)]
+    fn call(self) -> Plane {
+        let p = self.p;
+        let (w, h) = (p.width / 2, p.height / 2);
+        let mut data = vec![0u8; w * h];
+        for (r, out) in data.chunks_exact_mut(w.max(1)).take(h).enumerate() {
+            let (a, b) = (&p.data[2 * r * p.width..][..2 * w], &p.data[(2 * r + 1) * p.width..][..2 * w]);
+            let out = &mut out[..w];
+            for c in 0..w {
+                // At most 4 · 255 + 2: 16 bits hold it (and let the loop be vectorised).
+                let sum = u16::from(a[2 * c])
+                    + u16::from(a[2 * c + 1])
+                    + u16::from(b[2 * c])
+                    + u16::from(b[2 * c + 1]);
+                out[c] = ((sum + 1 + (c as u16 & 1)) >> 2) as u8;
+            }
+        }
+        Plane { width: w, height: h, data }
+    }
+}
+
+/// Horizontal fancy upsampling of one row of column sums `s` (each `3·nearest + next` vertically for h2v2),
+/// `n` of them used (at least 1; `s[1]` is read when `n = 1`, as libjpeg reads the padding column): the two
+/// outputs of column `i` are `(3·s[i] + s[i−1] + 8) >> 4` and `(3·s[i] + s[i+1] + 7) >> 4`, with `4·s` at the
+/// two image edges. The sums are at most `4 · 255`, so every value fits in 16 bits.
+#[inline(always)]
+fn fancy_row(s: &[u16], n: usize, out: &mut [u8]) {
+    let push = |out: &mut [u8], k: usize, v: u16| {
         if k < out.len() {
             out[k] = (v >> 4) as u8;
         }
@@ -103,10 +150,13 @@ fn fancy_row(s: &[u32], n: usize, out: &mut [u8]) {
     push(out, 1, s[0] * 3 + s[1] + 7);
     let interior = n.max(2) - 1;
     if 2 * interior <= out.len() {
-        // Columns 1 … n − 2 all inside `out`: without a bounds check per sample.
-        for (pair, w) in out[2..2 * interior].chunks_exact_mut(2).zip(s.windows(3)) {
-            pair[0] = ((w[1] * 3 + w[0] + 8) >> 4) as u8;
-            pair[1] = ((w[1] * 3 + w[2] + 7) >> 4) as u8;
+        // Columns 1 … n − 2 all inside `out`: with indices the compiler can vectorise.
+        let m = interior - 1;
+        let (prev, cur, next) = (&s[..m], &s[1..=m], &s[2..m + 2]);
+        let pairs = &mut out[2..2 + 2 * m];
+        for i in 0..m {
+            pairs[2 * i] = ((cur[i] * 3 + prev[i] + 8) >> 4) as u8;
+            pairs[2 * i + 1] = ((cur[i] * 3 + next[i] + 7) >> 4) as u8;
         }
     } else {
         for i in 1..interior {
@@ -126,20 +176,30 @@ fn fancy_row(s: &[u32], n: usize, out: &mut [u8]) {
     }
 }
 
+/// Row `y` of [`upsample_h2v2`] into `out` (`width` samples), with `sums` a scratch row of at least
+/// `min(max(dw, 2), p.width)` entries.
+#[inline(always)]
+pub fn upsample_h2v2_row(p: &Plane, dw: usize, dh: usize, y: usize, sums: &mut [u16], out: &mut [u8]) {
+    let cols = dw.max(2).min(p.width);
+    let r = y / 2;
+    let other = if y.is_multiple_of(2) { r.saturating_sub(1) } else { (r + 1).min(dh - 1) };
+    let (a, b) = (&p.data[r * p.width..][..cols], &p.data[other * p.width..][..cols]);
+    let sums = &mut sums[..cols];
+    for c in 0..cols {
+        sums[c] = 3 * u16::from(a[c]) + u16::from(b[c]);
+    }
+    fancy_row(sums, dw, out);
+}
+
 /// `h2v2_fancy_upsample`: the `dw × dh` top-left part of `p` (the chroma samples the image covers; `p` may be
 /// wider, as the IDCT output is) doubled in both directions and cropped to `width × height`. Rows above the
 /// first and below row `dh − 1` repeat the edge row (libjpeg's context rows).
+#[cfg(test)]
 pub fn upsample_h2v2(p: &Plane, dw: usize, dh: usize, width: usize, height: usize) -> Plane {
-    let cols = dw.max(2).min(p.width);
     let mut data = vec![0u8; width * height];
-    let mut sums = vec![0u32; cols];
+    let mut sums = vec![0u16; dw.max(2).min(p.width)];
     for (y, out) in data.chunks_mut(width).enumerate() {
-        let r = y / 2;
-        let other = if y % 2 == 0 { r.saturating_sub(1) } else { (r + 1).min(dh - 1) };
-        for (c, s) in sums.iter_mut().enumerate() {
-            *s = 3 * u32::from(p.at(r, c)) + u32::from(p.at(other, c));
-        }
-        fancy_row(&sums, dw, out);
+        upsample_h2v2_row(p, dw, dh, y, &mut sums, out);
     }
     Plane { width, height, data }
 }

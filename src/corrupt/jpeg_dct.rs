@@ -167,6 +167,15 @@ pub fn idct_islow(coef: &[i16; BLOCK], table: &[u16; BLOCK], out: &mut [u8], str
     }
 }
 
+/// The one sample value of a block whose AC coefficients are all zero, as [`idct_islow`] computes it: pass 1
+/// puts the dequantised DC, scaled by `2^PASS1_BITS` (kept in `int`), in every row of column 0 and zeros
+/// elsewhere, and pass 2 descales each row's first entry.
+#[inline]
+pub(super) fn dc_only_sample(dc: i16, q: u16) -> u8 {
+    let ws = i64::from(((i64::from(dc) * i64::from(q)) << PASS1_BITS) as i32);
+    range_limit(descale64(ws, PASS1_BITS + 3) as i32)
+}
+
 /// [`descale`] in 64 bits.
 #[inline]
 fn descale64(x: i64, n: u32) -> i64 {

@@ -177,6 +177,21 @@ fn idct_1d(x: &Rows) -> Rows {
 #[inline(always)]
 pub(super) fn idct_islow(s: V3, coef: &[i16; BLOCK], table: &[u16; BLOCK], out: &mut [u8], stride: usize) {
     let a = s.avx2;
+    // A block without AC coefficients (common in chroma and at low qualities) is one value.
+    let mut quarters = [[0i16; 16]; 4];
+    for (k, q) in quarters.iter_mut().enumerate() {
+        q.copy_from_slice(&coef[16 * k..16 * k + 16]);
+    }
+    quarters[0][0] = 0;
+    let [q0, q1, q2, q3] = quarters.map(pulp::cast::<[i16; 16], __m256i>);
+    let ac = a._mm256_or_si256(a._mm256_or_si256(q0, q1), a._mm256_or_si256(q2, q3));
+    if s.avx._mm256_testz_si256(ac, ac) == 1 {
+        let v = jpeg_dct::dc_only_sample(coef[0], table[0]);
+        for r in 0..8 {
+            out[r * stride..r * stride + 8].fill(v);
+        }
+        return;
+    }
     // Rows of eight dequantised coefficients: |coef · q| ≤ 2¹⁵ · 65535 < 2³¹, so the product never wraps and
     // is never i32::MIN.
     let mut x = [L::splat(s, 0); 8];

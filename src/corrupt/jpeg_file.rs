@@ -12,7 +12,7 @@ pub use super::jpeg_read::{Read, read};
 
 use super::jpeg_codec::Coefficients;
 use super::jpeg_huffman::{BitWriter, HuffTable, category};
-use super::jpeg_tables::ZIGZAG;
+use super::jpeg_tables::{BLOCK, ZIGZAG};
 
 /// MCU geometry of an image: MCUs across and down, and the maximum sampling factors.
 fn mcus(c: &Coefficients) -> (usize, usize, usize, usize) {
@@ -62,52 +62,137 @@ fn extra_len(table: usize, sym: u8) -> u8 {
     if table.is_multiple_of(2) { sym } else { sym & 0x0F }
 }
 
+/// `ZIGZAG_BITS[r][m]`: for the nonzero pattern `m` of row `r` of a block (bit `j` for column `j`), the same
+/// coefficients as bits at their zig-zag positions. Eight lookups turn a block's natural-order nonzero mask
+/// into its zig-zag-order mask.
+static ZIGZAG_BITS: [[u64; 256]; 8] = zigzag_bits();
+
+const fn zigzag_bits() -> [[u64; 256]; 8] {
+    let mut position = [0usize; 64];
+    let mut k = 0;
+    while k < 64 {
+        position[ZIGZAG[k]] = k;
+        k += 1;
+    }
+    let mut table = [[0u64; 256]; 8];
+    let mut r = 0;
+    while r < 8 {
+        let mut m = 0;
+        while m < 256 {
+            let mut j = 0;
+            while j < 8 {
+                if (m >> j) & 1 == 1 {
+                    table[r][m] |= 1 << position[r * 8 + j];
+                }
+                j += 1;
+            }
+            m += 1;
+        }
+        r += 1;
+    }
+    table
+}
+
+/// The AVX2 token when the work runs with AVX2 (x86-64 only).
+#[cfg(target_arch = "x86_64")]
+type Simd = Option<pulp::x86::V3>;
+#[cfg(not(target_arch = "x86_64"))]
+type Simd = Option<()>;
+
+/// The nonzero coefficients of a block as a mask: bit `j` for natural-order index `j`.
+#[inline(always)]
+fn nonzero(b: &[i16; BLOCK], v3: Simd) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(s) = v3 {
+        use core::arch::x86_64::__m256i;
+        let a = s.avx2;
+        let zero = s.avx._mm256_setzero_si256();
+        let mut mask = 0u64;
+        for (h, half) in b.chunks_exact(32).enumerate() {
+            let lo: [i16; 16] = half[..16].try_into().expect("16 coefficients");
+            let hi: [i16; 16] = half[16..].try_into().expect("16 coefficients");
+            let (lo, hi) = (pulp::cast::<_, __m256i>(lo), pulp::cast::<_, __m256i>(hi));
+            // Bytes 0 or −1 per coefficient: packs interleaves 64-bit quarters (lo 0‥7, hi 0‥7, lo 8‥15,
+            // hi 8‥15), which the permutation puts back in order.
+            let packed = a._mm256_packs_epi16(a._mm256_cmpeq_epi16(lo, zero), a._mm256_cmpeq_epi16(hi, zero));
+            let ordered = a._mm256_permute4x64_epi64::<0b11_01_10_00>(packed);
+            let zeros = a._mm256_movemask_epi8(ordered) as u32;
+            mask |= u64::from(!zeros) << (32 * h);
+        }
+        return mask;
+    }
+    let _ = v3;
+    b.iter().enumerate().fold(0, |m, (j, &v)| m | (u64::from(v != 0) << j))
+}
+
 /// The symbols of every block (T.81 F.1.2): DC differences by category, AC run/size pairs with ZRL and EOB.
 /// Padding blocks repeat the previous DC of their component, with no AC. The AC coefficients are visited
 /// through a 63-bit mask of the nonzero ones in zigzag order, so runs of zeros cost one `trailing_zeros`.
 fn tokens(c: &Coefficients) -> Vec<Token> {
-    let mut out = Vec::with_capacity(c.components.iter().map(|k| k.blocks.len() * 8).sum());
-    let mut pred = vec![0i32; c.components.len()];
-    for (ci, r, col) in scan_order(c) {
-        let k = &c.components[ci];
-        let t = usize::from(ci > 0);
-        let block = (r < k.blocks_h && col < k.blocks_w).then(|| &k.blocks[r * k.blocks_w + col]);
-        let dc = block.map_or(pred[ci], |b| i32::from(b[0]));
-        let diff = dc - pred[ci];
-        pred[ci] = dc;
-        let s = category(diff);
-        out.push(token(2 * t, s, if diff < 0 { (diff - 1) as u32 } else { diff as u32 }));
-        let Some(b) = block else {
-            out.push(token(2 * t + 1, 0x00, 0));
-            continue;
-        };
-        let mut zz = [0i16; 64];
-        for (d, &z) in zz.iter_mut().zip(ZIGZAG.iter()) {
-            *d = b[z];
-        }
-        let mut mask = 0u64;
-        for (i, &v) in zz.iter().enumerate().skip(1) {
-            mask |= u64::from(v != 0) << i;
-        }
-        let mut next = 1u32;
-        while mask != 0 {
-            let i = mask.trailing_zeros();
-            mask &= mask - 1;
-            let mut run = i - next;
-            while run >= 16 {
-                out.push(token(2 * t + 1, 0xF0, 0));
-                run -= 16;
-            }
-            let v = i32::from(zz[i as usize]);
-            let s = category(v);
-            out.push(token(2 * t + 1, ((run as u8) << 4) | s, if v < 0 { (v - 1) as u32 } else { v as u32 }));
-            next = i + 1;
-        }
-        if next < 64 {
-            out.push(token(2 * t + 1, 0x00, 0));
-        }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(s) = super::wide::v3() {
+        return s.vectorize(Tokens { c, v3: Some(s) });
     }
-    out
+    pulp::NullaryFnOnce::call(Tokens { c, v3: None })
+}
+
+/// [`tokens`]' work, a type rather than a closure so that it is compiled inside the AVX2 function.
+struct Tokens<'a> {
+    c: &'a Coefficients,
+    v3: Simd,
+}
+
+impl pulp::NullaryFnOnce for Tokens<'_> {
+    type Output = Vec<Token>;
+
+    #[inline(always)]
+    fn call(self) -> Vec<Token> {
+        let c = self.c;
+        let mut out = Vec::with_capacity(c.components.iter().map(|k| k.blocks.len() * 8).sum());
+        let mut pred = vec![0i32; c.components.len()];
+        for (ci, r, col) in scan_order(c) {
+            let k = &c.components[ci];
+            let t = usize::from(ci > 0);
+            let block = (r < k.blocks_h && col < k.blocks_w).then(|| &k.blocks[r * k.blocks_w + col]);
+            let dc = block.map_or(pred[ci], |b| i32::from(b[0]));
+            let diff = dc - pred[ci];
+            pred[ci] = dc;
+            let s = category(diff);
+            out.push(token(2 * t, s, if diff < 0 { (diff - 1) as u32 } else { diff as u32 }));
+            let Some(b) = block else {
+                out.push(token(2 * t + 1, 0x00, 0));
+                continue;
+            };
+            let natural = nonzero(b, self.v3);
+            let mut mask = 0u64;
+            for (r, row) in ZIGZAG_BITS.iter().enumerate() {
+                mask |= row[((natural >> (8 * r)) & 0xFF) as usize];
+            }
+            mask &= !1;
+            let mut next = 1u32;
+            while mask != 0 {
+                let i = mask.trailing_zeros();
+                mask &= mask - 1;
+                let mut run = i - next;
+                while run >= 16 {
+                    out.push(token(2 * t + 1, 0xF0, 0));
+                    run -= 16;
+                }
+                let v = i32::from(b[ZIGZAG[i as usize]]);
+                let s = category(v);
+                out.push(token(
+                    2 * t + 1,
+                    ((run as u8) << 4) | s,
+                    if v < 0 { (v - 1) as u32 } else { v as u32 },
+                ));
+                next = i + 1;
+            }
+            if next < 64 {
+                out.push(token(2 * t + 1, 0x00, 0));
+            }
+        }
+        out
+    }
 }
 
 fn segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {

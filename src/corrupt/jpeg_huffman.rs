@@ -1,5 +1,6 @@
-//! Baseline JPEG entropy coding (ITU-T T.81 Annexes C, F.1.2, F.2.2, K.2): Huffman tables as a file stores
-//! them, tables fitted to a scan's symbol counts, and the bit-level writer and reader with byte stuffing.
+//! Baseline JPEG entropy coding (ITU-T T.81 Annexes C, F.1.2, K.2): Huffman tables as a file stores them,
+//! tables fitted to a scan's symbol counts, and the bit-level writer with byte stuffing (the reader is
+//! [`super::jpeg_scan`]).
 //!
 //! The coded blocks are lossless: decoding a file recovers exactly the quantised coefficients that were
 //! written, so the entropy stage never changes a pixel.
@@ -104,10 +105,11 @@ impl HuffTable {
             i -= 1;
         }
         bits[i] -= 1;
-        let mut vals = Vec::new();
-        for len in 1..=32 {
-            vals.extend((0..256).filter(|&s| size[s] == len).map(|s| s as u8));
-        }
+        // The symbols by code length, then by value.
+        let mut by_len: Vec<(usize, u8)> =
+            (0..256).filter(|&s| size[s] > 0).map(|s| (size[s], s as u8)).collect();
+        by_len.sort_unstable();
+        let mut vals: Vec<u8> = by_len.into_iter().map(|(_, s)| s).collect();
         let total: usize = bits[1..=16].iter().sum();
         vals.truncate(total);
         HuffTable { bits: std::array::from_fn(|l| bits[l + 1] as u8), vals }
@@ -121,6 +123,9 @@ pub fn category(v: i32) -> u8 {
 }
 
 /// Writes bits most significant first, stuffing a zero byte after every 0xFF.
+///
+/// Bits gather in a 64-bit register and leave four bytes at a time: in one copy when none of them is 0xFF,
+/// byte by byte (with the stuffed zeros) otherwise; the bytes are the same as one byte at a time.
 #[derive(Debug, Default)]
 pub struct BitWriter {
     /// The bytes written.
@@ -130,12 +135,42 @@ pub struct BitWriter {
 }
 
 impl BitWriter {
-    /// Appends the `len` low bits of `bits`.
+    /// Appends the `len` (at most 32) low bits of `bits`.
     #[inline]
     pub fn put(&mut self, bits: u32, len: u8) {
         let len = u32::from(len);
-        self.acc = (self.acc << len) | u64::from(bits & ((1u64 << len) - 1) as u32);
+        // At most 31 bits are held between calls, so 32 more fit.
+        self.acc = (self.acc << len) | (u64::from(bits) & ((1u64 << len) - 1));
         self.n += len;
+        if self.n >= 32 {
+            self.n -= 32;
+            self.emit((self.acc >> self.n) as u32);
+        }
+    }
+
+    /// Writes the four bytes of `word` (big-endian), each 0xFF followed by a stuffed zero.
+    #[inline]
+    fn emit(&mut self, word: u32) {
+        let bytes = word.to_be_bytes();
+        let v = !word;
+        if v.wrapping_sub(0x0101_0101) & !v & 0x8080_8080 == 0 {
+            self.out.extend_from_slice(&bytes);
+        } else {
+            for b in bytes {
+                self.out.push(b);
+                if b == 0xFF {
+                    self.out.push(0);
+                }
+            }
+        }
+    }
+
+    /// Pads the last byte with one bits and returns the coded bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        if !self.n.is_multiple_of(8) {
+            let pad = 8 - self.n % 8;
+            self.put((1 << pad) - 1, pad as u8);
+        }
         while self.n >= 8 {
             self.n -= 8;
             let b = (self.acc >> self.n) as u8;
@@ -144,165 +179,14 @@ impl BitWriter {
                 self.out.push(0);
             }
         }
-    }
-
-    /// Pads the last byte with one bits and returns the coded bytes.
-    pub fn finish(mut self) -> Vec<u8> {
-        if self.n > 0 {
-            let pad = 8 - self.n;
-            self.put((1 << pad) - 1, pad as u8);
-        }
         self.out
-    }
-}
-
-/// Bits looked up at once when decoding: codes this short (most of them) take one table lookup.
-const LOOKUP_BITS: u32 = 9;
-
-/// A decoding table (T.81 Figure F.16): the largest code of each length and where its symbols start, and a
-/// lookup of `(length, symbol)` by the next [`LOOKUP_BITS`] bits for the codes that short (length 0: longer).
-#[derive(Clone, Debug)]
-pub struct Decoder {
-    maxcode: [i32; 17],
-    offset: [i32; 17],
-    vals: Vec<u8>,
-    lookup: Vec<(u8, u8)>,
-}
-
-impl Decoder {
-    /// Builds the decoder of a table.
-    pub fn new(t: &HuffTable) -> Decoder {
-        let (mut maxcode, mut offset) = ([-1i32; 17], [0i32; 17]);
-        let (mut code, mut k) = (0i32, 0i32);
-        for l in 1..=16 {
-            let n = i32::from(t.bits[l - 1]);
-            if n > 0 {
-                offset[l] = k - code;
-                code += n;
-                k += n;
-                maxcode[l] = code - 1;
-            }
-            code <<= 1;
-        }
-        let mut lookup = vec![(0u8, 0u8); 1 << LOOKUP_BITS];
-        for (&sym, (code, len)) in t.vals.iter().zip(t.codes()) {
-            let len32 = u32::from(len);
-            if len32 <= LOOKUP_BITS {
-                let first = usize::from(code) << (LOOKUP_BITS - len32);
-                lookup[first..first + (1 << (LOOKUP_BITS - len32))].fill((len, sym));
-            }
-        }
-        Decoder { maxcode, offset, vals: t.vals.clone(), lookup }
-    }
-}
-
-/// Why entropy-coded data could not be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScanError {
-    /// The data ran into a marker (or the end of the file) before the scan was complete.
-    Truncated,
-    /// A bit pattern that is no code of the table.
-    BadCode,
-}
-
-/// Reads bits of one entropy-coded segment, undoing byte stuffing; stops at the first marker.
-#[derive(Debug)]
-pub struct BitReader<'a> {
-    data: &'a [u8],
-    /// Index of the next byte to read.
-    pub pos: usize,
-    acc: u64,
-    n: u32,
-}
-
-impl<'a> BitReader<'a> {
-    /// Reads from `data[pos..]`.
-    pub fn new(data: &'a [u8], pos: usize) -> BitReader<'a> {
-        BitReader { data, pos, acc: 0, n: 0 }
-    }
-
-    fn fill(&mut self) -> Result<(), ScanError> {
-        while self.n <= 56 {
-            match self.data.get(self.pos) {
-                Some(0xFF) if self.data.get(self.pos + 1) == Some(&0) => {
-                    self.acc = (self.acc << 8) | 0xFF;
-                    self.pos += 2;
-                }
-                Some(0xFF) | None => {
-                    return if self.n > 0 { Ok(()) } else { Err(ScanError::Truncated) };
-                }
-                Some(&b) => {
-                    self.acc = (self.acc << 8) | u64::from(b);
-                    self.pos += 1;
-                }
-            }
-            self.n += 8;
-        }
-        Ok(())
-    }
-
-    /// The next `len` bits (0…16) as an unsigned number.
-    #[inline]
-    pub fn bits(&mut self, len: u8) -> Result<u32, ScanError> {
-        let len = u32::from(len);
-        if len == 0 {
-            return Ok(0);
-        }
-        if self.n < len {
-            self.fill()?;
-            if self.n < len {
-                return Err(ScanError::Truncated);
-            }
-        }
-        self.n -= len;
-        Ok(((self.acc >> self.n) & ((1 << len) - 1)) as u32)
-    }
-
-    /// The next Huffman-coded symbol.
-    pub fn symbol(&mut self, d: &Decoder) -> Result<u8, ScanError> {
-        if self.n < LOOKUP_BITS {
-            // Near a marker fewer bits may be left: the bit-by-bit path below reports a real shortage.
-            let _ = self.fill();
-        }
-        if self.n >= LOOKUP_BITS {
-            let (len, sym) =
-                d.lookup[((self.acc >> (self.n - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)) as usize];
-            if len > 0 {
-                self.n -= u32::from(len);
-                return Ok(sym);
-            }
-        }
-        let mut code = self.bits(1)? as i32;
-        for l in 1..=16 {
-            if code <= d.maxcode[l] {
-                let at = usize::try_from(code + d.offset[l]).map_err(|_| ScanError::BadCode)?;
-                return d.vals.get(at).copied().ok_or(ScanError::BadCode);
-            }
-            if l < 16 {
-                code = (code << 1) | self.bits(1)? as i32;
-            }
-        }
-        Err(ScanError::BadCode)
-    }
-
-    /// A `len`-bit magnitude extended to its signed value (T.81 F.2.2.1, `EXTEND`).
-    #[inline]
-    pub fn signed(&mut self, len: u8) -> Result<i32, ScanError> {
-        let v = self.bits(len)? as i32;
-        Ok(if len > 0 && v < 1 << (len - 1) { v - (1 << len) + 1 } else { v })
-    }
-
-    /// Drops the bits left in the current byte (the padding before a restart marker); the reader then stands
-    /// on the marker.
-    pub fn reset(&mut self) {
-        self.n = 0;
-        self.acc = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::corrupt::jpeg_scan::{BitReader, Decoder};
 
     #[test]
     fn fitted_tables_are_valid_prefix_codes_that_round_trip() {
@@ -326,6 +210,37 @@ mod tests {
         let mut r = BitReader::new(&bytes, 0);
         for &s in &syms {
             assert_eq!(usize::from(r.symbol(&d).unwrap()), s);
+        }
+    }
+
+    #[test]
+    fn the_writer_gives_the_bytes_of_the_bit_by_bit_definition() {
+        let mut s = 3u64;
+        let mut next = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s >> 33
+        };
+        for _ in 0..300 {
+            let (mut w, mut bits) = (BitWriter::default(), Vec::new());
+            for _ in 0..next() % 400 {
+                let len = (next() % 32) as u8;
+                // Many all-ones fields, for 0xFF bytes.
+                let v = if next() % 3 == 0 { u32::MAX } else { next() as u32 };
+                w.put(v, len);
+                bits.extend((0..len).rev().map(|i| v >> i & 1 == 1));
+            }
+            while bits.len() % 8 > 0 {
+                bits.push(true);
+            }
+            let mut want = Vec::new();
+            for byte in bits.chunks(8) {
+                let b = byte.iter().fold(0u8, |a, &x| a << 1 | u8::from(x));
+                want.push(b);
+                if b == 0xFF {
+                    want.push(0);
+                }
+            }
+            assert_eq!(w.finish(), want);
         }
     }
 

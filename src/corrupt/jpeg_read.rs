@@ -6,7 +6,8 @@
 
 use super::jpeg_codec::{Coefficients, Component};
 use super::jpeg_file::scan_order;
-use super::jpeg_huffman::{BitReader, Decoder, HuffTable, ScanError};
+use super::jpeg_huffman::HuffTable;
+use super::jpeg_scan::{BitReader, BlockError, Decoder, ScanError};
 use super::jpeg_tables::{BLOCK, ZIGZAG};
 
 /// What reading a file gave.
@@ -238,9 +239,13 @@ impl Parser {
         let order = scan_order(frame);
         let mut r = BitReader::new(bytes, start);
         let mut pred = [0i32; 4];
-        let bad = |e: ScanError| match e {
-            ScanError::Truncated => "the scan data ends early (truncated, or a marker inside it)".to_string(),
-            ScanError::BadCode => "the scan data holds an invalid Huffman code".to_string(),
+        let bad = |e: BlockError| match e {
+            BlockError::Scan(ScanError::Truncated) => {
+                "the scan data ends early (truncated, or a marker inside it)".to_string()
+            }
+            BlockError::Scan(ScanError::BadCode) => "the scan data holds an invalid Huffman code".to_string(),
+            BlockError::DcCategory(s) => format!("DC difference category {s}"),
+            BlockError::AcPastEnd => "an AC coefficient past the end of its block".to_string(),
         };
         for (m, mcu) in order.chunks(mcu_len).enumerate() {
             if self.restart > 0 && m > 0 && m % self.restart == 0 {
@@ -255,31 +260,7 @@ impl Parser {
             for &(ci, row, col) in mcu {
                 let (dc, ac) = tables[ci];
                 let k = &mut frame.components[ci];
-                let block = &mut k.blocks[row * k.blocks_w + col];
-                let s = r.symbol(dc).map_err(bad)?;
-                if s > 11 {
-                    return Err(format!("DC difference category {s}"));
-                }
-                pred[ci] = pred[ci].wrapping_add(r.signed(s).map_err(bad)?);
-                block[0] = pred[ci] as i16;
-                let mut z = 1;
-                while z < BLOCK {
-                    let rs = r.symbol(ac).map_err(bad)?;
-                    let (run, size) = (usize::from(rs >> 4), rs & 15);
-                    if size == 0 {
-                        if run != 15 {
-                            break;
-                        }
-                        z += 16;
-                        continue;
-                    }
-                    z += run;
-                    if z >= BLOCK || size > 10 {
-                        return Err("an AC coefficient past the end of its block".into());
-                    }
-                    block[ZIGZAG[z]] = r.signed(size).map_err(bad)? as i16;
-                    z += 1;
-                }
+                r.block(dc, ac, &mut pred[ci], &mut k.blocks[row * k.blocks_w + col]).map_err(bad)?;
             }
         }
         r.reset();

@@ -44,6 +44,7 @@ mod jpeg_dct_lanes;
 pub mod jpeg_file;
 mod jpeg_huffman;
 mod jpeg_read;
+mod jpeg_scan;
 mod jpeg_tables;
 mod kinds;
 pub mod layout;
