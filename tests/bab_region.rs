@@ -262,6 +262,25 @@ fn closed_trees_reach_the_region_enumeration() {
     assert!(pairs_closed * 10 >= pairs * 9, "only {pairs_closed} of {pairs} pairs finished");
 }
 
+/// The largest ‖∇m‖₁ over every completion of the decided slopes `slopes` (brute force over the undecided ones).
+fn pattern_maximum(chain: &Chain, c: &[f64], slopes: &[Vec<Option<bool>>]) -> f64 {
+    let free: Vec<(usize, usize)> = slopes
+        .iter()
+        .enumerate()
+        .flat_map(|(a, l)| l.iter().enumerate().filter(|(_, s)| s.is_none()).map(move |(i, _)| (a, i)))
+        .collect();
+    let mut brute = 0.0f64;
+    for mask in 0u64..(1 << free.len()) {
+        let mut pat: Vec<Vec<bool>> =
+            slopes.iter().map(|l| l.iter().map(|s| s.unwrap_or(false)).collect()).collect();
+        for (b, &(a, i)) in free.iter().enumerate() {
+            pat[a][i] = mask >> b & 1 == 1;
+        }
+        brute = brute.max(chain.backward(c, &pat).iter().map(|v| v.abs()).sum());
+    }
+    brute
+}
+
 #[test]
 fn vertex_bound_is_the_pattern_maximum() {
     use lcr_verify::bounds::bab_vertex::{all_undecided, vertex_bound};
@@ -293,22 +312,7 @@ fn vertex_bound_is_the_pattern_maximum() {
                         l.iter().map(|_| (r.random::<f64>() < 0.5).then(|| r.random::<bool>())).collect()
                     })
                     .collect();
-                let free: Vec<(usize, usize)> = slopes
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(a, l)| {
-                        l.iter().enumerate().filter(|(_, s)| s.is_none()).map(move |(i, _)| (a, i))
-                    })
-                    .collect();
-                let mut brute = 0.0f64;
-                for mask in 0u64..(1 << free.len()) {
-                    let mut pat: Vec<Vec<bool>> =
-                        slopes.iter().map(|l| l.iter().map(|s| s.unwrap_or(false)).collect()).collect();
-                    for (b, &(a, i)) in free.iter().enumerate() {
-                        pat[a][i] = mask >> b & 1 == 1;
-                    }
-                    brute = brute.max(chain.backward(&c, &pat).iter().map(|v| v.abs()).sum());
-                }
+                let brute = pattern_maximum(&chain, &c, &slopes);
                 let vb = vertex_bound(&chain, &c, &slopes).unwrap();
                 assert!(
                     vb >= brute && vb <= brute * (1.0 + 1e-9) + 1e-12,
@@ -351,22 +355,7 @@ fn box_bound_is_above_the_pattern_maximum() {
                                 .collect()
                         })
                         .collect();
-                    let free: Vec<(usize, usize)> = slopes
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(a, l)| {
-                            l.iter().enumerate().filter(|(_, s)| s.is_none()).map(move |(i, _)| (a, i))
-                        })
-                        .collect();
-                    let mut brute = 0.0f64;
-                    for mask in 0u64..(1 << free.len()) {
-                        let mut pat: Vec<Vec<bool>> =
-                            slopes.iter().map(|l| l.iter().map(|s| s.unwrap_or(false)).collect()).collect();
-                        for (b, &(a, i)) in free.iter().enumerate() {
-                            pat[a][i] = mask >> b & 1 == 1;
-                        }
-                        brute = brute.max(chain.backward(&c, &pat).iter().map(|v| v.abs()).sum());
-                    }
+                    let brute = pattern_maximum(&chain, &c, &slopes);
                     // The interval bound of the input gradient, which E = ∅ reproduces.
                     let g0 = &backward(&chain, &c, &slopes)[0];
                     let interval: f64 = g0.mag().iter().sum();

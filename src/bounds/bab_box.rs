@@ -47,6 +47,9 @@ impl Enumerate<'_> {
         let mut on = vec![false; e];
         let mut g = self.fresh(&on);
         let mut best = abs_sum(&g);
+        if best.is_nan() {
+            return f64::INFINITY;
+        }
         let mut since = 0;
         for step in 1u64..(1u64 << e) {
             let k = step.trailing_zeros() as usize;
@@ -61,6 +64,10 @@ impl Enumerate<'_> {
                     if on[k] { (&self.at_lo[k], &self.at_hi[k]) } else { (&self.at_hi[k], &self.at_lo[k]) };
                 swap_row(&mut g, out, inn)
             };
+            // An overflow (∞ − ∞) makes a NaN, which `max` would skip: the bound is then +∞, never a vertex lost.
+            if total.is_nan() {
+                return f64::INFINITY;
+            }
             best = best.max(total);
         }
         best
