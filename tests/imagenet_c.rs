@@ -59,11 +59,9 @@ fn written_files_round_trip_their_coefficients_at_any_size() {
 /// bits, stuffed 0xFF bytes), in colour 4:2:0 and gray, at sizes that leave partial MCUs.
 #[test]
 fn random_blocks_round_trip_through_a_written_file() {
-    let mut s = 17u64;
-    let mut next = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        s >> 33
-    };
+    use rand::{RngCore, SeedableRng};
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let mut next = move || r.next_u64() >> 33;
     for case in 0..40 {
         // Sparse blocks of small values (short codes, one lookup) and dense ones of values up to ±1023
         // (long codes, many extra bits), in colour 4:2:0 and gray.

@@ -371,11 +371,9 @@ mod tests {
 
     /// A deterministic stream of pseudo-random numbers.
     fn stream(seed: u64) -> impl FnMut() -> u64 {
-        let mut s = seed;
-        move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            s >> 33
-        }
+        use rand::{RngCore, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        move || r.next_u64() >> 33
     }
 
     #[test]

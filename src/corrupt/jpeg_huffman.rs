@@ -215,11 +215,9 @@ mod tests {
 
     #[test]
     fn the_writer_gives_the_bytes_of_the_bit_by_bit_definition() {
-        let mut s = 3u64;
-        let mut next = move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            s >> 33
-        };
+        use rand::{RngCore, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut next = move || r.next_u64() >> 33;
         for _ in 0..300 {
             let (mut w, mut bits) = (BitWriter::default(), Vec::new());
             for _ in 0..next() % 400 {

@@ -304,9 +304,10 @@ mod tests {
 
     #[test]
     fn the_ff_test_finds_exactly_the_ff_bytes() {
-        let mut s = 99u64;
+        use rand::{RngCore, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(99);
         for _ in 0..100_000 {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let s = r.next_u64();
             // Bytes biased towards 0xFE, 0xFF and 0x00.
             let w = u64::from_le_bytes(std::array::from_fn(|i| match (s >> (8 * i)) & 7 {
                 0 => 0xFF,
@@ -332,11 +333,9 @@ mod tests {
     fn stuffed_bytes_and_markers_read_as_the_byte_by_byte_definition() {
         // Random bits with 0xFF bytes (stuffed) at random places, ending at a marker: reading any sequence of
         // widths gives the bits written, and the reader then stands on the marker.
-        let mut s = 5u64;
-        let mut next = move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            s >> 33
-        };
+        use rand::{RngCore, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut next = move || r.next_u64() >> 33;
         for _ in 0..200 {
             let mut w = BitWriter::default();
             let mut fields = Vec::new();

@@ -335,7 +335,7 @@ fn write_sets(
         writer.write_corruption("identity", &[1], &mut |_, sink| sink(&set.pixels))?;
     }
     let len = set.image_len();
-    let per = (PIECE_BYTES / len.max(1)).max(4 * rayon::current_num_threads()).clamp(1, set.len());
+    let per = (PIECE_BYTES / len.max(1)).max(4 * rayon::current_num_threads()).min(set.len()).max(1);
     let mut buf = vec![0u8; per * len];
     for (c, sevs) in plan {
         writer.write_corruption(c.as_str(), sevs, &mut |s, sink| {
