@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use lcr_verify::cli::{self, Cli, Command, Outcome};
 
+mod huge_pages;
+
 fn main() -> ExitCode {
     // candle spreads element-wise operations over a spin-waiting thread pool of its own, beside the rayon pool its
     // matrix products use. On machines with few cores the two pools contend and the spinning costs more than it
