@@ -17,7 +17,9 @@ copy), on the same folder of photographs.
                                        loader (PIL open, convert('RGB'), resize of the shorter side to 256 with
                                        PIL bilinear, centre crop 224: torchvision's Resize(256) + CenterCrop(224)
                                        on a PIL image), the corruption function at severity 3, and the save the
-                                       reference does (np.uint8, PIL JPEG quality 85, optimize=True, to a file);
+                                       reference does (np.uint8, PIL JPEG quality 85, optimize=True, to a new file
+                                       in a fresh <corruption>/<severity>/<class>/ tree per run, folders made as
+                                       the reference makes them);
                                        CPU time of this process (time.process_time), best of R runs (default 3;
                                        glass blur, at about one image per second, is run once)
     table  RUST.json PYTHON.json       prints the Markdown table: images per CPU-second and ratios
@@ -158,8 +160,10 @@ def cmd_python(ref, tree, out, repeats):
     try:
         for name in ALL:
             best = None
-            for _ in range(1 if name == 'glass_blur' else repeats):
+            for rep in range(1 if name == 'glass_blur' else repeats):
                 np.random.seed(0)
+                # A fresh tree per run, as the original writes one: <corruption>/<severity>/<class>/<name>.
+                root = os.path.join(scratch, f'{name}-{rep}', str(SEVERITY))
                 here = os.getcwd()
                 if name == 'frost':
                     os.chdir(frost_dir)  # the reference reads ./frostN.* on every call
@@ -171,8 +175,12 @@ def cmd_python(ref, tree, out, repeats):
                         t1 = time.process_time()
                         x = getattr(mod, name)(img, SEVERITY)
                         t2 = time.process_time()
-                        Image.fromarray(np.uint8(x)).save(os.path.join(scratch, f'{k}.JPEG'), quality=85,
-                                                          optimize=True)
+                        # The original's save (make_imagenet_c.py, DistortImageFolder.__getitem__).
+                        save_path = os.path.join(root, os.path.basename(os.path.dirname(path)))
+                        if not os.path.exists(save_path):
+                            os.makedirs(save_path)
+                        save_path += '/' + os.path.splitext(os.path.basename(path))[0] + '.JPEG'
+                        Image.fromarray(np.uint8(x)).save(save_path, quality=85, optimize=True)
                         t3 = time.process_time()
                         parts['load'] += t1 - t0
                         parts['function'] += t2 - t1
