@@ -9,13 +9,15 @@
 //! backward pass of theorem L4 and whose value is the dual bound of theorem L2, min the box bound: a certified
 //! upper bound on sup ‖∇m‖₁ over R. The unit split next is the unstable one whose switch rows contribute most to
 //! that dual bound, |κ|·(−p̲p̄)/(p̄ − p̲) (the bound's slack from relaxing that unit). The node's bound is the
-//! minimum of that and the box bound of [`super::bab_box`] (theorem B8); when the box bound is the smaller, the
-//! unit split is the one that widens the box of the input gradient most.
+//! minimum of that, the box bound of [`super::bab_box`] (theorem B8) and the first-slopes bound of
+//! [`super::bab_first`] (theorem B9); when one of the last two is the smallest, the unit split is the one that
+//! widens the box of the input gradient most.
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 use nalgebra::{DMatrix, DVector};
 
 use super::bab_box::box_bound_with;
+use super::bab_first::first_slopes_bound;
 use super::chain::{Act, Chain, Step};
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, linear};
@@ -168,10 +170,22 @@ pub fn activations(chain: &Chain) -> Vec<(usize, Act)> {
         .collect()
 }
 
+/// The enumeration budgets of a node's coupled bounds; 0 turns a bound off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budgets {
+    /// Coordinates of the first-layer gradient box enumerated by the box bound (B8).
+    pub box_enum: usize,
+    /// Undecided first-layer slopes enumerated by the first-slopes bound (B9).
+    pub first_enum: usize,
+    /// Coordinates of the later gradient box kept as rows by B9.
+    pub later_enum: usize,
+}
+
 /// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty.
 ///
-/// Theorem B2 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
-pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, box_enum: usize) -> Option<Evaluated> {
+/// Theorems B2, B8, B9 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
+pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> Option<Evaluated> {
+    let Budgets { box_enum, first_enum, later_enum } = budgets;
     let boxes = leaf_boxes(chain, pieces)?;
     let acts = activations(chain);
     let stable: Vec<Stability> = acts
@@ -191,11 +205,22 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, box_enum: usize) -> O
     let (lp, layout) = build_with_layout(chain, c, &grads, &stable, None, Objective::SumAbs);
     let (multipliers, _) = backward_multipliers(&lp, &layout).expect("a global-mode LP has no forward rows");
     let lp_bound = lp.dual_bound(&multipliers).min(lp.box_bound());
-    // The box bound (B8) keeps the input coordinates coupled; when it is the smaller, the split is chosen for it.
+    // The box bound (B8) keeps the input coordinates coupled; when it (or B9) is the smaller, the split is chosen
+    // for it.
     let boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
+    // The first-slopes bound (B9) is exact over the first layer's slopes and relaxes the later ones.
+    let firsted = if first_enum > 0 && !stable.is_empty() {
+        first_slopes_bound(chain, &grads, &stable[0], first_enum, later_enum)
+    } else {
+        None
+    };
+    let boxed = match (boxed, firsted) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let bound = boxed.map_or(lp_bound, |b| b.min(lp_bound));
     if boxed.is_some_and(|b| b < lp_bound)
-        && let Some(split) = box_split(chain, &acts, &boxes, &grads, &stable, box_enum)
+        && let Some(split) = box_split(chain, &acts, &boxes, &grads, &stable, box_enum.max(first_enum))
     {
         return Some(Evaluated { bound, split: Some(split), pattern: None });
     }
