@@ -47,6 +47,12 @@ fn first_enum() -> (usize, usize) {
     (var("BAB_FIRST").unwrap_or(d.first_enum), var("BAB_LATER").unwrap_or(d.later_enum))
 }
 
+/// The node budget per pair for the measurements: `BAB_NODES`, else the default (so that runs compare at equal
+/// nodes).
+fn max_nodes() -> usize {
+    std::env::var("BAB_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(BabOptions::default().max_nodes)
+}
+
 fn lower_of(b: &lcr_verify::bounds::Bound) -> f64 {
     b.detail["lower"].as_f64().unwrap()
 }
@@ -277,6 +283,7 @@ fn measure_tightness_suite() {
         let opts = BabOptions {
             seconds_per_pair: seconds,
             box_enum: box_enum(),
+            max_nodes: max_nodes(),
             first_enum: first_enum().0,
             later_enum: first_enum().1,
             ..Default::default()
@@ -320,6 +327,7 @@ fn measure_mnist_sized() {
             seconds_per_pair: seconds,
             pairs: pairs.clone(),
             box_enum: box_enum(),
+            max_nodes: max_nodes(),
             first_enum: first_enum().0,
             later_enum: first_enum().1,
             search: search_budget().0,
@@ -366,6 +374,7 @@ fn measure_mlp32() {
             seconds_per_pair: seconds,
             pairs: Some(pairs.clone()),
             box_enum: box_enum(),
+            max_nodes: max_nodes(),
             first_enum: first_enum().0,
             later_enum: first_enum().1,
             search: search_budget().0,

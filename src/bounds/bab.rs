@@ -146,6 +146,8 @@ struct Tree<'a> {
     vertex_lowered: usize,
     /// Search candidates certified as witnesses (E2).
     search_witnesses: usize,
+    /// Nodes whose bound came from the first-slopes bound (B9).
+    first_bounds: usize,
 }
 
 impl Tree<'_> {
@@ -157,6 +159,7 @@ impl Tree<'_> {
             self.empty += 1;
             return;
         };
+        self.first_bounds += usize::from(ev.by_first && ev.bound < cap);
         let bound = ev.bound.min(cap);
         match ev.split {
             // An inner node's region LP waits until it is popped (most nodes never are).
@@ -279,6 +282,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         vertex_bounds: 0,
         vertex_lowered: 0,
         search_witnesses: 0,
+        first_bounds: 0,
     };
     if let (Some(so), Some(fl)) = (&opts.search, &tr.first) {
         let c = tr.c.clone();
@@ -360,6 +364,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         "region_lps": tr.region_lps, "region_empty": tr.region_empty, "region_unknown": tr.region_unknown,
         "region_witnesses": tr.region_witnesses, "vertex_bounds": tr.vertex_bounds,
         "vertex_lowered": tr.vertex_lowered, "search_witnesses": tr.search_witnesses,
+        "first_bounds": tr.first_bounds,
         "region_space": if !tr.regions { "off".to_string() } else if let Some(f) = &tr.first {
             format!("first pre-activations (ℝ^{})", f.width())
         } else {

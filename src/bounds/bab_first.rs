@@ -30,6 +30,7 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    #[inline(always)]
     fn fresh(&self, on: &[bool]) -> Vec<f64> {
         let mut g = vec![0.0; self.len];
         for row in self.base.iter().chain(on.iter().zip(self.prods).filter(|(o, _)| **o).map(|(_, p)| p)) {
@@ -38,6 +39,7 @@ impl Walk<'_> {
         g
     }
 
+    #[inline(always)]
     fn run(&self) -> f64 {
         let e = self.prods.len();
         let mut on = vec![false; e];
@@ -85,20 +87,26 @@ fn abs_sum(g: &[f64]) -> f64 {
 /// g ← g + p (`add`) or g − p, returning the new Σ|gₖ|.
 #[inline(always)]
 fn toggle(g: &mut [f64], p: &[f64], add: bool) -> f64 {
+    if add { update(g, p, |a, b| a + b) } else { update(g, p, |a, b| a - b) }
+}
+
+/// gₖ ← op(gₖ, pₖ) (one rounding each), returning the new Σ|gₖ|.
+#[inline(always)]
+fn update(g: &mut [f64], p: &[f64], op: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 4];
     let n4 = g.len() / 4 * 4;
     let (gh, gt) = g.split_at_mut(n4);
-    let sign = if add { 1.0 } else { -1.0 };
     for (c, q) in gh.chunks_exact_mut(4).zip(p.chunks_exact(4)) {
-        for l in 0..4 {
-            // Multiplying by ±1 is exact, so this is gₖ ± pₖ with one rounding.
-            c[l] += sign * q[l];
-            acc[l] += c[l].abs();
-        }
+        // Fixed-size lanes, so that the compiler emits one vector operation per line.
+        let c: &mut [f64; 4] = c.try_into().expect("a chunk of 4");
+        let q: &[f64; 4] = q.try_into().expect("a chunk of 4");
+        let v = [op(c[0], q[0]), op(c[1], q[1]), op(c[2], q[2]), op(c[3], q[3])];
+        *c = v;
+        acc = [acc[0] + v[0].abs(), acc[1] + v[1].abs(), acc[2] + v[2].abs(), acc[3] + v[3].abs()];
     }
     let mut rest = 0.0;
     for (j, v) in gt.iter_mut().enumerate() {
-        *v += sign * p[n4 + j];
+        *v = op(*v, p[n4 + j]);
         rest += v.abs();
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest

@@ -84,6 +84,8 @@ pub struct Evaluated {
     pub split: Option<Split>,
     /// For a pattern leaf, the piece of every unit.
     pub pattern: Option<Pieces>,
+    /// Whether the first-slopes bound (B9) was the smallest of the node's bounds.
+    pub by_first: bool,
 }
 
 /// y = W x + b over a box some of whose ends are infinite: rows that read an unbounded coordinate are
@@ -214,6 +216,7 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> 
     } else {
         None
     };
+    let by_first = firsted.is_some_and(|f| f < lp_bound && boxed.is_none_or(|b| f < b));
     let boxed = match (boxed, firsted) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -222,7 +225,7 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> 
     if boxed.is_some_and(|b| b < lp_bound)
         && let Some(split) = box_split(chain, &acts, &boxes, &grads, &stable, box_enum.max(first_enum))
     {
-        return Some(Evaluated { bound, split: Some(split), pattern: None });
+        return Some(Evaluated { bound, split: Some(split), pattern: None, by_first });
     }
     // The unstable unit whose relaxation costs the dual bound most (ties: the larger hull gap, then the first).
     let mut best: Option<(f64, f64, Split)> = None;
@@ -260,7 +263,7 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> 
             })
             .collect()
     });
-    Some(Evaluated { bound, split, pattern })
+    Some(Evaluated { bound, split, pattern, by_first })
 }
 
 /// The undecided unit whose relaxation widens the box of the input gradient most: the magnitude of the gradient
