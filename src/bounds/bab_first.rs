@@ -14,7 +14,7 @@
 
 use nalgebra::DMatrix;
 
-use super::bab_box::RESET;
+use super::bab_box::{LANES, RESET};
 use super::chain::{Chain, Step};
 use super::float::{ETA, add_up, dn, gamma, mul_up, up};
 use super::interval::Interval;
@@ -90,26 +90,26 @@ fn toggle(g: &mut [f64], p: &[f64], add: bool) -> f64 {
     if add { update(g, p, |a, b| a + b) } else { update(g, p, |a, b| a - b) }
 }
 
-/// gₖ ← op(gₖ, pₖ) (one rounding each), returning the new Σ|gₖ|.
+/// gₖ ← op(gₖ, pₖ) (one rounding each), returning the new Σ|gₖ| (partial sums per lane; F5 holds for any order).
 #[inline(always)]
 fn update(g: &mut [f64], p: &[f64], op: impl Fn(f64, f64) -> f64) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let n4 = g.len() / 4 * 4;
-    let (gh, gt) = g.split_at_mut(n4);
-    for (c, q) in gh.chunks_exact_mut(4).zip(p.chunks_exact(4)) {
-        // Fixed-size lanes, so that the compiler emits one vector operation per line.
-        let c: &mut [f64; 4] = c.try_into().expect("a chunk of 4");
-        let q: &[f64; 4] = q.try_into().expect("a chunk of 4");
-        let v = [op(c[0], q[0]), op(c[1], q[1]), op(c[2], q[2]), op(c[3], q[3])];
+    let mut acc = [0.0f64; LANES];
+    let nl = g.len() / LANES * LANES;
+    let (gh, gt) = g.split_at_mut(nl);
+    for (c, q) in gh.chunks_exact_mut(LANES).zip(p.chunks_exact(LANES)) {
+        // Fixed-size lanes, so that the compiler emits vector operations.
+        let c: &mut [f64; LANES] = c.try_into().expect("a chunk of LANES");
+        let q: &[f64; LANES] = q.try_into().expect("a chunk of LANES");
+        let v: [f64; LANES] = std::array::from_fn(|l| op(c[l], q[l]));
         *c = v;
-        acc = [acc[0] + v[0].abs(), acc[1] + v[1].abs(), acc[2] + v[2].abs(), acc[3] + v[3].abs()];
+        acc = std::array::from_fn(|l| acc[l] + v[l].abs());
     }
     let mut rest = 0.0;
     for (j, v) in gt.iter_mut().enumerate() {
-        *v = op(*v, p[n4 + j]);
+        *v = op(*v, p[nl + j]);
         rest += v.abs();
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
+    acc.iter().sum::<f64>() + rest
 }
 
 impl pulp::NullaryFnOnce for Walk<'_> {
