@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
-use super::bab_leaf::{Budgets, FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
+use super::bab_leaf::{Budgets, FREE, Memo, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
 use super::bab_node::{Inside, Node};
 use super::bab_region::{Verdict, check_region, known_pieces};
 use super::bab_search::{SearchOptions, witness_candidates};
@@ -148,6 +148,10 @@ struct Tree<'a> {
     search_witnesses: usize,
     /// Nodes whose bound came from the first-slopes bound (B9).
     first_bounds: usize,
+    /// The last node's coupled bounds, reused by a sibling with the same known slopes.
+    memo: Memo,
+    /// Nodes that reused them.
+    memo_hits: usize,
 }
 
 impl Tree<'_> {
@@ -155,11 +159,12 @@ impl Tree<'_> {
     /// bound (valid on the child's region too).
     fn place(&mut self, pieces: Pieces, cap: f64, point: Option<Inside>) {
         self.nodes += 1;
-        let Some(ev) = evaluate(self.chain, &self.c, &pieces, self.budgets()) else {
+        let Some(ev) = evaluate(self.chain, &self.c, &pieces, self.budgets(), &mut self.memo) else {
             self.empty += 1;
             return;
         };
         self.first_bounds += usize::from(ev.by_first && ev.bound < cap);
+        self.memo_hits += usize::from(ev.reused);
         let bound = ev.bound.min(cap);
         match ev.split {
             // An inner node's region LP waits until it is popped (most nodes never are).
@@ -283,6 +288,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         vertex_lowered: 0,
         search_witnesses: 0,
         first_bounds: 0,
+        memo: Memo::default(),
+        memo_hits: 0,
     };
     if let (Some(so), Some(fl)) = (&opts.search, &tr.first) {
         let c = tr.c.clone();
@@ -364,7 +371,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         "region_lps": tr.region_lps, "region_empty": tr.region_empty, "region_unknown": tr.region_unknown,
         "region_witnesses": tr.region_witnesses, "vertex_bounds": tr.vertex_bounds,
         "vertex_lowered": tr.vertex_lowered, "search_witnesses": tr.search_witnesses,
-        "first_bounds": tr.first_bounds,
+        "first_bounds": tr.first_bounds, "memo_hits": tr.memo_hits,
         "region_space": if !tr.regions { "off".to_string() } else if let Some(f) = &tr.first {
             format!("first pre-activations (ℝ^{})", f.width())
         } else {

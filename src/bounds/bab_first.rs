@@ -14,7 +14,7 @@
 
 use nalgebra::DMatrix;
 
-use super::bab_box::{LANES, RESET};
+use super::bab_box::{RESET, abs_sum, toggle};
 use super::chain::{Chain, Step};
 use super::float::{ETA, add_up, dn, gamma, mul_up, up};
 use super::interval::Interval;
@@ -68,48 +68,6 @@ impl Walk<'_> {
         }
         best
     }
-}
-
-/// Σ|gₖ| in floating point (four partial sums; F5 holds for any order).
-#[inline(always)]
-fn abs_sum(g: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let mut chunks = g.chunks_exact(4);
-    for c in &mut chunks {
-        for l in 0..4 {
-            acc[l] += c[l].abs();
-        }
-    }
-    let rest: f64 = chunks.remainder().iter().map(|v| v.abs()).sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
-}
-
-/// g ← g + p (`add`) or g − p, returning the new Σ|gₖ|.
-#[inline(always)]
-fn toggle(g: &mut [f64], p: &[f64], add: bool) -> f64 {
-    if add { update(g, p, |a, b| a + b) } else { update(g, p, |a, b| a - b) }
-}
-
-/// gₖ ← op(gₖ, pₖ) (one rounding each), returning the new Σ|gₖ| (partial sums per lane; F5 holds for any order).
-#[inline(always)]
-fn update(g: &mut [f64], p: &[f64], op: impl Fn(f64, f64) -> f64) -> f64 {
-    let mut acc = [0.0f64; LANES];
-    let nl = g.len() / LANES * LANES;
-    let (gh, gt) = g.split_at_mut(nl);
-    for (c, q) in gh.chunks_exact_mut(LANES).zip(p.chunks_exact(LANES)) {
-        // Fixed-size lanes, so that the compiler emits vector operations.
-        let c: &mut [f64; LANES] = c.try_into().expect("a chunk of LANES");
-        let q: &[f64; LANES] = q.try_into().expect("a chunk of LANES");
-        let v: [f64; LANES] = std::array::from_fn(|l| op(c[l], q[l]));
-        *c = v;
-        acc = std::array::from_fn(|l| acc[l] + v[l].abs());
-    }
-    let mut rest = 0.0;
-    for (j, v) in gt.iter_mut().enumerate() {
-        *v = op(*v, p[nl + j]);
-        rest += v.abs();
-    }
-    acc.iter().sum::<f64>() + rest
 }
 
 impl pulp::NullaryFnOnce for Walk<'_> {

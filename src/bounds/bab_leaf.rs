@@ -86,6 +86,8 @@ pub struct Evaluated {
     pub pattern: Option<Pieces>,
     /// Whether the first-slopes bound (B9) was the smallest of the node's bounds.
     pub by_first: bool,
+    /// Whether the coupled bounds came from the memo (the previous node had the same known slopes).
+    pub reused: bool,
 }
 
 /// y = W x + b over a box some of whose ends are infinite: rows that read an unbounded coordinate are
@@ -183,10 +185,27 @@ pub struct Budgets {
     pub later_enum: usize,
 }
 
-/// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty.
+/// The coupled bounds (B8, B9) of the last node evaluated, with the known slopes they were computed from. They
+/// depend on the chain, the margin and those slopes only, so a sibling with the same slopes (the two flat pieces
+/// of a hardtanh unit, when the cut intervals leave every other unit as it was) reuses them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Memo {
+    stable: Vec<Stability>,
+    boxed: Option<f64>,
+    firsted: Option<f64>,
+}
+
+/// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty. `memo`
+/// holds the previous node's coupled bounds (the tree's own, for one margin).
 ///
 /// Theorems B2, B8, B9 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
-pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> Option<Evaluated> {
+pub fn evaluate(
+    chain: &Chain,
+    c: &[f64],
+    pieces: &Pieces,
+    budgets: Budgets,
+    memo: &mut Memo,
+) -> Option<Evaluated> {
     let Budgets { box_enum, first_enum, later_enum } = budgets;
     let boxes = leaf_boxes(chain, pieces)?;
     let acts = activations(chain);
@@ -209,13 +228,18 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> 
     let lp_bound = lp.dual_bound(&multipliers).min(lp.box_bound());
     // The box bound (B8) keeps the input coordinates coupled; when it (or B9) is the smaller, the split is chosen
     // for it.
-    let boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
-    // The first-slopes bound (B9) is exact over the first layer's slopes and relaxes the later ones.
-    let firsted = if first_enum > 0 && !stable.is_empty() {
-        first_slopes_bound(chain, &grads, &stable[0], first_enum, later_enum)
-    } else {
-        None
-    };
+    let reused = memo.stable == stable;
+    if !reused {
+        memo.boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
+        // The first-slopes bound (B9) is exact over the first layer's slopes and relaxes the later ones.
+        memo.firsted = if first_enum > 0 && !stable.is_empty() {
+            first_slopes_bound(chain, &grads, &stable[0], first_enum, later_enum)
+        } else {
+            None
+        };
+        memo.stable.clone_from(&stable);
+    }
+    let (boxed, firsted) = (memo.boxed, memo.firsted);
     let by_first = firsted.is_some_and(|f| f < lp_bound && boxed.is_none_or(|b| f < b));
     let boxed = match (boxed, firsted) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -225,7 +249,7 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> 
     if boxed.is_some_and(|b| b < lp_bound)
         && let Some(split) = box_split(chain, &acts, &boxes, &grads, &stable, box_enum.max(first_enum))
     {
-        return Some(Evaluated { bound, split: Some(split), pattern: None, by_first });
+        return Some(Evaluated { bound, split: Some(split), pattern: None, by_first, reused });
     }
     // The unstable unit whose relaxation costs the dual bound most (ties: the larger hull gap, then the first).
     let mut best: Option<(f64, f64, Split)> = None;
@@ -263,7 +287,7 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, budgets: Budgets) -> 
             })
             .collect()
     });
-    Some(Evaluated { bound, split, pattern, by_first })
+    Some(Evaluated { bound, split, pattern, by_first, reused })
 }
 
 /// The undecided unit whose relaxation widens the box of the input gradient most: the magnitude of the gradient
