@@ -243,7 +243,10 @@ fn search_candidates_are_proven_below_the_true_constant() {
                 let mut c = vec![0.0; out];
                 (c[t], c[j]) = (1.0, -1.0);
                 let cands = witness_candidates(&chain, &fl, &c, &so);
-                assert_eq!(cands.len(), so.restarts, "{ctx}: one candidate per restart (no kicks)");
+                assert!(
+                    cands.len() >= so.restarts,
+                    "{ctx}: one candidate per restart, and one per improving kick"
+                );
                 assert!(cands.windows(2).all(|w| w[0].0 >= w[1].0), "{ctx}: best first");
                 // The preimage realises the searched pattern: the gradient norm at the input is the search's value.
                 for (v, x) in &cands {

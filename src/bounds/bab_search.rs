@@ -6,8 +6,10 @@
 //! ∇ₓm = W₁ᵀ(σ ⊙ ∇F(z)), so ‖∇ₓm‖₁ is a piecewise constant function φ of m coordinates instead of n (16 or 32
 //! instead of 784 on the MNIST MLPs). The search draws z piece by piece (each unit on a random piece: a saturated
 //! piece at a fixed distance beyond its kink, the slope-1 piece at a random value inside it), then moves one
-//! coordinate at a time to a fresh draw and keeps the move when φ does not drop (plateaus are walked). The best
-//! point of every restart is mapped back to an input by the least-squares preimage.
+//! coordinate at a time to a fresh draw and keeps the move when φ does not drop (plateaus are walked). Then an
+//! iterated local search starts from the best point: one to three coordinates redrawn (a kick), a shorter climb,
+//! kept when φ does not drop. The best point of every restart and every improving kick is mapped back to an input
+//! by the least-squares preimage.
 
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
@@ -34,7 +36,7 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { restarts: 24, moves: 1500, seed: 0, kicks: 0, kick_moves: 200 }
+        SearchOptions { restarts: 24, moves: 1500, seed: 0, kicks: 300, kick_moves: 200 }
     }
 }
 
