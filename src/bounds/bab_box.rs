@@ -6,8 +6,8 @@
 //! the node. The LipLP bound and the interval bound relax each input coordinate |gⱼ| on its own, so they pay for
 //! sign combinations no single u produces; here u is one point of the box for all n coordinates at once.
 //! ‖W₁ᵀu‖₁ is convex in u, so its maximum over the box is at a vertex. The coordinates of the box are split:
-//! a set E (the widest, up to a budget) is enumerated at its two ends in Gray-code order (two rows of n
-//! products per step), every other coordinate i is written u_i = μ_i + ρ_i·θ, |θ| ≤ 1, and its part is bounded
+//! a set E (the widest, up to a budget) is enumerated at its two ends in Gray-code order (one row of n
+//! differences added or subtracted per step), every other coordinate i is written u_i = μ_i + ρ_i·θ, |θ| ≤ 1, and its part is bounded
 //! per input coordinate: ‖W₁ᵀu‖₁ ≤ Σⱼ|Σ_{i∈E} W₁,ᵢⱼu_i + Σ_{i∉E} W₁,ᵢⱼμ_i| + Σ_{i∉E} ρ_i‖W₁,ᵢ‖₁. With E empty
 //! this is the interval bound of the input gradient; with E all the nondegenerate coordinates it is the exact
 //! maximum over the box. The rounding of the floating-point sums is bounded a priori, as for B7.
@@ -91,8 +91,8 @@ pub(crate) fn abs_sum(g: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
 }
 
-/// Lanes of the vectorised loops: four independent AVX2 accumulators, so that the additions of Σ|gⱼ| do not wait
-/// on each other.
+/// Lanes of the vectorised loops: sixteen partial sums (four AVX2 registers of four), so that the additions of
+/// Σ|gⱼ| do not wait on each other.
 const LANES: usize = 16;
 
 /// g ← g + p (`add`) or g − p, one rounding per entry, returning the new Σ|gⱼ|.

@@ -118,6 +118,8 @@ pub fn first_slopes_bound(
     // σ̃ (p − 1 roundings) and an upper bound on |σ|.
     let sigma: Vec<f64> = (0..m).map(|i| diags.iter().fold(1.0, |a, s| a * s[i])).collect();
     let sabs: Vec<f64> = (0..m).map(|i| diags.iter().fold(1.0, |a, s| mul_up(a, s[i].abs()))).collect();
+    // Pᵢ ≥ Π max(1, |sᵢ⁽ᵗ⁾|): the most a product that underflowed inside σ̃ᵢ can be scaled by later factors.
+    let grow: Vec<f64> = (0..m).map(|i| diags.iter().fold(1.0, |a, s| mul_up(a, s[i].abs().max(1.0)))).collect();
     let norms: Vec<f64> = (0..m).map(|i| w1.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
     // The first-layer units: enumerated (E), always on (K1), relaxed to their u-box (N); slope-0 units drop out.
     let width = |i: usize| (ub.hi[i] - ub.lo[i]) * norms[i];
@@ -138,7 +140,8 @@ pub fn first_slopes_bound(
             mul_up(rho[j], mass)
         })
         .collect();
-    let mut wide: Vec<usize> = (0..m2).filter(|&j| crude[j] > 0.0).collect();
+    // A NaN crude bound (an overflow) keeps its coordinate as a row, where it makes the result +∞.
+    let mut wide: Vec<usize> = (0..m2).filter(|&j| !(crude[j] <= 0.0)).collect();
     wide.sort_by(|&a, &b| crude[b].total_cmp(&crude[a]));
     let rest = wide.split_off(max_later.min(wide.len()));
     let rows = 1 + wide.len();
@@ -161,10 +164,15 @@ pub fn first_slopes_bound(
         let dot = (0..m2).fold(0.0, |s, j| s + w2[(j, i)] * mu[j]);
         let tabs = (0..m2).fold(0.0f64, |s, j| add_up(s, mul_up(w2[(j, i)].abs(), mu[j].abs())));
         let mut coefs = vec![sigma[i] * dot];
+        // Relative rounding, then the products that may underflow (η each, scaled by the factors after them).
         let mut err = mul_up(gp, mul_up(sabs[i], tabs));
+        let under = mul_up(mul_up(4.0 * grow[i], (m2 + p) as f64), add_up(1.0, tabs));
+        err = add_up(err, mul_up(ETA, add_up(under, 1.0)));
         for &j in &wide {
             coefs.push(rho[j] * (sigma[i] * w2[(j, i)]));
             err = add_up(err, mul_up(gb, mul_up(rho[j], mul_up(sabs[i], w2[(j, i)].abs()))));
+            let under = mul_up(2.0 * rho[j], add_up(1.0, mul_up(2.0 * p as f64, mul_up(grow[i], w2[(j, i)].abs()))));
+            err = add_up(err, mul_up(ETA, add_up(under, 1.0)));
         }
         coef_err = add_up(coef_err, mul_up(norms[i], err));
         let mag = coefs.iter().fold(0.0f64, |s, a| add_up(s, a.abs()));
@@ -190,13 +198,16 @@ pub fn first_slopes_bound(
     }
     let outside = rest.iter().fold(0.0f64, |s, &j| add_up(s, crude[j]));
     let best = crate::wide::wide(Walk { prods: &prods, base: &base, len: rows * n });
-    // Rounding of the walk: each entry is a float sum of at most m + RESET products, each unit contributing at
-    // most RESET + 1 of them: |g̃ − g| ≤ γ_{m+R+1}(R + 1)Σᵢ|W₁,ᵢₖ||coefᵢ| per entry, summed over the entries.
+    // Rounding of the walk: each entry is a float sum of at most m + RESET − 1 products, each unit contributing
+    // at most RESET of them: |g̃ − g| ≤ (R(1 + u)γ_{m+R−1} + u)Σᵢ|W₁,ᵢₖ||coefᵢ| ≤ γ_{m+R+1}(R + 1)Σᵢ|W₁,ᵢₖ||coefᵢ|
+    // per entry, summed over the entries.
     let slack = mul_up(mul_up((RESET + 1) as f64, gamma(m + RESET + 1)), gray_mass);
     // The float sum of rows·n absolute values (F5), then the coefficient errors, the relaxed radii and the
     // q-coordinates outside J.
     let count = rows * n;
     let best = up(up(best + mul_up(count as f64, ETA)) / dn(1.0 - gamma(count)));
     let extra = add_up(add_up(slack, coef_err), add_up(radius, outside));
-    Some(add_up(add_up(best, extra), 1e-300))
+    let total = add_up(add_up(best, extra), 1e-300);
+    // An overflow anywhere (an infinite or NaN sum) bounds nothing: +∞, never a NaN a caller's max could skip.
+    Some(if total.is_finite() { total } else { f64::INFINITY })
 }
