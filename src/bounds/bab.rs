@@ -1,12 +1,13 @@
 //! Branch and bound on the LipLP relaxation (`lp-bab`): an anytime certified upper bound that closes on the
-//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B8, `proofs/bab.md`).
+//! Lipschitz constant, with a proven lower bound beside it (theorems B1–B9, `proofs/bab.md`).
 //!
 //! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
 //! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
 //! z ≤ −1 | −1 ≤ z ≤ 1 | z ≥ 1), which fixes their slopes and cuts their intervals, and is bounded by the certified
 //! dual bound of its LipLP relaxation ([`super::bab_leaf`]) and by the box bound of [`super::bab_box`] (B8: the
-//! largest ‖W₁ᵀu‖₁ over the box of the first-layer gradient u, one u for all input coordinates), whichever is
-//! smaller. The children of a node cover it, so at any moment the
+//! largest ‖W₁ᵀu‖₁ over the box of the first-layer gradient u, one u for all input coordinates) and, when asked
+//! for, by the first-slopes bound of [`super::bab_first`] (B9: the first layer's slopes enumerated, the later
+//! layers relaxed per input coordinate), whichever is smallest. The children of a node cover it, so at any moment the
 //! maximum of the bounds of the leaves (open, finished, or dropped because their bound is below the proven lower
 //! bound) is a certified upper bound on L_tj (B1); leaves whose interval cuts are empty are proven empty and
 //! drop out, and so do leaves whose region LP proves that no open set of inputs realises their pieces
@@ -26,7 +27,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
-use super::bab_leaf::{FREE, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
+use super::bab_leaf::{Budgets, FREE, Memo, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
 use super::bab_node::{Inside, Node};
 use super::bab_region::{Verdict, check_region, known_pieces};
 use super::bab_search::{SearchOptions, witness_candidates};
@@ -70,6 +71,10 @@ pub struct BabOptions {
     /// Coordinates of the first-layer gradient box enumerated by the box bound (B8) at every node; 0 turns it
     /// off.
     pub box_enum: usize,
+    /// Undecided first-layer slopes enumerated by the first-slopes bound (B9) at every node; 0 turns it off.
+    pub first_enum: usize,
+    /// Coordinates of the gradient box after the second dense step that B9 keeps coupled per input coordinate.
+    pub later_enum: usize,
 }
 
 impl Default for BabOptions {
@@ -88,6 +93,8 @@ impl Default for BabOptions {
             search: Some(SearchOptions::default()),
             search_witnesses: 4,
             box_enum: 16,
+            first_enum: 0,
+            later_enum: 0,
         }
     }
 }
@@ -139,6 +146,12 @@ struct Tree<'a> {
     vertex_lowered: usize,
     /// Search candidates certified as witnesses (E2).
     search_witnesses: usize,
+    /// Nodes whose bound came from the first-slopes bound (B9).
+    first_bounds: usize,
+    /// The last node's coupled bounds, reused by a sibling with the same known slopes.
+    memo: Memo,
+    /// Nodes that reused them.
+    memo_hits: usize,
 }
 
 impl Tree<'_> {
@@ -146,10 +159,12 @@ impl Tree<'_> {
     /// bound (valid on the child's region too).
     fn place(&mut self, pieces: Pieces, cap: f64, point: Option<Inside>) {
         self.nodes += 1;
-        let Some(ev) = evaluate(self.chain, &self.c, &pieces, self.opts.box_enum) else {
+        let Some(ev) = evaluate(self.chain, &self.c, &pieces, self.budgets(), &mut self.memo) else {
             self.empty += 1;
             return;
         };
+        self.first_bounds += usize::from(ev.by_first && ev.bound < cap);
+        self.memo_hits += usize::from(ev.reused);
         let bound = ev.bound.min(cap);
         match ev.split {
             // An inner node's region LP waits until it is popped (most nodes never are).
@@ -186,6 +201,11 @@ impl Tree<'_> {
                 }
             }
         }
+    }
+
+    fn budgets(&self) -> Budgets {
+        let o = self.opts;
+        Budgets { box_enum: o.box_enum, first_enum: o.first_enum, later_enum: o.later_enum }
     }
 
     /// The vertex bound of a node (B7) when its work is within the budget.
@@ -233,7 +253,7 @@ impl Tree<'_> {
 
 /// The tree of one class pair, margin c = e_t − e_j, starting from the proven lower bound `start_lower`.
 ///
-/// Theorems B1–B8 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
+/// Theorems B1–B9 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant and
 /// tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabOptions) -> PairResult {
     let start = Instant::now();
@@ -267,6 +287,9 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         vertex_bounds: 0,
         vertex_lowered: 0,
         search_witnesses: 0,
+        first_bounds: 0,
+        memo: Memo::default(),
+        memo_hits: 0,
     };
     if let (Some(so), Some(fl)) = (&opts.search, &tr.first) {
         let c = tr.c.clone();
@@ -348,6 +371,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         "region_lps": tr.region_lps, "region_empty": tr.region_empty, "region_unknown": tr.region_unknown,
         "region_witnesses": tr.region_witnesses, "vertex_bounds": tr.vertex_bounds,
         "vertex_lowered": tr.vertex_lowered, "search_witnesses": tr.search_witnesses,
+        "first_bounds": tr.first_bounds, "memo_hits": tr.memo_hits,
         "region_space": if !tr.regions { "off".to_string() } else if let Some(f) = &tr.first {
             format!("first pre-activations (ℝ^{})", f.width())
         } else {
@@ -360,7 +384,7 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
 
 /// The certified branch-and-bound bound of `chain` (ℓ∞ inputs, pairwise margins, network scope).
 ///
-/// Theorems B1–B8 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
+/// Theorems B1–B9 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant,
 /// tests/bab.rs::order_holds_on_random_nets and tests/bab_region.rs::closed_trees_reach_the_region_enumeration.
 pub fn bab_bound(
     chain: &Chain,

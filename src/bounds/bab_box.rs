@@ -6,8 +6,8 @@
 //! the node. The LipLP bound and the interval bound relax each input coordinate |gⱼ| on its own, so they pay for
 //! sign combinations no single u produces; here u is one point of the box for all n coordinates at once.
 //! ‖W₁ᵀu‖₁ is convex in u, so its maximum over the box is at a vertex. The coordinates of the box are split:
-//! a set E (the widest, up to a budget) is enumerated at its two ends in Gray-code order (two rows of n
-//! products per step), every other coordinate i is written u_i = μ_i + ρ_i·θ, |θ| ≤ 1, and its part is bounded
+//! a set E (the widest, up to a budget) is enumerated at its two ends in Gray-code order (one row of n
+//! differences added or subtracted per step), every other coordinate i is written u_i = μ_i + ρ_i·θ, |θ| ≤ 1, and its part is bounded
 //! per input coordinate: ‖W₁ᵀu‖₁ ≤ Σⱼ|Σ_{i∈E} W₁,ᵢⱼu_i + Σ_{i∉E} W₁,ᵢⱼμ_i| + Σ_{i∉E} ρ_i‖W₁,ᵢ‖₁. With E empty
 //! this is the interval bound of the input gradient; with E all the nondegenerate coordinates it is the exact
 //! maximum over the box. The rounding of the floating-point sums is bounded a priori, as for B7.
@@ -16,20 +16,24 @@ use super::chain::{Chain, Step};
 use super::float::{ETA, add_up, dn, gamma, mul_up, up};
 use super::interval::{Interval, backward};
 
-/// Gray-code steps between two fresh evaluations of the sums.
-pub const RESET: usize = 16;
+/// Gray-code steps between two fresh evaluations of the sums (the rounding slack grows as R², which at 256 is
+/// about 10⁻¹¹ of the bound; a fresh evaluation costs m steps).
+pub const RESET: usize = 256;
 
-/// max over the 2^|E| vertices of Σⱼ|gⱼ| in floating point, g updated by two product rows per Gray-code step.
+/// max over the 2^|E| vertices of Σⱼ|gⱼ| in floating point, g updated by one difference row per Gray-code step.
 struct Enumerate<'a> {
     /// Products fl(l_i·W₁,ᵢⱼ) and fl(h_i·W₁,ᵢⱼ) of each enumerated coordinate.
     at_lo: &'a [Vec<f64>],
     at_hi: &'a [Vec<f64>],
+    /// Their differences fl(fl(h_i·W₁,ᵢⱼ) − fl(l_i·W₁,ᵢⱼ)).
+    diff: &'a [Vec<f64>],
     /// Products fl(μ_i·W₁,ᵢⱼ) of the other coordinates.
     fixed: &'a [Vec<f64>],
     n: usize,
 }
 
 impl Enumerate<'_> {
+    #[inline(always)]
     fn fresh(&self, on: &[bool]) -> Vec<f64> {
         let mut g = vec![0.0; self.n];
         for row in self.fixed {
@@ -42,6 +46,7 @@ impl Enumerate<'_> {
         g
     }
 
+    #[inline(always)]
     fn run(&self) -> f64 {
         let e = self.at_lo.len();
         let mut on = vec![false; e];
@@ -60,9 +65,7 @@ impl Enumerate<'_> {
                 g = self.fresh(&on);
                 abs_sum(&g)
             } else {
-                let (out, inn) =
-                    if on[k] { (&self.at_lo[k], &self.at_hi[k]) } else { (&self.at_hi[k], &self.at_lo[k]) };
-                swap_row(&mut g, out, inn)
+                toggle(&mut g, &self.diff[k], on[k])
             };
             // An overflow (∞ − ∞) makes a NaN, which `max` would skip: the bound is then +∞, never a vertex lost.
             if total.is_nan() {
@@ -76,7 +79,7 @@ impl Enumerate<'_> {
 
 /// Σⱼ|gⱼ| in floating point (four partial sums; F5 holds for any order).
 #[inline(always)]
-fn abs_sum(g: &[f64]) -> f64 {
+pub(crate) fn abs_sum(g: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut chunks = g.chunks_exact(4);
     for c in &mut chunks {
@@ -88,24 +91,36 @@ fn abs_sum(g: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
 }
 
-/// gⱼ ← (gⱼ − outⱼ) + inⱼ, returning the new Σⱼ|gⱼ|.
+/// Lanes of the vectorised loops: sixteen partial sums (four AVX2 registers of four), so that the additions of
+/// Σ|gⱼ| do not wait on each other.
+const LANES: usize = 16;
+
+/// g ← g + p (`add`) or g − p, one rounding per entry, returning the new Σ|gⱼ|.
 #[inline(always)]
-fn swap_row(g: &mut [f64], out: &[f64], inn: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let n4 = g.len() / 4 * 4;
-    let (gh, gt) = g.split_at_mut(n4);
-    for ((c, o), i) in gh.chunks_exact_mut(4).zip(out.chunks_exact(4)).zip(inn.chunks_exact(4)) {
-        for l in 0..4 {
-            c[l] = (c[l] - o[l]) + i[l];
-            acc[l] += c[l].abs();
-        }
+pub(crate) fn toggle(g: &mut [f64], p: &[f64], add: bool) -> f64 {
+    if add { update(g, p, |a, b| a + b) } else { update(g, p, |a, b| a - b) }
+}
+
+/// gⱼ ← op(gⱼ, pⱼ), returning the new Σⱼ|gⱼ| (partial sums per lane; F5 holds for any order).
+#[inline(always)]
+fn update(g: &mut [f64], p: &[f64], op: impl Fn(f64, f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let nl = g.len() / LANES * LANES;
+    let (gh, gt) = g.split_at_mut(nl);
+    for (c, q) in gh.chunks_exact_mut(LANES).zip(p.chunks_exact(LANES)) {
+        // Fixed-size lanes, so that the compiler emits vector operations.
+        let c: &mut [f64; LANES] = c.try_into().expect("a chunk of LANES");
+        let q: &[f64; LANES] = q.try_into().expect("a chunk of LANES");
+        let v: [f64; LANES] = std::array::from_fn(|l| op(c[l], q[l]));
+        *c = v;
+        acc = std::array::from_fn(|l| acc[l] + v[l].abs());
     }
     let mut rest = 0.0;
     for (j, v) in gt.iter_mut().enumerate() {
-        *v = (*v - out[n4 + j]) + inn[n4 + j];
+        *v = op(*v, p[nl + j]);
         rest += v.abs();
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
+    acc.iter().sum::<f64>() + rest
 }
 
 impl pulp::NullaryFnOnce for Enumerate<'_> {
@@ -168,10 +183,13 @@ pub fn box_bound_with(chain: &Chain, grads: &[Interval], max_enum: usize) -> Opt
             radius = add_up(radius, mul_up(rho, norms[i]));
         }
     }
-    let best = crate::wide::wide(Enumerate { at_lo: &at_lo, at_hi: &at_hi, fixed: &fixed, n });
-    // Rounding: each gⱼ is a sum of at most N = m + 2·RESET floating-point products, unit i contributing at most
-    // 2·RESET + 1 of them, each of magnitude ≤ |W₁,ᵢⱼ|·mag_i: |g̃ⱼ − gⱼ| ≤ γ_{N+1}(2R + 1)Σᵢ|W₁,ᵢⱼ|mag_i.
-    let gk = mul_up((2 * RESET + 1) as f64, gamma(m + 2 * RESET + 1));
+    let diff: Vec<Vec<f64>> =
+        at_lo.iter().zip(&at_hi).map(|(l, h)| l.iter().zip(h).map(|(l, h)| h - l).collect()).collect();
+    let best = crate::wide::wide(Enumerate { at_lo: &at_lo, at_hi: &at_hi, diff: &diff, fixed: &fixed, n });
+    // Rounding: each gⱼ is a float sum of at most m + RESET terms, the fresh products and the differences added
+    // since, unit i contributing at most 2·RESET + 1 product magnitudes |W₁,ᵢⱼ|·mag_i, plus the rounding of one
+    // difference per unit: |g̃ⱼ − gⱼ| ≤ (2R + 2)γ_{m+2R+3}Σᵢ|W₁,ᵢⱼ|mag_i (proofs/bab.md, B8 (b)).
+    let gk = mul_up((2 * RESET + 2) as f64, gamma(m + 2 * RESET + 3));
     let slack = (0..m).fold(0.0f64, |s, i| add_up(s, mul_up(gk, mul_up(norms[i], mag[i]))));
     // The float sum Σ|g̃ⱼ| of n terms (F5: Σ ≤ (fl + nη)/(1 − γ_n)), plus the slack and the radius part.
     let best = up(up(best + mul_up(n as f64, ETA)) / dn(1.0 - gamma(n)));

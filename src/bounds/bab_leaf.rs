@@ -9,13 +9,15 @@
 //! backward pass of theorem L4 and whose value is the dual bound of theorem L2, min the box bound: a certified
 //! upper bound on sup ‖∇m‖₁ over R. The unit split next is the unstable one whose switch rows contribute most to
 //! that dual bound, |κ|·(−p̲p̄)/(p̄ − p̲) (the bound's slack from relaxing that unit). The node's bound is the
-//! minimum of that and the box bound of [`super::bab_box`] (theorem B8); when the box bound is the smaller, the
-//! unit split is the one that widens the box of the input gradient most.
+//! minimum of that, the box bound of [`super::bab_box`] (theorem B8) and the first-slopes bound of
+//! [`super::bab_first`] (theorem B9); when one of the last two is the smallest, the unit split is the one that
+//! widens the box of the input gradient most.
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 use nalgebra::{DMatrix, DVector};
 
 use super::bab_box::box_bound_with;
+use super::bab_first::first_slopes_bound;
 use super::chain::{Act, Chain, Step};
 use super::float::{dn, up};
 use super::interval::{Interval, Stability, backward, linear};
@@ -82,6 +84,10 @@ pub struct Evaluated {
     pub split: Option<Split>,
     /// For a pattern leaf, the piece of every unit.
     pub pattern: Option<Pieces>,
+    /// Whether the first-slopes bound (B9) was the smallest of the node's bounds.
+    pub by_first: bool,
+    /// Whether the coupled bounds came from the memo (the previous node had the same known slopes).
+    pub reused: bool,
 }
 
 /// y = W x + b over a box some of whose ends are infinite: rows that read an unbounded coordinate are
@@ -168,10 +174,39 @@ pub fn activations(chain: &Chain) -> Vec<(usize, Act)> {
         .collect()
 }
 
-/// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty.
+/// The enumeration budgets of a node's coupled bounds; 0 turns a bound off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budgets {
+    /// Coordinates of the first-layer gradient box enumerated by the box bound (B8).
+    pub box_enum: usize,
+    /// Undecided first-layer slopes enumerated by the first-slopes bound (B9).
+    pub first_enum: usize,
+    /// Coordinates of the later gradient box kept as rows by B9.
+    pub later_enum: usize,
+}
+
+/// The coupled bounds (B8, B9) of the last node evaluated, with the known slopes they were computed from. They
+/// depend on the chain, the margin and those slopes only, so a sibling with the same slopes (the two flat pieces
+/// of a hardtanh unit, when the cut intervals leave every other unit as it was) reuses them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Memo {
+    stable: Vec<Stability>,
+    boxed: Option<f64>,
+    firsted: Option<f64>,
+}
+
+/// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty. `memo`
+/// holds the previous node's coupled bounds (the tree's own, for one margin).
 ///
-/// Theorem B2 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
-pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, box_enum: usize) -> Option<Evaluated> {
+/// Theorems B2, B8, B9 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
+pub fn evaluate(
+    chain: &Chain,
+    c: &[f64],
+    pieces: &Pieces,
+    budgets: Budgets,
+    memo: &mut Memo,
+) -> Option<Evaluated> {
+    let Budgets { box_enum, first_enum, later_enum } = budgets;
     let boxes = leaf_boxes(chain, pieces)?;
     let acts = activations(chain);
     let stable: Vec<Stability> = acts
@@ -191,13 +226,30 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, box_enum: usize) -> O
     let (lp, layout) = build_with_layout(chain, c, &grads, &stable, None, Objective::SumAbs);
     let (multipliers, _) = backward_multipliers(&lp, &layout).expect("a global-mode LP has no forward rows");
     let lp_bound = lp.dual_bound(&multipliers).min(lp.box_bound());
-    // The box bound (B8) keeps the input coordinates coupled; when it is the smaller, the split is chosen for it.
-    let boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
+    // The box bound (B8) keeps the input coordinates coupled; when it (or B9) is the smaller, the split is chosen
+    // for it.
+    let reused = memo.stable == stable;
+    if !reused {
+        memo.boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
+        // The first-slopes bound (B9) is exact over the first layer's slopes and relaxes the later ones.
+        memo.firsted = if first_enum > 0 && !stable.is_empty() {
+            first_slopes_bound(chain, &grads, &stable[0], first_enum, later_enum)
+        } else {
+            None
+        };
+        memo.stable.clone_from(&stable);
+    }
+    let (boxed, firsted) = (memo.boxed, memo.firsted);
+    let by_first = firsted.is_some_and(|f| f < lp_bound && boxed.is_none_or(|b| f < b));
+    let boxed = match (boxed, firsted) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let bound = boxed.map_or(lp_bound, |b| b.min(lp_bound));
     if boxed.is_some_and(|b| b < lp_bound)
-        && let Some(split) = box_split(chain, &acts, &boxes, &grads, &stable, box_enum)
+        && let Some(split) = box_split(chain, &acts, &boxes, &grads, &stable, box_enum.max(first_enum))
     {
-        return Some(Evaluated { bound, split: Some(split), pattern: None });
+        return Some(Evaluated { bound, split: Some(split), pattern: None, by_first, reused });
     }
     // The unstable unit whose relaxation costs the dual bound most (ties: the larger hull gap, then the first).
     let mut best: Option<(f64, f64, Split)> = None;
@@ -235,7 +287,7 @@ pub fn evaluate(chain: &Chain, c: &[f64], pieces: &Pieces, box_enum: usize) -> O
             })
             .collect()
     });
-    Some(Evaluated { bound, split, pattern })
+    Some(Evaluated { bound, split, pattern, by_first, reused })
 }
 
 /// The undecided unit whose relaxation widens the box of the input gradient most: the magnitude of the gradient

@@ -6,8 +6,10 @@
 //! ∇ₓm = W₁ᵀ(σ ⊙ ∇F(z)), so ‖∇ₓm‖₁ is a piecewise constant function φ of m coordinates instead of n (16 or 32
 //! instead of 784 on the MNIST MLPs). The search draws z piece by piece (each unit on a random piece: a saturated
 //! piece at a fixed distance beyond its kink, the slope-1 piece at a random value inside it), then moves one
-//! coordinate at a time to a fresh draw and keeps the move when φ does not drop (plateaus are walked). The best
-//! point of every restart is mapped back to an input by the least-squares preimage.
+//! coordinate at a time to a fresh draw and keeps the move when φ does not drop (plateaus are walked). Then an
+//! iterated local search starts from the best point: one to three coordinates redrawn (a kick), a shorter climb,
+//! kept when φ does not drop. The best point of every restart and every improving kick is mapped back to an input
+//! by the least-squares preimage.
 
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
@@ -25,11 +27,16 @@ pub struct SearchOptions {
     pub moves: usize,
     /// Seed of the draws.
     pub seed: u64,
+    /// Rounds of iterated local search after the restarts: the best point so far with one to three coordinates
+    /// redrawn, then `kick_moves` coordinate moves; kept when it does not drop.
+    pub kicks: usize,
+    /// Coordinate moves after each kick.
+    pub kick_moves: usize,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { restarts: 24, moves: 1500, seed: 0 }
+        SearchOptions { restarts: 24, moves: 1500, seed: 0, kicks: 300, kick_moves: 200 }
     }
 }
 
@@ -107,22 +114,49 @@ pub fn witness_candidates(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut found = Vec::with_capacity(opts.restarts);
+    let mut best: Option<(f64, Vec<f64>)> = None;
     for _ in 0..opts.restarts {
         let mut z: Vec<f64> = (0..m).map(|_| tail.draw(&mut rng)).collect();
-        let mut cur = tail.value(c, &z);
-        for _ in 0..opts.moves {
-            let u = free[rng.random_range(0..free.len())];
-            let old = z[u];
-            z[u] = tail.draw(&mut rng);
-            let v = tail.value(c, &z);
-            if v >= cur {
-                cur = v;
-            } else {
-                z[u] = old;
-            }
+        let cur = climb(&tail, c, &free, &mut z, opts.moves, &mut rng);
+        if best.as_ref().is_none_or(|b| cur > b.0) {
+            best = Some((cur, z.clone()));
         }
         found.push((cur, first.input_for(&z)));
     }
+    // Iterated local search from the best point: a kick of one to three coordinates, then a climb.
+    if let Some((mut best_v, mut best_z)) = best.filter(|_| opts.kicks > 0) {
+        for _ in 0..opts.kicks {
+            let mut z = best_z.clone();
+            for _ in 0..rng.random_range(1..=3usize.min(free.len())) {
+                z[free[rng.random_range(0..free.len())]] = tail.draw(&mut rng);
+            }
+            let v = climb(&tail, c, &free, &mut z, opts.kick_moves, &mut rng);
+            if v >= best_v {
+                if v > best_v {
+                    found.push((v, first.input_for(&z)));
+                }
+                (best_v, best_z) = (v, z);
+            }
+        }
+    }
     found.sort_by(|a, b| b.0.total_cmp(&a.0));
     found
+}
+
+/// `moves` coordinate moves from z, each a fresh draw of one free coordinate kept when φ does not drop; the final
+/// value.
+fn climb(tail: &Tail, c: &[f64], free: &[usize], z: &mut [f64], moves: usize, rng: &mut ChaCha8Rng) -> f64 {
+    let mut cur = tail.value(c, z);
+    for _ in 0..moves {
+        let u = free[rng.random_range(0..free.len())];
+        let old = z[u];
+        z[u] = tail.draw(rng);
+        let v = tail.value(c, z);
+        if v >= cur {
+            cur = v;
+        } else {
+            z[u] = old;
+        }
+    }
+    cur
 }

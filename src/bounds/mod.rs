@@ -27,6 +27,7 @@
 pub mod ascent;
 pub mod bab;
 pub mod bab_box;
+pub mod bab_first;
 pub mod bab_leaf;
 mod bab_node;
 pub mod bab_region;
