@@ -15,6 +15,7 @@
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 use nalgebra::{DMatrix, DVector};
+use std::collections::HashMap;
 
 use super::bab_box::box_bound_with;
 use super::bab_first::first_slopes_bound;
@@ -86,7 +87,7 @@ pub struct Evaluated {
     pub pattern: Option<Pieces>,
     /// Whether the first-slopes bound (B9) was the smallest of the node's bounds.
     pub by_first: bool,
-    /// Whether the coupled bounds came from the memo (the previous node had the same known slopes).
+    /// Whether the coupled bounds came from the memo (an earlier node of the tree had the same known slopes).
     pub reused: bool,
 }
 
@@ -185,18 +186,20 @@ pub struct Budgets {
     pub later_enum: usize,
 }
 
-/// The coupled bounds (B8, B9) of the last node evaluated, with the known slopes they were computed from. They
-/// depend on the chain, the margin and those slopes only, so a sibling with the same slopes (the two flat pieces
-/// of a hardtanh unit, when the cut intervals leave every other unit as it was) reuses them.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The coupled bounds (B8, B9) of the nodes evaluated so far, keyed by the known slopes they were computed from.
+/// They depend on the chain, the margin and those slopes only, so any node of the same tree with the same slopes
+/// (the flat pieces of hardtanh units in every combination, siblings whose cuts leave the other units as they
+/// were) reuses them.
+#[derive(Clone, Debug, Default)]
 pub struct Memo {
-    stable: Vec<Stability>,
-    boxed: Option<f64>,
-    firsted: Option<f64>,
+    known: HashMap<Vec<Stability>, (Option<f64>, Option<f64>)>,
 }
 
+/// Entries kept by [`Memo`] (about 100 bytes each for a 16-16 net); beyond it new slopes are computed, not kept.
+const MEMO_ENTRIES: usize = 1 << 18;
+
 /// Evaluates the node `pieces` for margin `c`; `None` when interval propagation proves its region empty. `memo`
-/// holds the previous node's coupled bounds (the tree's own, for one margin).
+/// holds the coupled bounds of the nodes evaluated before (the tree's own, for one chain and margin).
 ///
 /// Theorems B2, B8, B9 (proofs/bab.md); checked by tests/bab.rs::bab_brackets_the_true_constant.
 pub fn evaluate(
@@ -228,18 +231,21 @@ pub fn evaluate(
     let lp_bound = lp.dual_bound(&multipliers).min(lp.box_bound());
     // The box bound (B8) keeps the input coordinates coupled; when it (or B9) is the smaller, the split is chosen
     // for it.
-    let reused = memo.stable == stable;
-    if !reused {
-        memo.boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
+    let known = memo.known.get(&stable).copied();
+    let reused = known.is_some();
+    let (boxed, firsted) = known.unwrap_or_else(|| {
+        let boxed = if box_enum > 0 { box_bound_with(chain, &grads, box_enum) } else { None };
         // The first-slopes bound (B9) is exact over the first layer's slopes and relaxes the later ones.
-        memo.firsted = if first_enum > 0 && !stable.is_empty() {
+        let firsted = if first_enum > 0 && !stable.is_empty() {
             first_slopes_bound(chain, &grads, &stable[0], first_enum, later_enum)
         } else {
             None
         };
-        memo.stable.clone_from(&stable);
-    }
-    let (boxed, firsted) = (memo.boxed, memo.firsted);
+        if memo.known.len() < MEMO_ENTRIES {
+            memo.known.insert(stable.clone(), (boxed, firsted));
+        }
+        (boxed, firsted)
+    });
     let by_first = firsted.is_some_and(|f| f < lp_bound && boxed.is_none_or(|b| f < b));
     let boxed = match (boxed, firsted) {
         (Some(a), Some(b)) => Some(a.min(b)),
