@@ -315,7 +315,7 @@ fn measure_tightness_suite() {
 }
 
 /// Measurement (ignored): seeded 784-16-16-10 sign nets (uniform weights, as the suite's), two class pairs each,
-/// `BAB_SECONDS` per pair (default 20).
+/// `BAB_SECONDS` per pair (default 20), the pairs named by `BAB_PAIRS` ("t-j,t-j" or "all", default 0-1,2-7).
 #[test]
 #[ignore]
 fn measure_mnist_sized() {
@@ -324,7 +324,11 @@ fn measure_mnist_sized() {
     for case in 0..2u64 {
         let net = random_mlp(&mut r, &[784, 16, 16, 10], ActKind::Sign, true);
         let c = Chain::from_net(&net, F, 1 << 20).unwrap();
-        let pairs = Some(vec![(0, 1), (2, 7)]);
+        let pairs = match std::env::var("BAB_PAIRS").as_deref() {
+            Ok("all") => None,
+            Ok(list) => Some(parse_pairs(list)),
+            Err(_) => Some(vec![(0, 1), (2, 7)]),
+        };
         let t = std::time::Instant::now();
         let opts = BabOptions {
             seconds_per_pair: seconds,
@@ -352,6 +356,16 @@ fn measure_mnist_sized() {
     }
 }
 
+/// Class pairs written "t-j,t-j".
+fn parse_pairs(list: &str) -> Vec<(usize, usize)> {
+    list.split(',')
+        .map(|p| {
+            let (a, b) = p.split_once('-').expect("pairs are written t-j");
+            (a.parse().expect("a class index"), b.parse().expect("a class index"))
+        })
+        .collect()
+}
+
 /// The trained 784-32-32-10 fixtures (`tests/fixtures/mlp32/{baseline,lcr}`), surrogate, ℓ∞: the pairs named by
 /// `BAB_PAIRS` ("t-j,t-j", default 0-1) with `BAB_SECONDS` per pair (default 60).
 #[test]
@@ -360,14 +374,7 @@ fn measure_mlp32() {
     use lcr_verify::export::export;
     use lcr_verify::run_dir::RunDir;
     let seconds: f64 = std::env::var("BAB_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60.0);
-    let pairs: Vec<(usize, usize)> = std::env::var("BAB_PAIRS")
-        .unwrap_or_else(|_| "0-1".into())
-        .split(',')
-        .map(|p| {
-            let (a, b) = p.split_once('-').unwrap();
-            (a.parse().unwrap(), b.parse().unwrap())
-        })
-        .collect();
+    let pairs = parse_pairs(&std::env::var("BAB_PAIRS").unwrap_or_else(|_| "0-1".into()));
     for name in ["baseline", "lcr"] {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlp32").join(name);
         let (model, _) = RunDir::new(&dir).load_model(&candle_core::Device::Cpu).unwrap();
