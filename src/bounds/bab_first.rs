@@ -119,7 +119,8 @@ pub fn first_slopes_bound(
     let sigma: Vec<f64> = (0..m).map(|i| diags.iter().fold(1.0, |a, s| a * s[i])).collect();
     let sabs: Vec<f64> = (0..m).map(|i| diags.iter().fold(1.0, |a, s| mul_up(a, s[i].abs()))).collect();
     // Pᵢ ≥ Π max(1, |sᵢ⁽ᵗ⁾|): the most a product that underflowed inside σ̃ᵢ can be scaled by later factors.
-    let grow: Vec<f64> = (0..m).map(|i| diags.iter().fold(1.0, |a, s| mul_up(a, s[i].abs().max(1.0)))).collect();
+    let grow: Vec<f64> =
+        (0..m).map(|i| diags.iter().fold(1.0, |a, s| mul_up(a, s[i].abs().max(1.0)))).collect();
     let norms: Vec<f64> = (0..m).map(|i| w1.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
     // The first-layer units: enumerated (E), always on (K1), relaxed to their u-box (N); slope-0 units drop out.
     let width = |i: usize| (ub.hi[i] - ub.lo[i]) * norms[i];
@@ -171,7 +172,8 @@ pub fn first_slopes_bound(
         for &j in &wide {
             coefs.push(rho[j] * (sigma[i] * w2[(j, i)]));
             err = add_up(err, mul_up(gb, mul_up(rho[j], mul_up(sabs[i], w2[(j, i)].abs()))));
-            let under = mul_up(2.0 * rho[j], add_up(1.0, mul_up(2.0 * p as f64, mul_up(grow[i], w2[(j, i)].abs()))));
+            let under =
+                mul_up(2.0 * rho[j], add_up(1.0, mul_up(2.0 * p as f64, mul_up(grow[i], w2[(j, i)].abs()))));
             err = add_up(err, mul_up(ETA, add_up(under, 1.0)));
         }
         coef_err = add_up(coef_err, mul_up(norms[i], err));
