@@ -124,7 +124,9 @@ mod tests {
             if size < HUGE_FROM || !cfg!(target_os = "linux") {
                 assert_eq!(p, l);
             } else {
-                assert!(p.size() >= size && p.size() % HUGE_PAGE == 0 && p.size() - size < HUGE_PAGE);
+                assert!(
+                    p.size() >= size && p.size().is_multiple_of(HUGE_PAGE) && p.size() - size < HUGE_PAGE
+                );
                 assert_eq!(p.align(), align.max(HUGE_PAGE));
             }
         }
@@ -143,7 +145,7 @@ mod tests {
         v.shrink_to_fit();
         assert!(v.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
         let zeroed = vec![0u8; 3 << 20];
-        assert!(!cfg!(target_os = "linux") || zeroed.as_ptr() as usize % HUGE_PAGE == 0);
+        assert!(!cfg!(target_os = "linux") || (zeroed.as_ptr() as usize).is_multiple_of(HUGE_PAGE));
         assert!(zeroed.iter().all(|&b| b == 0));
         let wide = vec![7u64; 1 << 19];
         assert!(wide.iter().all(|&x| x == 7));

@@ -78,9 +78,11 @@ impl pulp::NullaryFnOnce for Walk<'_> {
     }
 }
 
-/// W₁, the first layer's diagonal factors and W₂ with its step index, when the chain starts `Linear`, `Diag`*,
-/// an activation, `Linear`.
-fn shape(chain: &Chain) -> Option<(&DMatrix<f64>, Vec<&[f64]>, &DMatrix<f64>, usize)> {
+/// W₁, the first layer's diagonal factors, W₂ and W₂'s step index.
+type Shape<'a> = (&'a DMatrix<f64>, Vec<&'a [f64]>, &'a DMatrix<f64>, usize);
+
+/// The chain's [`Shape`] when it starts `Linear`, `Diag`*, an activation, `Linear`.
+fn shape(chain: &Chain) -> Option<Shape<'_>> {
     let Some(Step::Linear { w: w1, .. }) = chain.steps.first() else { return None };
     let mut diags = Vec::new();
     let mut k = 1;
@@ -142,7 +144,7 @@ pub fn first_slopes_bound(
         })
         .collect();
     // A NaN crude bound (an overflow) keeps its coordinate as a row, where it makes the result +∞.
-    let mut wide: Vec<usize> = (0..m2).filter(|&j| !(crude[j] <= 0.0)).collect();
+    let mut wide: Vec<usize> = (0..m2).filter(|&j| crude[j] > 0.0 || crude[j].is_nan()).collect();
     wide.sort_by(|&a, &b| crude[b].total_cmp(&crude[a]));
     let rest = wide.split_off(max_later.min(wide.len()));
     let rows = 1 + wide.len();
