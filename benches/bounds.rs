@@ -4,7 +4,8 @@
 //! LipLP (all pairs) on a 16-16-16-3 MLP; one LipLP pair on a 784-100-100-10 MLP with Clarabel; all 45 pairs of
 //! the global LipLP on a 784-384-384-10 MLP (the default MLP's shape) with the backward pass (theorem L4);
 //! LipSDP-Neuron and the sequential LipSDP bound (ℓ2) on a 784-100-100-10 MLP, the sequential bound also on
-//! 784-384-384-10.
+//! 784-384-384-10; branch and bound on a 784-16-16-10 MLP: the box bound (B8) of the root (2¹⁶ vertices × 784)
+//! and one pair's tree to a fixed number of nodes.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lcr_verify::bounds::Norm;
@@ -114,5 +115,31 @@ fn lipsdp(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, conv, lp, lipsdp);
+fn bab(c: &mut Criterion) {
+    use lcr_verify::bounds::bab::{BabOptions, bab_bound};
+    use lcr_verify::bounds::bab_box::box_bound;
+    use lcr_verify::bounds::bab_vertex::all_undecided;
+    let chain = Chain::from_net(&mlp(&[784, 16, 16, 10], 6), Function::Surrogate, 1 << 20).unwrap();
+    let mut margin = vec![0.0; 10];
+    (margin[0], margin[1]) = (1.0, -1.0);
+    let root = all_undecided(&chain);
+    let mut group = c.benchmark_group("bab");
+    group.sample_size(10);
+    group.bench_function("box_bound_784-16-16-10_root", |b| {
+        b.iter(|| box_bound(&chain, &margin, &root, 16).unwrap())
+    });
+    // A fixed node budget (no time budget) keeps the tree, and so the work, the same on every run.
+    let opts = BabOptions {
+        seconds_per_pair: f64::INFINITY,
+        max_nodes: 2000,
+        pairs: Some(vec![(0, 1)]),
+        ..Default::default()
+    };
+    group.bench_function("tree_784-16-16-10_one_pair_2000_nodes", |b| {
+        b.iter(|| bab_bound(&chain, Function::Surrogate, Norm::LinfMargin, &opts, &|_| {}).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, conv, lp, lipsdp, bab);
 criterion_main!(benches);

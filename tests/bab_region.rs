@@ -323,12 +323,12 @@ fn vertex_bound_is_the_pattern_maximum() {
     }
 }
 
-#[test]
-fn box_bound_is_above_the_pattern_maximum() {
-    use lcr_verify::bounds::bab_box::box_bound;
-    use lcr_verify::bounds::bab_vertex::all_undecided;
-    use lcr_verify::bounds::interval::backward;
-    let mut r = rng(76);
+/// Fifteen random ReLU, hardtanh and sign nets with one to three hidden layers drawn from `r`, and every margin
+/// e_t − e_j of each: `body(r, chain, dims, c, context)`.
+fn for_each_margin(
+    r: &mut ChaCha8Rng,
+    mut body: impl FnMut(&mut ChaCha8Rng, &Chain, &[usize], &[f64], &str),
+) {
     let cases = [
         (vec![9, 5, 4, 3], ActKind::Sign, true),
         (vec![12, 3, 4, 2], ActKind::Relu, false),
@@ -336,45 +336,53 @@ fn box_bound_is_above_the_pattern_maximum() {
         (vec![7, 4, 3, 4, 2], ActKind::Sign, true),
         (vec![20, 6, 2], ActKind::Relu, true),
     ];
-    let mut strict = 0;
     for (case, (dims, act, affine)) in cases.iter().cycle().take(15).enumerate() {
-        let net = random_mlp(&mut r, dims, *act, *affine);
+        let net = random_mlp(r, dims, *act, *affine);
         let chain = Chain::from_net(&net, F, 1 << 20).unwrap();
         let out = chain.output_dim();
         for t in 0..out {
             for j in t + 1..out {
                 let mut c = vec![0.0; out];
                 (c[t], c[j]) = (1.0, -1.0);
-                let ctx = format!("case {case} {dims:?} {act:?} pair {t}-{j}");
-                for half in [false, true] {
-                    let slopes: Vec<Vec<Option<bool>>> = all_undecided(&chain)
-                        .iter()
-                        .map(|l| {
-                            l.iter()
-                                .map(|_| (half && r.random::<f64>() < 0.5).then(|| r.random::<bool>()))
-                                .collect()
-                        })
-                        .collect();
-                    let brute = pattern_maximum(&chain, &c, &slopes);
-                    // The interval bound of the input gradient, which E = ∅ reproduces.
-                    let g0 = &backward(&chain, &c, &slopes)[0];
-                    let interval: f64 = g0.mag().iter().sum();
-                    let mut prev = f64::INFINITY;
-                    for e in 0..=dims[1] {
-                        let b = box_bound(&chain, &c, &slopes, e).unwrap();
-                        assert!(b >= brute, "{ctx} E={e}: box {b} below the pattern maximum {brute}");
-                        assert!(b <= prev * (1.0 + 1e-12), "{ctx} E={e}: box {b} above E−1's {prev}");
-                        if e == 0 {
-                            let tol = 1e-9 * interval;
-                            assert!((b - interval).abs() <= tol, "{ctx}: E=∅ {b} vs interval {interval}");
-                        }
-                        prev = b;
-                    }
-                    strict += usize::from(prev < interval * 0.999);
-                }
+                body(r, &chain, dims, &c, &format!("case {case} {dims:?} {act:?} pair {t}-{j}"));
             }
         }
     }
+}
+
+#[test]
+fn box_bound_is_above_the_pattern_maximum() {
+    use lcr_verify::bounds::bab_box::box_bound;
+    use lcr_verify::bounds::bab_vertex::all_undecided;
+    use lcr_verify::bounds::interval::backward;
+    let mut r = rng(76);
+    let mut strict = 0;
+    for_each_margin(&mut r, |r, chain, dims, c, ctx| {
+        for half in [false, true] {
+            let slopes: Vec<Vec<Option<bool>>> = all_undecided(chain)
+                .iter()
+                .map(|l| {
+                    l.iter().map(|_| (half && r.random::<f64>() < 0.5).then(|| r.random::<bool>())).collect()
+                })
+                .collect();
+            let brute = pattern_maximum(chain, c, &slopes);
+            // The interval bound of the input gradient, which E = ∅ reproduces.
+            let g0 = &backward(chain, c, &slopes)[0];
+            let interval: f64 = g0.mag().iter().sum();
+            let mut prev = f64::INFINITY;
+            for e in 0..=dims[1] {
+                let b = box_bound(chain, c, &slopes, e).unwrap();
+                assert!(b >= brute, "{ctx} E={e}: box {b} below the pattern maximum {brute}");
+                assert!(b <= prev * (1.0 + 1e-12), "{ctx} E={e}: box {b} above E−1's {prev}");
+                if e == 0 {
+                    let tol = 1e-9 * interval;
+                    assert!((b - interval).abs() <= tol, "{ctx}: E=∅ {b} vs interval {interval}");
+                }
+                prev = b;
+            }
+            strict += usize::from(prev < interval * 0.999);
+        }
+    });
     // The full enumeration is tighter than the interval bound on many nodes.
     assert!(strict > 20, "the box bound never improved on the interval bound");
 }
@@ -386,66 +394,46 @@ fn first_slopes_bound_is_above_the_pattern_maximum() {
     use lcr_verify::bounds::bab_vertex::all_undecided;
     use lcr_verify::bounds::interval::backward;
     let mut r = rng(77);
-    let cases = [
-        (vec![9, 5, 4, 3], ActKind::Sign, true),
-        (vec![12, 3, 4, 2], ActKind::Relu, false),
-        (vec![10, 6, 3, 3], ActKind::HardTanh, true),
-        (vec![7, 4, 3, 4, 2], ActKind::Sign, true),
-        (vec![20, 6, 2], ActKind::Relu, true),
-    ];
     let (mut tighter, mut looser) = (0, 0);
-    for (case, (dims, act, affine)) in cases.iter().cycle().take(15).enumerate() {
-        let net = random_mlp(&mut r, dims, *act, *affine);
-        let chain = Chain::from_net(&net, F, 1 << 20).unwrap();
-        let out = chain.output_dim();
+    for_each_margin(&mut r, |r, chain, dims, c, ctx| {
         let (m1, m2) = (dims[1], dims[2]);
-        for t in 0..out {
-            for j in t + 1..out {
-                let mut c = vec![0.0; out];
-                (c[t], c[j]) = (1.0, -1.0);
-                let ctx = format!("case {case} {dims:?} {act:?} pair {t}-{j}");
-                // 0: every slope undecided; 1: half decided at random; 2: every slope after the first layer
-                // decided, the first layer's undecided.
-                for mode in 0..3 {
-                    let slopes: Vec<Vec<Option<bool>>> = all_undecided(&chain)
-                        .iter()
-                        .enumerate()
-                        .map(|(a, l)| {
-                            l.iter()
-                                .map(|_| match mode {
-                                    0 => None,
-                                    1 => (r.random::<f64>() < 0.5).then(|| r.random::<bool>()),
-                                    _ => (a > 0).then(|| r.random::<bool>()),
-                                })
-                                .collect()
+        // 0: every slope undecided; 1: half decided at random; 2: every slope after the first layer decided, the
+        // first layer's undecided.
+        for mode in 0..3 {
+            let slopes: Vec<Vec<Option<bool>>> = all_undecided(chain)
+                .iter()
+                .enumerate()
+                .map(|(a, l)| {
+                    l.iter()
+                        .map(|_| match mode {
+                            0 => None,
+                            1 => (r.random::<f64>() < 0.5).then(|| r.random::<bool>()),
+                            _ => (a > 0).then(|| r.random::<bool>()),
                         })
-                        .collect();
-                    let brute = pattern_maximum(&chain, &c, &slopes);
-                    let grads = backward(&chain, &c, &slopes);
-                    for fe in 0..=m1 {
-                        for le in [0, 1, m2] {
-                            let b = first_slopes_bound(&chain, &grads, &slopes[0], fe, le).unwrap();
-                            let at = format!("{ctx} mode {mode} E={fe} J={le}");
-                            assert!(b >= brute, "{at}: bound {b} below the pattern maximum {brute}");
-                            if mode == 2 && fe == m1 {
-                                // q is a point: the bound is the exact maximum over the first layer's slopes.
-                                assert!(
-                                    b <= brute * (1.0 + 1e-9) + 1e-200,
-                                    "{at}: bound {b} not exact ({brute})"
-                                );
-                            }
-                        }
-                    }
-                    if mode < 2 {
-                        let full = first_slopes_bound(&chain, &grads, &slopes[0], m1, m2).unwrap();
-                        let boxed = box_bound(&chain, &c, &slopes, m1).unwrap();
-                        tighter += usize::from(full < boxed * 0.999);
-                        looser += usize::from(full > boxed * 1.001);
+                        .collect()
+                })
+                .collect();
+            let brute = pattern_maximum(chain, c, &slopes);
+            let grads = backward(chain, c, &slopes);
+            for fe in 0..=m1 {
+                for le in [0, 1, m2] {
+                    let b = first_slopes_bound(chain, &grads, &slopes[0], fe, le).unwrap();
+                    let at = format!("{ctx} mode {mode} E={fe} J={le}");
+                    assert!(b >= brute, "{at}: bound {b} below the pattern maximum {brute}");
+                    if mode == 2 && fe == m1 {
+                        // q is a point: the bound is the exact maximum over the first layer's slopes.
+                        assert!(b <= brute * (1.0 + 1e-9) + 1e-200, "{at}: bound {b} not exact ({brute})");
                     }
                 }
             }
+            if mode < 2 {
+                let full = first_slopes_bound(chain, &grads, &slopes[0], m1, m2).unwrap();
+                let boxed = box_bound(chain, c, &slopes, m1).unwrap();
+                tighter += usize::from(full < boxed * 0.999);
+                looser += usize::from(full > boxed * 1.001);
+            }
         }
-    }
+    });
     // Neither bound dominates the other: each is the tighter on some nodes (B9 on most of these small ones).
     eprintln!("first-slopes bound tighter than the box bound on {tighter} nodes, looser on {looser}");
     assert!(tighter > 10 && looser > 0, "tighter on {tighter}, looser on {looser} nodes");

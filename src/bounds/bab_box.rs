@@ -48,33 +48,43 @@ impl Enumerate<'_> {
 
     #[inline(always)]
     fn run(&self) -> f64 {
-        let e = self.at_lo.len();
-        let mut on = vec![false; e];
-        let mut g = self.fresh(&on);
-        let mut best = abs_sum(&g);
-        if best.is_nan() {
+        gray_walk(self.at_lo.len(), |on| self.fresh(on), |k| &self.diff[k])
+    }
+}
+
+/// The largest Σⱼ|gⱼ| over the 2^e vertices of a walk in Gray-code order: `fresh(on)` evaluates a vertex from
+/// scratch (the first, and every [`RESET`] steps), `row(k)` is what switching coordinate k on adds (switching it
+/// off subtracts it). An overflow (∞ − ∞ makes a NaN, which `max` would skip) gives +∞, never a vertex lost.
+#[inline(always)]
+pub(crate) fn gray_walk<'r>(
+    e: usize,
+    fresh: impl Fn(&[bool]) -> Vec<f64>,
+    row: impl Fn(usize) -> &'r [f64],
+) -> f64 {
+    let mut on = vec![false; e];
+    let mut g = fresh(&on);
+    let mut best = abs_sum(&g);
+    if best.is_nan() {
+        return f64::INFINITY;
+    }
+    let mut since = 0;
+    for step in 1u64..(1u64 << e) {
+        let k = step.trailing_zeros() as usize;
+        on[k] = !on[k];
+        since += 1;
+        let total = if since == RESET {
+            since = 0;
+            g = fresh(&on);
+            abs_sum(&g)
+        } else {
+            toggle(&mut g, row(k), on[k])
+        };
+        if total.is_nan() {
             return f64::INFINITY;
         }
-        let mut since = 0;
-        for step in 1u64..(1u64 << e) {
-            let k = step.trailing_zeros() as usize;
-            on[k] = !on[k];
-            since += 1;
-            let total = if since == RESET {
-                since = 0;
-                g = self.fresh(&on);
-                abs_sum(&g)
-            } else {
-                toggle(&mut g, &self.diff[k], on[k])
-            };
-            // An overflow (∞ − ∞) makes a NaN, which `max` would skip: the bound is then +∞, never a vertex lost.
-            if total.is_nan() {
-                return f64::INFINITY;
-            }
-            best = best.max(total);
-        }
-        best
+        best = best.max(total);
     }
+    best
 }
 
 /// Σⱼ|gⱼ| in floating point (four partial sums; F5 holds for any order).

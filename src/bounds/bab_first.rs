@@ -14,7 +14,7 @@
 
 use nalgebra::DMatrix;
 
-use super::bab_box::{RESET, abs_sum, toggle};
+use super::bab_box::{RESET, gray_walk};
 use super::chain::{Chain, Step};
 use super::float::{ETA, add_up, dn, gamma, mul_up, up};
 use super::interval::Interval;
@@ -41,32 +41,7 @@ impl Walk<'_> {
 
     #[inline(always)]
     fn run(&self) -> f64 {
-        let e = self.prods.len();
-        let mut on = vec![false; e];
-        let mut g = self.fresh(&on);
-        let mut best = abs_sum(&g);
-        if best.is_nan() {
-            return f64::INFINITY;
-        }
-        let mut since = 0;
-        for step in 1u64..(1u64 << e) {
-            let k = step.trailing_zeros() as usize;
-            on[k] = !on[k];
-            since += 1;
-            let total = if since == RESET {
-                since = 0;
-                g = self.fresh(&on);
-                abs_sum(&g)
-            } else {
-                toggle(&mut g, &self.prods[k], on[k])
-            };
-            // An overflow (∞ − ∞) makes a NaN, which `max` would skip: the bound is then +∞.
-            if total.is_nan() {
-                return f64::INFINITY;
-            }
-            best = best.max(total);
-        }
-        best
+        gray_walk(self.prods.len(), |on| self.fresh(on), |k| &self.prods[k])
     }
 }
 
