@@ -402,6 +402,7 @@ fn measure_mlp32() {
                 p["closed"],
                 p["nodes"]
             );
+            eprintln!("   {p}");
         }
     }
 }

@@ -10,7 +10,12 @@
 //! differences added or subtracted per step), every other coordinate i is written u_i = μ_i + ρ_i·θ, |θ| ≤ 1, and its part is bounded
 //! per input coordinate: ‖W₁ᵀu‖₁ ≤ Σⱼ|Σ_{i∈E} W₁,ᵢⱼu_i + Σ_{i∉E} W₁,ᵢⱼμ_i| + Σ_{i∉E} ρ_i‖W₁,ᵢ‖₁. With E empty
 //! this is the interval bound of the input gradient; with E all the nondegenerate coordinates it is the exact
-//! maximum over the box. The rounding of the floating-point sums is bounded a priori, as for B7.
+//! maximum over the box. When more coordinates are wide than the budget, the next ones (as many as the budget)
+//! are held at their centres in that walk and their offsets from the centres walked on their own: the two
+//! maxima add up (B8 (c)), which pays less than bounding those coordinates per input coordinate. The rounding
+//! of the floating-point sums is bounded a priori, as for B7.
+
+use nalgebra::DMatrix;
 
 use super::chain::{Chain, Step};
 use super::float::{ETA, add_up, dn, gamma, mul_up, up};
@@ -143,7 +148,7 @@ impl pulp::NullaryFnOnce for Enumerate<'_> {
 
 /// A certified upper bound on ‖∇m(x)‖₁ over every pattern that agrees with the known slopes (`None` entries of
 /// `slopes` undecided, one vector per activation step), for margin `c`, enumerating at most `max_enum`
-/// coordinates of the box; `None` when the chain does not start with a dense step.
+/// coordinates of the box in each of at most two walks; `None` when the chain does not start with a dense step.
 ///
 /// Theorem B8 (proofs/bab.md); checked by tests/bab_region.rs::box_bound_is_above_the_pattern_maximum.
 pub fn box_bound(chain: &Chain, c: &[f64], slopes: &[Vec<Option<bool>>], max_enum: usize) -> Option<f64> {
@@ -156,18 +161,49 @@ pub fn box_bound(chain: &Chain, c: &[f64], slopes: &[Vec<Option<bool>>], max_enu
 pub fn box_bound_with(chain: &Chain, grads: &[Interval], max_enum: usize) -> Option<f64> {
     let Some(Step::Linear { w, .. }) = chain.steps.first() else { return None };
     let ub = &grads[1];
-    let (m, n) = (w.nrows(), w.ncols());
     if ub.lo.iter().chain(&ub.hi).any(|v| !v.is_finite()) {
         return None;
     }
+    let m = w.nrows();
+    let norms: Vec<f64> = (0..m).map(|i| w.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
+    let order = widest(&ub.lo, &ub.hi, &norms);
+    if order.len() <= max_enum {
+        return Some(vertex_max(w, &ub.lo, &ub.hi, max_enum));
+    }
+    // Two blocks (B8 (c)): the next `max_enum` widest coordinates collapsed to their centres μ in the first walk,
+    // and their offsets δ ∈ [−ρ, ρ] walked on their own: u = u′ + δ, ‖W₁ᵀu‖₁ ≤ ‖W₁ᵀu′‖₁ + ‖W₁ᵀδ‖₁.
+    let (mut lo1, mut hi1) = (ub.lo.clone(), ub.hi.clone());
+    let (mut lo2, mut hi2) = (vec![0.0; m], vec![0.0; m]);
+    for &i in order.iter().skip(max_enum).take(max_enum) {
+        let (mu, rho) = centre_radius(ub.lo[i], ub.hi[i]);
+        (lo1[i], hi1[i]) = (mu, mu);
+        (lo2[i], hi2[i]) = (-rho, rho);
+    }
+    Some(add_up(vertex_max(w, &lo1, &hi1, max_enum), vertex_max(w, &lo2, &hi2, max_enum)))
+}
+
+/// The nondegenerate coordinates of the box [lo, hi], widest first (width times the row's ℓ1 norm).
+fn widest(lo: &[f64], hi: &[f64], norms: &[f64]) -> Vec<usize> {
+    let mut wide: Vec<usize> = (0..lo.len()).filter(|&i| lo[i] < hi[i]).collect();
+    wide.sort_by(|&a, &b| ((hi[b] - lo[b]) * norms[b]).total_cmp(&((hi[a] - lo[a]) * norms[a])));
+    wide
+}
+
+/// μ = fl(l + fl(h − l)/2) and ρ = up(max(fl(h − μ), fl(μ − l))): [l, h] ⊆ [μ − ρ, μ + ρ].
+fn centre_radius(l: f64, h: f64) -> (f64, f64) {
+    let mu = l + (h - l) / 2.0;
+    (mu, up((h - mu).max(mu - l)))
+}
+
+/// B8 (b) on the box [lo, hi]: a number ≥ max over the box of ‖Wᵀu‖₁, its `max_enum` widest coordinates
+/// enumerated at their ends and the others bounded per input coordinate.
+fn vertex_max(w: &DMatrix<f64>, lo: &[f64], hi: &[f64], max_enum: usize) -> f64 {
+    let ub = Interval { lo: lo.to_vec(), hi: hi.to_vec() };
+    let (m, n) = (w.nrows(), w.ncols());
     let row = |i: usize| -> Vec<f64> { w.row(i).iter().copied().collect() };
     let norms: Vec<f64> = (0..m).map(|i| w.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
     // The enumerated coordinates: the widest boxes (weighted by the row's norm), up to the budget.
-    let mut wide: Vec<usize> = (0..m).filter(|&i| ub.lo[i] < ub.hi[i]).collect();
-    wide.sort_by(|&a, &b| {
-        let (wa, wb) = ((ub.hi[a] - ub.lo[a]) * norms[a], (ub.hi[b] - ub.lo[b]) * norms[b]);
-        wb.total_cmp(&wa)
-    });
+    let mut wide = widest(lo, hi, &norms);
     wide.truncate(max_enum.min(62));
     let mut in_e = vec![false; m];
     wide.iter().for_each(|&i| in_e[i] = true);
@@ -184,8 +220,7 @@ pub fn box_bound_with(chain: &Chain, grads: &[Interval], max_enum: usize) -> Opt
             at_hi.push(scale(h, &r));
         } else {
             // [l, h] ⊆ [μ − ρ, μ + ρ].
-            let mu = l + (h - l) / 2.0;
-            let rho = up((h - mu).max(mu - l));
+            let (mu, rho) = centre_radius(l, h);
             mag[i] = mag[i].max(mu.abs());
             if mu != 0.0 {
                 fixed.push(scale(mu, &r));
@@ -203,5 +238,5 @@ pub fn box_bound_with(chain: &Chain, grads: &[Interval], max_enum: usize) -> Opt
     let slack = (0..m).fold(0.0f64, |s, i| add_up(s, mul_up(gk, mul_up(norms[i], mag[i]))));
     // The float sum Σ|g̃ⱼ| of n terms (F5: Σ ≤ (fl + nη)/(1 − γ_n)), plus the slack and the radius part.
     let best = up(up(best + mul_up(n as f64, ETA)) / dn(1.0 - gamma(n)));
-    Some(add_up(add_up(best, slack), add_up(radius, 1e-300)))
+    add_up(add_up(best, slack), add_up(radius, 1e-300))
 }
