@@ -148,7 +148,7 @@ struct Tree<'a> {
     search_witnesses: usize,
     /// Nodes whose bound came from the first-slopes bound (B9).
     first_bounds: usize,
-    /// The last node's coupled bounds, reused by a sibling with the same known slopes.
+    /// The coupled bounds of every known-slope pattern met so far, reused by nodes with the same known slopes.
     memo: Memo,
     /// Nodes that reused them.
     memo_hits: usize,

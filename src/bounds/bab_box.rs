@@ -176,6 +176,10 @@ pub fn box_bound_with(chain: &Chain, grads: &[Interval], max_enum: usize) -> Opt
     let (mut lo2, mut hi2) = (vec![0.0; m], vec![0.0; m]);
     for &i in order.iter().skip(max_enum).take(max_enum) {
         let (mu, rho) = centre_radius(ub.lo[i], ub.hi[i]);
+        if !(mu.is_finite() && rho.is_finite()) {
+            // h − l overflowed: one block, whose per-coordinate bound is then +∞ (never a NaN).
+            return Some(vertex_max(w, &ub.lo, &ub.hi, max_enum));
+        }
         (lo1[i], hi1[i]) = (mu, mu);
         (lo2[i], hi2[i]) = (-rho, rho);
     }
@@ -238,5 +242,7 @@ fn vertex_max(w: &DMatrix<f64>, lo: &[f64], hi: &[f64], max_enum: usize) -> f64 
     let slack = (0..m).fold(0.0f64, |s, i| add_up(s, mul_up(gk, mul_up(norms[i], mag[i]))));
     // The float sum Σ|g̃ⱼ| of n terms (F5: Σ ≤ (fl + nη)/(1 − γ_n)), plus the slack and the radius part.
     let best = up(up(best + mul_up(n as f64, ETA)) / dn(1.0 - gamma(n)));
-    add_up(add_up(best, slack), add_up(radius, 1e-300))
+    let total = add_up(add_up(best, slack), add_up(radius, 1e-300));
+    // An overflow (an infinite box end times a zero weight makes a NaN) bounds nothing: +∞, never a NaN.
+    if total.is_finite() { total } else { f64::INFINITY }
 }
