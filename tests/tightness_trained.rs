@@ -3,7 +3,8 @@
 //!
 //! The models are `tests/fixtures/mlp32/{baseline,lcr}` (784-32-32-10 binary MLPs trained on the shipped MNIST,
 //! provenance in `tests/fixtures/README.md`); the lower bounds are the sampled gradients on the first 64 test
-//! images and the gradient ascent (seeded). Golden figures live in `tests/golden/tightness_trained.json`;
+//! images and the gradient ascent (seeded); for `lp-bab`, which is run on one class pair with a node budget, its
+//! own lower bound. Golden figures live in `tests/golden/tightness_trained.json`;
 //! `LCR_BLESS=1 cargo test --release --test tightness_trained` rewrites them (review the diff: a larger ratio is a
 //! looser bound).
 
@@ -60,10 +61,35 @@ fn value(bounds: &[Bound], method: Method, f: Function, norm: Norm) -> f64 {
         .value
 }
 
+/// Nodes of the branch and bound's tree in the golden run: a node budget (no time budget) keeps it deterministic.
+const BAB_NODES: usize = 300;
+
+/// Branch and bound on the worst class pair (2-9) of a fixture model, surrogate, ℓ∞: its certified upper bound
+/// over its own proven lower bound after [`BAB_NODES`] nodes.
+fn bab_ratio(name: &str) -> f64 {
+    use lcr_verify::bounds::bab::{BabOptions, bab_bound};
+    use lcr_verify::bounds::chain::Chain;
+    let (model, _) = RunDir::new(&fixture(name)).load_model(&candle_core::Device::Cpu).unwrap();
+    let net = lcr_verify::export::export(&model).unwrap();
+    let chain = Chain::from_net(&net, Function::Surrogate, 1 << 22).unwrap();
+    let opts = BabOptions {
+        seconds_per_pair: f64::INFINITY,
+        max_nodes: BAB_NODES,
+        pairs: Some(vec![(2, 9)]),
+        ..Default::default()
+    };
+    let b = bab_bound(&chain, Function::Surrogate, Norm::LinfMargin, &opts, &|_| {}).unwrap();
+    assert_eq!(b.soundness, Soundness::Certified);
+    let lower = b.detail["lower"].as_f64().unwrap();
+    assert!(lower > 0.0 && lower <= b.value, "{name}: lp-bab lower {lower} above its upper {}", b.value);
+    b.value / lower
+}
+
 /// Every ratio certified / best lower bound of the two fixture models.
 fn measure() -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for model in ["baseline", "lcr"] {
+        out.insert(format!("{model}_surrogate_linf-margin_lp-bab-pair-2-9_over_its_lower"), bab_ratio(model));
         let all = bounds_of(model);
         for f in [Function::Surrogate, Function::Latent] {
             for norm in [Norm::L2, Norm::L2Margin, Norm::LinfMargin] {
