@@ -69,7 +69,7 @@ const BAB_NODES: usize = 300;
 fn bab_ratio(name: &str) -> f64 {
     use lcr_verify::bounds::bab::{BabOptions, bab_bound};
     use lcr_verify::bounds::chain::Chain;
-    let (model, _) = RunDir::new(&fixture(name)).load_model(&candle_core::Device::Cpu).unwrap();
+    let (model, _) = RunDir::new(fixture(name)).load_model(&candle_core::Device::Cpu).unwrap();
     let net = lcr_verify::export::export(&model).unwrap();
     let chain = Chain::from_net(&net, Function::Surrogate, 1 << 22).unwrap();
     let opts = BabOptions {
