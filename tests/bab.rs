@@ -24,33 +24,27 @@ fn tiny_budget(max_nodes: usize) -> BabOptions {
     BabOptions { seconds_per_pair: 1e9, max_nodes, ascent: None, ..Default::default() }
 }
 
-/// The box bound's enumeration budget for the measurements: `BAB_BOX`, else the default.
-fn box_enum() -> usize {
-    std::env::var("BAB_BOX").ok().and_then(|v| v.parse().ok()).unwrap_or(BabOptions::default().box_enum)
-}
-
-/// The lower-bound search for the measurements: `BAB_RESTARTS`, `BAB_MOVES`, `BAB_KICKS` (iterated local search
-/// rounds) and `BAB_WITNESSES` (candidates checked), else the defaults.
-fn search_budget() -> (Option<lcr_verify::bounds::bab_search::SearchOptions>, usize) {
-    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-    let mut so = BabOptions::default().search.unwrap();
-    so.restarts = var("BAB_RESTARTS").unwrap_or(so.restarts);
-    so.moves = var("BAB_MOVES").unwrap_or(so.moves);
-    so.kicks = var("BAB_KICKS").unwrap_or(so.kicks);
-    (Some(so), var("BAB_WITNESSES").unwrap_or(BabOptions::default().search_witnesses))
-}
-
-/// The first-slopes bound's budgets (B9) for the measurements: `BAB_FIRST` and `BAB_LATER`, else the defaults.
-fn first_enum() -> (usize, usize) {
+/// The options of the measurements: `BAB_SECONDS` per pair (else `seconds`), and the defaults changed by
+/// `BAB_BOX` (coordinates of the box bound's walk), `BAB_NODES` (node budget, so that runs compare at equal
+/// nodes), `BAB_FIRST` and `BAB_LATER` (B9's budgets), `BAB_RESTARTS`, `BAB_MOVES`, `BAB_KICKS` (the lower-bound
+/// search) and `BAB_WITNESSES` (its candidates checked).
+fn measure_options(seconds: f64) -> BabOptions {
     let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
     let d = BabOptions::default();
-    (var("BAB_FIRST").unwrap_or(d.first_enum), var("BAB_LATER").unwrap_or(d.later_enum))
-}
-
-/// The node budget per pair for the measurements: `BAB_NODES`, else the default (so that runs compare at equal
-/// nodes).
-fn max_nodes() -> usize {
-    std::env::var("BAB_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(BabOptions::default().max_nodes)
+    let mut search = d.search.clone().expect("a default search");
+    search.restarts = var("BAB_RESTARTS").unwrap_or(search.restarts);
+    search.moves = var("BAB_MOVES").unwrap_or(search.moves);
+    search.kicks = var("BAB_KICKS").unwrap_or(search.kicks);
+    BabOptions {
+        seconds_per_pair: std::env::var("BAB_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(seconds),
+        box_enum: var("BAB_BOX").unwrap_or(d.box_enum),
+        max_nodes: var("BAB_NODES").unwrap_or(d.max_nodes),
+        first_enum: var("BAB_FIRST").unwrap_or(d.first_enum),
+        later_enum: var("BAB_LATER").unwrap_or(d.later_enum),
+        search: Some(search),
+        search_witnesses: var("BAB_WITNESSES").unwrap_or(d.search_witnesses),
+        ..d
+    }
 }
 
 fn lower_of(b: &lcr_verify::bounds::Bound) -> f64 {
@@ -273,7 +267,6 @@ fn search_candidates_are_proven_below_the_true_constant() {
 #[test]
 #[ignore]
 fn measure_tightness_suite() {
-    let seconds: f64 = std::env::var("BAB_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10.0);
     let mut r = rng(51);
     let (mut at_fgl, mut bracket_1pc) = (0, 0);
     for case in 0..24u64 {
@@ -283,14 +276,7 @@ fn measure_tightness_suite() {
             (0..64).map(|_| (0..4).map(|_| r.random::<f64>() * 2.0 - 1.0).collect()).collect();
         let c = Chain::from_net(&net, F, 1 << 20).unwrap();
         let t = std::time::Instant::now();
-        let opts = BabOptions {
-            seconds_per_pair: seconds,
-            box_enum: box_enum(),
-            max_nodes: max_nodes(),
-            first_enum: first_enum().0,
-            later_enum: first_enum().1,
-            ..Default::default()
-        };
+        let opts = measure_options(10.0);
         let b = bab_bound(&c, F, Norm::LinfMargin, &opts, &|_| {}).unwrap();
         let el = t.elapsed();
         let fgl = exact_patterns(&c, F, Norm::LinfMargin, &ExactOptions::default()).unwrap().value;
@@ -319,7 +305,6 @@ fn measure_tightness_suite() {
 #[test]
 #[ignore]
 fn measure_mnist_sized() {
-    let seconds: f64 = std::env::var("BAB_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20.0);
     let mut r = rng(52);
     for case in 0..2u64 {
         let net = random_mlp(&mut r, &[784, 16, 16, 10], ActKind::Sign, true);
@@ -330,17 +315,7 @@ fn measure_mnist_sized() {
             Err(_) => Some(vec![(0, 1), (2, 7)]),
         };
         let t = std::time::Instant::now();
-        let opts = BabOptions {
-            seconds_per_pair: seconds,
-            pairs: pairs.clone(),
-            box_enum: box_enum(),
-            max_nodes: max_nodes(),
-            first_enum: first_enum().0,
-            later_enum: first_enum().1,
-            search: search_budget().0,
-            search_witnesses: search_budget().1,
-            ..Default::default()
-        };
+        let opts = BabOptions { pairs: pairs.clone(), ..measure_options(20.0) };
         let b = bab_bound(&c, F, Norm::LinfMargin, &opts, &|_| {}).unwrap();
         let lo = LpOptions { pairs, ..Default::default() };
         let lp = lp_bound(&c, F, Norm::LinfMargin, &LpMode::Global, &lo, &|_| {}).unwrap().value;
@@ -373,24 +348,13 @@ fn parse_pairs(list: &str) -> Vec<(usize, usize)> {
 fn measure_mlp32() {
     use lcr_verify::export::export;
     use lcr_verify::run_dir::RunDir;
-    let seconds: f64 = std::env::var("BAB_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60.0);
     let pairs = parse_pairs(&std::env::var("BAB_PAIRS").unwrap_or_else(|_| "0-1".into()));
     for name in ["baseline", "lcr"] {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlp32").join(name);
         let (model, _) = RunDir::new(&dir).load_model(&candle_core::Device::Cpu).unwrap();
         let net = export(&model).unwrap();
         let c = Chain::from_net(&net, F, 1 << 22).unwrap();
-        let opts = BabOptions {
-            seconds_per_pair: seconds,
-            pairs: Some(pairs.clone()),
-            box_enum: box_enum(),
-            max_nodes: max_nodes(),
-            first_enum: first_enum().0,
-            later_enum: first_enum().1,
-            search: search_budget().0,
-            search_witnesses: search_budget().1,
-            ..Default::default()
-        };
+        let opts = BabOptions { pairs: Some(pairs.clone()), ..measure_options(60.0) };
         let b = bab_bound(&c, F, Norm::LinfMargin, &opts, &|_| {}).unwrap();
         for p in b.detail["per_pair"].as_array().unwrap() {
             eprintln!(

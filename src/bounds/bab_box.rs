@@ -18,8 +18,8 @@
 use nalgebra::DMatrix;
 
 use super::chain::{Chain, Step};
-use super::float::{ETA, add_up, dn, gamma, mul_up, up};
-use super::interval::{Interval, backward};
+use super::float::{ETA, abs_sum_up, add_up, dn, gamma, mul_up, up};
+use super::interval::{Interval, backward, mid_rad};
 
 /// Gray-code steps between two fresh evaluations of the sums (the rounding slack grows as R², which at 256 is
 /// about 10⁻¹¹ of the bound; a fresh evaluation costs m steps).
@@ -94,7 +94,7 @@ pub(crate) fn gray_walk<'r>(
 
 /// Σⱼ|gⱼ| in floating point (four partial sums; F5 holds for any order).
 #[inline(always)]
-pub(crate) fn abs_sum(g: &[f64]) -> f64 {
+fn abs_sum(g: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let mut chunks = g.chunks_exact(4);
     for c in &mut chunks {
@@ -112,7 +112,7 @@ const LANES: usize = 16;
 
 /// g ← g + p (`add`) or g − p, one rounding per entry, returning the new Σ|gⱼ|.
 #[inline(always)]
-pub(crate) fn toggle(g: &mut [f64], p: &[f64], add: bool) -> f64 {
+fn toggle(g: &mut [f64], p: &[f64], add: bool) -> f64 {
     if add { update(g, p, |a, b| a + b) } else { update(g, p, |a, b| a - b) }
 }
 
@@ -165,25 +165,25 @@ pub fn box_bound_with(chain: &Chain, grads: &[Interval], max_enum: usize) -> Opt
         return None;
     }
     let m = w.nrows();
-    let norms: Vec<f64> = (0..m).map(|i| w.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
+    let norms: Vec<f64> = (0..m).map(|i| abs_sum_up(w.row(i).iter())).collect();
     let order = widest(&ub.lo, &ub.hi, &norms);
     if order.len() <= max_enum {
-        return Some(vertex_max(w, &ub.lo, &ub.hi, max_enum));
+        return Some(vertex_max(w, &norms, &ub.lo, &ub.hi, max_enum));
     }
     // Two blocks (B8 (c)): the next `max_enum` widest coordinates collapsed to their centres μ in the first walk,
     // and their offsets δ ∈ [−ρ, ρ] walked on their own: u = u′ + δ, ‖W₁ᵀu‖₁ ≤ ‖W₁ᵀu′‖₁ + ‖W₁ᵀδ‖₁.
     let (mut lo1, mut hi1) = (ub.lo.clone(), ub.hi.clone());
     let (mut lo2, mut hi2) = (vec![0.0; m], vec![0.0; m]);
     for &i in order.iter().skip(max_enum).take(max_enum) {
-        let (mu, rho) = centre_radius(ub.lo[i], ub.hi[i]);
+        let (mu, rho) = mid_rad(ub.lo[i], ub.hi[i]);
         if !(mu.is_finite() && rho.is_finite()) {
             // h − l overflowed: one block, whose per-coordinate bound is then +∞ (never a NaN).
-            return Some(vertex_max(w, &ub.lo, &ub.hi, max_enum));
+            return Some(vertex_max(w, &norms, &ub.lo, &ub.hi, max_enum));
         }
         (lo1[i], hi1[i]) = (mu, mu);
         (lo2[i], hi2[i]) = (-rho, rho);
     }
-    Some(add_up(vertex_max(w, &lo1, &hi1, max_enum), vertex_max(w, &lo2, &hi2, max_enum)))
+    Some(add_up(vertex_max(w, &norms, &lo1, &hi1, max_enum), vertex_max(w, &norms, &lo2, &hi2, max_enum)))
 }
 
 /// The nondegenerate coordinates of the box [lo, hi], widest first (width times the row's ℓ1 norm).
@@ -193,21 +193,13 @@ fn widest(lo: &[f64], hi: &[f64], norms: &[f64]) -> Vec<usize> {
     wide
 }
 
-/// μ = fl(l + fl(h − l)/2) and ρ = up(max(fl(h − μ), fl(μ − l))): [l, h] ⊆ [μ − ρ, μ + ρ].
-fn centre_radius(l: f64, h: f64) -> (f64, f64) {
-    let mu = l + (h - l) / 2.0;
-    (mu, up((h - mu).max(mu - l)))
-}
-
 /// B8 (b) on the box [lo, hi]: a number ≥ max over the box of ‖Wᵀu‖₁, its `max_enum` widest coordinates
-/// enumerated at their ends and the others bounded per input coordinate.
-fn vertex_max(w: &DMatrix<f64>, lo: &[f64], hi: &[f64], max_enum: usize) -> f64 {
-    let ub = Interval { lo: lo.to_vec(), hi: hi.to_vec() };
+/// enumerated at their ends and the others bounded per input coordinate; `norms` the rows' ℓ1 norms rounded up.
+fn vertex_max(w: &DMatrix<f64>, norms: &[f64], lo: &[f64], hi: &[f64], max_enum: usize) -> f64 {
     let (m, n) = (w.nrows(), w.ncols());
     let row = |i: usize| -> Vec<f64> { w.row(i).iter().copied().collect() };
-    let norms: Vec<f64> = (0..m).map(|i| w.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
     // The enumerated coordinates: the widest boxes (weighted by the row's norm), up to the budget.
-    let mut wide = widest(lo, hi, &norms);
+    let mut wide = widest(lo, hi, norms);
     wide.truncate(max_enum.min(62));
     let mut in_e = vec![false; m];
     wide.iter().for_each(|&i| in_e[i] = true);
@@ -216,7 +208,7 @@ fn vertex_max(w: &DMatrix<f64>, lo: &[f64], hi: &[f64], max_enum: usize) -> f64 
     let mut radius = 0.0f64;
     let mut mag = vec![0.0f64; m];
     for i in 0..m {
-        let (l, h) = (ub.lo[i], ub.hi[i]);
+        let (l, h) = (lo[i], hi[i]);
         mag[i] = l.abs().max(h.abs());
         let r = row(i);
         if in_e[i] {
@@ -224,7 +216,7 @@ fn vertex_max(w: &DMatrix<f64>, lo: &[f64], hi: &[f64], max_enum: usize) -> f64 
             at_hi.push(scale(h, &r));
         } else {
             // [l, h] ⊆ [μ − ρ, μ + ρ].
-            let (mu, rho) = centre_radius(l, h);
+            let (mu, rho) = mid_rad(l, h);
             mag[i] = mag[i].max(mu.abs());
             if mu != 0.0 {
                 fixed.push(scale(mu, &r));

@@ -16,8 +16,8 @@ use nalgebra::DMatrix;
 
 use super::bab_box::{RESET, gray_walk};
 use super::chain::{Chain, Step};
-use super::float::{ETA, add_up, dn, gamma, mul_up, up};
-use super::interval::Interval;
+use super::float::{ETA, abs_sum_up, add_up, dn, gamma, mul_up, up};
+use super::interval::{Interval, mid_rad};
 
 /// max over the 2^|E| slope assignments of Σ over the rows of Σₖ|gᵣₖ|, the rows updated by one product block per
 /// Gray-code step.
@@ -98,7 +98,7 @@ pub fn first_slopes_bound(
     // Pᵢ ≥ Π max(1, |sᵢ⁽ᵗ⁾|): the most a product that underflowed inside σ̃ᵢ can be scaled by later factors.
     let grow: Vec<f64> =
         (0..m).map(|i| diags.iter().fold(1.0, |a, s| mul_up(a, s[i].abs().max(1.0)))).collect();
-    let norms: Vec<f64> = (0..m).map(|i| w1.row(i).iter().fold(0.0f64, |s, v| add_up(s, v.abs()))).collect();
+    let norms: Vec<f64> = (0..m).map(|i| abs_sum_up(w1.row(i).iter())).collect();
     // The first-layer units: enumerated (E), always on (K1), relaxed to their u-box (N); slope-0 units drop out.
     let width = |i: usize| (ub.hi[i] - ub.lo[i]) * norms[i];
     let mut und: Vec<usize> = (0..m).filter(|&i| first[i].is_none()).collect();
@@ -108,8 +108,7 @@ pub fn first_slopes_bound(
         (und, (0..m).filter(|&i| first[i] == Some(true)).collect());
     let exact_units: Vec<usize> = enumerated.iter().chain(&on).copied().collect();
     // q = μ ± ρ; the crude bound of coordinate j: ρⱼ Σ_{i ∈ E ∪ K1} |σᵢ||W₂,ⱼᵢ|‖W₁,ᵢ‖₁.
-    let mu: Vec<f64> = (0..m2).map(|j| qb.lo[j] + (qb.hi[j] - qb.lo[j]) / 2.0).collect();
-    let rho: Vec<f64> = (0..m2).map(|j| up((qb.hi[j] - mu[j]).max(mu[j] - qb.lo[j]))).collect();
+    let (mu, rho) = qb.mid_rad();
     let crude: Vec<f64> = (0..m2)
         .map(|j| {
             let mass = exact_units
@@ -165,9 +164,8 @@ pub fn first_slopes_bound(
     // Relaxed units: u ∈ μ' ± ρ', the centre in row 0 at every assignment, the radius per input coordinate.
     let mut radius = 0.0f64;
     for &i in &relaxed {
-        let (l, h) = (ub.lo[i], ub.hi[i]);
-        let c = l + (h - l) / 2.0;
-        radius = add_up(radius, mul_up(up((h - c).max(c - l)), norms[i]));
+        let (c, r) = mid_rad(ub.lo[i], ub.hi[i]);
+        radius = add_up(radius, mul_up(r, norms[i]));
         gray_mass = add_up(gray_mass, mul_up(norms[i], c.abs()));
         if c != 0.0 {
             let mut v = vec![0.0; rows * n];

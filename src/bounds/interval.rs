@@ -34,11 +34,17 @@ impl Interval {
         self.lo.iter().zip(&self.hi).map(|(l, h)| l.abs().max(h.abs())).collect()
     }
 
-    fn mid_rad(&self) -> (Vec<f64>, Vec<f64>) {
-        let m: Vec<f64> = self.lo.iter().zip(&self.hi).map(|(l, h)| l + (h - l) / 2.0).collect();
-        let r = self.lo.iter().zip(&self.hi).zip(&m).map(|((l, h), m)| up((h - m).max(m - l))).collect();
-        (m, r)
+    /// The centres and radii of the coordinates ([`mid_rad`]).
+    pub(crate) fn mid_rad(&self) -> (Vec<f64>, Vec<f64>) {
+        self.lo.iter().zip(&self.hi).map(|(&l, &h)| mid_rad(l, h)).unzip()
     }
+}
+
+/// The centre μ = fl(l + fl(h − l)/2) of [l, h] and a radius ρ = up(max(fl(h − μ), fl(μ − l))), so that
+/// [l, h] ⊆ [μ − ρ, μ + ρ] (F1).
+pub(crate) fn mid_rad(l: f64, h: f64) -> (f64, f64) {
+    let m = l + (h - l) / 2.0;
+    (m, up((h - m).max(m - l)))
 }
 
 /// y = W x + b over a box (`transpose` uses Wᵀ and no offset).

@@ -369,13 +369,6 @@ impl pulp::NullaryFnOnce for Inverse<'_> {
 mod tests {
     use super::*;
 
-    /// A deterministic stream of pseudo-random numbers.
-    fn stream(seed: u64) -> impl FnMut() -> u64 {
-        use rand::{RngCore, SeedableRng};
-        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        move || r.next_u64() >> 33
-    }
-
     #[test]
     fn the_lane_bound_keeps_every_idct_output_in_32_bits() {
         // The coefficient of input j in output k is the transform of the unit vector e_j, read at k.
@@ -397,7 +390,7 @@ mod tests {
     #[test]
     fn lanes_give_the_64_bit_idct_samples() {
         let Some(s) = V3::try_new() else { return };
-        let mut next = stream(7);
+        let mut next = crate::corrupt::test_stream(7);
         let table: [u16; BLOCK] = std::array::from_fn(|_| (next() % 255 + 1) as u16);
         for case in 0..20_000 {
             // Small coefficients (real images), large ones near the bound, and damaged-file extremes.
@@ -420,7 +413,7 @@ mod tests {
     #[test]
     fn lanes_give_the_scalar_quantised_coefficients() {
         let Some(s) = V3::try_new() else { return };
-        let mut next = stream(11);
+        let mut next = crate::corrupt::test_stream(11);
         for case in 0..200 {
             let (w, h) = (8 * (1 + case % 5), 8 * (1 + case % 3));
             let p = Plane { width: w, height: h, data: (0..w * h).map(|_| (next() % 256) as u8).collect() };

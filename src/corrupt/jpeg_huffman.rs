@@ -215,15 +215,13 @@ mod tests {
 
     #[test]
     fn the_writer_gives_the_bytes_of_the_bit_by_bit_definition() {
-        use rand::{RngCore, SeedableRng};
-        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut next = move || r.next_u64() >> 33;
+        let mut next = crate::corrupt::test_stream(3);
         for _ in 0..300 {
             let (mut w, mut bits) = (BitWriter::default(), Vec::new());
             for _ in 0..next() % 400 {
                 let len = (next() % 32) as u8;
                 // Many all-ones fields, for 0xFF bytes.
-                let v = if next() % 3 == 0 { u32::MAX } else { next() as u32 };
+                let v = if next().is_multiple_of(3) { u32::MAX } else { next() as u32 };
                 w.put(v, len);
                 bits.extend((0..len).rev().map(|i| v >> i & 1 == 1));
             }

@@ -335,15 +335,17 @@ mod tests {
     fn stuffed_bytes_and_markers_read_as_the_byte_by_byte_definition() {
         // Random bits with 0xFF bytes (stuffed) at random places, ending at a marker: reading any sequence of
         // widths gives the bits written, and the reader then stands on the marker.
-        use rand::{RngCore, SeedableRng};
-        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        let mut next = move || r.next_u64() >> 33;
+        let mut next = crate::corrupt::test_stream(5);
         for _ in 0..200 {
             let mut w = BitWriter::default();
             let mut fields = Vec::new();
             for _ in 0..(next() % 300) {
                 let len = (next() % 17) as u8;
-                let v = if next() % 4 == 0 { (1u32 << len) - 1 } else { next() as u32 & ((1 << len) - 1) };
+                let v = if next().is_multiple_of(4) {
+                    (1u32 << len) - 1
+                } else {
+                    next() as u32 & ((1 << len) - 1)
+                };
                 w.put(v, len);
                 fields.push((v, len));
             }

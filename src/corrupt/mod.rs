@@ -360,3 +360,11 @@ impl Prepared {
         })
     }
 }
+
+/// A seeded stream of 31-bit pseudo-random numbers for the JPEG modules' tests.
+#[cfg(test)]
+fn test_stream(seed: u64) -> impl FnMut() -> u64 {
+    use rand::RngCore;
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    move || r.next_u64() >> 33
+}
