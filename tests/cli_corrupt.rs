@@ -138,6 +138,97 @@ fn reads_an_image_folder_with_resize_and_crop() {
     assert_eq!(set.labels[..4].to_vec(), vec![0, 0, 1, 1]);
 }
 
+/// An image folder corrupted once (one corruption, one severity: decoded piece by piece as it is written) and
+/// as part of a larger plan (decoded whole first) gives the same files, byte for byte, with the same digests and
+/// dataset checksum: with `--crop` on files of mixed sizes and colour, without it on equal sizes, for a gray
+/// folder (a gray set), with `--limit`, in both the `.npy` and the JPEG-tree layouts. Where the folder is decoded
+/// whole the images are those `load_clean` gives, and the written file holds them corrupted.
+#[test]
+fn a_streamed_folder_writes_what_a_folder_decoded_whole_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    // (name, crop, limit, layout): mixed colour and sizes with a crop; equal sizes without; all gray.
+    type Case = (&'static str, Option<usize>, Option<usize>, Option<&'static str>);
+    let cases: [Case; 4] = [
+        ("mixed", Some(24), None, None),
+        ("mixed", Some(24), Some(3), Some("imagenet-c")),
+        ("equal", None, None, None),
+        ("gray", Some(20), Some(4), None),
+    ];
+    for (k, class) in ["cat", "dog"].iter().enumerate() {
+        for i in 0..3u32 {
+            let f = |x: u32, y: u32| ((x * 7 + y * 3 + i * 40) % 251) as u8;
+            let mixed = dir.path().join("mixed").join(class);
+            let equal = dir.path().join("equal").join(class);
+            let gray = dir.path().join("gray").join(class);
+            for d in [&mixed, &equal, &gray] {
+                std::fs::create_dir_all(d).unwrap();
+            }
+            let colour = image::RgbImage::from_fn(30 + 9 * i, 26, |x, y| {
+                image::Rgb([f(x, y), (k * 90) as u8, f(y, x)])
+            });
+            let luma = image::GrayImage::from_fn(27, 33 + 4 * i, |x, y| image::Luma([f(x, y)]));
+            if i == 1 {
+                luma.save(mixed.join(format!("{i}.png"))).unwrap();
+                image::GrayImage::from_fn(16, 12, |x, y| image::Luma([f(x, y)]))
+                    .save(equal.join(format!("{i}.jpg")))
+                    .unwrap();
+            } else {
+                colour.save(mixed.join(format!("{i}.jpg"))).unwrap();
+                image::RgbImage::from_fn(16, 12, |x, y| image::Rgb([f(x, y), 9, f(y, x)]))
+                    .save(equal.join(format!("{i}.png")))
+                    .unwrap();
+            }
+            luma.save(gray.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    for (n, (name, crop, limit, layout)) in cases.into_iter().enumerate() {
+        let mut args = corrupt_args(Suite::ImagenetC, None);
+        args.dataset = dir.path().join(name).display().to_string();
+        args.crop = crop;
+        args.limit = limit;
+        args.layout = layout.map(|l| serde_json::from_value(serde_json::json!(l)).unwrap());
+        args.severities = Some("2".into());
+        let streamed = dir.path().join(format!("streamed{n}"));
+        args.out = Some(streamed.clone());
+        args.corruptions = Some("gaussian_noise".into());
+        corrupt::run(&args, false).unwrap();
+        let whole = dir.path().join(format!("whole{n}"));
+        args.out = Some(whole.clone());
+        args.corruptions = Some("gaussian_noise,contrast".into());
+        corrupt::run(&args, false).unwrap();
+        let one: Manifest =
+            serde_json::from_slice(&std::fs::read(streamed.join("manifest.json")).unwrap()).unwrap();
+        let two: Manifest =
+            serde_json::from_slice(&std::fs::read(whole.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(one.dataset_checksum, two.dataset_checksum, "case {n}");
+        assert_eq!(
+            (one.images, one.height, one.width, one.channels),
+            (two.images, two.height, two.width, two.channels)
+        );
+        let want_channels = if name == "gray" { 1 } else { 3 };
+        assert_eq!(one.channels, want_channels, "case {n}");
+        let noise: Vec<_> = one.files.iter().filter(|(f, _)| f.starts_with("gaussian_noise")).collect();
+        assert!(!noise.is_empty(), "case {n}");
+        for (file, digest) in noise {
+            assert_eq!(two.files.get(file), Some(digest), "case {n}: {file}");
+            assert_eq!(std::fs::read(streamed.join(file)).unwrap(), std::fs::read(whole.join(file)).unwrap());
+        }
+        if layout.is_none() {
+            // The streamed file holds the clean set (as load_clean decodes it) corrupted.
+            let clean = corrupt::load_clean(&args).unwrap().images;
+            let corruptor = Corruptor::new(Suite::ImagenetC.table());
+            let prepared =
+                corruptor.prepare(Corruption::GaussianNoise, 2, clean.height, clean.width).unwrap();
+            let mut want = vec![0u8; clean.pixels.len()];
+            let shape = [clean.height, clean.width, clean.channels];
+            prepared.apply_into(shape, &clean.pixels, args.seed, 0, &mut want, &|| {}).unwrap();
+            let set = CifarC::open(&streamed).unwrap();
+            let (_, got) = set.read("gaussian_noise").unwrap().remove(0);
+            assert_eq!(got.pixels, want, "case {n}");
+        }
+    }
+}
+
 #[test]
 fn robustness_writes_corruption_json_and_agrees_with_the_written_files() {
     let dir = tempfile::tempdir().unwrap();

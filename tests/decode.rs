@@ -138,3 +138,44 @@ fn image_folders_refuse_truncated_files() {
     let err = load_image_folder(dir.path(), None).unwrap_err().to_string();
     assert!(err.contains("dog/1.jpg") && err.contains("cut short"), "{err}");
 }
+
+/// What `decode::header` reads without decoding is what `decode` gives (size and channels), for every colour
+/// type a folder may hold: gray, gray with alpha, 16-bit gray, RGB, RGBA, palette PNGs; gray and colour JPEGs.
+/// A folder's shape is decided from the headers, so a disagreement would write a set of the wrong shape.
+#[test]
+fn headers_declare_the_size_and_channels_decoding_gives() {
+    let (w, h) = (19u32, 11u32);
+    let rgb = noisy(w, h, false, 5);
+    let gray = noisy(w, h, true, 6);
+    let palette = {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_palette(vec![0, 0, 0, 255, 255, 255, 10, 200, 30]);
+        let mut writer = enc.write_header().unwrap();
+        writer.write_image_data(&(0..w * h).map(|i| (i % 3) as u8).collect::<Vec<_>>()).unwrap();
+        writer.finish().unwrap();
+        out
+    };
+    let files = [
+        (encoded(&rgb, image::ImageFormat::Jpeg), 3),
+        (encoded(&gray, image::ImageFormat::Jpeg), 1),
+        (encoded(&rgb, image::ImageFormat::Png), 3),
+        (encoded(&gray, image::ImageFormat::Png), 1),
+        (encoded(&image::DynamicImage::ImageLumaA8(gray.to_luma_alpha8()), image::ImageFormat::Png), 1),
+        (encoded(&image::DynamicImage::ImageLuma16(gray.to_luma16()), image::ImageFormat::Png), 1),
+        (encoded(&image::DynamicImage::ImageRgba8(rgb.to_rgba8()), image::ImageFormat::Png), 3),
+        (palette, 3),
+    ];
+    for (k, (bytes, channels)) in files.iter().enumerate() {
+        let d = decode::decode(p(), bytes).unwrap();
+        let header = decode::header(p(), bytes).unwrap();
+        assert_eq!(header, (d.height, d.width, d.channels), "file {k}");
+        assert_eq!(header, (h as usize, w as usize, *channels), "file {k}");
+    }
+    // A file cut short is refused by its header read already, as decoding refuses it.
+    let jpeg = &files[0].0;
+    assert!(decode::header(p(), &jpeg[..jpeg.len() - 100]).unwrap_err().to_string().contains("cut short"));
+    let png = &files[2].0;
+    assert!(decode::header(p(), &png[..png.len() - 5]).unwrap_err().to_string().contains("cut short"));
+}

@@ -75,6 +75,57 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Decoded> {
     }
 }
 
+/// What a file's header declares, read without decoding: `(height, width, channels)` with the channels
+/// [`decode`] gives (1 for a one-component JPEG or a gray PNG, with or without alpha; 3 otherwise), the size
+/// checked against the limits (see the module docs). [`decode`] gives the same triple for an unchanged file.
+pub fn header(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize)> {
+    let (height, width, channels) = if bytes.starts_with(&JPEG_MAGIC) {
+        check_jpeg_end(path, bytes)?;
+        super::jpeg_read::frame_size(bytes)
+            .map_err(|p| Error::format(path, format!("cannot decode JPEG: {p}")))?
+    } else if bytes.starts_with(&PNG_MAGIC) {
+        png_header(path, bytes)?
+    } else {
+        return Err(Error::format(
+            path,
+            "cannot decode image: not a JPEG or PNG file (judged by its first bytes)",
+        ));
+    };
+    check_claim(path, bytes.len(), width, height, channels)?;
+    Ok((height, width, channels))
+}
+
+/// Refuses a JPEG that does not end with its end-of-image marker (trailing zero padding allowed).
+fn check_jpeg_end(path: &Path, bytes: &[u8]) -> Result<()> {
+    let end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();
+    if !bytes[..end].ends_with(&JPEG_EOI) {
+        return Err(Error::format(
+            path,
+            "JPEG cut short: it does not end with the end-of-image marker FF D9 (truncated or damaged)",
+        ));
+    }
+    Ok(())
+}
+
+/// `(height, width, channels)` from a PNG's IHDR chunk (the first, by the standard), after checking that the
+/// file ends with its IEND chunk. Colour types 0 (gray) and 4 (gray with alpha) decode to gray, 2, 3 and 6 to
+/// RGB.
+fn png_header(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize)> {
+    if !bytes.ends_with(&PNG_IEND) {
+        return Err(Error::format(
+            path,
+            "PNG cut short: it does not end with its IEND chunk (truncated, damaged or with trailing data)",
+        ));
+    }
+    // IHDR: length, type, then width and height (big-endian), bit depth, colour type.
+    if bytes.len() < 33 || &bytes[12..16] != b"IHDR" {
+        return Err(Error::format(path, "PNG without an IHDR chunk first"));
+    }
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+    Ok((be(20), be(16), if matches!(bytes[25], 0 | 4) { 1 } else { 3 }))
+}
+
 /// Refuses a claimed size that exceeds the limits (see the module docs) before anything is decoded.
 fn check_claim(path: &Path, file_len: usize, width: usize, height: usize, channels: usize) -> Result<()> {
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
@@ -101,13 +152,7 @@ fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<Decoded> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
-    let end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();
-    if !bytes[..end].ends_with(&JPEG_EOI) {
-        return Err(Error::format(
-            path,
-            "JPEG cut short: it does not end with the end-of-image marker FF D9 (truncated or damaged)",
-        ));
-    }
+    check_jpeg_end(path, bytes)?;
     let claim = |w: usize, h: usize, c: usize| {
         check_claim(path, bytes.len(), w, h, c).map_err(|e| match e {
             Error::Format { problem, .. } => problem,
@@ -146,19 +191,8 @@ fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<Decoded> {
 }
 
 fn decode_png(path: &Path, bytes: &[u8]) -> Result<Decoded> {
-    if !bytes.ends_with(&PNG_IEND) {
-        return Err(Error::format(
-            path,
-            "PNG cut short: it does not end with its IEND chunk (truncated, damaged or with trailing data)",
-        ));
-    }
-    // IHDR is the first chunk: length, type, then width and height (big-endian), bit depth, colour type.
-    if bytes.len() < 33 || &bytes[12..16] != b"IHDR" {
-        return Err(Error::format(path, "PNG without an IHDR chunk first"));
-    }
-    let be =
-        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
-    check_claim(path, bytes.len(), be(16), be(20), 3)?;
+    let (height, width, _) = png_header(path, bytes)?;
+    check_claim(path, bytes.len(), width, height, 3)?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE as u32);
     limits.max_image_height = Some(MAX_SIDE as u32);

@@ -1,11 +1,12 @@
 //! A folder of images in class sub-folders (`DIR/<class>/<image>`, the ImageNet validation layout) as an
 //! [`ImageSet`]: labels are class indices in sorted folder order; images may be resized and centre-cropped.
+//! [`ImageFolder`] lists it and reads every header first, then decodes it whole or piece by piece.
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::decode::Decoded;
+use super::decode;
 use super::resample::{self, PilFilter};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
@@ -35,14 +36,187 @@ pub fn check_crop(crop: Option<usize>) -> Result<()> {
     }
 }
 
-/// The images of `dir`, with their labels and the sorted class names, plus a checksum over the files.
+/// One image file of a folder, with what its header declares.
+#[derive(Clone, Debug)]
+struct Entry {
+    path: PathBuf,
+    label: u8,
+    /// `(height, width, channels)` from the header ([`decode::header`]).
+    header: (usize, usize, usize),
+    /// The SHA-256 of the file's bytes when it was listed.
+    digest: String,
+}
+
+/// A folder of images in class sub-folders, listed and every file's header read, but nothing decoded: the set
+/// can be decoded whole ([`ImageFolder::load`]) or piece by piece ([`ImageFolder::decode_into`]), so that a
+/// large folder never needs to be held decoded in memory.
 ///
-/// With `crop = Some(s)`, each image is resized (PIL bilinear, antialiased) so that its shorter side is
-/// `round(s · 256/224)` and centre-cropped to `s × s` — the ImageNet-C preprocessing for `s = 224`. Without it
-/// every image must already have the same size. Colour files give RGB sets; a folder of gray files gives gray.
-/// Files are decoded strictly ([`super::decode`]): one cut short or damaged is an error naming it.
+/// Opening reads every file once: its SHA-256 (for the dataset checksum, [`ImageFolder::checksum`]) and its
+/// header (size and channels), so that the set's shape is known before any image is decoded and a folder of
+/// mixed sizes without `--crop` is refused before any work. Decoding reads each file again and checks it against
+/// both: a file changed in between is an error naming it, never a set of mixed provenance.
+#[derive(Clone, Debug)]
+pub struct ImageFolder {
+    dir: PathBuf,
+    entries: Vec<Entry>,
+    classes: Vec<String>,
+    crop: Option<usize>,
+    /// Rows of every image of the set.
+    pub height: usize,
+    /// Columns of every image of the set.
+    pub width: usize,
+    /// 1 when every file is gray, 3 otherwise (gray files spread to RGB).
+    pub channels: usize,
+    checksum: String,
+}
+
+impl ImageFolder {
+    /// Lists `dir` (labels are class indices in sorted folder order, files sorted within a class) and reads every
+    /// file's header. With `crop = Some(s)` every image will be resized (PIL bilinear, antialiased) so that its
+    /// shorter side is `round(s · 256/224)` and centre-cropped to `s × s` — the ImageNet-C preprocessing for
+    /// `s = 224`; without it every image must already have the same size. Colour files give RGB sets; a folder of
+    /// gray files gives gray.
+    pub fn open(dir: &Path, crop: Option<usize>) -> Result<ImageFolder> {
+        check_crop(crop)?;
+        let (files, classes) = list(dir)?;
+        let entries: Vec<Entry> = files
+            .into_par_iter()
+            .map(|(path, label)| {
+                let bytes = fsio::read(&path)?;
+                let header = decode::header(&path, &bytes)?;
+                Ok(Entry { digest: fsio::sha256_hex(&bytes), path, label, header })
+            })
+            .collect::<Result<_>>()?;
+        let channels = if entries.iter().all(|e| e.header.2 == 1) { 1 } else { 3 };
+        let (height, width) = match crop {
+            Some(s) => (s, s),
+            None => {
+                let (h, w, _) = entries[0].header;
+                if let Some(e) = entries.iter().find(|e| (e.header.0, e.header.1) != (h, w)) {
+                    let (eh, ew, _) = e.header;
+                    return Err(Error::format(
+                        &e.path,
+                        format!("image is {ew}x{eh}, the first is {w}x{h}; pass --crop SIZE"),
+                    ));
+                }
+                (h, w)
+            }
+        };
+        let checksum = listing_digest(dir, &entries);
+        Ok(ImageFolder { dir: dir.to_path_buf(), entries, classes, crop, height, width, channels, checksum })
+    }
+
+    /// Images listed.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no image is listed (never, for an opened folder).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keeps the first `n` images. The shape and the checksum stay those of the whole folder, so that a set
+    /// made from the first `n` images is recognised as made from this folder.
+    pub fn truncate(&mut self, n: usize) {
+        self.entries.truncate(n);
+    }
+
+    /// Bytes of one decoded image.
+    pub fn image_len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// The label of every image, in order.
+    pub fn labels(&self) -> Vec<u8> {
+        self.entries.iter().map(|e| e.label).collect()
+    }
+
+    /// The class folder names, in label order.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// The folder's checksum: the SHA-256 of the listing `<sha256>  <path below dir>` of every file (all of
+    /// them, whatever [`ImageFolder::truncate`] kept), one per line.
+    pub fn checksum(&self) -> &str {
+        &self.checksum
+    }
+
+    /// Decodes the images `range` into `out` (`range.len() · image_len` bytes), in parallel. Files are decoded
+    /// strictly ([`super::decode`]): one cut short or damaged is an error naming it, as is one whose bytes
+    /// changed since the folder was opened.
+    pub fn decode_into(&self, range: std::ops::Range<usize>, out: &mut [u8]) -> Result<()> {
+        let len = self.image_len();
+        let entries = self.entries.get(range.clone()).ok_or_else(|| Error::Shape {
+            context: format!("images {range:?} of {}", self.dir.display()),
+            expected: vec![self.len()],
+            found: vec![range.end],
+        })?;
+        if out.len() != entries.len() * len {
+            return Err(Error::Shape {
+                context: "decoded images".into(),
+                expected: vec![entries.len(), len],
+                found: vec![out.len()],
+            });
+        }
+        out.par_chunks_mut(len).zip(entries.par_iter()).try_for_each(|(dst, e)| self.decode_one(e, dst))
+    }
+
+    /// Every image decoded: the set, the class names and the checksum.
+    pub fn load(self) -> Result<(ImageSet, Vec<String>, String)> {
+        let mut pixels = vec![0u8; self.len() * self.image_len()];
+        self.decode_into(0..self.len(), &mut pixels)?;
+        let set = ImageSet::new(self.height, self.width, self.channels, pixels, self.labels())?;
+        Ok((set, self.classes, self.checksum))
+    }
+
+    /// One file decoded (and resized and cropped) into its slot `dst`, gray spread to RGB in an RGB set.
+    fn decode_one(&self, e: &Entry, dst: &mut [u8]) -> Result<()> {
+        let bytes = fsio::read(&e.path)?;
+        if fsio::sha256_hex(&bytes) != e.digest {
+            return Err(Error::format(&e.path, "changed while the folder was being read (another SHA-256)"));
+        }
+        let d = decode::decode(&e.path, &bytes)?;
+        if (d.height, d.width, d.channels) != e.header {
+            return Err(Error::format(
+                &e.path,
+                format!(
+                    "decodes to {}x{}x{}, its header declares {}x{}x{}",
+                    d.width, d.height, d.channels, e.header.1, e.header.0, e.header.2
+                ),
+            ));
+        }
+        let plane = self.height * self.width;
+        match self.crop {
+            Some(s) => {
+                resize_crop(&d.pixels, d.height, d.width, d.channels, s, &mut dst[..plane * d.channels])
+            }
+            None => dst[..d.pixels.len()].copy_from_slice(&d.pixels),
+        }
+        if d.channels < self.channels {
+            // Backwards, so that no gray value is overwritten before it is spread (3i ≥ i).
+            for i in (0..plane).rev() {
+                let v = dst[i];
+                dst[3 * i..3 * i + 3].fill(v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The images of `dir`, with their labels and the sorted class names, plus a checksum over the files: the
+/// whole of [`ImageFolder::open`] decoded.
 pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, Vec<String>, String)> {
-    check_crop(crop)?;
+    ImageFolder::open(dir, crop)?.load()
+}
+
+/// Image files with their labels.
+type Files = Vec<(PathBuf, u8)>;
+
+/// The image files of `dir`'s class folders with their labels (class folders sorted, files sorted within each,
+/// folders without images skipped), and the class names.
+fn list(dir: &Path) -> Result<(Files, Vec<String>)> {
     let mut classes = Vec::new();
     let mut files: Vec<(PathBuf, u8)> = Vec::new();
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -74,89 +248,17 @@ pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, V
             what: "images in class folders (DIR/<class>/*.png|jpg)",
         });
     }
-    if let Some(s) = crop {
-        return load_cropped(dir, &files, classes, s);
-    }
-    let decoded: Vec<(Decoded, String)> =
-        files.par_iter().map(|(path, _)| read_decoded(path)).collect::<Result<_>>()?;
-    let channels = if decoded.iter().all(|d| d.0.channels == 1) { 1 } else { 3 };
-    let (h, w) = (decoded[0].0.height, decoded[0].0.width);
-    let mut pixels = Vec::with_capacity(decoded.len() * h * w * channels);
-    for ((d, _), (path, _)) in decoded.iter().zip(&files) {
-        let (dh, dw) = (d.height, d.width);
-        if (dh, dw) != (h, w) {
-            return Err(Error::format(
-                path,
-                format!("image is {dw}x{dh}, the first is {w}x{h}; pass --crop SIZE"),
-            ));
-        }
-        if d.channels == channels {
-            pixels.extend_from_slice(&d.pixels);
-        } else {
-            pixels.extend(d.pixels.iter().flat_map(|&v| [v, v, v]));
-        }
-    }
-    let listing = listing_digest(dir, &files, decoded.iter().map(|d| d.1.as_str()));
-    let set = ImageSet::new(h, w, channels, pixels, files.iter().map(|f| f.1).collect())?;
-    Ok((set, classes, listing))
-}
-
-/// A file's bytes decoded, with the SHA-256 of the bytes.
-fn read_decoded(path: &Path) -> Result<(Decoded, String)> {
-    let bytes = fsio::read(path)?;
-    let digest = fsio::sha256_hex(&bytes);
-    Ok((super::decode::decode(path, &bytes)?, digest))
+    Ok((files, classes))
 }
 
 /// The SHA-256 of the listing `<digest>  <path below dir>` of every file, one per line.
-fn listing_digest<'a>(dir: &Path, files: &[(PathBuf, u8)], digests: impl Iterator<Item = &'a str>) -> String {
+fn listing_digest(dir: &Path, entries: &[Entry]) -> String {
     let mut listing = String::new();
-    for (digest, (path, _)) in digests.zip(files) {
-        let rel = path.strip_prefix(dir).unwrap_or(path);
-        listing.push_str(&format!("{digest}  {}\n", rel.display()));
+    for e in entries {
+        let rel = e.path.strip_prefix(dir).unwrap_or(&e.path);
+        listing.push_str(&format!("{}  {}\n", e.digest, rel.display()));
     }
     fsio::sha256_hex(listing.as_bytes())
-}
-
-/// [`load_image_folder`] with `crop = Some(s)`: every image is `s × s`, so each is decoded, resized and cropped
-/// straight into its place in the set (an RGB slot of `s·s·3` values; a gray file fills the first third of its
-/// slot and is spread to RGB, or the slots compacted, once all are known) instead of being kept apart and copied.
-fn load_cropped(
-    dir: &Path,
-    files: &[(PathBuf, u8)],
-    classes: Vec<String>,
-    s: usize,
-) -> Result<(ImageSet, Vec<String>, String)> {
-    let slot = s * s * 3;
-    let mut pixels = vec![0u8; files.len() * slot];
-    let found: Vec<(usize, String)> = pixels
-        .par_chunks_mut(slot)
-        .zip(files.par_iter())
-        .map(|(dst, (path, _))| {
-            let (d, digest) = read_decoded(path)?;
-            resize_crop(&d.pixels, d.height, d.width, d.channels, s, &mut dst[..s * s * d.channels]);
-            Ok((d.channels, digest))
-        })
-        .collect::<Result<_>>()?;
-    let channels = if found.iter().all(|f| f.0 == 1) { 1 } else { 3 };
-    let plane = s * s;
-    if channels == 1 {
-        for k in 1..files.len() {
-            pixels.copy_within(k * slot..k * slot + plane, k * plane);
-        }
-        pixels.truncate(files.len() * plane);
-    } else {
-        for (dst, _) in pixels.chunks_exact_mut(slot).zip(&found).filter(|(_, f)| f.0 == 1) {
-            // Backwards, so that no gray value is overwritten before it is spread (3i ≥ i).
-            for i in (0..plane).rev() {
-                let v = dst[i];
-                dst[3 * i..3 * i + 3].fill(v);
-            }
-        }
-    }
-    let listing = listing_digest(dir, files, found.iter().map(|f| f.1.as_str()));
-    let set = ImageSet::new(s, s, channels, pixels, files.iter().map(|f| f.1).collect())?;
-    Ok((set, classes, listing))
 }
 
 /// The ImageNet-C preprocessing of one decoded image (`h × w × c`) into `out` (`s · s · c` bytes): PIL's
@@ -179,4 +281,44 @@ fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize, out: &mut [u8
         PilFilter::Bilinear,
         out,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(path: &Path, shade: u8, w: u32) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        ::image::RgbImage::from_pixel(w, 6, ::image::Rgb([shade, 2, 3])).save(path).unwrap();
+    }
+
+    /// A file that changes between listing and decoding is refused by name, not decoded into the set.
+    #[test]
+    fn a_file_changed_after_listing_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("c/0.png"), dir.path().join("c/1.png"));
+        save(&a, 10, 8);
+        save(&b, 20, 8);
+        let folder = ImageFolder::open(dir.path(), None).unwrap();
+        let mut out = vec![0u8; 2 * folder.image_len()];
+        folder.decode_into(0..2, &mut out).unwrap();
+        assert_eq!((out[0], out[folder.image_len()]), (10, 20));
+        save(&b, 30, 8);
+        let err = folder.decode_into(0..2, &mut out).unwrap_err().to_string();
+        assert!(err.contains("1.png") && err.contains("changed"), "{err}");
+        // Out of range or the wrong buffer size: an error, not a panic.
+        assert!(folder.decode_into(1..3, &mut out[..folder.image_len() * 2]).is_err());
+        assert!(folder.decode_into(0..1, &mut out).is_err());
+    }
+
+    /// Files of different sizes without `--crop` are refused when the folder is opened, before any decoding.
+    #[test]
+    fn different_sizes_without_a_crop_are_refused_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        save(&dir.path().join("c/0.png"), 10, 8);
+        save(&dir.path().join("c/1.png"), 10, 9);
+        let err = ImageFolder::open(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("1.png") && err.contains("--crop"), "{err}");
+        assert_eq!(ImageFolder::open(dir.path(), Some(4)).unwrap().image_len(), 4 * 4 * 3);
+    }
 }

@@ -62,6 +62,28 @@ pub fn read(bytes: &[u8], claim: &dyn Fn(usize, usize, usize) -> Result<(), Stri
     Ok(Read::Coefficients(frame))
 }
 
+/// The size and channels (1 for one component, 3 otherwise) the first frame header (any SOF) of a JPEG file
+/// declares, without reading any scan: for listing a folder before decoding it. Errors are messages about the
+/// file (the caller names it).
+pub fn frame_size(bytes: &[u8]) -> Result<(usize, usize, usize), String> {
+    let mut pos = 2;
+    loop {
+        let (marker, body, next) = next_segment(bytes, pos)?;
+        match marker {
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                let h = get(body, 0, 6)?;
+                let (height, width) = (
+                    usize::from(u16::from_be_bytes([h[1], h[2]])),
+                    usize::from(u16::from_be_bytes([h[3], h[4]])),
+                );
+                return Ok((height, width, if h[5] == 1 { 1 } else { 3 }));
+            }
+            0xD9 | 0xDA => return Err("no frame header (SOF) before the scan or the end of the image".into()),
+            _ => pos = next,
+        }
+    }
+}
+
 fn get(body: &[u8], at: usize, len: usize) -> Result<&[u8], String> {
     body.get(at..at + len).ok_or_else(|| "a marker segment is shorter than its contents".to_string())
 }

@@ -56,6 +56,7 @@ pub mod preview;
 pub mod resample;
 #[cfg(target_arch = "x86_64")]
 mod resample_lanes;
+mod source;
 mod spatter;
 mod spatter_shading;
 mod stage;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{ImagenetCWriter, LayoutKind, Manifest, SetWriter};
+use super::source::CleanSource;
 use super::{Corruption, Corruptor, Image, Suite, parse_corruption_list, parse_severity_list};
 use crate::data::{self, DatasetKind, ImageSet};
 use crate::error::{Error, Result};
@@ -139,38 +140,44 @@ pub struct CorruptOutcome {
 
 /// Bytes of corrupted images held at once while writing: each severity is corrupted and written in pieces of
 /// about this size (at least a few images per thread, at most the set), all into one buffer reused from piece
-/// to piece, so that memory stays flat whatever the size of the set.
-const PIECE_BYTES: usize = 4 << 20;
+/// to piece (and a streamed folder's clean images decoded into another), so that memory stays flat whatever the
+/// size of the set; small enough that a piece is still in the cache when it is hashed and written.
+const PIECE_BYTES: usize = 1 << 20;
+
+/// Images per piece for a set of `n` images of `len` bytes: [`PIECE_BYTES`] worth, but at least four per thread.
+fn piece_images(len: usize, n: usize) -> usize {
+    (PIECE_BYTES / len.max(1)).max(4 * rayon::current_num_threads()).min(n).max(1)
+}
 
 /// Writes the preview and/or the corrupted sets `req` asks for; `progress` shows a progress bar on standard
 /// error. Refuses a request that fails [`CorruptRequest::check`] before reading any image.
 pub fn run(req: &CorruptRequest, progress: bool) -> Result<CorruptOutcome> {
     let plan = req.check()?;
-    let clean = load_clean(req)?;
+    let cells: usize = plan.iter().map(|(_, s)| s.len()).sum();
+    let clean = CleanSource::open(req, cells)?;
     let corruptor = match &req.frost_dir {
         Some(d) => Corruptor::with_frost_dir(req.suite.table(), d),
         None => Corruptor::new(req.suite.table()),
     };
     if let Some(path) = &req.preview {
         let i = req.preview_index;
-        if i >= clean.images.len() {
-            return Err(Error::config(
-                "preview-index",
-                format!("{i} is past the {} images", clean.images.len()),
-            ));
+        if i >= clean.len() {
+            return Err(Error::config("preview-index", format!("{i} is past the {} images", clean.len())));
         }
-        let set = &clean.images;
-        let img = Image::from_u8(set.height, set.width, set.channels, set.image(i))?;
+        let [h, w, c] = clean.shape();
+        let mut buf = Vec::new();
+        let img = Image::from_u8(h, w, c, clean.piece(i..i + 1, &mut buf)?)?;
         super::preview::write_png(path, &img, &corruptor, &plan, req.seed, i as u64)?;
     }
     if let Some(out) = &req.out {
-        write_sets(out, req, &clean, &corruptor, &plan, progress)?;
+        let per = piece_images(clean.image_len(), clean.len());
+        write_sets(out, req, &clean, &corruptor, &plan, per, progress)?;
     }
     Ok(CorruptOutcome {
         preview: req.preview.clone(),
         out: req.out.clone(),
         corruptions: plan.len(),
-        images: clean.images.len(),
+        images: clean.len(),
     })
 }
 
@@ -188,19 +195,36 @@ pub struct CleanSet {
     pub classes: Vec<String>,
 }
 
+/// The image directory `req` names as its dataset, or `None` for a built-in dataset; refuses a name that is
+/// neither, and `--crop` with a built-in dataset.
+pub(super) fn folder_dataset(req: &CorruptRequest) -> Result<Option<PathBuf>> {
+    match req.dataset.as_str() {
+        "mnist" | "fashion-mnist" | "cifar10" if req.crop.is_some() => {
+            Err(Error::config("crop", "applies to an image directory given as --dataset DIR only"))
+        }
+        "mnist" | "fashion-mnist" | "cifar10" => Ok(None),
+        _ => {
+            let dir = PathBuf::from(&req.dataset);
+            if !dir.is_dir() {
+                return Err(Error::config(
+                    "dataset",
+                    format!("`{}` is neither mnist, fashion-mnist, cifar10 nor a directory", req.dataset),
+                ));
+            }
+            Ok(Some(dir))
+        }
+    }
+}
+
 /// Loads the clean images `req` names (a built-in dataset or an image directory), the first `limit` of them.
 pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
-    let kind = match req.dataset.as_str() {
-        "mnist" => Some(DatasetKind::Mnist),
-        "fashion-mnist" => Some(DatasetKind::FashionMnist),
-        "cifar10" => Some(DatasetKind::Cifar10),
-        _ => None,
-    };
-    let mut clean = match kind {
-        Some(_) if req.crop.is_some() => {
-            return Err(Error::config("crop", "applies to an image directory given as --dataset DIR only"));
-        }
-        Some(kind) => {
+    let mut clean = match folder_dataset(req)? {
+        None => {
+            let kind = match req.dataset.as_str() {
+                "mnist" => DatasetKind::Mnist,
+                "fashion-mnist" => DatasetKind::FashionMnist,
+                _ => DatasetKind::Cifar10,
+            };
             let ds = data::load(kind, req.data_dir.as_deref())?;
             let images = match req.split {
                 Split::Test => ds.test,
@@ -209,14 +233,7 @@ pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
             let classes = numbered_classes(&images.labels);
             CleanSet { images, name: kind.name().to_string(), checksum: ds.checksum, classes }
         }
-        None => {
-            let dir = PathBuf::from(&req.dataset);
-            if !dir.is_dir() {
-                return Err(Error::config(
-                    "dataset",
-                    format!("`{}` is neither mnist, fashion-mnist, cifar10 nor a directory", req.dataset),
-                ));
-            }
+        Some(dir) => {
             let (images, classes, checksum) = super::folder::load_image_folder(&dir, req.crop)?;
             CleanSet { images, name: dir.display().to_string(), checksum, classes }
         }
@@ -300,13 +317,16 @@ fn check_out_dir(out: &Path) -> Result<()> {
 fn write_sets(
     out: &Path,
     req: &CorruptRequest,
-    clean: &CleanSet,
+    clean: &CleanSource,
     corruptor: &Corruptor,
     plan: &[(Corruption, Vec<u8>)],
+    per: usize,
     progress: bool,
 ) -> Result<()> {
-    let set = &clean.images;
     let layout = req.layout()?;
+    let shape = clean.shape();
+    let (dataset, dataset_checksum) = clean.provenance();
+    let n = clean.len();
     let manifest = Manifest {
         format: super::layout::MANIFEST_FORMAT,
         layout,
@@ -314,38 +334,44 @@ fn write_sets(
         suite: req.suite,
         table: req.suite.table(),
         seed: req.seed,
-        dataset: clean.name.clone(),
-        dataset_checksum: clean.checksum.clone(),
+        dataset,
+        dataset_checksum,
         split: req.split.name().into(),
-        images: set.len(),
-        height: set.height,
-        width: set.width,
-        channels: set.channels,
+        images: n,
+        height: shape[0],
+        width: shape[1],
+        channels: shape[2],
         corruptions: Default::default(),
         files: Default::default(),
     };
     let mut writer = if layout == LayoutKind::ImagenetC {
-        Writer::Tree(ImagenetCWriter::create(out, manifest, set.labels.clone(), clean.classes.clone())?)
+        Writer::Tree(ImagenetCWriter::create(out, manifest, clean.labels(), clean.classes())?)
     } else {
-        Writer::Npy(SetWriter::create(out, manifest, set.labels.clone())?)
+        Writer::Npy(SetWriter::create(out, manifest, clean.labels())?)
     };
-    let total: usize = plan.iter().map(|(_, s)| s.len() * set.len()).sum();
+    let total: usize = plan.iter().map(|(_, s)| s.len() * n).sum();
     let bar = crate::progress::images(total as u64, progress);
-    if layout == LayoutKind::MnistC {
-        writer.write_corruption("identity", &[1], &mut |_, sink| sink(&set.pixels))?;
-    }
-    let len = set.image_len();
-    let per = (PIECE_BYTES / len.max(1)).max(4 * rayon::current_num_threads()).min(set.len()).max(1);
+    let len = clean.image_len();
+    let per = per.clamp(1, n);
+    // The piece being written and, for a streamed folder, its clean images: both reused from piece to piece.
+    let mut decoded = Vec::new();
     let mut buf = vec![0u8; per * len];
+    if layout == LayoutKind::MnistC {
+        writer.write_corruption("identity", &[1], &mut |_, sink| {
+            for start in (0..n).step_by(per) {
+                sink(clean.piece(start..(start + per).min(n), &mut decoded)?)?;
+            }
+            Ok(())
+        })?;
+    }
     for (c, sevs) in plan {
         writer.write_corruption(c.as_str(), sevs, &mut |s, sink| {
             bar.set_message(format!("{c} s{s}"));
-            let prepared = corruptor.prepare(*c, s, set.height, set.width)?;
-            let shape = [set.height, set.width, set.channels];
-            for start in (0..set.len()).step_by(per) {
-                let end = (start + per).min(set.len());
+            let prepared = corruptor.prepare(*c, s, shape[0], shape[1])?;
+            for start in (0..n).step_by(per) {
+                let end = (start + per).min(n);
                 let out = &mut buf[..(end - start) * len];
-                let src = &set.pixels[start * len..end * len];
+                let src = clean.piece(start..end, &mut decoded)?;
                 prepared.apply_into(shape, src, req.seed, start, out, &|| bar.inc(1))?;
                 sink(out)?;
             }
@@ -379,6 +405,60 @@ impl Writer {
         match self {
             Writer::Npy(w) => w.finish().map(drop),
             Writer::Tree(w) => w.finish().map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writing in pieces of any size, from a folder decoded whole or piece by piece, gives the same files.
+    #[test]
+    fn pieces_of_any_size_write_the_same_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (k, class) in ["a", "b"].iter().enumerate() {
+            std::fs::create_dir_all(dir.path().join("imgs").join(class)).unwrap();
+            for i in 0..4u32 {
+                let img = ::image::RgbImage::from_fn(20 + 3 * i, 17, |x, y| {
+                    ::image::Rgb([(x * 9 + i) as u8, (y * 13) as u8, (k * 100) as u8])
+                });
+                img.save(dir.path().join("imgs").join(class).join(format!("{i}.png"))).unwrap();
+            }
+        }
+        let req = |out: &str| CorruptRequest {
+            dataset: dir.path().join("imgs").display().to_string(),
+            data_dir: None,
+            split: Split::Test,
+            suite: Suite::ImagenetC,
+            corruptions: Some("impulse_noise,pixelate".into()),
+            severities: Some("1,4".into()),
+            seed: 3,
+            limit: Some(7),
+            crop: Some(16),
+            out: Some(dir.path().join(out)),
+            layout: None,
+            preview: None,
+            preview_index: 0,
+            frost_dir: None,
+        };
+        let plan = req("x").check().unwrap();
+        let corruptor = Corruptor::new(Suite::ImagenetC.table());
+        let mut written = Vec::new();
+        for (cells, per) in [(4, 7), (4, 3), (1, 1), (1, 2), (1, 7)] {
+            let name = format!("out{cells}-{per}");
+            let r = req(&name);
+            let clean = CleanSource::open(&r, cells).unwrap();
+            assert_eq!(matches!(clean, CleanSource::Folder { .. }), cells == 1);
+            write_sets(r.out.as_ref().unwrap(), &r, &clean, &corruptor, &plan, per, false).unwrap();
+            let files: Vec<Vec<u8>> = ["impulse_noise.npy", "pixelate.npy", "labels.npy", "manifest.json"]
+                .iter()
+                .map(|f| std::fs::read(dir.path().join(&name).join(f)).unwrap())
+                .collect();
+            written.push(files);
+        }
+        for w in &written[1..] {
+            assert!(w == &written[0], "pieces changed the files");
         }
     }
 }
