@@ -23,6 +23,11 @@ copy), on the same folder of photographs.
                                        CPU time of this process (time.process_time), best of R runs (default 3;
                                        glass blur, at about one image per second, is run once)
     table  RUST.json PYTHON.json       prints the Markdown table: images per CPU-second and ratios
+    alternate PATH/make_imagenet_c.py DIR ROUNDS X[,Y...] BIN[,BIN...]
+                                       the same measurements for the corruptions X, Y, ... with every side run
+                                       in turn, ROUNDS times (the reference once over the folder, then each
+                                       binary in both layouts), and the median of each: on a machine whose
+                                       speed drifts from minute to minute this compares like with like
 
 Setup (outside the repository): the virtual environment of scripts/reference_imagenet_c.py, plus ImageMagick 6's
 MagickWand library for motion blur and snow (Debian: apt-get install libmagickwand-6.q16-6). Run from the
@@ -214,6 +219,61 @@ def cmd_table(rust_path, py_path):
               f'| {ours_jpeg:,.0f} | {lfs:,.1f} | {ours_jpeg / lfs:.1f}× |')
 
 
+def cmd_alternate(ref, tree, rounds, names, binaries):
+    import statistics
+    import numpy as np
+    from PIL import Image
+    mod = load_reference(ref)
+    files = files_of(tree)
+    n = len(files)
+    env = dict(os.environ, RAYON_NUM_THREADS='1')
+    cpu = {}
+    scratch = tempfile.mkdtemp(prefix='bench-alt-224-')
+    try:
+        for rep in range(rounds):
+            for name in names:
+                np.random.seed(0)
+                parts = {'load': 0.0, 'function': 0.0, 'save': 0.0}
+                root = os.path.join(scratch, f'py-{name}-{rep}', str(SEVERITY))
+                for path in files:
+                    t0 = time.process_time()
+                    img = loader(path)
+                    t1 = time.process_time()
+                    x = getattr(mod, name)(img, SEVERITY)
+                    t2 = time.process_time()
+                    save_path = os.path.join(root, os.path.basename(os.path.dirname(path)))
+                    if not os.path.exists(save_path):
+                        os.makedirs(save_path)
+                    save_path += '/' + os.path.splitext(os.path.basename(path))[0] + '.JPEG'
+                    Image.fromarray(np.uint8(x)).save(save_path, quality=85, optimize=True)
+                    t3 = time.process_time()
+                    parts['load'] += t1 - t0
+                    parts['function'] += t2 - t1
+                    parts['save'] += t3 - t2
+                cpu.setdefault((name, 'python', 'npy'), []).append(parts['load'] + parts['function'])
+                cpu.setdefault((name, 'python', 'imagenet-c'), []).append(sum(parts.values()))
+                for binary in binaries:
+                    for layout, extra in LAYOUTS.items():
+                        dest = os.path.join(scratch, f'rs-{name}-{layout}')
+                        argv = [binary, 'corrupt', '--dataset', tree, '--crop', '224', '--suite', 'imagenet-c',
+                                '--corruptions', name, '--severities', str(SEVERITY), '--out', dest,
+                                '--quiet'] + extra
+                        cpu.setdefault((name, binary, layout), []).append(child_cpu(argv, env))
+                        shutil.rmtree(dest)
+                shutil.rmtree(os.path.join(scratch, f'py-{name}-{rep}'))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f'{n} images, {rounds} rounds, medians; Python: loader + function (against .npy), + save (against the tree)')
+    for name in names:
+        for layout in LAYOUTS:
+            py = statistics.median(cpu[(name, 'python', layout)])
+            line = f'{name:18s} {layout:10s} python {n / py:8.1f} img/cpu-s'
+            for binary in binaries:
+                t = statistics.median(cpu[(name, binary, layout)])
+                line += f' | {binary} {n / t:8.1f} ({py / t:.2f}x)'
+            print(line, flush=True)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -227,8 +287,10 @@ def main():
         cmd_python(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 3)
     elif what == 'table':
         cmd_table(sys.argv[2], sys.argv[3])
+    elif what == 'alternate':
+        cmd_alternate(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5].split(','), sys.argv[6].split(','))
     else:
-        sys.exit(f'unknown mode {what}: data, rust, python or table')
+        sys.exit(f'unknown mode {what}: data, rust, python, table or alternate')
 
 
 if __name__ == '__main__':
