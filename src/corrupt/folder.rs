@@ -3,6 +3,7 @@
 //! [`ImageFolder`] lists it and reads every header first, then decodes it whole or piece by piece.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -43,22 +44,41 @@ struct Entry {
     label: u8,
     /// `(height, width, channels)` from the header ([`decode::header`]).
     header: (usize, usize, usize),
-    /// The SHA-256 of the file's bytes when it was listed.
-    digest: String,
+    /// The SHA-256 of the bytes decoded, from the first time the file was decoded (or hashed for the checksum).
+    digest: OnceLock<String>,
+}
+
+impl Entry {
+    /// Records the SHA-256 of `bytes`, just read from the file: the first time it is the file's; later it must
+    /// be the same, else the file changed while the folder was being read.
+    fn record(&self, bytes: &[u8]) -> Result<()> {
+        let digest = fsio::sha256_hex(bytes);
+        if *self.digest.get_or_init(|| digest.clone()) != digest {
+            return Err(Error::format(
+                &self.path,
+                "changed while the folder was being read (another SHA-256)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A folder of images in class sub-folders, listed and every file's header read, but nothing decoded: the set
 /// can be decoded whole ([`ImageFolder::load`]) or piece by piece ([`ImageFolder::decode_into`]), so that a
 /// large folder never needs to be held decoded in memory.
 ///
-/// Opening reads every file once: its SHA-256 (for the dataset checksum, [`ImageFolder::checksum`]) and its
-/// header (size and channels), so that the set's shape is known before any image is decoded and a folder of
-/// mixed sizes without `--crop` is refused before any work. Decoding reads each file again and checks it against
-/// both: a file changed in between is an error naming it, never a set of mixed provenance.
+/// Opening reads every file's header (size and channels), so that the set's shape is known before any image is
+/// decoded and a folder of mixed sizes without `--crop` is refused before any work. Decoding reads each file
+/// again, checks it against its header and hashes it: the dataset checksum ([`ImageFolder::checksum`]) is over the
+/// bytes decoded, and a file decoded twice (a folder streamed for several corruptions) must have the same SHA-256
+/// both times. A file changed in between is an error naming it, never a set of mixed provenance.
 #[derive(Clone, Debug)]
 pub struct ImageFolder {
     dir: PathBuf,
+    /// Every file of the folder (the checksum covers them all).
     entries: Vec<Entry>,
+    /// How many of them, from the first, make the set.
+    used: usize,
     classes: Vec<String>,
     crop: Option<usize>,
     /// Rows of every image of the set.
@@ -67,7 +87,6 @@ pub struct ImageFolder {
     pub width: usize,
     /// 1 when every file is gray, 3 otherwise (gray files spread to RGB).
     pub channels: usize,
-    checksum: String,
 }
 
 impl ImageFolder {
@@ -84,7 +103,7 @@ impl ImageFolder {
             .map(|(path, label)| {
                 let bytes = fsio::read(&path)?;
                 let header = decode::header(&path, &bytes)?;
-                Ok(Entry { digest: fsio::sha256_hex(&bytes), path, label, header })
+                Ok(Entry { digest: OnceLock::new(), path, label, header })
             })
             .collect::<Result<_>>()?;
         let channels = if entries.iter().all(|e| e.header.2 == 1) { 1 } else { 3 };
@@ -102,24 +121,24 @@ impl ImageFolder {
                 (h, w)
             }
         };
-        let checksum = listing_digest(dir, &entries);
-        Ok(ImageFolder { dir: dir.to_path_buf(), entries, classes, crop, height, width, channels, checksum })
+        let used = entries.len();
+        Ok(ImageFolder { dir: dir.to_path_buf(), entries, used, classes, crop, height, width, channels })
     }
 
-    /// Images listed.
+    /// Images in the set.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.used
     }
 
-    /// Whether no image is listed (never, for an opened folder).
+    /// Whether the set is empty (only after [`ImageFolder::truncate`] to 0).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.used == 0
     }
 
-    /// Keeps the first `n` images. The shape and the checksum stay those of the whole folder, so that a set
-    /// made from the first `n` images is recognised as made from this folder.
+    /// Keeps the first `n` images in the set. The shape and the checksum stay those of the whole folder, so that
+    /// a set made from the first `n` images is recognised as made from this folder.
     pub fn truncate(&mut self, n: usize) {
-        self.entries.truncate(n);
+        self.used = self.used.min(n);
     }
 
     /// Bytes of one decoded image.
@@ -129,7 +148,7 @@ impl ImageFolder {
 
     /// The label of every image, in order.
     pub fn labels(&self) -> Vec<u8> {
-        self.entries.iter().map(|e| e.label).collect()
+        self.entries[..self.used].iter().map(|e| e.label).collect()
     }
 
     /// The class folder names, in label order.
@@ -138,9 +157,20 @@ impl ImageFolder {
     }
 
     /// The folder's checksum: the SHA-256 of the listing `<sha256>  <path below dir>` of every file (all of
-    /// them, whatever [`ImageFolder::truncate`] kept), one per line.
-    pub fn checksum(&self) -> &str {
-        &self.checksum
+    /// them, whatever [`ImageFolder::truncate`] kept), one per line. Files decoded are hashed as they were
+    /// decoded; the others are read and hashed now.
+    pub fn checksum(&self) -> Result<String> {
+        self.entries
+            .par_iter()
+            .filter(|e| e.digest.get().is_none())
+            .try_for_each(|e| e.record(&fsio::read(&e.path)?))?;
+        let mut listing = String::new();
+        for e in &self.entries {
+            let rel = e.path.strip_prefix(&self.dir).unwrap_or(&e.path);
+            let digest = e.digest.get().map_or("", String::as_str);
+            listing.push_str(&format!("{digest}  {}\n", rel.display()));
+        }
+        Ok(fsio::sha256_hex(listing.as_bytes()))
     }
 
     /// Decodes the images `range` into `out` (`range.len() · image_len` bytes), in parallel. Files are decoded
@@ -148,7 +178,7 @@ impl ImageFolder {
     /// changed since the folder was opened.
     pub fn decode_into(&self, range: std::ops::Range<usize>, out: &mut [u8]) -> Result<()> {
         let len = self.image_len();
-        let entries = self.entries.get(range.clone()).ok_or_else(|| Error::Shape {
+        let entries = self.entries[..self.used].get(range.clone()).ok_or_else(|| Error::Shape {
             context: format!("images {range:?} of {}", self.dir.display()),
             expected: vec![self.len()],
             found: vec![range.end],
@@ -168,15 +198,14 @@ impl ImageFolder {
         let mut pixels = vec![0u8; self.len() * self.image_len()];
         self.decode_into(0..self.len(), &mut pixels)?;
         let set = ImageSet::new(self.height, self.width, self.channels, pixels, self.labels())?;
-        Ok((set, self.classes, self.checksum))
+        let checksum = self.checksum()?;
+        Ok((set, self.classes, checksum))
     }
 
     /// One file decoded (and resized and cropped) into its slot `dst`, gray spread to RGB in an RGB set.
     fn decode_one(&self, e: &Entry, dst: &mut [u8]) -> Result<()> {
         let bytes = fsio::read(&e.path)?;
-        if fsio::sha256_hex(&bytes) != e.digest {
-            return Err(Error::format(&e.path, "changed while the folder was being read (another SHA-256)"));
-        }
+        e.record(&bytes)?;
         let d = decode::decode(&e.path, &bytes)?;
         if (d.height, d.width, d.channels) != e.header {
             return Err(Error::format(
@@ -251,16 +280,6 @@ fn list(dir: &Path) -> Result<(Files, Vec<String>)> {
     Ok((files, classes))
 }
 
-/// The SHA-256 of the listing `<digest>  <path below dir>` of every file, one per line.
-fn listing_digest(dir: &Path, entries: &[Entry]) -> String {
-    let mut listing = String::new();
-    for e in entries {
-        let rel = e.path.strip_prefix(dir).unwrap_or(&e.path);
-        listing.push_str(&format!("{}  {}\n", e.digest, rel.display()));
-    }
-    fsio::sha256_hex(listing.as_bytes())
-}
-
 /// The ImageNet-C preprocessing of one decoded image (`h × w × c`) into `out` (`s · s · c` bytes): PIL's
 /// bilinear resize of the shorter side to `round(s · 256/224)`, then the centre `s × s` crop.
 fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize, out: &mut [u8]) {
@@ -309,6 +328,30 @@ mod tests {
         // Out of range or the wrong buffer size: an error, not a panic.
         assert!(folder.decode_into(1..3, &mut out[..folder.image_len() * 2]).is_err());
         assert!(folder.decode_into(0..1, &mut out).is_err());
+    }
+
+    /// The checksum is the SHA-256 of the listing `<sha256 of the file>  <path below the folder>` of every file,
+    /// whether the files were decoded, some of them only (`--limit`), or none.
+    #[test]
+    fn the_checksum_lists_every_file_however_many_were_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ["a/0.png", "a/1.png", "b/0.png"];
+        for (k, f) in files.iter().enumerate() {
+            save(&dir.path().join(f), 10 * k as u8, 5);
+        }
+        let listing: String = files
+            .iter()
+            .map(|f| format!("{}  {f}\n", fsio::sha256_hex(&std::fs::read(dir.path().join(f)).unwrap())))
+            .collect();
+        let want = fsio::sha256_hex(listing.as_bytes());
+        assert_eq!(ImageFolder::open(dir.path(), None).unwrap().checksum().unwrap(), want);
+        let mut some = ImageFolder::open(dir.path(), None).unwrap();
+        some.truncate(1);
+        let mut out = vec![0u8; some.image_len()];
+        some.decode_into(0..1, &mut out).unwrap();
+        assert_eq!((some.len(), some.labels()), (1, vec![0]));
+        assert_eq!(some.checksum().unwrap(), want);
+        assert_eq!(load_image_folder(dir.path(), None).unwrap().2, want);
     }
 
     /// Files of different sizes without `--crop` are refused when the folder is opened, before any decoding.

@@ -256,7 +256,8 @@ fn decode_files(
 #[derive(Debug)]
 pub struct ImagenetCWriter {
     dir: PathBuf,
-    manifest: Manifest,
+    /// The manifest written by `finish` (its files and corruptions filled in as they are written).
+    pub(super) manifest: Manifest,
     labels: Vec<u8>,
     classes: Vec<String>,
 }

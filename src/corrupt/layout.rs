@@ -526,7 +526,8 @@ pub fn open(dir: &Path) -> Result<Layout> {
 #[derive(Debug)]
 pub struct SetWriter {
     dir: PathBuf,
-    manifest: Manifest,
+    /// The manifest written by `finish` (its files and corruptions filled in as they are written).
+    pub(super) manifest: Manifest,
     labels: Vec<u8>,
 }
 

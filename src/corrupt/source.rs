@@ -88,11 +88,20 @@ impl CleanSource {
         }
     }
 
-    /// The dataset's name and checksum, as manifests record them.
-    pub fn provenance(&self) -> (String, String) {
+    /// The dataset's name, as manifests record it.
+    pub fn name(&self) -> &str {
         match self {
-            CleanSource::Decoded(c) => (c.name.clone(), c.checksum.clone()),
-            CleanSource::Folder { folder, name } => (name.clone(), folder.checksum().to_string()),
+            CleanSource::Decoded(c) => &c.name,
+            CleanSource::Folder { name, .. } => name,
+        }
+    }
+
+    /// The dataset's checksum, as manifests record it: for a streamed folder, over the bytes its images were
+    /// decoded from (files not decoded, past `--limit`, are read and hashed now).
+    pub fn checksum(&self) -> Result<String> {
+        match self {
+            CleanSource::Decoded(c) => Ok(c.checksum.clone()),
+            CleanSource::Folder { folder, .. } => folder.checksum(),
         }
     }
 

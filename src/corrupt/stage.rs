@@ -325,7 +325,6 @@ fn write_sets(
 ) -> Result<()> {
     let layout = req.layout()?;
     let shape = clean.shape();
-    let (dataset, dataset_checksum) = clean.provenance();
     let n = clean.len();
     let manifest = Manifest {
         format: super::layout::MANIFEST_FORMAT,
@@ -334,8 +333,9 @@ fn write_sets(
         suite: req.suite,
         table: req.suite.table(),
         seed: req.seed,
-        dataset,
-        dataset_checksum,
+        dataset: clean.name().to_string(),
+        // Known once every image was read (a streamed folder is hashed as it is decoded): set before finishing.
+        dataset_checksum: String::new(),
         split: req.split.name().into(),
         images: n,
         height: shape[0],
@@ -379,7 +379,7 @@ fn write_sets(
         })?;
     }
     bar.finish_and_clear();
-    writer.finish()
+    writer.finish(clean.checksum()?)
 }
 
 /// A function that passes the images of one severity to a sink (see [`SetWriter::write_corruption`]).
@@ -401,10 +401,17 @@ impl Writer {
         }
     }
 
-    fn finish(self) -> Result<()> {
+    /// Writes the labels and the manifest, recording the dataset checksum.
+    fn finish(self, dataset_checksum: String) -> Result<()> {
         match self {
-            Writer::Npy(w) => w.finish().map(drop),
-            Writer::Tree(w) => w.finish().map(drop),
+            Writer::Npy(mut w) => {
+                w.manifest.dataset_checksum = dataset_checksum;
+                w.finish().map(drop)
+            }
+            Writer::Tree(mut w) => {
+                w.manifest.dataset_checksum = dataset_checksum;
+                w.finish().map(drop)
+            }
         }
     }
 }
