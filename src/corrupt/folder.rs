@@ -67,11 +67,12 @@ impl Entry {
 /// can be decoded whole ([`ImageFolder::load`]) or piece by piece ([`ImageFolder::decode_into`]), so that a
 /// large folder never needs to be held decoded in memory.
 ///
-/// Opening reads every file's header (size and channels), so that the set's shape is known before any image is
-/// decoded and a folder of mixed sizes without `--crop` is refused before any work. Decoding reads each file
-/// again, checks it against its header and hashes it: the dataset checksum ([`ImageFolder::checksum`]) is over the
-/// bytes decoded, and a file decoded twice (a folder streamed for several corruptions) must have the same SHA-256
-/// both times. A file changed in between is an error naming it, never a set of mixed provenance.
+/// Opening reads every file and parses its header (size and channels), so that the set's shape is known before
+/// any image is decoded and a folder of mixed sizes without `--crop` is refused before any work; files past the
+/// set's `limit` are hashed there and never decoded. Decoding reads a file again, checks that it decodes to the
+/// size and channels its header declared, and hashes it: the dataset checksum ([`ImageFolder::checksum`]) is over
+/// the bytes decoded, and a file decoded twice (a folder streamed for several corruptions) must have the same
+/// SHA-256 both times, else it is an error naming the file, never a set of mixed provenance.
 #[derive(Clone, Debug)]
 pub struct ImageFolder {
     dir: PathBuf,
@@ -94,16 +95,23 @@ impl ImageFolder {
     /// file's header. With `crop = Some(s)` every image will be resized (PIL bilinear, antialiased) so that its
     /// shorter side is `round(s · 256/224)` and centre-cropped to `s × s` — the ImageNet-C preprocessing for
     /// `s = 224`; without it every image must already have the same size. Colour files give RGB sets; a folder of
-    /// gray files gives gray.
-    pub fn open(dir: &Path, crop: Option<usize>) -> Result<ImageFolder> {
+    /// gray files gives gray. The set is the first `limit` images (all without one); the shape and the checksum
+    /// are those of the whole folder, so that a set of the first images is recognised as made from it.
+    pub fn open(dir: &Path, crop: Option<usize>, limit: Option<usize>) -> Result<ImageFolder> {
         check_crop(crop)?;
         let (files, classes) = list(dir)?;
+        let used = limit.map_or(files.len(), |n| n.min(files.len()));
         let entries: Vec<Entry> = files
             .into_par_iter()
-            .map(|(path, label)| {
+            .enumerate()
+            .map(|(k, (path, label))| {
                 let bytes = fsio::read(&path)?;
                 let header = decode::header(&path, &bytes)?;
-                Ok(Entry { digest: OnceLock::new(), path, label, header })
+                let digest = OnceLock::new();
+                if k >= used {
+                    let _ = digest.set(fsio::sha256_hex(&bytes));
+                }
+                Ok(Entry { digest, path, label, header })
             })
             .collect::<Result<_>>()?;
         let channels = if entries.iter().all(|e| e.header.2 == 1) { 1 } else { 3 };
@@ -121,7 +129,6 @@ impl ImageFolder {
                 (h, w)
             }
         };
-        let used = entries.len();
         Ok(ImageFolder { dir: dir.to_path_buf(), entries, used, classes, crop, height, width, channels })
     }
 
@@ -130,15 +137,9 @@ impl ImageFolder {
         self.used
     }
 
-    /// Whether the set is empty (only after [`ImageFolder::truncate`] to 0).
+    /// Whether the set is empty (a limit of 0).
     pub fn is_empty(&self) -> bool {
         self.used == 0
-    }
-
-    /// Keeps the first `n` images in the set. The shape and the checksum stay those of the whole folder, so that
-    /// a set made from the first `n` images is recognised as made from this folder.
-    pub fn truncate(&mut self, n: usize) {
-        self.used = self.used.min(n);
     }
 
     /// Bytes of one decoded image.
@@ -157,8 +158,8 @@ impl ImageFolder {
     }
 
     /// The folder's checksum: the SHA-256 of the listing `<sha256>  <path below dir>` of every file (all of
-    /// them, whatever [`ImageFolder::truncate`] kept), one per line. Files decoded are hashed as they were
-    /// decoded; the others are read and hashed now.
+    /// them, past the limit too), one per line. Files of the set are hashed as they are decoded; one not decoded
+    /// yet is read and hashed now.
     pub fn checksum(&self) -> Result<String> {
         self.entries
             .par_iter()
@@ -237,7 +238,7 @@ impl ImageFolder {
 /// The images of `dir`, with their labels and the sorted class names, plus a checksum over the files: the
 /// whole of [`ImageFolder::open`] decoded.
 pub fn load_image_folder(dir: &Path, crop: Option<usize>) -> Result<(ImageSet, Vec<String>, String)> {
-    ImageFolder::open(dir, crop)?.load()
+    ImageFolder::open(dir, crop, None)?.load()
 }
 
 /// Image files with their labels.
@@ -311,14 +312,15 @@ mod tests {
         ::image::RgbImage::from_pixel(w, 6, ::image::Rgb([shade, 2, 3])).save(path).unwrap();
     }
 
-    /// A file that changes between listing and decoding is refused by name, not decoded into the set.
+    /// A file decoded twice (a streamed folder, corrupted several times) whose bytes changed in between is refused
+    /// by name, not decoded into the set.
     #[test]
-    fn a_file_changed_after_listing_is_refused_by_name() {
+    fn a_file_changed_between_two_decodings_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("c/0.png"), dir.path().join("c/1.png"));
         save(&a, 10, 8);
         save(&b, 20, 8);
-        let folder = ImageFolder::open(dir.path(), None).unwrap();
+        let folder = ImageFolder::open(dir.path(), None, None).unwrap();
         let mut out = vec![0u8; 2 * folder.image_len()];
         folder.decode_into(0..2, &mut out).unwrap();
         assert_eq!((out[0], out[folder.image_len()]), (10, 20));
@@ -344,14 +346,57 @@ mod tests {
             .map(|f| format!("{}  {f}\n", fsio::sha256_hex(&std::fs::read(dir.path().join(f)).unwrap())))
             .collect();
         let want = fsio::sha256_hex(listing.as_bytes());
-        assert_eq!(ImageFolder::open(dir.path(), None).unwrap().checksum().unwrap(), want);
-        let mut some = ImageFolder::open(dir.path(), None).unwrap();
-        some.truncate(1);
+        assert_eq!(ImageFolder::open(dir.path(), None, None).unwrap().checksum().unwrap(), want);
+        let some = ImageFolder::open(dir.path(), None, Some(1)).unwrap();
         let mut out = vec![0u8; some.image_len()];
         some.decode_into(0..1, &mut out).unwrap();
         assert_eq!((some.len(), some.labels()), (1, vec![0]));
         assert_eq!(some.checksum().unwrap(), want);
         assert_eq!(load_image_folder(dir.path(), None).unwrap().2, want);
+    }
+
+    /// Each image of a folder of gray and colour files of several sizes and formats is the file decoded, made RGB
+    /// and then resized and cropped: gray files are spread to RGB (after the resize, which gives the same bytes),
+    /// and a gray-only folder stays gray.
+    #[test]
+    fn every_image_is_its_file_decoded_resized_and_cropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = |x: u32, y: u32| ((x * 11 + y * 7) % 256) as u8;
+        let mixed = dir.path().join("mixed");
+        std::fs::create_dir_all(mixed.join("a")).unwrap();
+        std::fs::create_dir_all(mixed.join("b")).unwrap();
+        ::image::GrayImage::from_fn(23, 31, |x, y| ::image::Luma([f(x, y)]))
+            .save(mixed.join("a/0.png"))
+            .unwrap();
+        ::image::RgbImage::from_fn(40, 18, |x, y| ::image::Rgb([f(x, y), f(y, x), 77]))
+            .save(mixed.join("a/1.jpg"))
+            .unwrap();
+        ::image::GrayImage::from_fn(19, 19, |x, y| ::image::Luma([f(y, x)]))
+            .save(mixed.join("b/0.jpg"))
+            .unwrap();
+        let s = 12;
+        let folder = ImageFolder::open(&mixed, Some(s), None).unwrap();
+        assert_eq!((folder.len(), folder.channels, folder.labels()), (3, 3, vec![0, 0, 1]));
+        let mut got = vec![0u8; 3 * folder.image_len()];
+        folder.decode_into(0..3, &mut got).unwrap();
+        for (k, name) in ["a/0.png", "a/1.jpg", "b/0.jpg"].iter().enumerate() {
+            let path = mixed.join(name);
+            let d = decode::decode(&path, &std::fs::read(&path).unwrap()).unwrap().into_rgb();
+            let mut want = vec![0u8; s * s * 3];
+            resize_crop(&d.pixels, d.height, d.width, 3, s, &mut want);
+            assert_eq!(&got[k * s * s * 3..(k + 1) * s * s * 3], &want[..], "{name}");
+        }
+        // Only the gray files: a gray set, each image its file resized.
+        std::fs::remove_file(mixed.join("a/1.jpg")).unwrap();
+        let gray = ImageFolder::open(&mixed, Some(s), None).unwrap();
+        assert_eq!(gray.channels, 1);
+        let mut got = vec![0u8; 2 * gray.image_len()];
+        gray.decode_into(0..2, &mut got).unwrap();
+        let path = mixed.join("b/0.jpg");
+        let d = decode::decode(&path, &std::fs::read(&path).unwrap()).unwrap();
+        let mut want = vec![0u8; s * s];
+        resize_crop(&d.pixels, d.height, d.width, 1, s, &mut want);
+        assert_eq!(&got[s * s..], &want[..]);
     }
 
     /// Files of different sizes without `--crop` are refused when the folder is opened, before any decoding.
@@ -360,8 +405,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         save(&dir.path().join("c/0.png"), 10, 8);
         save(&dir.path().join("c/1.png"), 10, 9);
-        let err = ImageFolder::open(dir.path(), None).unwrap_err().to_string();
+        let err = ImageFolder::open(dir.path(), None, None).unwrap_err().to_string();
         assert!(err.contains("1.png") && err.contains("--crop"), "{err}");
-        assert_eq!(ImageFolder::open(dir.path(), Some(4)).unwrap().image_len(), 4 * 4 * 3);
+        assert_eq!(ImageFolder::open(dir.path(), Some(4), None).unwrap().image_len(), 4 * 4 * 3);
     }
 }

@@ -71,17 +71,24 @@ pub fn frame_size(bytes: &[u8]) -> Result<(usize, usize, usize), String> {
         let (marker, body, next) = next_segment(bytes, pos)?;
         match marker {
             0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                let h = get(body, 0, 6)?;
-                let (height, width) = (
-                    usize::from(u16::from_be_bytes([h[1], h[2]])),
-                    usize::from(u16::from_be_bytes([h[3], h[4]])),
-                );
-                return Ok((height, width, if h[5] == 1 { 1 } else { 3 }));
+                let (_, height, width, n) = sof_fields(body)?;
+                return Ok((height, width, if n == 1 { 1 } else { 3 }));
             }
             0xD9 | 0xDA => return Err("no frame header (SOF) before the scan or the end of the image".into()),
             _ => pos = next,
         }
     }
+}
+
+/// The first fields of a frame header (any SOF): sample precision, height, width and number of components.
+fn sof_fields(body: &[u8]) -> Result<(u8, usize, usize, usize), String> {
+    let h = get(body, 0, 6)?;
+    Ok((
+        h[0],
+        usize::from(u16::from_be_bytes([h[1], h[2]])),
+        usize::from(u16::from_be_bytes([h[3], h[4]])),
+        usize::from(h[5]),
+    ))
 }
 
 fn get(body: &[u8], at: usize, len: usize) -> Result<&[u8], String> {
@@ -134,13 +141,10 @@ impl Parser {
         if self.frame.is_some() {
             return Err("two frame headers".into());
         }
-        let h = get(b, 0, 6)?;
-        if h[0] != 8 {
-            return Err(format!("{}-bit samples (8-bit JPEGs are read)", h[0]));
+        let (precision, height, width, n) = sof_fields(b)?;
+        if precision != 8 {
+            return Err(format!("{precision}-bit samples (8-bit JPEGs are read)"));
         }
-        let (height, width) =
-            (usize::from(u16::from_be_bytes([h[1], h[2]])), usize::from(u16::from_be_bytes([h[3], h[4]])));
-        let n = usize::from(h[5]);
         if height == 0 {
             return Err("a frame height of 0 (defined later by a DNL marker) is not supported".into());
         }

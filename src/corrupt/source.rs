@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use super::folder::ImageFolder;
-use super::stage::{CleanSet, CorruptRequest};
+use super::stage::{self, CleanSet, CorruptRequest};
 use crate::error::{Error, Result};
 
 /// The largest decoded folder kept in memory to be corrupted several times (2 GiB: ImageNet-sized folders
@@ -28,27 +28,17 @@ pub enum CleanSource {
 }
 
 impl CleanSource {
-    /// The clean images of `req` (the first `--limit` of them), to be corrupted in `cells` (corruption,
-    /// severity) pairs: a folder streams unless it is used more than once and fits in [`KEEP_DECODED_BYTES`].
-    pub fn open(req: &CorruptRequest, cells: usize) -> Result<CleanSource> {
-        let Some(dir) = super::stage::folder_dataset(req)? else {
-            return Ok(CleanSource::Decoded(super::stage::load_clean(req)?));
+    /// The clean images of `req` (the first `--limit` of them), read `uses` times while the sets are written: a
+    /// folder streams unless it is read more than once and fits in [`KEEP_DECODED_BYTES`].
+    pub fn open(req: &CorruptRequest, uses: usize) -> Result<CleanSource> {
+        let Some(dir) = stage::folder_dataset(req)? else {
+            return Ok(CleanSource::Decoded(stage::builtin_set(req)?));
         };
-        let mut folder = ImageFolder::open(&dir, req.crop)?;
-        if let Some(n) = req.limit {
-            folder.truncate(n);
+        let folder = stage::open_folder(req, &dir)?;
+        if uses > 1 && folder.len().saturating_mul(folder.image_len()) <= KEEP_DECODED_BYTES {
+            return Ok(CleanSource::Decoded(stage::folder_set(folder, &dir)?));
         }
-        if folder.is_empty() {
-            return Err(Error::config("limit", "no images left to corrupt"));
-        }
-        let name = dir.display().to_string();
-        let bytes = folder.len().saturating_mul(folder.image_len());
-        if cells > 1 && bytes <= KEEP_DECODED_BYTES {
-            let classes = folder.classes().to_vec();
-            let (images, _, checksum) = folder.load()?;
-            return Ok(CleanSource::Decoded(CleanSet { images, name, checksum, classes }));
-        }
-        Ok(CleanSource::Folder { folder, name })
+        Ok(CleanSource::Folder { folder, name: dir.display().to_string() })
     }
 
     /// Images.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::folder::ImageFolder;
 use super::layout::{ImagenetCWriter, LayoutKind, Manifest, SetWriter};
 use super::source::CleanSource;
 use super::{Corruption, Corruptor, Image, Suite, parse_corruption_list, parse_severity_list};
@@ -153,8 +154,16 @@ fn piece_images(len: usize, n: usize) -> usize {
 /// error. Refuses a request that fails [`CorruptRequest::check`] before reading any image.
 pub fn run(req: &CorruptRequest, progress: bool) -> Result<CorruptOutcome> {
     let plan = req.check()?;
-    let cells: usize = plan.iter().map(|(_, s)| s.len()).sum();
-    let clean = CleanSource::open(req, cells)?;
+    // How often the clean set is read while writing: once per corruption and severity, once more for the clean
+    // `identity` of the MNIST-C layout; the preview needs one image only.
+    let uses = match req.out {
+        Some(_) => {
+            plan.iter().map(|(_, s)| s.len()).sum::<usize>()
+                + usize::from(req.layout()? == LayoutKind::MnistC)
+        }
+        None => 0,
+    };
+    let clean = CleanSource::open(req, uses)?;
     let corruptor = match &req.frost_dir {
         Some(d) => Corruptor::with_frost_dir(req.suite.table(), d),
         None => Corruptor::new(req.suite.table()),
@@ -218,33 +227,51 @@ pub(super) fn folder_dataset(req: &CorruptRequest) -> Result<Option<PathBuf>> {
 
 /// Loads the clean images `req` names (a built-in dataset or an image directory), the first `limit` of them.
 pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
-    let mut clean = match folder_dataset(req)? {
-        None => {
-            let kind = match req.dataset.as_str() {
-                "mnist" => DatasetKind::Mnist,
-                "fashion-mnist" => DatasetKind::FashionMnist,
-                _ => DatasetKind::Cifar10,
-            };
-            let ds = data::load(kind, req.data_dir.as_deref())?;
-            let images = match req.split {
-                Split::Test => ds.test,
-                Split::Train => ds.train,
-            };
-            let classes = numbered_classes(&images.labels);
-            CleanSet { images, name: kind.name().to_string(), checksum: ds.checksum, classes }
-        }
-        Some(dir) => {
-            let (images, classes, checksum) = super::folder::load_image_folder(&dir, req.crop)?;
-            CleanSet { images, name: dir.display().to_string(), checksum, classes }
-        }
+    match folder_dataset(req)? {
+        None => builtin_set(req),
+        Some(dir) => folder_set(open_folder(req, &dir)?, &dir),
+    }
+}
+
+/// The first `limit` images of the built-in dataset `req` names.
+pub(super) fn builtin_set(req: &CorruptRequest) -> Result<CleanSet> {
+    let kind = match req.dataset.as_str() {
+        "mnist" => DatasetKind::Mnist,
+        "fashion-mnist" => DatasetKind::FashionMnist,
+        _ => DatasetKind::Cifar10,
+    };
+    let ds = data::load(kind, req.data_dir.as_deref())?;
+    let mut images = match req.split {
+        Split::Test => ds.test,
+        Split::Train => ds.train,
     };
     if let Some(n) = req.limit {
-        clean.images = clean.images.take(n);
+        images = images.take(n);
     }
-    if clean.images.is_empty() {
-        return Err(Error::config("limit", "no images left to corrupt"));
+    if images.is_empty() {
+        return Err(no_images_left());
     }
-    Ok(clean)
+    let classes = numbered_classes(&images.labels);
+    Ok(CleanSet { images, name: kind.name().to_string(), checksum: ds.checksum, classes })
+}
+
+/// The image folder `dir` that `req` names, opened with its crop and limit (nothing decoded yet).
+pub(super) fn open_folder(req: &CorruptRequest, dir: &Path) -> Result<ImageFolder> {
+    let folder = ImageFolder::open(dir, req.crop, req.limit)?;
+    if folder.is_empty() {
+        return Err(no_images_left());
+    }
+    Ok(folder)
+}
+
+/// An opened image folder decoded whole.
+pub(super) fn folder_set(folder: ImageFolder, dir: &Path) -> Result<CleanSet> {
+    let (images, classes, checksum) = folder.load()?;
+    Ok(CleanSet { images, name: dir.display().to_string(), checksum, classes })
+}
+
+fn no_images_left() -> Error {
+    Error::config("limit", "no images left to corrupt")
 }
 
 /// Class names `0 … max label`, zero-padded to one width so that sorting them keeps label order.
