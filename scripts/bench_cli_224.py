@@ -153,13 +153,42 @@ def loader(path):
     return img.crop((left, top, left + 224, top + 224))
 
 
-def cmd_python(ref, tree, out, repeats):
+def python_pass(mod, name, files, root):
+    """One pass of the reference over `files`: the CPU seconds of its loader, of the corruption function at
+    SEVERITY and of its save (np.uint8, PIL JPEG quality 85, optimize=True) into the tree `root`/<class>/, the
+    folders made as the original makes them (make_imagenet_c.py, DistortImageFolder.__getitem__)."""
     import numpy as np
     from PIL import Image
+    here = os.getcwd()
+    if name == 'frost':
+        os.chdir(os.path.abspath('datasets/frost'))  # the reference reads ./frostN.* on every call
+    parts = {'load': 0.0, 'function': 0.0, 'save': 0.0}
+    try:
+        for path in files:
+            t0 = time.process_time()
+            img = loader(path)
+            t1 = time.process_time()
+            x = getattr(mod, name)(img, SEVERITY)
+            t2 = time.process_time()
+            save_path = os.path.join(root, os.path.basename(os.path.dirname(path)))
+            if not os.path.exists(save_path):
+                os.makedirs(save_path)
+            save_path += '/' + os.path.splitext(os.path.basename(path))[0] + '.JPEG'
+            Image.fromarray(np.uint8(x)).save(save_path, quality=85, optimize=True)
+            t3 = time.process_time()
+            parts['load'] += t1 - t0
+            parts['function'] += t2 - t1
+            parts['save'] += t3 - t2
+    finally:
+        os.chdir(here)
+    return parts
+
+
+def cmd_python(ref, tree, out, repeats):
+    import numpy as np
     mod = load_reference(ref)
     files = files_of(tree)
     n = len(files)
-    frost_dir = os.path.abspath('datasets/frost')
     result = {'images': n, 'repeats': repeats, 'cpu_s': {}}
     scratch = tempfile.mkdtemp(prefix='bench-py-224-')
     try:
@@ -168,30 +197,7 @@ def cmd_python(ref, tree, out, repeats):
             for rep in range(1 if name == 'glass_blur' else repeats):
                 np.random.seed(0)
                 # A fresh tree per run, as the original writes one: <corruption>/<severity>/<class>/<name>.
-                root = os.path.join(scratch, f'{name}-{rep}', str(SEVERITY))
-                here = os.getcwd()
-                if name == 'frost':
-                    os.chdir(frost_dir)  # the reference reads ./frostN.* on every call
-                try:
-                    parts = {'load': 0.0, 'function': 0.0, 'save': 0.0}
-                    for k, path in enumerate(files):
-                        t0 = time.process_time()
-                        img = loader(path)
-                        t1 = time.process_time()
-                        x = getattr(mod, name)(img, SEVERITY)
-                        t2 = time.process_time()
-                        # The original's save (make_imagenet_c.py, DistortImageFolder.__getitem__).
-                        save_path = os.path.join(root, os.path.basename(os.path.dirname(path)))
-                        if not os.path.exists(save_path):
-                            os.makedirs(save_path)
-                        save_path += '/' + os.path.splitext(os.path.basename(path))[0] + '.JPEG'
-                        Image.fromarray(np.uint8(x)).save(save_path, quality=85, optimize=True)
-                        t3 = time.process_time()
-                        parts['load'] += t1 - t0
-                        parts['function'] += t2 - t1
-                        parts['save'] += t3 - t2
-                finally:
-                    os.chdir(here)
+                parts = python_pass(mod, name, files, os.path.join(scratch, f'{name}-{rep}', str(SEVERITY)))
                 if best is None or sum(parts.values()) < sum(best.values()):
                     best = parts
             result['cpu_s'][name] = best
@@ -222,7 +228,6 @@ def cmd_table(rust_path, py_path):
 def cmd_alternate(ref, tree, rounds, names, binaries):
     import statistics
     import numpy as np
-    from PIL import Image
     mod = load_reference(ref)
     files = files_of(tree)
     n = len(files)
@@ -233,23 +238,7 @@ def cmd_alternate(ref, tree, rounds, names, binaries):
         for rep in range(rounds):
             for name in names:
                 np.random.seed(0)
-                parts = {'load': 0.0, 'function': 0.0, 'save': 0.0}
-                root = os.path.join(scratch, f'py-{name}-{rep}', str(SEVERITY))
-                for path in files:
-                    t0 = time.process_time()
-                    img = loader(path)
-                    t1 = time.process_time()
-                    x = getattr(mod, name)(img, SEVERITY)
-                    t2 = time.process_time()
-                    save_path = os.path.join(root, os.path.basename(os.path.dirname(path)))
-                    if not os.path.exists(save_path):
-                        os.makedirs(save_path)
-                    save_path += '/' + os.path.splitext(os.path.basename(path))[0] + '.JPEG'
-                    Image.fromarray(np.uint8(x)).save(save_path, quality=85, optimize=True)
-                    t3 = time.process_time()
-                    parts['load'] += t1 - t0
-                    parts['function'] += t2 - t1
-                    parts['save'] += t3 - t2
+                parts = python_pass(mod, name, files, os.path.join(scratch, f'py-{name}-{rep}', str(SEVERITY)))
                 cpu.setdefault((name, 'python', 'npy'), []).append(parts['load'] + parts['function'])
                 cpu.setdefault((name, 'python', 'imagenet-c'), []).append(sum(parts.values()))
                 for binary in binaries:
