@@ -187,7 +187,9 @@ pub fn run(req: &CorruptRequest, progress: bool) -> Result<CorruptOutcome> {
     }
     if let Some(out) = &req.out {
         let per = piece_images(clean.image_len(), clean.len());
-        write_sets(out, req, &clean, &corruptor, &plan, per, progress)?;
+        // Inside the pool: the pieces' parallel loops then start on a worker thread instead of handing every
+        // piece from this thread to the pool and back.
+        rayon::scope(|_| write_sets(out, req, &clean, &corruptor, &plan, per, progress))?;
     }
     Ok(CorruptOutcome {
         preview: req.preview.clone(),
