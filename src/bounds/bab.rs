@@ -27,7 +27,9 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
-use super::bab_leaf::{Budgets, FREE, Memo, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
+use super::bab_leaf::{
+    Budgets, FLAT, FREE, Memo, Pieces, activations, evaluate, leaf_boxes, piece_holds, witness_candidate,
+};
 use super::bab_node::{Inside, Node};
 use super::bab_region::{Verdict, check_region, known_pieces};
 use super::bab_search::{SearchOptions, witness_candidates};
@@ -177,8 +179,9 @@ impl Tree<'_> {
             }
             None => {
                 self.patterns += 1;
-                if bound <= self.lower.max(self.finished_max) {
-                    // Neither the upper side nor the lower bound can change.
+                if bound <= self.lower {
+                    // Neither the upper side nor the lower bound can change. (A leaf at or below the finished
+                    // maximum but above the lower bound is still tried: its witness can raise the lower bound.)
                     self.finished_max = self.finished_max.max(bound);
                     return;
                 }
@@ -214,9 +217,16 @@ impl Tree<'_> {
             return None;
         }
         let boxes = leaf_boxes(self.chain, pieces)?;
+        // A unit on both flat pieces has slope 0 whichever it is on.
         let slopes: Vec<Vec<Option<bool>>> = known_pieces(self.chain, pieces, &boxes)
             .into_iter()
-            .map(|l| l.into_iter().map(|p| p.map(|p| p == 1)).collect())
+            .zip(pieces)
+            .map(|(l, fixed)| {
+                l.into_iter()
+                    .zip(fixed)
+                    .map(|(p, &f)| if f == FLAT { Some(false) } else { p.map(|p| p == 1) })
+                    .collect()
+            })
             .collect();
         if vertex_work(self.chain, &slopes)? > self.opts.vertex_work {
             return None;
@@ -356,7 +366,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         for &p in &node.split.pieces {
             let mut child = node.pieces.clone();
             child[node.split.act][node.split.unit] = p;
-            let inherit = point.as_ref().filter(|q| q.pieces[node.split.act][node.split.unit] == p).cloned();
+            let inherit =
+                point.as_ref().filter(|q| piece_holds(p, q.pieces[node.split.act][node.split.unit])).cloned();
             tr.place(child, node.bound, inherit);
         }
     };

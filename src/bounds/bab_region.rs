@@ -19,7 +19,7 @@
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 
-use super::bab_leaf::{FREE, Pieces, activations, piece_of};
+use super::bab_leaf::{FLAT, FREE, Pieces, activations, piece_of};
 use super::chain::{Act, Chain, Step};
 use super::first_layer::FirstLayer;
 use super::interval::Interval;
@@ -66,7 +66,10 @@ pub fn known_pieces(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<V
             fixed
                 .iter()
                 .enumerate()
-                .map(|(i, &p)| if p != FREE { Some(p) } else { piece_of(a, boxes[k].lo[i], boxes[k].hi[i]) })
+                .map(|(i, &p)| {
+                    // Both flat pieces: known only when the interval left one of them (leaf_boxes cut it).
+                    if p != FREE && p != FLAT { Some(p) } else { piece_of(a, boxes[k].lo[i], boxes[k].hi[i]) }
+                })
                 .collect()
         })
         .collect()
@@ -145,7 +148,8 @@ pub fn region_lp(chain: &Chain, first: Option<&FirstLayer>, pieces: &Pieces, box
                 for i in 0..out.len() {
                     let range = (boxes[k].lo[i], boxes[k].hi[i]);
                     unit_rows(&mut lp, *a, known[ai][i], range, cur[i], out[i]);
-                    if pieces[ai][i] != FREE {
+                    // A unit on both flat pieces gets no margin row: the LP relaxes the union (B4 (c)).
+                    if pieces[ai][i] != FREE && pieces[ai][i] != FLAT {
                         piece_rows(&mut lp, *a, pieces[ai][i], cur[i], t, strict[ai][i]);
                     }
                 }
