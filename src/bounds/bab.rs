@@ -3,7 +3,8 @@
 //!
 //! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
 //! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
-//! z ≤ −1 | −1 ≤ z ≤ 1 | z ≥ 1), which fixes their slopes and cuts their intervals, and is bounded by the certified
+//! z ≤ −1 | −1 ≤ z ≤ 1 | z ≥ 1; a last-layer hardtanh unit first to −1 ≤ z ≤ 1 or to both flat pieces at once,
+//! [`super::bab_leaf::FLAT`]), which fixes their slopes and cuts their intervals, and is bounded by the certified
 //! dual bound of its LipLP relaxation ([`super::bab_leaf`]) and by the box bound of [`super::bab_box`] (B8: the
 //! largest ‖W₁ᵀu‖₁ over the box of the first-layer gradient u, one u for all input coordinates) and, when asked
 //! for, by the first-slopes bound of [`super::bab_first`] (B9: the first layer's slopes enumerated, the later

@@ -148,9 +148,15 @@ pub fn region_lp(chain: &Chain, first: Option<&FirstLayer>, pieces: &Pieces, box
                 for i in 0..out.len() {
                     let range = (boxes[k].lo[i], boxes[k].hi[i]);
                     unit_rows(&mut lp, *a, known[ai][i], range, cur[i], out[i]);
-                    // A unit on both flat pieces gets no margin row: the LP relaxes the union (B4 (c)).
-                    if pieces[ai][i] != FREE && pieces[ai][i] != FLAT {
-                        piece_rows(&mut lp, *a, pieces[ai][i], cur[i], t, strict[ai][i]);
+                    // A unit fixed to both flat pieces gets the margin rows of the one its cut interval left, and
+                    // none while both remain (the LP then relaxes their union).
+                    let fixed = match pieces[ai][i] {
+                        FLAT => known[ai][i],
+                        FREE => None,
+                        p => Some(p),
+                    };
+                    if let Some(p) = fixed {
+                        piece_rows(&mut lp, *a, p, cur[i], t, strict[ai][i]);
                     }
                 }
                 ai += 1;
