@@ -282,6 +282,11 @@ fn measure_tightness_suite() {
         let fgl = exact_patterns(&c, F, Norm::LinfMargin, &ExactOptions::default()).unwrap().value;
         let lp =
             lp_bound(&c, F, Norm::LinfMargin, &LpMode::Global, &LpOptions::default(), &|_| {}).unwrap().value;
+        if b.value > lower_of(&b) * 1.01 {
+            for p in b.detail["per_pair"].as_array().unwrap() {
+                eprintln!("   {p}");
+            }
+        }
         at_fgl += usize::from(b.value <= fgl * 1.01);
         bracket_1pc += usize::from(b.value <= lower_of(&b) * 1.01);
         eprintln!(

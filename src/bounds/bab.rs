@@ -3,7 +3,8 @@
 //!
 //! For each class pair (in parallel) the input space ℝⁿ is split best-first (LipBaB, Bhowmick et al. 2021;
 //! LipMIP, Jordan & Dimakis 2020): a node fixes some activation units to a piece (ReLU z ≤ 0 | z ≥ 0, hardtanh
-//! z ≤ −1 | −1 ≤ z ≤ 1 | z ≥ 1), which fixes their slopes and cuts their intervals, and is bounded by the certified
+//! z ≤ −1 | −1 ≤ z ≤ 1 | z ≥ 1; a last-layer hardtanh unit first to −1 ≤ z ≤ 1 or to both flat pieces at once,
+//! [`super::bab_leaf::FLAT`]), which fixes their slopes and cuts their intervals, and is bounded by the certified
 //! dual bound of its LipLP relaxation ([`super::bab_leaf`]) and by the box bound of [`super::bab_box`] (B8: the
 //! largest ‖W₁ᵀu‖₁ over the box of the first-layer gradient u, one u for all input coordinates) and, when asked
 //! for, by the first-slopes bound of [`super::bab_first`] (B9: the first layer's slopes enumerated, the later
@@ -27,7 +28,9 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
-use super::bab_leaf::{Budgets, FREE, Memo, Pieces, activations, evaluate, leaf_boxes, witness_candidate};
+use super::bab_leaf::{
+    Budgets, FLAT, FREE, Memo, Pieces, activations, evaluate, leaf_boxes, piece_holds, witness_candidate,
+};
 use super::bab_node::{Inside, Node};
 use super::bab_region::{Verdict, check_region, known_pieces};
 use super::bab_search::{SearchOptions, witness_candidates};
@@ -177,8 +180,9 @@ impl Tree<'_> {
             }
             None => {
                 self.patterns += 1;
-                if bound <= self.lower.max(self.finished_max) {
-                    // Neither the upper side nor the lower bound can change.
+                if bound <= self.lower {
+                    // Neither the upper side nor the lower bound can change. (A leaf at or below the finished
+                    // maximum but above the lower bound is still tried: its witness can raise the lower bound.)
                     self.finished_max = self.finished_max.max(bound);
                     return;
                 }
@@ -214,9 +218,16 @@ impl Tree<'_> {
             return None;
         }
         let boxes = leaf_boxes(self.chain, pieces)?;
+        // A unit on both flat pieces has slope 0 whichever it is on.
         let slopes: Vec<Vec<Option<bool>>> = known_pieces(self.chain, pieces, &boxes)
             .into_iter()
-            .map(|l| l.into_iter().map(|p| p.map(|p| p == 1)).collect())
+            .zip(pieces)
+            .map(|(l, fixed)| {
+                l.into_iter()
+                    .zip(fixed)
+                    .map(|(p, &f)| if f == FLAT { Some(false) } else { p.map(|p| p == 1) })
+                    .collect()
+            })
             .collect();
         if vertex_work(self.chain, &slopes)? > self.opts.vertex_work {
             return None;
@@ -356,7 +367,8 @@ pub fn bab_pair(chain: &Chain, t: usize, j: usize, start_lower: f64, opts: &BabO
         for &p in &node.split.pieces {
             let mut child = node.pieces.clone();
             child[node.split.act][node.split.unit] = p;
-            let inherit = point.as_ref().filter(|q| q.pieces[node.split.act][node.split.unit] == p).cloned();
+            let inherit =
+                point.as_ref().filter(|q| piece_holds(p, q.pieces[node.split.act][node.split.unit])).cloned();
             tr.place(child, node.bound, inherit);
         }
     };

@@ -28,9 +28,31 @@ use super::lp_model::{Objective, StepRows, Unit, build_with_layout};
 /// A unit not fixed to a piece.
 pub const FREE: u8 = u8::MAX;
 
+/// A hardtanh unit of the last activation step fixed to its flat pieces, z ≤ −1 or z ≥ 1, without saying which:
+/// its slope is 0, and no later activation sees its value, so both pieces give a node the same bounds (B1 (b)).
+/// Split into the two pieces only when nothing else is left to split (a pattern names a piece for every unit).
+pub const FLAT: u8 = 3;
+
 /// Per activation step, per unit: the piece it is fixed to (0: ReLU z ≤ 0 or hardtanh z ≤ −1; 1: the slope-1
-/// piece, ReLU z ≥ 0 or hardtanh −1 ≤ z ≤ 1; 2: hardtanh z ≥ 1) or [`FREE`].
+/// piece, ReLU z ≥ 0 or hardtanh −1 ≤ z ≤ 1; 2: hardtanh z ≥ 1; [`FLAT`]: either hardtanh flat piece) or
+/// [`FREE`].
 pub type Pieces = Vec<Vec<u8>>;
+
+/// Whether a point whose unit is on piece `at` lies in a node that fixes the unit to `fixed` (not [`FREE`]).
+pub(crate) fn piece_holds(fixed: u8, at: u8) -> bool {
+    fixed == at || (fixed == FLAT && matches!(at, 0 | 2))
+}
+
+/// The flat pieces of hardtanh that meet [l, u] in more than one point.
+fn flat_sides(l: f64, u: f64) -> Vec<u8> {
+    [0, 2].into_iter().filter(|&p| piece_meets(Act::HardTanh, p, l, u)).collect()
+}
+
+/// Whether piece `p` of `act` meets [l, u] in more than one point.
+fn piece_meets(act: Act, p: u8, l: f64, u: f64) -> bool {
+    let (a, b) = piece_range(act, p);
+    l.max(a) < u.min(b)
+}
 
 /// The closed pre-activation interval of piece `p` of `act`.
 pub(crate) fn piece_range(act: Act, p: u8) -> (f64, f64) {
@@ -40,19 +62,24 @@ pub(crate) fn piece_range(act: Act, p: u8) -> (f64, f64) {
         (Act::Relu, _) => (0.0, inf),
         (Act::HardTanh, 0) => (-inf, -1.0),
         (Act::HardTanh, 1) => (-1.0, 1.0),
+        (Act::HardTanh, FLAT) => (-inf, inf),
         (Act::HardTanh, _) => (1.0, inf),
     }
 }
 
-/// The pieces of `act` that meet [l, u] in more than one point (a piece met in a point only is a null set).
-fn pieces_meeting(act: Act, l: f64, u: f64) -> Vec<u8> {
+/// The pieces of `act` that meet [l, u] in more than one point (a piece met in a point only is a null set); with
+/// `merge_flat` (a hardtanh unit of the last activation step), both flat pieces as one [`FLAT`].
+fn pieces_meeting(act: Act, l: f64, u: f64, merge_flat: bool) -> Vec<u8> {
     let n = if act == Act::Relu { 2 } else { 3 };
-    (0..n)
-        .filter(|&p| {
-            let (a, b) = piece_range(act, p);
-            l.max(a) < u.min(b)
-        })
-        .collect()
+    let all: Vec<u8> = (0..n).filter(|&p| piece_meets(act, p, l, u)).collect();
+    if merge_flat && act == Act::HardTanh && all == [0, 1, 2] { vec![1, FLAT] } else { all }
+}
+
+/// Whether the units of activation step `ai` (of `n`) may be split with their flat pieces merged: those of the
+/// last step, when it is not also the first (the first layer's pieces enter the region LPs over the first
+/// pre-activations, B6).
+fn merges_flat(ai: usize, n: usize) -> bool {
+    n >= 2 && ai + 1 == n
 }
 
 /// The piece that contains all of [l, u], if one does.
@@ -142,6 +169,13 @@ pub fn leaf_boxes(chain: &Chain, pieces: &Pieces) -> Option<Vec<Interval>> {
                 let pre = &mut boxes[k];
                 for (i, &p) in pieces[act].iter().enumerate() {
                     if p != FREE {
+                        // Both flat pieces: their hull, or the one piece left; neither leaves a null set.
+                        let p = match (p, flat_sides(pre.lo[i], pre.hi[i]).as_slice()) {
+                            (FLAT, [_, _]) => FLAT,
+                            (FLAT, [one]) => *one,
+                            (FLAT, _) => return None,
+                            (p, _) => p,
+                        };
                         let (pl, ph) = piece_range(*a, p);
                         pre.lo[i] = pre.lo[i].max(pl);
                         pre.hi[i] = pre.hi[i].min(ph);
@@ -267,14 +301,22 @@ pub fn evaluate(
             let gap = if ph > pl { -pl * ph / (ph - pl) } else { 0.0 };
             let better = best.as_ref().is_none_or(|(bc, bg, _)| (cost, gap) > (*bc, *bg));
             if better {
-                let pieces = pieces_meeting(a, boxes[k].lo[i], boxes[k].hi[i]);
+                let pieces = pieces_meeting(a, boxes[k].lo[i], boxes[k].hi[i], merges_flat(ai, acts.len()));
                 if pieces.len() >= 2 {
                     best = Some((cost, gap, Split { act: ai, unit: i, pieces }));
                 }
             }
         }
     }
-    let split = best.map(|b| b.2);
+    // Last, the units fixed to both flat pieces, so that a pattern names a piece for every unit.
+    let split = best.map(|b| b.2).or_else(|| {
+        acts.iter().zip(pieces).enumerate().find_map(|(ai, (&(k, _), fixed))| {
+            fixed.iter().enumerate().filter(|&(_, &p)| p == FLAT).find_map(|(i, _)| {
+                let sides = flat_sides(boxes[k].lo[i], boxes[k].hi[i]);
+                (sides.len() == 2).then_some(Split { act: ai, unit: i, pieces: sides })
+            })
+        })
+    });
     let pattern = split.is_none().then(|| {
         acts.iter()
             .zip(pieces)
@@ -283,7 +325,7 @@ pub fn evaluate(
                     .iter()
                     .enumerate()
                     .map(|(i, &p)| {
-                        if p != FREE {
+                        if p != FREE && p != FLAT {
                             p
                         } else {
                             piece_of(a, boxes[k].lo[i], boxes[k].hi[i]).unwrap_or(FREE)
@@ -341,7 +383,7 @@ fn box_split(
             if stable[ai][i].is_some() {
                 continue;
             }
-            let pieces = pieces_meeting(a, boxes[k].lo[i], boxes[k].hi[i]);
+            let pieces = pieces_meeting(a, boxes[k].lo[i], boxes[k].hi[i], merges_flat(ai, acts.len()));
             if pieces.len() < 2 {
                 continue;
             }

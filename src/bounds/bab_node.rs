@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use super::bab_leaf::{FREE, Pieces, Split, activations};
+use super::bab_leaf::{FREE, Pieces, Split, activations, piece_holds};
 use super::chain::{Act, Chain};
 
 /// An open node: its bound (the heap's key) and its pieces.
@@ -52,7 +52,9 @@ impl Inside {
 
     /// Whether every fixed unit of `node` has its piece at x.
     pub fn realises(&self, node: &Pieces) -> bool {
-        node.iter().zip(&self.pieces).all(|(n, p)| n.iter().zip(p).all(|(a, b)| *a == FREE || (a == b)))
+        node.iter()
+            .zip(&self.pieces)
+            .all(|(n, p)| n.iter().zip(p).all(|(&a, &b)| a == FREE || piece_holds(a, b)))
     }
 }
 

@@ -19,7 +19,7 @@
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 
-use super::bab_leaf::{FREE, Pieces, activations, piece_of};
+use super::bab_leaf::{FLAT, FREE, Pieces, activations, piece_of};
 use super::chain::{Act, Chain, Step};
 use super::first_layer::FirstLayer;
 use super::interval::Interval;
@@ -66,7 +66,10 @@ pub fn known_pieces(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<V
             fixed
                 .iter()
                 .enumerate()
-                .map(|(i, &p)| if p != FREE { Some(p) } else { piece_of(a, boxes[k].lo[i], boxes[k].hi[i]) })
+                .map(|(i, &p)| {
+                    // Both flat pieces: known only when the interval left one of them (leaf_boxes cut it).
+                    if p != FREE && p != FLAT { Some(p) } else { piece_of(a, boxes[k].lo[i], boxes[k].hi[i]) }
+                })
                 .collect()
         })
         .collect()
@@ -145,8 +148,15 @@ pub fn region_lp(chain: &Chain, first: Option<&FirstLayer>, pieces: &Pieces, box
                 for i in 0..out.len() {
                     let range = (boxes[k].lo[i], boxes[k].hi[i]);
                     unit_rows(&mut lp, *a, known[ai][i], range, cur[i], out[i]);
-                    if pieces[ai][i] != FREE {
-                        piece_rows(&mut lp, *a, pieces[ai][i], cur[i], t, strict[ai][i]);
+                    // A unit fixed to both flat pieces gets the margin rows of the one its cut interval left, and
+                    // none while both remain (the LP then relaxes their union).
+                    let fixed = match pieces[ai][i] {
+                        FLAT => known[ai][i],
+                        FREE => None,
+                        p => Some(p),
+                    };
+                    if let Some(p) = fixed {
+                        piece_rows(&mut lp, *a, p, cur[i], t, strict[ai][i]);
                     }
                 }
                 ai += 1;
