@@ -28,9 +28,10 @@ use super::lp_model::{Objective, StepRows, Unit, build_with_layout};
 /// A unit not fixed to a piece.
 pub const FREE: u8 = u8::MAX;
 
-/// A hardtanh unit of the last activation step fixed to its flat pieces, z ≤ −1 or z ≥ 1, without saying which:
-/// its slope is 0, and no later activation sees its value, so both pieces give a node the same bounds (B1 (b)).
-/// Split into the two pieces only when nothing else is left to split (a pattern names a piece for every unit).
+/// A hardtanh unit of the last activation step fixed to its flat pieces, z < −1 or z > 1 (the open union), without
+/// saying which: its slope is 0, and no later activation sees its value, so both pieces give a node the same bounds
+/// (proofs/bab.md, "Both flat pieces at once", B1, B2). Split into the two closed pieces only when nothing else is
+/// left to split (a pattern names a piece for every unit).
 pub const FLAT: u8 = 3;
 
 /// Per activation step, per unit: the piece it is fixed to (0: ReLU z ≤ 0 or hardtanh z ≤ −1; 1: the slope-1
@@ -43,9 +44,10 @@ pub(crate) fn piece_holds(fixed: u8, at: u8) -> bool {
     fixed == at || (fixed == FLAT && matches!(at, 0 | 2))
 }
 
-/// The flat pieces of hardtanh that meet [l, u] in more than one point.
+/// The flat pieces of hardtanh whose open part (z < −1, z > 1) meets [l, u]: where a point of a [`FLAT`] unit's
+/// region can lie. When both do, both closed pieces meet [l, u] in more than one point (l < −1 < 1 < u).
 fn flat_sides(l: f64, u: f64) -> Vec<u8> {
-    [0, 2].into_iter().filter(|&p| piece_meets(Act::HardTanh, p, l, u)).collect()
+    [(0, l < -1.0), (2, u > 1.0)].into_iter().filter(|&(_, meets)| meets).map(|(p, _)| p).collect()
 }
 
 /// Whether piece `p` of `act` meets [l, u] in more than one point.
