@@ -29,10 +29,11 @@ use serde_json::json;
 
 use super::ascent::{AscentOptions, gradient_ascent};
 use super::bab_leaf::{
-    Budgets, FLAT, FREE, Memo, Pieces, activations, evaluate, leaf_boxes, piece_holds, witness_candidate,
+    Budgets, FREE, Memo, Pieces, activations, evaluate, known_slopes, leaf_boxes, piece_holds,
+    witness_candidate,
 };
 use super::bab_node::{Inside, Node};
-use super::bab_region::{Verdict, check_region, known_pieces};
+use super::bab_region::{Verdict, check_region};
 use super::bab_search::{SearchOptions, witness_candidates};
 use super::bab_vertex::{vertex_bound, vertex_work};
 use super::bound::{Bound, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
@@ -218,17 +219,7 @@ impl Tree<'_> {
             return None;
         }
         let boxes = leaf_boxes(self.chain, pieces)?;
-        // A unit on both flat pieces has slope 0 whichever it is on.
-        let slopes: Vec<Vec<Option<bool>>> = known_pieces(self.chain, pieces, &boxes)
-            .into_iter()
-            .zip(pieces)
-            .map(|(l, fixed)| {
-                l.into_iter()
-                    .zip(fixed)
-                    .map(|(p, &f)| if f == FLAT { Some(false) } else { p.map(|p| p == 1) })
-                    .collect()
-            })
-            .collect();
+        let slopes = known_slopes(self.chain, pieces, &boxes);
         if vertex_work(self.chain, &slopes)? > self.opts.vertex_work {
             return None;
         }

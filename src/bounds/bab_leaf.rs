@@ -222,6 +222,42 @@ pub struct Budgets {
     pub later_enum: usize,
 }
 
+/// The slope of every unit known on the node `pieces` with boxes `boxes` (from [`leaf_boxes`]): a fixed unit's
+/// piece's (0 on both flat pieces of a [`FLAT`] unit), or one its interval leaves no choice of; `None` otherwise.
+pub(crate) fn known_slopes(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<Stability> {
+    activations(chain)
+        .iter()
+        .zip(pieces)
+        .map(|(&(k, a), fixed)| {
+            fixed
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, &p)| if p != FREE { Some(p == 1) } else { a.stable(boxes[k].lo[i], boxes[k].hi[i]) },
+                )
+                .collect()
+        })
+        .collect()
+}
+
+/// The known piece of every unit: a fixed one (a [`FLAT`] unit's only when its cut interval left one flat
+/// piece), or the piece its interval lies in.
+pub fn known_pieces(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<Vec<Option<u8>>> {
+    activations(chain)
+        .iter()
+        .zip(pieces)
+        .map(|(&(k, a), fixed)| {
+            fixed
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| {
+                    if p != FREE && p != FLAT { Some(p) } else { piece_of(a, boxes[k].lo[i], boxes[k].hi[i]) }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The coupled bounds (B8, B9) of the nodes evaluated so far, keyed by the known slopes they were computed from.
 /// They depend on the chain, the margin and those slopes only, so any node of the same tree with the same slopes
 /// (the flat pieces of hardtanh units in every combination, siblings whose cuts leave the other units as they
@@ -248,19 +284,7 @@ pub fn evaluate(
     let Budgets { box_enum, first_enum, later_enum } = budgets;
     let boxes = leaf_boxes(chain, pieces)?;
     let acts = activations(chain);
-    let stable: Vec<Stability> = acts
-        .iter()
-        .zip(pieces)
-        .map(|(&(k, a), fixed)| {
-            fixed
-                .iter()
-                .enumerate()
-                .map(
-                    |(i, &p)| if p != FREE { Some(p == 1) } else { a.stable(boxes[k].lo[i], boxes[k].hi[i]) },
-                )
-                .collect()
-        })
-        .collect();
+    let stable = known_slopes(chain, pieces, &boxes);
     let grads = backward(chain, c, &stable);
     let (lp, layout) = build_with_layout(chain, c, &grads, &stable, None, Objective::SumAbs);
     let (multipliers, _) = backward_multipliers(&lp, &layout).expect("a global-mode LP has no forward rows");
@@ -320,21 +344,9 @@ pub fn evaluate(
         })
     });
     let pattern = split.is_none().then(|| {
-        acts.iter()
-            .zip(pieces)
-            .map(|(&(k, a), fixed)| {
-                fixed
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &p)| {
-                        if p != FREE && p != FLAT {
-                            p
-                        } else {
-                            piece_of(a, boxes[k].lo[i], boxes[k].hi[i]).unwrap_or(FREE)
-                        }
-                    })
-                    .collect()
-            })
+        known_pieces(chain, pieces, &boxes)
+            .into_iter()
+            .map(|layer| layer.into_iter().map(|p| p.unwrap_or(FREE)).collect())
             .collect()
     });
     Some(Evaluated { bound, split, pattern, by_first, reused })

@@ -19,7 +19,7 @@
 
 use good_lp::{Expression, ProblemVariables, Solution, SolverModel, Variable, microlp, variable};
 
-use super::bab_leaf::{FLAT, FREE, Pieces, activations, piece_of};
+use super::bab_leaf::{FLAT, FREE, Pieces, activations, known_pieces};
 use super::chain::{Act, Chain, Step};
 use super::first_layer::FirstLayer;
 use super::interval::Interval;
@@ -55,24 +55,6 @@ pub enum Verdict {
     },
     /// Neither proven empty nor opened.
     Unknown,
-}
-
-/// The known piece of every unit (fixed, or its interval inside one piece).
-pub fn known_pieces(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<Vec<Option<u8>>> {
-    activations(chain)
-        .iter()
-        .zip(pieces)
-        .map(|(&(k, a), fixed)| {
-            fixed
-                .iter()
-                .enumerate()
-                .map(|(i, &p)| {
-                    // Both flat pieces: known only when the interval left one of them (leaf_boxes cut it).
-                    if p != FREE && p != FLAT { Some(p) } else { piece_of(a, boxes[k].lo[i], boxes[k].hi[i]) }
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// The region LP of the node `pieces` with boxes `boxes` (from [`super::bab_leaf::leaf_boxes`]).

@@ -175,8 +175,8 @@ impl ImageFolder {
     }
 
     /// Decodes the images `range` into `out` (`range.len() · image_len` bytes), in parallel. Files are decoded
-    /// strictly ([`super::decode`]): one cut short or damaged is an error naming it, as is one whose bytes
-    /// changed since the folder was opened.
+    /// strictly ([`super::decode`]): one cut short or damaged is an error naming it, as is one that decodes to
+    /// another size or channels than its header declared, or whose bytes changed since it was last decoded.
     pub fn decode_into(&self, range: std::ops::Range<usize>, out: &mut [u8]) -> Result<()> {
         let len = self.image_len();
         let entries = self.entries[..self.used].get(range.clone()).ok_or_else(|| Error::Shape {

@@ -32,8 +32,8 @@ pub fn read(bytes: &[u8], claim: &dyn Fn(usize, usize, usize) -> Result<(), Stri
                     return Ok(Read::Unsupported(why));
                 }
             }
-            0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                return Ok(Read::Unsupported(format!("SOF{} (not sequential Huffman)", marker - 0xC0)));
+            m if is_sof(m) => {
+                return Ok(Read::Unsupported(format!("SOF{} (not sequential Huffman)", m - 0xC0)));
             }
             0xC4 => p.huffman(body)?,
             0xDB => p.quant(body)?,
@@ -70,7 +70,7 @@ pub fn frame_size(bytes: &[u8]) -> Result<(usize, usize, usize), String> {
     loop {
         let (marker, body, next) = next_segment(bytes, pos)?;
         match marker {
-            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+            m if is_sof(m) => {
                 let (_, height, width, n) = sof_fields(body)?;
                 return Ok((height, width, if n == 1 { 1 } else { 3 }));
             }
@@ -78,6 +78,11 @@ pub fn frame_size(bytes: &[u8]) -> Result<(usize, usize, usize), String> {
             _ => pos = next,
         }
     }
+}
+
+/// Whether `marker` starts a frame header: SOF0–SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+fn is_sof(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF)
 }
 
 /// The first fields of a frame header (any SOF): sample precision, height, width and number of components.

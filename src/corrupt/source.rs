@@ -31,8 +31,9 @@ impl CleanSource {
     /// The clean images of `req` (the first `--limit` of them), read `uses` times while the sets are written: a
     /// folder streams unless it is read more than once and fits in [`KEEP_DECODED_BYTES`].
     pub fn open(req: &CorruptRequest, uses: usize) -> Result<CleanSource> {
-        let Some(dir) = stage::folder_dataset(req)? else {
-            return Ok(CleanSource::Decoded(stage::builtin_set(req)?));
+        let dir = match stage::dataset(req)? {
+            stage::Dataset::Builtin(kind) => return Ok(CleanSource::Decoded(stage::builtin_set(req, kind)?)),
+            stage::Dataset::Folder(dir) => dir,
         };
         let folder = stage::open_folder(req, &dir)?;
         if uses > 1 && folder.len().saturating_mul(folder.image_len()) <= KEEP_DECODED_BYTES {

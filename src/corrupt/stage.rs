@@ -213,15 +213,29 @@ pub struct CleanSet {
     pub classes: Vec<String>,
 }
 
-/// The image directory `req` names as its dataset, or `None` for a built-in dataset; refuses a name that is
-/// neither, and `--crop` with a built-in dataset.
-pub(super) fn folder_dataset(req: &CorruptRequest) -> Result<Option<PathBuf>> {
-    match req.dataset.as_str() {
-        "mnist" | "fashion-mnist" | "cifar10" if req.crop.is_some() => {
+/// The dataset a request names: a built-in one, or an image directory.
+pub(super) enum Dataset {
+    /// MNIST, Fashion-MNIST or CIFAR-10.
+    Builtin(DatasetKind),
+    /// A folder of class sub-folders.
+    Folder(PathBuf),
+}
+
+/// The dataset `req` names; refuses a name that is neither built in nor a directory, and `--crop` with a
+/// built-in dataset.
+pub(super) fn dataset(req: &CorruptRequest) -> Result<Dataset> {
+    let kind = match req.dataset.as_str() {
+        "mnist" => Some(DatasetKind::Mnist),
+        "fashion-mnist" => Some(DatasetKind::FashionMnist),
+        "cifar10" => Some(DatasetKind::Cifar10),
+        _ => None,
+    };
+    match kind {
+        Some(_) if req.crop.is_some() => {
             Err(Error::config("crop", "applies to an image directory given as --dataset DIR only"))
         }
-        "mnist" | "fashion-mnist" | "cifar10" => Ok(None),
-        _ => {
+        Some(kind) => Ok(Dataset::Builtin(kind)),
+        None => {
             let dir = PathBuf::from(&req.dataset);
             if !dir.is_dir() {
                 return Err(Error::config(
@@ -229,26 +243,21 @@ pub(super) fn folder_dataset(req: &CorruptRequest) -> Result<Option<PathBuf>> {
                     format!("`{}` is neither mnist, fashion-mnist, cifar10 nor a directory", req.dataset),
                 ));
             }
-            Ok(Some(dir))
+            Ok(Dataset::Folder(dir))
         }
     }
 }
 
 /// Loads the clean images `req` names (a built-in dataset or an image directory), the first `limit` of them.
 pub fn load_clean(req: &CorruptRequest) -> Result<CleanSet> {
-    match folder_dataset(req)? {
-        None => builtin_set(req),
-        Some(dir) => folder_set(open_folder(req, &dir)?, &dir),
+    match dataset(req)? {
+        Dataset::Builtin(kind) => builtin_set(req, kind),
+        Dataset::Folder(dir) => folder_set(open_folder(req, &dir)?, &dir),
     }
 }
 
-/// The first `limit` images of the built-in dataset `req` names.
-pub(super) fn builtin_set(req: &CorruptRequest) -> Result<CleanSet> {
-    let kind = match req.dataset.as_str() {
-        "mnist" => DatasetKind::Mnist,
-        "fashion-mnist" => DatasetKind::FashionMnist,
-        _ => DatasetKind::Cifar10,
-    };
+/// The first `limit` images of the built-in dataset `kind` (of the split `req` asks for).
+pub(super) fn builtin_set(req: &CorruptRequest, kind: DatasetKind) -> Result<CleanSet> {
     let ds = data::load(kind, req.data_dir.as_deref())?;
     let mut images = match req.split {
         Split::Test => ds.test,
