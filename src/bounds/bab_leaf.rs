@@ -222,40 +222,38 @@ pub struct Budgets {
     pub later_enum: usize,
 }
 
-/// The slope of every unit known on the node `pieces` with boxes `boxes` (from [`leaf_boxes`]): a fixed unit's
-/// piece's (0 on both flat pieces of a [`FLAT`] unit), or one its interval leaves no choice of; `None` otherwise.
-pub(crate) fn known_slopes(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<Stability> {
+/// `f(activation, fixed piece or FREE, interval low, interval high)` for every unit of the node `pieces`, with
+/// the pre-activation boxes `boxes` (from [`leaf_boxes`]).
+fn per_unit<T>(
+    chain: &Chain,
+    pieces: &Pieces,
+    boxes: &[Interval],
+    f: impl Fn(Act, u8, f64, f64) -> T,
+) -> Vec<Vec<T>> {
     activations(chain)
         .iter()
         .zip(pieces)
         .map(|(&(k, a), fixed)| {
-            fixed
-                .iter()
-                .enumerate()
-                .map(
-                    |(i, &p)| if p != FREE { Some(p == 1) } else { a.stable(boxes[k].lo[i], boxes[k].hi[i]) },
-                )
-                .collect()
+            fixed.iter().enumerate().map(|(i, &p)| f(a, p, boxes[k].lo[i], boxes[k].hi[i])).collect()
         })
         .collect()
+}
+
+/// The slope of every unit known on the node `pieces` with boxes `boxes` (from [`leaf_boxes`]): a fixed unit's
+/// piece's (0 on both flat pieces of a [`FLAT`] unit), or one its interval leaves no choice of; `None` otherwise.
+pub(crate) fn known_slopes(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<Stability> {
+    per_unit(chain, pieces, boxes, |a, p, l, h| if p != FREE { Some(p == 1) } else { a.stable(l, h) })
 }
 
 /// The known piece of every unit: a fixed one (a [`FLAT`] unit's only when its cut interval left one flat
 /// piece), or the piece its interval lies in.
 pub fn known_pieces(chain: &Chain, pieces: &Pieces, boxes: &[Interval]) -> Vec<Vec<Option<u8>>> {
-    activations(chain)
-        .iter()
-        .zip(pieces)
-        .map(|(&(k, a), fixed)| {
-            fixed
-                .iter()
-                .enumerate()
-                .map(|(i, &p)| {
-                    if p != FREE && p != FLAT { Some(p) } else { piece_of(a, boxes[k].lo[i], boxes[k].hi[i]) }
-                })
-                .collect()
-        })
-        .collect()
+    per_unit(
+        chain,
+        pieces,
+        boxes,
+        |a, p, l, h| if p != FREE && p != FLAT { Some(p) } else { piece_of(a, l, h) },
+    )
 }
 
 /// The coupled bounds (B8, B9) of the nodes evaluated so far, keyed by the known slopes they were computed from.
