@@ -32,7 +32,8 @@ fn search(chain: &Chain, c: &[f64], restarts: usize, seed: u64) -> (f64, usize) 
         .steps
         .iter()
         .enumerate()
-        .filter_map(|(s, st)| matches!(st, Step::Act(_)).then(|| chain.widths[s]))
+        .filter(|&(_, st)| matches!(st, Step::Act(_)))
+        .map(|(s, _)| chain.widths[s])
         .collect();
     let value = |p: &Vec<Vec<bool>>| chain.backward(c, p).iter().map(|g| g.abs()).sum::<f64>();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
