@@ -48,14 +48,21 @@ pub(super) fn scan_order(c: &Coefficients) -> Vec<(usize, usize, usize)> {
 }
 
 /// One coded symbol, packed: the table (0 DC / 1 AC, then the component's table id) in bits 24–25, the symbol
-/// in bits 16–23 and its extra bits in bits 0–15. The number of extra bits is the symbol itself for a DC table
-/// and its low nibble for an AC table ([`extra_len`]); a baseline coefficient needs at most 11 (15 for a DC
-/// difference), so they fit.
+/// in bits 16–23 and its extra bits in bits 0–15, zero above their number. The number of extra bits is the
+/// symbol itself for a DC table and its low nibble for an AC table ([`extra_len`]); a baseline coefficient
+/// needs at most 11 (15 for a DC difference), so they fit.
 type Token = u32;
 
-fn token(table: usize, sym: u8, extra: u32) -> Token {
-    ((table as u32) << 24) | (u32::from(sym) << 16) | (extra & 0xFFFF)
+/// The token of symbol `sym` of table `table` whose value `v` has magnitude category `s`: the extra bits are
+/// `v` for `v ≥ 0` and `v − 1` otherwise, both kept to their low `s` bits (T.81 F.1.2.1–2).
+#[inline(always)]
+fn token(table: usize, sym: u8, v: i32, s: u8) -> Token {
+    let extra = (if v < 0 { v - 1 } else { v }) as u32 & ((1u32 << s) - 1);
+    ((table as u32) << 24) | (u32::from(sym) << 16) | extra
 }
+
+/// The symbol counts of the four tables (DC and AC of luma and chroma) of a list of tokens.
+type Counts = [[u32; 256]; 4];
 
 /// The number of extra bits that follow symbol `sym` of table `table` (T.81 F.1.2.1–2).
 fn extra_len(table: usize, sym: u8) -> u8 {
@@ -128,7 +135,7 @@ fn nonzero(b: &[i16; BLOCK], v3: Simd) -> u64 {
 /// The symbols of every block (T.81 F.1.2): DC differences by category, AC run/size pairs with ZRL and EOB.
 /// Padding blocks repeat the previous DC of their component, with no AC. The AC coefficients are visited
 /// through a 63-bit mask of the nonzero ones in zigzag order, so runs of zeros cost one `trailing_zeros`.
-fn tokens(c: &Coefficients) -> Vec<Token> {
+fn tokens(c: &Coefficients) -> (Vec<Token>, Box<Counts>) {
     #[cfg(target_arch = "x86_64")]
     if let Some(s) = super::wide::v3() {
         return s.vectorize(Tokens { c, v3: Some(s) });
@@ -143,12 +150,13 @@ struct Tokens<'a> {
 }
 
 impl pulp::NullaryFnOnce for Tokens<'_> {
-    type Output = Vec<Token>;
+    type Output = (Vec<Token>, Box<Counts>);
 
     #[inline(always)]
-    fn call(self) -> Vec<Token> {
+    fn call(self) -> (Vec<Token>, Box<Counts>) {
         let c = self.c;
         let mut out = Vec::with_capacity(c.components.iter().map(|k| k.blocks.len() * 8).sum());
+        let mut counts = Box::new([[0u32; 256]; 4]);
         let mut pred = vec![0i32; c.components.len()];
         for (ci, r, col) in scan_order(c) {
             let k = &c.components[ci];
@@ -158,9 +166,11 @@ impl pulp::NullaryFnOnce for Tokens<'_> {
             let diff = dc - pred[ci];
             pred[ci] = dc;
             let s = category(diff);
-            out.push(token(2 * t, s, if diff < 0 { (diff - 1) as u32 } else { diff as u32 }));
+            out.push(token(2 * t, s, diff, s));
+            counts[2 * t][usize::from(s)] += 1;
             let Some(b) = block else {
-                out.push(token(2 * t + 1, 0x00, 0));
+                out.push(token(2 * t + 1, 0x00, 0, 0));
+                counts[2 * t + 1][0x00] += 1;
                 continue;
             };
             let natural = nonzero(b, self.v3);
@@ -175,23 +185,23 @@ impl pulp::NullaryFnOnce for Tokens<'_> {
                 mask &= mask - 1;
                 let mut run = i - next;
                 while run >= 16 {
-                    out.push(token(2 * t + 1, 0xF0, 0));
+                    out.push(token(2 * t + 1, 0xF0, 0, 0));
+                    counts[2 * t + 1][0xF0] += 1;
                     run -= 16;
                 }
                 let v = i32::from(b[ZIGZAG[i as usize]]);
                 let s = category(v);
-                out.push(token(
-                    2 * t + 1,
-                    ((run as u8) << 4) | s,
-                    if v < 0 { (v - 1) as u32 } else { v as u32 },
-                ));
+                let sym = ((run as u8) << 4) | s;
+                out.push(token(2 * t + 1, sym, v, s));
+                counts[2 * t + 1][usize::from(sym)] += 1;
                 next = i + 1;
             }
             if next < 64 {
-                out.push(token(2 * t + 1, 0x00, 0));
+                out.push(token(2 * t + 1, 0x00, 0, 0));
+                counts[2 * t + 1][0x00] += 1;
             }
         }
-        out
+        (out, counts)
     }
 }
 
@@ -221,23 +231,19 @@ pub fn write(c: &Coefficients) -> Vec<u8> {
         sof.extend([i as u8 + 1, ((k.h as u8) << 4) | k.v as u8, u8::from(i > 0)]);
     }
     segment(&mut out, 0xC0, &sof);
-    let toks = tokens(c);
-    let mut counts = vec![[0u32; 256]; 2 * tables];
-    for &tok in &toks {
-        counts[(tok >> 24) as usize][((tok >> 16) & 0xFF) as usize] += 1;
-    }
-    let mut codes = Vec::new();
-    for (t, cnt) in counts.iter().enumerate() {
+    let (toks, counts) = tokens(c);
+    // Per table and symbol: the code shifted past its extra bits, and the length of both together.
+    let mut codes = Box::new([[(0u32, 0u8); 256]; 4]);
+    for (t, cnt) in counts.iter().enumerate().take(2 * tables) {
         let table = HuffTable::fitted(cnt);
         let mut body = vec![(((t % 2) as u8) << 4) | (t / 2) as u8];
         body.extend(table.bits);
         body.extend(&table.vals);
         segment(&mut out, 0xC4, &body);
-        let mut lookup = [(0u16, 0u8); 256];
-        for (&v, code) in table.vals.iter().zip(table.codes()) {
-            lookup[usize::from(v)] = code;
+        for (&v, (code, size)) in table.vals.iter().zip(table.codes()) {
+            let len = extra_len(t, v);
+            codes[t][usize::from(v)] = (u32::from(code) << len, size + len);
         }
-        codes.push(lookup);
     }
     let mut sos = vec![c.components.len() as u8];
     for i in 0..c.components.len() {
@@ -249,11 +255,9 @@ pub fn write(c: &Coefficients) -> Vec<u8> {
     let mut w = BitWriter::default();
     w.out.reserve(toks.len() * 2);
     for tok in toks {
-        let (t, sym) = ((tok >> 24) as usize, (tok >> 16) as u8);
-        let (code, size) = codes[t][usize::from(sym)];
-        let len = extra_len(t, sym);
+        let (code, len) = codes[(tok >> 24) as usize & 3][((tok >> 16) & 0xFF) as usize];
         // A code is at most 16 bits and its extra bits at most 15: one put of up to 31 bits.
-        w.put((u32::from(code) << len) | (tok & ((1 << len) - 1)), size + len);
+        w.put(code | (tok & 0xFFFF), len);
     }
     out.extend(w.finish());
     out.extend([0xFF, 0xD9]);
