@@ -15,9 +15,10 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use lcr_verify::bounds::Norm;
 use lcr_verify::bounds::bab::{BabOptions, bab_bound};
-use lcr_verify::bounds::chain::{Chain, Step};
+use lcr_verify::bounds::bab_leaf::activations;
+use lcr_verify::bounds::chain::Chain;
+use lcr_verify::bounds::{Norm, class_pairs};
 use lcr_verify::ir::Function;
 use lcr_verify::run_dir::RunDir;
 use rand::{Rng, SeedableRng};
@@ -28,13 +29,7 @@ const MOVE_TOLERANCE: f64 = 1e-12;
 /// The best ‖∇m‖₁ over patterns reached by first-improvement bit flips from `restarts` random patterns, and
 /// how many restarts ended within 10⁻⁹ (relative) of it.
 fn search(chain: &Chain, c: &[f64], restarts: usize, seed: u64) -> (f64, usize) {
-    let widths: Vec<usize> = chain
-        .steps
-        .iter()
-        .enumerate()
-        .filter(|&(_, st)| matches!(st, Step::Act(_)))
-        .map(|(s, _)| chain.widths[s])
-        .collect();
+    let widths: Vec<usize> = activations(chain).iter().map(|&(k, _)| chain.widths[k]).collect();
     let value = |p: &Vec<Vec<bool>>| chain.backward(c, p).iter().map(|g| g.abs()).sum::<f64>();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut ends = Vec::with_capacity(restarts);
@@ -74,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let chain = Chain::from_net(&net, f, 1 << 28)?;
     let k = chain.output_dim();
     let pairs: Vec<(usize, usize)> = match args.get(1).map(String::as_str) {
-        None | Some("all") => (0..k).flat_map(|t| (t + 1..k).map(move |j| (t, j))).collect(),
+        None | Some("all") => class_pairs(k),
         Some(list) => list
             .split(',')
             .map(|p| {

@@ -68,7 +68,7 @@ mod solve_status;
 pub mod spectral;
 mod stage;
 
-pub use bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness};
+pub use bound::{Bound, LayerPart, Method, Norm, PairConstant, Scope, Soundness, class_pairs};
 pub use compute::{BoundOptions, Bounds, Methods, Skipped, capped_by_global, compute_bounds};
 pub use file::{BOUNDS_FORMAT, BoundsFile, NetSummary, render_table};
 pub use solve_status::SolveStatus;

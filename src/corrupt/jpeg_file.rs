@@ -53,16 +53,18 @@ pub(super) fn scan_order(c: &Coefficients) -> Vec<(usize, usize, usize)> {
 /// needs at most 11 (15 for a DC difference), so they fit.
 type Token = u32;
 
-/// The token of symbol `sym` of table `table` whose value `v` has magnitude category `s`: the extra bits are
-/// `v` for `v ≥ 0` and `v − 1` otherwise, both kept to their low `s` bits (T.81 F.1.2.1–2).
-#[inline(always)]
-fn token(table: usize, sym: u8, v: i32, s: u8) -> Token {
-    let extra = (if v < 0 { v - 1 } else { v }) as u32 & ((1u32 << s) - 1);
-    ((table as u32) << 24) | (u32::from(sym) << 16) | extra
-}
-
 /// The symbol counts of the four tables (DC and AC of luma and chroma) of a list of tokens.
 type Counts = [[u32; 256]; 4];
+
+/// Appends the token of symbol `sym` of table `table` whose value `v` has magnitude category `s`, and counts the
+/// symbol: the extra bits are `v` for `v ≥ 0` and `v − 1` otherwise, both kept to their low `s` bits (T.81
+/// F.1.2.1–2).
+#[inline(always)]
+fn push(out: &mut Vec<Token>, counts: &mut Counts, table: usize, sym: u8, v: i32, s: u8) {
+    let extra = (if v < 0 { v - 1 } else { v }) as u32 & ((1u32 << s) - 1);
+    out.push(((table as u32) << 24) | (u32::from(sym) << 16) | extra);
+    counts[table][usize::from(sym)] += 1;
+}
 
 /// The number of extra bits that follow symbol `sym` of table `table` (T.81 F.1.2.1–2).
 fn extra_len(table: usize, sym: u8) -> u8 {
@@ -166,11 +168,9 @@ impl pulp::NullaryFnOnce for Tokens<'_> {
             let diff = dc - pred[ci];
             pred[ci] = dc;
             let s = category(diff);
-            out.push(token(2 * t, s, diff, s));
-            counts[2 * t][usize::from(s)] += 1;
+            push(&mut out, &mut counts, 2 * t, s, diff, s);
             let Some(b) = block else {
-                out.push(token(2 * t + 1, 0x00, 0, 0));
-                counts[2 * t + 1][0x00] += 1;
+                push(&mut out, &mut counts, 2 * t + 1, 0x00, 0, 0);
                 continue;
             };
             let natural = nonzero(b, self.v3);
@@ -185,20 +185,17 @@ impl pulp::NullaryFnOnce for Tokens<'_> {
                 mask &= mask - 1;
                 let mut run = i - next;
                 while run >= 16 {
-                    out.push(token(2 * t + 1, 0xF0, 0, 0));
-                    counts[2 * t + 1][0xF0] += 1;
+                    push(&mut out, &mut counts, 2 * t + 1, 0xF0, 0, 0);
                     run -= 16;
                 }
                 let v = i32::from(b[ZIGZAG[i as usize]]);
                 let s = category(v);
                 let sym = ((run as u8) << 4) | s;
-                out.push(token(2 * t + 1, sym, v, s));
-                counts[2 * t + 1][usize::from(sym)] += 1;
+                push(&mut out, &mut counts, 2 * t + 1, sym, v, s);
                 next = i + 1;
             }
             if next < 64 {
-                out.push(token(2 * t + 1, 0x00, 0, 0));
-                counts[2 * t + 1][0x00] += 1;
+                push(&mut out, &mut counts, 2 * t + 1, 0x00, 0, 0);
             }
         }
         (out, counts)
