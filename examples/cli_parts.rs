@@ -1,6 +1,8 @@
-//! Where the time of `corrupt --dataset DIR --crop 224` goes, per image, one thread, in CPU time: reading and hashing the
-//! input files, decoding them, the resize to 256 and centre crop, each corruption at severity 3, hashing the
-//! output and the JPEG-85 file of the ImageNet-C layout. Prints `<part> <microseconds per image>` lines.
+//! Where the time of `corrupt --dataset DIR --crop 224` goes, per image, one thread, in CPU time: reading and
+//! hashing the input files, decoding them (for baseline JPEG files also in two halves: the entropy-coded data to
+//! coefficients, the coefficients to pixels), the resize to 256 and centre crop, each corruption at severity 3,
+//! hashing the output and the JPEG-85 file of the ImageNet-C layout. Prints `<part> <microseconds per image>`
+//! lines.
 //!
 //! `cargo run --release --example cli_parts -- DIR [repeats]` (DIR: class folders of photographs, e.g. written
 //! by `scripts/bench_cli_224.py data DIR`).
@@ -51,13 +53,32 @@ fn main() -> lcr_verify::Result<()> {
     per_image("decode", n, reps, || {
         decoded = files.iter().zip(&bytes).map(|(p, b)| decode::decode(p, b).expect("decode")).collect();
     });
+    // The two halves of decoding a baseline JPEG: its entropy-coded data to coefficients, then the pixels.
+    let ok = |_: usize, _: usize, _: usize| Ok(());
+    let mut coefs = Vec::new();
+    per_image("  of it: coefficients", n, reps, || {
+        coefs = bytes
+            .iter()
+            .filter_map(|b| match jpeg_file::read(b, &ok) {
+                Ok(jpeg_file::Read::Coefficients(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+    });
+    if coefs.len() == n {
+        per_image("  of it: pixels", n, reps, || {
+            coefs.iter().for_each(|c| drop(std::hint::black_box(c.decode())));
+        });
+    }
     let mut crops: Vec<Vec<u8>> = Vec::new();
     per_image("resize 256 crop 224", n, reps, || {
         crops = decoded
             .iter()
             .map(|d| {
+                // the loader's rule (corrupt::folder): the shorter side to 256, the other in proportion
                 let (h, w) = (d.height, d.width);
-                let (nh, nw) = (256, 256 * w / h);
+                let long = |a: usize, b: usize| ((a as f64 * 256.0 / b as f64).round() as usize).max(256);
+                let (nh, nw) = if h <= w { (256, long(w, h)) } else { (long(h, w), 256) };
                 let (top, left) = ((nh - 224) / 2, (nw - 224) / 2);
                 resample::pil_resize_window(
                     &d.pixels,

@@ -5,6 +5,9 @@ copy), on the same folder of photographs.
     data   DIR [N]                     writes N (default 64) 224-px photographs as JPEG files (quality 90) in class
                                        folders DIR/<class>/<name>.jpg: crops of the two fixture photos and of the
                                        colour photographs bundled with scikit-image, some mirrored
+    data-large DIR [N]                 the same photographs at the sizes of ImageNet's validation images (333 to 640
+                                       px a side, eight sizes), as DIR/<class>/<name>.JPEG (quality 92): the
+                                       loader then decodes more pixels than it keeps, as it does on the released set
     rust   DIR OUT.json [BIN] [R]      times `BIN corrupt --dataset DIR --crop 224 --suite imagenet-c
                                        --corruptions X --severities 3 --out D` for every corruption X, in the default
                                        layout (one .npy per corruption) and with `--layout imagenet-c` (one JPEG-85
@@ -56,8 +59,9 @@ SEVERITY = 3
 LAYOUTS = {'npy': [], 'imagenet-c': ['--layout', 'imagenet-c']}
 
 
-def cmd_data(out, n):
-    """Writes `n` 224-px photographs, cut from real photographs at several scales and positions."""
+def cmd_data(out, n, large=False):
+    """Writes `n` photographs cut from real photographs at several scales and positions: 224 px square, or at
+    the sizes of ImageNet's validation images (`large`)."""
     import numpy as np
     import skimage
     from PIL import Image
@@ -72,26 +76,38 @@ def cmd_data(out, n):
     # (side as a fraction of the shorter side, horizontal and vertical position in [0, 1], mirrored)
     cuts = [(1.0, 0.5, 0.5, False), (0.7, 0.2, 0.3, False), (0.7, 0.8, 0.7, True), (0.5, 0.3, 0.8, False),
             (0.5, 0.7, 0.2, True), (0.85, 0.1, 0.9, True), (0.6, 0.5, 0.5, True), (0.4, 0.9, 0.1, False)]
+    # (width, height) of common ImageNet validation images
+    large_sizes = [(500, 375), (375, 500), (500, 333), (500, 400), (333, 500), (500, 500), (640, 480), (450, 300)]
     written = 0
     for k in range(n):
         name = names[k % len(names)]
         side_f, fx, fy, mirror = cuts[(k // len(names)) % len(cuts)]
         img = sources[name]
         w, h = img.size
-        s = max(32, int(min(w, h) * side_f))
-        left, top = int((w - s) * fx), int((h - s) * fy)
-        crop = img.crop((left, top, left + s, top + s)).resize((224, 224), Image.BILINEAR)
+        if large:
+            # a cut of the target's aspect, at least 0.7 of the largest that fits, placed at (fx, fy)
+            tw, th = large_sizes[(k // len(names)) % len(large_sizes)]
+            scale = min(w / tw, h / th) * max(side_f, 0.7)
+            cw, ch = max(32, int(tw * scale)), max(32, int(th * scale))
+        else:
+            tw = th = 224
+            cw = ch = max(32, int(min(w, h) * side_f))
+        left, top = int((w - cw) * fx), int((h - ch) * fy)
+        crop = img.crop((left, top, left + cw, top + ch)).resize((tw, th), Image.BILINEAR)
         if mirror:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
         folder = os.path.join(out, name)
         os.makedirs(folder, exist_ok=True)
-        crop.save(os.path.join(folder, f'{k:04d}.jpg'), quality=90)
+        if large:
+            crop.save(os.path.join(folder, f'{k:04d}.JPEG'), quality=92)
+        else:
+            crop.save(os.path.join(folder, f'{k:04d}.jpg'), quality=90)
         written += 1
-    print(f'wrote {written} photographs of 224x224 px to {out}')
+    print(f'wrote {written} photographs of {"333-640" if large else "224"} px to {out}')
 
 
 def files_of(tree):
-    return sorted(os.path.join(r, f) for r, _, fs in os.walk(tree) for f in fs if f.lower().endswith(('.jpg', '.png')))
+    return sorted(os.path.join(r, f) for r, _, fs in os.walk(tree) for f in fs if f.lower().endswith(('.jpg', '.jpeg', '.png')))
 
 
 def child_cpu(argv, env):
@@ -269,6 +285,8 @@ def main():
     what = sys.argv[1]
     if what == 'data':
         cmd_data(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 64)
+    elif what == 'data-large':
+        cmd_data(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 64, large=True)
     elif what == 'rust':
         binary = sys.argv[4] if len(sys.argv) > 4 else 'target/release/lcr-verify'
         cmd_rust(sys.argv[2], sys.argv[3], binary, int(sys.argv[5]) if len(sys.argv) > 5 else 3)
@@ -279,7 +297,7 @@ def main():
     elif what == 'alternate':
         cmd_alternate(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5].split(','), sys.argv[6].split(','))
     else:
-        sys.exit(f'unknown mode {what}: data, rust, python, table or alternate')
+        sys.exit(f'unknown mode {what}: data, data-large, rust, python, table or alternate')
 
 
 if __name__ == '__main__':

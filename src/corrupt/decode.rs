@@ -19,6 +19,7 @@
 //!   more than any encoder reaches on real images but far less than a forged header could ask for.
 
 use std::io::Cursor;
+use std::ops::Range;
 use std::path::Path;
 
 use super::jpeg_file::Read;
@@ -66,8 +67,16 @@ impl Decoded {
 /// Decodes the JPEG or PNG file `bytes` (read from `path`, named in every error): gray files give one channel,
 /// everything else (colour, with or without alpha, palette, CMYK) three.
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<Decoded> {
+    decode_part(path, bytes, 0..usize::MAX, 0..usize::MAX)
+}
+
+/// [`decode`] where only the pixels of the rows `rows` and the columns `cols` are needed: those have the values
+/// `decode` gives them, the others are 0 or their `decode` values. Baseline JPEG files then skip the inverse
+/// DCT and the colour conversion of the blocks the part does not read (every block is still read and checked,
+/// so a damaged file is refused as by `decode`); other files are decoded whole.
+pub fn decode_part(path: &Path, bytes: &[u8], rows: Range<usize>, cols: Range<usize>) -> Result<Decoded> {
     if bytes.starts_with(&JPEG_MAGIC) {
-        decode_jpeg(path, bytes)
+        decode_jpeg(path, bytes, rows, cols)
     } else if bytes.starts_with(&PNG_MAGIC) {
         decode_png(path, bytes)
     } else {
@@ -150,7 +159,7 @@ fn check_claim(path: &Path, file_len: usize, width: usize, height: usize, channe
     Ok(())
 }
 
-fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<Decoded> {
+fn decode_jpeg(path: &Path, bytes: &[u8], rows: Range<usize>, cols: Range<usize>) -> Result<Decoded> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
@@ -164,7 +173,7 @@ fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<Decoded> {
     match super::jpeg_file::read(bytes, &claim) {
         Ok(Read::Coefficients(coef)) => {
             let channels = if coef.components.len() == 1 { 1 } else { 3 };
-            if let Ok(pixels) = coef.decode() {
+            if let Ok(pixels) = coef.decode_part(rows, cols) {
                 return Ok(Decoded { height: coef.height, width: coef.width, channels, pixels });
             }
         }

@@ -2,6 +2,7 @@
 //! [`ImageSet`]: labels are class indices in sorted folder order; images may be resized and centre-cropped.
 //! [`ImageFolder`] lists it and reads every header first, then decodes it whole or piece by piece.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -207,7 +208,12 @@ impl ImageFolder {
     fn decode_one(&self, e: &Entry, dst: &mut [u8]) -> Result<()> {
         let bytes = fsio::read(&e.path)?;
         e.record(&bytes)?;
-        let d = decode::decode(&e.path, &bytes)?;
+        // With a crop only the pixels the resize reads are decoded (the others do not change the result).
+        let [rows, cols] = match self.crop {
+            Some(s) => crop_span(e.header.0, e.header.1, s),
+            None => [0..e.header.0, 0..e.header.1],
+        };
+        let d = decode::decode_part(&e.path, &bytes, rows, cols)?;
         if (d.height, d.width, d.channels) != e.header {
             return Err(Error::format(
                 &e.path,
@@ -281,26 +287,32 @@ fn list(dir: &Path) -> Result<(Files, Vec<String>)> {
     Ok((files, classes))
 }
 
-/// The ImageNet-C preprocessing of one decoded image (`h × w × c`) into `out` (`s · s · c` bytes): PIL's
-/// bilinear resize of the shorter side to `round(s · 256/224)`, then the centre `s × s` crop.
-fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize, out: &mut [u8]) {
+/// The ImageNet-C preprocessing of an `h × w` image to `s × s`: the size `[nh, nw]` of PIL's bilinear resize of
+/// the shorter side to `round(s · 256/224)`, and the rows and columns of its centre `s × s` crop.
+fn crop_geometry(h: usize, w: usize, s: usize) -> ([usize; 2], Range<usize>, Range<usize>) {
     let short = (s as f64 * 256.0 / 224.0).round() as usize;
     let (nh, nw) = if h <= w {
         (short, ((w as f64 * short as f64 / h as f64).round() as usize).max(short))
     } else {
         (((h as f64 * short as f64 / w as f64).round() as usize).max(short), short)
     };
-    // Only the centre crop of the resized image is computed (the same pixels as resizing, then cropping).
     let (top, left) = ((nh - s) / 2, (nw - s) / 2);
-    resample::pil_resize_window_into(
-        raw,
-        [h, w, c],
-        [nh, nw],
-        top..top + s,
-        left..left + s,
-        PilFilter::Bilinear,
-        out,
-    );
+    ([nh, nw], top..top + s, left..left + s)
+}
+
+/// The rows and columns of an `h × w` image that [`resize_crop`] to `s` reads with a nonzero weight: only
+/// these need decoding.
+fn crop_span(h: usize, w: usize, s: usize) -> [Range<usize>; 2] {
+    let (size, rows, cols) = crop_geometry(h, w, s);
+    resample::pil_window_span([h, w], size, rows, cols, PilFilter::Bilinear)
+}
+
+/// The ImageNet-C preprocessing of one decoded image (`h × w × c`) into `out` (`s · s · c` bytes): PIL's
+/// bilinear resize of the shorter side to `round(s · 256/224)`, then the centre `s × s` crop.
+fn resize_crop(raw: &[u8], h: usize, w: usize, c: usize, s: usize, out: &mut [u8]) {
+    let (size, rows, cols) = crop_geometry(h, w, s);
+    // Only the centre crop of the resized image is computed (the same pixels as resizing, then cropping).
+    resample::pil_resize_window_into(raw, [h, w, c], size, rows, cols, PilFilter::Bilinear, out);
 }
 
 #[cfg(test)]
@@ -397,6 +409,43 @@ mod tests {
         let mut want = vec![0u8; s * s];
         resize_crop(&d.pixels, d.height, d.width, 1, s, &mut want);
         assert_eq!(&got[s * s..], &want[..]);
+    }
+
+    /// With a crop only the pixels the resize reads are decoded: the images are those of decoding whole, then
+    /// resizing and cropping, for JPEG photographs wider and taller than the crop (the part lies inside, away
+    /// from every edge, and reaches the edges), at crops that shrink and that enlarge them, colour and gray.
+    #[test]
+    fn a_crop_decodes_only_what_it_reads_and_gives_the_same_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = |x: u32, y: u32| ((x * x / 7 + y * 13 + (x ^ y) * 5) % 256) as u8;
+        let sizes = [(150, 100), (100, 150), (97, 61), (64, 64), (33, 200)];
+        for (k, &(w, h)) in sizes.iter().enumerate() {
+            let path = dir.path().join(format!("c/{k}.jpg"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            ::image::RgbImage::from_fn(w, h, |x, y| ::image::Rgb([f(x, y), f(y, x), f(x + 3, y * 2)]))
+                .save(&path)
+                .unwrap();
+            let path = dir.path().join(format!("g/{k}.jpg"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            ::image::GrayImage::from_fn(w, h, |x, y| ::image::Luma([f(x, y)])).save(&path).unwrap();
+        }
+        for s in [24, 56, 90] {
+            let folder = ImageFolder::open(dir.path(), Some(s), None).unwrap();
+            let n = folder.len();
+            let mut got = vec![0u8; n * folder.image_len()];
+            folder.decode_into(0..n, &mut got).unwrap();
+            for (k, e) in folder.entries.iter().enumerate() {
+                let d = decode::decode(&e.path, &std::fs::read(&e.path).unwrap()).unwrap().into_rgb();
+                let mut want = vec![0u8; s * s * 3];
+                resize_crop(&d.pixels, d.height, d.width, 3, s, &mut want);
+                assert_eq!(
+                    &got[k * s * s * 3..(k + 1) * s * s * 3],
+                    &want[..],
+                    "{} at {s}",
+                    e.path.display()
+                );
+            }
+        }
     }
 
     /// Files of different sizes without `--crop` are refused when the folder is opened, before any decoding.

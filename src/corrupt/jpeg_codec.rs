@@ -16,6 +16,7 @@ use super::jpeg_dct;
 #[cfg(target_arch = "x86_64")]
 use super::jpeg_dct_lanes;
 use super::jpeg_tables::{self, BLOCK};
+use std::ops::Range;
 
 /// One component's quantised DCT blocks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,8 +131,9 @@ impl pulp::NullaryFnOnce for ToYcc<'_> {
     }
 }
 
-/// The last steps of [`Coefficients::decode`] for colour: chroma rows upsampled (h2v2) or taken as they are
-/// (h1v1, or h2v1 already upsampled), then converted to RGB row by row; a type for [`crate::wide::wide`].
+/// The last steps of [`Coefficients::decode_part`] for colour: chroma rows upsampled (h2v2) or taken as they
+/// are (h1v1, or h2v1 already upsampled), then converted to RGB row by row, for the rows `rows` and the columns
+/// `cols` of the output; a type for [`crate::wide::wide`].
 struct ToRgb<'a> {
     y: &'a Plane,
     cb: &'a Plane,
@@ -139,6 +141,8 @@ struct ToRgb<'a> {
     /// `Some((dw, dh))`: `cb` and `cr` are `dw × dh` chroma samples to upsample h2v2.
     h2v2: Option<(usize, usize)>,
     width: usize,
+    rows: Range<usize>,
+    cols: Range<usize>,
     out: &'a mut [u8],
 }
 
@@ -147,24 +151,60 @@ impl pulp::NullaryFnOnce for ToRgb<'_> {
 
     #[inline(always)]
     fn call(self) {
-        let ToRgb { y, cb, cr, h2v2, width: w, out } = self;
+        let ToRgb { y, cb, cr, h2v2, width: w, rows, cols, out } = self;
         if w == 0 {
             return;
         }
         let mut sums = vec![0u16; cb.width];
         let (mut cb_row, mut cr_row) = (vec![0u8; w], vec![0u8; w]);
-        for (r, row) in out.chunks_exact_mut(3 * w).enumerate() {
+        for r in rows {
+            let row = &mut out[3 * w * r..][..3 * w];
             let ys = &y.data[r * y.width..][..w];
             if let Some((dw, dh)) = h2v2 {
-                jpeg_color::upsample_h2v2_row(cb, dw, dh, r, &mut sums, &mut cb_row);
-                jpeg_color::upsample_h2v2_row(cr, dw, dh, r, &mut sums, &mut cr_row);
-                jpeg_color::ycc_to_rgb_row(ys, &cb_row, &cr_row, row);
+                match h2v2_inner(&cols, dw) {
+                    Some(span) => {
+                        jpeg_color::upsample_h2v2_span(cb, dh, r, span.clone(), &mut sums, &mut cb_row);
+                        jpeg_color::upsample_h2v2_span(cr, dh, r, span, &mut sums, &mut cr_row);
+                    }
+                    None => {
+                        jpeg_color::upsample_h2v2_row(cb, dw, dh, r, &mut sums, &mut cb_row);
+                        jpeg_color::upsample_h2v2_row(cr, dw, dh, r, &mut sums, &mut cr_row);
+                    }
+                }
+                let c = cols.clone();
+                jpeg_color::ycc_to_rgb_row(
+                    &ys[c.clone()],
+                    &cb_row[c.clone()],
+                    &cr_row[c.clone()],
+                    &mut row[3 * c.start..3 * c.end],
+                );
             } else {
                 let (cbs, crs) = (&cb.data[r * cb.width..][..w], &cr.data[r * cr.width..][..w]);
-                jpeg_color::ycc_to_rgb_row(ys, cbs, crs, row);
+                let c = cols.clone();
+                jpeg_color::ycc_to_rgb_row(
+                    &ys[c.clone()],
+                    &cbs[c.clone()],
+                    &crs[c.clone()],
+                    &mut row[3 * c.start..3 * c.end],
+                );
             }
         }
     }
+}
+
+/// The chroma columns `[a − 1, b + 1)` that h2v2 fancy upsampling reads for the output columns `cols`, where
+/// `[a, b)` are the chroma columns under `cols`, when those neighbours lie inside the `dw` columns the image
+/// covers (`a ≥ 1`, `b + 1 ≤ dw`): every output column of `cols` is then an interior one of
+/// [`jpeg_color::upsample_h2v2_row`]. `None` when `cols` starts before column 2 or ends after column
+/// `2·dw − 2` (near an edge, or chroma at most two samples wide), where the whole row is upsampled.
+fn h2v2_inner(cols: &Range<usize>, dw: usize) -> Option<Range<usize>> {
+    let (a, b) = (cols.start / 2, cols.end.div_ceil(2));
+    (!cols.is_empty() && a >= 1 && b < dw).then(|| a - 1..b + 1)
+}
+
+/// The block indices `[lo / 8, ⌈hi / 8⌉)` that hold the samples `lo..hi`.
+fn block_span(samples: Range<usize>) -> Range<usize> {
+    samples.start / 8..samples.end.div_ceil(8)
 }
 
 /// Why coefficients cannot be decoded here.
@@ -191,18 +231,22 @@ impl std::fmt::Display for Unsupported {
 }
 
 impl Coefficients {
-    /// Dequantises and inverse-transforms one component into a plane of whole blocks.
-    fn idct_plane(c: &Component) -> Plane {
+    /// Dequantises and inverse-transforms the blocks `rows × cols` (block indices) of one component into a plane
+    /// of whole blocks; the other samples are 0.
+    fn idct_plane(c: &Component, rows: Range<usize>, cols: Range<usize>) -> Plane {
         let (w, h) = (c.blocks_w * 8, c.blocks_h * 8);
         let mut data = vec![0u8; w * h];
+        let (rows, cols) = (rows.start..rows.end.min(c.blocks_h), cols.start..cols.end.min(c.blocks_w));
         #[cfg(target_arch = "x86_64")]
         if let Some(s) = super::wide::v3() {
-            jpeg_dct_lanes::inverse_plane(s, c, &mut data);
+            jpeg_dct_lanes::inverse_plane(s, c, rows, cols, &mut data);
             return Plane { width: w, height: h, data };
         }
-        for (i, block) in c.blocks.iter().enumerate() {
-            let (by, bx) = (i / c.blocks_w, i % c.blocks_w);
-            jpeg_dct::idct_islow(block, &c.table, &mut data[by * 8 * w + bx * 8..], w);
+        for by in rows {
+            for bx in cols.clone() {
+                let block = &c.blocks[by * c.blocks_w + bx];
+                jpeg_dct::idct_islow(block, &c.table, &mut data[by * 8 * w + bx * 8..], w);
+            }
         }
         Plane { width: w, height: h, data }
     }
@@ -210,7 +254,23 @@ impl Coefficients {
     /// Decodes to 8-bit HWC pixels as libjpeg-turbo does by default (islow IDCT, fancy upsampling): gray
     /// images give one channel, YCbCr images three (RGB).
     pub fn decode(&self) -> std::result::Result<Vec<u8>, Unsupported> {
+        self.decode_part(0..self.height, 0..self.width)
+    }
+
+    /// [`Coefficients::decode`] where only the pixels of the rows `rows` and the columns `cols` are needed:
+    /// those have the values `decode` gives them; the other pixels are 0 or their `decode` values. Luma and
+    /// chroma blocks are inverse-transformed, and pixels converted to RGB, only in the block rows the part
+    /// needs; in the columns too, except for chroma sampled 2×1 (all columns), and for 2×2-sampled chroma when
+    /// the part comes within two pixels of a left or right edge or the chroma is at most two samples wide (whole
+    /// rows). `tests::a_part_has_the_pixels_of_the_whole` checks it on every sampling, many sizes and parts.
+    pub fn decode_part(
+        &self,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> std::result::Result<Vec<u8>, Unsupported> {
         let (w, h) = (self.width, self.height);
+        let (r1, c1) = (rows.end.min(h), cols.end.min(w));
+        let (rows, cols) = (rows.start.min(r1)..r1, cols.start.min(c1)..c1);
         let sampling: Vec<(usize, usize)> = self.components.iter().map(|c| (c.h, c.v)).collect();
         for c in &self.components {
             let (sw, sh) = c.sampled_size(w, h, sampling[0].0, sampling[0].1);
@@ -221,25 +281,59 @@ impl Coefficients {
         }
         match self.components.len() {
             1 => {
-                let p = Self::idct_plane(&self.components[0]);
-                Ok((0..h).flat_map(|r| p.data[r * p.width..][..w].iter().copied()).collect())
+                let p =
+                    Self::idct_plane(&self.components[0], block_span(rows.clone()), block_span(cols.clone()));
+                let mut out = vec![0u8; w * h];
+                for r in rows {
+                    out[r * w..][cols.clone()].copy_from_slice(&p.data[r * p.width..][cols.clone()]);
+                }
+                Ok(out)
             }
             3 => {
                 let (hmax, vmax) = sampling[0];
                 if sampling[1..] != [(1, 1), (1, 1)] || !matches!((hmax, vmax), (1, 1) | (2, 1) | (2, 2)) {
                     return Err(Unsupported::Sampling(sampling));
                 }
-                let y = Self::idct_plane(&self.components[0]);
                 let (dw, dh) = self.components[1].sampled_size(w, h, hmax, vmax);
-                let (mut cb, mut cr) =
-                    (Self::idct_plane(&self.components[1]), Self::idct_plane(&self.components[2]));
+                // The output columns converted, and the chroma samples and luma samples they read.
+                let (cols, chroma_rows, chroma_cols) = match (hmax, vmax) {
+                    (1, 1) => (cols.clone(), rows.clone(), cols),
+                    (2, 1) => (cols, rows.clone(), 0..dw.max(2)),
+                    _ => {
+                        let rows = if rows.is_empty() {
+                            0..0
+                        } else {
+                            (rows.start / 2).saturating_sub(1)..((rows.end - 1) / 2 + 2).min(dh)
+                        };
+                        match h2v2_inner(&cols, dw) {
+                            Some(span) => (cols, rows, span),
+                            None => (0..w, rows, 0..dw.max(2)),
+                        }
+                    }
+                };
+                let y =
+                    Self::idct_plane(&self.components[0], block_span(rows.clone()), block_span(cols.clone()));
+                let (chroma_rows, chroma_cols) = (block_span(chroma_rows), block_span(chroma_cols));
+                let (mut cb, mut cr) = (
+                    Self::idct_plane(&self.components[1], chroma_rows.clone(), chroma_cols.clone()),
+                    Self::idct_plane(&self.components[2], chroma_rows, chroma_cols),
+                );
                 if (hmax, vmax) == (2, 1) {
                     cb = jpeg_color::upsample_h2v1(&cb, dw, w, h);
                     cr = jpeg_color::upsample_h2v1(&cr, dw, w, h);
                 }
                 let h2v2 = ((hmax, vmax) == (2, 2)).then_some((dw, dh));
                 let mut out = vec![0u8; w * h * 3];
-                crate::wide::wide(ToRgb { y: &y, cb: &cb, cr: &cr, h2v2, width: w, out: &mut out });
+                crate::wide::wide(ToRgb {
+                    y: &y,
+                    cb: &cb,
+                    cr: &cr,
+                    h2v2,
+                    width: w,
+                    rows,
+                    cols,
+                    out: &mut out,
+                });
                 Ok(out)
             }
             n => Err(Unsupported::Components(n)),
@@ -255,4 +349,76 @@ pub fn jpeg_round_trip(px: &[u8], height: usize, width: usize, channels: usize, 
         return px.to_vec();
     }
     jpeg_compress(px, height, width, channels, quality).decode().unwrap_or_else(|_| px.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Coefficients of a `width × height` image with random blocks: one component, or Y, Cb, Cr with luma
+    /// sampled `(hmax, vmax)` (chroma 1×1), with the blocks a baseline file of that size holds.
+    fn random(width: usize, height: usize, sampling: Option<(usize, usize)>, seed: u64) -> Coefficients {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let factors = match sampling {
+            None => vec![(1, 1)],
+            Some(hv) => vec![hv, (1, 1), (1, 1)],
+        };
+        let (hmax, vmax) = factors[0];
+        let components = factors
+            .iter()
+            .map(|&(h, v)| {
+                // Whole MCUs, as a file holds them.
+                let (blocks_w, blocks_h) = (width.div_ceil(8 * hmax) * h, height.div_ceil(8 * vmax) * v);
+                let blocks = (0..blocks_w * blocks_h)
+                    .map(|_| {
+                        let mut b = [0i16; BLOCK];
+                        b[0] = rng.random_range(-60..=60);
+                        for _ in 0..6 {
+                            b[rng.random_range(1..BLOCK)] = rng.random_range(-20..=20);
+                        }
+                        b
+                    })
+                    .collect();
+                let table = std::array::from_fn(|i| 2 + (i % 7) as u16);
+                Component { h, v, table, blocks_w, blocks_h, blocks }
+            })
+            .collect();
+        Coefficients { width, height, components }
+    }
+
+    /// `decode_part` gives every pixel of its part the value `decode` gives it, and every other pixel 0 or that
+    /// value, for gray and the three samplings read, many sizes (1 px to several blocks, odd and even) and
+    /// random parts (empty, at the edges, inside).
+    #[test]
+    fn a_part_has_the_pixels_of_the_whole() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let samplings = [None, Some((1, 1)), Some((2, 1)), Some((2, 2))];
+        let mut checked = 0;
+        for (k, &sampling) in samplings.iter().cycle().take(4 * 24).enumerate() {
+            let (w, h) = (rng.random_range(1..70), rng.random_range(1..60));
+            let coef = random(w, h, sampling, k as u64);
+            let whole = coef.decode().unwrap();
+            let c = whole.len() / (w * h);
+            for _ in 0..12 {
+                let (r0, c0) = (rng.random_range(0..=h), rng.random_range(0..=w));
+                let (r1, c1) = (rng.random_range(r0..=h), rng.random_range(c0..=w));
+                let part = coef.decode_part(r0..r1, c0..c1).unwrap();
+                assert_eq!(part.len(), whole.len());
+                for (i, (&p, &q)) in part.iter().zip(&whole).enumerate() {
+                    let (r, col) = (i / c / w, i / c % w);
+                    if (r0..r1).contains(&r) && (c0..c1).contains(&col) {
+                        assert_eq!(p, q, "{w}x{h} {sampling:?} part {r0}..{r1} x {c0}..{c1} at ({r}, {col})");
+                        checked += 1;
+                    } else {
+                        assert!(
+                            p == 0 || p == q,
+                            "{w}x{h} {sampling:?}: pixel ({r}, {col}) outside the part"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(checked > 100_000, "only {checked} pixels compared");
+    }
 }

@@ -191,6 +191,32 @@ pub fn upsample_h2v2_row(p: &Plane, dw: usize, dh: usize, y: usize, sums: &mut [
     fancy_row(sums, dw, out);
 }
 
+/// The chroma columns `span` of [`upsample_h2v2_row`] (at least three, inside the `dw` columns the image
+/// covers): writes the output columns `2·span.start … 2·span.end` (those inside `out`, a full row), of which
+/// all but the first and the last are the values [`upsample_h2v2_row`] gives them (the two at the ends take
+/// the edge rule, as if the span were the whole row). Only the span's samples are read.
+#[inline(always)]
+pub fn upsample_h2v2_span(
+    p: &Plane,
+    dh: usize,
+    y: usize,
+    span: std::ops::Range<usize>,
+    sums: &mut [u16],
+    out: &mut [u8],
+) {
+    debug_assert!(span.len() >= 3 && span.end <= p.width);
+    let r = y / 2;
+    let other = if y.is_multiple_of(2) { r.saturating_sub(1) } else { (r + 1).min(dh - 1) };
+    let n = span.len();
+    let (a, b) = (&p.data[r * p.width..][span.clone()], &p.data[other * p.width..][span.clone()]);
+    let sums = &mut sums[..n];
+    for c in 0..n {
+        sums[c] = 3 * u16::from(a[c]) + u16::from(b[c]);
+    }
+    let hi = (2 * span.end).min(out.len());
+    fancy_row(sums, n, &mut out[2 * span.start..hi]);
+}
+
 /// `h2v2_fancy_upsample`: the `dw × dh` top-left part of `p` (the chroma samples the image covers; `p` may be
 /// wider, as the IDCT output is) doubled in both directions and cropped to `width × height`. Rows above the
 /// first and below row `dh − 1` repeat the edge row (libjpeg's context rows).

@@ -25,6 +25,7 @@ use super::jpeg_dct::{
 use super::jpeg_tables::BLOCK;
 use core::arch::x86_64::{__m128i, __m256i};
 use pulp::x86::V3;
+use std::ops::Range;
 
 /// The largest input magnitude of a 1-D inverse pass for which every output, with its rounding half, fits in
 /// 32 bits (see the module documentation).
@@ -338,16 +339,19 @@ impl pulp::NullaryFnOnce for Forward<'_> {
     }
 }
 
-/// Dequantisation and inverse transform of every block of `c` into `data` (a plane of whole blocks), with
-/// AVX2: the samples `jpeg_codec` computes with [`jpeg_dct::idct_islow`].
-pub(super) fn inverse_plane(s: V3, c: &Component, data: &mut [u8]) {
-    s.vectorize(Inverse { s, c, data });
+/// Dequantisation and inverse transform of the blocks `rows × cols` of `c` (block indices, within its blocks)
+/// into `data` (a plane of whole blocks), with AVX2: the samples `jpeg_codec` computes with
+/// [`jpeg_dct::idct_islow`].
+pub(super) fn inverse_plane(s: V3, c: &Component, rows: Range<usize>, cols: Range<usize>, data: &mut [u8]) {
+    s.vectorize(Inverse { s, c, rows, cols, data });
 }
 
 /// [`inverse_plane`]'s work, a type rather than a closure so that it is compiled inside the AVX2 function.
 struct Inverse<'a> {
     s: V3,
     c: &'a Component,
+    rows: Range<usize>,
+    cols: Range<usize>,
     data: &'a mut [u8],
 }
 
@@ -356,11 +360,12 @@ impl pulp::NullaryFnOnce for Inverse<'_> {
 
     #[inline(always)]
     fn call(self) {
-        let Inverse { s, c, data } = self;
+        let Inverse { s, c, rows, cols, data } = self;
         let w = c.blocks_w * 8;
-        for (i, block) in c.blocks.iter().enumerate() {
-            let (by, bx) = (i / c.blocks_w, i % c.blocks_w);
-            idct_islow(s, block, &c.table, &mut data[by * 8 * w + bx * 8..], w);
+        for by in rows {
+            for (bx, block) in c.blocks[by * c.blocks_w..][cols.clone()].iter().enumerate() {
+                idct_islow(s, block, &c.table, &mut data[by * 8 * w + (cols.start + bx) * 8..], w);
+            }
         }
     }
 }

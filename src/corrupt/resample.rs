@@ -306,6 +306,30 @@ pub fn pil_resize_window(
     out
 }
 
+/// The input rows and columns that [`pil_resize_window`] reads with a nonzero weight for the window `rows ×
+/// cols` of a resize of `h × w` to `out_h × out_w`: its result depends on no other input pixel (others are
+/// read, if at all, only with weight 0, which in PIL's integer arithmetic adds exactly 0), so an image whose
+/// pixels are right only inside this span resizes to the same window.
+pub fn pil_window_span(
+    [h, w]: [usize; 2],
+    [out_h, out_w]: [usize; 2],
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    filter: PilFilter,
+) -> [std::ops::Range<usize>; 2] {
+    let span = |n_in: usize, n_out: usize, kept: std::ops::Range<usize>| {
+        if n_in == n_out || kept.is_empty() {
+            return kept;
+        }
+        let n = kept.len();
+        let t = Taps::cached(n_in, n_out, kept, filter);
+        let lo = (0..n).map(|o| t.first[o]).min().unwrap_or(0);
+        let hi = (0..n).map(|o| t.first[o] + t.len[o]).max().unwrap_or(0);
+        lo..hi.max(lo)
+    };
+    [span(h, out_h, rows), span(w, out_w, cols)]
+}
+
 /// [`pil_resize_window`] written into `out` (`rows.len() · cols.len() · c` bytes), which needs no buffer of
 /// its own for the result.
 pub fn pil_resize_window_into(
