@@ -160,34 +160,29 @@ impl pulp::NullaryFnOnce for ToRgb<'_> {
         for r in rows {
             let row = &mut out[3 * w * r..][..3 * w];
             let ys = &y.data[r * y.width..][..w];
-            if let Some((dw, dh)) = h2v2 {
-                match h2v2_inner(&cols, dw) {
-                    Some(span) => {
-                        jpeg_color::upsample_h2v2_span(cb, dh, r, span.clone(), &mut sums, &mut cb_row);
-                        jpeg_color::upsample_h2v2_span(cr, dh, r, span, &mut sums, &mut cr_row);
+            let (cbs, crs): (&[u8], &[u8]) = match h2v2 {
+                Some((dw, dh)) => {
+                    match h2v2_inner(&cols, dw) {
+                        Some(span) => {
+                            jpeg_color::upsample_h2v2_span(cb, dh, r, span.clone(), &mut sums, &mut cb_row);
+                            jpeg_color::upsample_h2v2_span(cr, dh, r, span, &mut sums, &mut cr_row);
+                        }
+                        None => {
+                            jpeg_color::upsample_h2v2_row(cb, dw, dh, r, &mut sums, &mut cb_row);
+                            jpeg_color::upsample_h2v2_row(cr, dw, dh, r, &mut sums, &mut cr_row);
+                        }
                     }
-                    None => {
-                        jpeg_color::upsample_h2v2_row(cb, dw, dh, r, &mut sums, &mut cb_row);
-                        jpeg_color::upsample_h2v2_row(cr, dw, dh, r, &mut sums, &mut cr_row);
-                    }
+                    (&cb_row, &cr_row)
                 }
-                let c = cols.clone();
-                jpeg_color::ycc_to_rgb_row(
-                    &ys[c.clone()],
-                    &cb_row[c.clone()],
-                    &cr_row[c.clone()],
-                    &mut row[3 * c.start..3 * c.end],
-                );
-            } else {
-                let (cbs, crs) = (&cb.data[r * cb.width..][..w], &cr.data[r * cr.width..][..w]);
-                let c = cols.clone();
-                jpeg_color::ycc_to_rgb_row(
-                    &ys[c.clone()],
-                    &cbs[c.clone()],
-                    &crs[c.clone()],
-                    &mut row[3 * c.start..3 * c.end],
-                );
-            }
+                None => (&cb.data[r * cb.width..][..w], &cr.data[r * cr.width..][..w]),
+            };
+            let c = cols.clone();
+            jpeg_color::ycc_to_rgb_row(
+                &ys[c.clone()],
+                &cbs[c.clone()],
+                &crs[c],
+                &mut row[3 * cols.start..3 * cols.end],
+            );
         }
     }
 }
