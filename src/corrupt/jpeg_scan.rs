@@ -120,6 +120,7 @@ pub struct BitReader<'a> {
     data: &'a [u8],
     /// Index of the next byte to read.
     pub pos: usize,
+    /// The `n` bits held, at the top in reading order, zeros below them.
     acc: u64,
     n: u32,
 }
@@ -128,6 +129,17 @@ impl<'a> BitReader<'a> {
     /// Reads from `data[pos..]`.
     pub fn new(data: &'a [u8], pos: usize) -> BitReader<'a> {
         BitReader { data, pos, acc: 0, n: 0 }
+    }
+
+    /// Consumes the next `len` bits (0…32, at most the `n` held) and returns them as an unsigned number: the
+    /// bits held sit at the top of `acc`, in reading order, with zeros below them.
+    #[inline(always)]
+    fn take(&mut self, len: u32) -> u64 {
+        debug_assert!(len <= 32 && len <= self.n);
+        let v = (self.acc >> 1) >> (63 - len);
+        self.acc <<= len;
+        self.n -= len;
+        v
     }
 
     /// Takes bytes while at most 56 bits are held, up to the first marker or the end of the data: eight bytes
@@ -140,8 +152,9 @@ impl<'a> BitReader<'a> {
             let w = u64::from_be_bytes(b.try_into().expect("eight bytes"));
             if !has_ff(w) {
                 // The bytes the loop below would take: until more than 56 bits are held.
+                // The first k bytes of w, placed just below the bits held.
                 let k = (64 - self.n) / 8;
-                self.acc = if k == 8 { w } else { (self.acc << (8 * k)) | (w >> (64 - 8 * k)) };
+                self.acc |= if k == 8 { w } else { (w >> (64 - 8 * k)) << (64 - self.n - 8 * k) };
                 self.n += 8 * k;
                 self.pos += k as usize;
                 return Ok(());
@@ -154,14 +167,14 @@ impl<'a> BitReader<'a> {
         while self.n <= 56 {
             match self.data.get(self.pos) {
                 Some(0xFF) if self.data.get(self.pos + 1) == Some(&0) => {
-                    self.acc = (self.acc << 8) | 0xFF;
+                    self.acc |= 0xFF << (56 - self.n);
                     self.pos += 2;
                 }
                 Some(0xFF) | None => {
                     return if self.n > 0 { Ok(()) } else { Err(ScanError::Truncated) };
                 }
                 Some(&b) => {
-                    self.acc = (self.acc << 8) | u64::from(b);
+                    self.acc |= u64::from(b) << (56 - self.n);
                     self.pos += 1;
                 }
             }
@@ -180,8 +193,7 @@ impl<'a> BitReader<'a> {
                 return Err(ScanError::Truncated);
             }
         }
-        self.n -= len;
-        Ok((self.acc.wrapping_shr(self.n) & ((1 << len) - 1)) as u32)
+        Ok(self.take(len) as u32)
     }
 
     /// The next Huffman-coded symbol.
@@ -192,10 +204,9 @@ impl<'a> BitReader<'a> {
             let _ = self.fill();
         }
         if self.n >= LOOKUP_BITS {
-            let (len, sym) =
-                d.lookup[((self.acc >> (self.n - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)) as usize];
+            let (len, sym) = d.lookup[(self.acc >> (64 - LOOKUP_BITS)) as usize];
             if len > 0 {
-                self.n -= u32::from(len);
+                self.take(u32::from(len));
                 return Ok(sym);
             }
         }
@@ -250,13 +261,9 @@ impl<'a> BitReader<'a> {
                 let _ = self.fill();
             }
             // A whole coefficient in one lookup when its code and extra bits are short, else the symbol first.
-            let e = if self.n >= FAST_BITS {
-                ac.ac[((self.acc >> (self.n - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)) as usize]
-            } else {
-                0
-            };
+            let e = if self.n >= FAST_BITS { ac.ac[(self.acc >> (64 - LOOKUP_BITS)) as usize] } else { 0 };
             let (rs, value) = if e & 0xFF != 0 {
-                self.n -= e & 0xFF;
+                self.take(e & 0xFF);
                 ((e >> 8) as u8, Some((e >> 16) as u16 as i16))
             } else {
                 (self.symbol(ac)?, None)
@@ -278,8 +285,7 @@ impl<'a> BitReader<'a> {
                 None => {
                     let size32 = u32::from(size);
                     if self.n >= size32 {
-                        self.n -= size32;
-                        extend((self.acc.wrapping_shr(self.n) & ((1 << size32) - 1)) as i32, size32) as i16
+                        extend(self.take(size32) as i32, size32) as i16
                     } else {
                         self.signed(size)? as i16
                     }
