@@ -1,8 +1,8 @@
 //! Where the time of `corrupt --dataset DIR --crop 224` goes, per image, one thread, in CPU time: reading and
-//! hashing the input files, decoding them (for baseline JPEG files also in two halves: the entropy-coded data to
-//! coefficients, the coefficients to pixels), the resize to 256 and centre crop, each corruption at severity 3,
-//! hashing the output and the JPEG-85 file of the ImageNet-C layout. Prints `<part> <microseconds per image>`
-//! lines.
+//! hashing the input files, decoding them (whole, and only the part the crop reads, as the command does; for
+//! baseline JPEG files the whole decoding also in two halves: the entropy-coded data to coefficients, the
+//! coefficients to pixels), the resize to 256 and centre crop, each corruption at severity 3, hashing the output
+//! and the JPEG-85 file of the ImageNet-C layout. Prints `<part> <microseconds per image>` lines.
 //!
 //! `cargo run --release --example cli_parts -- DIR [repeats]` (DIR: class folders of photographs, e.g. written
 //! by `scripts/bench_cli_224.py data DIR`).
@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use lcr_verify::corrupt::resample::{self, PilFilter};
-use lcr_verify::corrupt::{Corruption, Corruptor, Table, decode, jpeg_codec, jpeg_file};
+use lcr_verify::corrupt::{Corruption, Corruptor, Table, decode, folder, jpeg_codec, jpeg_file};
 
 /// CPU seconds of this thread (the machine may be shared: wall time would count the others).
 fn cpu_now() -> f64 {
@@ -53,7 +53,14 @@ fn main() -> lcr_verify::Result<()> {
     per_image("decode", n, reps, || {
         decoded = files.iter().zip(&bytes).map(|(p, b)| decode::decode(p, b).expect("decode")).collect();
     });
-    // The two halves of decoding a baseline JPEG: its entropy-coded data to coefficients, then the pixels.
+    // What the command decodes with `--crop 224`: only the pixels the resize reads.
+    per_image("decode, crop's part", n, reps, || {
+        for ((p, b), d) in files.iter().zip(&bytes).zip(&decoded) {
+            let [rows, cols] = folder::crop_span(d.height, d.width, 224);
+            drop(std::hint::black_box(decode::decode_part(p, b, rows, cols).expect("decode")));
+        }
+    });
+    // The two halves of decoding a whole baseline JPEG: its entropy-coded data to coefficients, then the pixels.
     let ok = |_: usize, _: usize, _: usize| Ok(());
     let mut coefs = Vec::new();
     per_image("  of it: coefficients", n, reps, || {
@@ -75,19 +82,9 @@ fn main() -> lcr_verify::Result<()> {
         crops = decoded
             .iter()
             .map(|d| {
-                // the loader's rule (corrupt::folder): the shorter side to 256, the other in proportion
-                let (h, w) = (d.height, d.width);
-                let long = |a: usize, b: usize| ((a as f64 * 256.0 / b as f64).round() as usize).max(256);
-                let (nh, nw) = if h <= w { (256, long(w, h)) } else { (long(h, w), 256) };
-                let (top, left) = ((nh - 224) / 2, (nw - 224) / 2);
-                resample::pil_resize_window(
-                    &d.pixels,
-                    [h, w, d.channels],
-                    [nh, nw],
-                    top..top + 224,
-                    left..left + 224,
-                    PilFilter::Bilinear,
-                )
+                let (size, rows, cols) = folder::crop_geometry(d.height, d.width, 224);
+                let shape = [d.height, d.width, d.channels];
+                resample::pil_resize_window(&d.pixels, shape, size, rows, cols, PilFilter::Bilinear)
             })
             .collect();
     });

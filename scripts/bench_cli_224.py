@@ -5,8 +5,9 @@ copy), on the same folder of photographs.
     data   DIR [N]                     writes N (default 64) 224-px photographs as JPEG files (quality 90) in class
                                        folders DIR/<class>/<name>.jpg: crops of the two fixture photos and of the
                                        colour photographs bundled with scikit-image, some mirrored
-    data-large DIR [N]                 the same photographs at the sizes of ImageNet's validation images (333 to 640
-                                       px a side, eight sizes), as DIR/<class>/<name>.JPEG (quality 92): the
+    data-large DIR [N]                 the same photographs at sizes of ImageNet's validation images (333 to 640 px
+                                       a side; one size per ten photographs, eight in turn), as
+                                       DIR/<class>/<name>.JPEG (quality 92): the
                                        loader then decodes more pixels than it keeps, as it does on the released set
     rust   DIR OUT.json [BIN] [R]      times `BIN corrupt --dataset DIR --crop 224 --suite imagenet-c
                                        --corruptions X --severities 3 --out D` for every corruption X, in the default

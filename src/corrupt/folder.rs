@@ -289,7 +289,7 @@ fn list(dir: &Path) -> Result<(Files, Vec<String>)> {
 
 /// The ImageNet-C preprocessing of an `h × w` image to `s × s`: the size `[nh, nw]` of PIL's bilinear resize of
 /// the shorter side to `round(s · 256/224)`, and the rows and columns of its centre `s × s` crop.
-fn crop_geometry(h: usize, w: usize, s: usize) -> ([usize; 2], Range<usize>, Range<usize>) {
+pub fn crop_geometry(h: usize, w: usize, s: usize) -> ([usize; 2], Range<usize>, Range<usize>) {
     let short = (s as f64 * 256.0 / 224.0).round() as usize;
     let (nh, nw) = if h <= w {
         (short, ((w as f64 * short as f64 / h as f64).round() as usize).max(short))
@@ -302,7 +302,7 @@ fn crop_geometry(h: usize, w: usize, s: usize) -> ([usize; 2], Range<usize>, Ran
 
 /// The rows and columns of an `h × w` image that [`resize_crop`] to `s` reads with a nonzero weight: only
 /// these need decoding.
-fn crop_span(h: usize, w: usize, s: usize) -> [Range<usize>; 2] {
+pub fn crop_span(h: usize, w: usize, s: usize) -> [Range<usize>; 2] {
     let (size, rows, cols) = crop_geometry(h, w, s);
     resample::pil_window_span([h, w], size, rows, cols, PilFilter::Bilinear)
 }

@@ -138,8 +138,9 @@ struct ToRgb<'a> {
     y: &'a Plane,
     cb: &'a Plane,
     cr: &'a Plane,
-    /// `Some((dw, dh))`: `cb` and `cr` are `dw × dh` chroma samples to upsample h2v2.
-    h2v2: Option<(usize, usize)>,
+    /// `Some((dw, dh, span))`: `cb` and `cr` are `dw × dh` chroma samples to upsample h2v2, only the chroma
+    /// columns `span` of them when it is `Some` ([`h2v2_inner`] of `cols`).
+    h2v2: Option<(usize, usize, Option<Range<usize>>)>,
     width: usize,
     rows: Range<usize>,
     cols: Range<usize>,
@@ -160,18 +161,15 @@ impl pulp::NullaryFnOnce for ToRgb<'_> {
         for r in rows {
             let row = &mut out[3 * w * r..][..3 * w];
             let ys = &y.data[r * y.width..][..w];
-            let (cbs, crs): (&[u8], &[u8]) = match h2v2 {
-                Some((dw, dh)) => {
-                    match h2v2_inner(&cols, dw) {
-                        Some(span) => {
-                            jpeg_color::upsample_h2v2_span(cb, dh, r, span.clone(), &mut sums, &mut cb_row);
-                            jpeg_color::upsample_h2v2_span(cr, dh, r, span, &mut sums, &mut cr_row);
-                        }
-                        None => {
-                            jpeg_color::upsample_h2v2_row(cb, dw, dh, r, &mut sums, &mut cb_row);
-                            jpeg_color::upsample_h2v2_row(cr, dw, dh, r, &mut sums, &mut cr_row);
-                        }
-                    }
+            let (cbs, crs): (&[u8], &[u8]) = match &h2v2 {
+                Some((_, dh, Some(span))) => {
+                    jpeg_color::upsample_h2v2_span(cb, *dh, r, span.clone(), &mut sums, &mut cb_row);
+                    jpeg_color::upsample_h2v2_span(cr, *dh, r, span.clone(), &mut sums, &mut cr_row);
+                    (&cb_row, &cr_row)
+                }
+                Some((dw, dh, None)) => {
+                    jpeg_color::upsample_h2v2_row(cb, *dw, *dh, r, &mut sums, &mut cb_row);
+                    jpeg_color::upsample_h2v2_row(cr, *dw, *dh, r, &mut sums, &mut cr_row);
                     (&cb_row, &cr_row)
                 }
                 None => (&cb.data[r * cb.width..][..w], &cr.data[r * cr.width..][..w]),
@@ -231,7 +229,8 @@ impl Coefficients {
     fn idct_plane(c: &Component, rows: Range<usize>, cols: Range<usize>) -> Plane {
         let (w, h) = (c.blocks_w * 8, c.blocks_h * 8);
         let mut data = vec![0u8; w * h];
-        let (rows, cols) = (rows.start..rows.end.min(c.blocks_h), cols.start..cols.end.min(c.blocks_w));
+        let (r1, c1) = (rows.end.min(c.blocks_h), cols.end.min(c.blocks_w));
+        let (rows, cols) = (rows.start.min(r1)..r1, cols.start.min(c1)..c1);
         #[cfg(target_arch = "x86_64")]
         if let Some(s) = super::wide::v3() {
             jpeg_dct_lanes::inverse_plane(s, c, rows, cols, &mut data);
@@ -290,7 +289,9 @@ impl Coefficients {
                     return Err(Unsupported::Sampling(sampling));
                 }
                 let (dw, dh) = self.components[1].sampled_size(w, h, hmax, vmax);
-                // The output columns converted, and the chroma samples and luma samples they read.
+                // The output columns converted, and the chroma samples they read; for h2v2 also the column span
+                // upsampled (none: whole rows).
+                let span = ((hmax, vmax) == (2, 2)).then(|| h2v2_inner(&cols, dw)).flatten();
                 let (cols, chroma_rows, chroma_cols) = match (hmax, vmax) {
                     (1, 1) => (cols.clone(), rows.clone(), cols),
                     (2, 1) => (cols, rows.clone(), 0..dw.max(2)),
@@ -300,8 +301,8 @@ impl Coefficients {
                         } else {
                             (rows.start / 2).saturating_sub(1)..((rows.end - 1) / 2 + 2).min(dh)
                         };
-                        match h2v2_inner(&cols, dw) {
-                            Some(span) => (cols, rows, span),
+                        match &span {
+                            Some(span) => (cols, rows, span.clone()),
                             None => (0..w, rows, 0..dw.max(2)),
                         }
                     }
@@ -317,7 +318,7 @@ impl Coefficients {
                     cb = jpeg_color::upsample_h2v1(&cb, dw, w, h);
                     cr = jpeg_color::upsample_h2v1(&cr, dw, w, h);
                 }
-                let h2v2 = ((hmax, vmax) == (2, 2)).then_some((dw, dh));
+                let h2v2 = ((hmax, vmax) == (2, 2)).then_some((dw, dh, span));
                 let mut out = vec![0u8; w * h * 3];
                 crate::wide::wide(ToRgb {
                     y: &y,

@@ -151,8 +151,8 @@ impl<'a> BitReader<'a> {
         {
             let w = u64::from_be_bytes(b.try_into().expect("eight bytes"));
             if !has_ff(w) {
-                // The bytes the loop below would take: until more than 56 bits are held.
-                // The first k bytes of w, placed just below the bits held.
+                // The k bytes the loop below would take (until more than 56 bits are held), placed just below
+                // the bits held.
                 let k = (64 - self.n) / 8;
                 self.acc |= if k == 8 { w } else { (w >> (64 - 8 * k)) << (64 - self.n - 8 * k) };
                 self.n += 8 * k;

@@ -250,6 +250,14 @@ impl Taps {
         taps
     }
 
+    /// The inputs read with a nonzero weight by any output of the table: from the first one's first tap to the
+    /// end of the last one's.
+    fn input_span(&self) -> std::ops::Range<usize> {
+        let lo = self.first.iter().copied().min().unwrap_or(0);
+        let hi = self.first.iter().zip(&self.len).map(|(f, l)| f + l).max().unwrap_or(0);
+        lo..hi.max(lo)
+    }
+
     /// The weights of output `o`.
     #[inline]
     fn of(&self, o: usize) -> &[i32] {
@@ -321,11 +329,7 @@ pub fn pil_window_span(
         if n_in == n_out || kept.is_empty() {
             return kept;
         }
-        let n = kept.len();
-        let t = Taps::cached(n_in, n_out, kept, filter);
-        let lo = (0..n).map(|o| t.first[o]).min().unwrap_or(0);
-        let hi = (0..n).map(|o| t.first[o] + t.len[o]).max().unwrap_or(0);
-        lo..hi.max(lo)
+        Taps::cached(n_in, n_out, kept, filter).input_span()
     };
     [span(h, out_h, rows), span(w, out_w, cols)]
 }
@@ -373,13 +377,9 @@ fn resize_window(
 ) {
     let vertical = (out_h != h).then(|| Taps::cached(h, out_h, rows.clone(), filter));
     // The input rows the vertical pass reads (or the kept rows themselves when there is none).
-    let (r0, r1) = match &vertical {
-        Some(t) => {
-            let lo = (0..rows.len()).map(|o| t.first[o]).min().unwrap_or(0);
-            let hi = (0..rows.len()).map(|o| t.first[o] + t.len[o]).max().unwrap_or(0);
-            (lo, hi.max(lo))
-        }
-        None => (rows.start, rows.end),
+    let std::ops::Range { start: r0, end: r1 } = match &vertical {
+        Some(t) => t.input_span(),
+        None => rows.clone(),
     };
     let row_len = cols.len() * c;
     let band = &px[r0 * w * c..r1 * w * c];
