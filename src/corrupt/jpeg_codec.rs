@@ -99,7 +99,7 @@ pub fn jpeg_compress(px: &[u8], height: usize, width: usize, channels: usize, qu
     }
     let mut planes = [0, 1, 2].map(|_| vec![0u8; width * height]);
     let [ys, cbs, crs] = &mut planes;
-    crate::wide::wide(ToYcc { px, y: ys, cb: cbs, cr: crs });
+    jpeg_color::rgb_to_ycc_row(px, ys, cbs, crs);
     let [y, cb, cr] = planes.map(|data| Plane { width, height, data });
     let y = y.padded(blocks(width) * 8, blocks(height) * 8);
     let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
@@ -111,24 +111,6 @@ pub fn jpeg_compress(px: &[u8], height: usize, width: usize, channels: usize, qu
     };
     let components = vec![encode_plane(&y, 2, 2, luma_table), chroma(cb), chroma(cr)];
     Coefficients { width, height, components }
-}
-
-/// The colour conversion of [`jpeg_compress`], a type rather than a closure so that [`crate::wide::wide`]
-/// compiles it with the wider instructions.
-struct ToYcc<'a> {
-    px: &'a [u8],
-    y: &'a mut [u8],
-    cb: &'a mut [u8],
-    cr: &'a mut [u8],
-}
-
-impl pulp::NullaryFnOnce for ToYcc<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn call(self) {
-        jpeg_color::rgb_to_ycc_row(self.px, self.y, self.cb, self.cr);
-    }
 }
 
 /// The last steps of [`Coefficients::decode_part`] for colour: chroma rows upsampled (h2v2) or taken as they

@@ -9,24 +9,42 @@
 //! - **Fancy upsampling** (`jdsample.c`): each output sample is the triangle-filter mix `3/4 · nearest +
 //!   1/4 · next nearest` per direction (9-3-3-1 in 2-D), with biases 8 and 7 alternating by output column; the
 //!   edges repeat the outermost sample.
+//!
+//! The row conversions ([`rgb_to_ycc_row`], [`ycc_to_rgb_row`]) run 32 pixels at a time with AVX2 where the
+//! processor has it ([`super::jpeg_color_lanes`], the same bits); the per-pixel functions are the definition.
 
 /// Fractional bits of the colour tables.
 const SCALEBITS: u32 = 16;
-const ONE_HALF: i32 = 1 << (SCALEBITS - 1);
+pub(super) const ONE_HALF: i32 = 1 << (SCALEBITS - 1);
+/// The 128 added to Cb and Cr, in the fixed point.
+pub(super) const CBCR_OFFSET: i32 = 128 << SCALEBITS;
 
 /// `round(x · 2^16)`, libjpeg's `FIX`.
 const fn fix(x: f64) -> i32 {
     (x * (1u32 << SCALEBITS) as f64 + 0.5) as i32
 }
 
+// The constants of `jccolor.c` and `jdcolor.c`.
+pub(super) const FIX_0_29900: i32 = fix(0.29900);
+pub(super) const FIX_0_58700: i32 = fix(0.58700);
+pub(super) const FIX_0_11400: i32 = fix(0.11400);
+pub(super) const FIX_0_16874: i32 = fix(0.16874);
+pub(super) const FIX_0_33126: i32 = fix(0.33126);
+pub(super) const FIX_0_50000: i32 = fix(0.5);
+pub(super) const FIX_0_41869: i32 = fix(0.41869);
+pub(super) const FIX_0_08131: i32 = fix(0.08131);
+pub(super) const FIX_1_40200: i32 = fix(1.40200);
+pub(super) const FIX_1_77200: i32 = fix(1.77200);
+pub(super) const FIX_0_34414: i32 = fix(0.34414);
+pub(super) const FIX_0_71414: i32 = fix(0.71414);
+
 /// One RGB pixel to YCbCr, as `rgb_ycc_convert` does.
 #[inline(always)]
 pub fn rgb_to_ycc(r: u8, g: u8, b: u8) -> [u8; 3] {
     let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
-    let cbcr_offset = 128 << SCALEBITS;
-    let y = fix(0.29900) * r + fix(0.58700) * g + fix(0.11400) * b + ONE_HALF;
-    let cb = -fix(0.16874) * r - fix(0.33126) * g + fix(0.5) * b + cbcr_offset + ONE_HALF - 1;
-    let cr = fix(0.5) * r - fix(0.41869) * g - fix(0.08131) * b + cbcr_offset + ONE_HALF - 1;
+    let y = FIX_0_29900 * r + FIX_0_58700 * g + FIX_0_11400 * b + ONE_HALF;
+    let cb = -FIX_0_16874 * r - FIX_0_33126 * g + FIX_0_50000 * b + CBCR_OFFSET + ONE_HALF - 1;
+    let cr = FIX_0_50000 * r - FIX_0_41869 * g - FIX_0_08131 * b + CBCR_OFFSET + ONE_HALF - 1;
     [(y >> SCALEBITS) as u8, (cb >> SCALEBITS) as u8, (cr >> SCALEBITS) as u8]
 }
 
@@ -35,16 +53,26 @@ pub fn rgb_to_ycc(r: u8, g: u8, b: u8) -> [u8; 3] {
 pub fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     let (y, cb, cr) = (i32::from(y), i32::from(cb) - 128, i32::from(cr) - 128);
     let clamp = |v: i32| v.clamp(0, 255) as u8;
-    let r = y + ((fix(1.40200) * cr + ONE_HALF) >> SCALEBITS);
-    let g = y + ((-fix(0.34414) * cb + ONE_HALF - fix(0.71414) * cr) >> SCALEBITS);
-    let b = y + ((fix(1.77200) * cb + ONE_HALF) >> SCALEBITS);
+    let r = y + ((FIX_1_40200 * cr + ONE_HALF) >> SCALEBITS);
+    let g = y + ((-FIX_0_34414 * cb + ONE_HALF - FIX_0_71414 * cr) >> SCALEBITS);
+    let b = y + ((FIX_1_77200 * cb + ONE_HALF) >> SCALEBITS);
     [clamp(r), clamp(g), clamp(b)]
 }
 
 /// [`rgb_to_ycc`] of interleaved RGB pixels `px` into the planes `y`, `cb`, `cr` (as many pixels as `y`
-/// has). Written with indices so that the compiler vectorises it (eight or more pixels per step).
+/// has): with AVX2 where the processor has it ([`super::jpeg_color_lanes`]), else [`rgb_to_ycc_scalar`].
 #[inline(always)]
 pub fn rgb_to_ycc_row(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(s) = crate::wide::v3() {
+        return super::jpeg_color_lanes::rgb_to_ycc(s, px, y, cb, cr);
+    }
+    rgb_to_ycc_scalar(px, y, cb, cr);
+}
+
+/// [`rgb_to_ycc_row`] pixel by pixel, written with indices so that the compiler vectorises it where it can.
+#[inline(always)]
+pub fn rgb_to_ycc_scalar(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
     let n = y.len();
     let (cb, cr) = (&mut cb[..n], &mut cr[..n]);
     for (i, p) in px.chunks_exact(3).take(n).enumerate() {
@@ -53,9 +81,19 @@ pub fn rgb_to_ycc_row(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
 }
 
 /// [`ycc_to_rgb`] of the samples `y`, `cb`, `cr` into interleaved RGB pixels `out` (as many pixels as `out`
-/// holds), written to be vectorised like [`rgb_to_ycc_row`].
+/// holds): with AVX2 where the processor has it ([`super::jpeg_color_lanes`]), else [`ycc_to_rgb_scalar`].
 #[inline(always)]
 pub fn ycc_to_rgb_row(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(s) = crate::wide::v3() {
+        return super::jpeg_color_lanes::ycc_to_rgb(s, y, cb, cr, out);
+    }
+    ycc_to_rgb_scalar(y, cb, cr, out);
+}
+
+/// [`ycc_to_rgb_row`] pixel by pixel, written to be vectorised like [`rgb_to_ycc_scalar`].
+#[inline(always)]
+pub fn ycc_to_rgb_scalar(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
     let n = out.len() / 3;
     let (y, cb, cr, out) = (&y[..n], &cb[..n], &cr[..n], &mut out[..3 * n]);
     for i in 0..n {

@@ -38,6 +38,8 @@ mod imagenet_c;
 mod interleaved;
 pub mod jpeg_codec;
 mod jpeg_color;
+#[cfg(target_arch = "x86_64")]
+mod jpeg_color_lanes;
 mod jpeg_dct;
 #[cfg(target_arch = "x86_64")]
 mod jpeg_dct_lanes;
