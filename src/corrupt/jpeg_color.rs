@@ -60,7 +60,8 @@ pub fn ycc_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
 }
 
 /// [`rgb_to_ycc`] of interleaved RGB pixels `px` into the planes `y`, `cb`, `cr` (as many pixels as `y`
-/// has): with AVX2 where the processor has it ([`super::jpeg_color_lanes`]), else [`rgb_to_ycc_scalar`].
+/// has; `px`, `cb` and `cr` must hold at least that many, or it panics): with AVX2 where the processor has it
+/// ([`super::jpeg_color_lanes`]), else [`rgb_to_ycc_scalar`].
 #[inline(always)]
 pub fn rgb_to_ycc_row(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
@@ -74,14 +75,14 @@ pub fn rgb_to_ycc_row(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
 #[inline(always)]
 pub fn rgb_to_ycc_scalar(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
     let n = y.len();
-    let (cb, cr) = (&mut cb[..n], &mut cr[..n]);
-    for (i, p) in px.chunks_exact(3).take(n).enumerate() {
+    let (px, cb, cr) = (&px[..3 * n], &mut cb[..n], &mut cr[..n]);
+    for (i, p) in px.chunks_exact(3).enumerate() {
         [y[i], cb[i], cr[i]] = rgb_to_ycc(p[0], p[1], p[2]);
     }
 }
 
 /// [`ycc_to_rgb`] of the samples `y`, `cb`, `cr` into interleaved RGB pixels `out` (as many pixels as `out`
-/// holds): with AVX2 where the processor has it ([`super::jpeg_color_lanes`]), else [`ycc_to_rgb_scalar`].
+/// holds; `y`, `cb` and `cr` must hold at least that many, or it panics): with AVX2 where the processor has it ([`super::jpeg_color_lanes`]), else [`ycc_to_rgb_scalar`].
 #[inline(always)]
 pub fn ycc_to_rgb_row(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]

@@ -9,16 +9,18 @@
 //! - **RGB → YCbCr.** `vpmaddwd` multiplies pairs of signed 16-bit lanes and adds each pair exactly into 32
 //!   bits, so every sum is formed exactly; only the constants must fit in a signed 16-bit lane. Those that do
 //!   not are split: `FIX(0.587)·g = 22086·g + 16384·g` (libjpeg-turbo's split), and the `FIX(0.5) = 2¹⁵` terms
-//!   are `x << 15` on 32-bit lanes. Every sum lies in `[0, 2³¹)`, so the shift by 16 is the scalar one.
-//! - **YCbCr → RGB.** With `c = cb − 128`, `d = cr − 128` (|c|, |d| ≤ 128): `FIX(1.402) = 2¹⁶ + 26345` and
+//!   are `x << 15` on 32-bit lanes. Every partial sum is below 2²⁵ in magnitude, so the 32-bit additions are
+//!   exact, and the totals before the shift are non-negative (Y in `[2¹⁵, 2²⁴)`, Cb and Cr in
+//!   `[2¹⁶ − 1, 2²⁴)`), so the logical shift by 16 (`vpsrld`) is the scalar arithmetic one.
+//! - **YCbCr → RGB.** With `c = cb − 128`, `d = cr − 128` (−128 ≤ c, d ≤ 127): `FIX(1.402) = 2¹⁶ + 26345` and
 //!   `FIX(1.772) = 2·2¹⁶ − 14942`, so `(FIX(1.402)·d + 2¹⁵) >> 16 = d + ((26345·d + 2¹⁵) >> 16)` and
-//!   `(FIX(1.772)·c + 2¹⁵) >> 16 = 2c + ((−14942·c + 2¹⁵) >> 16)` (a multiple of 2¹⁶ leaves a floor shift
-//!   unchanged). For a 32-bit product `x = k·d` held as its high half `h = ⌊x / 2¹⁶⌋` (`vpmulhw`) and its low
+//!   `(FIX(1.772)·c + 2¹⁵) >> 16 = 2c + ((−14942·c + 2¹⁵) >> 16)` (since `⌊(m·2¹⁶ + x) / 2¹⁶⌋ = m +
+//!   ⌊x / 2¹⁶⌋` for integers m, x). For a 32-bit product `x = k·d` held as its high half `h = ⌊x / 2¹⁶⌋` (`vpmulhw`) and its low
 //!   half `l = x mod 2¹⁶` (`vpmullw`), `⌊(x + 2¹⁵) / 2¹⁶⌋ = h + ⌊l / 2¹⁵⌋`: the rounding half carries into the
 //!   high half exactly when the low half's top bit is set. Green is `⌊(−22554·c − 46802·d + 2¹⁵) / 2¹⁶⌋ =
 //!   −d + ⌊(−22554·c + 18734·d + 2¹⁵) / 2¹⁶⌋` (`−46802 = −2¹⁶ + 18734`), the inner sum formed by `vpmaddwd`.
-//!   Each channel, `y` plus its offset, lies in `[−227, 482]`, and packing with unsigned saturation is the
-//!   scalar clamp to 0…255.
+//!   Before the clamp R lies in `[−179, 433]`, G in `[−134, 390]` and B in `[−227, 480]` (16-bit lanes hold
+//!   them), and packing with unsigned saturation is the scalar clamp to 0…255.
 //!
 //! `tests::both_conversions_match_the_scalar_ones_on_every_input` compares the two with the scalar functions on
 //! all 2²⁴ inputs of each.
@@ -60,7 +62,7 @@ const fn join_mask(k: usize, c: usize) -> [i8; 16] {
     m
 }
 
-/// `SPLIT[c][k]`: [`split_mask`].
+/// `SPLIT[c][k]`: [`split_mask`], by channel (one channel gathers from the three registers).
 const SPLIT: [[[i8; 16]; 3]; 3] = {
     let mut t = [[[0i8; 16]; 3]; 3];
     let mut i = 0;
@@ -71,7 +73,7 @@ const SPLIT: [[[i8; 16]; 3]; 3] = {
     t
 };
 
-/// `JOIN[k][c]`: [`join_mask`].
+/// `JOIN[k][c]`: [`join_mask`], by output register (one register gathers from the three channels).
 const JOIN: [[[i8; 16]; 3]; 3] = {
     let mut t = [[[0i8; 16]; 3]; 3];
     let mut i = 0;
