@@ -32,57 +32,31 @@ use pulp::x86::V3;
 /// Pixels per step.
 const STEP: usize = 32;
 
-/// For channel `c` (0 R, 1 G, 2 B) and the `k`-th 16 bytes of 16 interleaved RGB pixels, the `pshufb` mask
-/// that moves the bytes of that channel found there to their pixel's position (−128 clears the others).
-const fn split_mask(c: usize, k: usize) -> [i8; 16] {
-    let mut m = [-128i8; 16];
-    let mut pixel = 0;
-    while pixel < 16 {
-        let at = 3 * pixel + c;
-        if at / 16 == k {
-            m[pixel] = (at % 16) as i8;
+/// The `vpshufb` masks between 16 interleaved RGB pixels (48 bytes in three registers k = 0, 1, 2) and their
+/// three channels c = 0 (R), 1 (G), 2 (B): byte t of register k is channel c of pixel p when 16k + t = 3p + c.
+/// `split`: indexed `[c][k]`, the mask that moves channel c's bytes found in register k to their pixels'
+/// positions; else `[k][c]`, the mask that moves channel c's samples to their bytes in register k. −128 clears
+/// a byte.
+const fn shuffle_masks(split: bool) -> [[[i8; 16]; 3]; 3] {
+    let mut table = [[[-128i8; 16]; 3]; 3];
+    let mut at = 0;
+    while at < 48 {
+        let (k, t, p, c) = (at / 16, at % 16, at / 3, at % 3);
+        if split {
+            table[c][k][p] = t as i8;
+        } else {
+            table[k][c][t] = p as i8;
         }
-        pixel += 1;
+        at += 1;
     }
-    m
+    table
 }
 
-/// For the `k`-th 16 bytes of 16 interleaved RGB pixels and channel `c`, the `pshufb` mask that takes the bytes
-/// of that channel's 16 samples to their places there (−128 clears the others).
-const fn join_mask(k: usize, c: usize) -> [i8; 16] {
-    let mut m = [-128i8; 16];
-    let mut t = 0;
-    while t < 16 {
-        let at = 16 * k + t;
-        if at % 3 == c {
-            m[t] = (at / 3) as i8;
-        }
-        t += 1;
-    }
-    m
-}
+/// Channel c from register k: `SPLIT[c][k]` (one channel gathers from the three registers).
+const SPLIT: [[[i8; 16]; 3]; 3] = shuffle_masks(true);
 
-/// `SPLIT[c][k]`: [`split_mask`], by channel (one channel gathers from the three registers).
-const SPLIT: [[[i8; 16]; 3]; 3] = {
-    let mut t = [[[0i8; 16]; 3]; 3];
-    let mut i = 0;
-    while i < 9 {
-        t[i / 3][i % 3] = split_mask(i / 3, i % 3);
-        i += 1;
-    }
-    t
-};
-
-/// `JOIN[k][c]`: [`join_mask`], by output register (one register gathers from the three channels).
-const JOIN: [[[i8; 16]; 3]; 3] = {
-    let mut t = [[[0i8; 16]; 3]; 3];
-    let mut i = 0;
-    while i < 9 {
-        t[i / 3][i % 3] = join_mask(i / 3, i % 3);
-        i += 1;
-    }
-    t
-};
+/// Register k from channel c: `JOIN[k][c]` (one register gathers from the three channels).
+const JOIN: [[[i8; 16]; 3]; 3] = shuffle_masks(false);
 
 /// A 16-byte mask in both 128-bit lanes (`vpshufb` shuffles within each lane).
 #[inline(always)]
