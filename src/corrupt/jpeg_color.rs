@@ -191,12 +191,12 @@ fn fancy_row(s: &[u16], n: usize, out: &mut [u8]) {
     if 2 * interior <= out.len() {
         // Columns 1 … n − 2 all inside `out`: with indices the compiler can vectorise.
         let m = interior - 1;
-        let (prev, cur, next) = (&s[..m], &s[1..=m], &s[2..m + 2]);
-        let pairs = &mut out[2..2 + 2 * m];
-        for i in 0..m {
-            pairs[2 * i] = ((cur[i] * 3 + prev[i] + 8) >> 4) as u8;
-            pairs[2 * i + 1] = ((cur[i] * 3 + next[i] + 7) >> 4) as u8;
-        }
+        let (s, pairs) = (&s[..m + 2], &mut out[2..2 + 2 * m]);
+        #[cfg(target_arch = "x86_64")]
+        let done = crate::wide::v3().map_or(0, |v3| super::jpeg_color_lanes::fancy_pairs(v3, s, pairs));
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        fancy_pairs_scalar(s, pairs, done);
     } else {
         for i in 1..interior {
             push(out, 2 * i, s[i] * 3 + s[i - 1] + 8);
@@ -212,6 +212,19 @@ fn fancy_row(s: &[u16], n: usize, out: &mut [u8]) {
         // treats that column as the current one.
         push(out, 2, s[1] * 3 + s[0] + 8);
         push(out, 3, s[1] * 4 + 7);
+    }
+}
+
+/// The interior outputs of [`fancy_row`] from the pair `from` on: `pairs[2i]` and `pairs[2i + 1]` are the two
+/// outputs of the sum `s[i + 1]`, between its neighbours `s[i]` and `s[i + 2]` (`s` holds `pairs.len() / 2 + 2`
+/// sums). Written with indices so that the compiler vectorises it.
+#[inline(always)]
+pub(super) fn fancy_pairs_scalar(s: &[u16], pairs: &mut [u8], from: usize) {
+    let m = pairs.len() / 2;
+    let (prev, cur, next) = (&s[..m], &s[1..=m], &s[2..m + 2]);
+    for i in from..m {
+        pairs[2 * i] = ((cur[i] * 3 + prev[i] + 8) >> 4) as u8;
+        pairs[2 * i + 1] = ((cur[i] * 3 + next[i] + 7) >> 4) as u8;
     }
 }
 

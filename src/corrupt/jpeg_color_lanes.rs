@@ -342,6 +342,47 @@ fn ycc_to_rgb_row(s: V3, y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
     jpeg_color::ycc_to_rgb_scalar(&y[done..], &cb[done..], &cr[done..], &mut out[3 * done..]);
 }
 
+/// [`jpeg_color::fancy_pairs_scalar`] from 0, sixteen sums (32 outputs) per step; returns the number of pairs
+/// written (a multiple of 16), the rest left to the scalar loop. The sums are at most `4 · 255`, so
+/// `3·s + s + 8 < 2¹⁵` and the 16-bit lanes compute the scalar values.
+pub(super) fn fancy_pairs(s: V3, sums: &[u16], pairs: &mut [u8]) -> usize {
+    s.vectorize(FancyPairs { s, sums, pairs })
+}
+
+/// [`fancy_pairs`]'s work, a type for the reason given at [`ToYcc`].
+struct FancyPairs<'a> {
+    s: V3,
+    sums: &'a [u16],
+    pairs: &'a mut [u8],
+}
+
+impl pulp::NullaryFnOnce for FancyPairs<'_> {
+    type Output = usize;
+
+    #[inline(always)]
+    fn call(self) -> usize {
+        let FancyPairs { s, sums, pairs } = self;
+        let a = s.avx2;
+        let (eight, seven) = (s.avx._mm256_set1_epi16(8), s.avx._mm256_set1_epi16(7));
+        let load = |at: usize| -> __m256i {
+            let v: [u16; 16] = sums[at..at + 16].try_into().expect("16 sums");
+            pulp::cast(v)
+        };
+        let steps = (pairs.len() / 2) / 16;
+        for i in 0..steps {
+            let (prev, cur, next) = (load(16 * i), load(16 * i + 1), load(16 * i + 2));
+            let cur3 = a._mm256_add_epi16(a._mm256_add_epi16(cur, cur), cur);
+            let even = a._mm256_srli_epi16::<4>(a._mm256_add_epi16(a._mm256_add_epi16(cur3, prev), eight));
+            let odd = a._mm256_srli_epi16::<4>(a._mm256_add_epi16(a._mm256_add_epi16(cur3, next), seven));
+            // Per 128-bit lane: outputs 0‥8 of the lane's eight sums from the low halves, 8‥16 from the high.
+            let out =
+                a._mm256_packus_epi16(a._mm256_unpacklo_epi16(even, odd), a._mm256_unpackhi_epi16(even, odd));
+            pairs[32 * i..32 * i + 32].copy_from_slice(&pulp::cast::<_, [u8; 32]>(out));
+        }
+        16 * steps
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +408,30 @@ mod tests {
             jpeg_color::ycc_to_rgb_scalar(&a, &b, &c, &mut rgb0);
             ycc_to_rgb(s, &a, &b, &c, &mut rgb1);
             assert!(rgb0 == rgb1, "YCbCr → RGB differs for Y = {first}");
+        }
+    }
+
+    /// Rows of random sums (0 … 4·255, the extremes included) of every length up to 200 pairs: the lanes and
+    /// the scalar loop write the same outputs.
+    #[test]
+    fn fancy_pairs_match_the_scalar_loop() {
+        use rand::{Rng, SeedableRng};
+        let Some(s) = V3::try_new() else { return };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for m in 0..200 {
+            let sums: Vec<u16> = (0..m + 2)
+                .map(|_| match rng.random_range(0..8) {
+                    0 => 0,
+                    1 => 1020,
+                    _ => rng.random_range(0..=1020),
+                })
+                .collect();
+            let (mut scalar, mut lanes) = (vec![0u8; 2 * m], vec![0u8; 2 * m]);
+            jpeg_color::fancy_pairs_scalar(&sums, &mut scalar, 0);
+            let done = fancy_pairs(s, &sums, &mut lanes);
+            assert_eq!(done, m / 16 * 16);
+            jpeg_color::fancy_pairs_scalar(&sums, &mut lanes, done);
+            assert_eq!(scalar, lanes, "{m} pairs");
         }
     }
 }
