@@ -10,8 +10,9 @@
 //!   1/4 · next nearest` per direction (9-3-3-1 in 2-D), with biases 8 and 7 alternating by output column; the
 //!   edges repeat the outermost sample.
 //!
-//! The row conversions ([`rgb_to_ycc_row`], [`ycc_to_rgb_row`]) run 32 pixels at a time with AVX2 where the
-//! processor has it ([`super::jpeg_color_lanes`], the same bits); the per-pixel functions are the definition.
+//! The row conversions ([`rgb_to_ycc_row`], [`ycc_to_rgb_row`]) and the interior of the fancy upsampling run 32
+//! samples at a time with AVX2 where the processor has it ([`super::jpeg_color_lanes`], the same bits); the
+//! per-pixel functions and loops here are the definition.
 
 /// Fractional bits of the colour tables.
 const SCALEBITS: u32 = 16;
