@@ -112,6 +112,11 @@ pub fn jpeg_u8(px: &[u8], h: usize, w: usize, c: usize, quality: u8) -> Vec<u8> 
     super::jpeg_codec::jpeg_round_trip(px, h, w, c, quality)
 }
 
+/// [`jpeg_u8`] into `out` (as long as `px`).
+pub fn jpeg_into(px: &[u8], shape: [usize; 3], quality: u8, out: &mut [u8]) {
+    super::jpeg_codec::jpeg_round_trip_into(px, shape, quality, out);
+}
+
 /// Elastic transform (after Simard et al. 2003, as in the reference): a random affine map moving the three
 /// points `centre ± ⌊min(H, W)/3⌋` by `U(−a, a)` each coordinate (bilinear warp), then a displacement field
 /// `dx, dy = α · gaussian(U(−1, 1), σ, reflect, truncate 3)` sampled bilinearly. `border` is reflect-101 for the

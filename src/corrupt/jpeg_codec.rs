@@ -244,6 +244,21 @@ impl Coefficients {
         rows: Range<usize>,
         cols: Range<usize>,
     ) -> std::result::Result<Vec<u8>, Unsupported> {
+        let channels = if self.components.len() == 1 { 1 } else { 3 };
+        let mut out = vec![0u8; self.width * self.height * channels];
+        self.decode_part_into(rows, cols, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Coefficients::decode_part`] into `out` (`width · height · channels` bytes, HWC): the pixels of the part
+    /// are written, the others left as they are. With the whole image as the part every byte is written, so
+    /// `out` need not be cleared first.
+    pub fn decode_part_into(
+        &self,
+        rows: Range<usize>,
+        cols: Range<usize>,
+        out: &mut [u8],
+    ) -> std::result::Result<(), Unsupported> {
         let (w, h) = (self.width, self.height);
         let (r1, c1) = (rows.end.min(h), cols.end.min(w));
         let (rows, cols) = (rows.start.min(r1)..r1, cols.start.min(c1)..c1);
@@ -259,11 +274,11 @@ impl Coefficients {
             1 => {
                 let p =
                     Self::idct_plane(&self.components[0], block_span(rows.clone()), block_span(cols.clone()));
-                let mut out = vec![0u8; w * h];
+                let out = &mut out[..w * h];
                 for r in rows {
                     out[r * w..][cols.clone()].copy_from_slice(&p.data[r * p.width..][cols.clone()]);
                 }
-                Ok(out)
+                Ok(())
             }
             3 => {
                 let (hmax, vmax) = sampling[0];
@@ -301,7 +316,6 @@ impl Coefficients {
                     cr = jpeg_color::upsample_h2v1(&cr, dw, w, h);
                 }
                 let h2v2 = ((hmax, vmax) == (2, 2)).then_some((dw, dh, span));
-                let mut out = vec![0u8; w * h * 3];
                 crate::wide::wide(ToRgb {
                     y: &y,
                     cb: &cb,
@@ -310,9 +324,9 @@ impl Coefficients {
                     width: w,
                     rows,
                     cols,
-                    out: &mut out,
+                    out: &mut out[..w * h * 3],
                 });
-                Ok(out)
+                Ok(())
             }
             n => Err(Unsupported::Components(n)),
         }
@@ -322,11 +336,23 @@ impl Coefficients {
 /// The JPEG round trip of PIL at `quality`: [`jpeg_compress`] then [`Coefficients::decode`]. Images that are
 /// empty or have neither 1 nor 3 channels are returned unchanged.
 pub fn jpeg_round_trip(px: &[u8], height: usize, width: usize, channels: usize, quality: u8) -> Vec<u8> {
+    let mut out = vec![0u8; px.len()];
+    jpeg_round_trip_into(px, [height, width, channels], quality, &mut out);
+    out
+}
+
+/// [`jpeg_round_trip`] into `out` (as long as `px`).
+pub fn jpeg_round_trip_into(px: &[u8], [height, width, channels]: [usize; 3], quality: u8, out: &mut [u8]) {
     if height == 0 || width == 0 || !(channels == 1 || channels == 3) || px.len() != height * width * channels
     {
-        return px.to_vec();
+        out.copy_from_slice(px);
+        return;
     }
-    jpeg_compress(px, height, width, channels, quality).decode().unwrap_or_else(|_| px.to_vec())
+    let whole =
+        jpeg_compress(px, height, width, channels, quality).decode_part_into(0..height, 0..width, out);
+    if whole.is_err() {
+        out.copy_from_slice(px);
+    }
 }
 
 #[cfg(test)]

@@ -300,6 +300,7 @@ impl Prepared {
         match &self.params {
             Params::Pixelate { factor } => digital::pixelate_into(pixels, [h, w, c], *factor, out),
             Params::Contrast { factor } => digital::contrast_into(pixels, c, *factor, out),
+            Params::JpegCompression { quality } => digital::jpeg_into(pixels, [h, w, c], *quality, out),
             Params::GaussianNoise { sigma } => noise::gaussian_into(pixels, *sigma, &mut rng, out),
             Params::SpeckleNoise { sigma } => noise::speckle_into(pixels, *sigma, &mut rng, out),
             Params::ImpulseNoise { amount } => noise::impulse_into(pixels, *amount, &mut rng, out),
@@ -309,7 +310,6 @@ impl Prepared {
             }
             params => {
                 let bytes = match params {
-                    Params::JpegCompression { quality } => digital::jpeg_u8(pixels, h, w, c, *quality),
                     Params::Spatter(p) => spatter::spatter_u8(pixels, h, w, c, p, &mut rng),
                     Params::Fog { strength, decay, map_size } => {
                         weather::fog_u8(pixels, [h, w, c], *strength, *decay, *map_size, &mut rng)
