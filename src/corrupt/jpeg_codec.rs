@@ -244,7 +244,11 @@ impl Coefficients {
         rows: Range<usize>,
         cols: Range<usize>,
     ) -> std::result::Result<Vec<u8>, Unsupported> {
-        let channels = if self.components.len() == 1 { 1 } else { 3 };
+        let channels = match self.components.len() {
+            1 => 1,
+            3 => 3,
+            n => return Err(Unsupported::Components(n)),
+        };
         let mut out = vec![0u8; self.width * self.height * channels];
         self.decode_part_into(rows, cols, &mut out)?;
         Ok(out)
