@@ -29,10 +29,11 @@ pub fn is_wide() -> bool {
 }
 
 /// The x86-64-v3 token of [`pulp`] when [`wide`] would use it: code written with its AVX2 intrinsics runs
-/// inside `token.vectorize(…)`.
+/// inside `token.vectorize(…)`. Decided once per process (the row loops of the JPEG code ask for every row).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn v3() -> Option<pulp::x86::V3> {
-    if portable_forced() { None } else { pulp::x86::V3::try_new() }
+    static TOKEN: OnceLock<Option<pulp::x86::V3>> = OnceLock::new();
+    *TOKEN.get_or_init(|| if portable_forced() { None } else { pulp::x86::V3::try_new() })
 }
 
 /// Runs `f` compiled for x86-64-v3 when the processor supports it (and `LCR_VERIFY_PORTABLE` is not set), as

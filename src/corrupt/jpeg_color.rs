@@ -83,7 +83,8 @@ pub fn rgb_to_ycc_scalar(px: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) 
 }
 
 /// [`ycc_to_rgb`] of the samples `y`, `cb`, `cr` into interleaved RGB pixels `out` (as many pixels as `out`
-/// holds; `y`, `cb` and `cr` must hold at least that many, or it panics): with AVX2 where the processor has it ([`super::jpeg_color_lanes`]), else [`ycc_to_rgb_scalar`].
+/// holds; `y`, `cb` and `cr` must hold at least that many, or it panics): with AVX2 where the processor has it
+/// ([`super::jpeg_color_lanes`]), else [`ycc_to_rgb_scalar`].
 #[inline(always)]
 pub fn ycc_to_rgb_row(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
