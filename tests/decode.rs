@@ -1,12 +1,15 @@
 //! Strict image decoding (`corrupt::decode`): valid PNG files decode exactly as the `image` crate decodes
 //! them, JPEGs within a few levels of it (we decode as libjpeg-turbo does, as PIL does, and zune-jpeg under
 //! `image` does not; exactness against PIL is checked in `tests/imagenet_c.rs`), and files cut short or
-//! damaged are refused by name instead of being filled in.
+//! damaged are refused by name instead of being filled in. Files with restart intervals decode to PIL's pixels.
+
+mod common;
 
 use std::path::Path;
 
 use lcr_verify::corrupt::decode::{self, EXPANSION_FLOOR};
 use lcr_verify::corrupt::folder::load_image_folder;
+use lcr_verify::corrupt::{jpeg_file, npy};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -84,6 +87,37 @@ fn jpegs_with_stray_markers_in_their_data_are_refused() {
     damaged[at..at + 2].copy_from_slice(&[0xFF, 0xC4]);
     let err = decode::decode(p(), &damaged).map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("photo.jpg") && err.contains("cannot decode JPEG"), "{err}");
+}
+
+/// Restart intervals (T.81 E.1.4): PIL's files with a restart after every MCU (4:2:0, the marker numbers
+/// wrapping from RST7 to RST0), every 5 (4:4:4) and every 7 (gray), all with partial last MCUs, are read by the
+/// baseline reader (not handed to a fallback decoder) and decode to PIL's pixels exactly; a restart marker
+/// with the wrong number is refused, naming the marker expected.
+#[test]
+fn files_with_restart_intervals_decode_to_pils_pixels() {
+    for name in ["420", "444", "gray"] {
+        let path = common::fixture(&format!("jpeg_restart_{name}.jpg"));
+        let bytes = std::fs::read(&path).unwrap();
+        let read = jpeg_file::read(&bytes, &|_, _, _| Ok(())).unwrap();
+        assert!(matches!(read, jpeg_file::Read::Coefficients(_)), "{name}: not read by the baseline reader");
+        let pil = npy::read(&common::fixture(&format!("jpeg_restart_{name}.npy"))).unwrap();
+        let ours = decode::decode(&path, &bytes).unwrap();
+        assert_eq!(
+            [ours.height, ours.width, ours.channels],
+            [pil.shape[0], pil.shape[1], pil.shape[2]],
+            "{name}"
+        );
+        assert!(ours.pixels == pil.data, "{name}: our decoding differs from PIL's");
+        // The third restart marker (RST2) renumbered: refused, naming it.
+        let rst: Vec<usize> = (0..bytes.len() - 1)
+            .filter(|&i| bytes[i] == 0xFF && (0xD0..=0xD7).contains(&bytes[i + 1]))
+            .collect();
+        assert!(rst.len() >= 6, "{name}: {} restart markers", rst.len());
+        let mut damaged = bytes.clone();
+        damaged[rst[2] + 1] = 0xD5;
+        let err = decode::decode(p(), &damaged).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("photo.jpg") && err.contains("RST2"), "{name}: {err}");
+    }
 }
 
 #[test]

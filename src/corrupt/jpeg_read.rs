@@ -5,7 +5,6 @@
 //! a segment past the end of the file) is an error.
 
 use super::jpeg_codec::{Coefficients, Component};
-use super::jpeg_file::scan_order;
 use super::jpeg_huffman::HuffTable;
 use super::jpeg_scan::{BitReader, BlockError, Decoder, ScanError};
 use super::jpeg_tables::{BLOCK, ZIGZAG};
@@ -265,9 +264,15 @@ impl Parser {
             frame.components[i].table = q;
             tables.push((dc, ac));
         }
-        // The blocks in coding order, grouped by MCU.
-        let mcu_len: usize = if n == 1 { 1 } else { frame.components.iter().map(|k| k.h * k.v).sum() };
-        let order = scan_order(frame);
+        // The MCUs in coding order: one block each in raster order for one component, else each component's
+        // `h × v` blocks (T.81 A.2); the grid is that of `scan_order`, walked without listing it.
+        let (mcus_w, mcus_h) = if n == 1 {
+            (frame.width.div_ceil(8), frame.height.div_ceil(8))
+        } else {
+            let hmax = frame.components.iter().map(|k| k.h).max().unwrap_or(1);
+            let vmax = frame.components.iter().map(|k| k.v).max().unwrap_or(1);
+            (frame.width.div_ceil(8 * hmax), frame.height.div_ceil(8 * vmax))
+        };
         let mut r = BitReader::new(bytes, start);
         let mut pred = [0i32; 4];
         let bad = |e: BlockError| match e {
@@ -278,20 +283,29 @@ impl Parser {
             BlockError::DcCategory(s) => format!("DC difference category {s}"),
             BlockError::AcPastEnd => "an AC coefficient past the end of its block".to_string(),
         };
-        for (m, mcu) in order.chunks(mcu_len).enumerate() {
-            if self.restart > 0 && m > 0 && m % self.restart == 0 {
-                r.reset();
-                let want = 0xD0 + ((m / self.restart - 1) % 8) as u8;
-                if bytes.get(r.pos..r.pos + 2) != Some(&[0xFF, want]) {
-                    return Err(format!("restart marker RST{} missing at byte {}", want - 0xD0, r.pos));
+        let mut m = 0;
+        for row in 0..mcus_h {
+            for col in 0..mcus_w {
+                if self.restart > 0 && m > 0 && m % self.restart == 0 {
+                    r.reset();
+                    let want = 0xD0 + ((m / self.restart - 1) % 8) as u8;
+                    if bytes.get(r.pos..r.pos + 2) != Some(&[0xFF, want]) {
+                        return Err(format!("restart marker RST{} missing at byte {}", want - 0xD0, r.pos));
+                    }
+                    r.pos += 2;
+                    pred = [0; 4];
                 }
-                r.pos += 2;
-                pred = [0; 4];
-            }
-            for &(ci, row, col) in mcu {
-                let (dc, ac) = tables[ci];
-                let k = &mut frame.components[ci];
-                r.block(dc, ac, &mut pred[ci], &mut k.blocks[row * k.blocks_w + col]).map_err(bad)?;
+                m += 1;
+                for (ci, k) in frame.components.iter_mut().enumerate() {
+                    let (dc, ac) = tables[ci];
+                    let (kv, kh) = if n == 1 { (1, 1) } else { (k.v, k.h) };
+                    for v in 0..kv {
+                        for h in 0..kh {
+                            let at = (row * kv + v) * k.blocks_w + col * kh + h;
+                            r.block(dc, ac, &mut pred[ci], &mut k.blocks[at]).map_err(bad)?;
+                        }
+                    }
+                }
             }
         }
         r.reset();

@@ -5,10 +5,11 @@
 //! Speed without changing a result. The reader keeps up to 64 bits in a register. It takes bytes in the order
 //! and at the moments the byte-by-byte definition would (a refill takes bytes while at most 56 bits are held),
 //! but eight at a time when none of the next eight bytes is 0xFF (a marker or a stuffed 0xFF 0x00 needs the
-//! byte-by-byte path); a block's symbols are decoded with at least 32 bits in hand (a code of at most 16 bits
-//! and at most 16 extra bits), so the common case makes no check per bit. Codes of up to [`LOOKUP_BITS`] bits
-//! take one table lookup; longer codes, and the last bits before a marker, take the bit-by-bit path of
-//! Figure F.16. Every path reads the same bits as that definition: a valid scan gives the same coefficients,
+//! byte-by-byte path). A block's DC difference is decoded with at least 32 bits in hand where the data allows
+//! (a code of at most 16 bits and at most 16 extra bits); an AC coefficient refills only when fewer than
+//! [`LOOKUP_BITS`] bits are held, and takes the one-lookup path only when the bits that path uses are held.
+//! Codes of up to [`LOOKUP_BITS`] bits take one table lookup; longer codes, and the last bits before a marker,
+//! take the bit-by-bit path of Figure F.16. Every path reads the same bits as that definition: a valid scan gives the same coefficients,
 //! and a damaged one the same error kinds.
 
 use super::jpeg_huffman::HuffTable;
@@ -19,8 +20,8 @@ use super::jpeg_tables::{BLOCK, ZIGZAG};
 /// the 224-px photographs 312 → 286 µs per image, `cargo run --release --example cli_parts`).
 const LOOKUP_BITS: u32 = 11;
 
-/// Bits held before a symbol is decoded without further checks: a code (at most 16 bits) and its extra bits
-/// (at most 16).
+/// Bits the reader tops up to before a block's DC difference: a code (at most 16 bits) and its extra bits (at
+/// most 16).
 const FAST_BITS: u32 = 32;
 
 /// A decoding table (T.81 Figure F.16): the largest code of each length and where its symbols start, and a
@@ -236,9 +237,37 @@ impl<'a> BitReader<'a> {
         Ok(if len > 0 { extend(v, u32::from(len)) } else { 0 })
     }
 
+    /// Runs `f` on a copy of the reader and takes the copy's state back. The block loop calls its out-of-line
+    /// paths (the bit-by-bit decoding, the byte-by-byte refill) through this, so that the reader itself never
+    /// has its address taken and its fields can stay in registers through the loop.
+    #[inline(always)]
+    fn detour<T>(&mut self, f: impl FnOnce(&mut BitReader<'a>) -> T) -> T {
+        let mut copy = BitReader { data: self.data, pos: self.pos, acc: self.acc, n: self.n };
+        let v = f(&mut copy);
+        (self.pos, self.acc, self.n) = (copy.pos, copy.acc, copy.n);
+        v
+    }
+
+    /// [`BitReader::fill`] with its eight-byte case inline and the byte-by-byte case through
+    /// [`BitReader::detour`]; it takes the same bytes.
+    #[inline(always)]
+    fn fill_inline(&mut self) {
+        if let Some(b) = self.data.get(self.pos..self.pos + 8) {
+            let w = u64::from_be_bytes(b.try_into().expect("eight bytes"));
+            if !has_ff(w) {
+                let k = (64 - self.n) / 8;
+                self.acc |= if k == 8 { w } else { (w >> (64 - 8 * k)) << (64 - self.n - 8 * k) };
+                self.n += 8 * k;
+                self.pos += k as usize;
+                return;
+            }
+        }
+        let _ = self.detour(|r| r.fill_bytes());
+    }
+
     /// Decodes one block (T.81 F.2.2): the DC difference, added to `pred` (the component's previous DC), and
     /// the AC coefficients, written in natural order into `block`, whose other entries must be zero.
-    #[inline]
+    #[inline(always)]
     pub fn block(
         &mut self,
         dc: &Decoder,
@@ -247,26 +276,41 @@ impl<'a> BitReader<'a> {
         block: &mut [i16; BLOCK],
     ) -> Result<(), BlockError> {
         if self.n < FAST_BITS {
-            let _ = self.fill();
+            self.fill_inline();
         }
-        let s = self.symbol(dc)?;
+        // The DC category by one lookup when its code is short and held, else bit by bit; then its extra bits.
+        let (len, s) = dc.lookup[(self.acc >> (64 - LOOKUP_BITS)) as usize];
+        let s = if len > 0 && u32::from(len) <= self.n {
+            self.take(u32::from(len));
+            s
+        } else {
+            self.detour(|r| r.symbol(dc))?
+        };
         if s > 11 {
             return Err(BlockError::DcCategory(s));
         }
-        *pred = pred.wrapping_add(self.signed(s)?);
+        let diff = if u32::from(s) <= self.n {
+            let v = self.take(u32::from(s)) as i32;
+            if s > 0 { extend(v, u32::from(s)) } else { 0 }
+        } else {
+            self.detour(|r| r.signed(s))?
+        };
+        *pred = pred.wrapping_add(diff);
         block[0] = *pred as i16;
         let mut z = 1;
         while z < BLOCK {
-            if self.n < FAST_BITS {
-                let _ = self.fill();
+            if self.n < LOOKUP_BITS {
+                self.fill_inline();
             }
-            // A whole coefficient in one lookup when its code and extra bits are short, else the symbol first.
-            let e = if self.n >= FAST_BITS { ac.ac[(self.acc >> (64 - LOOKUP_BITS)) as usize] } else { 0 };
-            let (rs, value) = if e & 0xFF != 0 {
-                self.take(e & 0xFF);
+            // A whole coefficient in one lookup when its code and extra bits are short and held, else the
+            // symbol first.
+            let e = ac.ac[(self.acc >> (64 - LOOKUP_BITS)) as usize];
+            let used = e & 0xFF;
+            let (rs, value) = if used != 0 && used <= self.n {
+                self.take(used);
                 ((e >> 8) as u8, Some((e >> 16) as u16 as i16))
             } else {
-                (self.symbol(ac)?, None)
+                (self.detour(|r| r.symbol(ac))?, None)
             };
             let (run, size) = (usize::from(rs >> 4), rs & 15);
             if size == 0 {
@@ -287,7 +331,7 @@ impl<'a> BitReader<'a> {
                     if self.n >= size32 {
                         extend(self.take(size32) as i32, size32) as i16
                     } else {
-                        self.signed(size)? as i16
+                        self.detour(|r| r.signed(size))? as i16
                     }
                 }
             };
