@@ -336,8 +336,14 @@ impl NpyWriter {
         let tmp = fsio::temp_sibling(path);
         let file =
             File::create(&tmp).map_err(|e| Error::io("writing", path, fsio::via_temporary(e, &tmp)))?;
-        let mut file = BufWriter::new(file);
         let head = header(shape, Dtype::U8);
+        let expected: usize = shape.iter().product();
+        if let Err(e) = fsio::reserve(&file, path, (head.len() + expected) as u64) {
+            drop(file);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let mut file = BufWriter::new(file);
         if let Err(e) = file.write_all(&head) {
             drop(file);
             let _ = std::fs::remove_file(&tmp);
@@ -345,14 +351,7 @@ impl NpyWriter {
         }
         let mut digest = Sha256::new();
         digest.update(&head);
-        Ok(NpyWriter {
-            path: path.to_path_buf(),
-            tmp,
-            file: Some(file),
-            expected: shape.iter().product(),
-            written: 0,
-            digest,
-        })
+        Ok(NpyWriter { path: path.to_path_buf(), tmp, file: Some(file), expected, written: 0, digest })
     }
 
     /// Appends elements in C order.
