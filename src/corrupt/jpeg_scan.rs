@@ -5,11 +5,13 @@
 //! Speed without changing a result. The reader keeps up to 64 bits in a register. It takes bytes in the order
 //! and at the moments the byte-by-byte definition would (a refill takes bytes while at most 56 bits are held),
 //! but eight at a time when none of the next eight bytes is 0xFF (a marker or a stuffed 0xFF 0x00 needs the
-//! byte-by-byte path). A block's DC difference is decoded with at least 32 bits in hand where the data allows
-//! (a code of at most 16 bits and at most 16 extra bits); an AC coefficient refills only when fewer than
-//! [`LOOKUP_BITS`] bits are held, and takes the one-lookup path only when the bits that path uses are held.
-//! Codes of up to [`LOOKUP_BITS`] bits take one table lookup; longer codes, and the last bits before a marker,
-//! take the bit-by-bit path of Figure F.16. Every path reads the same bits as that definition: a valid scan gives the same coefficients,
+//! byte-by-byte path). Before a block's DC difference and before each AC coefficient the reader tops up to more
+//! than [`FAST_BITS`] bits where the data allows (a code of at most 16 bits and at most 16 extra bits), so the
+//! common case makes no check per bit, and a lookup is used only when the bits it reads are held. The refills
+//! happen at these moments and no others: where the reader stands when a restart marker or the end of the scan is
+//! checked (stray bytes before a marker are loaded or not) depends on them, so they are part of what a damaged
+//! file gives. Codes of up to [`LOOKUP_BITS`] bits take one table lookup; longer codes, and the last bits before
+//! a marker, take the bit-by-bit path of Figure F.16. Every path reads the same bits as that definition: a valid scan gives the same coefficients,
 //! and a damaged one the same error kinds.
 
 use super::jpeg_huffman::HuffTable;
@@ -20,8 +22,8 @@ use super::jpeg_tables::{BLOCK, ZIGZAG};
 /// the 224-px photographs 312 → 286 µs per image, `cargo run --release --example cli_parts`).
 const LOOKUP_BITS: u32 = 11;
 
-/// Bits the reader tops up to before a block's DC difference: a code (at most 16 bits) and its extra bits (at
-/// most 16).
+/// Bits below which the reader refills before a block's DC difference and before each AC coefficient: a code
+/// (at most 16 bits) and its extra bits (at most 16).
 const FAST_BITS: u32 = 32;
 
 /// A decoding table (T.81 Figure F.16): the largest code of each length and where its symbols start, and a
@@ -147,21 +149,29 @@ impl<'a> BitReader<'a> {
     /// in one load when none of them is 0xFF, byte by byte otherwise. `Err` when nothing is held at a marker.
     #[inline]
     fn fill(&mut self) -> Result<(), ScanError> {
-        if self.n <= 56
-            && let Some(b) = self.data.get(self.pos..self.pos + 8)
-        {
+        if self.n <= 56 && self.fill_eight() {
+            return Ok(());
+        }
+        self.fill_bytes()
+    }
+
+    /// The eight-byte case of [`BitReader::fill`] (at most 56 bits held): when none of the next eight bytes is
+    /// 0xFF, takes the k bytes the byte-by-byte loop would take (until more than 56 bits are held), placed just
+    /// below the bits held, and returns `true`; otherwise takes nothing.
+    #[inline(always)]
+    fn fill_eight(&mut self) -> bool {
+        debug_assert!(self.n <= 56);
+        if let Some(b) = self.data.get(self.pos..self.pos + 8) {
             let w = u64::from_be_bytes(b.try_into().expect("eight bytes"));
             if !has_ff(w) {
-                // The k bytes the loop below would take (until more than 56 bits are held), placed just below
-                // the bits held.
                 let k = (64 - self.n) / 8;
                 self.acc |= if k == 8 { w } else { (w >> (64 - 8 * k)) << (64 - self.n - 8 * k) };
                 self.n += 8 * k;
                 self.pos += k as usize;
-                return Ok(());
+                return true;
             }
         }
-        self.fill_bytes()
+        false
     }
 
     fn fill_bytes(&mut self) -> Result<(), ScanError> {
@@ -248,21 +258,13 @@ impl<'a> BitReader<'a> {
         v
     }
 
-    /// [`BitReader::fill`] with its eight-byte case inline and the byte-by-byte case through
-    /// [`BitReader::detour`]; it takes the same bytes.
+    /// [`BitReader::fill`] (called with fewer than [`FAST_BITS`] bits held) with its eight-byte case inline and
+    /// the byte-by-byte case through [`BitReader::detour`]; it takes the same bytes.
     #[inline(always)]
     fn fill_inline(&mut self) {
-        if let Some(b) = self.data.get(self.pos..self.pos + 8) {
-            let w = u64::from_be_bytes(b.try_into().expect("eight bytes"));
-            if !has_ff(w) {
-                let k = (64 - self.n) / 8;
-                self.acc |= if k == 8 { w } else { (w >> (64 - 8 * k)) << (64 - self.n - 8 * k) };
-                self.n += 8 * k;
-                self.pos += k as usize;
-                return;
-            }
+        if !self.fill_eight() {
+            let _ = self.detour(|r| r.fill_bytes());
         }
-        let _ = self.detour(|r| r.fill_bytes());
     }
 
     /// Decodes one block (T.81 F.2.2): the DC difference, added to `pred` (the component's previous DC), and
@@ -299,7 +301,7 @@ impl<'a> BitReader<'a> {
         block[0] = *pred as i16;
         let mut z = 1;
         while z < BLOCK {
-            if self.n < LOOKUP_BITS {
+            if self.n < FAST_BITS {
                 self.fill_inline();
             }
             // A whole coefficient in one lookup when its code and extra bits are short and held, else the

@@ -319,7 +319,8 @@ pub fn write_u8(path: &Path, shape: &[usize], data: &[u8]) -> Result<()> {
 }
 
 /// Streams a `uint8` array of known shape to a temporary file; [`NpyWriter::finish`] checks the element count
-/// and renames it into place. Dropped unfinished, it removes the temporary, so no half-written file is left.
+/// and renames it into place. Dropped unfinished, or when finishing fails, it removes the temporary, so no
+/// half-written file is left.
 #[derive(Debug)]
 pub struct NpyWriter {
     path: PathBuf,
@@ -376,13 +377,19 @@ impl NpyWriter {
             ));
         }
         let file = self.file.take().expect("writer is open until finish");
-        let tmp = &self.tmp;
-        let file = file
-            .into_inner()
-            .map_err(|e| Error::io("writing", &self.path, fsio::via_temporary(e.into_error(), tmp)))?;
-        file.sync_all().map_err(|e| Error::io("writing", &self.path, fsio::via_temporary(e, tmp)))?;
-        std::fs::rename(tmp, &self.path)
-            .map_err(|e| Error::io("writing", &self.path, fsio::via_temporary(e, tmp)))?;
+        let (tmp, path) = (&self.tmp, &self.path);
+        let done = (|| {
+            let file = file
+                .into_inner()
+                .map_err(|e| Error::io("writing", path, fsio::via_temporary(e.into_error(), tmp)))?;
+            file.sync_all().map_err(|e| Error::io("writing", path, fsio::via_temporary(e, tmp)))?;
+            std::fs::rename(tmp, path).map_err(|e| Error::io("writing", path, fsio::via_temporary(e, tmp)))
+        })();
+        if done.is_err() {
+            // The writer no longer holds the file, so `Drop` would not remove the temporary.
+            let _ = std::fs::remove_file(tmp);
+        }
+        done?;
         let digest = std::mem::take(&mut self.digest).finalize();
         Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
     }
