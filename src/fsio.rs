@@ -327,7 +327,7 @@ mod tests {
             return;
         }
         assert_eq!(size, 150_656);
-        let on_ext4 = rustix::fs::fstatfs(&file).is_ok_and(|s| s.f_type as i64 == EXT4_MAGIC);
+        let on_ext4 = rustix::fs::fstatfs(&file).is_ok_and(|s| s.f_type == EXT4_MAGIC as _);
         if !on_ext4 {
             eprintln!("not ext4: the refusal of an impossible length is not checked here");
             return;
