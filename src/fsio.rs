@@ -316,7 +316,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn reserving_space_sizes_the_file_and_refuses_what_no_disk_holds() {
-        const EXT4_MAGIC: i64 = 0xEF53;
+        const EXT4_MAGIC: u64 = 0xEF53;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("set.npy");
         let file = fs::File::create(&path).unwrap();
@@ -327,7 +327,7 @@ mod tests {
             return;
         }
         assert_eq!(size, 150_656);
-        let on_ext4 = rustix::fs::fstatfs(&file).is_ok_and(|s| s.f_type == EXT4_MAGIC as _);
+        let on_ext4 = rustix::fs::fstatfs(&file).is_ok_and(|s| u64::try_from(s.f_type) == Ok(EXT4_MAGIC));
         if !on_ext4 {
             eprintln!("not ext4: the refusal of an impossible length is not checked here");
             return;
