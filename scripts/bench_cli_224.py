@@ -33,6 +33,11 @@ copy), on the same folder of photographs.
                                        binary in both layouts), and the median of each: on a machine whose
                                        speed drifts from minute to minute this compares like with like
 
+    pair DIR X RUNS BIN1,BIN2          the command for corruption X (`.npy` layout) with each of two binaries in
+                                       turn, RUNS times (the order swapped every other run): the medians of user
+                                       and system CPU time of each, and the median of the paired ratio BIN2/BIN1,
+                                       for changes of a few per cent that the rounds above do not resolve
+
 Setup (outside the repository): the virtual environment of scripts/reference_imagenet_c.py, plus ImageMagick 6's
 MagickWand library for motion blur and snow (Debian: apt-get install libmagickwand-6.q16-6). Run from the
 repository root with one thread for every library:
@@ -280,6 +285,38 @@ def cmd_alternate(ref, tree, rounds, names, binaries):
             print(line, flush=True)
 
 
+def cmd_pair(tree, name, runs, binaries):
+    import resource
+    import statistics
+    env = dict(os.environ, RAYON_NUM_THREADS='1')
+    scratch = tempfile.mkdtemp(prefix='bench-pair-224-')
+    times = {b: [] for b in binaries}
+    ratios = []
+    try:
+        for r in range(runs):
+            this = {}
+            for b in (binaries if r % 2 == 0 else binaries[::-1]):
+                dest = os.path.join(scratch, 'out')
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                subprocess.run([b, 'corrupt', '--dataset', tree, '--crop', '224', '--suite', 'imagenet-c',
+                                '--corruptions', name, '--severities', str(SEVERITY), '--out', dest, '--quiet'],
+                               env=env, check=True, stdout=subprocess.DEVNULL)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                shutil.rmtree(dest)
+                this[b] = (after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
+            for b in binaries:
+                times[b].append(this[b])
+            ratios.append(sum(this[binaries[1]]) / sum(this[binaries[0]]))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for b in binaries:
+        user = statistics.median(u for u, _ in times[b]) * 1e3
+        system = statistics.median(s for _, s in times[b]) * 1e3
+        total = statistics.median(u + s for u, s in times[b]) * 1e3
+        print(f'{b}: user {user:.1f} ms, system {system:.1f} ms, total {total:.1f} ms (medians of {runs})')
+    print(f'paired ratio {binaries[1]} / {binaries[0]}: median {statistics.median(ratios):.3f}')
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -295,10 +332,15 @@ def main():
         cmd_python(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 3)
     elif what == 'table':
         cmd_table(sys.argv[2], sys.argv[3])
+    elif what == 'pair':
+        binaries = sys.argv[5].split(',')
+        if len(binaries) != 2:
+            sys.exit('pair needs two binaries, BIN1,BIN2')
+        cmd_pair(sys.argv[2], sys.argv[3], int(sys.argv[4]), binaries)
     elif what == 'alternate':
         cmd_alternate(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5].split(','), sys.argv[6].split(','))
     else:
-        sys.exit(f'unknown mode {what}: data, data-large, rust, python, table or alternate')
+        sys.exit(f'unknown mode {what}: data, data-large, rust, python, table, alternate or pair')
 
 
 if __name__ == '__main__':
