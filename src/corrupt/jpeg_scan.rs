@@ -11,8 +11,8 @@
 //! happen at these moments and no others: where the reader stands when a restart marker or the end of the scan is
 //! checked (stray bytes before a marker are loaded or not) depends on them, so they are part of what a damaged
 //! file gives. Codes of up to [`LOOKUP_BITS`] bits take one table lookup; longer codes, and the last bits before
-//! a marker, take the bit-by-bit path of Figure F.16. Every path reads the same bits as that definition: a valid scan gives the same coefficients,
-//! and a damaged one the same error kinds.
+//! a marker, take the bit-by-bit path of Figure F.16. Every path reads the same bits as that definition: a valid
+//! scan gives the same coefficients, and a damaged one the same error kinds.
 
 use super::jpeg_huffman::HuffTable;
 use super::jpeg_tables::{BLOCK, ZIGZAG};
