@@ -116,8 +116,14 @@ def files_of(tree):
     return sorted(os.path.join(r, f) for r, _, fs in os.walk(tree) for f in fs if f.lower().endswith(('.jpg', '.jpeg', '.png')))
 
 
-def child_cpu(argv, env):
-    """Runs `argv`, returns the user + sys CPU seconds of the child (os.wait4 rusage)."""
+def corrupt_argv(binary, tree, name, dest, extra=()):
+    """The timed command: `binary corrupt` of `tree` at 224 px, corruption `name` at SEVERITY, into `dest`."""
+    return [binary, 'corrupt', '--dataset', tree, '--crop', '224', '--suite', 'imagenet-c', '--corruptions', name,
+            '--severities', str(SEVERITY), '--out', dest, '--quiet'] + list(extra)
+
+
+def child_times(argv, env):
+    """Runs `argv`, returns the user and the system CPU seconds of the child (os.wait4 rusage)."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -125,7 +131,12 @@ def child_cpu(argv, env):
     proc.stderr.close()
     if proc.returncode != 0:
         sys.exit(f'{" ".join(argv)} failed ({proc.returncode}): {err}')
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
+
+
+def child_cpu(argv, env):
+    """Runs `argv`, returns the user + sys CPU seconds of the child."""
+    return sum(child_times(argv, env))
 
 
 def cmd_rust(tree, out, binary, repeats):
@@ -140,9 +151,7 @@ def cmd_rust(tree, out, binary, repeats):
                 times = []
                 for r in range(repeats):
                     dest = os.path.join(scratch, f'{name}-{layout}-{r}')
-                    argv = [binary, 'corrupt', '--dataset', tree, '--crop', '224', '--suite', 'imagenet-c',
-                            '--corruptions', name, '--severities', str(SEVERITY), '--out', dest, '--quiet'] + extra
-                    times.append(child_cpu(argv, env))
+                    times.append(child_cpu(corrupt_argv(binary, tree, name, dest, extra), env))
                     shutil.rmtree(dest)
                 result['cpu_s'][name][layout] = min(times)
             row = result['cpu_s'][name]
@@ -266,10 +275,8 @@ def cmd_alternate(ref, tree, rounds, names, binaries):
                 for binary in binaries:
                     for layout, extra in LAYOUTS.items():
                         dest = os.path.join(scratch, f'rs-{name}-{layout}')
-                        argv = [binary, 'corrupt', '--dataset', tree, '--crop', '224', '--suite', 'imagenet-c',
-                                '--corruptions', name, '--severities', str(SEVERITY), '--out', dest,
-                                '--quiet'] + extra
-                        cpu.setdefault((name, binary, layout), []).append(child_cpu(argv, env))
+                        cpu.setdefault((name, binary, layout), []).append(
+                            child_cpu(corrupt_argv(binary, tree, name, dest, extra), env))
                         shutil.rmtree(dest)
                 shutil.rmtree(os.path.join(scratch, f'py-{name}-{rep}'))
     finally:
@@ -286,7 +293,6 @@ def cmd_alternate(ref, tree, rounds, names, binaries):
 
 
 def cmd_pair(tree, name, runs, binaries):
-    import resource
     import statistics
     env = dict(os.environ, RAYON_NUM_THREADS='1')
     scratch = tempfile.mkdtemp(prefix='bench-pair-224-')
@@ -297,13 +303,8 @@ def cmd_pair(tree, name, runs, binaries):
             this = {}
             for b in (binaries if r % 2 == 0 else binaries[::-1]):
                 dest = os.path.join(scratch, 'out')
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                subprocess.run([b, 'corrupt', '--dataset', tree, '--crop', '224', '--suite', 'imagenet-c',
-                                '--corruptions', name, '--severities', str(SEVERITY), '--out', dest, '--quiet'],
-                               env=env, check=True, stdout=subprocess.DEVNULL)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                this[b] = child_times(corrupt_argv(b, tree, name, dest), env)
                 shutil.rmtree(dest)
-                this[b] = (after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
             for b in binaries:
                 times[b].append(this[b])
             ratios.append(sum(this[binaries[1]]) / sum(this[binaries[0]]))

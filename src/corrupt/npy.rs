@@ -339,16 +339,14 @@ impl NpyWriter {
             File::create(&tmp).map_err(|e| Error::io("writing", path, fsio::via_temporary(e, &tmp)))?;
         let head = header(shape, Dtype::U8);
         let expected: usize = shape.iter().product();
-        if let Err(e) = fsio::reserve(&file, path, (head.len() + expected) as u64) {
+        let mut file = BufWriter::new(file);
+        let started = fsio::reserve(file.get_ref(), path, (head.len() + expected) as u64).and_then(|()| {
+            file.write_all(&head).map_err(|e| Error::io("writing", path, fsio::via_temporary(e, &tmp)))
+        });
+        if let Err(e) = started {
             drop(file);
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
-        }
-        let mut file = BufWriter::new(file);
-        if let Err(e) = file.write_all(&head) {
-            drop(file);
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io("writing", path, fsio::via_temporary(e, &tmp)));
         }
         let mut digest = Sha256::new();
         digest.update(&head);
