@@ -7,12 +7,16 @@
 //! The `jpeg-files` group times the ImageNet-C file path at 224 px: compressing an image at quality 85 and
 //! writing the JPEG bytes (what `corrupt --layout imagenet-c` does per image), and decoding those bytes (what
 //! `robustness --from` does per image).
+//!
+//! The `digest` group hashes one 224-px image's bytes with each function a set's manifest may list
+//! (`src/digest.rs`): what `corrupt` spends per image on the manifest.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lcr_verify::corrupt::{Corruption, Corruptor, Table, decode, jpeg_codec, jpeg_file, npy};
+use lcr_verify::digest::DigestKind;
 
 /// (label, fixture file, image side, table).
 const WORKLOADS: [(&str, &str, usize, Table); 2] = [
@@ -67,6 +71,22 @@ fn jpeg_files(c: &mut Criterion) {
     group.finish();
 }
 
+fn digests(c: &mut Criterion) {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photos224_images.npy");
+    let pixels = npy::read(&path).expect("fixture").data;
+    let image = &pixels[..224 * 224 * 3];
+    let mut group = c.benchmark_group("digest");
+    group.throughput(Throughput::Bytes(image.len() as u64));
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    for kind in [DigestKind::Sha256, DigestKind::Blake3] {
+        group.bench_function(format!("224px/{}", kind.name()), |b| {
+            b.iter(|| black_box(kind.hex(black_box(image))))
+        });
+    }
+    group.finish();
+}
+
 /// Defocus blur at every severity of the ImageNet table at 224 px: s1–s3 take the two-stage route (disk box
 /// sums, then the small Gaussian), s4–s5 (where the disk touches its grid) the run-by-run one.
 fn defocus_severities(c: &mut Criterion) {
@@ -87,5 +107,5 @@ fn defocus_severities(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, corruptions, jpeg_files, defocus_severities);
+criterion_group!(benches, corruptions, jpeg_files, digests, defocus_severities);
 criterion_main!(benches);

@@ -31,11 +31,13 @@ pub enum Error {
         /// What is wrong with it, in words.
         problem: String,
     },
-    /// A file's SHA-256 differs from the recorded one.
-    #[error("{path}: checksum mismatch: expected sha256 {expected}, found {found}")]
+    /// A file's digest differs from the recorded one.
+    #[error("{path}: checksum mismatch: expected {function} {expected}, found {found}")]
     Checksum {
         /// The file whose content changed.
         path: PathBuf,
+        /// The hash function of both digests (`sha256`, `blake3`).
+        function: &'static str,
         /// The recorded digest.
         expected: String,
         /// The digest of what is on disk.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::{DigestKind, Hasher, hex};
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically: a sibling temporary file is written, synced and renamed into place.
@@ -190,9 +191,15 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// Reads a whole regular file like [`read`] and returns it with its SHA-256 (lowercase hex), hashing each piece
 /// as it arrives so that the digest costs no second pass over the bytes.
 pub fn read_with_sha256(path: &Path) -> Result<(Vec<u8>, String)> {
-    let mut digest = Sha256::new();
+    read_with_digest(path, DigestKind::Sha256)
+}
+
+/// Reads a whole regular file like [`read`] and returns it with its digest by `kind` (lowercase hex), hashed
+/// piece by piece as it arrives.
+pub fn read_with_digest(path: &Path, kind: DigestKind) -> Result<(Vec<u8>, String)> {
+    let mut digest = Hasher::new(kind);
     let out = read_in_pieces(path, |piece| digest.update(piece))?;
-    Ok((out, hex(&digest.finalize())))
+    Ok((out, digest.finish_hex()))
 }
 
 /// Reads a whole regular file in pieces of 1 MiB, handing each piece to `seen` as it arrives; the buffer is
@@ -224,10 +231,6 @@ fn read_in_pieces(path: &Path, mut seen: impl FnMut(&[u8])) -> Result<Vec<u8>> {
         ));
     }
     Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The largest decompressed size [`read_maybe_gz`] accepts (4 GiB, about eight times the largest IDX file of

@@ -36,6 +36,7 @@ pub mod bounds;
 pub mod certify;
 pub mod corrupt;
 pub mod data;
+pub mod digest;
 pub mod error;
 pub mod float;
 pub mod format;

@@ -16,6 +16,8 @@ fn regular_files_are_read_whole_and_hashed_as_read() {
     let (got, digest) = read_with_sha256(&path).unwrap();
     assert_eq!(got, bytes);
     assert_eq!(digest, sha256_hex(&bytes));
+    let blake = lcr_verify::digest::DigestKind::Blake3;
+    assert_eq!(fsio::read_with_digest(&path, blake).unwrap(), (bytes.clone(), blake.hex(&bytes)));
     let empty = dir.path().join("empty");
     fs::write(&empty, b"").unwrap();
     assert_eq!(read_with_sha256(&empty).unwrap(), (Vec::new(), sha256_hex(b"")));

@@ -294,6 +294,7 @@ fn write_cifar_c(dir: &Path) {
         width: 28,
         channels: 1,
         corruptions: Default::default(),
+        digest: lcr_verify::digest::DigestKind::WRITTEN,
         files: Default::default(),
     };
     let mut w = SetWriter::create(dir, manifest, vec![1, 2]).unwrap();

@@ -178,6 +178,7 @@ fn small_tree(dir: &Path) -> Manifest {
         width: 12,
         channels: 3,
         corruptions: Default::default(),
+        digest: lcr_verify::digest::DigestKind::WRITTEN,
         files: Default::default(),
     };
     let classes = vec!["n01".to_string(), "n02".to_string()];

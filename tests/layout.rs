@@ -4,6 +4,7 @@ use std::path::Path;
 
 use lcr_verify::corrupt::layout::{self, CifarC, ImagenetC, Layout, LayoutKind, Manifest, MnistC, SetWriter};
 use lcr_verify::corrupt::{Suite, Table, npy};
+use lcr_verify::digest::DigestKind;
 
 /// Writes a released-style CIFAR-10-C directory: `n` images of `h×w×3` per severity, 5 severities, pixel value
 /// `severity * 10 + image index`, labels `index % 10`.
@@ -97,6 +98,7 @@ fn manifest(layout: LayoutKind, n: usize) -> Manifest {
         width: 5,
         channels: 1,
         corruptions: Default::default(),
+        digest: DigestKind::WRITTEN,
         files: Default::default(),
     }
 }
@@ -127,11 +129,7 @@ fn written_sets_read_back_with_their_manifest() {
     assert_eq!(blocks[1].1.labels, vec![4, 5, 6]);
     assert_eq!(blocks[1].1.image(2), &[105; 30][..]);
     for (file, digest) in &m.files {
-        assert_eq!(
-            &lcr_verify::fsio::sha256_hex(&std::fs::read(dir.path().join(file)).unwrap()),
-            digest,
-            "{file}"
-        );
+        assert_eq!(&m.digest.hex(&std::fs::read(dir.path().join(file)).unwrap()), digest, "{file}");
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -353,7 +351,7 @@ fn written_cifar_c(dir: &Path, names: &[&str], n: usize) {
 }
 
 /// Regression (issue 9): a `.npy` changed after `corrupt` wrote `manifest.json` was scored. Every file read is
-/// now checked against the SHA-256 the manifest lists, and the error names the file.
+/// now checked against the digest the manifest lists, and the error names the file.
 #[test]
 fn files_changed_after_the_manifest_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,6 +366,7 @@ fn files_changed_after_the_manifest_are_refused_by_name() {
     let err = CifarC::open(dir.path()).unwrap().read("fog").unwrap_err();
     assert!(matches!(err, lcr_verify::Error::Checksum { .. }), "{err}");
     assert!(err.to_string().contains("fog.npy") && err.to_string().contains("checksum"), "{err}");
+    assert!(err.to_string().contains("expected blake3"), "the function is named: {err}");
     assert!(CifarC::open(dir.path()).unwrap().read("contrast").is_ok(), "the other file is intact");
     // The labels are checked when the set is opened.
     let labels = dir.path().join("labels.npy");
@@ -399,6 +398,60 @@ fn files_changed_after_the_manifest_are_refused_by_name() {
     assert!(err.contains("stripe/test_images.npy") && err.contains("checksum"), "{err}");
 }
 
+/// A set written before manifests named their digest function (format 1: SHA-256, no `digest` field) reads as
+/// it did, its files checked against their SHA-256; a format-1 manifest that names another function, or a
+/// function this build does not know, is refused by name.
+#[test]
+fn format_one_manifests_are_checked_by_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    written_cifar_c(dir.path(), &["fog"], 3);
+    let path = dir.path().join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(
+        (v["format"].as_u64(), v["digest"].as_str()),
+        (Some(2), Some("blake3")),
+        "what this build writes"
+    );
+    v["format"] = 1.into();
+    v.as_object_mut().unwrap().remove("digest");
+    for rel in ["fog.npy", "labels.npy"] {
+        v["files"][rel] = lcr_verify::fsio::file_sha256(&dir.path().join(rel)).unwrap().into();
+    }
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let set = CifarC::open(dir.path()).unwrap();
+    assert_eq!(set.read("fog").unwrap()[1].1.pixels, vec![14; 90]);
+
+    // The BLAKE3 digests of the same files under a format-1 manifest are SHA-256 mismatches.
+    let mut blake = v.clone();
+    for rel in ["fog.npy", "labels.npy"] {
+        blake["files"][rel] = DigestKind::Blake3.hex(&std::fs::read(dir.path().join(rel)).unwrap()).into();
+    }
+    std::fs::write(&path, serde_json::to_vec(&blake).unwrap()).unwrap();
+    let err = CifarC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("labels.npy") && err.contains("checksum"), "{err}");
+
+    let mut named = v.clone();
+    named["digest"] = "blake3".into();
+    std::fs::write(&path, serde_json::to_vec(&named).unwrap()).unwrap();
+    let err = CifarC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("manifest.json") && err.contains("format 1 lists SHA-256"), "{err}");
+
+    let mut unknown = v.clone();
+    (unknown["format"], unknown["digest"]) = (2.into(), "md5".into());
+    std::fs::write(&path, serde_json::to_vec(&unknown).unwrap()).unwrap();
+    let err = CifarC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("manifest.json") && err.contains("md5"), "{err}");
+
+    // A changed pixel is still caught under SHA-256.
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let fog = dir.path().join("fog.npy");
+    let mut bytes = std::fs::read(&fog).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&fog, &bytes).unwrap();
+    let err = CifarC::open(dir.path()).unwrap().read("fog").unwrap_err().to_string();
+    assert!(err.contains("fog.npy") && err.contains("checksum mismatch: expected sha256"), "{err}");
+}
+
 /// Regression (issue 9): a manifest of a later format, or from a later lcr-verify, is refused by name; so is
 /// one whose recorded image shape or layout differs from the files'.
 #[test]
@@ -411,7 +464,7 @@ fn manifests_of_a_later_format_or_another_shape_are_refused() {
     };
     type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
     let cases: [(Edit, &str); 5] = [
-        (&|v| v["format"] = 2.into(), "format 2"),
+        (&|v| v["format"] = 3.into(), "format 3"),
         (&|v| v["generator"] = "lcr-verify 999.0.0".into(), "999.0.0"),
         (&|v| v["height"] = 5.into(), "records 5×5×1 images"),
         (&|v| v["channels"] = 3.into(), "records 6×5×3 images"),
@@ -425,13 +478,19 @@ fn manifests_of_a_later_format_or_another_shape_are_refused() {
         let err = CifarC::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("manifest.json") && err.contains(needle), "{needle}: {err}");
     }
-    // A manifest without `format` predates the field and reads as format 1.
+    // A manifest without `format` predates the field and reads as format 1, whose digests are SHA-256.
     let dir = tempfile::tempdir().unwrap();
     written_cifar_c(dir.path(), &["fog"], 2);
+    let sha = |rel: &str| lcr_verify::fsio::file_sha256(&dir.path().join(rel)).unwrap();
+    let (fog, labels) = (sha("fog.npy"), sha("labels.npy"));
     edit(dir.path(), &|v| {
         v.as_object_mut().unwrap().remove("format");
+        v.as_object_mut().unwrap().remove("digest");
+        (v["files"]["fog.npy"], v["files"]["labels.npy"]) = (fog.clone().into(), labels.clone().into());
     });
-    assert_eq!(CifarC::open(dir.path()).unwrap().manifest.unwrap().format, 1);
+    let set = CifarC::open(dir.path()).unwrap();
+    assert_eq!(set.manifest.as_ref().map(|m| (m.format, m.digest)), Some((1, DigestKind::Sha256)));
+    assert!(set.read("fog").is_ok());
 }
 
 /// Issue 9, item 1: ImageNet-C images are decoded chunk by chunk; an image of another size in a later chunk

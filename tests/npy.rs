@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use lcr_verify::corrupt::npy::{self, Dtype, NpyWriter};
+use lcr_verify::digest::DigestKind;
 
 fn p() -> &'static Path {
     Path::new("test.npy")
@@ -120,20 +121,22 @@ fn header_only_reads_check_the_file_size() {
 fn the_streaming_writer_never_leaves_a_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.npy");
-    let mut w = NpyWriter::create(&path, &[2, 3]).unwrap();
-    w.write(&[1, 2, 3]).unwrap();
-    w.write(&[4, 5, 6]).unwrap();
-    assert!(w.write(&[7]).is_err(), "past the declared shape");
-    let digest = w.finish().unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(digest, lcr_verify::fsio::sha256_hex(&bytes));
-    assert_eq!(npy::parse(&path, &bytes).unwrap().data, vec![1, 2, 3, 4, 5, 6]);
+    for kind in [DigestKind::Blake3, DigestKind::Sha256] {
+        let mut w = NpyWriter::create(&path, &[2, 3], kind).unwrap();
+        w.write(&[1, 2, 3]).unwrap();
+        w.write(&[4, 5, 6]).unwrap();
+        assert!(w.write(&[7]).is_err(), "past the declared shape");
+        let digest = w.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(digest, kind.hex(&bytes), "{}", kind.name());
+        assert_eq!(npy::parse(&path, &bytes).unwrap().data, vec![1, 2, 3, 4, 5, 6]);
+    }
 
     let other = dir.path().join("t.npy");
-    let mut w = NpyWriter::create(&other, &[2, 3]).unwrap();
+    let mut w = NpyWriter::create(&other, &[2, 3], DigestKind::WRITTEN).unwrap();
     w.write(&[1, 2, 3]).unwrap();
     assert!(w.finish().is_err(), "too little data");
-    let w = NpyWriter::create(&other, &[1]).unwrap();
+    let w = NpyWriter::create(&other, &[1], DigestKind::WRITTEN).unwrap();
     drop(w);
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("s.npy")], "no temporaries, no partial t.npy");

@@ -54,7 +54,14 @@ impl FrostBank {
             let found = fsio::sha256_hex(&bytes);
             match sums.get(*name) {
                 Some(want) if *want == found => {}
-                Some(want) => return Err(Error::Checksum { path, expected: want.clone(), found }),
+                Some(want) => {
+                    return Err(Error::Checksum {
+                        path,
+                        function: crate::digest::DigestKind::Sha256.name(),
+                        expected: want.clone(),
+                        found,
+                    });
+                }
                 None => return Err(Error::format(&sums_path, format!("no digest for `{name}`"))),
             }
             let d = super::decode::decode(&path, &bytes)?.into_rgb();

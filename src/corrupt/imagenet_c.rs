@@ -4,10 +4,10 @@
 //! 224×224 image through PIL as a JPEG of quality 85, so a model evaluated on it sees the corruption *and* a
 //! JPEG-85 round trip. [`ImagenetCWriter`] writes the same: each image through the libjpeg-exact encoder
 //! ([`super::jpeg_codec`]) at quality [`RELEASE_QUALITY`], 4:2:0, as a baseline JFIF file, with
-//! `manifest.json` beside the tree listing every file's SHA-256. Reading ([`ImagenetC`]) decodes the files as
+//! `manifest.json` beside the tree listing every file's digest. Reading ([`ImagenetC`]) decodes the files as
 //! libjpeg-turbo (PIL) does ([`super::decode`]), so our set and the released one are measured alike.
 //!
-//! With a manifest every file read is checked against its SHA-256, every listed file must exist and every
+//! With a manifest every file read is checked against its digest, every listed file must exist and every
 //! image file must be listed. Without one (the released tree) the files cannot be checked: the source says
 //! so in its description (see `robustness::source::OnDisk`), and only the decoding itself (a truncated or
 //! damaged JPEG is refused by name) guards the contents.
@@ -175,7 +175,7 @@ impl ImagenetC {
         Ok(out)
     }
 
-    /// Whether the files are checked against SHA-256s as they are read (the set has a manifest).
+    /// Whether the files are checked against digests as they are read (the set has a manifest).
     pub fn checked(&self) -> bool {
         self.manifest.is_some()
     }
@@ -192,7 +192,7 @@ impl ImagenetC {
         decode_files(files, size, None, 3)
     }
 
-    /// Reads images of this set: [`ImagenetC::decode_sized`], with each file checked against the SHA-256 the
+    /// Reads images of this set: [`ImagenetC::decode_sized`], with each file checked against the digest the
     /// manifest lists (when there is one), and gray images kept gray when the manifest records one channel.
     pub fn read_sized(&self, files: &[(PathBuf, u8)], size: Option<(usize, usize)>) -> Result<ImageSet> {
         let channels = self.manifest.as_ref().map_or(3, |m| m.channels);
@@ -216,9 +216,14 @@ fn decode_files(
                     let want = m.files.get(&relative(dir, path)).ok_or_else(|| {
                         Error::format(path, format!("not listed in {MANIFEST}, so it cannot be checked"))
                     })?;
-                    let (bytes, found) = fsio::read_with_sha256(path)?;
+                    let (bytes, found) = fsio::read_with_digest(path, m.digest)?;
                     if found != *want {
-                        return Err(Error::Checksum { path: path.clone(), expected: want.clone(), found });
+                        return Err(Error::Checksum {
+                            path: path.clone(),
+                            function: m.digest.name(),
+                            expected: want.clone(),
+                            found,
+                        });
                     }
                     bytes
                 }
@@ -301,7 +306,7 @@ impl ImagenetCWriter {
         mut fill: impl FnMut(u8, &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
     ) -> Result<()> {
         let m = &self.manifest;
-        let (h, w, c) = (m.height, m.width, m.channels);
+        let (h, w, c, digest) = (m.height, m.width, m.channels, m.digest);
         let len = h * w * c;
         for &s in severities {
             let sdir = self.dir.join(name).join(s.to_string());
@@ -326,7 +331,7 @@ impl ImagenetCWriter {
                         let coef = super::jpeg_codec::jpeg_compress(px, h, w, c, RELEASE_QUALITY);
                         let file = super::jpeg_file::write(&coef);
                         fsio::write_renamed_unsynced(&self.dir.join(&rel), &file)?;
-                        Ok((rel, fsio::sha256_hex(&file)))
+                        Ok((rel, digest.hex(&file)))
                     })
                     .collect::<Result<_>>()?;
                 written.extend(files);

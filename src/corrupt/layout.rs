@@ -7,9 +7,9 @@
 //! | ImageNet-C | `<corruption>/<severity>/<wnid>/<image>` (JPEG or PNG; the release stores JPEGs of quality 85); the label is the index of `<wnid>` among the sorted class folders |
 //!
 //! Sets written by lcr-verify add `manifest.json` ([`Manifest`]): what made them (suite, table, seed, dataset
-//! checksum), the severities stacked in each file, and every file's SHA-256. When a set has a manifest, every
-//! file read is checked against the SHA-256 it lists (hashed as it is read) and a file it does not list is
-//! refused, so a set changed after `corrupt` wrote it is never scored. Without a manifest a CIFAR-10-C file is
+//! checksum), the severities stacked in each file, and every file's digest (BLAKE3 from manifest format 2,
+//! SHA-256 in format 1: [`crate::digest`]). When a set has a manifest, every file read is checked against the
+//! digest it lists (hashed as it is read) and a file it does not list is refused, so a set changed after `corrupt` wrote it is never scored. Without a manifest a CIFAR-10-C file is
 //! read as severities 1–5 stacked, as the released files are, and an ImageNet-C tree as it stands (see
 //! [`ImagenetC`]: nothing to check its files against).
 
@@ -22,6 +22,7 @@ pub use super::imagenet_c::{ImagenetC, ImagenetCWriter};
 use super::kinds::{Suite, Table};
 use super::npy::{self, NpyWriter};
 use crate::data::ImageSet;
+use crate::digest::DigestKind;
 use crate::error::{Error, Result};
 use crate::fsio;
 
@@ -30,7 +31,8 @@ pub const MANIFEST: &str = "manifest.json";
 /// The CIFAR-10-C labels file.
 pub const LABELS: &str = "labels.npy";
 /// The layout of [`Manifest`] this build writes (`format`); manifests that predate the field read as 1.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// Format 2 added `digest`, the function of the files' digests (format 1: SHA-256 always).
+pub const MANIFEST_FORMAT: u32 = 2;
 
 /// Which layout a directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,7 +95,10 @@ pub struct Manifest {
     pub channels: usize,
     /// Corruption name → the severities stored, in file order.
     pub corruptions: BTreeMap<String, Vec<u8>>,
-    /// Relative file path → SHA-256.
+    /// The function of the digests in `files` (absent in format 1, whose digests are SHA-256).
+    #[serde(default)]
+    pub digest: DigestKind,
+    /// Relative file path → its digest by `digest` (lowercase hex).
     pub files: BTreeMap<String, String>,
 }
 
@@ -112,13 +117,19 @@ impl Manifest {
         let m: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::format(&path, format!("not a manifest: {e}")))?;
         crate::format::check_format(&path, "manifest", m.format, MANIFEST_FORMAT)?;
+        if m.format == 1 && m.digest != DigestKind::Sha256 {
+            return Err(Error::format(
+                &path,
+                format!("manifest format 1 lists SHA-256 digests, but it names {}", m.digest.name()),
+            ));
+        }
         if m.generator.starts_with("lcr-verify ") {
             crate::format::check_writer(&path, "the manifest", &m.generator)?;
         }
         Ok(Some(m))
     }
 
-    /// Reads the `.npy` file `rel` (a path relative to `dir`, as the manifest lists it) and checks its SHA-256
+    /// Reads the `.npy` file `rel` (a path relative to `dir`, as the manifest lists it) and checks its digest
     /// against the manifest's; a file the manifest does not list is refused.
     pub fn read_npy(&self, dir: &Path, rel: &str) -> Result<npy::Array> {
         let path = dir.join(rel);
@@ -128,9 +139,14 @@ impl Manifest {
                 format!("not listed in {MANIFEST}: added or renamed after the set was written, so it cannot be checked"),
             )
         })?;
-        let (bytes, found) = fsio::read_with_sha256(&path)?;
+        let (bytes, found) = fsio::read_with_digest(&path, self.digest)?;
         if found != *want {
-            return Err(Error::Checksum { path, expected: want.clone(), found });
+            return Err(Error::Checksum {
+                path,
+                function: self.digest.name(),
+                expected: want.clone(),
+                found,
+            });
         }
         npy::parse(&path, &bytes)
     }
@@ -583,7 +599,7 @@ impl SetWriter {
                 "every file of a CIFAR-10-C set stacks the same severities",
             ));
         }
-        let mut writer = NpyWriter::create(&self.dir.join(&rel), &shape)?;
+        let mut writer = NpyWriter::create(&self.dir.join(&rel), &shape, self.manifest.digest)?;
         for &s in severities {
             fill(s, &mut |bytes| writer.write(bytes))?;
         }
@@ -593,7 +609,7 @@ impl SetWriter {
             let rel = format!("{name}/test_labels.npy");
             let bytes = npy::to_bytes_u8(&[n], &self.labels);
             fsio::write_atomic(&self.dir.join(&rel), &bytes)?;
-            self.manifest.files.insert(rel, fsio::sha256_hex(&bytes));
+            self.manifest.files.insert(rel, self.manifest.digest.hex(&bytes));
         }
         self.manifest.corruptions.insert(name.to_string(), severities.to_vec());
         Ok(())
@@ -606,7 +622,7 @@ impl SetWriter {
             let all: Vec<u8> = (0..s).flat_map(|_| self.labels.iter().copied()).collect();
             let bytes = npy::to_bytes_u8(&[all.len()], &all);
             fsio::write_atomic(&self.dir.join(LABELS), &bytes)?;
-            self.manifest.files.insert(LABELS.to_string(), fsio::sha256_hex(&bytes));
+            self.manifest.files.insert(LABELS.to_string(), self.manifest.digest.hex(&bytes));
         }
         fsio::write_json_atomic(&self.dir.join(MANIFEST), &self.manifest)?;
         Ok(self.manifest)

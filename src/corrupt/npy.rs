@@ -14,8 +14,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
+use crate::digest::{DigestKind, Hasher};
 use crate::error::{Error, Result};
 use crate::fsio;
 
@@ -328,12 +327,12 @@ pub struct NpyWriter {
     file: Option<BufWriter<File>>,
     expected: usize,
     written: usize,
-    digest: Sha256,
+    digest: Hasher,
 }
 
 impl NpyWriter {
-    /// Starts writing `path` with the given shape.
-    pub fn create(path: &Path, shape: &[usize]) -> Result<Self> {
+    /// Starts writing `path` with the given shape; [`NpyWriter::finish`] returns the file's digest by `digest`.
+    pub fn create(path: &Path, shape: &[usize], digest: DigestKind) -> Result<Self> {
         let tmp = fsio::temp_sibling(path);
         let file =
             File::create(&tmp).map_err(|e| Error::io("writing", path, fsio::via_temporary(e, &tmp)))?;
@@ -348,7 +347,7 @@ impl NpyWriter {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        let mut digest = Sha256::new();
+        let mut digest = Hasher::new(digest);
         digest.update(&head);
         Ok(NpyWriter { path: path.to_path_buf(), tmp, file: Some(file), expected, written: 0, digest })
     }
@@ -366,7 +365,7 @@ impl NpyWriter {
         Ok(())
     }
 
-    /// Flushes, syncs and renames into place; returns the file's SHA-256 (hex).
+    /// Flushes, syncs and renames into place; returns the file's digest (lowercase hex).
     pub fn finish(mut self) -> Result<String> {
         if self.written != self.expected {
             return Err(Error::format(
@@ -388,8 +387,9 @@ impl NpyWriter {
             let _ = std::fs::remove_file(tmp);
         }
         done?;
-        let digest = std::mem::take(&mut self.digest).finalize();
-        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+        // `Drop` forbids moving the state out of `self`: swap in a fresh one (a few words).
+        let digest = std::mem::replace(&mut self.digest, Hasher::new(DigestKind::Sha256));
+        Ok(digest.finish_hex())
     }
 }
 

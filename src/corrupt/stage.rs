@@ -11,7 +11,7 @@
 //! `imagenet-c` and `cifar-c` suites, the MNIST-C layout (`<corruption>/test_images.npy`, `test_labels.npy`,
 //! plus the clean `identity/`) for `mnist-c`; with `layout: imagenet-c` the released ImageNet-C tree
 //! (`<corruption>/<severity>/<class>/<index>.JPEG`, JPEG quality 85) instead. `manifest.json` records the
-//! suite, table, seed, dataset checksum and every file's SHA-256.
+//! suite, table, seed, dataset checksum and every file's digest (BLAKE3: `crate::digest`).
 
 use std::path::{Path, PathBuf};
 
@@ -387,6 +387,7 @@ fn write_sets(
         width: shape[1],
         channels: shape[2],
         corruptions: Default::default(),
+        digest: crate::digest::DigestKind::WRITTEN,
         files: Default::default(),
     };
     let mut writer = if layout == LayoutKind::ImagenetC {

@@ -45,7 +45,12 @@ pub fn verify(path: &Path, name: &str, content: &[u8], expected: &DigestList) ->
     let found = fsio::sha256_hex(content);
     match expected.get(name) {
         Some(want) if *want == found => Ok(found),
-        Some(want) => Err(Error::Checksum { path: path.to_path_buf(), expected: want.clone(), found }),
+        Some(want) => Err(Error::Checksum {
+            path: path.to_path_buf(),
+            function: crate::digest::DigestKind::Sha256.name(),
+            expected: want.clone(),
+            found,
+        }),
         None => Err(Error::format(path, format!("no digest for `{name}` in the SHA256SUMS list"))),
     }
 }

@@ -228,7 +228,7 @@ impl Source for OnDisk {
             Layout::CifarC(c) => format!("{} (CIFAR-10-C layout)", c.dir.display()),
             Layout::MnistC(m) => format!("{} (MNIST-C layout)", m.dir.display()),
             Layout::ImagenetC(i) if i.checked() => format!(
-                "{} (ImageNet-C layout, {} classes; every file checked against the SHA-256 in manifest.json)",
+                "{} (ImageNet-C layout, {} classes; every file checked against the digest in manifest.json)",
                 i.dir.display(),
                 i.classes.len()
             ),
