@@ -2,9 +2,11 @@
 //! [`ImageSet`]: labels are class indices in sorted folder order; images may be resized and centre-cropped.
 //! [`ImageFolder`] lists it and reads every header first, then decodes it whole or piece by piece.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -13,6 +15,10 @@ use super::resample::{self, PilFilter};
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::fsio;
+
+/// The most file bytes [`ImageFolder::open`] keeps in memory for decoding (256 MiB: a few thousand photographs),
+/// so that a small folder is read from disk once; files beyond it are read again when decoded.
+const KEEP_BYTES: usize = 256 << 20;
 
 /// Image file extensions read, in any letter case (`.JPEG` in ImageNet, `.png`, `.jpg`).
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -47,6 +53,8 @@ struct Entry {
     header: (usize, usize, usize),
     /// The SHA-256 of the bytes decoded, from the first time the file was decoded (or hashed for the checksum).
     digest: OnceLock<String>,
+    /// The bytes read when the folder was opened, kept for decoding while [`KEEP_BYTES`] allows.
+    kept: Option<Vec<u8>>,
 }
 
 impl Entry {
@@ -70,10 +78,12 @@ impl Entry {
 ///
 /// Opening reads every file and parses its header (size and channels), so that the set's shape is known before
 /// any image is decoded and a folder of mixed sizes without `--crop` is refused before any work; files past the
-/// set's `limit` are hashed there and never decoded. Decoding reads a file again, checks that it decodes to the
-/// size and channels its header declared, and hashes it: the dataset checksum ([`ImageFolder::checksum`]) is over
-/// the bytes decoded, and a file decoded twice (a folder streamed for several corruptions) must have the same
-/// SHA-256 both times, else it is an error naming the file, never a set of mixed provenance.
+/// set's `limit` are hashed there and never decoded. The bytes read are kept for decoding up to [`KEEP_BYTES`] in
+/// all (which files are kept depends on the order the threads read them in, never the result); a file not kept
+/// is read again when it is decoded. Decoding checks that a file decodes to the size and channels its header
+/// declared, and hashes it: the dataset checksum ([`ImageFolder::checksum`]) is over the bytes decoded, and a
+/// file read again for a second decoding (a folder streamed for several corruptions) must have the same SHA-256
+/// both times, else it is an error naming the file, never a set of mixed provenance.
 #[derive(Clone, Debug)]
 pub struct ImageFolder {
     dir: PathBuf,
@@ -99,9 +109,20 @@ impl ImageFolder {
     /// gray files gives gray. The set is the first `limit` images (all without one); the shape and the checksum
     /// are those of the whole folder, so that a set of the first images is recognised as made from it.
     pub fn open(dir: &Path, crop: Option<usize>, limit: Option<usize>) -> Result<ImageFolder> {
+        Self::open_keeping(dir, crop, limit, KEEP_BYTES)
+    }
+
+    /// [`ImageFolder::open`], keeping at most `keep` bytes of the files read for decoding.
+    fn open_keeping(
+        dir: &Path,
+        crop: Option<usize>,
+        limit: Option<usize>,
+        keep: usize,
+    ) -> Result<ImageFolder> {
         check_crop(crop)?;
         let (files, classes) = list(dir)?;
         let used = limit.map_or(files.len(), |n| n.min(files.len()));
+        let kept_bytes = AtomicUsize::new(0);
         let entries: Vec<Entry> = files
             .into_par_iter()
             .enumerate()
@@ -111,8 +132,10 @@ impl ImageFolder {
                 let digest = OnceLock::new();
                 if k >= used {
                     let _ = digest.set(fsio::sha256_hex(&bytes));
+                    return Ok(Entry { digest, path, label, header, kept: None });
                 }
-                Ok(Entry { digest, path, label, header })
+                let room = kept_bytes.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len() <= keep;
+                Ok(Entry { digest, path, label, header, kept: room.then_some(bytes) })
             })
             .collect::<Result<_>>()?;
         let channels = if entries.iter().all(|e| e.header.2 == 1) { 1 } else { 3 };
@@ -206,8 +229,20 @@ impl ImageFolder {
 
     /// One file decoded (and resized and cropped) into its slot `dst`, gray spread to RGB in an RGB set.
     fn decode_one(&self, e: &Entry, dst: &mut [u8]) -> Result<()> {
-        let bytes = fsio::read(&e.path)?;
-        e.record(&bytes)?;
+        let bytes = match &e.kept {
+            // The same bytes every time: hashed once, the first time.
+            Some(kept) => {
+                if e.digest.get().is_none() {
+                    e.record(kept)?;
+                }
+                Cow::Borrowed(kept.as_slice())
+            }
+            None => {
+                let bytes = fsio::read(&e.path)?;
+                e.record(&bytes)?;
+                Cow::Owned(bytes)
+            }
+        };
         // With a crop only the pixels the resize reads are decoded (the others do not change the result).
         let [rows, cols] = match self.crop {
             Some(s) => crop_span(e.header.0, e.header.1, s),
@@ -324,15 +359,15 @@ mod tests {
         ::image::RgbImage::from_pixel(w, 6, ::image::Rgb([shade, 2, 3])).save(path).unwrap();
     }
 
-    /// A file decoded twice (a streamed folder, corrupted several times) whose bytes changed in between is refused
-    /// by name, not decoded into the set.
+    /// A file read again for a second decoding (a streamed folder, corrupted several times, too large to keep)
+    /// whose bytes changed in between is refused by name, not decoded into the set.
     #[test]
     fn a_file_changed_between_two_decodings_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("c/0.png"), dir.path().join("c/1.png"));
         save(&a, 10, 8);
         save(&b, 20, 8);
-        let folder = ImageFolder::open(dir.path(), None, None).unwrap();
+        let folder = ImageFolder::open_keeping(dir.path(), None, None, 0).unwrap();
         let mut out = vec![0u8; 2 * folder.image_len()];
         folder.decode_into(0..2, &mut out).unwrap();
         assert_eq!((out[0], out[folder.image_len()]), (10, 20));
@@ -342,6 +377,25 @@ mod tests {
         // Out of range or the wrong buffer size: an error, not a panic.
         assert!(folder.decode_into(1..3, &mut out[..folder.image_len() * 2]).is_err());
         assert!(folder.decode_into(0..1, &mut out).is_err());
+    }
+
+    /// A folder small enough to keep is read from disk once: a file changed after the folder was opened changes
+    /// neither the images nor the checksum, which are both of the bytes read then.
+    #[test]
+    fn a_kept_folder_is_decoded_from_the_bytes_read_when_it_was_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("c/0.png"), dir.path().join("c/1.png"));
+        save(&a, 10, 8);
+        save(&b, 20, 8);
+        let want = ImageFolder::open_keeping(dir.path(), None, None, 0).unwrap().checksum().unwrap();
+        let folder = ImageFolder::open(dir.path(), None, None).unwrap();
+        save(&b, 30, 8);
+        let mut out = vec![0u8; 2 * folder.image_len()];
+        for _ in 0..2 {
+            folder.decode_into(0..2, &mut out).unwrap();
+            assert_eq!((out[0], out[folder.image_len()]), (10, 20));
+        }
+        assert_eq!(folder.checksum().unwrap(), want);
     }
 
     /// The checksum is the SHA-256 of the listing `<sha256 of the file>  <path below the folder>` of every file,
