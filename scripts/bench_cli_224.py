@@ -256,6 +256,14 @@ def cmd_table(rust_path, py_path):
               f'| {ours_jpeg:,.0f} | {lfs:,.1f} | {ours_jpeg / lfs:.1f}× |')
 
 
+# KEEP_OUTPUTS: `alternate` and `pair` keep every run's output until the sitting ends. Deleting thousands of
+# files between runs made file creation itself slower as a sitting went on: ext4 without a journal (this
+# machine's root file system) skips every inode deleted within the last 30 s when it allocates one (fs/ext4/ialloc.c,
+# recently_deleted), a cost per created file that grew to a quarter of the tree layout's CPU time and that no
+# one writing a set to a disk pays otherwise. Both sides write one file per image in the tree layout, so both
+# paid it; kept outputs (a few hundred MB per sitting) spare both.
+
+
 def cmd_alternate(ref, tree, rounds, names, binaries):
     import statistics
     import numpy as np
@@ -272,13 +280,12 @@ def cmd_alternate(ref, tree, rounds, names, binaries):
                 parts = python_pass(mod, name, files, os.path.join(scratch, f'py-{name}-{rep}', str(SEVERITY)))
                 cpu.setdefault((name, 'python', 'npy'), []).append(parts['load'] + parts['function'])
                 cpu.setdefault((name, 'python', 'imagenet-c'), []).append(sum(parts.values()))
-                for binary in binaries:
+                for k, binary in enumerate(binaries):
                     for layout, extra in LAYOUTS.items():
-                        dest = os.path.join(scratch, f'rs-{name}-{layout}')
+                        # Kept until the end (see KEEP_OUTPUTS), like the reference's trees.
+                        dest = os.path.join(scratch, f'rs-{name}-{layout}-{k}-{rep}')
                         cpu.setdefault((name, binary, layout), []).append(
                             child_cpu(corrupt_argv(binary, tree, name, dest, extra), env))
-                        shutil.rmtree(dest)
-                shutil.rmtree(os.path.join(scratch, f'py-{name}-{rep}'))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f'{n} images, {rounds} rounds, medians; Python: loader + function (against .npy), + save (against the tree)')
@@ -302,9 +309,8 @@ def cmd_pair(tree, name, runs, binaries):
         for r in range(runs):
             this = {}
             for b in (binaries if r % 2 == 0 else binaries[::-1]):
-                dest = os.path.join(scratch, 'out')
+                dest = os.path.join(scratch, f'out-{binaries.index(b)}-{r}')  # kept until the end: KEEP_OUTPUTS
                 this[b] = child_times(corrupt_argv(b, tree, name, dest), env)
-                shutil.rmtree(dest)
             for b in binaries:
                 times[b].append(this[b])
             ratios.append(sum(this[binaries[1]]) / sum(this[binaries[0]]))
