@@ -5,7 +5,7 @@
 //! Wilcox-O'Hearn, 2020). Both are cryptographic hashes: a file changed after the set was written is found by
 //! either. BLAKE3 is chosen for what `corrupt` writes because its hash is a tree of 1 KiB chunks that SIMD
 //! lanes process side by side: on the 2-core machine of the README's speed tables it hashes a 224-px image's
-//! 150,528 bytes in about 28 µs against 84 µs for SHA-256 with the SHA instructions
+//! 150,528 bytes in about 26 µs against 84 µs for SHA-256 with the SHA instructions
 //! (`cargo bench --bench corruptions -- digest`), a sixth of the per-image cost of `corrupt` in the `.npy`
 //! layout before the change. Every other digest lcr-verify records (models, datasets, certificates) stays
 //! SHA-256.
