@@ -261,7 +261,8 @@ def cmd_table(rust_path, py_path):
 # machine's root file system) skips every inode deleted within the last 30 s when it allocates one (fs/ext4/ialloc.c,
 # recently_deleted), a cost per created file that grew to a quarter of the tree layout's CPU time and that no
 # one writing a set to a disk pays otherwise. Both sides write one file per image in the tree layout, so both
-# paid it; kept outputs (a few hundred MB per sitting) spare both.
+# paid it; kept outputs spare both (about 10 MB per run on 64 photographs, 40 MB on 256: a sitting of 15
+# rounds of two binaries on 256 photographs keeps 2.4 GB until it ends).
 
 
 def cmd_alternate(ref, tree, rounds, names, binaries):
@@ -284,7 +285,7 @@ def cmd_alternate(ref, tree, rounds, names, binaries):
                     for layout, extra in LAYOUTS.items():
                         # Kept until the end (see KEEP_OUTPUTS), like the reference's trees.
                         dest = os.path.join(scratch, f'rs-{name}-{layout}-{k}-{rep}')
-                        cpu.setdefault((name, binary, layout), []).append(
+                        cpu.setdefault((name, k, layout), []).append(
                             child_cpu(corrupt_argv(binary, tree, name, dest, extra), env))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -293,8 +294,8 @@ def cmd_alternate(ref, tree, rounds, names, binaries):
         for layout in LAYOUTS:
             py = statistics.median(cpu[(name, 'python', layout)])
             line = f'{name:18s} {layout:10s} python {n / py:8.1f} img/cpu-s'
-            for binary in binaries:
-                t = statistics.median(cpu[(name, binary, layout)])
+            for k, binary in enumerate(binaries):
+                t = statistics.median(cpu[(name, k, layout)])
                 line += f' | {binary} {n / t:8.1f} ({py / t:.2f}x)'
             print(line, flush=True)
 
@@ -303,23 +304,24 @@ def cmd_pair(tree, name, runs, binaries):
     import statistics
     env = dict(os.environ, RAYON_NUM_THREADS='1')
     scratch = tempfile.mkdtemp(prefix='bench-pair-224-')
-    times = {b: [] for b in binaries}
+    times = [[] for _ in binaries]  # by position, so that a binary can be compared with itself
     ratios = []
     try:
         for r in range(runs):
             this = {}
-            for b in (binaries if r % 2 == 0 else binaries[::-1]):
-                dest = os.path.join(scratch, f'out-{binaries.index(b)}-{r}')  # kept until the end: KEEP_OUTPUTS
-                this[b] = child_times(corrupt_argv(b, tree, name, dest), env)
-            for b in binaries:
-                times[b].append(this[b])
-            ratios.append(sum(this[binaries[1]]) / sum(this[binaries[0]]))
+            for k in (range(len(binaries)) if r % 2 == 0 else reversed(range(len(binaries)))):
+                b = binaries[k]
+                dest = os.path.join(scratch, f'out-{k}-{r}')  # kept until the end: KEEP_OUTPUTS
+                this[k] = child_times(corrupt_argv(b, tree, name, dest), env)
+            for k in range(len(binaries)):
+                times[k].append(this[k])
+            ratios.append(sum(this[1]) / sum(this[0]))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    for b in binaries:
-        user = statistics.median(u for u, _ in times[b]) * 1e3
-        system = statistics.median(s for _, s in times[b]) * 1e3
-        total = statistics.median(u + s for u, s in times[b]) * 1e3
+    for b, t in zip(binaries, times):
+        user = statistics.median(u for u, _ in t) * 1e3
+        system = statistics.median(s for _, s in t) * 1e3
+        total = statistics.median(u + s for u, s in t) * 1e3
         print(f'{b}: user {user:.1f} ms, system {system:.1f} ms, total {total:.1f} ms (medians of {runs})')
     print(f'paired ratio {binaries[1]} / {binaries[0]}: median {statistics.median(ratios):.3f}')
 

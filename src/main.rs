@@ -47,7 +47,8 @@ fn main() -> ExitCode {
 
 /// Makes this thread one of the global rayon pool's workers (of `RAYON_NUM_THREADS`, or one per core), instead of
 /// a thread that hands each parallel loop to the pool and sleeps until it is done: with one thread
-/// (`RAYON_NUM_THREADS=1`) no other thread is started at all. Measured on `corrupt` of one 224-px photograph:
+/// (`RAYON_NUM_THREADS=1`) the pool starts no thread of its own (a progress bar's ticker and candle's
+/// element-wise pool still may). Measured on `corrupt` of one 224-px photograph:
 /// see the README's speed section.
 fn join_the_pool() {
     // An error means the pool exists already, which it cannot this early; the default pool serves then.

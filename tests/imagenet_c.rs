@@ -225,6 +225,32 @@ fn missing_changed_and_unlisted_files_are_refused_by_name() {
     assert!(err.contains("fog/4") && err.contains("manifest.json"), "{err}");
 }
 
+/// A tree whose manifest predates the `digest` field (format 1) is checked file by file with SHA-256.
+#[test]
+fn a_format_one_tree_is_checked_by_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    small_tree(dir.path());
+    let path = dir.path().join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["format"] = 1.into();
+    v.as_object_mut().unwrap().remove("digest");
+    let rels: Vec<String> = v["files"].as_object().unwrap().keys().cloned().collect();
+    for rel in &rels {
+        v["files"][rel] = lcr_verify::fsio::file_sha256(&dir.path().join(rel)).unwrap().into();
+    }
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let tree = ImagenetC::open(dir.path()).unwrap();
+    let files = tree.files("fog", 4).unwrap();
+    assert!(tree.read_sized(&files, None).is_ok());
+    let victim = dir.path().join("fog/4/n01/00000001.JPEG");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&victim, &bytes).unwrap();
+    let err = tree.read_sized(&files, None).unwrap_err().to_string();
+    assert!(err.contains("00000001.JPEG") && err.contains("expected sha256"), "{err}");
+}
+
 #[test]
 fn a_released_tree_without_manifest_is_read_unchecked_and_damage_is_still_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -442,6 +442,24 @@ fn format_one_manifests_are_checked_by_sha256() {
     let err = CifarC::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("manifest.json") && err.contains("md5"), "{err}");
 
+    // Format 2 must name its function; naming SHA-256 is allowed and checked as such.
+    let mut unnamed = v.clone();
+    unnamed["format"] = 2.into();
+    std::fs::write(&path, serde_json::to_vec(&unnamed).unwrap()).unwrap();
+    let err = CifarC::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("manifest.json") && err.contains("names none"), "{err}");
+    let mut sha = unnamed.clone();
+    sha["digest"] = "sha256".into();
+    std::fs::write(&path, serde_json::to_vec(&sha).unwrap()).unwrap();
+    assert_eq!(CifarC::open(dir.path()).unwrap().read("fog").unwrap()[1].1.pixels, vec![14; 90]);
+
+    // A writer is not given a manifest its own reader would refuse.
+    let mut bad = manifest(LayoutKind::CifarC, 3);
+    (bad.format, bad.digest) = (1, DigestKind::Blake3);
+    let other = tempfile::tempdir().unwrap();
+    let err = SetWriter::create(other.path(), bad, vec![0, 1, 2]).unwrap_err().to_string();
+    assert!(err.contains("format 1 lists SHA-256"), "{err}");
+
     // A changed pixel is still caught under SHA-256.
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
     let fog = dir.path().join("fog.npy");

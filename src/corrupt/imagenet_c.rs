@@ -291,6 +291,7 @@ impl ImagenetCWriter {
         if manifest.height > 65_535 || manifest.width > 65_535 || !matches!(manifest.channels, 1 | 3) {
             return Err(Error::config("layout", "JPEG holds 1 or 3 channels and sides up to 65535 px"));
         }
+        manifest.check_digest(&dir.join(MANIFEST))?;
         fsio::ensure_dir(dir)?;
         manifest.files.clear();
         manifest.corruptions.clear();

@@ -114,19 +114,36 @@ impl Manifest {
             return Ok(None);
         }
         let bytes = fsio::read(&path)?;
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::format(&path, format!("not a manifest: {e}")))?;
+        let not_a_manifest = |e: serde_json::Error| Error::format(&path, format!("not a manifest: {e}"));
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(not_a_manifest)?;
+        let names_digest = value.get("digest").is_some();
+        let m: Manifest = serde_json::from_value(value).map_err(not_a_manifest)?;
         crate::format::check_format(&path, "manifest", m.format, MANIFEST_FORMAT)?;
-        if m.format == 1 && m.digest != DigestKind::Sha256 {
+        if m.format >= 2 && !names_digest {
             return Err(Error::format(
                 &path,
-                format!("manifest format 1 lists SHA-256 digests, but it names {}", m.digest.name()),
+                format!(
+                    "manifest format {} must name its digest function (`digest`), and names none",
+                    m.format
+                ),
             ));
         }
+        m.check_digest(&path)?;
         if m.generator.starts_with("lcr-verify ") {
             crate::format::check_writer(&path, "the manifest", &m.generator)?;
         }
         Ok(Some(m))
+    }
+
+    /// Refuses a format-1 manifest (`path`) whose digest function is not SHA-256, the only one format 1 has.
+    pub fn check_digest(&self, path: &Path) -> Result<()> {
+        if self.format == 1 && self.digest != DigestKind::Sha256 {
+            return Err(Error::format(
+                path,
+                format!("manifest format 1 lists SHA-256 digests, but it names {}", self.digest.name()),
+            ));
+        }
+        Ok(())
     }
 
     /// Reads the `.npy` file `rel` (a path relative to `dir`, as the manifest lists it) and checks its digest
@@ -560,6 +577,7 @@ impl SetWriter {
                 format!("{} labels for {} images", labels.len(), manifest.images),
             ));
         }
+        manifest.check_digest(&dir.join(MANIFEST))?;
         fsio::ensure_dir(dir)?;
         manifest.files.clear();
         manifest.corruptions.clear();
