@@ -78,7 +78,7 @@ impl Entry {
 ///
 /// Opening reads every file and parses its header (size and channels), so that the set's shape is known before
 /// any image is decoded and a folder of mixed sizes without `--crop` is refused before any work; files past the
-/// set's `limit` are hashed there and never decoded. The bytes read are kept for decoding up to [`KEEP_BYTES`] in
+/// set's `limit` are hashed there and never decoded. The bytes read are kept for decoding up to 64 MiB in
 /// all (which files are kept depends on the order the threads read them in, never the result); a file not kept
 /// is read again when it is decoded. Decoding checks that a file decodes to the size and channels its header
 /// declared, and hashes it: the dataset checksum ([`ImageFolder::checksum`]) is over the bytes decoded, and a
