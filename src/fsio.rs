@@ -7,9 +7,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::digest::{DigestKind, Hasher, hex};
+use crate::digest::{DigestKind, Hasher};
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically: a sibling temporary file is written, synced and renamed into place.
@@ -260,7 +258,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 
 /// Lower-case hexadecimal SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    DigestKind::Sha256.hex(bytes)
 }
 
 /// SHA-256 of a file's bytes, as lowercase hex (the model digest recorded with derived results).

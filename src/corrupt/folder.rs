@@ -70,6 +70,24 @@ impl Entry {
         }
         Ok(())
     }
+
+    /// The file's bytes: those kept when the folder was opened (hashed the first time only: they cannot
+    /// change), else read now and [`Entry::record`]ed.
+    fn bytes(&self) -> Result<Cow<'_, [u8]>> {
+        match &self.kept {
+            Some(kept) => {
+                if self.digest.get().is_none() {
+                    self.record(kept)?;
+                }
+                Ok(Cow::Borrowed(kept))
+            }
+            None => {
+                let bytes = fsio::read(&self.path)?;
+                self.record(&bytes)?;
+                Ok(Cow::Owned(bytes))
+            }
+        }
+    }
 }
 
 /// A folder of images in class sub-folders, listed and every file's header read, but nothing decoded: the set
@@ -185,11 +203,8 @@ impl ImageFolder {
     /// them, past the limit too), one per line. Files of the set are hashed as they are decoded; one not decoded
     /// yet is read and hashed now.
     pub fn checksum(&self) -> Result<String> {
-        self.entries.par_iter().filter(|e| e.digest.get().is_none()).try_for_each(|e| match &e.kept {
-            // The bytes a later decoding will use.
-            Some(kept) => e.record(kept),
-            None => e.record(&fsio::read(&e.path)?),
-        })?;
+        // Of the bytes a later decoding will use.
+        self.entries.par_iter().filter(|e| e.digest.get().is_none()).try_for_each(|e| e.bytes().map(drop))?;
         let mut listing = String::new();
         for e in &self.entries {
             let rel = e.path.strip_prefix(&self.dir).unwrap_or(&e.path);
@@ -230,20 +245,7 @@ impl ImageFolder {
 
     /// One file decoded (and resized and cropped) into its slot `dst`, gray spread to RGB in an RGB set.
     fn decode_one(&self, e: &Entry, dst: &mut [u8]) -> Result<()> {
-        let bytes = match &e.kept {
-            // The same bytes every time: hashed once, the first time.
-            Some(kept) => {
-                if e.digest.get().is_none() {
-                    e.record(kept)?;
-                }
-                Cow::Borrowed(kept.as_slice())
-            }
-            None => {
-                let bytes = fsio::read(&e.path)?;
-                e.record(&bytes)?;
-                Cow::Owned(bytes)
-            }
-        };
+        let bytes = e.bytes()?;
         // With a crop only the pixels the resize reads are decoded (the others do not change the result).
         let [rows, cols] = match self.crop {
             Some(s) => crop_span(e.header.0, e.header.1, s),

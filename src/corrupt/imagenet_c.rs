@@ -212,21 +212,7 @@ fn decode_files(
         .map(|(path, _)| {
             let bytes = match check {
                 None => fsio::read(path)?,
-                Some((m, dir)) => {
-                    let want = m.files.get(&relative(dir, path)).ok_or_else(|| {
-                        Error::format(path, format!("not listed in {MANIFEST}, so it cannot be checked"))
-                    })?;
-                    let (bytes, found) = fsio::read_with_digest(path, m.digest)?;
-                    if found != *want {
-                        return Err(Error::Checksum {
-                            path: path.clone(),
-                            function: m.digest.name(),
-                            expected: want.clone(),
-                            found,
-                        });
-                    }
-                    bytes
-                }
+                Some((m, dir)) => m.read_listed(&relative(dir, path), path)?,
             };
             let d = super::decode::decode(path, &bytes)?;
             let d = match (channels, d.channels) {

@@ -146,25 +146,32 @@ impl Manifest {
         Ok(())
     }
 
-    /// Reads the `.npy` file `rel` (a path relative to `dir`, as the manifest lists it) and checks its digest
-    /// against the manifest's; a file the manifest does not list is refused.
-    pub fn read_npy(&self, dir: &Path, rel: &str) -> Result<npy::Array> {
-        let path = dir.join(rel);
+    /// Reads the whole file `path`, listed as `rel` (its path relative to the set's directory), and checks its
+    /// digest against the manifest's; a file the manifest does not list is refused. Errors name `path`.
+    pub fn read_listed(&self, rel: &str, path: &Path) -> Result<Vec<u8>> {
         let want = self.files.get(rel).ok_or_else(|| {
             Error::format(
-                &path,
+                path,
                 format!("not listed in {MANIFEST}: added or renamed after the set was written, so it cannot be checked"),
             )
         })?;
-        let (bytes, found) = fsio::read_with_digest(&path, self.digest)?;
+        let (bytes, found) = fsio::read_with_digest(path, self.digest)?;
         if found != *want {
             return Err(Error::Checksum {
-                path,
+                path: path.to_path_buf(),
                 function: self.digest.name(),
                 expected: want.clone(),
                 found,
             });
         }
+        Ok(bytes)
+    }
+
+    /// Reads the `.npy` file `rel` (a path relative to `dir`, as the manifest lists it), checked by
+    /// [`Manifest::read_listed`].
+    pub fn read_npy(&self, dir: &Path, rel: &str) -> Result<npy::Array> {
+        let path = dir.join(rel);
+        let bytes = self.read_listed(rel, &path)?;
         npy::parse(&path, &bytes)
     }
 }
